@@ -1,6 +1,58 @@
-use worker::*;
+//! The publish-consumer Worker: consumes `PUBLISH_QUEUE` and `FAILED_QUEUE`.
+//!
+//! `FAILED_QUEUE` receives what the other consumers' queues gave up on (their dead-letter
+//! queue); this Worker makes each such failure visible on the draft, so nothing accepted is
+//! lost silently.
 
-#[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    Response::ok("ok")
+use domain::message::{Action, QueueMessage};
+use platform::clock::now;
+use platform::queue::{FAILED_QUEUE_NAME, PUBLISH_QUEUE_NAME, parse};
+use platform::store::DraftStore;
+use worker::{Context, Env, MessageBatch, MessageExt, event};
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<worker::wasm_bindgen::JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let queue_name = batch.queue();
+    for raw in batch.raw_iter() {
+        let received_at = now();
+        let message = match parse(&raw.body()) {
+            Ok(message) => message,
+            Err(error) => {
+                worker::console_error!("dropping a malformed message on {queue_name}: {error}");
+                raw.ack();
+                continue;
+            }
+        };
+        let outcome = match queue_name.as_str() {
+            FAILED_QUEUE_NAME => handle_failed(&env, &message).await,
+            PUBLISH_QUEUE_NAME => Err("publishing to Instagram is not available in this version".to_owned()),
+            other => Err(format!("this Worker does not consume {other}")),
+        };
+        let label = if outcome.is_ok() { "handled" } else { "retry" };
+        platform::metrics::record_message(&env, &queue_name, &message, label, received_at);
+        match outcome {
+            Ok(()) => raw.ack(),
+            Err(error) => {
+                // Never ack what was not handled: the queue retries it, then dead-letters it.
+                worker::console_error!("draft {}: {error}", message.id);
+                raw.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records on the draft that its work was given up on.
+async fn handle_failed(env: &Env, message: &QueueMessage) -> Result<(), String> {
+    let store = DraftStore::from_env(env).map_err(|e| e.to_string())?;
+    match message.action {
+        Action::GenerateImage => {
+            let reason = format!("image generation kept failing (attempt {})", message.attempt);
+            store.image_failed(message.id, &reason, now()).await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Action::Publish | Action::Retry => {
+            Err("a publish message reached the failed queue; publishing is not available in this version".into())
+        }
+    }
 }

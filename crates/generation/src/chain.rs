@@ -1,0 +1,820 @@
+//! The generation chain as a sans-IO state machine: prompt template, then the model (called by
+//! the shell), then the output parser, with one repair round when the answer is unusable.
+//!
+//! The shell loops: send [`GenerationChain::prompt`] to the model, hand the answer to
+//! [`GenerationChain::accept`], and on [`ChainStep::Repair`] send the new prompt.
+
+use domain::content::{
+    ContentError, Hashtag, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, PostText, RawPostText,
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::request::{GenerateRequest, Tone, kind};
+
+/// One first answer and one repaired answer; a model that fails twice is unlikely to do
+/// better a third time, and each round costs a model call.
+pub const MAX_ATTEMPTS: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// What to send to a chat model: the conversation and the JSON Schema its answer must follow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatPrompt {
+    pub messages: Vec<ChatMessage>,
+    pub output_schema: Value,
+}
+
+/// What the shell does next after an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainStep {
+    Done(PostText),
+    /// The answer was unusable: call [`GenerationChain::prompt`] again and send it.
+    Repair,
+    Failed(ChainError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("the model's answer was not usable after {attempts} attempts: {}", .problems.join("; "))]
+    UnusableAnswer {
+        attempts: u32,
+        problems: Vec<String>,
+    },
+}
+
+/// The conversation for one request, and how many answers it has seen.
+#[derive(Debug, Clone)]
+pub struct GenerationChain {
+    system: String,
+    user: String,
+    output_schema: Value,
+    max_hashtags: usize,
+    expected_hashtags: usize,
+    attempts: u32,
+    /// The last unusable answer and its problems, shown to the model in the repair round.
+    repair: Option<(String, Vec<String>)>,
+}
+
+impl GenerationChain {
+    /// `max_hashtags` is the configured cap; a request asking for more is held to the cap.
+    pub fn new(request: &GenerateRequest, max_hashtags: usize) -> Self {
+        let expected_hashtags = request.hashtag_count.min(max_hashtags);
+        Self {
+            system: system_message(&request.language, expected_hashtags),
+            user: user_message(request),
+            output_schema: output_schema(expected_hashtags),
+            max_hashtags,
+            expected_hashtags,
+            attempts: 0,
+            repair: None,
+        }
+    }
+
+    /// The system and user messages; after an unusable answer, also that answer and a
+    /// message listing its problems.
+    pub fn prompt(&self) -> ChatPrompt {
+        let mut messages = vec![
+            ChatMessage::new(Role::System, self.system.as_str()),
+            ChatMessage::new(Role::User, self.user.as_str()),
+        ];
+        if let Some((answer, problems)) = &self.repair {
+            messages.push(ChatMessage::new(Role::Assistant, answer.as_str()));
+            messages.push(ChatMessage::new(Role::User, repair_message(problems)));
+        }
+        ChatPrompt {
+            messages,
+            output_schema: self.output_schema.clone(),
+        }
+    }
+
+    /// Parses the model's answer and says what to do next. Calling it again after `Done` or
+    /// `Failed` is a shell bug; it keeps counting attempts and never asks for another repair.
+    pub fn accept(&mut self, answer: &str) -> ChainStep {
+        self.attempts += 1;
+        match parse_answer(answer, self.max_hashtags, self.expected_hashtags) {
+            Ok(text) => {
+                self.repair = None;
+                ChainStep::Done(text)
+            }
+            Err(problems) if self.attempts < MAX_ATTEMPTS => {
+                self.repair = Some((answer.to_owned(), problems));
+                ChainStep::Repair
+            }
+            Err(problems) => ChainStep::Failed(ChainError::UnusableAnswer {
+                attempts: self.attempts,
+                problems,
+            }),
+        }
+    }
+
+    /// How many answers have been given to [`GenerationChain::accept`].
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+// The prompt template. Everything the model is told lives in the four functions below.
+
+fn system_message(language: &str, hashtags: usize) -> String {
+    let hashtag_rule = match hashtags {
+        0 => "No hashtags: \"hashtags\" is an empty array.".to_owned(),
+        1 => "Exactly 1 hashtag.".to_owned(),
+        n => format!("Exactly {n} hashtags, all different."),
+    };
+    format!(
+        "You write Instagram posts. From the brief you are given, write the caption, the \
+hashtags and the alt text of the post's image.
+
+Answer with one JSON object and nothing else. It has exactly these fields:
+- \"caption\": a string, the caption. Do not put any hashtags in it.
+- \"hashtags\": an array of strings, each one hashtag without the leading '#', made of \
+letters, digits and _ only.
+- \"altText\": a string describing the image for people who use screen readers.
+
+Limits:
+- The caption and the hashtags together have at most {MAX_CAPTION_CHARS} characters.
+- {hashtag_rule}
+- The alt text has at most {MAX_ALT_TEXT_CHARS} characters.
+
+Write the caption, the hashtags and the alt text in the language whose BCP 47 tag is \
+\"{language}\"."
+    )
+}
+
+fn user_message(request: &GenerateRequest) -> String {
+    let tone = request.tone.as_str();
+    let tone_hint = tone_hint(request.tone);
+    let keywords = match request.keywords.as_slice() {
+        [] => "none".to_owned(),
+        keywords => keywords.join(", "),
+    };
+    let mut message = format!(
+        "Brief: {}\nTone: {tone} ({tone_hint})\nKeywords to work in: {keywords}",
+        request.brief
+    );
+    if let Some(image) = &request.image_prompt {
+        message.push_str(&format!("\nThe image shows: {image}"));
+    }
+    message
+}
+
+fn tone_hint(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Friendly => "warm and approachable, like talking to a friend",
+        Tone::Professional => "clear, polite and businesslike",
+        Tone::Playful => "light-hearted and fun; emoji are welcome",
+        Tone::Informative => "factual and helpful; teach the reader something",
+        Tone::Inspirational => "uplifting and motivating",
+    }
+}
+
+fn repair_message(problems: &[String]) -> String {
+    let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+    format!(
+        "Your answer could not be used:\n{}\n\nReply with the corrected JSON object only, with \
+exactly the fields caption, hashtags and altText, and no other text.",
+        list.join("\n")
+    )
+}
+
+/// Limits that depend on the text are left to the descriptions: strict structured outputs
+/// reject schemas with length constraints, and the parser checks them anyway.
+fn output_schema(hashtags: usize) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "caption": {
+                "type": "string",
+                "description": "The caption, without hashtags"
+            },
+            "hashtags": {
+                "type": "array",
+                "items": { "type": "string" },
+                "description": format!("Exactly {hashtags} distinct hashtags, without the leading #")
+            },
+            "altText": {
+                "type": "string",
+                "description": "A description of the image for screen-reader users"
+            }
+        },
+        "required": ["caption", "hashtags", "altText"],
+        "additionalProperties": false
+    })
+}
+
+/// The output parser: finds the JSON object in a model's answer and checks it against every
+/// limit. Problems are plain sentences meant to be fed back to the model.
+///
+/// Tolerated: code fences or text around the object, `#` before hashtags, `alt_text` for
+/// `altText`, and extra fields, which are ignored.
+pub fn parse_answer(
+    answer: &str,
+    max_hashtags: usize,
+    expected_hashtags: usize,
+) -> Result<PostText, Vec<String>> {
+    let object = extract_object(answer).map_err(|problem| vec![problem])?;
+    let mut problems = Vec::new();
+
+    let caption = string_field(&object, "caption", &mut problems);
+    let hashtags = hashtags_field(&object, &mut problems);
+    let alt_text = string_field(&object, "altText", &mut problems);
+
+    if let Some(caption) = &caption {
+        let found = hashtags_in(caption);
+        if !found.is_empty() {
+            problems.push(format!(
+                "caption contains hashtags ({}); put every hashtag in the hashtags array instead",
+                found.join(", ")
+            ));
+        }
+    }
+    let mut count_reported = false;
+    if let Some(tags) = &hashtags {
+        if tags.len() != expected_hashtags {
+            count_reported = true;
+            problems.push(count_problem(tags.len(), expected_hashtags));
+        }
+        // Each tag is checked here so that every bad one is listed, not only the first.
+        problems.extend(
+            tags.iter()
+                .filter_map(|tag| Hashtag::parse(tag).err())
+                .map(|e| e.to_string()),
+        );
+    }
+
+    let (Some(caption), Some(hashtags), Some(alt_text)) = (caption, hashtags, alt_text) else {
+        return Err(problems);
+    };
+    match PostText::parse(
+        &RawPostText {
+            caption,
+            hashtags,
+            alt_text,
+        },
+        max_hashtags,
+    ) {
+        Ok(text) if problems.is_empty() => Ok(text),
+        Ok(_) => Err(problems),
+        Err(errors) => {
+            for error in errors {
+                let already_reported = match error {
+                    ContentError::InvalidHashtag { .. } => true,
+                    ContentError::TooManyHashtags { .. } => count_reported,
+                    _ => false,
+                };
+                if !already_reported {
+                    problems.push(error.to_string());
+                }
+            }
+            Err(problems)
+        }
+    }
+}
+
+/// Takes the outermost `{...}`; if that is not JSON (a stray `}` in the text after it), the
+/// first complete JSON value starting at the first `{`.
+fn extract_object(answer: &str) -> Result<Map<String, Value>, String> {
+    let not_object = || "answer is not a JSON object".to_owned();
+    let start = answer.find('{').ok_or_else(not_object)?;
+    let end = answer
+        .rfind('}')
+        .filter(|&end| end > start)
+        .ok_or_else(not_object)?;
+    let value = match serde_json::from_str::<Value>(&answer[start..=end]) {
+        Ok(value) => value,
+        Err(outermost) => serde_json::Deserializer::from_str(&answer[start..])
+            .into_iter::<Value>()
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| format!("answer is not valid JSON: {outermost}"))?,
+    };
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(not_object()),
+    }
+}
+
+fn string_field(
+    object: &Map<String, Value>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let value = object.get(name).or_else(|| match name {
+        "altText" => object.get("alt_text"),
+        _ => None,
+    });
+    match value {
+        None => {
+            problems.push(format!("missing field {name}"));
+            None
+        }
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(other) => {
+            problems.push(format!("{name} must be a string, got {}", kind(other)));
+            None
+        }
+    }
+}
+
+/// The hashtags without their leading `#` (or the full-width `＃` of Japanese text).
+fn hashtags_field(object: &Map<String, Value>, problems: &mut Vec<String>) -> Option<Vec<String>> {
+    let items = match object.get("hashtags") {
+        None => {
+            problems.push("missing field hashtags".to_owned());
+            return None;
+        }
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            problems.push(format!(
+                "hashtags must be an array of strings, got {}",
+                kind(other)
+            ));
+            return None;
+        }
+    };
+    let mut tags = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match item {
+            Value::String(tag) => tags.push(tag.trim().trim_start_matches(is_mark).to_owned()),
+            other => problems.push(format!(
+                "hashtags[{index}] must be a string, got {}",
+                kind(other)
+            )),
+        }
+    }
+    (tags.len() == items.len()).then_some(tags)
+}
+
+fn count_problem(given: usize, expected: usize) -> String {
+    let given = match given {
+        1 => "1 hashtag given".to_owned(),
+        n => format!("{n} hashtags given"),
+    };
+    match expected {
+        0 => format!("{given}, but no hashtags are wanted: hashtags must be an empty array"),
+        1 => format!("{given}, exactly 1 is required"),
+        n => format!("{given}, exactly {n} are required"),
+    }
+}
+
+// What counts as a hashtag inside a text. Instagram counts hashtags in the caption against
+// the post's cap, so the parser rejects them and the template writer removes their marks.
+
+fn is_mark(c: char) -> bool {
+    c == '#' || c == '＃'
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The tag that `text`, starting at a mark, would make, if any: marks, then letters, digits
+/// or `_`, not digits only (Instagram ignores `#1`).
+fn tag_after_marks(text: &str) -> Option<&str> {
+    let rest = text.trim_start_matches(is_mark);
+    let tag = &rest[..rest.find(|c| !is_tag_char(c)).unwrap_or(rest.len())];
+    (!tag.is_empty() && !tag.chars().all(|c| c.is_ascii_digit())).then_some(tag)
+}
+
+/// The hashtags Instagram would find in `text`, each written with one `#`.
+pub(crate) fn hashtags_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut previous_was_mark = false;
+    for (index, c) in text.char_indices() {
+        if is_mark(c)
+            && !previous_was_mark
+            && let Some(tag) = tag_after_marks(&text[index..])
+        {
+            found.push(format!("#{tag}"));
+        }
+        previous_was_mark = is_mark(c);
+    }
+    found
+}
+
+/// `text` with the marks of its hashtags removed, so that `#sale` reads `sale`; other marks,
+/// as in `C#` or `#1`, stay.
+pub(crate) fn strip_hashtag_marks(text: &str) -> String {
+    text.char_indices()
+        .filter(|&(index, c)| !(is_mark(c) && tag_after_marks(&text[index..]).is_some()))
+        .map(|(_, c)| c)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(hashtag_count: usize) -> GenerateRequest {
+        GenerateRequest {
+            brief: "Our new café opens in Shibuya on Friday".to_owned(),
+            tone: Tone::Playful,
+            language: "en-US".to_owned(),
+            keywords: vec!["coffee".to_owned(), "Shibuya".to_owned()],
+            hashtag_count,
+            image_prompt: Some("a latte with heart latte art".to_owned()),
+            scheduled_at: None,
+        }
+    }
+
+    fn answer(caption: &str, hashtags: &[&str], alt_text: &str) -> String {
+        json!({ "caption": caption, "hashtags": hashtags, "altText": alt_text }).to_string()
+    }
+
+    fn good() -> String {
+        answer("Opening Friday!", &["coffee", "shibuya"], "A latte")
+    }
+
+    /// What the parser makes of an answer when 2 hashtags are expected out of at most 5:
+    /// the parsed texts, or a fragment of each problem, in order.
+    fn check(answer: &str, expect: Result<(&str, &[&str], &str), &[&str]>) {
+        let got = parse_answer(answer, 5, 2);
+        match (got, expect) {
+            (Ok(text), Ok((caption, hashtags, alt_text))) => {
+                let raw = text.to_raw();
+                assert_eq!(raw.caption, caption, "{answer}");
+                assert_eq!(raw.hashtags, hashtags, "{answer}");
+                assert_eq!(raw.alt_text, alt_text, "{answer}");
+            }
+            (Err(problems), Err(fragments)) => {
+                assert_eq!(problems.len(), fragments.len(), "{answer}: {problems:#?}");
+                for (problem, fragment) in problems.iter().zip(fragments) {
+                    assert!(
+                        problem.contains(fragment),
+                        "{answer}: {problem:?} lacks {fragment:?}"
+                    );
+                }
+            }
+            (got, _) => panic!("{answer}: unexpected {got:#?}"),
+        }
+    }
+
+    #[test]
+    fn bare_object() {
+        check(
+            &good(),
+            Ok(("Opening Friday!", &["coffee", "shibuya"], "A latte")),
+        );
+    }
+
+    #[test]
+    fn fenced_or_surrounded_object() {
+        let expect = Ok(("Opening Friday!", &["coffee", "shibuya"][..], "A latte"));
+        check(&format!("```json\n{}\n```", good()), expect);
+        check(&format!("```\n{}\n```\n", good()), expect);
+        check(&format!("Here is your post:\n{}\nEnjoy!", good()), expect);
+        check(
+            &format!("Here it is: {} (note: {{ is a brace}}", good()),
+            expect,
+        );
+        check(&format!("  \n{}  ", good()), expect);
+    }
+
+    #[test]
+    fn hash_prefixes_are_stripped() {
+        check(
+            &answer("Opening Friday!", &["#coffee", " ＃渋谷 "], "A latte"),
+            Ok(("Opening Friday!", &["coffee", "渋谷"], "A latte")),
+        );
+    }
+
+    #[test]
+    fn snake_case_alt_text_and_extra_fields_are_tolerated() {
+        check(
+            r#"{"caption": "Hi", "hashtags": ["a", "b"], "alt_text": "A cup", "mood": "happy"}"#,
+            Ok(("Hi", &["a", "b"], "A cup")),
+        );
+    }
+
+    #[test]
+    fn not_an_object() {
+        check(
+            "I cannot help with that.",
+            Err(&["answer is not a JSON object"]),
+        );
+        check("", Err(&["answer is not a JSON object"]));
+        check("} oops {", Err(&["answer is not a JSON object"]));
+        check(r#"["caption"]"#, Err(&["answer is not a JSON object"]));
+    }
+
+    #[test]
+    fn not_valid_json() {
+        check(
+            r#"{"caption": "Hi", "hashtags": [}"#,
+            Err(&["answer is not valid JSON: "]),
+        );
+        check(
+            "{caption: 'Hi'}",
+            Err(&["answer is not valid JSON: key must be a string"]),
+        );
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields() {
+        check(
+            r#"{"caption": "Hi"}"#,
+            Err(&["missing field hashtags", "missing field altText"]),
+        );
+        check(
+            r##"{"caption": 1, "hashtags": "#a #b", "altText": null}"##,
+            Err(&[
+                "caption must be a string, got a number",
+                "hashtags must be an array of strings, got a string",
+                "altText must be a string, got null",
+            ]),
+        );
+        check(
+            r#"{"caption": "Hi", "hashtags": ["a", 2], "altText": "x"}"#,
+            Err(&["hashtags[1] must be a string, got a number"]),
+        );
+    }
+
+    #[test]
+    fn caption_too_long() {
+        check(
+            &answer(&"a".repeat(2_301), &["x", "y"], "A latte"),
+            Err(&["caption has 2301 characters, at most 2200 are allowed"]),
+        );
+        // 2,190 characters leave too little room for "\n\n#coffee #shibuya".
+        check(
+            &answer(&"a".repeat(2_190), &["coffee", "shibuya"], "A latte"),
+            Err(&["caption with its hashtags has 2208 characters, at most 2200 are allowed"]),
+        );
+    }
+
+    #[test]
+    fn wrong_number_of_hashtags() {
+        check(
+            &answer("Hi", &["a", "b", "c"], "x"),
+            Err(&["3 hashtags given, exactly 2 are required"]),
+        );
+        check(
+            &answer("Hi", &["a"], "x"),
+            Err(&["1 hashtag given, exactly 2 are required"]),
+        );
+        check(
+            &answer("Hi", &["a", "b", "c", "d", "e", "f"], "x"),
+            Err(&["6 hashtags given, exactly 2 are required"]),
+        );
+    }
+
+    /// The count is checked against the request, the cap against the configuration.
+    fn check_count(hashtags: &[&str], max: usize, expected: usize, expect: &[&str]) {
+        let got = parse_answer(&answer("Hi", hashtags, "x"), max, expected)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(got, expect, "{hashtags:?} max {max} expected {expected}");
+    }
+
+    #[test]
+    fn hashtag_count_against_expectation_and_cap() {
+        check_count(&[], 5, 0, &[]);
+        check_count(
+            &["a"],
+            5,
+            0,
+            &["1 hashtag given, but no hashtags are wanted: hashtags must be an empty array"],
+        );
+        check_count(&[], 5, 1, &["0 hashtags given, exactly 1 is required"]);
+        check_count(&["a", "b", "c"], 3, 3, &[]);
+        check_count(
+            &["a", "b", "c"],
+            2,
+            3,
+            &["3 hashtags given, at most 2 are allowed"],
+        );
+    }
+
+    #[test]
+    fn bad_hashtags_are_all_listed() {
+        check(
+            &answer("Hi", &["summer vibes", "2024"], "x"),
+            Err(&[
+                r#"hashtag "summer vibes" is not valid: only letters, digits and _ are allowed"#,
+                r#"hashtag "2024" is not valid: Instagram ignores hashtags made only of digits"#,
+            ]),
+        );
+        check(
+            &answer("Hi", &["Coffee", "#coffee"], "x"),
+            Err(&[r##"hashtag "#coffee" appears more than once"##]),
+        );
+        check(
+            &answer("Hi", &["a", ""], "x"),
+            Err(&[r#"hashtag "" is not valid: it is empty"#]),
+        );
+    }
+
+    #[test]
+    fn hashtags_inside_the_caption() {
+        check(
+            &answer("Opening Friday! #coffee ＃渋谷 ##fun", &["a", "b"], "x"),
+            Err(&[
+                "caption contains hashtags (#coffee, #渋谷, #fun); put every hashtag in the hashtags array",
+            ]),
+        );
+        check(
+            &answer("We're #1 for C# lovers", &["a", "b"], "x"),
+            Ok(("We're #1 for C# lovers", &["a", "b"], "x")),
+        );
+    }
+
+    #[test]
+    fn empty_texts_and_long_alt_text() {
+        check(
+            &answer(" ", &["a", "b"], &"x".repeat(1_001)),
+            Err(&[
+                "caption is empty",
+                "alt text has 1001 characters, at most 1000 are allowed",
+            ]),
+        );
+        check(&answer("Hi", &["a", "b"], ""), Err(&["alt text is empty"]));
+    }
+
+    fn check_strip(text: &str, expect: &str) {
+        assert_eq!(strip_hashtag_marks(text), expect, "{text:?}");
+        assert_eq!(
+            hashtags_in(&strip_hashtag_marks(text)),
+            Vec::<String>::new(),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn strip_marks_leaves_no_hashtag() {
+        check_strip("Big #sale today", "Big sale today");
+        check_strip("##double and ＃全角", "double and 全角");
+        check_strip(
+            "C# and F# and #1 and # alone",
+            "C# and F# and #1 and # alone",
+        );
+        check_strip("a#b#c", "abc");
+        check_strip("#12abc #_", "12abc _");
+        check_strip("###", "###");
+    }
+
+    fn user(content: &str) -> ChatMessage {
+        ChatMessage::new(Role::User, content)
+    }
+
+    #[test]
+    fn good_answer_is_done_at_once() {
+        let mut chain = GenerationChain::new(&request(2), 5);
+        assert_eq!(chain.prompt().messages.len(), 2);
+        let step = chain.accept(&good());
+        assert!(matches!(step, ChainStep::Done(_)), "{step:?}");
+        assert_eq!(chain.attempts(), 1);
+    }
+
+    #[test]
+    fn bad_then_good_is_repaired() {
+        let mut chain = GenerationChain::new(&request(2), 5);
+        let first = chain.prompt();
+        let bad = answer("Opening #Friday", &["a"], "x");
+        assert_eq!(chain.accept(&bad), ChainStep::Repair);
+
+        let second = chain.prompt();
+        assert_eq!(second.messages[..2], first.messages[..]);
+        assert_eq!(
+            second.messages[2],
+            ChatMessage::new(Role::Assistant, bad.as_str())
+        );
+        assert_eq!(
+            second.messages[3],
+            user(
+                "Your answer could not be used:\n\
+- caption contains hashtags (#Friday); put every hashtag in the hashtags array instead\n\
+- 1 hashtag given, exactly 2 are required\n\n\
+Reply with the corrected JSON object only, with exactly the fields caption, hashtags and \
+altText, and no other text."
+            )
+        );
+        assert_eq!(second.messages.len(), 4);
+
+        match chain.accept(&format!("```json\n{}\n```", good())) {
+            ChainStep::Done(text) => assert_eq!(text.to_raw().caption, "Opening Friday!"),
+            step => panic!("{step:?}"),
+        }
+        assert_eq!(chain.attempts(), 2);
+    }
+
+    #[test]
+    fn bad_twice_fails_with_the_last_problems() {
+        let mut chain = GenerationChain::new(&request(2), 5);
+        assert_eq!(chain.accept("no"), ChainStep::Repair);
+        let step = chain.accept(r#"{"caption": "Hi"}"#);
+        let expect = ChainError::UnusableAnswer {
+            attempts: 2,
+            problems: vec![
+                "missing field hashtags".to_owned(),
+                "missing field altText".to_owned(),
+            ],
+        };
+        assert_eq!(step, ChainStep::Failed(expect.clone()));
+        assert_eq!(
+            expect.to_string(),
+            "the model's answer was not usable after 2 attempts: missing field hashtags; missing field altText"
+        );
+        assert_eq!(chain.attempts(), 2);
+        // The repair round shows only the answer being repaired.
+        assert_eq!(chain.prompt().messages[2].content, "no");
+    }
+
+    #[test]
+    fn expected_hashtags_are_held_to_the_cap() {
+        let mut chain = GenerationChain::new(&request(5), 3);
+        assert!(
+            chain.prompt().messages[0]
+                .content
+                .contains("Exactly 3 hashtags, all different.")
+        );
+        let step = chain.accept(&answer("Hi", &["a", "b", "c"], "x"));
+        assert!(matches!(step, ChainStep::Done(_)), "{step:?}");
+    }
+
+    #[test]
+    fn prompt_template() {
+        let chain = GenerationChain::new(&request(2), 5);
+        let prompt = chain.prompt();
+        assert_eq!(prompt.messages[0].role, Role::System);
+        assert_eq!(
+            prompt.messages[0].content,
+            "You write Instagram posts. From the brief you are given, write the caption, the \
+hashtags and the alt text of the post's image.
+
+Answer with one JSON object and nothing else. It has exactly these fields:
+- \"caption\": a string, the caption. Do not put any hashtags in it.
+- \"hashtags\": an array of strings, each one hashtag without the leading '#', made of \
+letters, digits and _ only.
+- \"altText\": a string describing the image for people who use screen readers.
+
+Limits:
+- The caption and the hashtags together have at most 2200 characters.
+- Exactly 2 hashtags, all different.
+- The alt text has at most 1000 characters.
+
+Write the caption, the hashtags and the alt text in the language whose BCP 47 tag is \"en-US\"."
+        );
+        assert_eq!(
+            prompt.messages[1],
+            user(
+                "Brief: Our new café opens in Shibuya on Friday\n\
+Tone: playful (light-hearted and fun; emoji are welcome)\n\
+Keywords to work in: coffee, Shibuya\n\
+The image shows: a latte with heart latte art"
+            )
+        );
+        assert_eq!(
+            prompt.output_schema["required"],
+            json!(["caption", "hashtags", "altText"])
+        );
+        assert_eq!(
+            prompt.output_schema["properties"]["hashtags"]["description"],
+            "Exactly 2 distinct hashtags, without the leading #"
+        );
+    }
+
+    #[test]
+    fn prompt_without_keywords_image_or_hashtags() {
+        let request = GenerateRequest {
+            keywords: Vec::new(),
+            image_prompt: None,
+            tone: Tone::Informative,
+            ..request(0)
+        };
+        let prompt = GenerationChain::new(&request, 5).prompt();
+        assert!(
+            prompt.messages[0]
+                .content
+                .contains("- No hashtags: \"hashtags\" is an empty array.\n")
+        );
+        assert_eq!(
+            prompt.messages[1].content,
+            "Brief: Our new café opens in Shibuya on Friday\n\
+Tone: informative (factual and helpful; teach the reader something)\n\
+Keywords to work in: none"
+        );
+    }
+}

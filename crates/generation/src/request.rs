@@ -1,0 +1,810 @@
+//! The body of `POST /api/v1/generate`: its validation, which lists every problem by field
+//! path, and its fingerprint for detecting a reused Idempotency-Key.
+
+use domain::content::HARD_MAX_HASHTAGS;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The longest brief accepted, counted in characters after trimming.
+pub const MAX_BRIEF_CHARS: usize = 2_000;
+/// More keywords than this dilute the prompt and the hashtags drawn from them.
+pub const MAX_KEYWORDS: usize = 10;
+/// The longest keyword accepted, counted in characters after trimming.
+pub const MAX_KEYWORD_CHARS: usize = 50;
+/// The longest image prompt accepted, counted in characters after trimming.
+pub const MAX_IMAGE_PROMPT_CHARS: usize = 1_000;
+
+/// The fields a body may have, in the order their problems are reported.
+const FIELDS: [&str; 7] = [
+    "brief",
+    "tone",
+    "language",
+    "keywords",
+    "hashtagCount",
+    "imagePrompt",
+    "scheduledAt",
+];
+
+/// The voice of the caption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tone {
+    #[default]
+    Friendly,
+    Professional,
+    Playful,
+    Informative,
+    Inspirational,
+}
+
+impl Tone {
+    pub const ALL: [Tone; 5] = [
+        Tone::Friendly,
+        Tone::Professional,
+        Tone::Playful,
+        Tone::Informative,
+        Tone::Inspirational,
+    ];
+
+    /// The name used in request bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tone::Friendly => "friendly",
+            Tone::Professional => "professional",
+            Tone::Playful => "playful",
+            Tone::Informative => "informative",
+            Tone::Inspirational => "inspirational",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|tone| tone.as_str() == name)
+    }
+}
+
+/// What validation depends on besides the body; `now` comes from the shell's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateRules {
+    pub default_language: String,
+    /// Capped at [`HARD_MAX_HASHTAGS`] whatever the configuration says.
+    pub max_hashtags: usize,
+    pub now: OffsetDateTime,
+}
+
+/// A validated generation request, with defaults applied and texts trimmed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    pub brief: String,
+    pub tone: Tone,
+    /// A BCP 47 tag in canonical case, such as `ja`, `en-US` or `zh-Hant-TW`.
+    pub language: String,
+    pub keywords: Vec<String>,
+    pub hashtag_count: usize,
+    pub image_prompt: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub scheduled_at: Option<OffsetDateTime>,
+}
+
+impl GenerateRequest {
+    /// A canonical string that is equal for two requests exactly when they are equal.
+    ///
+    /// The schedule is written as a Unix timestamp because equal instants given with
+    /// different offsets are equal requests.
+    pub fn fingerprint(&self) -> String {
+        serde_json::json!([
+            self.brief,
+            self.tone,
+            self.language,
+            self.keywords,
+            self.hashtag_count,
+            self.image_prompt,
+            self.scheduled_at
+                .map(|at| at.unix_timestamp_nanos().to_string()),
+        ])
+        .to_string()
+    }
+}
+
+fn rfc3339<S: Serializer>(at: &Option<OffsetDateTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    match at {
+        None => serializer.serialize_none(),
+        Some(at) => {
+            let text = at.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+            serializer.serialize_str(&text)
+        }
+    }
+}
+
+/// One problem with a request body; `path` is empty when the body as a whole is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Validates a body and applies defaults, reporting every problem rather than the first.
+///
+/// An optional field given as `null` counts as absent, as many clients send it that way.
+pub fn parse_generate_request(
+    body: &[u8],
+    rules: &GenerateRules,
+) -> Result<GenerateRequest, Vec<FieldError>> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
+    let Value::Object(fields) = value else {
+        return Err(vec![FieldError::new("", "body must be a JSON object")]);
+    };
+    let mut problems = Problems::default();
+    let max_hashtags = rules.max_hashtags.min(HARD_MAX_HASHTAGS);
+
+    let brief = match fields.get("brief") {
+        None => problems.push("brief", "required"),
+        Some(value) => problems.text(value, "brief", MAX_BRIEF_CHARS),
+    };
+    let tone = match optional(&fields, "tone") {
+        None => Some(Tone::default()),
+        Some(value) => problems.tone(value),
+    };
+    let language = match optional(&fields, "language") {
+        None => Some(rules.default_language.clone()),
+        Some(value) => problems.language(value),
+    };
+    let keywords = match optional(&fields, "keywords") {
+        None => Some(Vec::new()),
+        Some(value) => problems.keywords(value),
+    };
+    let hashtag_count = match optional(&fields, "hashtagCount") {
+        None => Some(max_hashtags),
+        Some(value) => problems.hashtag_count(value, max_hashtags),
+    };
+    let image_prompt = match optional(&fields, "imagePrompt") {
+        None => Some(None),
+        Some(value) => problems
+            .text(value, "imagePrompt", MAX_IMAGE_PROMPT_CHARS)
+            .map(Some),
+    };
+    let scheduled_at = match optional(&fields, "scheduledAt") {
+        None => Some(None),
+        Some(value) => problems.scheduled_at(value, rules.now).map(Some),
+    };
+    for name in fields.keys() {
+        if !FIELDS.contains(&name.as_str()) {
+            let known = FIELDS.join(", ");
+            problems.push::<()>(name, format!("unknown field, the known fields are {known}"));
+        }
+    }
+
+    match (
+        brief,
+        tone,
+        language,
+        keywords,
+        hashtag_count,
+        image_prompt,
+        scheduled_at,
+    ) {
+        (
+            Some(brief),
+            Some(tone),
+            Some(language),
+            Some(keywords),
+            Some(hashtag_count),
+            Some(image_prompt),
+            Some(scheduled_at),
+        ) if problems.0.is_empty() => Ok(GenerateRequest {
+            brief,
+            tone,
+            language,
+            keywords,
+            hashtag_count,
+            image_prompt,
+            scheduled_at,
+        }),
+        _ => Err(problems.0),
+    }
+}
+
+fn optional<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    fields.get(name).filter(|value| !value.is_null())
+}
+
+/// Collects problems; each check returns `None` exactly when it recorded one.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn push<T>(&mut self, path: &str, reason: impl Into<String>) -> Option<T> {
+        self.0.push(FieldError::new(path, reason));
+        None
+    }
+
+    fn expected<T>(&mut self, path: &str, expected: &str, got: &Value) -> Option<T> {
+        let got = kind(got);
+        self.push(path, format!("expected {expected}, got {got}"))
+    }
+
+    /// A string that is trimmed and must then have 1 to `max` characters.
+    fn text(&mut self, value: &Value, path: &str, max: usize) -> Option<String> {
+        let Value::String(text) = value else {
+            return self.expected(path, "a string", value);
+        };
+        let text = text.trim();
+        let chars = text.chars().count();
+        if chars == 0 {
+            return self.push(path, "must not be empty");
+        }
+        if chars > max {
+            return self.push(
+                path,
+                format!("must have at most {max} characters, got {chars}"),
+            );
+        }
+        Some(text.to_owned())
+    }
+
+    fn tone(&mut self, value: &Value) -> Option<Tone> {
+        let Value::String(name) = value else {
+            return self.expected("tone", "a string", value);
+        };
+        Tone::parse(name).or_else(|| {
+            let names: Vec<String> = Tone::ALL
+                .iter()
+                .map(|t| format!("{:?}", t.as_str()))
+                .collect();
+            let names = names.join(", ");
+            self.push("tone", format!("must be one of {names}, got {name:?}"))
+        })
+    }
+
+    fn language(&mut self, value: &Value) -> Option<String> {
+        let Value::String(tag) = value else {
+            return self.expected("language", "a string", value);
+        };
+        canonical_language(tag).or_else(|| {
+            let reason = format!(
+                "must be a language tag such as \"ja\", \"en\", \"en-US\" or \"pt-BR\", got {tag:?}"
+            );
+            self.push("language", reason)
+        })
+    }
+
+    fn keywords(&mut self, value: &Value) -> Option<Vec<String>> {
+        let Value::Array(items) = value else {
+            return self.expected("keywords", "an array of strings", value);
+        };
+        let mut valid = true;
+        if items.len() > MAX_KEYWORDS {
+            let count = items.len();
+            self.push::<()>(
+                "keywords",
+                format!("must have at most {MAX_KEYWORDS} items, got {count}"),
+            );
+            valid = false;
+        }
+        let mut keywords = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            match self.text(item, &format!("keywords[{index}]"), MAX_KEYWORD_CHARS) {
+                Some(keyword) => keywords.push(keyword),
+                None => valid = false,
+            }
+        }
+        valid.then_some(keywords)
+    }
+
+    fn hashtag_count(&mut self, value: &Value, max: usize) -> Option<usize> {
+        let Value::Number(number) = value else {
+            return self.expected("hashtagCount", "an integer", value);
+        };
+        // JSON has one number type, so 3.0 is the integer 3, as in JavaScript.
+        let integer = number
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| number.as_u64().map(i128::from))
+            .or_else(|| {
+                let float = number.as_f64()?;
+                (float.is_finite() && float.fract() == 0.0).then_some(float as i128)
+            });
+        let Some(integer) = integer else {
+            return self.push("hashtagCount", format!("expected an integer, got {number}"));
+        };
+        match usize::try_from(integer) {
+            Ok(count) if count <= max => Some(count),
+            _ => self.push(
+                "hashtagCount",
+                format!("must be between 0 and {max}, got {number}"),
+            ),
+        }
+    }
+
+    fn scheduled_at(&mut self, value: &Value, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        let Value::String(text) = value else {
+            return self.expected("scheduledAt", "a string", value);
+        };
+        let at = match OffsetDateTime::parse(text, &Rfc3339) {
+            Ok(at) => at,
+            Err(e) => {
+                let reason = format!(
+                    "must be an RFC 3339 date-time such as \"2030-01-31T09:00:00+09:00\", got {text:?} ({e})"
+                );
+                return self.push("scheduledAt", reason);
+            }
+        };
+        if at <= now {
+            let now = now.format(&Rfc3339).unwrap_or_else(|_| now.to_string());
+            return self.push(
+                "scheduledAt",
+                format!("must be later than now ({now}), got {text}"),
+            );
+        }
+        Some(at)
+    }
+}
+
+pub(crate) fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Accepts `language[-Script][-REGION]` and returns it in canonical case (`zh-Hant-TW`),
+/// so that `EN-us` and `en-US` are the same request.
+fn canonical_language(tag: &str) -> Option<String> {
+    let letters = |part: &str| part.bytes().all(|b| b.is_ascii_alphabetic());
+    let mut parts = tag.split('-');
+    let primary = parts.next()?;
+    if !(2..=3).contains(&primary.len()) || !letters(primary) {
+        return None;
+    }
+    let mut canonical = primary.to_ascii_lowercase();
+    let (mut script_seen, mut region_seen) = (false, false);
+    for part in parts {
+        if !script_seen && !region_seen && part.len() == 4 && letters(part) {
+            script_seen = true;
+            canonical.push('-');
+            canonical.push_str(&part[..1].to_ascii_uppercase());
+            canonical.push_str(&part[1..].to_ascii_lowercase());
+        } else if !region_seen
+            && ((part.len() == 2 && letters(part))
+                || (part.len() == 3 && part.bytes().all(|b| b.is_ascii_digit())))
+        {
+            region_seen = true;
+            canonical.push('-');
+            canonical.push_str(&part.to_ascii_uppercase());
+        } else {
+            return None;
+        }
+    }
+    Some(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn rules() -> GenerateRules {
+        GenerateRules {
+            default_language: "ja".to_owned(),
+            max_hashtags: 5,
+            now: datetime!(2030-01-01 00:00 UTC),
+        }
+    }
+
+    /// Checks that `body` is rejected with exactly these problems, in this order: each is a
+    /// path and a fragment of its reason.
+    fn check(body: &str, expect: &[(&str, &str)]) {
+        let problems = match parse_generate_request(body.as_bytes(), &rules()) {
+            Ok(request) => panic!("{body} was accepted as {request:?}"),
+            Err(problems) => problems,
+        };
+        let got: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.reason.as_str()))
+            .collect();
+        assert_eq!(got.len(), expect.len(), "{body}: {got:#?}");
+        for ((path, reason), (want_path, fragment)) in got.iter().zip(expect) {
+            assert_eq!(path, want_path, "{body}: {got:#?}");
+            assert!(
+                reason.contains(fragment),
+                "{body}: {reason:?} lacks {fragment:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_brief() {
+        check("{}", &[("brief", "required")]);
+    }
+
+    #[test]
+    fn brief_of_wrong_type() {
+        check(
+            r#"{"brief": 42}"#,
+            &[("brief", "expected a string, got a number")],
+        );
+        check(
+            r#"{"brief": null}"#,
+            &[("brief", "expected a string, got null")],
+        );
+    }
+
+    #[test]
+    fn blank_brief() {
+        check(r#"{"brief": "   "}"#, &[("brief", "must not be empty")]);
+    }
+
+    #[test]
+    fn brief_too_long() {
+        let body = format!(r#"{{"brief": "{}"}}"#, "a".repeat(2_001));
+        check(&body, &[("brief", "at most 2000 characters, got 2001")]);
+    }
+
+    #[test]
+    fn unknown_field() {
+        check(
+            r#"{"brief": "x", "topic": "y"}"#,
+            &[("topic", "unknown field")],
+        );
+    }
+
+    #[test]
+    fn keywords_not_an_array() {
+        check(
+            r#"{"brief": "x", "keywords": "coffee, tea"}"#,
+            &[("keywords", "expected an array of strings, got a string")],
+        );
+    }
+
+    #[test]
+    fn keyword_too_long_or_of_wrong_type() {
+        let body = format!(
+            r#"{{"brief": "x", "keywords": ["ok", "{}", 3, " "]}}"#,
+            "k".repeat(51)
+        );
+        check(
+            &body,
+            &[
+                ("keywords[1]", "at most 50 characters, got 51"),
+                ("keywords[2]", "expected a string, got a number"),
+                ("keywords[3]", "must not be empty"),
+            ],
+        );
+    }
+
+    #[test]
+    fn too_many_keywords() {
+        let keywords: Vec<String> = (0..11).map(|i| format!("\"k{i}\"")).collect();
+        let body = format!(r#"{{"brief": "x", "keywords": [{}]}}"#, keywords.join(","));
+        check(&body, &[("keywords", "at most 10 items, got 11")]);
+    }
+
+    #[test]
+    fn hashtag_count_out_of_range_or_not_an_integer() {
+        check(
+            r#"{"brief": "x", "hashtagCount": -1}"#,
+            &[("hashtagCount", "between 0 and 5, got -1")],
+        );
+        check(
+            r#"{"brief": "x", "hashtagCount": 6}"#,
+            &[("hashtagCount", "between 0 and 5, got 6")],
+        );
+        check(
+            r#"{"brief": "x", "hashtagCount": 2.5}"#,
+            &[("hashtagCount", "expected an integer, got 2.5")],
+        );
+        check(
+            r#"{"brief": "x", "hashtagCount": "3"}"#,
+            &[("hashtagCount", "expected an integer, got a string")],
+        );
+        check(
+            r#"{"brief": "x", "hashtagCount": 18446744073709551616}"#,
+            &[("hashtagCount", "between 0 and 5")],
+        );
+    }
+
+    #[test]
+    fn bad_language() {
+        for tag in [
+            "english",
+            "e",
+            "en_US",
+            "en-",
+            "ja-JP-x",
+            "en-US-GB",
+            "日本語",
+            "",
+        ] {
+            let body = format!(r#"{{"brief": "x", "language": "{tag}"}}"#);
+            check(&body, &[("language", "must be a language tag such as")]);
+        }
+        check(
+            r#"{"brief": "x", "language": ["ja"]}"#,
+            &[("language", "expected a string, got an array")],
+        );
+    }
+
+    #[test]
+    fn bad_tone() {
+        check(
+            r#"{"brief": "x", "tone": "angry"}"#,
+            &[(
+                "tone",
+                r#"must be one of "friendly", "professional", "playful", "informative", "inspirational", got "angry""#,
+            )],
+        );
+        check(
+            r#"{"brief": "x", "tone": "Friendly"}"#,
+            &[("tone", "must be one of")],
+        );
+        check(
+            r#"{"brief": "x", "tone": true}"#,
+            &[("tone", "expected a string, got a boolean")],
+        );
+    }
+
+    #[test]
+    fn scheduled_at_not_rfc3339() {
+        for text in [
+            "tomorrow",
+            "2030-01-02 09:00",
+            "2030-01-02T09:00:00",
+            "2030-13-01T00:00:00Z",
+        ] {
+            let body = format!(r#"{{"brief": "x", "scheduledAt": "{text}"}}"#);
+            check(&body, &[("scheduledAt", "must be an RFC 3339 date-time")]);
+        }
+        check(
+            r#"{"brief": "x", "scheduledAt": 1893456000}"#,
+            &[("scheduledAt", "expected a string, got a number")],
+        );
+    }
+
+    #[test]
+    fn scheduled_at_not_in_the_future() {
+        check(
+            r#"{"brief": "x", "scheduledAt": "2029-12-31T23:59:59Z"}"#,
+            &[(
+                "scheduledAt",
+                "must be later than now (2030-01-01T00:00:00Z)",
+            )],
+        );
+        // The same instant as now, written with another offset, is not later.
+        check(
+            r#"{"brief": "x", "scheduledAt": "2030-01-01T09:00:00+09:00"}"#,
+            &[("scheduledAt", "must be later than now")],
+        );
+    }
+
+    #[test]
+    fn image_prompt_bad() {
+        let body = format!(
+            r#"{{"brief": "x", "imagePrompt": "{}"}}"#,
+            "p".repeat(1_001)
+        );
+        check(
+            &body,
+            &[("imagePrompt", "at most 1000 characters, got 1001")],
+        );
+        check(
+            r#"{"brief": "x", "imagePrompt": {}}"#,
+            &[("imagePrompt", "expected a string, got an object")],
+        );
+    }
+
+    #[test]
+    fn body_not_json() {
+        check(
+            "{\"brief\": ",
+            &[("", "body is not valid JSON: EOF while parsing")],
+        );
+        check("", &[("", "body is not valid JSON")]);
+        check("\u{feff}{}", &[("", "body is not valid JSON")]);
+    }
+
+    #[test]
+    fn body_not_an_object() {
+        check(r#"[{"brief": "x"}]"#, &[("", "body must be a JSON object")]);
+        check(r#""brief""#, &[("", "body must be a JSON object")]);
+        check("null", &[("", "body must be a JSON object")]);
+    }
+
+    #[test]
+    fn several_problems_at_once_are_all_listed() {
+        check(
+            r#"{"tone": "grumpy", "language": "xx-yy-zz", "keywords": ["a", 1],
+                "hashtagCount": 99, "imagePrompt": "", "scheduledAt": "soon", "extra": 1, "another": 2}"#,
+            &[
+                ("brief", "required"),
+                ("tone", "must be one of"),
+                ("language", "must be a language tag"),
+                ("keywords[1]", "expected a string, got a number"),
+                ("hashtagCount", "between 0 and 5, got 99"),
+                ("imagePrompt", "must not be empty"),
+                ("scheduledAt", "RFC 3339"),
+                ("another", "unknown field"),
+                ("extra", "unknown field"),
+            ],
+        );
+    }
+
+    /// Checks that `body` is accepted as `expect`.
+    fn check_ok(body: &str, expect: GenerateRequest) {
+        match parse_generate_request(body.as_bytes(), &rules()) {
+            Ok(request) => assert_eq!(request, expect, "{body}"),
+            Err(problems) => panic!("{body} was rejected: {problems:#?}"),
+        }
+    }
+
+    fn request(brief: &str) -> GenerateRequest {
+        GenerateRequest {
+            brief: brief.to_owned(),
+            tone: Tone::Friendly,
+            language: "ja".to_owned(),
+            keywords: Vec::new(),
+            hashtag_count: 5,
+            image_prompt: None,
+            scheduled_at: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        check_ok(r#"{"brief": "  新しいカフェ  "}"#, request("新しいカフェ"));
+        check_ok(
+            r#"{"brief": "x", "tone": null, "language": null, "keywords": null,
+                "hashtagCount": null, "imagePrompt": null, "scheduledAt": null}"#,
+            request("x"),
+        );
+    }
+
+    #[test]
+    fn every_field_given() {
+        let body = format!(
+            r#"{{"brief": "{}", "tone": "playful", "language": "EN-us", "keywords": [" latte ", "{}"],
+                "hashtagCount": 0, "imagePrompt": " a latte ", "scheduledAt": "2030-01-01T09:00:01+09:00"}}"#,
+            "b".repeat(2_000),
+            "k".repeat(50),
+        );
+        check_ok(
+            &body,
+            GenerateRequest {
+                brief: "b".repeat(2_000),
+                tone: Tone::Playful,
+                language: "en-US".to_owned(),
+                keywords: vec!["latte".to_owned(), "k".repeat(50)],
+                hashtag_count: 0,
+                image_prompt: Some("a latte".to_owned()),
+                scheduled_at: Some(datetime!(2030-01-01 00:00:01 UTC)),
+            },
+        );
+        check_ok(
+            r#"{"brief": "x", "hashtagCount": 3.0, "language": "zh-hant-tw"}"#,
+            GenerateRequest {
+                hashtag_count: 3,
+                language: "zh-Hant-TW".to_owned(),
+                ..request("x")
+            },
+        );
+        check_ok(
+            r#"{"brief": "x", "language": "es-419"}"#,
+            GenerateRequest {
+                language: "es-419".to_owned(),
+                ..request("x")
+            },
+        );
+    }
+
+    #[test]
+    fn max_hashtags_is_capped_by_the_hard_limit() {
+        let rules = GenerateRules {
+            max_hashtags: 100,
+            ..rules()
+        };
+        let request = parse_generate_request(br#"{"brief": "x"}"#, &rules);
+        assert_eq!(request.map(|r| r.hashtag_count), Ok(HARD_MAX_HASHTAGS));
+        let problems = parse_generate_request(br#"{"brief": "x", "hashtagCount": 31}"#, &rules);
+        assert_eq!(
+            problems.map_err(|p| p[0].reason.clone()),
+            Err("must be between 0 and 30, got 31".to_owned())
+        );
+    }
+
+    #[test]
+    fn serializes_in_camel_case_with_rfc3339() {
+        let request = GenerateRequest {
+            keywords: vec!["k".to_owned()],
+            scheduled_at: Some(datetime!(2030-01-01 09:00 +09:00)),
+            ..request("x")
+        };
+        assert_eq!(
+            serde_json::to_value(&request).ok(),
+            Some(serde_json::json!({
+                "brief": "x", "tone": "friendly", "language": "ja", "keywords": ["k"],
+                "hashtagCount": 5, "imagePrompt": null, "scheduledAt": "2030-01-01T09:00:00+09:00"
+            }))
+        );
+    }
+
+    /// Checks whether two bodies have the same fingerprint, and that this agrees with `==`.
+    fn check_fingerprint(a: &str, b: &str, same: bool) {
+        let parse = |body: &str| {
+            parse_generate_request(body.as_bytes(), &rules())
+                .unwrap_or_else(|p| panic!("{body}: {p:?}"))
+        };
+        let (a_request, b_request) = (parse(a), parse(b));
+        assert_eq!(
+            a_request.fingerprint() == b_request.fingerprint(),
+            same,
+            "{a} vs {b}"
+        );
+        assert_eq!(a_request == b_request, same, "{a} vs {b}");
+    }
+
+    #[test]
+    fn fingerprint_is_equal_iff_requests_are_equal() {
+        check_fingerprint(r#"{"brief": "x"}"#, r#"{"brief": "x"}"#, true);
+        check_fingerprint(
+            r#"{"brief": "x", "tone": "friendly"}"#,
+            r#"{"tone": "friendly", "brief": " x "}"#,
+            true,
+        );
+        check_fingerprint(
+            r#"{"brief": "x"}"#,
+            r#"{"brief": "x", "language": "ja", "hashtagCount": 5}"#,
+            true,
+        );
+        check_fingerprint(
+            r#"{"brief": "x", "scheduledAt": "2030-01-02T09:00:00+09:00"}"#,
+            r#"{"brief": "x", "scheduledAt": "2030-01-02T00:00:00Z"}"#,
+            true,
+        );
+        check_fingerprint(r#"{"brief": "x"}"#, r#"{"brief": "y"}"#, false);
+        check_fingerprint(
+            r#"{"brief": "x"}"#,
+            r#"{"brief": "x", "tone": "playful"}"#,
+            false,
+        );
+        check_fingerprint(
+            r#"{"brief": "x"}"#,
+            r#"{"brief": "x", "hashtagCount": 4}"#,
+            false,
+        );
+        check_fingerprint(
+            r#"{"brief": "x"}"#,
+            r#"{"brief": "x", "imagePrompt": "x"}"#,
+            false,
+        );
+        check_fingerprint(
+            r#"{"brief": "x", "keywords": ["a", "b"]}"#,
+            r#"{"brief": "x", "keywords": ["b", "a"]}"#,
+            false,
+        );
+        check_fingerprint(
+            r#"{"brief": "x", "keywords": ["a,b"]}"#,
+            r#"{"brief": "x", "keywords": ["a", "b"]}"#,
+            false,
+        );
+        check_fingerprint(
+            r#"{"brief": "x", "scheduledAt": "2030-01-02T00:00:00Z"}"#,
+            r#"{"brief": "x", "scheduledAt": "2030-01-02T00:00:00.000000001Z"}"#,
+            false,
+        );
+    }
+}

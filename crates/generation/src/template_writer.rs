@@ -1,0 +1,530 @@
+//! The OFFLINE TEMPLATE WRITER: the stand-in for a model when no model provider is configured,
+//! so that the whole pipeline runs without keys.
+//!
+//! It writes no prose of its own beyond fixed sentence templates; it rearranges the request.
+//! Its answer has the same JSON format as a model's and goes through the same output parser
+//! ([`crate::GenerationChain::accept`]), so the rest of the system cannot tell the difference.
+//! The answer is a pure function of the request: the same request gives the same post.
+
+use domain::content::{Hashtag, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS};
+use serde_json::json;
+
+use crate::chain::strip_hashtag_marks;
+use crate::model::truncate;
+use crate::request::{GenerateRequest, Tone};
+
+/// Long tags are hard to read; this also keeps room for the caption when 30 tags are asked for.
+const MAX_TAG_CHARS: usize = 30;
+
+/// Words of an English brief too common to make a useful hashtag.
+const STOPWORDS: [&str; 24] = [
+    "about", "after", "also", "been", "before", "from", "have", "here", "into", "just", "more",
+    "only", "over", "some", "than", "that", "their", "them", "then", "there", "this", "what",
+    "when", "with",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Language {
+    Japanese,
+    English,
+}
+
+impl Language {
+    fn of(request: &GenerateRequest) -> Self {
+        if request.language.to_ascii_lowercase().starts_with("ja") {
+            Language::Japanese
+        } else {
+            Language::English
+        }
+    }
+}
+
+/// The fixed sentences: two openings and two closings per tone and language.
+fn phrases(language: Language, tone: Tone) -> ([&'static str; 2], [&'static str; 2]) {
+    match (language, tone) {
+        (Language::English, Tone::Friendly) => (
+            ["Hi everyone! 👋", "Hello, friends!"],
+            [
+                "Let us know what you think in the comments!",
+                "Share this with someone who would love it.",
+            ],
+        ),
+        (Language::English, Tone::Professional) => (
+            [
+                "We have an update to share.",
+                "Thank you for following our work.",
+            ],
+            [
+                "Find out more through the link in our bio.",
+                "We look forward to hearing from you.",
+            ],
+        ),
+        (Language::English, Tone::Playful) => (
+            ["Guess what? 🎉", "Drumroll, please! 🥁"],
+            [
+                "Tag a friend who needs to see this! ✨",
+                "Double-tap if you are as excited as we are! 💃",
+            ],
+        ),
+        (Language::English, Tone::Informative) => (
+            ["Did you know?", "Here is something worth knowing."],
+            [
+                "Save this post for later.",
+                "Share it with someone who will find it useful.",
+            ],
+        ),
+        (Language::English, Tone::Inspirational) => (
+            [
+                "Every big journey starts with a small step. 🌱",
+                "Today is a good day to begin.",
+            ],
+            [
+                "Keep going, and share your story with us.",
+                "We believe in you. Let's grow together.",
+            ],
+        ),
+        (Language::Japanese, Tone::Friendly) => (
+            ["こんにちは！", "みなさん、こんにちは😊"],
+            [
+                "ぜひコメントで感想を教えてください！",
+                "気に入ったらシェアしてくださいね。",
+            ],
+        ),
+        (Language::Japanese, Tone::Professional) => (
+            ["お知らせです。", "いつもご覧いただきありがとうございます。"],
+            [
+                "詳しくはプロフィールのリンクからご覧ください。",
+                "今後ともよろしくお願いいたします。",
+            ],
+        ),
+        (Language::Japanese, Tone::Playful) => (
+            ["じゃーん！🎉", "ちょっと聞いてください！✨"],
+            ["お友だちをタグ付けしてね！", "保存して見返してね🙌"],
+        ),
+        (Language::Japanese, Tone::Informative) => (
+            ["知っていましたか？", "今日のポイントをご紹介します。"],
+            [
+                "あとで見返せるように保存してください。",
+                "役に立ったらシェアをお願いします。",
+            ],
+        ),
+        (Language::Japanese, Tone::Inspirational) => (
+            [
+                "小さな一歩が大きな変化につながります。🌱",
+                "今日も前を向いていきましょう。",
+            ],
+            [
+                "あなたのストーリーもぜひ聞かせてください。",
+                "一緒に続けていきましょう。",
+            ],
+        ),
+    }
+}
+
+/// Hashtags used when the keywords and the brief give too few.
+fn generic_tags(language: Language) -> &'static [&'static str] {
+    match language {
+        Language::English => &[
+            "instagood",
+            "photooftheday",
+            "instadaily",
+            "picoftheday",
+            "happy",
+            "love",
+            "beautiful",
+            "photography",
+            "instagram",
+            "follow",
+        ],
+        Language::Japanese => &[
+            "インスタグラム",
+            "今日の一枚",
+            "日常",
+            "おすすめ",
+            "写真好きな人と繋がりたい",
+            "instagood",
+            "photooftheday",
+            "japan",
+        ],
+    }
+}
+
+/// Writes the answer a model would give for `request`, as a JSON object string.
+pub fn write_answer(request: &GenerateRequest) -> String {
+    let language = Language::of(request);
+    let hashtags = hashtags(request, language);
+    json!({
+        "caption": caption(request, language, &hashtags),
+        "hashtags": hashtags,
+        "altText": alt_text(request, language),
+    })
+    .to_string()
+}
+
+/// Opening, brief, keywords and closing, with the brief shortened if the caption and its
+/// hashtags would pass Instagram's limit.
+fn caption(request: &GenerateRequest, language: Language, hashtags: &[String]) -> String {
+    let (openings, closings) = phrases(language, request.tone);
+    let seed = fnv1a(request.brief.as_bytes());
+    let opening = openings[(seed % 2) as usize];
+    let closing = closings[((seed >> 1) % 2) as usize];
+    let keywords: Vec<String> = request
+        .keywords
+        .iter()
+        .map(|k| strip_hashtag_marks(k))
+        .collect();
+    let keyword_line = match (keywords.is_empty(), language) {
+        (true, _) => String::new(),
+        (false, Language::English) => format!("Topics: {}", keywords.join(", ")),
+        (false, Language::Japanese) => format!("テーマ：{}", keywords.join("、")),
+    };
+
+    // Instagram receives the caption, a blank line, then the hashtags (see `PostText`).
+    let tag_block: Vec<String> = hashtags.iter().map(|t| format!("#{t}")).collect();
+    let tag_chars = match tag_block.len() {
+        0 => 0,
+        _ => 2 + tag_block.join(" ").chars().count(),
+    };
+    let fixed: usize = [opening, keyword_line.as_str(), closing]
+        .iter()
+        .filter(|part| !part.is_empty())
+        .map(|part| part.chars().count() + 2)
+        .sum();
+    let room = MAX_CAPTION_CHARS.saturating_sub(tag_chars + fixed);
+    let brief = truncate(strip_hashtag_marks(&request.brief).trim(), room);
+
+    [opening, brief.as_str(), keyword_line.as_str(), closing]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Exactly `hashtag_count` distinct tags: from the keywords, then from words of the brief,
+/// then generic ones, then numbered ones so that any count can be met.
+fn hashtags(request: &GenerateRequest, language: Language) -> Vec<String> {
+    let candidates = request
+        .keywords
+        .iter()
+        .map(|keyword| tag_from_keyword(keyword))
+        .chain(brief_words(&request.brief))
+        .chain(generic_tags(language).iter().map(|tag| (*tag).to_owned()))
+        .chain((2..).map(|n| format!("post{n}")));
+    let mut tags: Vec<String> = Vec::with_capacity(request.hashtag_count);
+    for candidate in candidates {
+        if tags.len() >= request.hashtag_count {
+            break;
+        }
+        let candidate: String = candidate.chars().take(MAX_TAG_CHARS).collect();
+        let taken = tags
+            .iter()
+            .any(|tag| tag.to_lowercase() == candidate.to_lowercase());
+        if !taken && Hashtag::parse(&candidate).is_ok() {
+            tags.push(candidate);
+        }
+    }
+    tags
+}
+
+/// Joins the words of a keyword; several words are capitalised (`SummerSale`) because
+/// screen readers read camel-case hashtags word by word.
+fn tag_from_keyword(keyword: &str) -> String {
+    let words: Vec<&str> = keyword
+        .split(|c| !is_tag_char(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.len() == 1 {
+        return words[0].to_owned();
+    }
+    words
+        .iter()
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Words of the brief that make readable tags; long runs of CJK text (which has no spaces)
+/// are skipped.
+fn brief_words(brief: &str) -> impl Iterator<Item = String> + '_ {
+    brief.split(|c| !is_tag_char(c)).filter_map(|word| {
+        let chars = word.chars().count();
+        let fits = if word.is_ascii() {
+            (4..=20).contains(&chars) && !STOPWORDS.contains(&word.to_ascii_lowercase().as_str())
+        } else {
+            (2..=12).contains(&chars)
+        };
+        fits.then(|| word.to_lowercase())
+    })
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The image prompt describes the image best; without one, the image is about the brief.
+fn alt_text(request: &GenerateRequest, language: Language) -> String {
+    if let Some(image) = request
+        .image_prompt
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        return truncate(image, MAX_ALT_TEXT_CHARS);
+    }
+    let (before, after, without_brief) = match language {
+        Language::English => ("Image for a post about: ", "", "Image for a post"),
+        Language::Japanese => ("「", "」についての投稿の画像", "投稿の画像"),
+    };
+    let brief = request.brief.trim();
+    if brief.is_empty() {
+        // Only a request built by hand has an empty brief; the alt text must still not be empty.
+        return without_brief.to_owned();
+    }
+    let room = MAX_ALT_TEXT_CHARS - before.chars().count() - after.chars().count();
+    format!("{before}{}{after}", truncate(brief, room))
+}
+
+/// A stable hash, so that the choice of sentences varies between briefs but never between runs.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{ChainStep, GenerationChain, parse_answer};
+
+    fn request(
+        language: &str,
+        brief: &str,
+        keywords: &[&str],
+        hashtag_count: usize,
+    ) -> GenerateRequest {
+        GenerateRequest {
+            brief: brief.to_owned(),
+            tone: Tone::Friendly,
+            language: language.to_owned(),
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+            hashtag_count,
+            image_prompt: None,
+            scheduled_at: None,
+        }
+    }
+
+    struct Expect<'a> {
+        hashtags: &'a [&'a str],
+        japanese: bool,
+        alt_text: &'a str,
+    }
+
+    /// Checks that the answer passes the same parser as a model's, and what it contains.
+    fn check(request: &GenerateRequest, expect: Expect<'_>) {
+        let answer = write_answer(request);
+        assert_eq!(write_answer(request), answer, "not deterministic");
+        let text = match parse_answer(&answer, 30, request.hashtag_count) {
+            Ok(text) => text,
+            Err(problems) => panic!("{request:?}\n{answer}\n{problems:#?}"),
+        };
+        let mut chain = GenerationChain::new(request, 30);
+        assert_eq!(chain.accept(&answer), ChainStep::Done(text.clone()));
+
+        let raw = text.to_raw();
+        assert_eq!(raw.hashtags, expect.hashtags, "{answer}");
+        let japanese = raw
+            .caption
+            .chars()
+            .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c));
+        assert_eq!(japanese, expect.japanese, "{answer}");
+        assert!(raw.alt_text.starts_with(expect.alt_text), "{answer}");
+        assert!(text.instagram_caption().chars().count() <= MAX_CAPTION_CHARS);
+    }
+
+    #[test]
+    fn english_with_keywords() {
+        check(
+            &request(
+                "en",
+                "Our new café opens in Shibuya on Friday",
+                &["coffee", "latte art"],
+                3,
+            ),
+            Expect {
+                hashtags: &["coffee", "LatteArt", "café"],
+                japanese: false,
+                alt_text: "Image for a post about: Our new café opens in Shibuya on Friday",
+            },
+        );
+    }
+
+    #[test]
+    fn japanese_with_keywords_in_cjk() {
+        check(
+            &request(
+                "ja",
+                "渋谷に新しいカフェがオープンします。金曜日から！",
+                &["カフェ", "渋谷 グルメ"],
+                4,
+            ),
+            Expect {
+                hashtags: &["カフェ", "渋谷グルメ", "金曜日から", "インスタグラム"],
+                japanese: true,
+                alt_text: "「渋谷に新しいカフェがオープンします。金曜日から！」についての投稿の画像",
+            },
+        );
+        check(
+            &request("ja-JP", "Sale", &[], 1),
+            Expect {
+                hashtags: &["sale"],
+                japanese: true,
+                alt_text: "「Sale」",
+            },
+        );
+    }
+
+    #[test]
+    fn zero_hashtags() {
+        check(
+            &request("en-US", "Spring menu", &["matcha"], 0),
+            Expect {
+                hashtags: &[],
+                japanese: false,
+                alt_text: "Image for a post about: Spring menu",
+            },
+        );
+    }
+
+    #[test]
+    fn keywords_with_spaces_punctuation_digits_and_marks() {
+        check(
+            &request(
+                "en",
+                "A #sale on C# books",
+                &[
+                    "summer sale!",
+                    "#BlackFriday",
+                    "2024",
+                    "  café & bar  ",
+                    "!!!",
+                    "black friday",
+                    "C#",
+                ],
+                5,
+            ),
+            Expect {
+                hashtags: &["SummerSale", "BlackFriday", "CaféBar", "C", "sale"],
+                japanese: false,
+                alt_text: "Image for a post about: A #sale on C# books",
+            },
+        );
+    }
+
+    #[test]
+    fn brief_words_then_generic_then_numbered_tags() {
+        check(
+            &request(
+                "en",
+                "This is about coffee, with 2024 beans and more",
+                &[],
+                4,
+            ),
+            Expect {
+                hashtags: &["coffee", "beans", "instagood", "photooftheday"],
+                japanese: false,
+                alt_text: "Image for a post about",
+            },
+        );
+        let many: Vec<String> = generic_tags(Language::English)
+            .iter()
+            .map(|t| (*t).to_owned())
+            .chain(["post2", "post3"].map(str::to_owned))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        check(
+            &request("en", "Hi", &[], 12),
+            Expect {
+                hashtags: &many,
+                japanese: false,
+                alt_text: "Image for a post about: Hi",
+            },
+        );
+    }
+
+    #[test]
+    fn long_brief_is_shortened_to_fit_with_many_long_tags() {
+        let keywords: Vec<String> = (0..10).map(|i| format!("{i}{}", "k".repeat(49))).collect();
+        let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        let mut request = request("en", &"word ".repeat(400), &keywords, 30);
+        request.tone = Tone::Inspirational;
+        let answer = write_answer(&request);
+        let text = parse_answer(&answer, 30, 30).unwrap_or_else(|p| panic!("{answer}\n{p:#?}"));
+        let raw = text.to_raw();
+        assert_eq!(raw.hashtags.len(), 30);
+        assert!(
+            raw.hashtags[..10]
+                .iter()
+                .all(|tag| tag.chars().count() == MAX_TAG_CHARS)
+        );
+        // Only the brief is shortened, and only by what the limit requires.
+        assert!(
+            text.instagram_caption().chars().count() >= MAX_CAPTION_CHARS - 1,
+            "{answer}"
+        );
+        assert!(raw.caption.contains("…\n\nTopics: 0kkk"), "{answer}");
+        assert!(raw.alt_text.ends_with('…'), "{answer}");
+    }
+
+    #[test]
+    fn every_tone_and_language_passes_the_parser() {
+        let long_cjk = "新".repeat(2_000);
+        let long_latin = "a".repeat(2_000);
+        let long_keywords: Vec<String> = (0..10)
+            .map(|i| format!("キーワード {i} {}", "語".repeat(40)))
+            .collect();
+        let long_keywords: Vec<&str> = long_keywords.iter().map(String::as_str).collect();
+        for tone in Tone::ALL {
+            for language in ["ja", "en", "pt-BR", "zh-Hant-TW"] {
+                for (brief, keywords) in [
+                    (long_cjk.as_str(), &long_keywords[..]),
+                    (long_latin.as_str(), &[][..]),
+                    ("x", &["#", "##", "a b c"][..]),
+                    ("#####", &[][..]),
+                ] {
+                    for count in [0, 1, 5, 30] {
+                        let mut request = request(language, brief, keywords, count);
+                        request.tone = tone;
+                        request.image_prompt = (count == 5).then(|| "画".repeat(1_000));
+                        let answer = write_answer(&request);
+                        if let Err(problems) = parse_answer(&answer, 30, count) {
+                            panic!("{request:?}\n{answer}\n{problems:#?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sentences_vary_with_the_brief_but_not_between_runs() {
+        let captions: Vec<String> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|brief| {
+                let answer = write_answer(&request("en", brief, &[], 0));
+                parse_answer(&answer, 5, 0)
+                    .map(|t| t.to_raw().caption)
+                    .unwrap_or(answer)
+            })
+            .collect();
+        let openings: std::collections::BTreeSet<&str> = captions
+            .iter()
+            .filter_map(|c| c.split("\n\n").next())
+            .collect();
+        assert_eq!(openings.len(), 2, "{captions:#?}");
+    }
+}

@@ -1,0 +1,7 @@
+//! What the pipeline reports about itself, as plain data: LangSmith runs (one per workflow,
+//! with child runs for model calls) and the redaction that keeps secrets out of them.
+//!
+//! Nothing here sends anything; the Workers' `platform::trace` does, through `waitUntil`.
+
+pub mod langsmith;
+pub mod redact;

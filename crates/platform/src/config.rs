@@ -1,0 +1,27 @@
+//! Reading `[vars]` and secrets, where an empty value counts as unset.
+
+use worker::Env;
+
+/// A plain variable or a secret; `None` when unset or blank.
+pub fn optional(env: &Env, name: &str) -> Option<String> {
+    let value = env
+        .secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// A variable with a default, for settings that always have a sensible value.
+pub fn or_default(env: &Env, name: &str, default: &str) -> String {
+    optional(env, name).unwrap_or_else(|| default.to_owned())
+}
+
+/// A numeric setting; a value that does not parse is a configuration error worth reporting.
+pub fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> Result<T, String> {
+    match optional(env, name) {
+        None => Ok(default),
+        Some(text) => text.parse().map_err(|_| format!("setting {name} is {text:?}, expected a number")),
+    }
+}

@@ -1,0 +1,12 @@
+//! The Cloudflare side of the pipeline, shared by the three Workers: the D1 draft store, queue
+//! sending and receiving, the clock and randomness, outgoing HTTP with a timeout, and
+//! configuration. Each piece is a thin wrapper over a `worker` binding; the decisions are
+//! made in `domain`.
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod queue;
+pub mod store;
+pub mod trace;

@@ -1,0 +1,131 @@
+//! Sends finished workflow traces to LangSmith. Tracing is best effort: it runs after the
+//! response through `waitUntil`, and its failures are logged, never raised.
+
+use observe::langsmith::{Run, RunType, Trace, batch_body};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use worker::{Env, Headers, Method, Request, RequestInit};
+
+use crate::clock::{now, random_bytes};
+use crate::config::{optional, or_default};
+use crate::http::fetch_with_timeout;
+
+const TIMEOUT_MS: u64 = 5_000;
+
+/// Where traces go. Absent when `LANGSMITH_API_KEY` is unset, which turns tracing off.
+pub struct LangSmith {
+    endpoint: String,
+    project: String,
+    api_key: String,
+}
+
+impl LangSmith {
+    pub fn from_env(env: &Env) -> Option<Self> {
+        Some(Self {
+            api_key: optional(env, "LANGSMITH_API_KEY")?,
+            endpoint: or_default(env, "LANGSMITH_ENDPOINT", "https://api.smith.langchain.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            project: or_default(env, "LANGSMITH_PROJECT", "instagram-pipeline"),
+        })
+    }
+
+    /// Sends the trace; `secrets` are removed from every field first, the key itself included.
+    pub async fn send(&self, trace: &Trace, secrets: &[&str]) {
+        let mut all_secrets = secrets.to_vec();
+        all_secrets.push(&self.api_key);
+        let body = batch_body(trace, &self.project, &all_secrets).to_string();
+        let result = async {
+            let headers = Headers::new();
+            headers.set("content-type", "application/json")?;
+            headers.set("x-api-key", &self.api_key)?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+            let request = Request::new_with_init(&format!("{}/runs/batch", self.endpoint), &init)?;
+            let response = fetch_with_timeout(request, TIMEOUT_MS)
+                .await
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            Ok::<u16, worker::Error>(response.status_code())
+        }
+        .await;
+        match result {
+            Ok(status) if (200..300).contains(&status) => {}
+            Ok(status) => worker::console_warn!("LangSmith answered {status} to a trace"),
+            Err(error) => worker::console_warn!("sending a trace to LangSmith failed: {error}"),
+        }
+    }
+}
+
+/// Collects the runs of one workflow while it runs.
+pub struct Tracer {
+    root_id: Uuid,
+    name: String,
+    start: OffsetDateTime,
+    inputs: Value,
+    metadata: Value,
+    children: Vec<Run>,
+}
+
+/// A started child run; finish it with [`Tracer::finish_child`].
+pub struct ChildRun {
+    id: Uuid,
+    name: String,
+    run_type: RunType,
+    start: OffsetDateTime,
+    inputs: Value,
+}
+
+pub fn new_run_id() -> Uuid {
+    uuid::Builder::from_random_bytes(random_bytes::<16>()).into_uuid()
+}
+
+impl Tracer {
+    pub fn start(name: &str, inputs: Value, metadata: Value) -> Self {
+        Self { root_id: new_run_id(), name: name.to_owned(), start: now(), inputs, metadata, children: Vec::new() }
+    }
+
+    pub fn start_child(&self, name: &str, run_type: RunType, inputs: Value) -> ChildRun {
+        ChildRun { id: new_run_id(), name: name.to_owned(), run_type, start: now(), inputs }
+    }
+
+    pub fn finish_child(&mut self, child: ChildRun, result: Result<Value, String>, metadata: Value) {
+        let (outputs, error) = split(result);
+        self.children.push(Run {
+            id: child.id,
+            name: child.name,
+            run_type: child.run_type,
+            inputs: child.inputs,
+            outputs,
+            error,
+            start: child.start,
+            end: now(),
+            metadata,
+        });
+    }
+
+    pub fn finish(self, result: Result<Value, String>) -> Trace {
+        let (outputs, error) = split(result);
+        Trace {
+            root: Run {
+                id: self.root_id,
+                name: self.name,
+                run_type: RunType::Chain,
+                inputs: self.inputs,
+                outputs,
+                error,
+                start: self.start,
+                end: now(),
+                metadata: self.metadata,
+            },
+            children: self.children,
+        }
+    }
+}
+
+fn split(result: Result<Value, String>) -> (Option<Value>, Option<String>) {
+    match result {
+        Ok(outputs) => (Some(outputs), None),
+        Err(error) => (None, Some(error)),
+    }
+}

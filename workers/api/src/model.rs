@@ -1,0 +1,137 @@
+//! The chat models that write captions, chosen by `LLM_PROVIDER`: any OpenAI-compatible Chat
+//! Completions endpoint, the Workers AI binding, or the offline template writer (the default,
+//! so the system runs without keys). Request bodies and answers are built and read by
+//! `generation`; this module only moves them.
+
+use generation::{ChatPrompt, GenerateRequest, ModelError, openai, template_writer, workers_ai};
+use platform::config::{optional, or_default};
+use platform::http::{HttpError, fetch_with_timeout};
+use serde_json::Value;
+use worker::js_sys::{self, JSON, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Env, Headers, Method, Request, RequestInit};
+
+use crate::reply::ApiError;
+
+pub const AI_BINDING: &str = "AI";
+
+pub enum Writer {
+    /// The offline template writer: deterministic text from the brief, no model at all.
+    Template,
+    OpenAi { base_url: String, model: String, api_key: String, structured_output: bool },
+    WorkersAi { model: String },
+}
+
+impl Writer {
+    pub fn from_env(env: &Env) -> Result<Self, ApiError> {
+        let provider = or_default(env, "LLM_PROVIDER", "template");
+        match provider.as_str() {
+            "template" => Ok(Writer::Template),
+            "openai" => Ok(Writer::OpenAi {
+                base_url: or_default(env, "OPENAI_BASE_URL", "https://api.openai.com/v1")
+                    .trim_end_matches('/')
+                    .to_owned(),
+                model: or_default(env, "OPENAI_MODEL", "gpt-4o-mini"),
+                api_key: optional(env, "OPENAI_API_KEY").ok_or_else(|| {
+                    ApiError::NotConfigured("LLM_PROVIDER is openai but the secret OPENAI_API_KEY is not set".into())
+                })?,
+                structured_output: or_default(env, "OPENAI_STRUCTURED_OUTPUT", "true") != "false",
+            }),
+            "workers-ai" => Ok(Writer::WorkersAi {
+                model: or_default(env, "WORKERS_AI_MODEL", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"),
+            }),
+            other => Err(ApiError::NotConfigured(format!(
+                "LLM_PROVIDER is {other:?}, expected template, openai or workers-ai"
+            ))),
+        }
+    }
+
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Writer::Template => "template",
+            Writer::OpenAi { .. } => "openai",
+            Writer::WorkersAi { .. } => "workers-ai",
+        }
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            Writer::Template => None,
+            Writer::OpenAi { model, .. } | Writer::WorkersAi { model } => Some(model),
+        }
+    }
+
+    pub fn is_offline(&self) -> bool {
+        matches!(self, Writer::Template)
+    }
+
+    /// Values that must never appear in a trace, a log or an error message.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Writer::OpenAi { api_key, .. } => vec![api_key.as_str()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// One round trip to the model: the prompt in, the raw answer text out.
+    pub async fn complete(
+        &self,
+        env: &Env,
+        prompt: &ChatPrompt,
+        request: &GenerateRequest,
+        timeout_ms: u64,
+    ) -> Result<String, ModelError> {
+        match self {
+            Writer::Template => Ok(template_writer::write_answer(request)),
+            Writer::OpenAi { base_url, model, api_key, structured_output } => {
+                let body = openai::chat_request_body(model, prompt, *structured_output).to_string();
+                let headers = Headers::new();
+                let transport = |e: worker::Error| ModelError::Transport(e.to_string());
+                headers.set("content-type", "application/json").map_err(transport)?;
+                headers.set("authorization", &format!("Bearer {api_key}")).map_err(transport)?;
+                let mut init = RequestInit::new();
+                init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+                let request = Request::new_with_init(&format!("{base_url}/chat/completions"), &init).map_err(transport)?;
+                let mut response = fetch_with_timeout(request, timeout_ms).await.map_err(|e| match e {
+                    HttpError::Timeout(_) => ModelError::Timeout,
+                    HttpError::Transport(message) => ModelError::Transport(message),
+                })?;
+                let status = response.status_code();
+                let text = response.text().await.map_err(transport)?;
+                openai::parse_chat_response(status, &text)
+            }
+            Writer::WorkersAi { model } => {
+                let output = run_ai_binding(env, model, &workers_ai::input(prompt)).await?;
+                workers_ai::parse_output(&output)
+            }
+        }
+    }
+}
+
+/// Calls `env.AI.run(model, input)` with a plain JS object as input. The `worker` crate's
+/// `Ai::run` serialises JSON maps as JS `Map`s, which the binding does not read.
+async fn run_ai_binding(env: &Env, model: &str, input: &Value) -> Result<Value, ModelError> {
+    let fail = |what: &str| ModelError::Transport(format!("Workers AI binding {AI_BINDING}: {what}"));
+    let env_value: &JsValue = env.as_ref();
+    let binding = Reflect::get(env_value, &AI_BINDING.into()).map_err(|_| fail("missing"))?;
+    if binding.is_undefined() {
+        return Err(fail("not bound; add [ai] binding = \"AI\" to wrangler/api.toml"));
+    }
+    let run: js_sys::Function =
+        Reflect::get(&binding, &"run".into()).and_then(|f| f.dyn_into()).map_err(|_| fail("has no run method"))?;
+    let input = JSON::parse(&input.to_string()).map_err(|_| fail("input is not JSON"))?;
+    let promise: js_sys::Promise = run
+        .call2(&binding, &JsValue::from_str(model), &input)
+        .and_then(|p| p.dyn_into())
+        .map_err(|_| fail("run did not return a promise"))?;
+    let output = JsFuture::from(promise).await.map_err(|error| {
+        let message = error
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_else(|| "the call failed".into());
+        ModelError::Transport(format!("Workers AI: {message}"))
+    })?;
+    let text: String = JSON::stringify(&output).map(String::from).map_err(|_| fail("answer is not JSON"))?;
+    serde_json::from_str(&text).map_err(|_| ModelError::Malformed("Workers AI answer is not JSON".into()))
+}

@@ -1,0 +1,93 @@
+//! Every answer the API gives: JSON bodies and the one error shape,
+//! `{"error": {"code", "message", "problems"?}}`.
+
+use generation::FieldError;
+use serde::Serialize;
+use serde_json::json;
+use worker::{Headers, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
+    NotConfigured(String),
+    /// Details go to the log, not to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            ApiError::Validation(_) => (400, "validation_failed"),
+            ApiError::BadRequest(_) => (400, "bad_request"),
+            ApiError::Unauthorized => (401, "unauthorized"),
+            ApiError::NotFound(_) => (404, "not_found"),
+            ApiError::MethodNotAllowed => (405, "method_not_allowed"),
+            ApiError::Conflict(_) => (409, "conflict"),
+            ApiError::TooLarge(_) => (413, "payload_too_large"),
+            ApiError::UnsupportedMediaType => (415, "unsupported_media_type"),
+            ApiError::Unprocessable(_) => (422, "unprocessable"),
+            ApiError::BadGateway(_) => (502, "model_failed"),
+            ApiError::NotConfigured(_) => (503, "not_configured"),
+            ApiError::Internal(_) => (500, "internal"),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(detail) = &self {
+            worker::console_error!("internal error: {detail}");
+        }
+        let mut error = json!({ "code": code, "message": self.to_string() });
+        if let ApiError::Validation(problems) = &self {
+            error["problems"] = json!(problems);
+        }
+        let mut response = json(status, &json!({ "error": error })).unwrap_or_else(|_| {
+            Response::error("internal error", 500).expect("a plain response can always be built")
+        });
+        if status == 401 {
+            let _ = response.headers_mut().set("www-authenticate", "Bearer");
+        }
+        response
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(error: worker::Error) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<worker::KvError> for ApiError {
+    fn from(error: worker::KvError) -> Self {
+        ApiError::Internal(format!("KV: {error}"))
+    }
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Response::ok(text)?.with_status(status).with_headers(headers))
+}
