@@ -9,11 +9,14 @@ mod drafts;
 mod generate;
 mod media;
 mod model;
+mod openapi;
 mod reply;
+mod routes;
 
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Env, Request, Response, event};
 
 use crate::reply::ApiError;
+use crate::routes::{Match, Route};
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -26,24 +29,25 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 
 async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
     let path = req.path();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method();
-    match (&method, segments.as_slice()) {
-        (Method::Get, ["healthz"]) => reply::json(
+    let (def, params) = match routes::find(method.as_ref(), &path) {
+        Match::Found { def, params } => (def, params),
+        Match::WrongMethod => return Err(ApiError::MethodNotAllowed),
+        Match::NotFound => return Err(ApiError::NotFound(format!("no route for {path}"))),
+    };
+    if def.auth {
+        auth::require_bearer(req, env)?;
+    }
+    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    match def.route {
+        Route::Healthz => reply::json(
             200,
             &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION") }),
         ),
-        (Method::Get, ["media", "pending.svg"]) => media::pending_placeholder(),
-        (Method::Get, ["media", rest @ ..]) => media::serve(env, &rest.join("/")).await,
-        (_, ["api", "v1", ..]) => {
-            auth::require_bearer(req, env)?;
-            match (method, &segments[2..]) {
-                (Method::Post, ["generate"]) => generate::handle(req, env, ctx).await,
-                (Method::Get, ["drafts", id]) => drafts::get(req, env, id).await,
-                (_, ["generate"] | ["drafts", _]) => Err(ApiError::MethodNotAllowed),
-                _ => Err(ApiError::NotFound("no such API route".into())),
-            }
-        }
-        _ => Err(ApiError::NotFound("no such page".into())),
+        Route::OpenApi => reply::raw_json(openapi::DOCUMENT),
+        Route::Generate => generate::handle(req, env, ctx).await,
+        Route::GetDraft => drafts::get(req, env, param(0)).await,
+        Route::PendingImage => media::pending_placeholder(),
+        Route::Media => media::serve(env, param(0)).await,
     }
 }

@@ -91,3 +91,10 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Response::ok(text)?.with_status(status).with_headers(headers))
 }
+
+/// A body that is JSON already, such as the OpenAPI document.
+pub fn raw_json(text: &str) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    Ok(Response::ok(text)?.with_headers(headers))
+}

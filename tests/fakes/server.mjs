@@ -1,0 +1,41 @@
+// A small HTTP server on loopback that records every request and answers from a script of
+// behaviours, so tests can inject faults: a status, a delay, a hang, garbage.
+import { createServer } from "node:http";
+
+export async function startFakeServer(name, respond) {
+  const requests = [];
+  const sockets = new Set();
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const text = Buffer.concat(chunks).toString("utf8");
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const request = { method: req.method, path: req.url, headers: req.headers, text, json, at: Date.now() };
+    requests.push(request);
+    const reply = await respond(request);
+    if (reply.hang) return; // never answers; the client must time out
+    if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    res.writeHead(reply.status ?? 200, { "content-type": reply.contentType ?? "application/json", ...reply.headers });
+    res.end(typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {}));
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return {
+    name,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

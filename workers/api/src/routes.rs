@@ -1,0 +1,149 @@
+//! The route table: every path the api Worker answers, in one place, so the router, the
+//! OpenAPI document and its test cannot drift apart.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Healthz,
+    OpenApi,
+    Generate,
+    GetDraft,
+    PendingImage,
+    Media,
+}
+
+pub struct RouteDef {
+    pub method: &'static str,
+    /// Segments; `{name}` matches one segment, `{*name}` the rest of the path.
+    pub pattern: &'static str,
+    pub route: Route,
+    /// Needs `Authorization: Bearer <API_TOKEN>`.
+    pub auth: bool,
+}
+
+pub const ROUTES: &[RouteDef] = &[
+    RouteDef { method: "GET", pattern: "/healthz", route: Route::Healthz, auth: false },
+    RouteDef { method: "GET", pattern: "/api/v1/openapi.json", route: Route::OpenApi, auth: false },
+    RouteDef { method: "POST", pattern: "/api/v1/generate", route: Route::Generate, auth: true },
+    RouteDef { method: "GET", pattern: "/api/v1/drafts/{id}", route: Route::GetDraft, auth: true },
+    RouteDef { method: "GET", pattern: "/media/pending.svg", route: Route::PendingImage, auth: false },
+    RouteDef { method: "GET", pattern: "/media/{*key}", route: Route::Media, auth: false },
+];
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Match<'a> {
+    Found { def: &'a RouteDef, params: Vec<String> },
+    /// The path exists, with other methods.
+    WrongMethod,
+    NotFound,
+}
+
+/// Finds the first route whose pattern matches `path` and whose method is `method`.
+pub fn find(method: &str, path: &str) -> Match<'static> {
+    let mut path_matched = false;
+    for def in ROUTES {
+        if let Some(params) = match_pattern(def.pattern, path) {
+            if def.method == method {
+                return Match::Found { def, params };
+            }
+            path_matched = true;
+        }
+    }
+    if path_matched { Match::WrongMethod } else { Match::NotFound }
+}
+
+fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut path_segments = path.trim_start_matches('/').split('/');
+    for expected in pattern.trim_start_matches('/').split('/') {
+        if expected.starts_with("{*") {
+            let rest: Vec<&str> = path_segments.by_ref().collect();
+            if rest.is_empty() || rest.iter().any(|s| s.is_empty()) {
+                return None;
+            }
+            params.push(rest.join("/"));
+            return Some(params);
+        }
+        let actual = path_segments.next()?;
+        if expected.starts_with('{') {
+            if actual.is_empty() {
+                return None;
+            }
+            params.push(actual.to_owned());
+        } else if expected != actual {
+            return None;
+        }
+    }
+    path_segments.next().is_none().then_some(params)
+}
+
+impl PartialEq for RouteDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method && self.pattern == other.pattern
+    }
+}
+
+impl Eq for RouteDef {}
+
+impl std::fmt::Debug for RouteDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.pattern)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(method: &str, path: &str, expected: Option<(Route, &[&str])>) {
+        let found = match find(method, path) {
+            Match::Found { def, params } => Some((def.route, params)),
+            _ => None,
+        };
+        let expected = expected.map(|(route, params)| (route, params.iter().map(|p| p.to_string()).collect()));
+        assert_eq!(found, expected, "{method} {path}");
+    }
+
+    #[test]
+    fn matches_paths_to_routes() {
+        check("GET", "/healthz", Some((Route::Healthz, &[])));
+        check("POST", "/api/v1/generate", Some((Route::Generate, &[])));
+        check("GET", "/api/v1/drafts/abc", Some((Route::GetDraft, &["abc"])));
+        check("GET", "/api/v1/drafts/", None);
+        check("GET", "/api/v1/drafts/abc/extra", None);
+        check("GET", "/media/pending.svg", Some((Route::PendingImage, &[])));
+        check("GET", "/media/images/x/y.jpg", Some((Route::Media, &["images/x/y.jpg"])));
+        check("GET", "/media/", None);
+        check("GET", "/media/a//b", None);
+        check("GET", "/nope", None);
+    }
+
+    #[test]
+    fn tells_a_wrong_method_from_a_missing_path() {
+        assert_eq!(find("GET", "/api/v1/generate"), Match::WrongMethod);
+        assert_eq!(find("DELETE", "/api/v1/drafts/x"), Match::WrongMethod);
+        assert_eq!(find("GET", "/api/v2/generate"), Match::NotFound);
+    }
+
+    /// The OpenAPI document lists exactly the routes that exist (media aside, which is not
+    /// part of the JSON API).
+    #[test]
+    fn openapi_document_matches_the_route_table() {
+        let document: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
+        let mut documented: Vec<(String, String)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object().unwrap().keys().map(move |method| (method.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .filter(|def| !def.pattern.starts_with("/media/"))
+            .map(|def| (def.method.to_owned(), def.pattern.to_owned()))
+            .collect();
+        documented.sort();
+        routes.sort();
+        assert_eq!(documented, routes);
+    }
+}
