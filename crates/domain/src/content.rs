@@ -245,3 +245,127 @@ impl PostText {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(caption: &str, hashtags: &[&str], alt_text: &str) -> RawPostText {
+        RawPostText {
+            caption: caption.into(),
+            hashtags: hashtags.iter().map(|t| t.to_string()).collect(),
+            alt_text: alt_text.into(),
+        }
+    }
+
+    fn check(input: RawPostText, max_hashtags: usize, expected: Result<&str, Vec<ContentError>>) {
+        let parsed = PostText::parse(&input, max_hashtags).map(|text| text.instagram_caption());
+        assert_eq!(
+            parsed.as_deref().map_err(Clone::clone),
+            expected.map_err(|e| e),
+            "{input:?}"
+        );
+    }
+
+    #[test]
+    fn accepts_texts_within_the_limits() {
+        check(
+            raw(" Hello ", &["#Cafe", "latte"], "A cup"),
+            5,
+            Ok("Hello\n\n#Cafe #latte"),
+        );
+        check(
+            raw("こんにちは", &["カフェ", "秋_メニュー"], "写真"),
+            5,
+            Ok("こんにちは\n\n#カフェ #秋_メニュー"),
+        );
+        check(raw("No tags", &[], "x"), 0, Ok("No tags"));
+        let longest = "あ".repeat(MAX_CAPTION_CHARS);
+        check(raw(&longest, &[], "x"), 5, Ok(&longest));
+    }
+
+    #[test]
+    fn reports_every_broken_limit() {
+        check(
+            raw("", &["a", "b", "c"], ""),
+            2,
+            Err(vec![
+                ContentError::EmptyCaption,
+                ContentError::TooManyHashtags { count: 3, max: 2 },
+                ContentError::EmptyAltText,
+            ]),
+        );
+        check(
+            raw(&"x".repeat(2_201), &[], &"y".repeat(1_001)),
+            5,
+            Err(vec![
+                ContentError::CaptionTooLong {
+                    chars: 2_201,
+                    max: 2_200,
+                },
+                ContentError::AltTextTooLong {
+                    chars: 1_001,
+                    max: 1_000,
+                },
+            ]),
+        );
+        // The hashtags count against the caption's limit: 2,190 + "\n\n" + "#abcdefghij" = 2,203.
+        check(
+            raw(&"x".repeat(2_190), &["abcdefghij"], "alt"),
+            5,
+            Err(vec![ContentError::CaptionWithHashtagsTooLong {
+                chars: 2_203,
+                max: 2_200,
+            }]),
+        );
+        check(
+            raw("c", &["Cafe", "#cafe"], "a"),
+            5,
+            Err(vec![ContentError::DuplicateHashtag {
+                tag: "#cafe".into(),
+            }]),
+        );
+        check(
+            raw("c", &["2025"], "a"),
+            5,
+            Err(vec![ContentError::InvalidHashtag {
+                tag: "2025".into(),
+                reason: "Instagram ignores hashtags made only of digits",
+            }]),
+        );
+        check(
+            raw("c", &["two words"], "a"),
+            5,
+            Err(vec![ContentError::InvalidHashtag {
+                tag: "two words".into(),
+                reason: "only letters, digits and _ are allowed",
+            }]),
+        );
+        check(
+            raw("c", &["#"], "a"),
+            5,
+            Err(vec![ContentError::InvalidHashtag {
+                tag: "#".into(),
+                reason: "it is empty",
+            }]),
+        );
+    }
+
+    #[test]
+    fn the_configured_cap_never_exceeds_the_hard_cap() {
+        let tags: Vec<String> = (0..31).map(|i| format!("tag{i}")).collect();
+        assert_eq!(
+            Hashtags::parse(&tags, 100),
+            Err(ContentError::TooManyHashtags {
+                count: 31,
+                max: HARD_MAX_HASHTAGS
+            })
+        );
+    }
+
+    #[test]
+    fn raw_text_round_trips() {
+        let text = PostText::parse(&raw("Hi", &["#One", "two"], "Alt"), 5).unwrap();
+        assert_eq!(text.to_raw(), raw("Hi", &["One", "two"], "Alt"));
+    }
+}
