@@ -262,7 +262,7 @@ mod tests {
         let parsed = PostText::parse(&input, max_hashtags).map(|text| text.instagram_caption());
         assert_eq!(
             parsed.as_deref().map_err(Clone::clone),
-            expected.map_err(|e| e),
+            expected,
             "{input:?}"
         );
     }

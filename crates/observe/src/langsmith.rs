@@ -45,7 +45,11 @@ impl Run {
     }
 
     pub fn status(&self) -> &'static str {
-        if self.error.is_some() { "error" } else { "success" }
+        if self.error.is_some() {
+            "error"
+        } else {
+            "success"
+        }
     }
 }
 
@@ -59,16 +63,24 @@ pub struct Trace {
 /// LangSmith orders runs by `dotted_order`: start time in microseconds, then the run id,
 /// each child's appended to its parent's after a dot.
 fn dotted_segment(run: &Run) -> String {
-    let format = format_description!("[year][month][day]T[hour][minute][second][subsecond digits:6]Z");
+    let format =
+        format_description!("[year][month][day]T[hour][minute][second][subsecond digits:6]Z");
     let start = run.start.to_offset(time::UtcOffset::UTC);
     format!("{}{}", start.format(&format).unwrap_or_default(), run.id)
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
-fn run_json(run: &Run, trace_id: Uuid, parent: Option<(&Run, &str)>, project: &str, secrets: &[&str]) -> Value {
+fn run_json(
+    run: &Run,
+    trace_id: Uuid,
+    parent: Option<(&Run, &str)>,
+    project: &str,
+    secrets: &[&str],
+) -> Value {
     let own = dotted_segment(run);
     let dotted_order = match parent {
         Some((_, parent_order)) => format!("{parent_order}.{own}"),
@@ -102,7 +114,13 @@ pub fn batch_body(trace: &Trace, project: &str, secrets: &[&str]) -> Value {
     let root_order = dotted_segment(&trace.root);
     let mut post = vec![run_json(&trace.root, trace_id, None, project, secrets)];
     for child in &trace.children {
-        post.push(run_json(child, trace_id, Some((&trace.root, &root_order)), project, secrets));
+        post.push(run_json(
+            child,
+            trace_id,
+            Some((&trace.root, &root_order)),
+            project,
+            secrets,
+        ));
     }
     json!({ "post": post })
 }
@@ -116,9 +134,15 @@ mod tests {
         Run {
             id: Uuid::from_u128(id),
             name: name.into(),
-            run_type: if id == 1 { RunType::Chain } else { RunType::Llm },
+            run_type: if id == 1 {
+                RunType::Chain
+            } else {
+                RunType::Llm
+            },
             inputs: json!({ "brief": "cats", "api_key": "sk-secret-value" }),
-            outputs: error.is_none().then(|| json!({ "caption": "sk-secret-value in text" })),
+            outputs: error
+                .is_none()
+                .then(|| json!({ "caption": "sk-secret-value in text" })),
             error: error.map(str::to_owned),
             start,
             end: start + time::Duration::milliseconds(ms),
@@ -131,13 +155,22 @@ mod tests {
         let start = datetime!(2025-01-02 03:04:05.123456 UTC);
         let trace = Trace {
             root: run(1, "generate", start, 250, None),
-            children: vec![run(2, "chat_model", start + time::Duration::milliseconds(5), 200, Some("timeout"))],
+            children: vec![run(
+                2,
+                "chat_model",
+                start + time::Duration::milliseconds(5),
+                200,
+                Some("timeout"),
+            )],
         };
         let body = batch_body(&trace, "proj", &["sk-secret-value"]);
         let post = body["post"].as_array().unwrap();
         assert_eq!(post.len(), 2);
         let (root, child) = (&post[0], &post[1]);
-        assert_eq!(root["dotted_order"], "20250102T030405123456Z00000000-0000-0000-0000-000000000001");
+        assert_eq!(
+            root["dotted_order"],
+            "20250102T030405123456Z00000000-0000-0000-0000-000000000001"
+        );
         assert_eq!(
             child["dotted_order"],
             "20250102T030405123456Z00000000-0000-0000-0000-000000000001.20250102T030405128456Z00000000-0000-0000-0000-000000000002"

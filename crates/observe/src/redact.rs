@@ -5,7 +5,15 @@ use serde_json::Value;
 pub const REDACTED: &str = "[redacted]";
 
 /// Field names whose values are never reported, whatever they hold.
-const SECRET_KEYS: [&str; 7] = ["authorization", "api_key", "apikey", "token", "secret", "password", "x-api-key"];
+const SECRET_KEYS: [&str; 7] = [
+    "authorization",
+    "api_key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "x-api-key",
+];
 
 /// Replaces every occurrence of each secret in `text`. Secrets shorter than 4 characters are
 /// ignored: they would blank out ordinary words and cannot be real keys.
@@ -23,7 +31,9 @@ pub fn redact_text(text: &str, secrets: &[&str]) -> String {
 pub fn redact_json(value: &Value, secrets: &[&str]) -> Value {
     match value {
         Value::String(text) => Value::String(redact_text(text, secrets)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| redact_json(v, secrets)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| redact_json(v, secrets)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(key, v)| {
@@ -52,15 +62,35 @@ mod tests {
 
     #[test]
     fn removes_secrets_wherever_they_are() {
-        check(json!("key sk-live-123456 leaked"), &["sk-live-123456"], json!("key [redacted] leaked"));
-        check(json!({ "Authorization": "Bearer x" }), &[], json!({ "Authorization": "[redacted]" }));
-        check(json!({ "openai_api_key": null }), &[], json!({ "openai_api_key": null }));
+        check(
+            json!("key sk-live-123456 leaked"),
+            &["sk-live-123456"],
+            json!("key [redacted] leaked"),
+        );
+        check(
+            json!({ "Authorization": "Bearer x" }),
+            &[],
+            json!({ "Authorization": "[redacted]" }),
+        );
+        check(
+            json!({ "openai_api_key": null }),
+            &[],
+            json!({ "openai_api_key": null }),
+        );
         check(
             json!({ "nested": [{ "msg": "token=abcdEFGH", "n": 3 }] }),
             &["abcdEFGH"],
             json!({ "nested": [{ "msg": "token=[redacted]", "n": 3 }] }),
         );
-        check(json!({ "brief": "a cat" }), &["a"], json!({ "brief": "a cat" }));
-        check(json!({ "langsmithToken": "t" }), &[], json!({ "langsmithToken": "[redacted]" }));
+        check(
+            json!({ "brief": "a cat" }),
+            &["a"],
+            json!({ "brief": "a cat" }),
+        );
+        check(
+            json!({ "langsmithToken": "t" }),
+            &[],
+            json!({ "langsmithToken": "[redacted]" }),
+        );
     }
 }

@@ -21,7 +21,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     let array = Uint8Array::new_with_length(N as u32);
     let filled = (|| -> Result<(), JsValue> {
         let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
-        let fill: js_sys::Function = Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
+        let fill: js_sys::Function =
+            Reflect::get(&crypto, &"getRandomValues".into())?.dyn_into()?;
         fill.call1(&crypto, &array)?;
         Ok(())
     })();

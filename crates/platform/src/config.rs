@@ -22,6 +22,8 @@ pub fn or_default(env: &Env, name: &str, default: &str) -> String {
 pub fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> Result<T, String> {
     match optional(env, name) {
         None => Ok(default),
-        Some(text) => text.parse().map_err(|_| format!("setting {name} is {text:?}, expected a number")),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("setting {name} is {text:?}, expected a number")),
     }
 }

@@ -9,8 +9,16 @@ pub const METRICS_BINDING: &str = "METRICS";
 
 /// One data point per handled message: blobs = [event, queue, action, outcome],
 /// doubles = [queue_latency_ms, attempt], index = draft id.
-pub fn record_message(env: &Env, queue: &str, message: &QueueMessage, outcome: &str, received_at: OffsetDateTime) {
-    let latency_ms = (received_at - message.requested_at).whole_milliseconds().max(0) as f64;
+pub fn record_message(
+    env: &Env,
+    queue: &str,
+    message: &QueueMessage,
+    outcome: &str,
+    received_at: OffsetDateTime,
+) {
+    let latency_ms = (received_at - message.requested_at)
+        .whole_milliseconds()
+        .max(0) as f64;
     let write = || -> worker::Result<()> {
         let dataset = env.analytics_engine(METRICS_BINDING)?;
         AnalyticsEngineDataPointBuilder::new()

@@ -15,7 +15,12 @@ pub const PUBLISH_QUEUE_NAME: &str = "publish-queue";
 pub const IMAGE_QUEUE_NAME: &str = "image-queue";
 pub const FAILED_QUEUE_NAME: &str = "failed-queue";
 
-pub async fn send(env: &Env, binding: &str, message: &QueueMessage, delay_seconds: u32) -> worker::Result<()> {
+pub async fn send(
+    env: &Env,
+    binding: &str,
+    message: &QueueMessage,
+    delay_seconds: u32,
+) -> worker::Result<()> {
     let queue: Queue = env.queue(binding)?;
     let body = JSON::parse(&message.to_json().to_string())
         .map_err(|_| worker::Error::RustError("queue message is not JSON".into()))?;
@@ -23,11 +28,15 @@ pub async fn send(env: &Env, binding: &str, message: &QueueMessage, delay_second
     if delay_seconds > 0 {
         builder = builder.delay_seconds(delay_seconds);
     }
-    queue.send_raw(builder.build_with_content_type(QueueContentType::Json)).await
+    queue
+        .send_raw(builder.build_with_content_type(QueueContentType::Json))
+        .await
 }
 
 /// Parses a received body; a body that is not JSON at all counts as malformed.
 pub fn parse(raw_body: &worker::wasm_bindgen::JsValue) -> Result<QueueMessage, MessageError> {
-    let text: String = JSON::stringify(raw_body).map(String::from).map_err(|_| MessageError::NotAnObject)?;
+    let text: String = JSON::stringify(raw_body)
+        .map(String::from)
+        .map_err(|_| MessageError::NotAnObject)?;
     QueueMessage::parse_str(&text)
 }

@@ -69,7 +69,10 @@ pub enum KeyClaim {
     /// This request is the first with the key and owns it.
     Claimed,
     /// An earlier request holds the key.
-    Taken { fingerprint: String, draft_id: String },
+    Taken {
+        fingerprint: String,
+        draft_id: String,
+    },
 }
 
 pub struct DraftStore {
@@ -86,7 +89,9 @@ fn optional_text(value: Option<&str>) -> JsValue {
 
 impl DraftStore {
     pub fn from_env(env: &Env) -> worker::Result<Self> {
-        Ok(Self { db: env.d1(DB_BINDING)? })
+        Ok(Self {
+            db: env.d1(DB_BINDING)?,
+        })
     }
 
     pub async fn insert(&self, draft: &NewDraft<'_>) -> worker::Result<()> {
@@ -144,14 +149,24 @@ impl DraftStore {
                 "UPDATE drafts SET status = ?1, version = version + 1, updated_at = ?2
                  WHERE id = ?3 AND status = ?4",
             )
-            .bind(&[text(to.as_str()), text(&format_rfc3339(now)), text(&id.to_string()), text(from.as_str())])?
+            .bind(&[
+                text(to.as_str()),
+                text(&format_rfc3339(now)),
+                text(&id.to_string()),
+                text(from.as_str()),
+            ])?
             .run()
             .await?;
         Ok(changed_rows(&result) == 1)
     }
 
     /// Records the stored image. Returns false when the draft no longer exists.
-    pub async fn image_ready(&self, id: DraftId, key: &str, now: OffsetDateTime) -> worker::Result<bool> {
+    pub async fn image_ready(
+        &self,
+        id: DraftId,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> worker::Result<bool> {
         let result = self
             .db
             .prepare(
@@ -165,14 +180,23 @@ impl DraftStore {
     }
 
     /// Records that the image could not be made, so the reviewer sees why.
-    pub async fn image_failed(&self, id: DraftId, reason: &str, now: OffsetDateTime) -> worker::Result<bool> {
+    pub async fn image_failed(
+        &self,
+        id: DraftId,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> worker::Result<bool> {
         let result = self
             .db
             .prepare(
                 "UPDATE drafts SET image_status = 'failed', image_error = ?1, updated_at = ?2
                  WHERE id = ?3 AND image_status = 'pending'",
             )
-            .bind(&[text(reason), text(&format_rfc3339(now)), text(&id.to_string())])?
+            .bind(&[
+                text(reason),
+                text(&format_rfc3339(now)),
+                text(&id.to_string()),
+            ])?
             .run()
             .await?;
         Ok(changed_rows(&result) == 1)
@@ -209,8 +233,13 @@ impl DraftStore {
             .bind(&[text(key)])?
             .first::<Held>(None)
             .await?
-            .ok_or_else(|| worker::Error::RustError("idempotency key vanished while being read".into()))?;
-        Ok(KeyClaim::Taken { fingerprint: held.fingerprint, draft_id: held.draft_id })
+            .ok_or_else(|| {
+                worker::Error::RustError("idempotency key vanished while being read".into())
+            })?;
+        Ok(KeyClaim::Taken {
+            fingerprint: held.fingerprint,
+            draft_id: held.draft_id,
+        })
     }
 
     /// Frees a key whose request failed, so that the client's retry can run.
@@ -225,5 +254,10 @@ impl DraftStore {
 }
 
 fn changed_rows(result: &worker::D1Result) -> u64 {
-    result.meta().ok().flatten().and_then(|m| m.changes).map_or(0, |c| c as u64)
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .map_or(0, |c| c as u64)
 }

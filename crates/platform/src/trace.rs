@@ -41,7 +41,9 @@ impl LangSmith {
             headers.set("content-type", "application/json")?;
             headers.set("x-api-key", &self.api_key)?;
             let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(Some(body.into()));
             let request = Request::new_with_init(&format!("{}/runs/batch", self.endpoint), &init)?;
             let response = fetch_with_timeout(request, TIMEOUT_MS)
                 .await
@@ -82,14 +84,32 @@ pub fn new_run_id() -> Uuid {
 
 impl Tracer {
     pub fn start(name: &str, inputs: Value, metadata: Value) -> Self {
-        Self { root_id: new_run_id(), name: name.to_owned(), start: now(), inputs, metadata, children: Vec::new() }
+        Self {
+            root_id: new_run_id(),
+            name: name.to_owned(),
+            start: now(),
+            inputs,
+            metadata,
+            children: Vec::new(),
+        }
     }
 
     pub fn start_child(&self, name: &str, run_type: RunType, inputs: Value) -> ChildRun {
-        ChildRun { id: new_run_id(), name: name.to_owned(), run_type, start: now(), inputs }
+        ChildRun {
+            id: new_run_id(),
+            name: name.to_owned(),
+            run_type,
+            start: now(),
+            inputs,
+        }
     }
 
-    pub fn finish_child(&mut self, child: ChildRun, result: Result<Value, String>, metadata: Value) {
+    pub fn finish_child(
+        &mut self,
+        child: ChildRun,
+        result: Result<Value, String>,
+        metadata: Value,
+    ) {
         let (outputs, error) = split(result);
         self.children.push(Run {
             id: child.id,

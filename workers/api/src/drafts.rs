@@ -41,11 +41,25 @@ fn kv_key(id: DraftId) -> String {
 }
 
 pub async fn load_document(env: &Env, id: DraftId) -> Result<Option<DraftDocument>, ApiError> {
-    Ok(env.kv(KV_BINDING)?.get(&kv_key(id)).json::<DraftDocument>().await?)
+    Ok(env
+        .kv(KV_BINDING)?
+        .get(&kv_key(id))
+        .json::<DraftDocument>()
+        .await?)
 }
 
-pub async fn save_document(env: &Env, document: &DraftDocument, id: DraftId) -> Result<(), ApiError> {
-    env.kv(KV_BINDING)?.put(&kv_key(id), serde_json::to_string(document).map_err(|e| ApiError::Internal(e.to_string()))?)?.execute().await?;
+pub async fn save_document(
+    env: &Env,
+    document: &DraftDocument,
+    id: DraftId,
+) -> Result<(), ApiError> {
+    env.kv(KV_BINDING)?
+        .put(
+            &kv_key(id),
+            serde_json::to_string(document).map_err(|e| ApiError::Internal(e.to_string()))?,
+        )?
+        .execute()
+        .await?;
     Ok(())
 }
 
@@ -55,13 +69,17 @@ pub async fn save_document(env: &Env, document: &DraftDocument, id: DraftId) -> 
 pub fn origin(req: &Request) -> String {
     let url = req.inner().url();
     let host_start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[host_start..].find('/').map_or(url.len(), |i| host_start + i);
+    let end = url[host_start..]
+        .find('/')
+        .map_or(url.len(), |i| host_start + i);
     url[..end].to_owned()
 }
 
 /// The public JSON view of a draft.
 pub fn view(origin: &str, row: &DraftRow, document: &DraftDocument, max_hashtags: usize) -> Value {
-    let instagram_caption = PostText::parse(&document.text, max_hashtags).ok().map(|t| t.instagram_caption());
+    let instagram_caption = PostText::parse(&document.text, max_hashtags)
+        .ok()
+        .map(|t| t.instagram_caption());
     json!({
         "draftId": row.id,
         "status": row.status,
@@ -95,7 +113,10 @@ pub fn parse_id(text: &str) -> Result<DraftId, ApiError> {
 pub async fn get(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
     let not_found = || ApiError::NotFound(format!("no draft with id {id}"));
-    let row = DraftStore::from_env(env)?.get(id).await?.ok_or_else(not_found)?;
+    let row = DraftStore::from_env(env)?
+        .get(id)
+        .await?
+        .ok_or_else(not_found)?;
     // A row without text is a draft still being written; to readers it does not exist yet.
     let document = load_document(env, id).await?.ok_or_else(not_found)?;
     let max_hashtags = crate::config::ApiConfig::from_env(env)?.max_hashtags;

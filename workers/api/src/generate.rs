@@ -11,7 +11,9 @@
 use domain::content::PostText;
 use domain::draft::DraftId;
 use domain::message::{Action, QueueMessage, format_rfc3339};
-use generation::{ChainStep, GenerateRequest, GenerateRules, GenerationChain, parse_generate_request};
+use generation::{
+    ChainStep, GenerateRequest, GenerateRules, GenerationChain, parse_generate_request,
+};
 use observe::langsmith::RunType;
 use platform::clock::{now, random_bytes};
 use platform::queue::{IMAGE_QUEUE, send};
@@ -44,10 +46,25 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     let store = DraftStore::from_env(env)?;
     let id = DraftId::from_random_bytes(random_bytes::<16>());
     if let Some(key) = &idempotency_key {
-        match store.claim_idempotency_key(key, &request.fingerprint(), id, now()).await? {
+        match store
+            .claim_idempotency_key(key, &request.fingerprint(), id, now())
+            .await?
+        {
             KeyClaim::Claimed => {}
-            KeyClaim::Taken { fingerprint, draft_id } => {
-                return replay(env, &store, &origin, &config, &request, &fingerprint, &draft_id).await;
+            KeyClaim::Taken {
+                fingerprint,
+                draft_id,
+            } => {
+                return replay(
+                    env,
+                    &store,
+                    &origin,
+                    &config,
+                    &request,
+                    &fingerprint,
+                    &draft_id,
+                )
+                .await;
             }
         }
     }
@@ -55,18 +72,24 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     let outcome = create_draft(env, ctx, &store, &config, &request, id).await;
     match outcome {
         Ok(document) => {
-            let row = store.get(id).await?.ok_or_else(|| ApiError::Internal("draft row vanished".into()))?;
-            reply::json(201, &drafts::view(&origin, &row, &document, config.max_hashtags))
+            let row = store
+                .get(id)
+                .await?
+                .ok_or_else(|| ApiError::Internal("draft row vanished".into()))?;
+            reply::json(
+                201,
+                &drafts::view(&origin, &row, &document, config.max_hashtags),
+            )
         }
         Err(error) => {
             // Nothing half-made stays behind, and the key is free for the client's retry.
             if let Err(e) = store.discard_unreviewed(id).await {
                 worker::console_error!("discarding draft {id} after a failure: {e}");
             }
-            if let Some(key) = &idempotency_key {
-                if let Err(e) = store.release_idempotency_key(key).await {
-                    worker::console_error!("releasing an idempotency key: {e}");
-                }
+            if let Some(key) = &idempotency_key
+                && let Err(e) = store.release_idempotency_key(key).await
+            {
+                worker::console_error!("releasing an idempotency key: {e}");
             }
             Err(error)
         }
@@ -83,7 +106,10 @@ async fn create_draft(
 ) -> Result<DraftDocument, ApiError> {
     let writer = &config.writer;
     let started = now();
-    let image_prompt = request.image_prompt.clone().unwrap_or_else(|| request.brief.clone());
+    let image_prompt = request
+        .image_prompt
+        .clone()
+        .unwrap_or_else(|| request.brief.clone());
     store
         .insert(&NewDraft {
             id,
@@ -95,14 +121,17 @@ async fn create_draft(
         })
         .await?;
 
-    let request_json = serde_json::to_value(request).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let request_json =
+        serde_json::to_value(request).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut tracer = Tracer::start(
         "generate",
         json!({ "draftId": id.to_string(), "request": request_json }),
         json!({ "workflow": "generate", "provider": writer.provider(), "model": writer.model() }),
     );
     if writer.is_offline() {
-        worker::console_log!("draft {id}: written by the offline template writer (no LLM_PROVIDER configured)");
+        worker::console_log!(
+            "draft {id}: written by the offline template writer (no LLM_PROVIDER configured)"
+        );
     }
 
     let image_message = QueueMessage::new(id, Action::GenerateImage, 1, started);
@@ -121,7 +150,9 @@ async fn create_draft(
     if let Err(error) = queued {
         // The text is good and worth keeping; the reviewer sees why there is no image.
         worker::console_error!("draft {id}: queueing the image failed: {error}");
-        store.image_failed(id, "the image request could not be queued", now()).await?;
+        store
+            .image_failed(id, "the image request could not be queued", now())
+            .await?;
     }
 
     let created_at = format_rfc3339(started);
@@ -139,7 +170,13 @@ async fn create_draft(
         updated_at: created_at,
     };
     drafts::save_document(env, &document, id).await?;
-    send_trace(env, ctx, tracer, Ok(json!({ "draftId": id.to_string(), "text": document.text })), writer);
+    send_trace(
+        env,
+        ctx,
+        tracer,
+        Ok(json!({ "draftId": id.to_string(), "text": document.text })),
+        writer,
+    );
     Ok(document)
 }
 
@@ -155,13 +192,22 @@ async fn write_post(
     loop {
         let prompt = chain.prompt();
         let prompt_json = serde_json::to_value(&prompt.messages).unwrap_or(Value::Null);
-        let call = tracer.start_child("chat_model", RunType::Llm, json!({ "messages": prompt_json }));
-        let answer = writer.complete(env, &prompt, request, config.model_timeout_ms).await;
+        let call = tracer.start_child(
+            "chat_model",
+            RunType::Llm,
+            json!({ "messages": prompt_json }),
+        );
+        let answer = writer
+            .complete(env, &prompt, request, config.model_timeout_ms)
+            .await;
         let metadata = json!({ "provider": writer.provider(), "model": writer.model(), "attempt": chain.attempts() + 1 });
         match answer {
             Err(error) => {
                 tracer.finish_child(call, Err(error.to_string()), metadata);
-                return Err(ApiError::BadGateway(format!("the caption model ({}) failed: {error}", writer.provider())));
+                return Err(ApiError::BadGateway(format!(
+                    "the caption model ({}) failed: {error}",
+                    writer.provider()
+                )));
             }
             Ok(answer) => {
                 tracer.finish_child(call, Ok(json!({ "answer": answer })), metadata);
@@ -169,7 +215,10 @@ async fn write_post(
                     ChainStep::Done(text) => return Ok(text),
                     ChainStep::Repair => continue,
                     ChainStep::Failed(error) => {
-                        return Err(ApiError::BadGateway(format!("the caption model ({}) gave no usable answer: {error}", writer.provider())));
+                        return Err(ApiError::BadGateway(format!(
+                            "the caption model ({}) gave no usable answer: {error}",
+                            writer.provider()
+                        )));
                     }
                 }
             }
@@ -177,8 +226,16 @@ async fn write_post(
     }
 }
 
-fn send_trace(env: &Env, ctx: &Context, tracer: Tracer, result: Result<Value, String>, writer: &Writer) {
-    let Some(langsmith) = LangSmith::from_env(env) else { return };
+fn send_trace(
+    env: &Env,
+    ctx: &Context,
+    tracer: Tracer,
+    result: Result<Value, String>,
+    writer: &Writer,
+) {
+    let Some(langsmith) = LangSmith::from_env(env) else {
+        return;
+    };
     let trace = tracer.finish(result);
     let secrets: Vec<String> = writer.secrets().into_iter().map(str::to_owned).collect();
     let api_token = platform::config::optional(env, "API_TOKEN");
@@ -207,16 +264,27 @@ async fn replay(
         ));
     }
     let id = drafts::parse_id(draft_id)?;
-    let in_progress = || ApiError::Conflict("a request with this Idempotency-Key is still in progress; retry shortly".into());
+    let in_progress = || {
+        ApiError::Conflict(
+            "a request with this Idempotency-Key is still in progress; retry shortly".into(),
+        )
+    };
     let row = store.get(id).await?.ok_or_else(in_progress)?;
-    let document = drafts::load_document(env, id).await?.ok_or_else(in_progress)?;
-    let mut response = reply::json(200, &drafts::view(origin, &row, &document, config.max_hashtags))?;
+    let document = drafts::load_document(env, id)
+        .await?
+        .ok_or_else(in_progress)?;
+    let mut response = reply::json(
+        200,
+        &drafts::view(origin, &row, &document, config.max_hashtags),
+    )?;
     response.headers_mut().set("idempotent-replayed", "true")?;
     Ok(response)
 }
 
 fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(key) = req.headers().get("idempotency-key")? else { return Ok(None) };
+    let Some(key) = req.headers().get("idempotency-key")? else {
+        return Ok(None);
+    };
     let valid = !key.is_empty()
         && key.chars().count() <= MAX_IDEMPOTENCY_KEY_CHARS
         && key.chars().all(|c| c.is_ascii_graphic());
@@ -230,12 +298,19 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
 
 /// Checks type and size before reading, so an oversized body is refused without buffering.
 async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    let content_type = req.headers().get("content-type")?.unwrap_or_default().to_ascii_lowercase();
+    let content_type = req
+        .headers()
+        .get("content-type")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if media_type != "application/json" {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let declared = req.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
         return Err(ApiError::TooLarge(MAX_BODY_BYTES));
     }

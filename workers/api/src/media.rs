@@ -28,8 +28,15 @@ pub async fn serve(env: &Env, key: &str) -> Result<Response, ApiError> {
         .execute()
         .await?
         .ok_or_else(|| ApiError::NotFound("no such media".into()))?;
-    let content_type = object.http_metadata().content_type.unwrap_or_else(|| "image/jpeg".into());
-    let bytes = object.body().ok_or_else(|| ApiError::NotFound("no such media".into()))?.bytes().await?;
+    let content_type = object
+        .http_metadata()
+        .content_type
+        .unwrap_or_else(|| "image/jpeg".into());
+    let bytes = object
+        .body()
+        .ok_or_else(|| ApiError::NotFound("no such media".into()))?
+        .bytes()
+        .await?;
     let headers = Headers::new();
     headers.set("content-type", &content_type)?;
     // Keys are never reused, so the bytes behind one never change.

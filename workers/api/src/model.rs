@@ -19,8 +19,15 @@ pub const AI_BINDING: &str = "AI";
 pub enum Writer {
     /// The offline template writer: deterministic text from the brief, no model at all.
     Template,
-    OpenAi { base_url: String, model: String, api_key: String, structured_output: bool },
-    WorkersAi { model: String },
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key: String,
+        structured_output: bool,
+    },
+    WorkersAi {
+        model: String,
+    },
 }
 
 impl Writer {
@@ -34,12 +41,18 @@ impl Writer {
                     .to_owned(),
                 model: or_default(env, "OPENAI_MODEL", "gpt-4o-mini"),
                 api_key: optional(env, "OPENAI_API_KEY").ok_or_else(|| {
-                    ApiError::NotConfigured("LLM_PROVIDER is openai but the secret OPENAI_API_KEY is not set".into())
+                    ApiError::NotConfigured(
+                        "LLM_PROVIDER is openai but the secret OPENAI_API_KEY is not set".into(),
+                    )
                 })?,
                 structured_output: or_default(env, "OPENAI_STRUCTURED_OUTPUT", "true") != "false",
             }),
             "workers-ai" => Ok(Writer::WorkersAi {
-                model: or_default(env, "WORKERS_AI_MODEL", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"),
+                model: or_default(
+                    env,
+                    "WORKERS_AI_MODEL",
+                    "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+                ),
             }),
             other => Err(ApiError::NotConfigured(format!(
                 "LLM_PROVIDER is {other:?}, expected template, openai or workers-ai"
@@ -84,19 +97,35 @@ impl Writer {
     ) -> Result<String, ModelError> {
         match self {
             Writer::Template => Ok(template_writer::write_answer(request)),
-            Writer::OpenAi { base_url, model, api_key, structured_output } => {
+            Writer::OpenAi {
+                base_url,
+                model,
+                api_key,
+                structured_output,
+            } => {
                 let body = openai::chat_request_body(model, prompt, *structured_output).to_string();
                 let headers = Headers::new();
                 let transport = |e: worker::Error| ModelError::Transport(e.to_string());
-                headers.set("content-type", "application/json").map_err(transport)?;
-                headers.set("authorization", &format!("Bearer {api_key}")).map_err(transport)?;
+                headers
+                    .set("content-type", "application/json")
+                    .map_err(transport)?;
+                headers
+                    .set("authorization", &format!("Bearer {api_key}"))
+                    .map_err(transport)?;
                 let mut init = RequestInit::new();
-                init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-                let request = Request::new_with_init(&format!("{base_url}/chat/completions"), &init).map_err(transport)?;
-                let mut response = fetch_with_timeout(request, timeout_ms).await.map_err(|e| match e {
-                    HttpError::Timeout(_) => ModelError::Timeout,
-                    HttpError::Transport(message) => ModelError::Transport(message),
-                })?;
+                init.with_method(Method::Post)
+                    .with_headers(headers)
+                    .with_body(Some(body.into()));
+                let request =
+                    Request::new_with_init(&format!("{base_url}/chat/completions"), &init)
+                        .map_err(transport)?;
+                let mut response =
+                    fetch_with_timeout(request, timeout_ms)
+                        .await
+                        .map_err(|e| match e {
+                            HttpError::Timeout(_) => ModelError::Timeout,
+                            HttpError::Transport(message) => ModelError::Transport(message),
+                        })?;
                 let status = response.status_code();
                 let text = response.text().await.map_err(transport)?;
                 openai::parse_chat_response(status, &text)
@@ -112,14 +141,18 @@ impl Writer {
 /// Calls `env.AI.run(model, input)` with a plain JS object as input. The `worker` crate's
 /// `Ai::run` serialises JSON maps as JS `Map`s, which the binding does not read.
 async fn run_ai_binding(env: &Env, model: &str, input: &Value) -> Result<Value, ModelError> {
-    let fail = |what: &str| ModelError::Transport(format!("Workers AI binding {AI_BINDING}: {what}"));
+    let fail =
+        |what: &str| ModelError::Transport(format!("Workers AI binding {AI_BINDING}: {what}"));
     let env_value: &JsValue = env.as_ref();
     let binding = Reflect::get(env_value, &AI_BINDING.into()).map_err(|_| fail("missing"))?;
     if binding.is_undefined() {
-        return Err(fail("not bound; add [ai] binding = \"AI\" to wrangler/api.toml"));
+        return Err(fail(
+            "not bound; add [ai] binding = \"AI\" to wrangler/api.toml",
+        ));
     }
-    let run: js_sys::Function =
-        Reflect::get(&binding, &"run".into()).and_then(|f| f.dyn_into()).map_err(|_| fail("has no run method"))?;
+    let run: js_sys::Function = Reflect::get(&binding, &"run".into())
+        .and_then(|f| f.dyn_into())
+        .map_err(|_| fail("has no run method"))?;
     let input = JSON::parse(&input.to_string()).map_err(|_| fail("input is not JSON"))?;
     let promise: js_sys::Promise = run
         .call2(&binding, &JsValue::from_str(model), &input)
@@ -132,6 +165,9 @@ async fn run_ai_binding(env: &Env, model: &str, input: &Value) -> Result<Value, 
             .unwrap_or_else(|| "the call failed".into());
         ModelError::Transport(format!("Workers AI: {message}"))
     })?;
-    let text: String = JSON::stringify(&output).map(String::from).map_err(|_| fail("answer is not JSON"))?;
-    serde_json::from_str(&text).map_err(|_| ModelError::Malformed("Workers AI answer is not JSON".into()))
+    let text: String = JSON::stringify(&output)
+        .map(String::from)
+        .map_err(|_| fail("answer is not JSON"))?;
+    serde_json::from_str(&text)
+        .map_err(|_| ModelError::Malformed("Workers AI answer is not JSON".into()))
 }

@@ -89,7 +89,9 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     headers.set("content-type", "application/json; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;
     let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Response::ok(text)?.with_status(status).with_headers(headers))
+    Ok(Response::ok(text)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// A body that is JSON already, such as the OpenAPI document.

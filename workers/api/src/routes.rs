@@ -21,17 +21,50 @@ pub struct RouteDef {
 }
 
 pub const ROUTES: &[RouteDef] = &[
-    RouteDef { method: "GET", pattern: "/healthz", route: Route::Healthz, auth: false },
-    RouteDef { method: "GET", pattern: "/api/v1/openapi.json", route: Route::OpenApi, auth: false },
-    RouteDef { method: "POST", pattern: "/api/v1/generate", route: Route::Generate, auth: true },
-    RouteDef { method: "GET", pattern: "/api/v1/drafts/{id}", route: Route::GetDraft, auth: true },
-    RouteDef { method: "GET", pattern: "/media/pending.svg", route: Route::PendingImage, auth: false },
-    RouteDef { method: "GET", pattern: "/media/{*key}", route: Route::Media, auth: false },
+    RouteDef {
+        method: "GET",
+        pattern: "/healthz",
+        route: Route::Healthz,
+        auth: false,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/openapi.json",
+        route: Route::OpenApi,
+        auth: false,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/generate",
+        route: Route::Generate,
+        auth: true,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/drafts/{id}",
+        route: Route::GetDraft,
+        auth: true,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/media/pending.svg",
+        route: Route::PendingImage,
+        auth: false,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/media/{*key}",
+        route: Route::Media,
+        auth: false,
+    },
 ];
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a> {
-    Found { def: &'a RouteDef, params: Vec<String> },
+    Found {
+        def: &'a RouteDef,
+        params: Vec<String>,
+    },
     /// The path exists, with other methods.
     WrongMethod,
     NotFound,
@@ -48,7 +81,11 @@ pub fn find(method: &str, path: &str) -> Match<'static> {
             path_matched = true;
         }
     }
-    if path_matched { Match::WrongMethod } else { Match::NotFound }
+    if path_matched {
+        Match::WrongMethod
+    } else {
+        Match::NotFound
+    }
 }
 
 fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
@@ -99,7 +136,8 @@ mod tests {
             Match::Found { def, params } => Some((def.route, params)),
             _ => None,
         };
-        let expected = expected.map(|(route, params)| (route, params.iter().map(|p| p.to_string()).collect()));
+        let expected =
+            expected.map(|(route, params)| (route, params.iter().map(|p| p.to_string()).collect()));
         assert_eq!(found, expected, "{method} {path}");
     }
 
@@ -107,11 +145,23 @@ mod tests {
     fn matches_paths_to_routes() {
         check("GET", "/healthz", Some((Route::Healthz, &[])));
         check("POST", "/api/v1/generate", Some((Route::Generate, &[])));
-        check("GET", "/api/v1/drafts/abc", Some((Route::GetDraft, &["abc"])));
+        check(
+            "GET",
+            "/api/v1/drafts/abc",
+            Some((Route::GetDraft, &["abc"])),
+        );
         check("GET", "/api/v1/drafts/", None);
         check("GET", "/api/v1/drafts/abc/extra", None);
-        check("GET", "/media/pending.svg", Some((Route::PendingImage, &[])));
-        check("GET", "/media/images/x/y.jpg", Some((Route::Media, &["images/x/y.jpg"])));
+        check(
+            "GET",
+            "/media/pending.svg",
+            Some((Route::PendingImage, &[])),
+        );
+        check(
+            "GET",
+            "/media/images/x/y.jpg",
+            Some((Route::Media, &["images/x/y.jpg"])),
+        );
         check("GET", "/media/", None);
         check("GET", "/media/a//b", None);
         check("GET", "/nope", None);
@@ -134,7 +184,10 @@ mod tests {
             .unwrap()
             .iter()
             .flat_map(|(path, item)| {
-                item.as_object().unwrap().keys().map(move |method| (method.to_uppercase(), path.clone()))
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (method.to_uppercase(), path.clone()))
             })
             .collect();
         let mut routes: Vec<(String, String)> = ROUTES

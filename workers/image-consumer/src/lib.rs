@@ -17,14 +17,20 @@ use worker::{Context, Env, MessageBatch, MessageExt, event};
 const MEDIA_BINDING: &str = "MEDIA";
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<worker::wasm_bindgen::JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(
+    batch: MessageBatch<worker::wasm_bindgen::JsValue>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
     for raw in batch.raw_iter() {
         let received_at = now();
         let message = match parse(&raw.body()) {
             Ok(message) => message,
             Err(error) => {
                 // Retrying cannot fix a malformed message; say so loudly and drop it.
-                worker::console_error!("dropping a malformed message on {IMAGE_QUEUE_NAME}: {error}");
+                worker::console_error!(
+                    "dropping a malformed message on {IMAGE_QUEUE_NAME}: {error}"
+                );
                 raw.ack();
                 continue;
             }
@@ -43,12 +49,19 @@ async fn queue(batch: MessageBatch<worker::wasm_bindgen::JsValue>, env: Env, _ct
                 raw.ack();
             }
             Err(error) => {
-                worker::console_error!("draft {}: image attempt {} failed: {error}", message.id, message.attempt);
+                worker::console_error!(
+                    "draft {}: image attempt {} failed: {error}",
+                    message.id,
+                    message.attempt
+                );
                 match retry_or_give_up(&env, &message, &error).await {
                     Ok(()) => raw.ack(),
                     // Could not even record the failure: let the queue retry the whole message.
                     Err(e) => {
-                        worker::console_error!("draft {}: recording the image failure failed: {e}", message.id);
+                        worker::console_error!(
+                            "draft {}: recording the image failure failed: {e}",
+                            message.id
+                        );
                         raw.retry();
                     }
                 }
@@ -73,20 +86,36 @@ async fn handle(env: &Env, message: &QueueMessage) -> Result<Done, String> {
         return Ok(Done::Skipped("the draft no longer exists"));
     };
     if draft.image_status() == ImageStatus::Ready {
-        return Ok(Done::Skipped("the image is already stored (a repeated delivery)"));
+        return Ok(Done::Skipped(
+            "the image is already stored (a repeated delivery)",
+        ));
     }
     let image = make_image(env, message.id, &draft.image_prompt)?;
-    media::check_instagram_image(&image).map_err(|e| format!("the image breaks Instagram's rules: {e}"))?;
+    media::check_instagram_image(&image)
+        .map_err(|e| format!("the image breaks Instagram's rules: {e}"))?;
 
     let key = format!("images/{}/{}.jpg", message.id, hex(&random_bytes::<8>()));
     let bucket = env.bucket(MEDIA_BINDING).map_err(|e| e.to_string())?;
-    let metadata = worker::HttpMetadata { content_type: Some("image/jpeg".into()), ..Default::default() };
-    bucket.put(&key, image).http_metadata(metadata).execute().await.map_err(|e| e.to_string())?;
-    let recorded = store.image_ready(message.id, &key, now()).await.map_err(|e| e.to_string())?;
+    let metadata = worker::HttpMetadata {
+        content_type: Some("image/jpeg".into()),
+        ..Default::default()
+    };
+    bucket
+        .put(&key, image)
+        .http_metadata(metadata)
+        .execute()
+        .await
+        .map_err(|e| e.to_string())?;
+    let recorded = store
+        .image_ready(message.id, &key, now())
+        .await
+        .map_err(|e| e.to_string())?;
     if !recorded {
         // The draft was discarded while the image was being made; leave no orphan behind.
         bucket.delete(&key).await.map_err(|e| e.to_string())?;
-        return Ok(Done::Skipped("the draft was discarded while its image was made"));
+        return Ok(Done::Skipped(
+            "the draft was discarded while its image was made",
+        ));
     }
     Ok(Done::Stored)
 }
@@ -95,7 +124,9 @@ async fn handle(env: &Env, message: &QueueMessage) -> Result<Done, String> {
 fn make_image(env: &Env, id: DraftId, prompt: &str) -> Result<Vec<u8>, String> {
     let provider = or_default(env, "IMAGE_PROVIDER", "placeholder");
     if provider != "placeholder" {
-        return Err(format!("IMAGE_PROVIDER is {provider:?}; only \"placeholder\" is available"));
+        return Err(format!(
+            "IMAGE_PROVIDER is {provider:?}; only \"placeholder\" is available"
+        ));
     }
     let width = number(env, "IMAGE_WIDTH", 1080u16)?;
     let height = number(env, "IMAGE_HEIGHT", 1080u16)?;
@@ -109,8 +140,14 @@ async fn retry_or_give_up(env: &Env, message: &QueueMessage, error: &str) -> wor
         let delay = policy.delay_seconds(message.attempt, random_u64());
         send(env, IMAGE_QUEUE, &message.next_attempt(now()), delay).await
     } else {
-        let reason = format!("image generation failed {} times; last error: {error}", message.attempt);
-        DraftStore::from_env(env)?.image_failed(message.id, &reason, now()).await.map(|_| ())
+        let reason = format!(
+            "image generation failed {} times; last error: {error}",
+            message.attempt
+        );
+        DraftStore::from_env(env)?
+            .image_failed(message.id, &reason, now())
+            .await
+            .map(|_| ())
     }
 }
 

@@ -11,7 +11,11 @@ use platform::store::DraftStore;
 use worker::{Context, Env, MessageBatch, MessageExt, event};
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<worker::wasm_bindgen::JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(
+    batch: MessageBatch<worker::wasm_bindgen::JsValue>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
     let queue_name = batch.queue();
     for raw in batch.raw_iter() {
         let received_at = now();
@@ -25,7 +29,9 @@ async fn queue(batch: MessageBatch<worker::wasm_bindgen::JsValue>, env: Env, _ct
         };
         let outcome = match queue_name.as_str() {
             FAILED_QUEUE_NAME => handle_failed(&env, &message).await,
-            PUBLISH_QUEUE_NAME => Err("publishing to Instagram is not available in this version".to_owned()),
+            PUBLISH_QUEUE_NAME => {
+                Err("publishing to Instagram is not available in this version".to_owned())
+            }
             other => Err(format!("this Worker does not consume {other}")),
         };
         let label = if outcome.is_ok() { "handled" } else { "retry" };
