@@ -47,35 +47,104 @@ function migrationStatements() {
 }
 
 /**
- * Starts the pipeline. `vars` overrides variables per Worker, for example
- * `{ api: { LLM_PROVIDER: "openai", OPENAI_BASE_URL: fake.url } }`.
+ * A stand-in for the Workers AI binding: a module whose default export builds the binding.
+ * Each `run(model, input)` is posted as JSON `{ model, input }` to `${URL}/run`; a 2xx answer's
+ * JSON is what `run` returns, any other answer makes `run` throw with its `error` text, as
+ * the real binding throws on a failed inference.
  */
-export async function startPipeline(vars = {}) {
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    workers: Object.keys(CONFIGS).map((name) =>
-      workerOptions(name, { ...(name === "api" ? { API_TOKEN } : {}), ...(vars[name] ?? {}) }),
-    ),
-  });
+const FAKE_AI_SCRIPT = `
+export default function (env) {
+  return {
+    async run(model, input) {
+      const response = await fetch(env.URL + "/run", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, input }),
+      });
+      const answer = await response.json().catch(() => ({ error: "the fake AI answered with no JSON" }));
+      if (!response.ok) throw new Error(answer.error ?? "AI run failed with HTTP " + response.status);
+      return answer;
+    },
+  };
+}
+`;
+const FAKE_AI_WORKER = "fake-ai";
+
+/** Variables without the ones set to `undefined`, so an override can also unset one. */
+function defined(vars) {
+  return Object.fromEntries(Object.entries(vars).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * Starts the pipeline. `vars` overrides variables per Worker, for example
+ * `{ api: { LLM_PROVIDER: "openai", OPENAI_BASE_URL: fake.url } }`; a value of `undefined`
+ * removes the variable.
+ *
+ * Options:
+ * - `variants`: `{ name: vars }` starts more copies of the api Worker, each with these
+ *   variables on top of `vars.api`, sharing every binding (D1, KV, R2, queues) with the
+ *   rest; `pipeline.variant(name)` talks to one. A test file can so try several settings
+ *   without starting the runtime again.
+ * - `ai`: the URL of a fake Workers AI server (tests/fakes/workers-ai.mjs); binds `AI` in
+ *   every api Worker to a stand-in that forwards `env.AI.run(model, input)` to it.
+ */
+export async function startPipeline(vars = {}, { variants = {}, ai } = {}) {
+  const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
+  const aiBinding = ai === undefined ? {} : { wrappedBindings: { AI: { scriptName: FAKE_AI_WORKER, bindings: { URL: ai } } } };
+  const workers = Object.keys(CONFIGS).map((name) =>
+    name === "api"
+      ? { ...workerOptions(name, defined(apiVars)), ...aiBinding }
+      : workerOptions(name, defined(vars[name] ?? {})),
+  );
+  for (const [variant, overrides] of Object.entries(variants)) {
+    workers.push({
+      ...workerOptions("api", defined({ ...apiVars, ...overrides })),
+      ...aiBinding,
+      name: variantWorkerName(variant),
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    });
+  }
+  if (ai !== undefined) {
+    workers.push({ name: FAKE_AI_WORKER, modules: true, script: FAKE_AI_SCRIPT });
+  }
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const db = await mf.getD1Database("DB", "api");
   for (const statement of migrationStatements()) {
     await db.prepare(statement).run();
   }
-  return new Pipeline(mf, url, db);
+  const variantUrls = {};
+  for (const variant of Object.keys(variants)) {
+    variantUrls[variant] = (await mf.unsafeGetDirectURL(variantWorkerName(variant))).toString().replace(/\/$/, "");
+  }
+  return new Pipeline(mf, url, db, variantUrls);
+}
+
+function variantWorkerName(variant) {
+  return `api-${variant}`;
 }
 
 export class Pipeline {
-  constructor(mf, url, db) {
+  constructor(mf, url, db, variantUrls = {}) {
     this.mf = mf;
     this.url = url;
     this.db = db;
+    this.variantUrls = variantUrls;
   }
 
-  /** A request to the api Worker, authorised unless `token` is given (null sends none). */
-  async request(method, path, { body, token = API_TOKEN, headers = {}, raw } = {}) {
-    const init = { method, headers: { ...headers } };
+  /** The same pipeline, seen through the api Worker copy `name` started with `variants`. */
+  variant(name) {
+    const url = this.variantUrls[name];
+    if (url === undefined) throw new Error(`no api variant ${name}; pass it in startPipeline's variants`);
+    return new Pipeline(this.mf, url, this.db, this.variantUrls);
+  }
+
+  /**
+   * A request to the api Worker, authorised unless `token` is given (null sends none);
+   * `signal` can abort it, so a test of a hang cannot hang itself.
+   */
+  async request(method, path, { body, token = API_TOKEN, headers = {}, raw, signal } = {}) {
+    const init = { method, headers: { ...headers }, signal };
     if (token !== null) init.headers.authorization = `Bearer ${token}`;
     if (raw !== undefined) {
       init.body = raw;
@@ -106,6 +175,42 @@ export class Pipeline {
   async kvKeys() {
     const kv = await this.mf.getKVNamespace("DRAFTS", "api");
     return (await kv.list()).keys.map((key) => key.name);
+  }
+
+  /** The draft's D1 row, or null. */
+  draftRow(id) {
+    return this.db.prepare("SELECT * FROM drafts WHERE id = ?1").bind(id).first();
+  }
+
+  /** The keys of the objects in the MEDIA bucket, optionally only those under `prefix`. */
+  async mediaKeys(prefix) {
+    const bucket = await this.mf.getR2Bucket("MEDIA", "api");
+    const keys = [];
+    let cursor;
+    do {
+      const page = await bucket.list({ prefix, cursor });
+      keys.push(...page.objects.map((object) => object.key));
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+    return keys;
+  }
+
+  /** Counts of what a generate request stores, to compare before and after one. */
+  async storedCounts() {
+    return {
+      drafts: await this.count("drafts"),
+      idempotencyKeys: await this.count("idempotency_keys"),
+      kvDrafts: (await this.kvKeys()).filter((key) => key.startsWith("draft:")).length,
+      media: (await this.mediaKeys()).length,
+    };
+  }
+
+  /** Waits until no draft's image is still pending, so later counts are not disturbed. */
+  settleImages(timeoutMs = 15000) {
+    return this.eventually(
+      async () => (await this.db.prepare("SELECT COUNT(*) AS n FROM drafts WHERE image_status = 'pending'").first()).n === 0,
+      { timeoutMs, what: "every pending image to be made" },
+    );
   }
 
   /** Polls `probe` until it returns a truthy value or `timeoutMs` passes. */

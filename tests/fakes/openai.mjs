@@ -43,6 +43,10 @@ export async function startFakeOpenAI() {
   return {
     ...server,
     baseUrl: `${server.url}/v1`,
+    /** The Chat Completions calls received so far. */
+    calls() {
+      return server.requests.filter((r) => r.path === "/v1/chat/completions");
+    },
     /** Queues behaviours for the next calls, in order. */
     script(...behaviours) {
       script.push(...behaviours);

@@ -17,7 +17,13 @@ export async function startFakeServer(name, respond) {
     }
     const request = { method: req.method, path: req.url, headers: req.headers, text, json, at: Date.now() };
     requests.push(request);
-    const reply = await respond(request);
+    let reply;
+    try {
+      reply = await respond(request);
+    } catch (error) {
+      // A behaviour that throws answers 500 with its message rather than crash the test run.
+      reply = { status: 500, body: { error: { message: `fake ${name} behaviour failed: ${error.message}` } } };
+    }
     if (reply.hang) return; // never answers; the client must time out
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     res.writeHead(reply.status ?? 200, { "content-type": reply.contentType ?? "application/json", ...reply.headers });

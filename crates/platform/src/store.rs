@@ -124,13 +124,22 @@ impl DraftStore {
     }
 
     /// Removes a draft that never reached a reviewer (its text could not be written).
-    pub async fn discard_unreviewed(&self, id: DraftId) -> worker::Result<()> {
-        self.db
-            .prepare("DELETE FROM drafts WHERE id = ?1 AND status = 'draft'")
+    ///
+    /// Returns the key of the image the image consumer had already recorded for it, which the
+    /// caller must delete from R2. An image recorded later finds no row, and the consumer
+    /// deletes it itself.
+    pub async fn discard_unreviewed(&self, id: DraftId) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Discarded {
+            image_key: Option<String>,
+        }
+        let discarded = self
+            .db
+            .prepare("DELETE FROM drafts WHERE id = ?1 AND status = 'draft' RETURNING image_key")
             .bind(&[text(&id.to_string())])?
-            .run()
+            .first::<Discarded>(None)
             .await?;
-        Ok(())
+        Ok(discarded.and_then(|row| row.image_key))
     }
 
     /// Applies `event` if the state machine allows it from `from` and the row is still there.

@@ -83,8 +83,17 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         }
         Err(error) => {
             // Nothing half-made stays behind, and the key is free for the client's retry.
-            if let Err(e) = store.discard_unreviewed(id).await {
-                worker::console_error!("discarding draft {id} after a failure: {e}");
+            match store.discard_unreviewed(id).await {
+                Ok(None) => {}
+                // The image was made while the text was being written.
+                Ok(Some(image_key)) => {
+                    if let Err(e) = delete_image(env, &image_key).await {
+                        worker::console_error!(
+                            "deleting image {image_key} of discarded draft {id}: {e}"
+                        );
+                    }
+                }
+                Err(e) => worker::console_error!("discarding draft {id} after a failure: {e}"),
             }
             if let Some(key) = &idempotency_key
                 && let Err(e) = store.release_idempotency_key(key).await
@@ -94,6 +103,10 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             Err(error)
         }
     }
+}
+
+async fn delete_image(env: &Env, key: &str) -> worker::Result<()> {
+    env.bucket(crate::media::MEDIA_BINDING)?.delete(key).await
 }
 
 async fn create_draft(
@@ -188,6 +201,9 @@ async fn write_post(
     tracer: &mut Tracer,
 ) -> Result<PostText, ApiError> {
     let writer = &config.writer;
+    // Provider messages may echo the key in forms `generation` cannot recognise.
+    let secrets = writer.secrets();
+    let redact = |message: String| observe::redact::redact_text(&message, &secrets);
     let mut chain = GenerationChain::new(request, config.max_hashtags);
     loop {
         let prompt = chain.prompt();
@@ -204,10 +220,10 @@ async fn write_post(
         match answer {
             Err(error) => {
                 tracer.finish_child(call, Err(error.to_string()), metadata);
-                return Err(ApiError::BadGateway(format!(
+                return Err(ApiError::BadGateway(redact(format!(
                     "the caption model ({}) failed: {error}",
                     writer.provider()
-                )));
+                ))));
             }
             Ok(answer) => {
                 tracer.finish_child(call, Ok(json!({ "answer": answer })), metadata);
@@ -215,10 +231,10 @@ async fn write_post(
                     ChainStep::Done(text) => return Ok(text),
                     ChainStep::Repair => continue,
                     ChainStep::Failed(error) => {
-                        return Err(ApiError::BadGateway(format!(
+                        return Err(ApiError::BadGateway(redact(format!(
                             "the caption model ({}) gave no usable answer: {error}",
                             writer.provider()
-                        )));
+                        ))));
                     }
                 }
             }

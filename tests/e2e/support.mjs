@@ -1,0 +1,45 @@
+// Assertions and probes shared by the e2e test files.
+import assert from "node:assert/strict";
+
+export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A key that looks like a real OpenAI key, so the `sk-` redaction has something to find. */
+export const OPENAI_KEY = "sk-test-e2e-7Qx2Lk9PzR4mWv8N";
+export const OPENAI_MODEL = "gpt-e2e-fake";
+
+/** The ids of every draft row. */
+export async function draftIds(pipeline) {
+  const { results } = await pipeline.db.prepare("SELECT id FROM drafts").all();
+  return new Set(results.map((row) => row.id));
+}
+
+/** Rows of drafts not in `known`. */
+export async function newDraftRows(pipeline, known) {
+  const { results } = await pipeline.db.prepare("SELECT * FROM drafts").all();
+  return results.filter((row) => !known.has(row.id));
+}
+
+/** Everything a failed or refused request must leave as it was. */
+export function assertNothingStored(before, after, what = "") {
+  assert.deepEqual(after, before, `${what}: something was stored`.trim());
+}
+
+/** Fails when `text` holds any of `secrets`, or a long piece of one. */
+export function assertNoSecret(text, secrets, where) {
+  for (const secret of secrets) {
+    assert.ok(!text.includes(secret), `${where} contains the secret ${secret}:\n${text}`);
+    const tail = secret.slice(-10);
+    assert.ok(!text.includes(tail), `${where} contains the end of the secret ${secret}:\n${text}`);
+  }
+}
+
+/** Fetches a public image and checks it is a whole JPEG. */
+export async function assertJpegAt(url) {
+  const response = await fetch(url);
+  assert.equal(response.status, 200, url);
+  assert.equal(response.headers.get("content-type"), "image/jpeg");
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  assert.deepEqual([...bytes.slice(0, 3)], [0xff, 0xd8, 0xff], "no JPEG start marker");
+  assert.deepEqual([...bytes.slice(-2)], [0xff, 0xd9], "no JPEG end marker");
+  assert.ok(bytes.length > 1000, `only ${bytes.length} bytes`);
+  return bytes;
+}
