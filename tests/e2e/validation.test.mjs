@@ -180,6 +180,15 @@ for (const { name, token, headers } of [
   });
 }
 
+test("the scheme name is case-insensitive: 'bearer <token>' is accepted", async () => {
+  const response = await pipeline.request("GET", `/api/v1/drafts/${randomUUID()}`, {
+    token: null,
+    headers: { authorization: `bearer ${API_TOKEN}` },
+  });
+  assert.equal(response.status, 404, response.text);
+  assert.equal(response.json.error.code, "not_found");
+});
+
 test("the token is checked before the body: an invalid body without a token gets 401", async () => {
   const response = await refused(() => pipeline.generate({ brief: 42 }, { token: null }));
   assert.equal(response.status, 401);

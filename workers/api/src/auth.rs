@@ -9,8 +9,12 @@ pub fn require_bearer(req: &Request, env: &Env) -> Result<(), ApiError> {
     let expected = platform::config::optional(env, "API_TOKEN")
         .ok_or_else(|| ApiError::NotConfigured("API_TOKEN is not set; the API is closed".into()))?;
     let header = req.headers().get("authorization")?.unwrap_or_default();
-    let given = header.strip_prefix("Bearer ").unwrap_or("");
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+    // The scheme name is case-insensitive (RFC 9110, section 11.1).
+    let given = match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => "",
+    };
+    if !given.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)
