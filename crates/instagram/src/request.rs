@@ -1,0 +1,154 @@
+//! The Graph API requests of single-image publishing, built without the access token.
+
+/// The content type of every POST body built here.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Where and as whom to publish. Host and version are configuration: Instagram Login uses
+/// `https://graph.instagram.com`, Facebook Login for Business `https://graph.facebook.com`,
+/// and tests point the client at a local fake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphConfig {
+    /// Scheme and host, with or without a trailing slash.
+    pub base_url: String,
+    /// The path's version segment, such as `v25.0`.
+    pub api_version: String,
+    /// The Instagram professional account's id.
+    pub user_id: String,
+}
+
+/// A request for the shell to send as it is, adding only `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRequest {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The full URL, query included.
+    pub url: String,
+    /// The fields of a POST body, in order; empty for a GET.
+    pub form: Vec<(String, String)>,
+}
+
+impl GraphRequest {
+    /// The encoded body to send with [`FORM_CONTENT_TYPE`]; `None` for a GET.
+    pub fn body(&self) -> Option<String> {
+        (self.method != "GET").then(|| form_urlencode(&self.form))
+    }
+
+    /// The `Content-Type` header that goes with [`GraphRequest::body`].
+    pub fn content_type(&self) -> Option<&'static str> {
+        (self.method != "GET").then_some(FORM_CONTENT_TYPE)
+    }
+}
+
+impl GraphConfig {
+    /// Step 1: `POST /{user}/media` makes a container; Meta then downloads `image_url` itself,
+    /// so it must be publicly reachable. An empty `alt_text` is left out rather than sent
+    /// blank, as it is optional.
+    pub fn create_container(&self, image_url: &str, caption: &str, alt_text: &str) -> GraphRequest {
+        let mut form = vec![field("image_url", image_url), field("caption", caption)];
+        if !alt_text.is_empty() {
+            form.push(field("alt_text", alt_text));
+        }
+        self.post(&[&self.user_id, "media"], form)
+    }
+
+    /// Step 2: the container's `status_code`; `status` carries the subcode of an `ERROR`.
+    pub fn container_status(&self, container_id: &str) -> GraphRequest {
+        self.get(&[container_id], "status_code,status")
+    }
+
+    /// Step 3: publishes a `FINISHED` container. Meta takes no idempotency key here, so the
+    /// caller sends this once and reconciles a doubtful outcome with [`Self::container_status`].
+    pub fn publish(&self, container_id: &str) -> GraphRequest {
+        self.post(
+            &[&self.user_id, "media_publish"],
+            vec![field("creation_id", container_id)],
+        )
+    }
+
+    /// The live publishing quota; Meta's pages disagree on its size, so it is read, not assumed.
+    pub fn publishing_limit(&self) -> GraphRequest {
+        self.get(
+            &[&self.user_id, "content_publishing_limit"],
+            "quota_usage,config",
+        )
+    }
+
+    /// The public link of a published post.
+    pub fn media_permalink(&self, media_id: &str) -> GraphRequest {
+        self.get(&[media_id], "permalink")
+    }
+
+    fn get(&self, segments: &[&str], fields: &str) -> GraphRequest {
+        GraphRequest {
+            method: "GET",
+            url: format!("{}?fields={fields}", self.url(segments)),
+            form: Vec::new(),
+        }
+    }
+
+    fn post(&self, segments: &[&str], form: Vec<(String, String)>) -> GraphRequest {
+        GraphRequest {
+            method: "POST",
+            url: self.url(segments),
+            form,
+        }
+    }
+
+    /// Ids are percent-encoded as path segments, so a corrupt id cannot change the path or
+    /// smuggle a query into the URL.
+    fn url(&self, segments: &[&str]) -> String {
+        let mut url = self.base_url.trim_end_matches('/').to_owned();
+        let version = self.api_version.trim_matches('/');
+        // An empty version suits a fake server that serves the paths without one.
+        if !version.is_empty() {
+            url.push('/');
+            encode_into(&mut url, version, "%20");
+        }
+        for segment in segments {
+            url.push('/');
+            encode_into(&mut url, segment, "%20");
+        }
+        url
+    }
+}
+
+fn field(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
+/// Encodes `pairs` as `application/x-www-form-urlencoded`, as the WHATWG URL standard
+/// serializes forms: letters, digits and `*-._` stay, a space becomes `+`, every other byte
+/// of the UTF-8 text becomes `%XX`. So `#`, `&`, `+`, `=`, newlines and emoji in a caption
+/// reach Instagram unchanged.
+pub fn form_urlencode(pairs: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode_into(&mut out, name, "+");
+        out.push('=');
+        encode_into(&mut out, value, "+");
+    }
+    out
+}
+
+fn encode_into(out: &mut String, text: &str, space: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in text.as_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push_str(space),
+            _ => {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
