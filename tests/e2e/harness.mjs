@@ -70,6 +70,92 @@ export default function (env) {
 `;
 const FAKE_AI_WORKER = "fake-ai";
 
+/**
+ * Stand-in for an Analytics Engine dataset binding that records every data point. Writing is
+ * fire-and-forget, as with the real binding: the point is posted to the test's recorder and
+ * the Worker goes on at once.
+ */
+const METRICS_RECORDER_SCRIPT = `
+const text = (blob) => (blob == null || typeof blob === "string" ? blob : new TextDecoder().decode(blob));
+class AnalyticsEngineDataset {
+  constructor(env) {
+    this.env = env;
+  }
+  writeDataPoint(point = {}) {
+    const record = {
+      worker: this.env.WORKER,
+      dataset: this.env.DATASET,
+      indexes: point.indexes ?? [],
+      blobs: (point.blobs ?? []).map(text),
+      doubles: point.doubles ?? [],
+    };
+    this.env.SINK.fetch("http://recorder/metrics", { method: "POST", body: JSON.stringify(record) }).catch(() => {});
+  }
+}
+export default function (env) {
+  return new AnalyticsEngineDataset(env);
+}
+`;
+const METRICS_RECORDER_WORKER = "record-metrics";
+
+/**
+ * Stand-in for a queue producer binding that records every message it is given, then sends it
+ * on to the real queue (bound as QUEUE), so consumers still receive it. The class name is the
+ * one the `worker` crate checks for.
+ */
+const QUEUE_RECORDER_SCRIPT = `
+const json = (value) => { try { return JSON.parse(JSON.stringify(value ?? null)); } catch { return String(value); } };
+class WorkerQueue {
+  constructor(env) {
+    this.env = env;
+  }
+  async record(messages) {
+    const records = messages.map(({ body, options }) => ({
+      worker: this.env.WORKER,
+      binding: this.env.BINDING,
+      queue: this.env.QUEUE_NAME,
+      body: json(body),
+      options: json(options),
+    }));
+    await this.env.SINK.fetch("http://recorder/sends", { method: "POST", body: JSON.stringify(records) });
+  }
+  async send(body, options) {
+    await this.record([{ body, options }]);
+    return this.env.QUEUE.send(body, options ?? undefined);
+  }
+  async sendBatch(messages, options) {
+    const list = [...messages];
+    await this.record(list.map(({ body, ...rest }) => ({ body, options: { ...(options ?? {}), ...rest } })));
+    return this.env.QUEUE.sendBatch(list, options ?? undefined);
+  }
+}
+export default function (env) {
+  return new WorkerQueue(env);
+}
+`;
+
+function queueRecorderWorker(queue) {
+  return `record-queue-${queue}`;
+}
+
+/**
+ * Replaces `options`' Analytics Engine datasets and queue producers with the recording
+ * stand-ins; `queues` collects the queues that need a recorder Worker.
+ */
+function withRecorders(options, queues) {
+  const worker = options.name;
+  const wrappedBindings = { ...(options.wrappedBindings ?? {}) };
+  for (const [binding, { dataset }] of Object.entries(options.analyticsEngineDatasets ?? {})) {
+    wrappedBindings[binding] = { scriptName: METRICS_RECORDER_WORKER, bindings: { WORKER: worker, DATASET: dataset } };
+  }
+  for (const [binding, producer] of Object.entries(options.queueProducers ?? {})) {
+    const queue = typeof producer === "string" ? producer : producer.queueName;
+    queues.add(queue);
+    wrappedBindings[binding] = { scriptName: queueRecorderWorker(queue), bindings: { WORKER: worker, BINDING: binding, QUEUE_NAME: queue } };
+  }
+  return { ...options, analyticsEngineDatasets: {}, queueProducers: {}, wrappedBindings };
+}
+
 /** Variables without the ones set to `undefined`, so an override can also unset one. */
 function defined(vars) {
   return Object.fromEntries(Object.entries(vars).filter(([, value]) => value !== undefined));
@@ -87,22 +173,62 @@ function defined(vars) {
  *   without starting the runtime again.
  * - `ai`: the URL of a fake Workers AI server (tests/fakes/workers-ai.mjs); binds `AI` in
  *   every api Worker to a stand-in that forwards `env.AI.run(model, input)` to it.
+ * - `copies`: `{ name: { of, vars } }` starts more copies of a consumer Worker (`of`, such as
+ *   "image-consumer"), each with these variables on top of `vars[of]` and sharing every
+ *   binding, but consuming no queue (a queue has one consumer): `pipeline.deliver(name, ...)`
+ *   hands one a batch.
+ * - `record`: when true, every Worker's Analytics Engine datasets (METRICS) and queue
+ *   producers are replaced by recording stand-ins. Data points land in `pipeline.metrics`,
+ *   messages in `pipeline.sent` (and still reach their queue); see `Pipeline`.
  */
-export async function startPipeline(vars = {}, { variants = {}, ai } = {}) {
+export async function startPipeline(vars = {}, { variants = {}, ai, copies = {}, record = false } = {}) {
   const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
-  const aiBinding = ai === undefined ? {} : { wrappedBindings: { AI: { scriptName: FAKE_AI_WORKER, bindings: { URL: ai } } } };
+  const aiBinding = (options) =>
+    ai === undefined
+      ? options
+      : {
+          ...options,
+          wrappedBindings: { ...(options.wrappedBindings ?? {}), AI: { scriptName: FAKE_AI_WORKER, bindings: { URL: ai } } },
+        };
   const workers = Object.keys(CONFIGS).map((name) =>
-    name === "api"
-      ? { ...workerOptions(name, defined(apiVars)), ...aiBinding }
-      : workerOptions(name, defined(vars[name] ?? {})),
+    name === "api" ? aiBinding(workerOptions(name, defined(apiVars))) : workerOptions(name, defined(vars[name] ?? {})),
   );
   for (const [variant, overrides] of Object.entries(variants)) {
     workers.push({
-      ...workerOptions("api", defined({ ...apiVars, ...overrides })),
-      ...aiBinding,
+      ...aiBinding(workerOptions("api", defined({ ...apiVars, ...overrides }))),
       name: variantWorkerName(variant),
       unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
     });
+  }
+  for (const [copy, { of, vars: overrides = {} }] of Object.entries(copies)) {
+    if (!(of in CONFIGS) || of === "api") throw new Error(`copies: ${of} is not a consumer Worker`);
+    workers.push({
+      ...workerOptions(of, defined({ ...(vars[of] ?? {}), ...overrides })),
+      name: copy,
+      queueConsumers: {},
+    });
+  }
+  const records = { metrics: [], sent: [] };
+  if (record) {
+    const queues = new Set();
+    workers.splice(0, workers.length, ...workers.map((options) => withRecorders(options, queues)));
+    const sink = async (request) => {
+      const { pathname } = new URL(request.url);
+      const body = await request.json();
+      if (pathname === "/metrics") records.metrics.push(body);
+      else records.sent.push(...body);
+      return new Response(null, { status: 204 });
+    };
+    workers.push({ name: METRICS_RECORDER_WORKER, modules: true, script: METRICS_RECORDER_SCRIPT, serviceBindings: { SINK: sink } });
+    for (const queue of queues) {
+      workers.push({
+        name: queueRecorderWorker(queue),
+        modules: true,
+        script: QUEUE_RECORDER_SCRIPT,
+        serviceBindings: { SINK: sink },
+        queueProducers: { QUEUE: { queueName: queue } },
+      });
+    }
   }
   if (ai !== undefined) {
     workers.push({ name: FAKE_AI_WORKER, modules: true, script: FAKE_AI_SCRIPT });
@@ -117,7 +243,7 @@ export async function startPipeline(vars = {}, { variants = {}, ai } = {}) {
   for (const variant of Object.keys(variants)) {
     variantUrls[variant] = (await mf.unsafeGetDirectURL(variantWorkerName(variant))).toString().replace(/\/$/, "");
   }
-  return new Pipeline(mf, url, db, variantUrls);
+  return new Pipeline(mf, url, db, variantUrls, records);
 }
 
 function variantWorkerName(variant) {
@@ -125,18 +251,54 @@ function variantWorkerName(variant) {
 }
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [] }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
     this.variantUrls = variantUrls;
+    this.records = records;
+  }
+
+  /**
+   * With `record`: every Analytics Engine data point written so far, oldest first, as
+   * `{ worker, dataset, indexes, blobs, doubles }`. Writes are fire-and-forget, so a point
+   * may arrive a moment after the handler that wrote it returned: wait with `eventually`.
+   */
+  get metrics() {
+    return this.records.metrics;
+  }
+
+  /**
+   * With `record`: every message sent to a queue so far, oldest first, as
+   * `{ worker, binding, queue, body, options }` (`options` as given to `send`, such as
+   * `{ contentType, delaySeconds }`).
+   */
+  get sent() {
+    return this.records.sent;
+  }
+
+  /**
+   * Hands `bodies` to Worker `worker`'s queue handler as one batch from `queue`, as the queue
+   * broker would (each message's delivery count is `attempts`), and answers what the broker
+   * would do with each message: "acked" or "retried" (a handler that throws retries all).
+   */
+  async deliver(worker, queue, bodies, { attempts = 1 } = {}) {
+    const messages = bodies.map((body, i) => ({ id: `message-${i}`, timestamp: new Date(), attempts, body }));
+    const result = await (await this.mf.getWorker(worker)).queue(queue, messages);
+    const retryAll = result.outcome !== "ok" || result.retryBatch.retry;
+    const retried = new Set(result.retryMessages.map((message) => message.msgId));
+    const explicit = new Set(result.explicitAcks);
+    const outcomes = messages.map(({ id }) =>
+      retryAll || retried.has(id) ? "retried" : result.ackAll || explicit.has(id) ? "acked" : "acked implicitly",
+    );
+    return { outcomes, result };
   }
 
   /** The same pipeline, seen through the api Worker copy `name` started with `variants`. */
   variant(name) {
     const url = this.variantUrls[name];
     if (url === undefined) throw new Error(`no api variant ${name}; pass it in startPipeline's variants`);
-    return new Pipeline(this.mf, url, this.db, this.variantUrls);
+    return new Pipeline(this.mf, url, this.db, this.variantUrls, this.records);
   }
 
   /**

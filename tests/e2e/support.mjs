@@ -43,3 +43,35 @@ export async function assertJpegAt(url) {
   assert.ok(bytes.length > 1000, `only ${bytes.length} bytes`);
   return bytes;
 }
+
+/**
+ * Width and height of a JPEG from its frame header (SOF0, SOF1 or SOF2), read independently
+ * of the Rust reader in crates/media so that the two check each other.
+ */
+export function jpegSize(bytes) {
+  let pos = 2;
+  while (pos + 4 <= bytes.length) {
+    assert.equal(bytes[pos], 0xff, `no JPEG marker at byte ${pos}`);
+    while (bytes[pos] === 0xff) pos += 1;
+    const marker = bytes[pos];
+    const length = (bytes[pos + 1] << 8) | bytes[pos + 2];
+    if (marker >= 0xc0 && marker <= 0xc2) {
+      return { height: (bytes[pos + 4] << 8) | bytes[pos + 5], width: (bytes[pos + 6] << 8) | bytes[pos + 7] };
+    }
+    assert.ok(marker !== 0xda && marker !== 0xd9, `no frame header before marker 0x${marker.toString(16)}`);
+    pos += 1 + length;
+  }
+  assert.fail("the JPEG ends before its frame header");
+}
+
+/**
+ * Checks Instagram's rules for a published image: at most 8 MiB, 320 to 1440 px wide,
+ * aspect ratio from 4:5 to 1.91:1. Returns the size.
+ */
+export function assertInstagramSize(bytes) {
+  const { width, height } = jpegSize(bytes);
+  assert.ok(bytes.length <= 8 * 1024 * 1024, `${bytes.length} bytes is over 8 MiB`);
+  assert.ok(width >= 320 && width <= 1440, `${width} px wide`);
+  assert.ok(5 * width >= 4 * height && 100 * width <= 191 * height, `${width}x${height} px`);
+  return { width, height };
+}
