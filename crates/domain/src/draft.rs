@@ -139,6 +139,8 @@ pub fn transition(from: Status, event: Event) -> Result<Status, IllegalTransitio
         (S::Draft, E::Approve) => S::Approved,
         (S::Approved, E::Withdraw) => S::Draft,
         (S::Approved, E::ClaimPublish) => S::Publishing,
+        // The publish message died before any consumer could claim it (its queue gave up).
+        (S::Approved, E::PublishFailed) => S::Failed,
         (S::Publishing, E::PublishSucceeded) => S::Published,
         (S::Publishing, E::PublishDeferred) => S::Approved,
         (S::Publishing, E::PublishFailed) => S::Failed,
@@ -192,6 +194,7 @@ mod tests {
             (S::Draft, E::Approve, S::Approved),
             (S::Approved, E::Withdraw, S::Draft),
             (S::Approved, E::ClaimPublish, S::Publishing),
+            (S::Approved, E::PublishFailed, S::Failed),
             (S::Publishing, E::PublishSucceeded, S::Published),
             (S::Publishing, E::PublishDeferred, S::Approved),
             (S::Publishing, E::PublishFailed, S::Failed),

@@ -142,24 +142,28 @@ impl DraftStore {
         Ok(discarded.and_then(|row| row.image_key))
     }
 
-    /// Applies `event` if the state machine allows it from `from` and the row is still there.
-    /// Returns whether this call made the change.
+    /// Applies `event` if the state machine allows it from `from` and the row is still there,
+    /// recording `last_error` when given (the reason a person sees). Returns whether this call
+    /// made the change.
     pub async fn transition(
         &self,
         id: DraftId,
         from: Status,
         event: Event,
+        last_error: Option<&str>,
         now: OffsetDateTime,
     ) -> worker::Result<bool> {
         let to = transition(from, event).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let result = self
             .db
             .prepare(
-                "UPDATE drafts SET status = ?1, version = version + 1, updated_at = ?2
-                 WHERE id = ?3 AND status = ?4",
+                "UPDATE drafts SET status = ?1, last_error = COALESCE(?2, last_error),
+                        version = version + 1, updated_at = ?3
+                 WHERE id = ?4 AND status = ?5",
             )
             .bind(&[
                 text(to.as_str()),
+                optional_text(last_error),
                 text(&format_rfc3339(now)),
                 text(&id.to_string()),
                 text(from.as_str()),
@@ -169,7 +173,8 @@ impl DraftStore {
         Ok(changed_rows(&result) == 1)
     }
 
-    /// Records the stored image. Returns false when the draft no longer exists.
+    /// Records the stored image. Returns false when the draft no longer exists or another
+    /// delivery of the same message recorded its image first; the caller then deletes its own.
     pub async fn image_ready(
         &self,
         id: DraftId,
@@ -180,7 +185,7 @@ impl DraftStore {
             .db
             .prepare(
                 "UPDATE drafts SET image_status = 'ready', image_key = ?1, image_error = NULL, updated_at = ?2
-                 WHERE id = ?3",
+                 WHERE id = ?3 AND image_status <> 'ready'",
             )
             .bind(&[text(key), text(&format_rfc3339(now)), text(&id.to_string())])?
             .run()

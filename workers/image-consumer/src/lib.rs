@@ -138,7 +138,9 @@ async fn retry_or_give_up(env: &Env, message: &QueueMessage, error: &str) -> wor
     let policy = Backoff::IMAGE;
     if policy.allows_retry_after(message.attempt) {
         let delay = policy.delay_seconds(message.attempt, random_u64());
-        send(env, IMAGE_QUEUE, &message.next_attempt(now()), delay).await
+        // Stamped with the time it is due, so queue latency does not count the backoff.
+        let due = now() + time::Duration::seconds(i64::from(delay));
+        send(env, IMAGE_QUEUE, &message.next_attempt(due), delay).await
     } else {
         let reason = format!(
             "image generation failed {} times; last error: {error}",

@@ -4,6 +4,7 @@
 //! queue); this Worker makes each such failure visible on the draft, so nothing accepted is
 //! lost silently.
 
+use domain::draft::{Event, Status};
 use domain::message::{Action, QueueMessage};
 use platform::clock::now;
 use platform::queue::{FAILED_QUEUE_NAME, PUBLISH_QUEUE_NAME, parse};
@@ -53,12 +54,35 @@ async fn handle_failed(env: &Env, message: &QueueMessage) -> Result<(), String> 
     let store = DraftStore::from_env(env).map_err(|e| e.to_string())?;
     match message.action {
         Action::GenerateImage => {
-            let reason = format!("image generation kept failing (attempt {})", message.attempt);
-            store.image_failed(message.id, &reason, now()).await.map_err(|e| e.to_string())?;
+            let reason = format!(
+                "image generation kept failing (attempt {})",
+                message.attempt
+            );
+            store
+                .image_failed(message.id, &reason, now())
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         Action::Publish | Action::Retry => {
-            Err("a publish message reached the failed queue; publishing is not available in this version".into())
+            // The publish queue gave up on this message. An approved or publishing draft
+            // becomes failed with the reason, so a person can re-approve or regenerate it.
+            let Some(draft) = store.get(message.id).await.map_err(|e| e.to_string())? else {
+                return Ok(());
+            };
+            let from = draft.status();
+            if !matches!(from, Status::Approved | Status::Publishing) {
+                return Ok(());
+            }
+            let reason = format!(
+                "publishing gave up after attempt {}: the message reached the failed queue",
+                message.attempt
+            );
+            store
+                .transition(message.id, from, Event::PublishFailed, Some(&reason), now())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
         }
     }
 }
