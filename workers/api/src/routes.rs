@@ -31,7 +31,7 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/api/v1/openapi.json",
         route: Route::OpenApi,
-        auth: false,
+        auth: true,
     },
     RouteDef {
         method: "POST",
