@@ -1,6 +1,6 @@
 // A fake OpenAI-compatible Chat Completions endpoint. Each call takes the next scripted
 // behaviour, or the default (a valid post) when the script is empty.
-import { startFakeServer } from "./server.mjs";
+import { startScriptedFake } from "./server.mjs";
 
 export const VALID_POST = {
   caption: "Our autumn menu is here: roasted squash soup, chestnut cake and spiced lattes.",
@@ -31,34 +31,6 @@ export const reply = {
 };
 
 export async function startFakeOpenAI() {
-  const script = [];
-  let fallback = reply.post();
-  const server = await startFakeServer("openai", async (request) => {
-    if (request.method !== "POST" || request.path !== "/v1/chat/completions") {
-      return { status: 404, body: { error: { message: `no route ${request.path}` } } };
-    }
-    const next = script.shift() ?? fallback;
-    return typeof next === "function" ? await next(request) : next;
-  });
-  return {
-    ...server,
-    baseUrl: `${server.url}/v1`,
-    /** The Chat Completions calls received so far. */
-    calls() {
-      return server.requests.filter((r) => r.path === "/v1/chat/completions");
-    },
-    /** Queues behaviours for the next calls, in order. */
-    script(...behaviours) {
-      script.push(...behaviours);
-    },
-    /** Sets what every unscripted call gets. */
-    setDefault(behaviour) {
-      fallback = behaviour;
-    },
-    reset() {
-      script.length = 0;
-      fallback = reply.post();
-      server.requests.length = 0;
-    },
-  };
+  const fake = await startScriptedFake("openai", { path: "/v1/chat/completions", initial: () => reply.post() });
+  return { ...fake, baseUrl: `${fake.url}/v1` };
 }

@@ -45,3 +45,40 @@ export async function startFakeServer(name, respond) {
     },
   };
 }
+
+/**
+ * A fake with one endpoint (`POST path`) that answers each call with the next scripted
+ * behaviour, or with `initial()` once the script is empty. A behaviour is a reply object or a
+ * function of the request returning one.
+ */
+export async function startScriptedFake(name, { path, initial }) {
+  const script = [];
+  let fallback = initial();
+  const server = await startFakeServer(name, async (request) => {
+    if (request.method !== "POST" || request.path !== path) {
+      return { status: 404, body: { error: { message: `no route ${request.path}` } } };
+    }
+    const next = script.shift() ?? fallback;
+    return typeof next === "function" ? await next(request) : next;
+  });
+  return {
+    ...server,
+    /** The calls of the endpoint received so far. */
+    calls() {
+      return server.requests.filter((r) => r.path === path);
+    },
+    /** Queues behaviours for the next calls, in order. */
+    script(...behaviours) {
+      script.push(...behaviours);
+    },
+    /** Sets what every unscripted call gets. */
+    setDefault(behaviour) {
+      fallback = behaviour;
+    },
+    reset() {
+      script.length = 0;
+      fallback = initial();
+      server.requests.length = 0;
+    },
+  };
+}

@@ -3,7 +3,10 @@
 
 use domain::message::{MessageError, QueueMessage};
 use worker::js_sys::JSON;
-use worker::{Env, Queue, QueueContentType, RawMessageBuilder};
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    Env, MessageBatch, MessageExt, Queue, QueueContentType, RawMessage, RawMessageBuilder,
+};
 
 /// Binding names, the same in every Worker's config.
 pub const PUBLISH_QUEUE: &str = "PUBLISH_QUEUE";
@@ -33,8 +36,27 @@ pub async fn send(
         .await
 }
 
+/// The well-formed messages of a batch, each with the time it was taken up. A malformed one
+/// is logged and acked here: retrying cannot fix it, and it must not block the queue.
+pub fn well_formed(
+    batch: &MessageBatch<JsValue>,
+) -> Vec<(RawMessage, QueueMessage, time::OffsetDateTime)> {
+    let queue = batch.queue();
+    batch
+        .raw_iter()
+        .filter_map(|raw| match parse(&raw.body()) {
+            Ok(message) => Some((raw, message, crate::clock::now())),
+            Err(error) => {
+                worker::console_error!("dropping a malformed message on {queue}: {error}");
+                raw.ack();
+                None
+            }
+        })
+        .collect()
+}
+
 /// Parses a received body; a body that is not JSON at all counts as malformed.
-pub fn parse(raw_body: &worker::wasm_bindgen::JsValue) -> Result<QueueMessage, MessageError> {
+pub fn parse(raw_body: &JsValue) -> Result<QueueMessage, MessageError> {
     let text: String = JSON::stringify(raw_body)
         .map(String::from)
         .map_err(|_| MessageError::NotAnObject)?;

@@ -10,7 +10,7 @@ use domain::draft::{DraftId, ImageStatus};
 use domain::message::{Action, QueueMessage};
 use platform::clock::{now, random_bytes, random_u64};
 use platform::config::{number, or_default};
-use platform::queue::{IMAGE_QUEUE, IMAGE_QUEUE_NAME, parse, send};
+use platform::queue::{IMAGE_QUEUE, IMAGE_QUEUE_NAME, send, well_formed};
 use platform::store::DraftStore;
 use worker::{Context, Env, MessageBatch, MessageExt, event};
 
@@ -22,19 +22,7 @@ async fn queue(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<()> {
-    for raw in batch.raw_iter() {
-        let received_at = now();
-        let message = match parse(&raw.body()) {
-            Ok(message) => message,
-            Err(error) => {
-                // Retrying cannot fix a malformed message; say so loudly and drop it.
-                worker::console_error!(
-                    "dropping a malformed message on {IMAGE_QUEUE_NAME}: {error}"
-                );
-                raw.ack();
-                continue;
-            }
-        };
+    for (raw, message, received_at) in well_formed(&batch) {
         let outcome = handle(&env, &message).await;
         let label = match &outcome {
             Ok(Done::Stored) => "stored",

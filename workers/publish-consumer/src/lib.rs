@@ -7,7 +7,7 @@
 use domain::draft::{Event, Status};
 use domain::message::{Action, QueueMessage};
 use platform::clock::now;
-use platform::queue::{FAILED_QUEUE_NAME, PUBLISH_QUEUE_NAME, parse};
+use platform::queue::{FAILED_QUEUE_NAME, PUBLISH_QUEUE_NAME, well_formed};
 use platform::store::DraftStore;
 use worker::{Context, Env, MessageBatch, MessageExt, event};
 
@@ -18,16 +18,7 @@ async fn queue(
     _ctx: Context,
 ) -> worker::Result<()> {
     let queue_name = batch.queue();
-    for raw in batch.raw_iter() {
-        let received_at = now();
-        let message = match parse(&raw.body()) {
-            Ok(message) => message,
-            Err(error) => {
-                worker::console_error!("dropping a malformed message on {queue_name}: {error}");
-                raw.ack();
-                continue;
-            }
-        };
+    for (raw, message, received_at) in well_formed(&batch) {
         let outcome = match queue_name.as_str() {
             FAILED_QUEUE_NAME => handle_failed(&env, &message).await,
             PUBLISH_QUEUE_NAME => {
