@@ -11,11 +11,6 @@ pub fn now() -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Milliseconds since the epoch, for durations.
-pub fn now_millis() -> u64 {
-    worker::Date::now().as_millis()
-}
-
 /// Cryptographically random bytes from `crypto.getRandomValues`.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let array = Uint8Array::new_with_length(N as u32);

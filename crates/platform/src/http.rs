@@ -12,17 +12,26 @@ pub enum HttpError {
     Transport(String),
 }
 
-/// Sends `request` and waits at most `timeout_ms` for the response headers.
+/// Waits for `future` at most `timeout_ms`; `None` when the deadline came first. The future
+/// is dropped then, which stops waiting but cannot cancel work the runtime already started.
+pub async fn within<F: Future>(future: F, timeout_ms: u64) -> Option<F::Output> {
+    let deadline = Delay::from(std::time::Duration::from_millis(timeout_ms));
+    match select(Box::pin(future), Box::pin(deadline)).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
+    }
+}
+
+/// Sends `request` and waits at most `timeout_ms` for the response headers; a late request is
+/// aborted.
 pub async fn fetch_with_timeout(request: Request, timeout_ms: u64) -> Result<Response, HttpError> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
-    let fetch = Box::pin(fetch.send_with_signal(&signal));
-    let deadline = Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms)));
-    match select(fetch, deadline).await {
-        Either::Left((Ok(response), _)) => Ok(response),
-        Either::Left((Err(error), _)) => Err(HttpError::Transport(error.to_string())),
-        Either::Right(_) => {
+    match within(fetch.send_with_signal(&signal), timeout_ms).await {
+        Some(Ok(response)) => Ok(response),
+        Some(Err(error)) => Err(HttpError::Transport(error.to_string())),
+        None => {
             controller.abort();
             Err(HttpError::Timeout(timeout_ms))
         }

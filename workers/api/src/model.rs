@@ -3,17 +3,14 @@
 //! so the system runs without keys). Request bodies and answers are built and read by
 //! `generation`; this module only moves them.
 
-use std::time::Duration;
-
-use futures::future::{Either, select};
 use generation::{ChatPrompt, GenerateRequest, ModelError, openai, template_writer, workers_ai};
 use platform::config::{optional, or_default};
-use platform::http::{HttpError, fetch_with_timeout};
+use platform::http::{HttpError, fetch_with_timeout, within};
 use serde_json::Value;
 use worker::js_sys::{self, JSON, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Delay, Env, Headers, Method, Request, RequestInit};
+use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::reply::ApiError;
 
@@ -137,12 +134,9 @@ impl Writer {
                 // A binding call has no deadline of its own either; a hung one must not hold
                 // the request. It cannot be aborted, only no longer waited for.
                 let input = workers_ai::input(prompt);
-                let run = Box::pin(run_ai_binding(env, model, &input));
-                let deadline = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
-                let output = match select(run, deadline).await {
-                    Either::Left((output, _)) => output?,
-                    Either::Right(_) => return Err(ModelError::Timeout),
-                };
+                let output = within(run_ai_binding(env, model, &input), timeout_ms)
+                    .await
+                    .ok_or(ModelError::Timeout)??;
                 workers_ai::parse_output(&output)
             }
         }
