@@ -119,6 +119,6 @@ pub async fn get(req: &Request, env: &Env, id: &str) -> Result<Response, ApiErro
         .ok_or_else(not_found)?;
     // A row without text is a draft still being written; to readers it does not exist yet.
     let document = load_document(env, id).await?.ok_or_else(not_found)?;
-    let max_hashtags = crate::config::ApiConfig::from_env(env)?.max_hashtags;
+    let max_hashtags = crate::config::max_hashtags(env)?;
     reply::json(200, &view(&origin(req), &row, &document, max_hashtags))
 }
