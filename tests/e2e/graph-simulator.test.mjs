@@ -1,0 +1,822 @@
+// The Instagram Graph API simulator (tests/fakes/graph-api.mjs), driven directly over HTTP
+// with the requests crates/instagram builds: the publishing flow, every check Meta makes on
+// a container, the fault kinds, the control API, and that no token is ever recorded or logged.
+// Test images are served by a small local server: hand-built JPEG headers (SOI, SOF, EOI) are
+// all the simulator reads.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import { after, before, beforeEach, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { countHashtags, countMentions, jpegFrame, startGraphSimulator } from "../fakes/graph-api.mjs";
+
+/** Shaped like an Instagram token, so a leak would be unmistakable. */
+const TOKEN = "IGAAJZBsimulatorE2eToken0123456789abcdefXYZ";
+const VERSION = "v25.0";
+const FORM = "application/x-www-form-urlencoded";
+const MiB = 1024 * 1024;
+
+let sim;
+let images;
+const logLines = [];
+before(async () => {
+  images = await startImageServer();
+  sim = await startGraphSimulator({ token: TOKEN, log: (line) => logLines.push(line) });
+});
+after(async () => {
+  await sim?.close();
+  await images?.close();
+});
+beforeEach(() => {
+  sim.control.reset();
+  images.hits.length = 0;
+});
+
+// ---- test images ----------------------------------------------------------------------------
+
+/** A minimal JPEG: SOI, a JFIF APP0, a frame header (SOF0, or SOF2 when progressive), EOI. */
+function jpeg(width, height, { progressive = false, padTo = 0 } = {}) {
+  const app0 = [0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00];
+  const sof = [
+    0xff,
+    progressive ? 0xc2 : 0xc0,
+    0x00,
+    0x11, // length: 17
+    0x08, // precision
+    height >> 8,
+    height & 0xff,
+    width >> 8,
+    width & 0xff,
+    0x03, // components: Y, Cb, Cr
+    0x01, 0x22, 0x00,
+    0x02, 0x11, 0x01,
+    0x03, 0x11, 0x01,
+  ];
+  const bytes = Buffer.from([0xff, 0xd8, ...app0, ...sof, 0xff, 0xd9]);
+  return padTo > bytes.length ? Buffer.concat([bytes, Buffer.alloc(padTo - bytes.length)]) : bytes;
+}
+
+const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+
+/** What the image server serves, by path. */
+const IMAGES = {
+  "/ok.jpg": { body: jpeg(1080, 1080) },
+  "/p/2.jpg": { body: jpeg(1080, 1350, { progressive: true }) },
+  "/portrait-4x5.jpg": { body: jpeg(1080, 1350) },
+  "/landscape-191.jpg": { body: jpeg(1146, 600) },
+  "/narrow-320.jpg": { body: jpeg(320, 320) },
+  "/wide-1440.jpg": { body: jpeg(1440, 1000) },
+  "/exactly-8mib.jpg": { body: jpeg(1080, 1080, { padTo: 8 * MiB }) },
+  "/too-wide-ratio.jpg": { body: jpeg(1400, 700) },
+  "/too-tall-ratio.jpg": { body: jpeg(1080, 1920) },
+  "/too-many-px.jpg": { body: jpeg(1600, 900) },
+  "/too-few-px.jpg": { body: jpeg(300, 300) },
+  "/too-big.jpg": { body: jpeg(1080, 1080, { padTo: 8 * MiB + 1 }) },
+  "/too-big-chunked.jpg": { body: jpeg(1080, 1080, { padTo: 9 * MiB }), chunked: true },
+  "/image.png": { body: PNG, contentType: "image/png" },
+  "/page.html": { body: Buffer.from("<html><body>Log in</body></html>"), contentType: "text/html" },
+  "/cut-short.jpg": { body: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46]) },
+  "/lossless.jpg": { body: Buffer.from([0xff, 0xd8, 0xff, 0xc3, 0x00, 0x0b, 8, 0x04, 0x38, 0x04, 0x38, 1, 1, 0x11, 0]) },
+  "/slow.jpg": { hang: true },
+};
+
+async function startImageServer() {
+  const hits = [];
+  const sockets = new Set();
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, "http://images").pathname;
+    hits.push(path);
+    const image = IMAGES[path];
+    if (!image) {
+      res.writeHead(404, { "content-type": "text/plain" });
+      return res.end("not found");
+    }
+    if (image.hang) return; // never answers: the simulator's download times out
+    res.setHeader("content-type", image.contentType ?? "image/jpeg");
+    if (image.chunked) {
+      // Without a content-length, the simulator can only count the bytes as they come.
+      res.write(image.body.subarray(0, MiB));
+      res.end(image.body.subarray(MiB));
+    } else {
+      res.end(image.body);
+    }
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return {
+    hits,
+    at: (path) => `${url}${path}`,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+// ---- a client that sends what crates/instagram builds ----------------------------------------
+
+/** instagram::form_urlencode: letters, digits and `*-._` stay, space is `+`, other bytes `%XX`. */
+function formUrlencode(pairs) {
+  const encode = (text) =>
+    [...Buffer.from(text, "utf8")]
+      .map((byte) => {
+        const c = String.fromCharCode(byte);
+        if (/[A-Za-z0-9*\-._]/.test(c)) return c;
+        if (c === " ") return "+";
+        return `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+      })
+      .join("");
+  return pairs.map(([name, value]) => `${encode(name)}=${encode(value)}`).join("&");
+}
+
+/** Sends one Graph request as the publish consumer's shell will: the token only as a header. */
+async function graph(method, path, { form, token = TOKEN, signal, version = VERSION } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  const init = { method, headers, signal };
+  if (form) {
+    init.body = formUrlencode(form);
+    headers["content-type"] = FORM;
+  }
+  const response = await fetch(`${sim.url}${version ? `/${version}` : ""}/${path}`, init);
+  const text = await response.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+/** The five requests of GraphConfig, plus the media list. */
+const ig = {
+  createContainer: (imageUrl, caption = "Hello", altText = "", options) =>
+    graph("POST", `${sim.userId}/media`, {
+      form: [["image_url", imageUrl], ["caption", caption], ...(altText ? [["alt_text", altText]] : [])],
+      ...options,
+    }),
+  status: (id, options) => graph("GET", `${encodeURIComponent(id)}?fields=status_code,status`, options),
+  publish: (id, options) => graph("POST", `${sim.userId}/media_publish`, { form: [["creation_id", id]], ...options }),
+  limit: (options) => graph("GET", `${sim.userId}/content_publishing_limit?fields=quota_usage,config`, options),
+  permalink: (id, options) => graph("GET", `${encodeURIComponent(id)}?fields=permalink`, options),
+  media: (options) => graph("GET", `${sim.userId}/media?fields=id,caption,permalink,timestamp`, options),
+};
+
+/** A container made from `path` on the image server; its id. */
+async function container(path = "/ok.jpg", caption = "Hello") {
+  const answer = await ig.createContainer(images.at(path), caption);
+  assert.equal(answer.status, 200, answer.text);
+  return answer.json.id;
+}
+
+/** Checks an answer is Meta's error body with this status, code and subcode. */
+function assertGraphError(answer, { status = 400, code, subcode, type = "OAuthException" }, what = "") {
+  const where = `${what} ${answer.status} ${answer.text}`.trim();
+  assert.equal(answer.status, status, where);
+  const error = answer.json?.error;
+  assert.ok(error && typeof error === "object", where);
+  assert.equal(error.code, code, where);
+  assert.equal(error.error_subcode, subcode, where);
+  assert.equal(error.type, type, where);
+  assert.equal(typeof error.message, "string", where);
+  assert.match(error.fbtrace_id, /^A[A-Za-z0-9_-]{22}$/, where);
+}
+
+function assertNoToken(text, where) {
+  assert.ok(!text.includes(TOKEN), `${where} holds the token`);
+  assert.ok(!text.includes(TOKEN.slice(-12)), `${where} holds the end of the token`);
+}
+
+// ---- the publishing flow ----------------------------------------------------------------------
+
+test("happy path: container, status, publish, permalink, publishing limit, media list", async () => {
+  const caption = "週末限定の苺タルト🍓\n\n焼きたてをどうぞ。\n#苺 #タルト #cafe_tokyo\n@friend & family 100%+α";
+  const altText = "苺のタルトの写真";
+  const imageUrl = images.at("/p/2.jpg?v=1&s=a b");
+
+  const created = await ig.createContainer(imageUrl, caption, altText);
+  assert.equal(created.status, 200, created.text);
+  assert.match(created.headers.get("content-type"), /^application\/json/);
+  assert.deepEqual(Object.keys(created.json), ["id"]);
+  assert.match(created.json.id, /^\d{17}$/);
+  const containerId = created.json.id;
+  assert.deepEqual(images.hits, ["/p/2.jpg"], "the simulator downloads the image itself, once");
+
+  const status = await ig.status(containerId);
+  assert.deepEqual(status.json, {
+    status_code: "FINISHED",
+    status: "Finished: Media has been uploaded and it is complete.",
+    id: containerId,
+  });
+
+  const published = await ig.publish(containerId);
+  assert.equal(published.status, 200, published.text);
+  assert.deepEqual(Object.keys(published.json), ["id"]);
+  const mediaId = published.json.id;
+  assert.notEqual(mediaId, containerId);
+  assert.equal((await ig.status(containerId)).json.status_code, "PUBLISHED");
+
+  const permalink = await ig.permalink(mediaId);
+  assert.equal(permalink.status, 200);
+  assert.match(permalink.json.permalink, /^https:\/\/www\.instagram\.com\/p\/[A-Za-z0-9_-]{11}\/$/);
+  assert.equal(permalink.json.id, mediaId);
+
+  const limit = await ig.limit();
+  assert.deepEqual(limit.json, { data: [{ quota_usage: 1, config: { quota_total: 100, quota_duration: 86400 } }] });
+
+  const list = await ig.media();
+  assert.equal(list.json.data.length, 1);
+  assert.equal(list.json.data[0].id, mediaId);
+  assert.equal(list.json.data[0].caption, caption);
+  assert.match(list.json.data[0].timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$/);
+
+  // What Meta would have seen, exactly.
+  const [create] = sim.calls;
+  assert.equal(create.op, "container");
+  assert.equal(create.method, "POST");
+  assert.equal(create.path, `/${VERSION}/${sim.userId}/media`);
+  assert.equal(create.version, VERSION);
+  assert.equal(create.contentType, FORM);
+  assert.deepEqual(create.body, { image_url: imageUrl, caption, alt_text: altText });
+  assert.deepEqual(create.auth, { present: true, valid: true });
+  assert.equal(create.status, 200);
+  assert.equal(create.outcome, "answered");
+  assert.equal(typeof create.at, "number");
+  assert.deepEqual(
+    sim.calls.map((call) => `${call.method} ${call.op} ${call.status}`),
+    [
+      "POST container 200",
+      "GET status 200",
+      "POST publish 200",
+      "GET status 200",
+      "GET permalink 200",
+      "GET limit 200",
+      "GET media 200",
+    ],
+  );
+  assert.deepEqual(sim.calls[2].body, { creation_id: containerId });
+  assert.deepEqual(sim.calls[1].query, { fields: "status_code,status" });
+  assert.equal(sim.calls[2].publishedMediaId, mediaId);
+
+  // The published media, with the bytes the simulator fetched.
+  const [item] = sim.state.media();
+  assert.equal(item.id, mediaId);
+  assert.equal(item.containerId, containerId);
+  assert.equal(item.caption, caption);
+  assert.equal(item.altText, altText);
+  assert.equal(item.imageUrl, imageUrl);
+  assert.equal(item.image.sha256, sha256(IMAGES["/p/2.jpg"].body));
+  assert.deepEqual([item.image.width, item.image.height], [1080, 1350]);
+  assert.equal(item.permalink, permalink.json.permalink);
+  const [state] = sim.state.containers();
+  assert.equal(state.status_code, "PUBLISHED");
+  assert.equal(state.mediaId, mediaId);
+  assert.deepEqual(sim.state.quota(), { usage: 1, total: 100, durationSeconds: 86400 });
+
+  for (const [where, text] of [
+    ["calls", JSON.stringify(sim.calls)],
+    ["state", JSON.stringify(sim.state.snapshot())],
+    ["GET /__control/calls", await (await fetch(`${sim.url}/__control/calls`)).text()],
+    ["log", logLines.join("\n")],
+  ]) {
+    assertNoToken(text, where);
+  }
+});
+
+test("unversioned paths are served too, as GraphConfig builds them with an empty version", async () => {
+  const answer = await graph("GET", `${sim.userId}/content_publishing_limit?fields=quota_usage`, { version: "" });
+  assert.deepEqual(answer.json, { data: [{ quota_usage: 0 }] });
+  assert.equal(sim.calls[0].version, null);
+  assertGraphError(
+    await graph("GET", `${sim.userId}/content_publishing_limit?fields=quota_usage`, { version: "v24.0" }),
+    { code: 2500 },
+    "another version",
+  );
+});
+
+test("a container is IN_PROGRESS for N status reads and cannot be published before FINISHED", async () => {
+  sim.control.configure({ finishAfterReads: 2 });
+  const id = await container();
+  assertGraphError(await ig.publish(id), { code: 9007, subcode: 2207027 }, "publish before any read");
+  const reads = [];
+  for (let i = 0; i < 3; i += 1) reads.push((await ig.status(id)).json.status_code);
+  assert.deepEqual(reads, ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]);
+  assert.equal((await ig.publish(id)).status, 200);
+  assert.equal(sim.state.media().length, 1);
+  // A read without status_code does not count.
+  const other = await container();
+  assert.deepEqual((await graph("GET", `${other}?fields=id`)).json, { id: other });
+  assert.equal((await ig.status(other)).json.status_code, "IN_PROGRESS");
+});
+
+test("finishAfterMs: a container is IN_PROGRESS until the delay has passed", async () => {
+  sim.control.configure({ finishAfterMs: 150 });
+  const id = await container();
+  assert.equal((await ig.status(id)).json.status_code, "IN_PROGRESS");
+  assertGraphError(await ig.publish(id), { code: 9007, subcode: 2207027 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await ig.status(id)).json.status_code, "FINISHED");
+  // The delay is taken when the container is made; a later change does not touch it.
+  sim.control.configure({ finishAfterMs: 60_000 });
+  assert.equal((await ig.status(id)).json.status_code, "FINISHED");
+});
+
+test("a container is published exactly once, even by concurrent calls", async () => {
+  const id = await container();
+  const answers = await Promise.all([ig.publish(id), ig.publish(id), ig.publish(id)]);
+  assert.deepEqual(answers.map((a) => a.status).sort(), [200, 400, 400]);
+  for (const answer of answers.filter((a) => a.status !== 200)) {
+    assertGraphError(answer, { code: 9007, subcode: 2207027 }, "a second publish");
+  }
+  assert.equal(sim.state.media().length, 1);
+  assert.equal((await ig.status(id)).json.status_code, "PUBLISHED");
+  assert.equal((await ig.limit()).json.data[0].quota_usage, 1);
+});
+
+test("an unknown container cannot be published; a container has no permalink", async () => {
+  assertGraphError(await ig.publish("17889455560099999"), { code: 24, subcode: 2207006 });
+  assertGraphError(await graph("POST", `${sim.userId}/media_publish`, { form: [] }), { code: 100 });
+  const id = await container();
+  assertGraphError(await ig.permalink(id), { code: 100 }, "permalink of a container");
+  assertGraphError(await ig.status("17920238422039999"), { code: 100, subcode: 33, type: "GraphMethodException" });
+  assertGraphError(await ig.status("1/../me?access_token=x"), { code: 100, subcode: 33, type: "GraphMethodException" });
+  assertGraphError(await graph("POST", `17841400000000001/media_publish`, { form: [["creation_id", id]] }), {
+    code: 100,
+    subcode: 33,
+    type: "GraphMethodException",
+  });
+  assertGraphError(await graph("GET", `${sim.userId}/stories`), { code: 2500 });
+  assertGraphError(await graph("GET", `${sim.userId}/content_publishing_limit?fields=nope`), { code: 100 });
+  assert.equal(sim.state.media().length, 0);
+});
+
+// ---- what Meta checks on a container ------------------------------------------------------------
+
+test("images Meta accepts: the limits are inclusive, baseline and progressive JPEGs", async () => {
+  for (const path of [
+    "/ok.jpg",
+    "/p/2.jpg",
+    "/portrait-4x5.jpg",
+    "/landscape-191.jpg",
+    "/narrow-320.jpg",
+    "/wide-1440.jpg",
+    "/exactly-8mib.jpg",
+  ]) {
+    const answer = await ig.createContainer(images.at(path));
+    assert.equal(answer.status, 200, `${path}: ${answer.text}`);
+  }
+  const sizes = sim.state.containers().map((c) => `${c.image.width}x${c.image.height}`);
+  assert.deepEqual(sizes, ["1080x1080", "1080x1350", "1080x1350", "1146x600", "320x320", "1440x1000", "1080x1080"]);
+  assert.equal(sim.state.containers().at(-1).image.bytes, 8 * MiB);
+});
+
+test("each refusal answers Meta's code and subcode and makes no container", async () => {
+  const long = (n) => "a".repeat(n);
+  const tags = (n, sign = "#") => Array.from({ length: n }, (_, i) => `${sign}tag${i}`).join(" ");
+  const cases = [
+    // [what, image path or URL, caption, alt text, expected error, downloads the image]
+    ["PNG", "/image.png", "Hi", "", { code: 36001, subcode: 2207005 }, true],
+    ["an HTML page", "/page.html", "Hi", "", { code: 36001, subcode: 2207005 }, true],
+    ["a JPEG cut short", "/cut-short.jpg", "Hi", "", { code: 36001, subcode: 2207005 }, true],
+    ["a lossless JPEG", "/lossless.jpg", "Hi", "", { code: 36001, subcode: 2207005 }, true],
+    ["aspect 2:1", "/too-wide-ratio.jpg", "Hi", "", { code: 36003, subcode: 2207009 }, true],
+    ["aspect 9:16", "/too-tall-ratio.jpg", "Hi", "", { code: 36003, subcode: 2207009 }, true],
+    ["1600 px wide", "/too-many-px.jpg", "Hi", "", { code: 36000 }, true],
+    ["300 px wide", "/too-few-px.jpg", "Hi", "", { code: 36000 }, true],
+    ["8 MiB and a byte", "/too-big.jpg", "Hi", "", { code: 36000, subcode: 2207004 }, true],
+    ["9 MiB, no content-length", "/too-big-chunked.jpg", "Hi", "", { code: 36000, subcode: 2207004 }, true],
+    ["an image that is not there", "/missing.jpg", "Hi", "", { code: 9004, subcode: 2207052 }, true],
+    ["not an http URL", "ftp://example.com/a.jpg", "Hi", "", { code: 9004, subcode: 2207052 }, false],
+    ["a caption of 2,201 characters", "/ok.jpg", long(2201), "", { code: 36004, subcode: 2207010 }, false],
+    ["31 hashtags", "/ok.jpg", tags(31), "", { code: 36004, subcode: 2207010 }, false],
+    ["31 full-width hashtags", "/ok.jpg", tags(31, "＃"), "", { code: 36004, subcode: 2207010 }, false],
+    ["16 + 15 hashtags, mixed", "/ok.jpg", `${tags(16)} ${tags(15, "＃")}`, "", { code: 36004, subcode: 2207010 }, false],
+    ["21 @-mentions", "/ok.jpg", tags(21, "@"), "", { code: 100, subcode: 2207040 }, false],
+    ["alt text of 1,001 characters", "/ok.jpg", "Hi", long(1001), { code: 100 }, false],
+  ];
+  for (const [what, image, caption, altText, expected, downloads] of cases) {
+    images.hits.length = 0;
+    const url = image.startsWith("/") ? images.at(image) : image;
+    const answer = await ig.createContainer(url, caption, altText);
+    assertGraphError(answer, expected, what);
+    assert.equal(sim.state.containers().length, 0, `${what}: a container was made`);
+    assert.equal(images.hits.length, downloads ? 1 : 0, `${what}: downloads`);
+  }
+  const [aspect] = sim.calls.filter((call) => call.imageFetch?.url?.endsWith("/too-wide-ratio.jpg"));
+  assert.equal(aspect.status, 400);
+  assert.equal(aspect.imageFetch.sha256, sha256(IMAGES["/too-wide-ratio.jpg"].body));
+  assertGraphError(await graph("POST", `${sim.userId}/media`, { form: [["caption", "no image"]] }), { code: 100 });
+});
+
+test("the aspect-ratio message names the ratio as Meta does", async () => {
+  const answer = await ig.createContainer(images.at("/too-wide-ratio.jpg"));
+  assert.match(answer.json.error.message, /aspect ratio \('2:1'\) cannot be published/);
+});
+
+test("a download slower than the limit answers Meta's timeout", async () => {
+  sim.control.configure({ imageFetchTimeoutMs: 150 });
+  assertGraphError(await ig.createContainer(images.at("/slow.jpg")), { code: -2, subcode: 2207003 });
+  assert.equal(sim.state.containers().length, 0);
+});
+
+test("caption limits are inclusive and counted in characters", async () => {
+  const tags = (n, sign) => Array.from({ length: n }, (_, i) => `${sign}t${i}`).join(" ");
+  for (const caption of [
+    "🍰".repeat(2200), // 2,200 characters, 4,400 UTF-16 units
+    `${tags(15, "#")} ${tags(15, "＃")}`,
+    tags(20, "@"),
+    "C# and F# are languages; ## is not a tag; write to team@example.com",
+  ]) {
+    const answer = await ig.createContainer(images.at("/ok.jpg"), caption, "a".repeat(1000));
+    assert.equal(answer.status, 200, `${caption.slice(0, 40)}: ${answer.text}`);
+  }
+  assert.equal(countHashtags("#a ＃b #c#d ## # ＃"), 4);
+  assert.equal(countHashtags("C# F# #"), 0);
+  assert.equal(countMentions("@a ＠b mail@example.com (@c) @ @"), 3);
+  sim.control.configure({ limits: { maxHashtags: 5 } });
+  assertGraphError(await ig.createContainer(images.at("/ok.jpg"), tags(6, "#")), { code: 36004, subcode: 2207010 });
+});
+
+test("the JPEG reader finds the frame header after other segments", () => {
+  assert.deepEqual(jpegFrame(jpeg(1080, 1350)), { width: 1080, height: 1350, progressive: false });
+  assert.deepEqual(jpegFrame(jpeg(640, 512, { progressive: true })), { width: 640, height: 512, progressive: true });
+  const withExif = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe1, 0x00, 0x04, 0xaa, 0xbb]), jpeg(800, 800).subarray(2)]);
+  assert.deepEqual(jpegFrame(withExif), { width: 800, height: 800, progressive: false });
+  assert.match(jpegFrame(PNG).error, /PNG/);
+  assert.match(jpegFrame(Buffer.alloc(0)).error, /empty/);
+});
+
+// ---- the token ----------------------------------------------------------------------------------
+
+test("a wrong, missing or query-only token answers 190; no token is recorded or logged", async () => {
+  const wrong = "IGAAJZBwrongTokenForTheSimulator0123456789";
+  const cases = [
+    ["a wrong token", () => ig.limit({ token: wrong })],
+    ["no token", () => ig.limit({ token: null })],
+    ["another scheme", () => fetch(`${sim.url}/${VERSION}/${sim.userId}/media`, { headers: { authorization: `Basic ${TOKEN}` } })],
+    [
+      "the token in the query",
+      () => graph("GET", `${sim.userId}/content_publishing_limit?fields=quota_usage&access_token=${TOKEN}`, { token: null }),
+    ],
+    [
+      "the token in the body",
+      () => graph("POST", `${sim.userId}/media`, { form: [["image_url", images.at("/ok.jpg")], ["access_token", TOKEN]], token: null }),
+    ],
+  ];
+  for (const [what, send] of cases) {
+    let answer = await send();
+    if (answer instanceof Response) answer = { status: answer.status, headers: answer.headers, text: await answer.text() };
+    answer.json ??= JSON.parse(answer.text);
+    assertGraphError(answer, { code: 190 }, what);
+    assert.match(answer.headers.get("www-authenticate"), /^OAuth "Facebook Platform" "invalid_token"/, what);
+  }
+  assert.deepEqual(
+    sim.calls.map((call) => [call.auth.present, call.auth.valid, call.tokenInQuery, call.tokenInBody]),
+    [
+      [true, false, false, false],
+      [false, false, false, false],
+      [false, false, false, false],
+      [false, false, true, false],
+      [false, false, false, true],
+    ],
+  );
+  assert.equal(sim.calls[3].query.access_token, "[redacted]");
+  assert.equal(sim.calls[4].body.access_token, "[redacted]");
+  assert.equal(sim.state.containers().length, 0);
+  assert.equal(images.hits.length, 0, "nothing is downloaded for an unauthenticated call");
+  for (const [where, text] of [
+    ["calls", JSON.stringify(sim.calls)],
+    ["state", JSON.stringify(sim.state.snapshot())],
+    ["log", logLines.join("\n")],
+  ]) {
+    assertNoToken(text, where);
+    assert.ok(!text.includes(wrong), `${where} holds the wrong token`);
+  }
+});
+
+test("the exact shape of the invalid-token answer", async () => {
+  const answer = await ig.limit({ token: "nope" });
+  assert.equal(answer.status, 400);
+  const { fbtrace_id: _trace, ...error } = answer.json.error;
+  assert.deepEqual(error, {
+    message: "Invalid OAuth access token - Cannot parse access token",
+    type: "OAuthException",
+    code: 190,
+  });
+});
+
+// ---- faults -------------------------------------------------------------------------------------
+
+test("fault: any error code, subcode, status and message, for the next N calls of one operation", async () => {
+  sim.control.fault({
+    op: "publish",
+    times: 2,
+    kind: "error",
+    status: 500,
+    code: -1,
+    subcode: 2207001,
+    message: "An unexpected error has occurred. Please retry your request later.",
+    isTransient: true,
+  });
+  const id = await container(); // a container call is not a publish: no fault
+  for (let i = 0; i < 2; i += 1) {
+    const answer = await ig.publish(id);
+    assertGraphError(answer, { status: 500, code: -1, subcode: 2207001 }, `publish ${i + 1}`);
+    assert.equal(answer.json.error.message, "An unexpected error has occurred. Please retry your request later.");
+    assert.equal(answer.json.error.is_transient, true);
+  }
+  assert.equal(sim.state.media().length, 0, "a faulted publish publishes nothing");
+  assert.equal((await ig.publish(id)).status, 200, "the third call is answered normally");
+  assert.deepEqual(
+    sim.calls.map((call) => call.fault?.kind ?? null),
+    [null, "error", "error", null],
+  );
+
+  // "any" matches every operation, in queue order with the others.
+  sim.control.fault([
+    { op: "any", kind: "error", code: 2, message: "Service temporarily unavailable" },
+    { op: "status", kind: "error", code: 24, subcode: 2207008, status: 400 },
+  ]);
+  assertGraphError(await ig.limit(), { code: 2 });
+  assertGraphError(await ig.status(id), { code: 24, subcode: 2207008 });
+  assert.equal((await ig.status(id)).json.status_code, "PUBLISHED");
+});
+
+test("fault: a raw answer without a Graph error body", async () => {
+  sim.control.fault({ op: "status", kind: "raw", status: 503, body: "<html><body>Service Unavailable</body></html>" });
+  const id = await container();
+  const answer = await ig.status(id);
+  assert.equal(answer.status, 503);
+  assert.equal(answer.headers.get("content-type"), "text/html");
+  assert.equal(answer.text, "<html><body>Service Unavailable</body></html>");
+});
+
+test("fault: 429 with Retry-After; bare, Meta-shaped, or with the business-use-case header", async () => {
+  sim.control.fault([
+    { op: "container", kind: "rate_limit", retryAfter: 45, bare: true },
+    { op: "container", kind: "rate_limit", retryAfter: 60 },
+    { op: "container", kind: "rate_limit", status: 400, code: 80002, regainAccessMinutes: 5 },
+  ]);
+  const bare = await ig.createContainer(images.at("/ok.jpg"));
+  assert.equal(bare.status, 429);
+  assert.equal(bare.headers.get("retry-after"), "45");
+  assert.equal(bare.text, "");
+  const shaped = await ig.createContainer(images.at("/ok.jpg"));
+  assertGraphError(shaped, { status: 429, code: 4 });
+  assert.equal(shaped.headers.get("retry-after"), "60");
+  const buc = await ig.createContainer(images.at("/ok.jpg"));
+  assertGraphError(buc, { status: 400, code: 80002 });
+  const usage = JSON.parse(buc.headers.get("x-business-use-case-usage"));
+  assert.equal(usage[sim.userId][0].estimated_time_to_regain_access, 5);
+  assert.equal(images.hits.length, 0, "a throttled call downloads nothing");
+  assert.equal(sim.state.containers().length, 0);
+});
+
+test("fault: latency delays the answer, and can delay an error too", async () => {
+  sim.control.fault({ op: "limit", kind: "latency", delayMs: 250 });
+  let started = Date.now();
+  const slow = await ig.limit();
+  assert.ok(Date.now() - started >= 240, `answered after ${Date.now() - started} ms`);
+  assert.equal(slow.status, 200);
+  assert.ok(sim.calls[0].durationMs >= 240);
+
+  sim.control.fault({ op: "limit", kind: "error", code: 1, delayMs: 150 });
+  started = Date.now();
+  assertGraphError(await ig.limit(), { code: 1 });
+  assert.ok(Date.now() - started >= 140);
+});
+
+test("fault: a hang never answers; the client's own timeout ends the call", async () => {
+  sim.control.fault({ op: "status", kind: "hang" });
+  const id = await container();
+  const started = Date.now();
+  await assert.rejects(ig.status(id, { signal: AbortSignal.timeout(300) }), { name: "TimeoutError" });
+  assert.ok(Date.now() - started >= 290);
+  const hung = sim.calls.at(-1);
+  assert.equal(hung.op, "status");
+  assert.equal(hung.outcome, "hung");
+  assert.equal(hung.status, null);
+  // Only that call hung: the next one is answered.
+  assert.equal((await ig.status(id, { signal: AbortSignal.timeout(2000) })).json.status_code, "FINISHED");
+});
+
+test("fault: an expired token answers 190/463 for every call until cleared", async () => {
+  const id = await container();
+  sim.control.fault({ kind: "token_expired" });
+  for (const send of [() => ig.status(id), () => ig.publish(id), () => ig.limit(), () => ig.createContainer(images.at("/ok.jpg"))]) {
+    const answer = await send();
+    assertGraphError(answer, { code: 190, subcode: 463 });
+    assert.match(answer.json.error.message, /^Error validating access token: Session has expired/);
+  }
+  assert.equal(sim.state.media().length, 0);
+  sim.control.fault({ kind: "token_expired", subcode: 460 });
+  assertGraphError(await ig.limit(), { code: 190, subcode: 460 });
+  sim.control.clearFaults("token_expired");
+  assert.equal((await ig.publish(id)).status, 200);
+});
+
+test("fault: the quota exhausted answers code 9 / 2207042 until cleared", async () => {
+  const id = await container();
+  sim.control.fault({ kind: "quota_exhausted" });
+  const answer = await ig.publish(id);
+  assertGraphError(answer, { code: 9, subcode: 2207042 });
+  assert.equal(answer.json.error.error_user_title, "Max posts per day reached");
+  assert.deepEqual((await ig.limit()).json.data[0], { quota_usage: 100, config: { quota_total: 100, quota_duration: 86400 } });
+  assert.equal((await ig.status(id)).json.status_code, "FINISHED", "the container is still publishable later");
+  sim.control.clearFaults();
+  assert.equal((await ig.publish(id)).status, 200);
+});
+
+test("the quota runs out for real and frees up after the rolling window", async () => {
+  sim.control.configure({ quotaTotal: 2 });
+  for (let i = 0; i < 2; i += 1) assert.equal((await ig.publish(await container())).status, 200);
+  const third = await container();
+  assertGraphError(await ig.publish(third), { code: 9, subcode: 2207042 });
+  assert.equal((await ig.limit()).json.data[0].quota_usage, 2);
+  sim.control.advanceClock(12 * 60 * 60 * 1000);
+  assertGraphError(await ig.publish(third), { code: 9, subcode: 2207042 }, "half a day later");
+  // A container made now, so that it does not expire with the window.
+  const fresh = await container();
+  sim.control.advanceClock(12 * 60 * 60 * 1000 + 1000);
+  assert.equal((await ig.limit()).json.data[0].quota_usage, 0);
+  assert.equal((await ig.publish(fresh)).status, 200);
+  assert.equal(sim.state.media().length, 3);
+});
+
+test("fault: published, but the connection is destroyed before the answer: exactly one media", async () => {
+  const id = await container();
+  sim.control.fault({ kind: "lost_answer" });
+  await assert.rejects(ig.publish(id), TypeError, "the client sees a broken connection");
+  const lost = sim.calls.at(-1);
+  assert.equal(lost.outcome, "destroyed");
+  assert.equal(lost.status, null);
+  assert.match(lost.publishedMediaId, /^\d{17}$/);
+  // Reconciling: the container says it went out; publishing again does not post twice.
+  assert.equal((await ig.status(id)).json.status_code, "PUBLISHED");
+  assertGraphError(await ig.publish(id), { code: 9007, subcode: 2207027 }, "a retry");
+  const media = sim.state.media();
+  assert.equal(media.length, 1);
+  assert.equal(media[0].id, lost.publishedMediaId);
+  assert.equal(media[0].containerId, id);
+  assert.deepEqual((await ig.media()).json.data.map((item) => item.id), [lost.publishedMediaId]);
+});
+
+test("fault: published, but a 500 without the id comes back", async () => {
+  const id = await container();
+  sim.control.fault({ kind: "lost_answer", mode: "500" });
+  const answer = await ig.publish(id);
+  assertGraphError(answer, { status: 500, code: 2 });
+  assert.equal(answer.json.id, undefined);
+  assert.equal(sim.state.media().length, 1);
+  assert.equal((await ig.status(id)).json.status_code, "PUBLISHED");
+
+  const other = await container();
+  sim.control.fault({ kind: "lost_answer", mode: "hang" });
+  await assert.rejects(ig.publish(other, { signal: AbortSignal.timeout(200) }), { name: "TimeoutError" });
+  assert.equal(sim.calls.at(-1).outcome, "hung");
+  assert.equal(sim.state.media().length, 2);
+});
+
+test("a lost-answer fault on a publish that fails loses nothing: the error is answered", async () => {
+  sim.control.configure({ finishAfterReads: 1 });
+  const id = await container();
+  sim.control.fault({ kind: "lost_answer" });
+  assertGraphError(await ig.publish(id), { code: 9007, subcode: 2207027 });
+  assert.equal(sim.state.media().length, 0);
+});
+
+test("a container forced to ERROR, and one left to expire", async () => {
+  const failed = await container();
+  sim.control.setContainerStatus(failed, "ERROR", { subcode: 2207003 });
+  const status = await ig.status(failed);
+  assert.deepEqual(status.json, {
+    status_code: "ERROR",
+    status: "Error: Media upload has failed with error code 2207003",
+    id: failed,
+  });
+  assertGraphError(await ig.publish(failed), { code: -1, subcode: 2207032 });
+
+  const stale = await container();
+  sim.control.advanceClock(24 * 60 * 60 * 1000);
+  assert.equal((await ig.status(stale)).json.status_code, "EXPIRED");
+  assertGraphError(await ig.publish(stale), { code: -2, subcode: 2207020 });
+  assert.equal(sim.state.media().length, 0);
+});
+
+// ---- the control API over HTTP ---------------------------------------------------------------
+
+async function controlCall(method, path, body) {
+  const response = await fetch(`${sim.url}/__control${path}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, json: await response.json() };
+}
+
+test("control over HTTP: faults, calls, state, config, clock, containers, reset; no token needed", async () => {
+  const queued = await controlCall("POST", "/faults", [
+    { op: "container", kind: "error", code: 36003, subcode: 2207009, message: "bad ratio" },
+    { kind: "token_expired", subcode: 467 },
+  ]);
+  assert.equal(queued.status, 200);
+  assert.deepEqual(queued.json.added.map((f) => [f.op, f.kind]), [
+    ["container", "error"],
+    ["any", "token_expired"],
+  ]);
+  assert.equal(queued.json.queued.length, 1);
+  assert.equal(queued.json.sticky.length, 1);
+  assertGraphError(await ig.createContainer(images.at("/ok.jpg")), { code: 36003, subcode: 2207009 });
+  assertGraphError(await ig.limit(), { code: 190, subcode: 467 });
+  assert.deepEqual((await controlCall("DELETE", "/faults?kind=token_expired")).json, { queued: [], sticky: [] });
+
+  assert.deepEqual((await controlCall("POST", "/config", { finishAfterReads: 1 })).json.config.finishAfterReads, 1);
+  const id = await container();
+  assert.equal((await ig.status(id)).json.status_code, "IN_PROGRESS");
+  const forced = await controlCall("POST", `/containers/${id}`, { status_code: "EXPIRED" });
+  assert.equal(forced.json.container.status_code, "EXPIRED");
+  assert.equal((await ig.status(id)).json.status_code, "EXPIRED");
+
+  const calls = await controlCall("GET", "/calls");
+  assert.equal(calls.json.calls.length, sim.calls.length);
+  assert.deepEqual((await controlCall("GET", "/calls?op=status")).json.calls.map((c) => c.op), ["status", "status"]);
+  const state = await controlCall("GET", "/state");
+  assert.equal(state.json.containers.length, 1);
+  assert.equal(state.json.containers[0].status_code, "EXPIRED");
+  assert.deepEqual(state.json.quota, { usage: 0, total: 100, durationSeconds: 86400 });
+  assert.equal(state.json.userId, sim.userId);
+
+  assert.equal((await controlCall("POST", "/clock", { advanceMs: 1000 })).json.clockOffsetMs, 1000);
+  assert.deepEqual((await controlCall("POST", "/reset")).json, { reset: true });
+  const empty = await controlCall("GET", "/state");
+  assert.deepEqual([empty.json.containers, empty.json.media, empty.json.calls, empty.json.clockOffsetMs], [[], [], 0, 0]);
+  assert.equal(empty.json.config.finishAfterReads, 0, "reset restores the settings");
+  assert.equal(sim.calls.length, 0, "control calls are not recorded");
+});
+
+test("control rejects malformed faults and unknown endpoints", async () => {
+  for (const spec of [
+    { kind: "explode" },
+    { op: "delete", kind: "hang" },
+    { kind: "error" },
+    { kind: "lost_answer", op: "status" },
+    { kind: "lost_answer", mode: "maybe" },
+    { kind: "hang", times: 0 },
+    [1],
+  ]) {
+    const answer = await controlCall("POST", "/faults", spec);
+    assert.equal(answer.status, 400, JSON.stringify(spec));
+    assert.throws(() => sim.control.fault(spec), Error, JSON.stringify(spec));
+  }
+  assert.equal((await controlCall("POST", "/config", { colour: "red" })).status, 400);
+  assert.equal((await controlCall("POST", "/containers/123", { status_code: "FINISHED" })).status, 400);
+  assert.equal((await controlCall("GET", "/nothing")).status, 404);
+  assert.deepEqual(sim.state.faults(), { queued: [], sticky: [] });
+});
+
+test("reset closes hung calls", async () => {
+  sim.control.fault({ kind: "hang" });
+  const pending = ig.limit();
+  while (sim.calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  sim.control.reset();
+  await assert.rejects(pending, TypeError);
+});
+
+// ---- scripts/graph-simulator ---------------------------------------------------------------------
+
+test("scripts/graph-simulator starts on the given port and prints its URL and token", async () => {
+  const script = fileURLToPath(new URL("../../scripts/graph-simulator", import.meta.url));
+  const child = spawn(script, [], { env: { ...process.env, GRAPH_SIMULATOR_PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    let out = "";
+    let timer;
+    const url = await new Promise((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        out += chunk;
+        const match = /URL\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (match && out.includes("token")) resolve(match[1]);
+      });
+      child.on("exit", (code) => reject(new Error(`exited with ${code}: ${out}`)));
+      timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 5000);
+    }).finally(() => clearTimeout(timer));
+    assert.match(out, /token\s+local-simulator-token/);
+    const answer = await fetch(`${url}/${VERSION}/17841405822304914/content_publishing_limit?fields=quota_usage`, {
+      headers: { authorization: "Bearer local-simulator-token" },
+    });
+    assert.deepEqual(await answer.json(), { data: [{ quota_usage: 0 }] });
+  } finally {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+});

@@ -1,0 +1,1103 @@
+// A local, stateful Instagram Graph API for single-image publishing, so tests and
+// `scripts/dev` run the whole flow (container -> status -> media_publish -> permalink) without
+// a Meta account. It accepts exactly the requests crates/instagram builds (form-encoded POST
+// bodies, `?fields=` on GETs, `Authorization: Bearer <token>`) and answers in the shapes its
+// parsers read, with Meta's error codes and subcodes (../shared/notes/instagram-graph-api.md).
+//
+// It checks what Meta checks when a container is made: it downloads `image_url` itself and
+// reads the JPEG's headers. Faults (errors, 429s, latency, hangs, an expired token, an
+// exhausted quota, a publish whose answer is lost) are queued through `control` or the
+// `/__control/...` endpoints; every Graph call is recorded, without the token.
+//
+// It has its own node:http server rather than server.mjs's startFakeServer: that one keeps
+// raw request headers (the token would be recorded) and cannot answer after destroying the
+// socket, which the lost-answer fault needs.
+import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+
+export const DEFAULT_TOKEN = "local-simulator-token";
+/** The Instagram professional account the simulator serves (the id in Meta's examples). */
+export const DEFAULT_USER_ID = "17841405822304914";
+export const DEFAULT_API_VERSION = "v25.0";
+export const DEFAULT_PORT = 8790;
+
+/** Meta's limits for a single-image post (the notes' "Media and caption limits"). */
+export const DEFAULT_LIMITS = Object.freeze({
+  maxImageBytes: 8 * 1024 * 1024,
+  minWidth: 320,
+  maxWidth: 1440,
+  maxCaptionChars: 2200,
+  // The API reference's cap; Instagram's announced cap of 5 is configuration here too.
+  maxHashtags: 30,
+  maxMentions: 20,
+  maxAltTextChars: 1000,
+});
+
+/** The operations a fault can target. */
+export const OPERATIONS = Object.freeze(["container", "status", "publish", "permalink", "limit", "media", "any"]);
+const FAULT_KINDS = Object.freeze([
+  "error",
+  "raw",
+  "rate_limit",
+  "latency",
+  "hang",
+  "lost_answer",
+  "token_expired",
+  "quota_exhausted",
+]);
+/** Faults that hold for every call until cleared, rather than for the next N calls. */
+const STICKY_KINDS = new Set(["token_expired", "quota_exhausted"]);
+const CONTAINER_STATUSES = new Set(["IN_PROGRESS", "FINISHED", "ERROR", "EXPIRED", "PUBLISHED"]);
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MAX_REQUEST_BYTES = 1024 * 1024;
+// Meta's ids are long digit strings; distinct ranges keep containers and media apart.
+const CONTAINER_ID_BASE = 17889455560050000n;
+const MEDIA_ID_BASE = 17920238422030000n;
+const STATUS_TEXT = {
+  IN_PROGRESS: "In Progress: Media is still being processed.",
+  FINISHED: "Finished: Media has been uploaded and it is complete.",
+  PUBLISHED: "Published: Media has been successfully published.",
+  EXPIRED: "Expired: Media was not published within 24 hours.",
+};
+const CONTAINER_FIELDS = new Set(["id", "status_code", "status"]);
+const MEDIA_FIELDS = new Set([
+  "id",
+  "permalink",
+  "caption",
+  "alt_text",
+  "media_type",
+  "media_product_type",
+  "media_url",
+  "shortcode",
+  "timestamp",
+  "username",
+]);
+const TOKEN_MESSAGES = {
+  458: "Error validating access token: The user has not authorized application.",
+  459: "Error validating access token: You cannot access the app till you log in to www.facebook.com and follow the instructions given.",
+  460: "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+  467: "Error validating access token: The access token is invalid.",
+};
+
+/** Meta's error bodies, by what went wrong. Each gives the answer's status and `error` fields. */
+const meta = {
+  invalidToken: () => ({
+    code: 190,
+    message: "Invalid OAuth access token - Cannot parse access token",
+    headers: { "www-authenticate": 'OAuth "Facebook Platform" "invalid_token" "Invalid OAuth access token"' },
+  }),
+  tokenOnlyInHeader: () => ({
+    code: 190,
+    message:
+      "Invalid OAuth access token - the simulator reads the token only from the Authorization header, as crates/instagram sends it",
+    headers: { "www-authenticate": 'OAuth "Facebook Platform" "invalid_token" "Invalid OAuth access token"' },
+  }),
+  tokenExpired: (subcode, message) => ({
+    code: 190,
+    subcode,
+    message: message ?? TOKEN_MESSAGES[subcode] ?? expiredMessage(),
+    headers: { "www-authenticate": 'OAuth "Facebook Platform" "invalid_token" "Error validating access token"' },
+  }),
+  unknownPath: (path) => ({ code: 2500, message: `Unknown path components: ${path}` }),
+  unsupported: (method, id) => ({
+    code: 100,
+    subcode: 33,
+    type: "GraphMethodException",
+    message: `Unsupported ${method.toLowerCase()} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`,
+  }),
+  noField: (field, nodeType) => ({
+    code: 100,
+    message: `(#100) Tried accessing nonexisting field (${field}) on node type (${nodeType})`,
+  }),
+  missingParam: (name) => ({ code: 100, message: `(#100) The parameter ${name} is required` }),
+  fetchFailed: (url) => ({
+    code: 9004,
+    subcode: 2207052,
+    message: `The media could not be fetched from this uri: ${url}`,
+    userTitle: "Media download has failed.",
+    userMsg: "The media could not be fetched from this uri.",
+  }),
+  fetchTimedOut: () => ({
+    code: -2,
+    subcode: 2207003,
+    isTransient: true,
+    message: "It takes too long to download the media.",
+    userTitle: "Timeout downloading media",
+    userMsg: "It takes too long to download the media.",
+  }),
+  tooLarge: () => ({
+    code: 36000,
+    subcode: 2207004,
+    message: "The image size is too large.",
+    userTitle: "Image size too large",
+    userMsg: "The image is too large to download. It should be less than 8 MiB.",
+  }),
+  // Meta documents no error for width (its reference says it rescales); crates/media refuses
+  // such an image, so the simulator does too, with the image-size code and no subcode.
+  badWidth: (width, limits) => ({
+    code: 36000,
+    message: `The image is ${width} px wide; the accepted width is ${limits.minWidth} to ${limits.maxWidth} px.`,
+  }),
+  badFormat: (what) => ({
+    code: 36001,
+    subcode: 2207005,
+    message: "The image format is not supported.",
+    userTitle: "Unsupported image format",
+    userMsg: `The image format is not supported (${what}). Supported formats are: JPEG.`,
+  }),
+  badAspect: (width, height) => ({
+    code: 36003,
+    subcode: 2207009,
+    message: `The submitted image with aspect ratio ('${ratioText(width, height)}') cannot be published. Please submit an image with a valid aspect ratio.`,
+    userTitle: "Invalid aspect ratio",
+    userMsg: "The aspect ratio is not supported.",
+  }),
+  captionTooLong: (what) => ({
+    code: 36004,
+    subcode: 2207010,
+    message: "The caption was too long.",
+    userTitle: "Caption too long",
+    userMsg: `The caption exceeded the maximum 2,200 characters, 30 hashtags, or 20 @ tags (${what}).`,
+  }),
+  tooManyMentions: (max) => ({
+    code: 100,
+    subcode: 2207040,
+    message: `Cannot use more than ${max} tags per created media.`,
+    userTitle: "Too many tags",
+  }),
+  altTextTooLong: (max) => ({
+    code: 100,
+    message: `(#100) The parameter alt_text must be at most ${max} characters long.`,
+  }),
+  notReady: () => ({
+    code: 9007,
+    subcode: 2207027,
+    message: "Media ID is not available",
+    userTitle: "Media not ready for publishing",
+    userMsg: "The media is not ready for publishing, please wait for a moment",
+  }),
+  // The notes do not say what Meta answers to a second media_publish of one container; this
+  // is Meta's "Media ID is not available". crates/instagram reads it as not ready, so a client
+  // that then reads the container status sees PUBLISHED: the proof the post went out. A test
+  // wanting another answer queues an error fault for "publish".
+  alreadyPublished: () => ({
+    code: 9007,
+    subcode: 2207027,
+    message: "Media ID is not available",
+    userTitle: "Media not ready for publishing",
+    userMsg: "The media is not ready for publishing, please wait for a moment",
+  }),
+  expired: () => ({
+    code: -2,
+    subcode: 2207020,
+    message: "The media you are trying to access has expired. Please try to upload again.",
+  }),
+  containerFailed: () => ({
+    code: -1,
+    subcode: 2207032,
+    isTransient: true,
+    message: "Create media fail, please try to re-create media",
+  }),
+  containerNotFound: (id) => ({
+    code: 24,
+    subcode: 2207006,
+    message: `The media with id ${id} cannot be found.`,
+    userTitle: "Media not found",
+  }),
+  quotaReached: () => ({
+    code: 9,
+    subcode: 2207042,
+    isTransient: false,
+    message: "Application request limit reached",
+    userTitle: "Max posts per day reached",
+    userMsg: "You have reached the maximum number of posts that is allowed to be published within 24 hours.",
+  }),
+  throttled: () => ({ code: 4, isTransient: true, message: "Application request limit reached" }),
+  serverError: () => ({
+    code: 2,
+    isTransient: true,
+    message: "An unexpected error has occurred. Please retry your request later.",
+  }),
+};
+
+/**
+ * Starts the simulator on loopback. Options (all optional):
+ * - `port` (0 = any free port), `host` ("127.0.0.1")
+ * - `token`: the one access token accepted (DEFAULT_TOKEN)
+ * - `userId`: the account served (DEFAULT_USER_ID)
+ * - `apiVersion`: the path's version segment ("v25.0"); requests carry it or no version at
+ *   all; `null` accepts any version
+ * - `finishAfterMs`, `finishAfterReads`: a new container is IN_PROGRESS until both hold: that
+ *   many ms have passed and that many status reads were answered (0 and 0: FINISHED at once)
+ * - `quotaTotal` (100), `quotaDurationSeconds` (86400): the publishing quota
+ * - `containerTtlMs` (24 h): an unpublished container is EXPIRED after this
+ * - `imageFetchTimeoutMs` (10000): a slower image download fails as Meta's does
+ * - `limits`: overrides of DEFAULT_LIMITS
+ * - `permalinkBase` ("https://www.instagram.com/p/")
+ * - `log`: a function given one line per call (method, path, operation, outcome; never the token)
+ */
+export async function startGraphSimulator(options = {}) {
+  const token = options.token ?? DEFAULT_TOKEN;
+  const userId = String(options.userId ?? DEFAULT_USER_ID);
+  const apiVersion = options.apiVersion === undefined ? DEFAULT_API_VERSION : options.apiVersion;
+  const log = typeof options.log === "function" ? options.log : null;
+  const initialConfig = () => ({
+    finishAfterMs: options.finishAfterMs ?? 0,
+    finishAfterReads: options.finishAfterReads ?? 0,
+    quotaTotal: options.quotaTotal ?? 100,
+    quotaDurationSeconds: options.quotaDurationSeconds ?? 86400,
+    containerTtlMs: options.containerTtlMs ?? DAY_MS,
+    imageFetchTimeoutMs: options.imageFetchTimeoutMs ?? 10_000,
+    permalinkBase: options.permalinkBase ?? "https://www.instagram.com/p/",
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+  });
+
+  let config = initialConfig();
+  /** Every Graph call, oldest first; the same array for the simulator's whole life. */
+  const calls = [];
+  const containers = new Map();
+  const media = new Map();
+  /** Faults for the next calls, in the order queued. */
+  const faults = [];
+  /** Faults that hold until cleared, by kind. */
+  const sticky = new Map();
+  /** Answers held open by a hang, closed by reset or close. */
+  const hung = new Set();
+  const sockets = new Set();
+  let sequence = 0;
+  let faultSequence = 0;
+  // Simulated time: advancing it expires containers and frees the quota window.
+  let clockOffsetMs = 0;
+  const now = () => Date.now() + clockOffsetMs;
+
+  // ---- state ----------------------------------------------------------------------------
+
+  /** A container's status now; `read` counts it as a status read (which can finish it). */
+  function statusOf(container, { read = false } = {}) {
+    let status;
+    if (container.forced) status = container.forced.status_code;
+    else if (container.mediaId) status = "PUBLISHED";
+    else if (now() - container.createdAt >= config.containerTtlMs) status = "EXPIRED";
+    else if (container.finished) status = "FINISHED";
+    else if (now() >= container.finishAt && container.statusReads >= container.readsNeeded) {
+      // Once finished it stays finished, whatever later reads or config changes do.
+      container.finished = true;
+      status = "FINISHED";
+    } else status = "IN_PROGRESS";
+    if (read) container.statusReads += 1;
+    return status;
+  }
+
+  function statusText(container, status) {
+    if (status === "ERROR") {
+      const { subcode, detail } = container.forced ?? {};
+      return detail ?? `Error: Media upload has failed with error code ${subcode ?? 2207001}`;
+    }
+    return container.forced?.detail ?? STATUS_TEXT[status];
+  }
+
+  function quotaUsage() {
+    if (sticky.has("quota_exhausted")) return config.quotaTotal;
+    const since = now() - config.quotaDurationSeconds * 1000;
+    return [...media.values()].filter((item) => item.publishedAt > since).length;
+  }
+
+  function containerView(container) {
+    const { finishAt, readsNeeded, finished, forced, ...rest } = container;
+    return structuredClone({ ...rest, status_code: statusOf(container), statusForced: Boolean(forced) });
+  }
+
+  function mediaView(item) {
+    return structuredClone(item);
+  }
+
+  function snapshot() {
+    return {
+      userId,
+      apiVersion,
+      config: structuredClone(config),
+      clockOffsetMs,
+      containers: [...containers.values()].map(containerView),
+      media: [...media.values()].map(mediaView),
+      quota: { usage: quotaUsage(), total: config.quotaTotal, durationSeconds: config.quotaDurationSeconds },
+      faults: structuredClone(faults),
+      sticky: structuredClone([...sticky.values()]),
+      calls: calls.length,
+    };
+  }
+
+  // ---- faults ---------------------------------------------------------------------------
+
+  /** Checks one fault spec and turns it into a queued fault; throws on a malformed spec. */
+  function normalizeFault(spec) {
+    if (!spec || typeof spec !== "object" || Array.isArray(spec)) throw new Error("a fault is a JSON object");
+    // `kind` may be left out only for an error, recognisable by its code.
+    const kind = spec.kind ?? (Number.isInteger(spec.code) ? "error" : undefined);
+    if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind ${JSON.stringify(kind)}; one of ${FAULT_KINDS.join(", ")}`);
+    const op = spec.op ?? (kind === "lost_answer" ? "publish" : "any");
+    if (!OPERATIONS.includes(op)) throw new Error(`unknown op ${JSON.stringify(op)}; one of ${OPERATIONS.join(", ")}`);
+    if (kind === "lost_answer" && op !== "publish") throw new Error("lost_answer applies to op publish only");
+    if (kind === "lost_answer" && !["destroy", "500", "hang"].includes(String(spec.mode ?? "destroy"))) {
+      throw new Error("lost_answer mode is destroy, 500 or hang");
+    }
+    const times = spec.times ?? 1;
+    if (!Number.isInteger(times) || times < 1) throw new Error("times is a positive integer");
+    if (spec.delayMs !== undefined && !(Number.isFinite(spec.delayMs) && spec.delayMs >= 0)) {
+      throw new Error("delayMs is a number of milliseconds");
+    }
+    if (kind === "error" && !Number.isInteger(spec.code)) throw new Error("an error fault needs an integer code");
+    const fault = { ...spec, kind, op, id: ++faultSequence };
+    if (STICKY_KINDS.has(kind)) {
+      delete fault.times;
+      if (kind === "token_expired") fault.subcode = spec.subcode ?? 463;
+    } else {
+      fault.times = times;
+    }
+    return fault;
+  }
+
+  function addFaults(specs) {
+    const list = (Array.isArray(specs) ? specs : [specs]).map(normalizeFault);
+    for (const fault of list) {
+      if (STICKY_KINDS.has(fault.kind)) sticky.set(fault.kind, fault);
+      else faults.push(fault);
+    }
+    return structuredClone(list);
+  }
+
+  function clearFaults(kind) {
+    if (kind) {
+      sticky.delete(kind);
+      for (let i = faults.length - 1; i >= 0; i -= 1) if (faults[i].kind === kind) faults.splice(i, 1);
+    } else {
+      faults.length = 0;
+      sticky.clear();
+    }
+  }
+
+  /** Takes one use of the first queued fault for `op`. */
+  function takeFault(op) {
+    const index = faults.findIndex((fault) => fault.op === "any" || fault.op === op);
+    if (index < 0) return null;
+    const fault = faults[index];
+    fault.times -= 1;
+    if (fault.times === 0) faults.splice(index, 1);
+    return fault;
+  }
+
+  // ---- control --------------------------------------------------------------------------
+
+  function setContainerStatus(id, statusCode, { subcode, detail } = {}) {
+    const container = containers.get(String(id));
+    if (!container) throw new Error(`no container ${id}`);
+    if (statusCode === null || statusCode === undefined) {
+      container.forced = null;
+      return containerView(container);
+    }
+    if (!CONTAINER_STATUSES.has(statusCode)) throw new Error(`unknown status_code ${statusCode}`);
+    container.forced = { status_code: statusCode, subcode, detail };
+    return containerView(container);
+  }
+
+  function configure(changes = {}) {
+    const { limits, ...rest } = changes;
+    for (const key of Object.keys(rest)) {
+      if (!(key in config) || key === "limits") throw new Error(`unknown setting ${key}`);
+    }
+    config = { ...config, ...rest, limits: { ...config.limits, ...limits } };
+    return structuredClone(config);
+  }
+
+  function reset() {
+    for (const res of hung) res.destroy();
+    hung.clear();
+    calls.length = 0;
+    containers.clear();
+    media.clear();
+    faults.length = 0;
+    sticky.clear();
+    sequence = 0;
+    clockOffsetMs = 0;
+    config = initialConfig();
+  }
+
+  const control = {
+    /** Queues one fault or a list (see tests/fakes/README.md); returns them as queued. */
+    fault: (specs) => addFaults(specs),
+    /** Drops queued and sticky faults, or only those of `kind`. */
+    clearFaults: (kind) => clearFaults(kind),
+    /** Forces a container's status_code (ERROR, EXPIRED, ...); `null` lifts it. */
+    setContainerStatus,
+    /** Moves the simulated clock forward (expiry, quota window, finishAfterMs). */
+    advanceClock(ms) {
+      if (!Number.isFinite(ms) || ms < 0) throw new Error("advanceMs is a number of milliseconds");
+      clockOffsetMs += ms;
+      return clockOffsetMs;
+    },
+    /** Changes settings for what comes next (finishAfterMs, quotaTotal, limits, ...). */
+    configure,
+    /** Back to the state at start: no calls, containers, media, faults; clock and settings reset. */
+    reset,
+  };
+
+  const state = {
+    containers: () => [...containers.values()].map(containerView),
+    container: (id) => (containers.has(String(id)) ? containerView(containers.get(String(id))) : undefined),
+    media: () => [...media.values()].map(mediaView),
+    quota: () => ({ usage: quotaUsage(), total: config.quotaTotal, durationSeconds: config.quotaDurationSeconds }),
+    faults: () => structuredClone({ queued: faults, sticky: [...sticky.values()] }),
+    snapshot,
+  };
+
+  async function handleControl(req, res, url) {
+    const path = url.pathname.slice("/__control".length);
+    const body = await readBody(req);
+    let input = {};
+    if (body.text.trim()) {
+      try {
+        input = JSON.parse(body.text);
+      } catch {
+        return sendJson(res, 400, { error: { message: "the control body is not JSON" } });
+      }
+    }
+    try {
+      if (req.method === "POST" && path === "/faults") return sendJson(res, 200, { added: addFaults(input), ...state.faults() });
+      if (req.method === "DELETE" && path === "/faults") {
+        clearFaults(url.searchParams.get("kind") ?? undefined);
+        return sendJson(res, 200, state.faults());
+      }
+      if (req.method === "POST" && path === "/reset") {
+        reset();
+        return sendJson(res, 200, { reset: true });
+      }
+      if (req.method === "GET" && path === "/calls") {
+        const op = url.searchParams.get("op");
+        return sendJson(res, 200, { calls: op ? calls.filter((call) => call.op === op) : calls });
+      }
+      if (req.method === "GET" && path === "/state") return sendJson(res, 200, snapshot());
+      if (req.method === "POST" && path === "/config") return sendJson(res, 200, { config: configure(input) });
+      if (req.method === "POST" && path === "/clock") {
+        return sendJson(res, 200, { clockOffsetMs: control.advanceClock(input.advanceMs) });
+      }
+      const container = path.match(/^\/containers\/([^/]+)$/);
+      if (req.method === "POST" && container) {
+        const id = decodeURIComponent(container[1]);
+        return sendJson(res, 200, { container: setContainerStatus(id, input.status_code, input) });
+      }
+    } catch (error) {
+      return sendJson(res, 400, { error: { message: error.message } });
+    }
+    return sendJson(res, 404, { error: { message: `no control endpoint ${req.method} ${url.pathname}` } });
+  }
+
+  // ---- the Graph API --------------------------------------------------------------------
+
+  /** Works out which operation a request is, before anything is checked, so faults can match. */
+  function route(method, segments, params) {
+    const [node, edge, ...extra] = segments;
+    if (extra.length > 0 || node === undefined || node === "") return { op: null };
+    if (edge === undefined) {
+      if (method !== "GET") return { op: null };
+      const fields = fieldList(params.fields);
+      return { op: fields.includes("permalink") || media.has(node) ? "permalink" : "status", node, fields };
+    }
+    if (method === "POST" && edge === "media") return { op: "container", node };
+    if (method === "POST" && edge === "media_publish") return { op: "publish", node };
+    if (method === "GET" && edge === "content_publishing_limit") return { op: "limit", node, fields: fieldList(params.fields) };
+    if (method === "GET" && edge === "media") return { op: "media", node, fields: fieldList(params.fields) };
+    return { op: null, node };
+  }
+
+  async function answerGraph(req, call, target, params, pathText) {
+    if (target.versionMismatch) return graphError(meta.unknownPath(pathText));
+    const auth = checkAuth(req, call);
+    if (auth) return auth;
+    const { op, node } = target;
+    if (op === null) {
+      if (node && node !== userId && !containers.has(node) && !media.has(node)) {
+        return graphError(meta.unsupported(req.method, node));
+      }
+      return graphError(meta.unknownPath(pathText));
+    }
+    if (["container", "publish", "limit", "media"].includes(op) && node !== userId) {
+      return graphError(meta.unsupported(req.method, node));
+    }
+    switch (op) {
+      case "container":
+        return createContainer(call, params);
+      case "publish":
+        return publish(params);
+      case "status":
+      case "permalink":
+        return readNode(node, target.fields);
+      case "limit":
+        return publishingLimit(target.fields);
+      case "media":
+        return listMedia(target.fields);
+    }
+    return graphError(meta.unknownPath(pathText));
+  }
+
+  function checkAuth(req, call) {
+    const expired = sticky.get("token_expired");
+    if (expired) return graphError(meta.tokenExpired(expired.subcode, expired.message));
+    const presented = bearer(req.headers.authorization);
+    call.auth.valid = presented === token;
+    if (call.auth.valid) return null;
+    // Meta would accept the token as a parameter too; crates/instagram never sends it there.
+    if (!call.auth.present && (call.tokenInQuery || call.tokenInBody)) return graphError(meta.tokenOnlyInHeader());
+    return graphError(meta.invalidToken());
+  }
+
+  async function createContainer(call, params) {
+    const imageUrl = params.image_url;
+    const caption = params.caption ?? "";
+    const altText = params.alt_text;
+    const { limits } = config;
+    if (!imageUrl) return graphError(meta.missingParam("image_url"));
+    // The text is checked first: it costs nothing, the download does.
+    const captionChars = countChars(caption);
+    if (captionChars > limits.maxCaptionChars) {
+      return graphError(meta.captionTooLong(`${captionChars} characters, at most ${limits.maxCaptionChars}`));
+    }
+    const hashtags = countHashtags(caption);
+    if (hashtags > limits.maxHashtags) {
+      return graphError(meta.captionTooLong(`${hashtags} hashtags, at most ${limits.maxHashtags}`));
+    }
+    const mentions = countMentions(caption);
+    if (mentions > limits.maxMentions) return graphError(meta.tooManyMentions(limits.maxMentions));
+    if (altText !== undefined && countChars(altText) > limits.maxAltTextChars) {
+      return graphError(meta.altTextTooLong(limits.maxAltTextChars));
+    }
+
+    const image = await downloadImage(imageUrl, limits);
+    call.imageFetch = image.record;
+    if (image.error) return graphError(image.error);
+    const { width, height } = image;
+    if (width < limits.minWidth || width > limits.maxWidth) return graphError(meta.badWidth(width, limits));
+    // Integer cross-multiplication keeps both bounds exactly inclusive, as crates/media does.
+    if (5 * width < 4 * height || 100 * width > 191 * height) return graphError(meta.badAspect(width, height));
+
+    sequence += 1;
+    const id = String(CONTAINER_ID_BASE + BigInt(sequence));
+    const createdAt = now();
+    containers.set(id, {
+      id,
+      userId,
+      imageUrl,
+      caption,
+      altText: altText ?? null,
+      image: { sha256: image.record.sha256, bytes: image.record.bytes, width, height, contentType: image.record.contentType },
+      createdAt,
+      finishAt: createdAt + config.finishAfterMs,
+      readsNeeded: config.finishAfterReads,
+      finished: false,
+      forced: null,
+      statusReads: 0,
+      mediaId: null,
+    });
+    return ok({ id });
+  }
+
+  /** Downloads the image as Meta does and reads its JPEG headers. */
+  async function downloadImage(imageUrl, limits) {
+    const record = { url: imageUrl, status: null, bytes: 0, sha256: null, contentType: null };
+    let parsed;
+    try {
+      parsed = new URL(imageUrl);
+    } catch {
+      return { record, error: meta.fetchFailed(imageUrl) };
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return { record, error: meta.fetchFailed(imageUrl) };
+    let response;
+    const signal = AbortSignal.timeout(config.imageFetchTimeoutMs);
+    const chunks = [];
+    try {
+      response = await fetch(parsed, { signal, redirect: "follow" });
+      record.status = response.status;
+      record.contentType = response.headers.get("content-type");
+      if (!response.ok) {
+        await response.body?.cancel();
+        return { record, error: meta.fetchFailed(imageUrl) };
+      }
+      const declared = Number(response.headers.get("content-length"));
+      if (declared > limits.maxImageBytes) {
+        record.bytes = declared;
+        await response.body?.cancel();
+        return { record, error: meta.tooLarge() };
+      }
+      // Stops reading past the limit (leaving the loop cancels the download): the size is
+      // all that matters then.
+      for await (const chunk of response.body ?? []) {
+        record.bytes += chunk.length;
+        if (record.bytes > limits.maxImageBytes) return { record, error: meta.tooLarge() };
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      const timedOut = error?.name === "TimeoutError" || signal.aborted;
+      return { record, error: timedOut ? meta.fetchTimedOut() : meta.fetchFailed(imageUrl) };
+    }
+    const bytes = Buffer.concat(chunks);
+    record.sha256 = createHash("sha256").update(bytes).digest("hex");
+    const jpeg = jpegFrame(bytes);
+    if (jpeg.error) return { record, error: meta.badFormat(jpeg.error) };
+    record.width = jpeg.width;
+    record.height = jpeg.height;
+    return { record, width: jpeg.width, height: jpeg.height };
+  }
+
+  function publish(params) {
+    const creationId = params.creation_id;
+    if (!creationId) return graphError(meta.missingParam("creation_id"));
+    const container = containers.get(String(creationId));
+    if (!container) return graphError(meta.containerNotFound(creationId));
+    // Nothing below awaits, so two concurrent publishes of one container cannot both pass.
+    switch (statusOf(container)) {
+      case "IN_PROGRESS":
+        return graphError(meta.notReady());
+      case "PUBLISHED":
+        return graphError(meta.alreadyPublished());
+      case "EXPIRED":
+        return graphError(meta.expired());
+      case "ERROR":
+        return graphError(meta.containerFailed());
+    }
+    if (quotaUsage() >= config.quotaTotal) return graphError(meta.quotaReached());
+    sequence += 1;
+    const id = String(MEDIA_ID_BASE + BigInt(sequence));
+    const shortcode = createHash("sha256").update(id).digest("base64url").slice(0, 11);
+    const publishedAt = now();
+    media.set(id, {
+      id,
+      containerId: container.id,
+      userId,
+      caption: container.caption,
+      altText: container.altText,
+      imageUrl: container.imageUrl,
+      image: structuredClone(container.image),
+      shortcode,
+      permalink: `${config.permalinkBase}${shortcode}/`,
+      publishedAt,
+      timestamp: metaTime(publishedAt),
+    });
+    container.mediaId = id;
+    return { ...ok({ id }), published: id };
+  }
+
+  function readNode(id, fields) {
+    const wanted = fields.length > 0 ? fields : ["id"];
+    const container = containers.get(id);
+    if (container) {
+      const unknown = wanted.find((field) => !CONTAINER_FIELDS.has(field));
+      if (unknown) return graphError(meta.noField(unknown, "ShadowIGMediaBuilder"));
+      const status = statusOf(container, { read: wanted.includes("status_code") });
+      const answer = {};
+      for (const field of wanted) {
+        if (field === "status_code") answer.status_code = status;
+        if (field === "status") answer.status = statusText(container, status);
+      }
+      answer.id = id;
+      return ok(answer);
+    }
+    const item = media.get(id);
+    if (item) {
+      const unknown = wanted.find((field) => !MEDIA_FIELDS.has(field));
+      if (unknown) return graphError(meta.noField(unknown, "IGMedia"));
+      const answer = {};
+      for (const field of wanted) answer[field] = mediaField(item, field);
+      answer.id = id;
+      return ok(answer);
+    }
+    return graphError(meta.unsupported("GET", id));
+  }
+
+  function mediaField(item, field) {
+    switch (field) {
+      case "caption":
+        return item.caption;
+      case "alt_text":
+        return item.altText ?? "";
+      case "media_type":
+        return "IMAGE";
+      case "media_product_type":
+        return "FEED";
+      case "media_url":
+        return item.imageUrl;
+      case "username":
+        return "local_simulator";
+      default:
+        return item[field];
+    }
+  }
+
+  function publishingLimit(fields) {
+    const wanted = fields.length > 0 ? fields : ["quota_usage"];
+    const entry = {};
+    for (const field of wanted) {
+      if (field === "quota_usage") entry.quota_usage = quotaUsage();
+      else if (field === "config") {
+        entry.config = { quota_total: config.quotaTotal, quota_duration: config.quotaDurationSeconds };
+      } else return graphError(meta.noField(field, "ContentPublishingLimitResponse"));
+    }
+    return ok({ data: [entry] });
+  }
+
+  function listMedia(fields) {
+    const wanted = fields.length > 0 ? fields : ["id"];
+    const unknown = wanted.find((field) => !MEDIA_FIELDS.has(field));
+    if (unknown) return graphError(meta.noField(unknown, "IGMedia"));
+    // Newest first, as Meta lists them.
+    const data = [...media.values()].reverse().map((item) => {
+      const entry = {};
+      for (const field of wanted) entry[field] = mediaField(item, field);
+      entry.id = item.id;
+      return entry;
+    });
+    return ok({ data });
+  }
+
+  /** Applies a queued fault that replaces the answer; `null` when the call goes on as normal. */
+  function faultAnswer(fault) {
+    switch (fault.kind) {
+      case "error":
+        return graphError({
+          status: fault.status ?? 400,
+          code: fault.code,
+          subcode: fault.subcode,
+          type: fault.type,
+          message: fault.message ?? "Simulated error",
+          isTransient: fault.isTransient,
+          userTitle: fault.userTitle,
+          userMsg: fault.userMsg,
+          headers: fault.headers,
+        });
+      case "raw":
+        return {
+          status: fault.status ?? 502,
+          body: fault.body ?? "",
+          headers: { "content-type": fault.contentType ?? "text/html", ...fault.headers },
+        };
+      case "rate_limit": {
+        const headers = { ...fault.headers };
+        if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
+        if (fault.regainAccessMinutes !== undefined) {
+          headers["x-business-use-case-usage"] = JSON.stringify({
+            [userId]: [
+              {
+                type: "instagram",
+                call_count: 100,
+                total_cputime: 10,
+                total_time: 10,
+                estimated_time_to_regain_access: fault.regainAccessMinutes,
+              },
+            ],
+          });
+        }
+        const status = fault.status ?? 429;
+        if (fault.bare) return { status, body: "", headers: { "content-type": "text/plain", ...headers } };
+        const base = fault.code === undefined ? meta.throttled() : { code: fault.code, isTransient: true };
+        return graphError({ ...base, subcode: fault.subcode, message: fault.message ?? base.message ?? "Rate limited", status, headers });
+      }
+      default:
+        return null;
+    }
+  }
+
+  async function handleGraph(req, res, url) {
+    const startedAt = Date.now();
+    const raw = url.pathname.split("/").slice(1);
+    let segments;
+    try {
+      segments = raw.map((segment) => decodeURIComponent(segment));
+    } catch {
+      segments = raw;
+    }
+    let version = null;
+    if (/^v\d+\.\d+$/.test(segments[0] ?? "")) version = segments.shift();
+    const query = Object.fromEntries(url.searchParams);
+    const call = {
+      seq: calls.length + 1,
+      at: startedAt,
+      method: req.method,
+      path: url.pathname,
+      version,
+      op: null,
+      query: redactParams(query),
+      body: null,
+      contentType: req.headers["content-type"] ?? null,
+      auth: { present: bearer(req.headers.authorization) !== null, valid: false },
+      tokenInQuery: "access_token" in query,
+      tokenInBody: false,
+      fault: null,
+      status: null,
+      outcome: "pending",
+      durationMs: null,
+    };
+    calls.push(call);
+
+    const body = await readBody(req);
+    const form = parseBody(body.text, call.contentType);
+    call.tokenInBody = "access_token" in form;
+    call.body = req.method === "GET" && !body.text ? null : redactParams(form);
+    // POST parameters may come in the query or the body, as Meta reads both.
+    const params = { ...query, ...form };
+    delete params.access_token;
+    const target = route(req.method, segments, params);
+    target.versionMismatch = apiVersion !== null && version !== null && version !== apiVersion;
+    call.op = target.op;
+
+    // A call no operation matches (a wrong path) meets only faults for "any".
+    const fault = takeFault(target.op);
+    if (fault) call.fault = { id: fault.id, kind: fault.kind };
+    if (fault?.delayMs) await sleep(fault.delayMs);
+    if (fault?.kind === "hang") return hang(res, call);
+
+    const answer = (fault && faultAnswer(fault)) ?? (await answerGraph(req, call, target, params, url.pathname));
+    if (fault?.kind === "lost_answer" && answer.published) {
+      // The post is live; only the answer goes missing.
+      const mode = String(fault.mode ?? "destroy");
+      call.publishedMediaId = answer.published;
+      if (mode === "hang") return hang(res, call);
+      if (mode === "destroy") {
+        finish(call, null, "destroyed", startedAt);
+        req.socket.destroy();
+        return;
+      }
+      return send(res, call, fault.body !== undefined ? rawAnswer(500, fault.body) : graphError({ ...meta.serverError(), status: 500 }), startedAt);
+    }
+    if (answer.published) call.publishedMediaId = answer.published;
+    return send(res, call, answer, startedAt);
+  }
+
+  function hang(res, call) {
+    call.outcome = "hung";
+    hung.add(res);
+    res.on("close", () => hung.delete(res));
+    logCall(call);
+  }
+
+  function finish(call, status, outcome, startedAt) {
+    call.status = status;
+    call.outcome = outcome;
+    call.durationMs = Date.now() - startedAt;
+    logCall(call);
+  }
+
+  function send(res, call, answer, startedAt) {
+    finish(call, answer.status, "answered", startedAt);
+    res.writeHead(answer.status, {
+      "content-type": "application/json; charset=UTF-8",
+      "x-fb-trace-id": traceId(),
+      ...answer.headers,
+    });
+    res.end(typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body));
+  }
+
+  function logCall(call) {
+    if (!log) return;
+    const outcome = call.outcome === "answered" ? String(call.status) : call.outcome;
+    const fault = call.fault ? ` [fault ${call.fault.kind}]` : "";
+    // The path never holds the token as crates/instagram builds it; this is a second guard.
+    const path = token ? call.path.split(token).join("[redacted]") : call.path;
+    log(`${call.method} ${path} ${call.op ?? "-"} -> ${outcome}${fault}`);
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://simulator");
+    const handler = url.pathname.startsWith("/__control/") ? handleControl : handleGraph;
+    handler(req, res, url).catch((error) => {
+      // A simulator bug answers 500 rather than crash the test run; it names no token.
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: `graph simulator failed: ${error.message}` } }));
+      }
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve);
+  });
+  const address = server.address();
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const baseUrl = `http://${host}:${address.port}`;
+
+  return {
+    /** GraphConfig.base_url: scheme and host; the crate adds the version segment itself. */
+    url: baseUrl,
+    /** GraphConfig.api_version to use with `url` (or "" for unversioned paths). */
+    apiVersion: apiVersion ?? DEFAULT_API_VERSION,
+    /** GraphConfig.user_id. */
+    userId,
+    port: address.port,
+    /** The accepted token, for the test or dev setup that sends it. */
+    token,
+    /** Every Graph call so far (control calls are not recorded), oldest first. */
+    calls,
+    state,
+    control,
+    close() {
+      for (const res of hung) res.destroy();
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+function ok(body) {
+  return { status: 200, body };
+}
+
+function sendJson(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+function rawAnswer(status, body) {
+  return { status, body: typeof body === "string" ? body : JSON.stringify(body) };
+}
+
+/** An answer with Meta's error body: `{"error": {message, type, code, error_subcode, ...}}`. */
+function graphError({ status = 400, code, subcode, type, message, isTransient, userTitle, userMsg, headers }) {
+  const error = { message, type: type ?? "OAuthException", code };
+  if (subcode !== undefined && subcode !== null) error.error_subcode = subcode;
+  if (isTransient !== undefined) error.is_transient = isTransient;
+  if (userTitle !== undefined) error.error_user_title = userTitle;
+  if (userMsg !== undefined) error.error_user_msg = userMsg;
+  error.fbtrace_id = traceId();
+  return { status, body: { error }, headers: headers ?? {} };
+}
+
+function traceId() {
+  return `A${randomBytes(16).toString("base64url").slice(0, 22)}`;
+}
+
+/** The token of `Authorization: Bearer <token>` (Meta also takes the `OAuth` scheme). */
+function bearer(header) {
+  const match = /^\s*(?:bearer|oauth)\s+(\S+)\s*$/i.exec(header ?? "");
+  return match ? match[1] : null;
+}
+
+/** Request parameters as recorded: an `access_token` parameter's value never is. */
+function redactParams(params) {
+  const copy = { ...params };
+  if ("access_token" in copy) copy.access_token = "[redacted]";
+  return copy;
+}
+
+async function readBody(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
+  }
+  return { text: Buffer.concat(chunks).toString("utf8"), size };
+}
+
+/** A form body (what crates/instagram sends) or a JSON one (Meta takes both). */
+function parseBody(text, contentType) {
+  if (!text) return {};
+  if (/json/i.test(contentType ?? "")) {
+    try {
+      const value = JSON.parse(text);
+      if (value && typeof value === "object" && !Array.isArray(value)) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+      }
+    } catch {
+      // Falls through: an unparsable body carries no parameters.
+    }
+    return {};
+  }
+  return Object.fromEntries(new URLSearchParams(text));
+}
+
+function fieldList(fields) {
+  return (fields ?? "")
+    .split(",")
+    .map((field) => field.trim())
+    .filter(Boolean);
+}
+
+/** Characters as Unicode scalar values, as crates/domain counts them. */
+function countChars(text) {
+  return [...text].length;
+}
+
+/** Hashtags: a `#` or a full-width `＃` that starts a tag (not followed by space or another `#`). */
+export function countHashtags(text) {
+  return (text.match(/[#＃](?=[^\s#＃])/gu) ?? []).length;
+}
+
+/** @-mentions: `@` or `＠` before a username, not inside a word (so an e-mail is none). */
+export function countMentions(text) {
+  return (text.match(/(?<![\p{L}\p{N}_.@＠])[@＠](?=[A-Za-z0-9._])/gu) ?? []).length;
+}
+
+/**
+ * The size of a JPEG from its frame header, read from the markers as Meta's ingestion would:
+ * SOI, then segments up to a baseline, extended or progressive frame header (SOF0 to SOF2).
+ */
+export function jpegFrame(bytes) {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return { error: sniff(bytes) };
+  let pos = 2;
+  while (pos + 4 <= bytes.length) {
+    if (bytes[pos] !== 0xff) return { error: `a corrupt JPEG (no marker at byte ${pos})` };
+    while (bytes[pos] === 0xff && pos < bytes.length) pos += 1; // fill bytes
+    const marker = bytes[pos];
+    pos += 1;
+    // Markers without a length: TEM and RSTn.
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    if (marker === 0xd9 || marker === 0xda) return { error: "a JPEG without a frame header" };
+    if (pos + 2 > bytes.length) break;
+    const length = (bytes[pos] << 8) | bytes[pos + 1];
+    if (length < 2) return { error: "a corrupt JPEG (bad segment length)" };
+    if (marker >= 0xc0 && marker <= 0xc2) {
+      if (pos + 7 > bytes.length) break;
+      const height = (bytes[pos + 3] << 8) | bytes[pos + 4];
+      const width = (bytes[pos + 5] << 8) | bytes[pos + 6];
+      if (width === 0 || height === 0) return { error: "a JPEG without a size" };
+      return { width, height, progressive: marker === 0xc2 };
+    }
+    // Lossless, hierarchical and arithmetic-coded JPEGs are not what Instagram decodes.
+    if ([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf].includes(marker)) {
+      return { error: `an unsupported JPEG process (SOF marker 0x${marker.toString(16)})` };
+    }
+    pos += length;
+  }
+  return { error: "a JPEG cut short before its frame header" };
+}
+
+function sniff(bytes) {
+  const head = bytes.subarray(0, 12);
+  if (head.length === 0) return "an empty file";
+  if (head[0] === 0x89 && head.toString("latin1", 1, 4) === "PNG") return "PNG";
+  if (head.toString("latin1", 0, 4) === "GIF8") return "GIF";
+  if (head.toString("latin1", 0, 4) === "RIFF" && head.toString("latin1", 8, 12) === "WEBP") return "WebP";
+  if (/^\s*</.test(head.toString("latin1"))) return "HTML or XML";
+  return "not a JPEG";
+}
+
+function ratioText(width, height) {
+  return `${Number((width / height).toFixed(2))}:1`;
+}
+
+/** Meta's time format: 2026-02-14T09:12:45+0000. */
+function metaTime(ms) {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+0000");
+}
+
+function expiredMessage() {
+  const at = new Date(Date.now() - 3600_000).toUTCString();
+  return `Error validating access token: Session has expired on ${at}. The current time is ${new Date().toUTCString()}.`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
