@@ -84,13 +84,16 @@ impl fmt::Display for Status {
     }
 }
 
-/// Something that happens to a draft and may change its status.
+/// Something that happens to a draft. Every change to a draft is one of these, applied by
+/// [`transition`]'s verdict with one conditional write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
+    /// The caption writer's text is stored; until then the draft is invisible.
+    TextWritten,
     /// A person changes the text of a draft under review.
     Edit,
-    /// A person approves the draft as it is now.
+    /// A person approves the draft as it is now (its text and its ready image).
     Approve,
     /// A person takes an approval back before it was published.
     Withdraw,
@@ -106,10 +109,22 @@ pub enum Event {
     Reapprove,
     /// A person sends a failed draft back to be rewritten and reviewed.
     Regenerate,
+    /// An image job takes the image with a lease, so a duplicate delivery makes no second one.
+    ImageClaimed,
+    /// The image job stored the image in R2.
+    ImageStored,
+    /// The image job failed and will try again later; the claim is released.
+    ImageDeferred,
+    /// The image could not be made; the reviewer sees why.
+    ImageFailed,
+    /// A new image is asked for (after a failure, or to replace the current one); the current
+    /// one stays until the new one is stored.
+    ImageRequested,
 }
 
 impl Event {
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 15] = [
+        Event::TextWritten,
         Event::Edit,
         Event::Approve,
         Event::Withdraw,
@@ -119,35 +134,197 @@ impl Event {
         Event::PublishFailed,
         Event::Reapprove,
         Event::Regenerate,
+        Event::ImageClaimed,
+        Event::ImageStored,
+        Event::ImageDeferred,
+        Event::ImageFailed,
+        Event::ImageRequested,
     ];
+
+    /// Whether the event changes something a reviewer sees and approves, and so starts a new
+    /// revision. Only an image claim does not: "pending" and "being made" look the same to
+    /// an approval, and a claim must not make a reviewer's edit conflict.
+    pub fn starts_revision(self) -> bool {
+        self != Event::ImageClaimed
+    }
+
+    /// Whether the verdict depends on the image's state, so a write must find it unchanged.
+    pub fn depends_on_image(self) -> bool {
+        self.is_image_event() || self == Event::Approve
+    }
+
+    /// Whether the verdict depends on the text being there or not. Image work does not: an
+    /// image may be stored before or after the caption writer's text.
+    pub fn depends_on_text(self) -> bool {
+        matches!(
+            self,
+            Event::TextWritten
+                | Event::Edit
+                | Event::Approve
+                | Event::Reapprove
+                | Event::Regenerate
+        )
+    }
+
+    /// Whether the event concerns the image rather than the review status.
+    pub fn is_image_event(self) -> bool {
+        matches!(
+            self,
+            Event::ImageClaimed
+                | Event::ImageStored
+                | Event::ImageDeferred
+                | Event::ImageFailed
+                | Event::ImageRequested
+        )
+    }
 }
 
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&name)
+    }
+}
+
+/// The facts about a draft that decide which events it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DraftState {
+    pub status: Status,
+    pub image: ImageStatus,
+    /// The caption writer's text has been stored.
+    pub has_text: bool,
+}
+
+/// Why an event cannot happen to a draft in its present state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a draft that is {from} cannot take the event {event:?}")]
-pub struct IllegalTransition {
-    pub from: Status,
-    pub event: Event,
+pub enum Refusal {
+    #[error("a draft that is {status} cannot take the event {event}")]
+    WrongStatus { status: Status, event: Event },
+    #[error("the image is {image}; {event} needs {needed}")]
+    WrongImage {
+        image: ImageStatus,
+        event: Event,
+        needed: &'static str,
+    },
+    #[error("the draft has no text yet")]
+    NoText,
+    #[error("the draft's text is already written")]
+    TextExists,
 }
 
-/// The only place that decides whether a status change is legal. Storage applies the result
-/// with a conditional update on `from`, so two racing writers cannot both succeed.
-pub fn transition(from: Status, event: Event) -> Result<Status, IllegalTransition> {
+/// The only place that decides whether a change to a draft is legal, and what the draft
+/// looks like after it. Storage applies the answer with a write conditional on `from`, so of
+/// two racing writers only one succeeds.
+pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal> {
     use Event as E;
+    use ImageStatus as I;
     use Status as S;
-    let to = match (from, event) {
-        (S::Draft, E::Edit) => S::Draft,
-        (S::Draft, E::Approve) => S::Approved,
-        (S::Approved, E::Withdraw) => S::Draft,
-        (S::Approved, E::ClaimPublish) => S::Publishing,
-        // The publish message died before any consumer could claim it (its queue gave up).
-        (S::Approved, E::PublishFailed) => S::Failed,
-        (S::Publishing, E::PublishSucceeded) => S::Published,
-        (S::Publishing, E::PublishDeferred) => S::Approved,
-        (S::Publishing, E::PublishFailed) => S::Failed,
-        (S::Failed, E::Reapprove) => S::Approved,
-        (S::Failed, E::Regenerate) => S::Draft,
-        _ => return Err(IllegalTransition { from, event }),
+    let wrong_status = Refusal::WrongStatus {
+        status: from.status,
+        event,
     };
+    let wrong_image = |needed| Refusal::WrongImage {
+        image: from.image,
+        event,
+        needed,
+    };
+    let mut to = from;
+    match event {
+        E::TextWritten => {
+            if from.status != S::Draft {
+                return Err(wrong_status);
+            }
+            if from.has_text {
+                return Err(Refusal::TextExists);
+            }
+            to.has_text = true;
+        }
+        E::Edit => {
+            if from.status != S::Draft {
+                return Err(wrong_status);
+            }
+            if !from.has_text {
+                return Err(Refusal::NoText);
+            }
+        }
+        E::Approve => {
+            if from.status != S::Draft {
+                return Err(wrong_status);
+            }
+            if !from.has_text {
+                return Err(Refusal::NoText);
+            }
+            // What Instagram receives is what the person saw: a ready image, nothing less.
+            if from.image != I::Ready {
+                return Err(wrong_image("a ready image"));
+            }
+            to.status = S::Approved;
+        }
+        E::Withdraw | E::ClaimPublish => {
+            if from.status != S::Approved {
+                return Err(wrong_status);
+            }
+            to.status = match event {
+                E::Withdraw => S::Draft,
+                _ => S::Publishing,
+            };
+        }
+        E::PublishSucceeded | E::PublishDeferred => {
+            if from.status != S::Publishing {
+                return Err(wrong_status);
+            }
+            to.status = match event {
+                E::PublishSucceeded => S::Published,
+                _ => S::Approved,
+            };
+        }
+        // From approved too: the publish message died before any consumer could claim it.
+        E::PublishFailed => {
+            if !matches!(from.status, S::Approved | S::Publishing) {
+                return Err(wrong_status);
+            }
+            to.status = S::Failed;
+        }
+        E::Reapprove | E::Regenerate => {
+            if from.status != S::Failed {
+                return Err(wrong_status);
+            }
+            if !from.has_text {
+                return Err(Refusal::NoText);
+            }
+            to.status = match event {
+                E::Reapprove => S::Approved,
+                _ => S::Draft,
+            };
+        }
+        // The image belongs to the draft under review; an approved snapshot's image is fixed.
+        E::ImageClaimed
+        | E::ImageStored
+        | E::ImageDeferred
+        | E::ImageFailed
+        | E::ImageRequested => {
+            if from.status != S::Draft {
+                return Err(wrong_status);
+            }
+            to.image = match (event, from.image) {
+                // A generating image is claimed again only once its lease lapsed (the store
+                // checks the lease): its job died.
+                (E::ImageClaimed, I::Pending | I::Generating) => I::Generating,
+                (E::ImageStored, I::Generating) => I::Ready,
+                (E::ImageDeferred, I::Generating) => I::Pending,
+                (E::ImageFailed, I::Pending | I::Generating) => I::Failed,
+                (E::ImageRequested, I::Ready | I::Failed) => I::Pending,
+                (E::ImageRequested, _) => return Err(wrong_image("one that is ready or failed")),
+                (E::ImageClaimed | E::ImageFailed, _) => {
+                    return Err(wrong_image("one that is pending or being made"));
+                }
+                _ => return Err(wrong_image("one that is being made")),
+            };
+        }
+    }
     Ok(to)
 }
 
@@ -156,27 +333,37 @@ pub fn transition(from: Status, event: Event) -> Result<Status, IllegalTransitio
 #[serde(rename_all = "snake_case")]
 pub enum ImageStatus {
     Pending,
+    /// An image job holds it under a lease.
+    Generating,
     Ready,
     Failed,
 }
 
 impl ImageStatus {
+    pub const ALL: [ImageStatus; 4] = [
+        ImageStatus::Pending,
+        ImageStatus::Generating,
+        ImageStatus::Ready,
+        ImageStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ImageStatus::Pending => "pending",
+            ImageStatus::Generating => "generating",
             ImageStatus::Ready => "ready",
             ImageStatus::Failed => "failed",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            ImageStatus::Pending,
-            ImageStatus::Ready,
-            ImageStatus::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for ImageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -184,54 +371,231 @@ impl ImageStatus {
 mod tests {
     use super::*;
 
-    /// Every (state, event) pair, with the expected outcome; anything not listed is illegal.
-    #[test]
-    fn every_state_event_pair() {
-        use Event as E;
-        use Status as S;
-        let legal = [
-            (S::Draft, E::Edit, S::Draft),
-            (S::Draft, E::Approve, S::Approved),
-            (S::Approved, E::Withdraw, S::Draft),
-            (S::Approved, E::ClaimPublish, S::Publishing),
-            (S::Approved, E::PublishFailed, S::Failed),
-            (S::Publishing, E::PublishSucceeded, S::Published),
-            (S::Publishing, E::PublishDeferred, S::Approved),
-            (S::Publishing, E::PublishFailed, S::Failed),
-            (S::Failed, E::Reapprove, S::Approved),
-            (S::Failed, E::Regenerate, S::Draft),
-        ];
-        let mut checked = 0;
-        for from in Status::ALL {
-            for event in Event::ALL {
-                let expected = legal
-                    .iter()
-                    .find(|(f, e, _)| *f == from && *e == event)
-                    .map(|(_, _, to)| *to)
-                    .ok_or(IllegalTransition { from, event });
-                assert_eq!(transition(from, event), expected, "{from} + {event:?}");
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, Status::ALL.len() * Event::ALL.len());
+    fn every_state() -> impl Iterator<Item = DraftState> {
+        Status::ALL.into_iter().flat_map(|status| {
+            ImageStatus::ALL.into_iter().flat_map(move |image| {
+                [false, true].map(|has_text| DraftState {
+                    status,
+                    image,
+                    has_text,
+                })
+            })
+        })
     }
 
+    /// A new draft: no text yet, its image asked for.
+    const NEW: DraftState = DraftState {
+        status: Status::Draft,
+        image: ImageStatus::Pending,
+        has_text: false,
+    };
+
+    /// Every state reachable from `from` through legal events, `from` included.
+    fn reachable(from: DraftState) -> Vec<DraftState> {
+        let mut seen = vec![from];
+        let mut i = 0;
+        while i < seen.len() {
+            for event in Event::ALL {
+                if let Ok(to) = transition(seen[i], event)
+                    && !seen.contains(&to)
+                {
+                    seen.push(to);
+                }
+            }
+            i += 1;
+        }
+        seen
+    }
+
+    fn state(status: Status, image: ImageStatus) -> DraftState {
+        DraftState {
+            status,
+            image,
+            has_text: true,
+        }
+    }
+
+    /// Properties over all 5 x 4 x 2 states and 15 events, rather than a copy of the rules.
     #[test]
     fn published_is_final() {
-        for event in Event::ALL {
-            assert!(transition(Status::Published, event).is_err(), "{event:?}");
+        for from in every_state().filter(|s| s.status == Status::Published) {
+            for event in Event::ALL {
+                assert!(transition(from, event).is_err(), "{from:?} + {event}");
+            }
         }
     }
 
     #[test]
-    fn only_a_claim_leads_to_publishing() {
-        for from in Status::ALL {
+    fn only_a_claim_leads_into_publishing() {
+        for from in every_state() {
             for event in Event::ALL {
-                if transition(from, event) == Ok(Status::Publishing) {
-                    assert_eq!((from, event), (Status::Approved, Event::ClaimPublish));
+                let Ok(to) = transition(from, event) else {
+                    continue;
+                };
+                if to.status == Status::Publishing && from.status != Status::Publishing {
+                    assert_eq!(
+                        (from.status, event),
+                        (Status::Approved, Event::ClaimPublish)
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn nothing_is_approved_without_text_and_a_ready_image() {
+        for from in reachable(NEW) {
+            for event in Event::ALL {
+                let Ok(to) = transition(from, event) else {
+                    continue;
+                };
+                if to.status == Status::Approved && from.status != Status::Approved {
+                    assert!(to.has_text, "{from:?} + {event}");
+                    if from.status == Status::Draft {
+                        assert_eq!(to.image, ImageStatus::Ready, "{from:?} + {event}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn image_events_change_only_the_image_and_only_under_review() {
+        for from in every_state() {
+            for event in Event::ALL {
+                let result = transition(from, event);
+                if event.is_image_event() {
+                    if let Ok(to) = result {
+                        assert_eq!(from.status, Status::Draft, "{event}");
+                        assert_eq!((to.status, to.has_text), (from.status, from.has_text));
+                    }
+                } else if let Ok(to) = result {
+                    assert_eq!(to.image, from.image, "{from:?} + {event} moved the image");
+                }
+            }
+        }
+    }
+
+    /// From a fresh draft, every status is reachable, and from every status but the final one
+    /// an end (published, or failed for a person to act on) is reachable: no dead ends.
+    #[test]
+    fn every_status_is_reachable_and_none_is_a_dead_end() {
+        let from_start = reachable(NEW);
+        for status in Status::ALL {
+            assert!(
+                from_start.iter().any(|s| s.status == status),
+                "{status} unreachable"
+            );
+        }
+        for from in &from_start {
+            if from.status != Status::Published {
+                assert!(
+                    reachable(*from)
+                        .iter()
+                        .any(|s| s.status == Status::Published),
+                    "{from:?} can never be published"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        use ImageStatus as I;
+        use Status as S;
+        let check = |from: DraftState, event: Event, expected: Result<DraftState, Refusal>| {
+            assert_eq!(transition(from, event), expected, "{from:?} + {event}");
+        };
+        check(
+            state(S::Draft, I::Pending),
+            Event::Approve,
+            Err(Refusal::WrongImage {
+                image: I::Pending,
+                event: Event::Approve,
+                needed: "a ready image",
+            }),
+        );
+        check(
+            DraftState {
+                has_text: false,
+                ..state(S::Draft, I::Ready)
+            },
+            Event::Edit,
+            Err(Refusal::NoText),
+        );
+        check(
+            state(S::Draft, I::Ready),
+            Event::TextWritten,
+            Err(Refusal::TextExists),
+        );
+        check(
+            state(S::Approved, I::Ready),
+            Event::Edit,
+            Err(Refusal::WrongStatus {
+                status: S::Approved,
+                event: Event::Edit,
+            }),
+        );
+        check(
+            state(S::Draft, I::Ready),
+            Event::Approve,
+            Ok(state(S::Approved, I::Ready)),
+        );
+        check(
+            state(S::Draft, I::Generating),
+            Event::ImageStored,
+            Ok(state(S::Draft, I::Ready)),
+        );
+        check(
+            state(S::Draft, I::Ready),
+            Event::ImageClaimed,
+            Err(Refusal::WrongImage {
+                image: I::Ready,
+                event: Event::ImageClaimed,
+                needed: "one that is pending or being made",
+            }),
+        );
+        check(
+            state(S::Approved, I::Ready),
+            Event::PublishFailed,
+            Ok(state(S::Failed, I::Ready)),
+        );
+    }
+
+    /// A write checks only what its verdict depends on; this proves the rest cannot matter.
+    #[test]
+    fn verdicts_ignore_what_they_do_not_depend_on() {
+        for from in every_state() {
+            for event in Event::ALL {
+                let verdict = transition(from, event).map(|to| to.status);
+                if !event.depends_on_text() {
+                    let other = DraftState {
+                        has_text: !from.has_text,
+                        ..from
+                    };
+                    assert_eq!(transition(other, event).map(|to| to.status), verdict);
+                }
+                if !event.depends_on_image() {
+                    for image in ImageStatus::ALL {
+                        let other = DraftState { image, ..from };
+                        assert_eq!(
+                            transition(other, event).map(|to| to.status),
+                            verdict,
+                            "{from:?} + {event} with image {image}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_image_claim_keeps_the_revision() {
+        let keeping: Vec<Event> = Event::ALL
+            .into_iter()
+            .filter(|e| !e.starts_revision())
+            .collect();
+        assert_eq!(keeping, [Event::ImageClaimed]);
     }
 
     #[test]

@@ -7,4 +7,5 @@
 pub mod backoff;
 pub mod content;
 pub mod draft;
+pub mod idempotency;
 pub mod message;

@@ -1,4 +1,4 @@
-//! Time and randomness from the Workers runtime, which `domain` takes as arguments.
+//! Time, randomness and hashing from the Workers runtime, which `domain` takes as arguments.
 
 use time::OffsetDateTime;
 use worker::js_sys::{self, Reflect, Uint8Array};
@@ -30,4 +30,30 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 pub fn random_u64() -> u64 {
     u64::from_le_bytes(random_bytes::<8>())
+}
+
+/// Lower-case hex of random bytes, for claim owners and object names.
+pub fn random_hex<const N: usize>() -> String {
+    hex(&random_bytes::<N>())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `bytes` in lower-case hex, from Web Crypto (`crypto.subtle.digest`).
+pub async fn sha256_hex(bytes: &[u8]) -> worker::Result<String> {
+    let promise = (|| -> Result<js_sys::Promise, JsValue> {
+        let crypto = Reflect::get(&js_sys::global(), &"crypto".into())?;
+        let subtle = Reflect::get(&crypto, &"subtle".into())?;
+        let digest: js_sys::Function = Reflect::get(&subtle, &"digest".into())?.dyn_into()?;
+        digest
+            .call2(&subtle, &"SHA-256".into(), &Uint8Array::from(bytes))?
+            .dyn_into()
+    })()
+    .map_err(|e| worker::Error::RustError(format!("crypto.subtle.digest: {e:?}")))?;
+    let buffer = worker::wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|e| worker::Error::RustError(format!("crypto.subtle.digest: {e:?}")))?;
+    Ok(hex(&Uint8Array::new(&buffer).to_vec()))
 }

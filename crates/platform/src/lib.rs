@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod queue;
 pub mod store;

@@ -3,6 +3,8 @@
 
 use domain::message::{MessageError, QueueMessage};
 use worker::js_sys::JSON;
+
+use crate::store::{DeadLetter, DraftStore};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     Env, MessageBatch, MessageExt, Queue, QueueContentType, RawMessage, RawMessageBuilder,
@@ -36,23 +38,43 @@ pub async fn send(
         .await
 }
 
-/// The well-formed messages of a batch, each with the time it was taken up. A malformed one
-/// is logged and acked here: retrying cannot fix it, and it must not block the queue.
-pub fn well_formed(
+/// The well-formed messages of a batch, each with the time it was taken up.
+///
+/// A message that cannot be parsed (a newer producer's format, say) is never acked here:
+/// it is recorded in D1 `dead_letters` with its raw body, for an operator, and retried, so
+/// the queue hands it on to its dead-letter queue rather than dropping the work.
+pub async fn well_formed(
+    env: &Env,
     batch: &MessageBatch<JsValue>,
 ) -> Vec<(RawMessage, QueueMessage, time::OffsetDateTime)> {
     let queue = batch.queue();
-    batch
-        .raw_iter()
-        .filter_map(|raw| match parse(&raw.body()) {
-            Ok(message) => Some((raw, message, crate::clock::now())),
+    let mut good = Vec::new();
+    for raw in batch.raw_iter() {
+        match parse(&raw.body()) {
+            Ok(message) => good.push((raw, message, crate::clock::now())),
             Err(error) => {
-                worker::console_error!("dropping a malformed message on {queue}: {error}");
-                raw.ack();
-                None
+                worker::console_error!("malformed message {} on {queue}: {error}", raw.id());
+                let body = JSON::stringify(&raw.body())
+                    .map(String::from)
+                    .unwrap_or_else(|_| format!("{:?}", raw.body()));
+                let letter = DeadLetter {
+                    message_id: &raw.id(),
+                    queue: &queue,
+                    body: &body,
+                    reason: &error.to_string(),
+                };
+                let recorded = match DraftStore::from_env(env) {
+                    Ok(store) => store.record_dead_letter(&letter, crate::clock::now()).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = recorded {
+                    worker::console_error!("recording malformed message {}: {e}", raw.id());
+                }
+                raw.retry();
             }
-        })
-        .collect()
+        }
+    }
+    good
 }
 
 /// Parses a received body; a body that is not JSON at all counts as malformed.

@@ -1,15 +1,21 @@
-//! The D1 draft store: every fact that more than one Worker changes.
+//! The D1 draft store: the one authoritative, versioned draft, and every fact that more than
+//! one Worker changes.
 //!
-//! Status changes go through [`DraftStore::transition`], which asks `domain::draft::transition`
-//! whether the change is legal and then applies it with `WHERE status = <from>`, so a change
-//! that lost a race reports `false` instead of overwriting the winner.
+//! A draft changes only through [`DraftStore::apply`]: `domain::draft::transition` decides
+//! whether the [`Change`] is legal from the state the caller read, and one
+//! `UPDATE ... WHERE` conditional on that state (status, image, text present, and the
+//! revision when the caller names one) writes it and returns the new row. A change that lost
+//! a race, or names an old revision, writes nothing and returns `None`.
 
-use domain::draft::{DraftId, Event, ImageStatus, Status, transition};
+use domain::content::RawPostText;
+use domain::draft::{DraftId, DraftState, Event, ImageStatus, Refusal, Status, transition};
+use domain::idempotency::HeldKey;
 use domain::message::format_rfc3339;
 use serde::Deserialize;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 pub const DB_BINDING: &str = "DB";
 
@@ -18,15 +24,27 @@ pub const DB_BINDING: &str = "DB";
 pub struct DraftRow {
     pub id: String,
     pub status: String,
-    pub version: i64,
+    pub revision: i64,
     pub language: String,
     pub provider: String,
+    pub caption: Option<String>,
+    pub hashtags: Option<String>,
+    pub alt_text: Option<String>,
+    pub generated_caption: Option<String>,
+    pub generated_hashtags: Option<String>,
+    pub generated_alt_text: Option<String>,
+    pub request: Option<String>,
+    pub writer: Option<String>,
     pub image_status: String,
     pub image_key: Option<String>,
     pub image_error: Option<String>,
     pub image_prompt: String,
+    pub image_claim: Option<String>,
+    pub image_lease_expires_at: Option<String>,
     pub scheduled_at: Option<String>,
+    pub approved_revision: Option<i64>,
     pub approved_caption: Option<String>,
+    pub approved_hashtags: Option<String>,
     pub approved_alt_text: Option<String>,
     pub approved_image_key: Option<String>,
     pub approved_at: Option<String>,
@@ -37,13 +55,14 @@ pub struct DraftRow {
     pub media_id: Option<String>,
     pub permalink: Option<String>,
     pub last_error: Option<String>,
+    pub reminded_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl DraftRow {
-    /// A status the schema's CHECK does not allow cannot be read back, so this only fails if
-    /// the schema and the code disagree.
+    /// A status the schema's CHECK does not allow cannot be read back, so the fallbacks only
+    /// matter if the schema and the code disagree.
     pub fn status(&self) -> Status {
         Status::parse(&self.status).unwrap_or(Status::Failed)
     }
@@ -51,28 +70,179 @@ impl DraftRow {
     pub fn image_status(&self) -> ImageStatus {
         ImageStatus::parse(&self.image_status).unwrap_or(ImageStatus::Failed)
     }
+
+    pub fn state(&self) -> DraftState {
+        DraftState {
+            status: self.status(),
+            image: self.image_status(),
+            has_text: self.caption.is_some(),
+        }
+    }
+
+    /// What a change made from this read expects to still hold, revision included.
+    pub fn expected(&self) -> Expected {
+        Expected {
+            state: self.state(),
+            revision: Some(self.revision),
+        }
+    }
+
+    /// The same without the revision: for Workers' own events (the image, publishing), which a
+    /// reviewer's concurrent edit of the text must not make fail.
+    pub fn expected_state(&self) -> Expected {
+        Expected {
+            state: self.state(),
+            revision: None,
+        }
+    }
+
+    /// The current text; `None` while it is still being written.
+    pub fn text(&self) -> Option<RawPostText> {
+        text_of(&self.caption, &self.hashtags, &self.alt_text)
+    }
+
+    /// The text as the caption writer wrote it.
+    pub fn generated_text(&self) -> Option<RawPostText> {
+        text_of(
+            &self.generated_caption,
+            &self.generated_hashtags,
+            &self.generated_alt_text,
+        )
+    }
+
+    /// The text a person approved: the only text the publisher sends.
+    pub fn approved_text(&self) -> Option<RawPostText> {
+        text_of(
+            &self.approved_caption,
+            &self.approved_hashtags,
+            &self.approved_alt_text,
+        )
+    }
+
+    pub fn image_lease_expires_at(&self) -> Option<OffsetDateTime> {
+        parse_time(self.image_lease_expires_at.as_deref())
+    }
 }
 
-/// What a new draft starts with.
+fn text_of(
+    caption: &Option<String>,
+    hashtags: &Option<String>,
+    alt_text: &Option<String>,
+) -> Option<RawPostText> {
+    Some(RawPostText {
+        caption: caption.clone()?,
+        hashtags: serde_json::from_str(hashtags.as_deref().unwrap_or("[]")).ok()?,
+        alt_text: alt_text.clone()?,
+    })
+}
+
+fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text?, &Rfc3339).ok()
+}
+
+/// What must still hold for a change to apply: the state it was decided from and, for
+/// a person's edits and approvals, the revision they saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub state: DraftState,
+    pub revision: Option<i64>,
+}
+
+/// A change to a draft: a domain [`Event`] with what it writes.
+#[derive(Debug, Clone)]
+pub enum Change<'a> {
+    TextWritten {
+        text: &'a RawPostText,
+    },
+    Edit {
+        text: &'a RawPostText,
+    },
+    /// Copies the row's own text and image key into the approved snapshot, in the same write.
+    Approve {
+        by: &'a str,
+        scheduled_at: Option<OffsetDateTime>,
+    },
+    Withdraw,
+    ClaimPublish {
+        lease_until: OffsetDateTime,
+    },
+    PublishSucceeded {
+        media_id: &'a str,
+        permalink: Option<&'a str>,
+    },
+    PublishDeferred {
+        reason: &'a str,
+    },
+    PublishFailed {
+        reason: &'a str,
+    },
+    Reapprove {
+        by: &'a str,
+    },
+    Regenerate,
+    /// A generating image is taken over only once its lease lapsed at `now`.
+    ImageClaimed {
+        claim: &'a str,
+        lease_until: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    ImageStored {
+        claim: &'a str,
+        key: &'a str,
+    },
+    ImageDeferred {
+        claim: &'a str,
+        reason: &'a str,
+    },
+    /// `claim` is the job's own; `None` when the failed queue records a job that died.
+    ImageFailed {
+        claim: Option<&'a str>,
+        reason: &'a str,
+    },
+    ImageRequested,
+}
+
+impl Change<'_> {
+    pub fn event(&self) -> Event {
+        match self {
+            Change::TextWritten { .. } => Event::TextWritten,
+            Change::Edit { .. } => Event::Edit,
+            Change::Approve { .. } => Event::Approve,
+            Change::Withdraw => Event::Withdraw,
+            Change::ClaimPublish { .. } => Event::ClaimPublish,
+            Change::PublishSucceeded { .. } => Event::PublishSucceeded,
+            Change::PublishDeferred { .. } => Event::PublishDeferred,
+            Change::PublishFailed { .. } => Event::PublishFailed,
+            Change::Reapprove { .. } => Event::Reapprove,
+            Change::Regenerate => Event::Regenerate,
+            Change::ImageClaimed { .. } => Event::ImageClaimed,
+            Change::ImageStored { .. } => Event::ImageStored,
+            Change::ImageDeferred { .. } => Event::ImageDeferred,
+            Change::ImageFailed { .. } => Event::ImageFailed,
+            Change::ImageRequested => Event::ImageRequested,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("D1: {0}")]
+    D1(#[from] worker::Error),
+}
+
+/// What a new draft starts with; its text comes later, with [`Change::TextWritten`].
 pub struct NewDraft<'a> {
     pub id: DraftId,
     pub language: &'a str,
     pub provider: &'a str,
     pub image_prompt: &'a str,
     pub scheduled_at: Option<OffsetDateTime>,
+    /// The validated request and the writer, as JSON, kept for regeneration and the page.
+    pub request: &'a str,
+    pub writer: &'a str,
     pub now: OffsetDateTime,
-}
-
-/// The outcome of claiming an idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyClaim {
-    /// This request is the first with the key and owns it.
-    Claimed,
-    /// An earlier request holds the key.
-    Taken {
-        fingerprint: String,
-        draft_id: String,
-    },
 }
 
 pub struct DraftStore {
@@ -87,6 +257,49 @@ fn optional_text(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
+fn time(value: OffsetDateTime) -> JsValue {
+    text(&format_rfc3339(value))
+}
+
+fn hashtags_json(tags: &[String]) -> JsValue {
+    text(&serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()))
+}
+
+/// An `UPDATE drafts` being put together, with its numbered parameters.
+struct Update {
+    sets: Vec<String>,
+    conditions: Vec<String>,
+    binds: Vec<JsValue>,
+}
+
+impl Update {
+    fn param(&mut self, value: JsValue) -> String {
+        self.binds.push(value);
+        format!("?{}", self.binds.len())
+    }
+
+    fn set(&mut self, column: &str, value: JsValue) {
+        let p = self.param(value);
+        self.sets.push(format!("{column} = {p}"));
+    }
+
+    /// A column set from an SQL expression over the row itself (such as another column).
+    fn set_sql(&mut self, column: &str, expression: &str) {
+        self.sets.push(format!("{column} = {expression}"));
+    }
+
+    fn condition(&mut self, column: &str, value: JsValue) {
+        let p = self.param(value);
+        self.conditions.push(format!("{column} = {p}"));
+    }
+
+    fn set_text(&mut self, prefix: &str, raw: &RawPostText) {
+        self.set(&format!("{prefix}caption"), text(&raw.caption));
+        self.set(&format!("{prefix}hashtags"), hashtags_json(&raw.hashtags));
+        self.set(&format!("{prefix}alt_text"), text(&raw.alt_text));
+    }
+}
+
 impl DraftStore {
     pub fn from_env(env: &Env) -> worker::Result<Self> {
         Ok(Self {
@@ -94,13 +307,13 @@ impl DraftStore {
         })
     }
 
-    pub async fn insert(&self, draft: &NewDraft<'_>) -> worker::Result<()> {
-        let now = format_rfc3339(draft.now);
+    pub fn insert_statement(&self, draft: &NewDraft<'_>) -> worker::Result<D1PreparedStatement> {
         let scheduled = draft.scheduled_at.map(format_rfc3339);
         self.db
             .prepare(
-                "INSERT INTO drafts (id, language, provider, image_prompt, scheduled_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO drafts (id, language, provider, image_prompt, scheduled_at, request, writer,
+                                     created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -108,10 +321,14 @@ impl DraftStore {
                 text(draft.provider),
                 text(draft.image_prompt),
                 optional_text(scheduled.as_deref()),
-                text(&now),
-            ])?
-            .run()
-            .await?;
+                text(draft.request),
+                text(draft.writer),
+                time(draft.now),
+            ])
+    }
+
+    pub async fn insert(&self, draft: &NewDraft<'_>) -> worker::Result<()> {
+        self.insert_statement(draft)?.run().await?;
         Ok(())
     }
 
@@ -123,155 +340,409 @@ impl DraftStore {
             .await
     }
 
-    /// Removes a draft that never reached a reviewer (its text could not be written).
-    ///
-    /// Returns the key of the image the image consumer had already recorded for it, which the
-    /// caller must delete from R2. An image recorded later finds no row, and the consumer
-    /// deletes it itself.
-    pub async fn discard_unreviewed(&self, id: DraftId) -> worker::Result<Option<String>> {
+    /// The statement that applies `change` if the draft still is as `expected`, returning the
+    /// new row. Refused without touching D1 when the state machine forbids the change.
+    /// Callers that batch it with other writes read its result with [`applied_row`].
+    pub fn apply_statement(
+        &self,
+        id: DraftId,
+        expected: Expected,
+        change: &Change<'_>,
+        now: OffsetDateTime,
+    ) -> Result<D1PreparedStatement, StoreError> {
+        let event = change.event();
+        let to = transition(expected.state, event)?;
+        let mut update = Update {
+            sets: Vec::new(),
+            conditions: Vec::new(),
+            binds: Vec::new(),
+        };
+        // Only what the event changes is written, so a field it did not decide on is never
+        // overwritten with a stale value.
+        if to.status != expected.state.status {
+            update.set("status", text(to.status.as_str()));
+        }
+        if to.image != expected.state.image {
+            update.set("image_status", text(to.image.as_str()));
+        }
+        update.set("updated_at", time(now));
+        if event.starts_revision() {
+            update.set_sql("revision", "revision + 1");
+        }
+        // The write checks exactly what the verdict depended on (the domain proves the rest
+        // cannot change it), so image work and a reviewer's edit do not collide.
+        update.condition("id", text(&id.to_string()));
+        update.condition("status", text(expected.state.status.as_str()));
+        if event.depends_on_image() {
+            update.condition("image_status", text(expected.state.image.as_str()));
+        }
+        if event.depends_on_text() {
+            update.conditions.push(if expected.state.has_text {
+                "caption IS NOT NULL".into()
+            } else {
+                "caption IS NULL".into()
+            });
+        }
+        if let Some(revision) = expected.revision {
+            update.condition("revision", JsValue::from_f64(revision as f64));
+        }
+        match change {
+            Change::TextWritten { text: raw } => {
+                update.set_text("", raw);
+                update.set_text("generated_", raw);
+            }
+            Change::Edit { text: raw } => update.set_text("", raw),
+            Change::Approve { by, scheduled_at } => {
+                for column in ["caption", "hashtags", "alt_text", "image_key"] {
+                    update.set_sql(&format!("approved_{column}"), column);
+                }
+                update.set_sql("approved_revision", "revision");
+                update.set("approved_at", time(now));
+                update.set("approved_by", text(by));
+                let scheduled = scheduled_at.map(format_rfc3339);
+                update.set("scheduled_at", optional_text(scheduled.as_deref()));
+                for column in ["last_error", "container_id", "media_id", "permalink"] {
+                    update.set_sql(column, "NULL");
+                }
+                update.set_sql("publish_attempts", "0");
+            }
+            Change::Withdraw | Change::Regenerate => {
+                for column in [
+                    "revision",
+                    "caption",
+                    "hashtags",
+                    "alt_text",
+                    "image_key",
+                    "at",
+                    "by",
+                ] {
+                    update.set_sql(&format!("approved_{column}"), "NULL");
+                }
+            }
+            Change::ClaimPublish { lease_until } => {
+                update.set("claim_expires_at", time(*lease_until));
+                update.set_sql("publish_attempts", "publish_attempts + 1");
+            }
+            Change::PublishSucceeded {
+                media_id,
+                permalink,
+            } => {
+                update.set("media_id", text(media_id));
+                update.set("permalink", optional_text(*permalink));
+                update.set_sql("claim_expires_at", "NULL");
+                update.set_sql("last_error", "NULL");
+            }
+            Change::PublishDeferred { reason } | Change::PublishFailed { reason } => {
+                update.set("last_error", text(reason));
+                update.set_sql("claim_expires_at", "NULL");
+            }
+            Change::Reapprove { by } => {
+                update.set("approved_by", text(by));
+                update.set_sql("publish_attempts", "0");
+                update.set_sql("last_error", "NULL");
+            }
+            Change::ImageClaimed {
+                claim,
+                lease_until,
+                now,
+            } => {
+                update.set("image_claim", text(claim));
+                update.set("image_lease_expires_at", time(*lease_until));
+                if expected.state.image == ImageStatus::Generating {
+                    let p = update.param(time(*now));
+                    update
+                        .conditions
+                        .push(format!("image_lease_expires_at <= {p}"));
+                }
+            }
+            Change::ImageStored { claim, key } => {
+                update.condition("image_claim", text(claim));
+                update.set("image_key", text(key));
+                update.set_sql("image_error", "NULL");
+                update.set_sql("image_claim", "NULL");
+                update.set_sql("image_lease_expires_at", "NULL");
+            }
+            Change::ImageDeferred { claim, reason } => {
+                update.condition("image_claim", text(claim));
+                update.set("image_error", text(reason));
+                update.set_sql("image_claim", "NULL");
+                update.set_sql("image_lease_expires_at", "NULL");
+            }
+            Change::ImageFailed { claim, reason } => {
+                if let Some(claim) = claim {
+                    update.condition("image_claim", text(claim));
+                }
+                update.set("image_error", text(reason));
+                update.set_sql("image_claim", "NULL");
+                update.set_sql("image_lease_expires_at", "NULL");
+            }
+            Change::ImageRequested => update.set_sql("image_error", "NULL"),
+        }
+        let sql = format!(
+            "UPDATE drafts SET {} WHERE {} RETURNING *",
+            update.sets.join(", "),
+            update.conditions.join(" AND ")
+        );
+        Ok(self.db.prepare(sql).bind(&update.binds)?)
+    }
+
+    /// Applies `change` if the draft is still as `expected`. `Ok(None)`: it is not (another
+    /// writer won, or the revision is old); the caller reads the draft again to tell which.
+    pub async fn apply(
+        &self,
+        id: DraftId,
+        expected: Expected,
+        change: &Change<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Option<DraftRow>, StoreError> {
+        let result = self
+            .apply_statement(id, expected, change, now)?
+            .all()
+            .await?;
+        Ok(applied_row(&result)?)
+    }
+
+    /// Runs statements in one round trip and one transaction.
+    pub async fn batch(
+        &self,
+        statements: Vec<D1PreparedStatement>,
+    ) -> worker::Result<Vec<D1Result>> {
+        self.db.batch(statements).await
+    }
+
+    /// Removes a draft whose text was never written (generate failed), returning the key of
+    /// an image already recorded for it, which the caller deletes from R2. A draft with text
+    /// is never removed here.
+    pub fn discard_textless_statement(&self, id: &str) -> worker::Result<D1PreparedStatement> {
+        self.db
+            .prepare(
+                "DELETE FROM drafts WHERE id = ?1 AND caption IS NULL AND status = 'draft'
+                 RETURNING image_key",
+            )
+            .bind(&[text(id)])
+    }
+
+    pub async fn discard_textless(&self, id: &str) -> worker::Result<Option<Option<String>>> {
         #[derive(Deserialize)]
         struct Discarded {
             image_key: Option<String>,
         }
-        let discarded = self
-            .db
-            .prepare("DELETE FROM drafts WHERE id = ?1 AND status = 'draft' RETURNING image_key")
-            .bind(&[text(&id.to_string())])?
-            .first::<Discarded>(None)
-            .await?;
-        Ok(discarded.and_then(|row| row.image_key))
+        let result = self.discard_textless_statement(id)?.all().await?;
+        Ok(result
+            .results::<Discarded>()?
+            .into_iter()
+            .next()
+            .map(|row| row.image_key))
     }
 
-    /// Applies `event` if the state machine allows it from `from` and the row is still there,
-    /// recording `last_error` when given (the reason a person sees). Returns whether this call
-    /// made the change.
-    pub async fn transition(
+    /// Drafts whose text was never written and that were created before `before`: a generate
+    /// request that died between its insert and its text, or a row from before the text moved
+    /// into D1. The sweep finishes or removes them.
+    pub async fn textless_drafts(
         &self,
-        id: DraftId,
-        from: Status,
-        event: Event,
-        last_error: Option<&str>,
-        now: OffsetDateTime,
-    ) -> worker::Result<bool> {
-        let to = transition(from, event).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let result = self
-            .db
-            .prepare(
-                "UPDATE drafts SET status = ?1, last_error = COALESCE(?2, last_error),
-                        version = version + 1, updated_at = ?3
-                 WHERE id = ?4 AND status = ?5",
-            )
-            .bind(&[
-                text(to.as_str()),
-                optional_text(last_error),
-                text(&format_rfc3339(now)),
-                text(&id.to_string()),
-                text(from.as_str()),
-            ])?
-            .run()
-            .await?;
-        Ok(changed_rows(&result) == 1)
-    }
-
-    /// Records the stored image. Returns false when the draft no longer exists or another
-    /// delivery of the same message recorded its image first; the caller then deletes its own.
-    pub async fn image_ready(
-        &self,
-        id: DraftId,
-        key: &str,
-        now: OffsetDateTime,
-    ) -> worker::Result<bool> {
-        let result = self
-            .db
-            .prepare(
-                "UPDATE drafts SET image_status = 'ready', image_key = ?1, image_error = NULL, updated_at = ?2
-                 WHERE id = ?3 AND image_status <> 'ready'",
-            )
-            .bind(&[text(key), text(&format_rfc3339(now)), text(&id.to_string())])?
-            .run()
-            .await?;
-        Ok(changed_rows(&result) == 1)
-    }
-
-    /// Records that the image could not be made, so the reviewer sees why.
-    pub async fn image_failed(
-        &self,
-        id: DraftId,
-        reason: &str,
-        now: OffsetDateTime,
-    ) -> worker::Result<bool> {
-        let result = self
-            .db
-            .prepare(
-                "UPDATE drafts SET image_status = 'failed', image_error = ?1, updated_at = ?2
-                 WHERE id = ?3 AND image_status = 'pending'",
-            )
-            .bind(&[
-                text(reason),
-                text(&format_rfc3339(now)),
-                text(&id.to_string()),
-            ])?
-            .run()
-            .await?;
-        Ok(changed_rows(&result) == 1)
-    }
-
-    /// Claims `key` for a new request. The primary key makes the first insert win.
-    pub async fn claim_idempotency_key(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        draft_id: DraftId,
-        now: OffsetDateTime,
-    ) -> worker::Result<KeyClaim> {
-        let inserted = self
-            .db
-            .prepare(
-                "INSERT INTO idempotency_keys (key, fingerprint, draft_id, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&[text(key), text(fingerprint), text(&draft_id.to_string()), text(&format_rfc3339(now))])?
-            .run()
-            .await?;
-        if changed_rows(&inserted) == 1 {
-            return Ok(KeyClaim::Claimed);
-        }
-        #[derive(Deserialize)]
-        struct Held {
-            fingerprint: String,
-            draft_id: String,
-        }
-        let held = self
-            .db
-            .prepare("SELECT fingerprint, draft_id FROM idempotency_keys WHERE key = ?1")
-            .bind(&[text(key)])?
-            .first::<Held>(None)
-            .await?
-            .ok_or_else(|| {
-                worker::Error::RustError("idempotency key vanished while being read".into())
-            })?;
-        Ok(KeyClaim::Taken {
-            fingerprint: held.fingerprint,
-            draft_id: held.draft_id,
-        })
-    }
-
-    /// Frees a key whose request failed, so that the client's retry can run.
-    pub async fn release_idempotency_key(&self, key: &str) -> worker::Result<()> {
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> worker::Result<Vec<DraftRow>> {
         self.db
-            .prepare("DELETE FROM idempotency_keys WHERE key = ?1")
-            .bind(&[text(key)])?
-            .run()
+            .prepare(
+                "SELECT * FROM drafts WHERE caption IS NULL AND created_at < ?1
+                 ORDER BY created_at LIMIT ?2",
+            )
+            .bind(&[time(before), JsValue::from_f64(f64::from(limit))])?
+            .all()
+            .await?
+            .results::<DraftRow>()
+    }
+
+    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one).
+    pub async fn referenced_images(&self, keys: &[String]) -> worker::Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Key {
+            key: String,
+        }
+        let list = serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        Ok(self
+            .db
+            .prepare(
+                "SELECT image_key AS key FROM drafts WHERE image_key IN (SELECT value FROM json_each(?1))
+                 UNION
+                 SELECT approved_image_key AS key FROM drafts
+                 WHERE approved_image_key IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&[text(&list)])?
+            .all()
+            .await?
+            .results::<Key>()?
+            .into_iter()
+            .map(|k| k.key)
+            .collect())
+    }
+
+    // --- idempotency keys ------------------------------------------------------------------
+
+    /// Claims `key` for this request (`owner`): a new key, an expired one, or one whose
+    /// running claim lapsed with the same body. Returns whether this request now owns it.
+    pub async fn claim_key(&self, claim: &KeyClaim<'_>) -> worker::Result<bool> {
+        #[derive(Deserialize)]
+        struct Owner {
+            owner: String,
+        }
+        let owner = self
+            .db
+            .prepare(
+                "INSERT INTO idempotency_keys
+                     (key, fingerprint, state, owner, lease_expires_at, draft_id, created_at, expires_at)
+                 VALUES (?1, ?2, 'running', ?3, ?4, NULL, ?5, ?6)
+                 ON CONFLICT (key) DO UPDATE SET
+                     fingerprint = excluded.fingerprint, state = 'running', owner = excluded.owner,
+                     lease_expires_at = excluded.lease_expires_at, draft_id = NULL,
+                     created_at = excluded.created_at, expires_at = excluded.expires_at
+                 WHERE idempotency_keys.expires_at <= ?5
+                    OR (idempotency_keys.state = 'running' AND idempotency_keys.lease_expires_at <= ?5
+                        AND idempotency_keys.fingerprint = excluded.fingerprint)
+                 RETURNING owner",
+            )
+            .bind(&[
+                text(claim.key),
+                text(claim.fingerprint),
+                text(claim.owner),
+                time(claim.lease_until),
+                time(claim.now),
+                time(claim.expires_at),
+            ])?
+            .first::<Owner>(None)
             .await?;
-        Ok(())
+        Ok(owner.is_some_and(|o| o.owner == claim.owner))
+    }
+
+    /// The key as held now; an expired key counts as absent.
+    pub async fn held_key(&self, key: &str, now: OffsetDateTime) -> worker::Result<Option<HeldKey>> {
+        #[derive(Deserialize)]
+        struct Row {
+            fingerprint: String,
+            state: String,
+            lease_expires_at: String,
+            draft_id: Option<String>,
+        }
+        let row = self
+            .db
+            .prepare(
+                "SELECT fingerprint, state, lease_expires_at, draft_id FROM idempotency_keys
+                 WHERE key = ?1 AND expires_at > ?2",
+            )
+            .bind(&[text(key), time(now)])?
+            .first::<Row>(None)
+            .await?;
+        Ok(row.map(|row| HeldKey {
+            fingerprint: row.fingerprint,
+            done: row.state == "done",
+            lease_expires_at: parse_time(Some(&row.lease_expires_at))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            draft_id: row.draft_id,
+        }))
+    }
+
+    /// Marks the key done with its draft; only its owner can.
+    pub fn finish_key_statement(
+        &self,
+        key: &str,
+        owner: &str,
+        draft_id: DraftId,
+    ) -> worker::Result<D1PreparedStatement> {
+        self.db
+            .prepare(
+                "UPDATE idempotency_keys SET state = 'done', draft_id = ?3
+                 WHERE key = ?1 AND owner = ?2 AND state = 'running'",
+            )
+            .bind(&[text(key), text(owner), text(&draft_id.to_string())])
+    }
+
+    /// Frees a key whose request failed, so the client's retry can run; only its owner can.
+    pub fn release_key_statement(
+        &self,
+        key: &str,
+        owner: &str,
+    ) -> worker::Result<D1PreparedStatement> {
+        self.db
+            .prepare(
+                "DELETE FROM idempotency_keys WHERE key = ?1 AND owner = ?2 AND state = 'running'",
+            )
+            .bind(&[text(key), text(owner)])
+    }
+
+    /// Deletes the keys that expired before `now`; returns how many.
+    pub async fn purge_expired_keys(&self, now: OffsetDateTime) -> worker::Result<usize> {
+        let result = self
+            .db
+            .prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1 RETURNING key")
+            .bind(&[time(now)])?
+            .all()
+            .await?;
+        Ok(result.results::<serde_json::Value>()?.len())
+    }
+
+    // --- dead letters ----------------------------------------------------------------------
+
+    /// Records a message nobody could handle, once per queue message (a redelivery counts up).
+    pub async fn record_dead_letter(
+        &self,
+        letter: &DeadLetter<'_>,
+        now: OffsetDateTime,
+    ) -> worker::Result<()> {
+        let result = self
+            .db
+            .prepare(
+                "INSERT INTO dead_letters (message_id, queue, body, reason, first_seen_at, last_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (message_id) DO UPDATE SET
+                     deliveries = deliveries + 1, reason = excluded.reason, last_seen_at = excluded.last_seen_at
+                 RETURNING id",
+            )
+            .bind(&[
+                text(letter.message_id),
+                text(letter.queue),
+                text(letter.body),
+                text(letter.reason),
+                time(now),
+            ])?
+            .all()
+            .await?;
+        if result.results::<serde_json::Value>()?.len() == 1 {
+            Ok(())
+        } else {
+            Err(worker::Error::RustError(
+                "recording a dead letter wrote no row".into(),
+            ))
+        }
     }
 }
 
-fn changed_rows(result: &worker::D1Result) -> u64 {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.changes)
-        .map_or(0, |c| c as u64)
+/// A claim on an idempotency key.
+pub struct KeyClaim<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub owner: &'a str,
+    pub lease_until: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub now: OffsetDateTime,
+}
+
+/// A queue message that could not be handled, as received.
+pub struct DeadLetter<'a> {
+    pub message_id: &'a str,
+    pub queue: &'a str,
+    pub body: &'a str,
+    pub reason: &'a str,
+}
+
+/// The row an applied change returned; `None` when its conditions no longer held. A result
+/// that is not a success is an error, never "nothing changed".
+pub fn applied_row(result: &D1Result) -> worker::Result<Option<DraftRow>> {
+    if !result.success() {
+        return Err(worker::Error::RustError(format!(
+            "D1 statement failed: {}",
+            result.error().unwrap_or_default()
+        )));
+    }
+    Ok(result.results::<DraftRow>()?.into_iter().next())
 }

@@ -12,6 +12,8 @@ pub struct ApiConfig {
     pub max_hashtags: usize,
     pub writer: Writer,
     pub model_timeout_ms: u64,
+    /// How long an idempotency key is remembered (`IDEMPOTENCY_KEY_TTL_HOURS`, default 24).
+    pub idempotency_key_ttl: time::Duration,
 }
 
 impl ApiConfig {
@@ -22,6 +24,7 @@ impl ApiConfig {
             writer: Writer::from_env(env)?,
             model_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000)
                 .map_err(ApiError::NotConfigured)?,
+            idempotency_key_ttl: idempotency_key_ttl(env)?,
         })
     }
 }
@@ -36,4 +39,15 @@ pub fn max_hashtags(env: &Env) -> Result<usize, ApiError> {
         )));
     }
     Ok(max_hashtags)
+}
+
+pub fn idempotency_key_ttl(env: &Env) -> Result<time::Duration, ApiError> {
+    let hours: u32 =
+        number(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24).map_err(ApiError::NotConfigured)?;
+    if hours == 0 {
+        return Err(ApiError::NotConfigured(
+            "setting IDEMPOTENCY_KEY_TTL_HOURS must be at least 1".into(),
+        ));
+    }
+    Ok(time::Duration::hours(i64::from(hours)))
 }

@@ -1,29 +1,35 @@
 //! `POST /api/v1/generate`: validate, ask for the image, write the texts with the chain, store
 //! the draft, answer at once.
 //!
-//! Order matters for "nothing is lost, nothing half-made is visible":
-//! 1. the D1 row goes in first, because the image consumer reads the prompt from it and may
-//!    start before the text is written;
-//! 2. the image message and the chain run at the same time;
-//! 3. the KV text is written last: a draft without text is invisible to readers, and a failed
-//!    chain deletes the row again.
+//! Order matters for "nothing is lost, nothing half-made is visible", and for speed (no
+//! storage call waits for another it does not need):
+//! 1. the D1 row goes in first, without text, because the image consumer reads the prompt
+//!    from it; the image message follows it, while the chain runs beside both;
+//! 2. the text is written into the row in one conditional change, batched with finishing
+//!    the idempotency key; the change returns the row, so nothing is read back;
+//! 3. the KV read copy is refreshed after the response.
+//!
+//! A row without text is invisible, and housekeeping removes it if its request died.
 
 use domain::content::PostText;
-use domain::draft::DraftId;
-use domain::message::{Action, QueueMessage, format_rfc3339};
+use domain::draft::{DraftId, DraftState, ImageStatus, Status};
+use domain::idempotency::{KeyVerdict, judge, lease_for};
+use domain::message::{Action, QueueMessage};
 use generation::{
-    ChainStep, GenerateRequest, GenerateRules, GenerationChain, parse_generate_request,
+    ChainStep, GenerateRequest, GenerateRules, GenerationChain, ModelError,
+    parse_generate_request,
 };
 use observe::langsmith::RunType;
-use platform::clock::{now, random_bytes};
+use platform::clock::{now, random_bytes, random_hex, sha256_hex};
 use platform::queue::{IMAGE_QUEUE, send};
-use platform::store::{DraftStore, KeyClaim, NewDraft};
+use platform::store::{Change, DraftRow, DraftStore, Expected, KeyClaim, NewDraft, applied_row};
 use platform::trace::{LangSmith, Tracer};
 use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
 use worker::{Context, Env, Request, Response};
 
 use crate::config::ApiConfig;
-use crate::drafts::{self, DraftDocument, WriterInfo};
+use crate::drafts::{self, WriterInfo};
 use crate::model::Writer;
 use crate::reply::{self, ApiError};
 
@@ -31,84 +37,161 @@ use crate::reply::{self, ApiError};
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
+/// The request's idempotency key, once this request owns it.
+struct OwnedKey {
+    key: String,
+    owner: String,
+}
+
 pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
     let config = ApiConfig::from_env(env)?;
-    let body = read_json_body(req).await?;
+    let body = read_json_body(req, MAX_BODY_BYTES).await?;
+    let idempotency_key = idempotency_key(req)?;
+    let origin = drafts::origin(req);
+    let started = now();
     let rules = GenerateRules {
         default_language: config.default_language.clone(),
         max_hashtags: config.max_hashtags,
-        now: now(),
+        now: started,
     };
-    let request = parse_generate_request(&body, &rules).map_err(ApiError::Validation)?;
-    let idempotency_key = idempotency_key(req)?;
-    let origin = drafts::origin(req);
-
+    let parsed = parse_generate_request(&body, &rules);
     let store = DraftStore::from_env(env)?;
-    let id = DraftId::from_random_bytes(random_bytes::<16>());
-    if let Some(key) = &idempotency_key {
-        match store
-            .claim_idempotency_key(key, &request.fingerprint(), id, now())
-            .await?
-        {
-            KeyClaim::Claimed => {}
-            KeyClaim::Taken {
-                fingerprint,
-                draft_id,
-            } => {
-                return replay(
-                    env,
-                    &store,
-                    &origin,
-                    &config,
-                    &request,
-                    &fingerprint,
-                    &draft_id,
-                )
-                .await;
-            }
-        }
-    }
+    // The fingerprint is of the body as sent, before defaults and clock checks, so a
+    // byte-identical retry replays even after a settings change or once scheduledAt passed.
+    let fingerprint = match &idempotency_key {
+        Some(_) => Some(request_fingerprint(&body).await?),
+        None => None,
+    };
+    let keyed = idempotency_key.as_deref().zip(fingerprint.as_deref());
 
-    let outcome = create_draft(env, ctx, &store, &config, &request, id).await;
-    match outcome {
-        Ok(document) => {
-            let row = store
-                .get(id)
-                .await?
-                .ok_or_else(|| ApiError::Internal("draft row vanished".into()))?;
-            reply::json(
-                201,
-                &drafts::view(&origin, &row, &document, config.max_hashtags),
-            )
+    let request = match parsed {
+        Ok(request) => request,
+        Err(problems) => {
+            if let Some((key, fingerprint)) = keyed
+                && let Some(held) = store.held_key(key, started).await?
+                && let KeyVerdict::Replay { draft_id } = judge(&held, fingerprint, started)
+            {
+                return replay(&store, &origin, &config, &draft_id).await;
+            }
+            return Err(ApiError::Validation(problems));
+        }
+    };
+
+    let owned = match keyed {
+        None => None,
+        Some((key, fingerprint)) => {
+            let owner = random_hex::<16>();
+            let claimed = store
+                .claim_key(&KeyClaim {
+                    key,
+                    fingerprint,
+                    owner: &owner,
+                    lease_until: started + lease_for(config.model_timeout_ms),
+                    expires_at: started + config.idempotency_key_ttl,
+                    now: started,
+                })
+                .await?;
+            if !claimed {
+                let verdict = store
+                    .held_key(key, started)
+                    .await?
+                    .map(|held| judge(&held, fingerprint, started));
+                return match verdict {
+                    Some(KeyVerdict::Replay { draft_id }) => {
+                        replay(&store, &origin, &config, &draft_id).await
+                    }
+                    Some(KeyVerdict::Mismatch) => Err(ApiError::Unprocessable(
+                        "Idempotency-Key was already used with a different request body".into(),
+                    )),
+                    Some(KeyVerdict::InProgress {
+                        retry_after_seconds,
+                    }) => Err(in_progress(retry_after_seconds)),
+                    // Another retry took the lapsed key over, or it expired, a moment ago.
+                    Some(KeyVerdict::TakeOver) | None => Err(in_progress(1)),
+                };
+            }
+            Some(OwnedKey {
+                key: key.to_owned(),
+                owner,
+            })
+        }
+    };
+
+    let id = DraftId::from_random_bytes(random_bytes::<16>());
+    match create_draft(env, ctx, &store, &config, &request, id, owned.as_ref(), started).await {
+        Ok(row) => {
+            drafts::refresh_copy(env, ctx, &row);
+            let view = drafts::view(&origin, &row, config.max_hashtags)
+                .ok_or_else(|| ApiError::Internal("the text just written is missing".into()))?;
+            reply::json(201, &view)
         }
         Err(error) => {
-            // Nothing half-made stays behind, and the key is free for the client's retry.
-            match store.discard_unreviewed(id).await {
-                Ok(None) => {}
-                // The image was made while the text was being written.
-                Ok(Some(image_key)) => {
-                    if let Err(e) = delete_image(env, &image_key).await {
-                        worker::console_error!(
-                            "deleting image {image_key} of discarded draft {id}: {e}"
-                        );
-                    }
-                }
-                Err(e) => worker::console_error!("discarding draft {id} after a failure: {e}"),
-            }
-            if let Some(key) = &idempotency_key
-                && let Err(e) = store.release_idempotency_key(key).await
-            {
-                worker::console_error!("releasing an idempotency key: {e}");
-            }
+            discard(env, &store, id, owned.as_ref()).await;
             Err(error)
         }
     }
 }
 
-async fn delete_image(env: &Env, key: &str) -> worker::Result<()> {
-    env.bucket(crate::media::MEDIA_BINDING)?.delete(key).await
+fn in_progress(retry_after_seconds: u64) -> ApiError {
+    ApiError::InProgress {
+        message: "a request with this Idempotency-Key is still in progress; retry shortly".into(),
+        retry_after_seconds,
+    }
 }
 
+/// SHA-256 of the body as canonical JSON (keys sorted, no spaces), so a retry that only
+/// reorders keys or spacing still matches; a body that is not JSON is hashed as sent.
+async fn request_fingerprint(body: &[u8]) -> Result<String, ApiError> {
+    let canonical = serde_json::from_slice::<Value>(body)
+        .map(|value| value.to_string().into_bytes())
+        .unwrap_or_else(|_| body.to_vec());
+    Ok(sha256_hex(&canonical).await?)
+}
+
+/// Nothing half-made stays behind, and the key is free for the client's retry. What fails
+/// here is logged and left to housekeeping, which removes textless rows and orphan images.
+async fn discard(env: &Env, store: &DraftStore, id: DraftId, owned: Option<&OwnedKey>) {
+    let id_text = id.to_string();
+    let mut statements = Vec::new();
+    match store.discard_textless_statement(&id_text) {
+        Ok(statement) => statements.push(statement),
+        Err(e) => worker::console_error!("discarding draft {id}: {e}"),
+    }
+    if let Some(owned) = owned {
+        match store.release_key_statement(&owned.key, &owned.owner) {
+            Ok(statement) => statements.push(statement),
+            Err(e) => worker::console_error!("releasing an idempotency key: {e}"),
+        }
+    }
+    let results = match store.batch(statements).await {
+        Ok(results) => results,
+        Err(e) => {
+            worker::console_error!("discarding draft {id} after a failure: {e}");
+            return;
+        }
+    };
+    #[derive(serde::Deserialize)]
+    struct Discarded {
+        image_key: Option<String>,
+    }
+    // The image was made while the text was being written.
+    let image_key = results
+        .first()
+        .and_then(|r| r.results::<Discarded>().ok())
+        .and_then(|rows| rows.into_iter().next())
+        .and_then(|row| row.image_key);
+    if let Some(key) = image_key
+        && let Err(e) = delete_image(env, &key).await
+    {
+        worker::console_error!("deleting image {key} of discarded draft {id}: {e}");
+    }
+}
+
+async fn delete_image(env: &Env, key: &str) -> worker::Result<()> {
+    env.bucket(platform::media::MEDIA_BINDING)?.delete(key).await
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn create_draft(
     env: &Env,
     ctx: &Context,
@@ -116,26 +199,33 @@ async fn create_draft(
     config: &ApiConfig,
     request: &GenerateRequest,
     id: DraftId,
-) -> Result<DraftDocument, ApiError> {
+    owned: Option<&OwnedKey>,
+    started: OffsetDateTime,
+) -> Result<DraftRow, ApiError> {
     let writer = &config.writer;
-    let started = now();
     let image_prompt = request
         .image_prompt
         .clone()
         .unwrap_or_else(|| request.brief.clone());
-    store
-        .insert(&NewDraft {
-            id,
-            language: &request.language,
-            provider: writer.provider(),
-            image_prompt: &image_prompt,
-            scheduled_at: request.scheduled_at,
-            now: started,
-        })
-        .await?;
-
     let request_json =
         serde_json::to_value(request).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let writer_json = serde_json::to_string(&WriterInfo {
+        provider: writer.provider().into(),
+        model: writer.model().map(str::to_owned),
+        offline: writer.is_offline(),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let insert = store.insert_statement(&NewDraft {
+        id,
+        language: &request.language,
+        provider: writer.provider(),
+        image_prompt: &image_prompt,
+        scheduled_at: request.scheduled_at,
+        request: &request_json.to_string(),
+        writer: &writer_json,
+        now: started,
+    })?;
+
     let mut tracer = Tracer::start(
         "generate",
         json!({ "draftId": id.to_string(), "request": request_json }),
@@ -143,54 +233,102 @@ async fn create_draft(
     );
     if writer.is_offline() {
         worker::console_log!(
-            "draft {id}: written by the offline template writer (no LLM_PROVIDER configured)"
+            "draft {id}: written by the offline template writer (LLM_PROVIDER is template)"
         );
     }
 
+    // The row must exist before the image message: the consumer reads its prompt there.
     let image_message = QueueMessage::new(id, Action::GenerateImage, 1, started);
-    let (queued, written) = futures::join!(
-        send(env, IMAGE_QUEUE, &image_message, 0),
+    let stored_and_queued = async {
+        insert.run().await.map_err(Stage::Insert)?;
+        send(env, IMAGE_QUEUE, &image_message, 0)
+            .await
+            .map_err(Stage::Queue)
+    };
+    let (stored, written) = futures::join!(
+        stored_and_queued,
         write_post(env, config, request, &mut tracer)
     );
 
-    let text = match written {
-        Ok(text) => text,
-        Err(error) => {
+    let text = match (stored, written) {
+        (Err(Stage::Insert(e)), _) => {
+            send_trace(env, ctx, tracer, Err("the draft could not be stored".into()), writer);
+            return Err(ApiError::Internal(format!("inserting draft {id}: {e}")));
+        }
+        (_, Err(error)) => {
             send_trace(env, ctx, tracer, Err(error.to_string()), writer);
             return Err(error);
         }
+        (queued, Ok(text)) => {
+            if let Err(Stage::Queue(error)) = queued {
+                // The text is good and worth keeping; the reviewer sees why there is no image.
+                worker::console_error!("draft {id}: queueing the image failed: {error}");
+                let failed = store
+                    .apply(
+                        id,
+                        Expected {
+                            state: DraftState {
+                                status: Status::Draft,
+                                image: ImageStatus::Pending,
+                                has_text: false,
+                            },
+                            revision: None,
+                        },
+                        &platform::store::Change::ImageFailed {
+                            claim: None,
+                            reason: "the image request could not be queued",
+                        },
+                        now(),
+                    )
+                    .await;
+                if let Err(e) = failed {
+                    worker::console_error!("draft {id}: recording the image failure: {e}");
+                }
+            }
+            text
+        }
     };
-    if let Err(error) = queued {
-        // The text is good and worth keeping; the reviewer sees why there is no image.
-        worker::console_error!("draft {id}: queueing the image failed: {error}");
-        store
-            .image_failed(id, "the image request could not be queued", now())
-            .await?;
-    }
 
-    let created_at = format_rfc3339(started);
-    let document = DraftDocument {
-        draft_id: id.to_string(),
-        request: request_json,
-        text: text.to_raw(),
-        writer: WriterInfo {
-            provider: writer.provider().into(),
-            model: writer.model().map(str::to_owned),
-            offline: writer.is_offline(),
+    // The image consumer may have changed the image meanwhile: the text write depends only
+    // on the text not being there yet.
+    let raw = text.to_raw();
+    let expected = Expected {
+        state: DraftState {
+            status: Status::Draft,
+            image: ImageStatus::Pending,
+            has_text: false,
         },
-        revision: 1,
-        created_at: created_at.clone(),
-        updated_at: created_at,
+        revision: None,
     };
-    drafts::save_document(env, &document, id).await?;
+    let mut statements = vec![
+        store
+            .apply_statement(id, expected, &Change::TextWritten { text: &raw }, now())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    ];
+    if let Some(owned) = owned {
+        statements.push(store.finish_key_statement(&owned.key, &owned.owner, id)?);
+    }
+    let results = store.batch(statements).await?;
+    let row = results
+        .first()
+        .map(applied_row)
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| ApiError::Internal(format!("draft {id} vanished before its text")))?;
     send_trace(
         env,
         ctx,
         tracer,
-        Ok(json!({ "draftId": id.to_string(), "text": document.text })),
+        Ok(json!({ "draftId": id.to_string(), "text": raw })),
         writer,
     );
-    Ok(document)
+    Ok(row)
+}
+
+/// Which of the two storage steps before the text failed.
+enum Stage {
+    Insert(worker::Error),
+    Queue(worker::Error),
 }
 
 /// Runs the chain: prompt, model, parse; one repair round with the problems fed back.
@@ -220,10 +358,14 @@ async fn write_post(
         match answer {
             Err(error) => {
                 tracer.finish_child(call, Err(error.to_string()), metadata);
-                return Err(ApiError::BadGateway(redact(format!(
-                    "the caption model ({}) failed: {error}",
-                    writer.provider()
-                ))));
+                // The provider's own words and transport details (which can name the base
+                // URL) go to the log; the client gets a clean reason.
+                worker::console_error!(
+                    "the caption model ({}) failed: {}",
+                    writer.provider(),
+                    redact(error.to_string())
+                );
+                return Err(model_failure(writer, &error, config.model_timeout_ms));
             }
             Ok(answer) => {
                 tracer.finish_child(call, Ok(json!({ "answer": answer })), metadata);
@@ -231,15 +373,44 @@ async fn write_post(
                     ChainStep::Done(text) => return Ok(text),
                     ChainStep::Repair => continue,
                     ChainStep::Failed(error) => {
-                        return Err(ApiError::BadGateway(redact(format!(
-                            "the caption model ({}) gave no usable answer: {error}",
+                        worker::console_error!(
+                            "the caption model ({}) gave no usable answer: {}",
+                            writer.provider(),
+                            redact(error.to_string())
+                        );
+                        return Err(ApiError::BadGateway(format!(
+                            "the caption model ({}) gave no usable answer, also after one repair round",
                             writer.provider()
-                        ))));
+                        )));
                     }
                 }
             }
         }
     }
+}
+
+/// What the client is told when the model call failed: a rate limit is a 503 it may retry
+/// after the provider's wait; anything else a 502 naming the kind of failure only.
+fn model_failure(writer: &Writer, error: &ModelError, timeout_ms: u64) -> ApiError {
+    let provider = writer.provider();
+    let reason = match error {
+        ModelError::RateLimited {
+            retry_after_seconds,
+        } => {
+            return ApiError::Unavailable {
+                message: format!(
+                    "the caption model ({provider}) is rate limiting requests; nothing was stored, retry later"
+                ),
+                retry_after_seconds: Some(retry_after_seconds.unwrap_or(30)),
+            };
+        }
+        ModelError::Timeout => format!("did not answer within {timeout_ms} ms"),
+        ModelError::Unavailable { status } => format!("is unavailable (HTTP {status})"),
+        ModelError::Rejected { status, .. } => format!("rejected the request (HTTP {status})"),
+        ModelError::Malformed(_) => "answered with something that is not a usable response".into(),
+        ModelError::Transport(_) => "could not be reached".into(),
+    };
+    ApiError::BadGateway(format!("the caption model ({provider}) {reason}; nothing was stored"))
 }
 
 fn send_trace(
@@ -266,33 +437,20 @@ fn send_trace(
 
 /// A repeated request with the same key returns the draft the first one made.
 async fn replay(
-    env: &Env,
     store: &DraftStore,
     origin: &str,
     config: &ApiConfig,
-    request: &GenerateRequest,
-    fingerprint: &str,
     draft_id: &str,
 ) -> Result<Response, ApiError> {
-    if fingerprint != request.fingerprint() {
-        return Err(ApiError::Unprocessable(
-            "Idempotency-Key was already used with a different request body".into(),
-        ));
-    }
     let id = drafts::parse_id(draft_id)?;
-    let in_progress = || {
-        ApiError::Conflict(
-            "a request with this Idempotency-Key is still in progress; retry shortly".into(),
-        )
-    };
-    let row = store.get(id).await?.ok_or_else(in_progress)?;
-    let document = drafts::load_document(env, id)
-        .await?
-        .ok_or_else(in_progress)?;
-    let mut response = reply::json(
-        200,
-        &drafts::view(origin, &row, &document, config.max_hashtags),
-    )?;
+    let row = drafts::visible_row(store, id).await.map_err(|_| {
+        ApiError::NotFound(format!(
+            "the draft {id} made for this Idempotency-Key no longer exists"
+        ))
+    })?;
+    let view = drafts::view(origin, &row, config.max_hashtags)
+        .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))?;
+    let mut response = reply::json(200, &view)?;
     response.headers_mut().set("idempotent-replayed", "true")?;
     Ok(response)
 }
@@ -313,7 +471,7 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
 }
 
 /// Checks type and size before reading, so an oversized body is refused without buffering.
-async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+pub async fn read_json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
     let content_type = req
         .headers()
         .get("content-type")?
@@ -327,12 +485,12 @@ async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         .headers()
         .get("content-length")?
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    if declared.is_some_and(|length| length > max_bytes) {
+        return Err(ApiError::TooLarge(max_bytes));
     }
     let body = req.bytes().await?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    if body.len() > max_bytes {
+        return Err(ApiError::TooLarge(max_bytes));
     }
     Ok(body)
 }

@@ -1,4 +1,5 @@
-//! The api Worker: the HTTP API (`/api/v1/...`), public media, and health.
+//! The api Worker: the HTTP API (`/api/v1/...`), public media, health, and the Cron
+//! Trigger's housekeeping.
 //!
 //! A thin shell: it authenticates, parses, and calls `generation` and `domain` for every
 //! decision; storage and queues go through `platform`.
@@ -6,17 +7,19 @@
 mod auth;
 mod config;
 mod drafts;
+mod edit;
 mod generate;
+mod housekeeping;
 mod media;
 mod model;
 mod openapi;
 mod reply;
 mod routes;
 
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};
 
 use crate::reply::ApiError;
-use crate::routes::{Match, Route};
+use crate::routes::{Access, Match, Route};
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -35,7 +38,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Match::WrongMethod => return Err(ApiError::MethodNotAllowed),
         Match::NotFound => return Err(ApiError::NotFound(format!("no route for {path}"))),
     };
-    if def.auth {
+    if def.access == Access::BearerToken {
         auth::require_bearer(req, env)?;
     }
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
@@ -47,7 +50,21 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::OpenApi => reply::raw_json(openapi::DOCUMENT),
         Route::Generate => generate::handle(req, env, ctx).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
+        Route::EditDraft => edit::handle(req, env, ctx, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(env, param(0)).await,
+    }
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match housekeeping::run(&env).await {
+        Ok(report) => worker::console_log!(
+            "cron {}: housekeeping {}",
+            event.cron(),
+            serde_json::to_string(&report).unwrap_or_default()
+        ),
+        // Nothing is lost: the next run tries again.
+        Err(error) => worker::console_error!("cron {}: housekeeping failed: {error}", event.cron()),
     }
 }

@@ -6,13 +6,14 @@ use worker::{Env, Headers, Response};
 
 use crate::reply::ApiError;
 
-pub const MEDIA_BINDING: &str = "MEDIA";
+use platform::media::MEDIA_BINDING;
 
 const PENDING_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="1080" height="1080" viewBox="0 0 1080 1080"><rect width="1080" height="1080" fill="#ece8f2"/><text x="540" y="560" font-family="sans-serif" font-size="44" text-anchor="middle" fill="#6b5b86">Image is being generated</text></svg>"##;
 
 pub fn pending_placeholder() -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers.set("content-type", "image/svg+xml")?;
+    headers.set("x-content-type-options", "nosniff")?;
     headers.set("cache-control", "public, max-age=3600")?;
     Ok(Response::ok(PENDING_SVG)?.with_headers(headers))
 }
@@ -42,5 +43,7 @@ pub async fn serve(env: &Env, key: &str) -> Result<Response, ApiError> {
     // Keys are never reused, so the bytes behind one never change.
     headers.set("cache-control", "public, max-age=31536000, immutable")?;
     headers.set("etag", &object.http_etag())?;
+    // The type is ours, never guessed from the bytes.
+    headers.set("x-content-type-options", "nosniff")?;
     Ok(Response::from_bytes(bytes)?.with_headers(headers))
 }

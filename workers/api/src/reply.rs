@@ -20,6 +20,18 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// Another request with the same key is still running: try again after the wait.
+    #[error("{message}")]
+    InProgress {
+        message: String,
+        retry_after_seconds: u64,
+    },
+    /// The change named an older revision: the answer carries the current draft.
+    #[error("{message}")]
+    RevisionConflict {
+        message: String,
+        current: Box<serde_json::Value>,
+    },
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
     #[error("content type must be application/json")]
@@ -30,6 +42,12 @@ pub enum ApiError {
     BadGateway(String),
     #[error("{0}")]
     NotConfigured(String),
+    /// An outside service asked us to wait (a model's rate limit): the client may retry.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_seconds: Option<u64>,
+    },
     /// Details go to the log, not to the client.
     #[error("internal error")]
     Internal(String),
@@ -44,11 +62,14 @@ impl ApiError {
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),
+            ApiError::InProgress { .. } => (409, "in_progress"),
+            ApiError::RevisionConflict { .. } => (409, "revision_conflict"),
             ApiError::TooLarge(_) => (413, "payload_too_large"),
             ApiError::UnsupportedMediaType => (415, "unsupported_media_type"),
             ApiError::Unprocessable(_) => (422, "unprocessable"),
             ApiError::BadGateway(_) => (502, "model_failed"),
             ApiError::NotConfigured(_) => (503, "not_configured"),
+            ApiError::Unavailable { .. } => (503, "model_unavailable"),
             ApiError::Internal(_) => (500, "internal"),
         }
     }
@@ -59,14 +80,30 @@ impl ApiError {
             worker::console_error!("internal error: {detail}");
         }
         let mut error = json!({ "code": code, "message": self.to_string() });
-        if let ApiError::Validation(problems) = &self {
-            error["problems"] = json!(problems);
+        let mut retry_after = None;
+        match &self {
+            ApiError::Validation(problems) => error["problems"] = json!(problems),
+            ApiError::RevisionConflict { current, .. } => error["current"] = (**current).clone(),
+            ApiError::InProgress {
+                retry_after_seconds,
+                ..
+            } => retry_after = Some(*retry_after_seconds),
+            ApiError::Unavailable {
+                retry_after_seconds,
+                ..
+            } => retry_after = *retry_after_seconds,
+            _ => {}
         }
         let mut response = json(status, &json!({ "error": error })).unwrap_or_else(|_| {
             Response::error("internal error", 500).expect("a plain response can always be built")
         });
         if status == 401 {
             let _ = response.headers_mut().set("www-authenticate", "Bearer");
+        }
+        if let Some(seconds) = retry_after {
+            let _ = response
+                .headers_mut()
+                .set("retry-after", &seconds.to_string());
         }
         response
     }

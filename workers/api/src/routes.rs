@@ -7,6 +7,7 @@ pub enum Route {
     OpenApi,
     Generate,
     GetDraft,
+    EditDraft,
     PendingImage,
     Media,
 }
@@ -16,8 +17,16 @@ pub struct RouteDef {
     /// Segments; `{name}` matches one segment, `{*name}` the rest of the path.
     pub pattern: &'static str,
     pub route: Route,
+    pub access: Access,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, and the media Instagram itself downloads.
+    Public,
     /// Needs `Authorization: Bearer <API_TOKEN>`.
-    pub auth: bool,
+    BearerToken,
 }
 
 pub const ROUTES: &[RouteDef] = &[
@@ -25,37 +34,43 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/healthz",
         route: Route::Healthz,
-        auth: false,
+        access: Access::Public,
     },
     RouteDef {
         method: "GET",
         pattern: "/api/v1/openapi.json",
         route: Route::OpenApi,
-        auth: true,
+        access: Access::BearerToken,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/generate",
         route: Route::Generate,
-        auth: true,
+        access: Access::BearerToken,
     },
     RouteDef {
         method: "GET",
         pattern: "/api/v1/drafts/{id}",
         route: Route::GetDraft,
-        auth: true,
+        access: Access::BearerToken,
+    },
+    RouteDef {
+        method: "PATCH",
+        pattern: "/api/v1/drafts/{id}",
+        route: Route::EditDraft,
+        access: Access::BearerToken,
     },
     RouteDef {
         method: "GET",
         pattern: "/media/pending.svg",
         route: Route::PendingImage,
-        auth: false,
+        access: Access::Public,
     },
     RouteDef {
         method: "GET",
         pattern: "/media/{*key}",
         route: Route::Media,
-        auth: false,
+        access: Access::Public,
     },
 ];
 
@@ -150,6 +165,11 @@ mod tests {
             "/api/v1/drafts/abc",
             Some((Route::GetDraft, &["abc"])),
         );
+        check(
+            "PATCH",
+            "/api/v1/drafts/abc",
+            Some((Route::EditDraft, &["abc"])),
+        );
         check("GET", "/api/v1/drafts/", None);
         check("GET", "/api/v1/drafts/abc/extra", None);
         check(
@@ -198,5 +218,25 @@ mod tests {
         documented.sort();
         routes.sort();
         assert_eq!(documented, routes);
+    }
+
+    /// Every JSON API route needs the token, and the document says so route by route: an
+    /// operation is public in the document exactly when its route is.
+    #[test]
+    fn the_api_is_protected_and_documented_as_such() {
+        let document: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
+        let default_security = &document["security"];
+        for def in ROUTES {
+            if def.pattern.starts_with("/api/") {
+                assert_eq!(def.access, Access::BearerToken, "{def:?}");
+            }
+            if def.pattern.starts_with("/media/") {
+                continue;
+            }
+            let operation = &document["paths"][def.pattern][def.method.to_lowercase()];
+            let security = operation.get("security").unwrap_or(default_security);
+            let public = security.as_array().is_some_and(|s| s.is_empty());
+            assert_eq!(public, def.access == Access::Public, "{def:?}: {security}");
+        }
     }
 }

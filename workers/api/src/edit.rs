@@ -1,0 +1,268 @@
+//! `PATCH /api/v1/drafts/{id}`: the one way a draft's text changes after generation.
+//!
+//! Optimistic concurrency: the body names the revision the person edited. The change is
+//! written only if the draft is still at that revision and under review; otherwise the
+//! answer is a conflict carrying the current draft, so nothing anyone wrote is lost unseen.
+
+use domain::content::{PostText, RawPostText};
+use generation::FieldError;
+use platform::clock::now;
+use platform::store::{Change, DraftStore, Expected};
+use serde_json::{Map, Value};
+use worker::{Context, Env, Request, Response};
+
+use crate::drafts;
+use crate::reply::{self, ApiError};
+
+/// The largest edit the schema allows (2,200-character caption, 30 tags, 1,000-character
+/// alt text) with every character escaped as `\uXXXX\uXXXX`, and room for the rest.
+pub const MAX_EDIT_BYTES: usize = 64 * 1024;
+
+const FIELDS: [&str; 4] = ["revision", "caption", "hashtags", "altText"];
+
+/// An edit as sent: the revision it was made on, and the fields it changes.
+#[derive(Debug)]
+struct EditRequest {
+    revision: i64,
+    caption: Option<String>,
+    hashtags: Option<Vec<String>>,
+    alt_text: Option<String>,
+}
+
+pub async fn handle(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_EDIT_BYTES).await?;
+    let edit = parse_edit(&body).map_err(ApiError::Validation)?;
+    let max_hashtags = crate::config::max_hashtags(env)?;
+    let store = DraftStore::from_env(env)?;
+    let origin = drafts::origin(req);
+    let row = drafts::visible_row(&store, id).await?;
+    let conflict = |row: &platform::store::DraftRow, message: String| ApiError::RevisionConflict {
+        message,
+        current: Box::new(drafts::view(&origin, row, max_hashtags).unwrap_or(Value::Null)),
+    };
+    if row.revision != edit.revision {
+        return Err(conflict(
+            &row,
+            format!(
+                "the draft changed since revision {}; it is at revision {} now (see error.current)",
+                edit.revision, row.revision
+            ),
+        ));
+    }
+    if row.status() != domain::draft::Status::Draft {
+        return Err(ApiError::Conflict(format!(
+            "the draft is {}; only a draft under review can be edited",
+            row.status()
+        )));
+    }
+    let current = row
+        .text()
+        .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))?;
+    let merged = RawPostText {
+        caption: edit.caption.unwrap_or(current.caption),
+        hashtags: edit.hashtags.unwrap_or(current.hashtags),
+        alt_text: edit.alt_text.unwrap_or(current.alt_text),
+    };
+    // The same rules as generation: Instagram's, whoever wrote the text.
+    let text = PostText::parse(&merged, max_hashtags)
+        .map_err(|errors| {
+            ApiError::Validation(
+                errors
+                    .iter()
+                    .map(|e| FieldError {
+                        path: e.field().to_string(),
+                        reason: e.to_string(),
+                    })
+                    .collect(),
+            )
+        })?
+        .to_raw();
+    let expected = Expected {
+        revision: Some(edit.revision),
+        ..row.expected()
+    };
+    let applied = store
+        .apply(id, expected, &Change::Edit { text: &text }, now())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match applied {
+        Some(row) => {
+            drafts::refresh_copy(env, ctx, &row);
+            let view = drafts::view(&origin, &row, max_hashtags)
+                .ok_or_else(|| ApiError::Internal("an edited draft without text".into()))?;
+            reply::json(200, &view)
+        }
+        // Someone else changed it between the read and the write.
+        None => {
+            let row = drafts::visible_row(&store, id).await?;
+            Err(conflict(
+                &row,
+                format!(
+                    "the draft changed while this edit was saved; it is at revision {} now (see error.current)",
+                    row.revision
+                ),
+            ))
+        }
+    }
+}
+
+/// Checks the body's shape, listing every problem by field path.
+fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
+    let problem = |path: &str, reason: String| FieldError {
+        path: path.to_owned(),
+        reason,
+    };
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| vec![problem("", format!("body is not valid JSON: {e}"))])?;
+    let Value::Object(fields) = value else {
+        return Err(vec![problem("", "body must be a JSON object".into())]);
+    };
+    let mut problems: Vec<FieldError> = fields
+        .keys()
+        .filter(|key| !FIELDS.contains(&key.as_str()))
+        .map(|key| problem(key, "unknown field".into()))
+        .collect();
+    let revision = match fields.get("revision") {
+        None => {
+            problems.push(problem(
+                "revision",
+                "required: the revision the edit was made on".into(),
+            ));
+            None
+        }
+        Some(value) => match value.as_i64().filter(|n| *n >= 1) {
+            Some(n) => Some(n),
+            None => {
+                problems.push(problem(
+                    "revision",
+                    format!("expected a whole number from 1, got {value}"),
+                ));
+                None
+            }
+        },
+    };
+    let caption = string_field(&fields, "caption", &mut problems);
+    let alt_text = string_field(&fields, "altText", &mut problems);
+    let hashtags = match fields.get("hashtags") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let mut tags = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(tag) => tags.push(tag.to_owned()),
+                    None => problems.push(problem(
+                        &format!("hashtags[{i}]"),
+                        format!("expected a string, got {item}"),
+                    )),
+                }
+            }
+            Some(tags)
+        }
+        Some(other) => {
+            problems.push(problem(
+                "hashtags",
+                format!("expected an array of strings, got {other}"),
+            ));
+            None
+        }
+    };
+    if caption.is_none() && hashtags.is_none() && alt_text.is_none() && problems.is_empty() {
+        problems.push(problem(
+            "",
+            "nothing to change: give at least one of caption, hashtags, altText".into(),
+        ));
+    }
+    match revision {
+        Some(revision) if problems.is_empty() => Ok(EditRequest {
+            revision,
+            caption,
+            hashtags,
+            alt_text,
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn string_field(
+    fields: &Map<String, Value>,
+    name: &str,
+    problems: &mut Vec<FieldError>,
+) -> Option<String> {
+    match fields.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(other) => {
+            problems.push(FieldError {
+                path: name.to_owned(),
+                reason: format!("expected a string, got {other}"),
+            });
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: &str, expected: Result<(i64, bool, bool, bool), &[(&str, &str)]>) {
+        let parsed = parse_edit(body.as_bytes()).map(|e| {
+            (
+                e.revision,
+                e.caption.is_some(),
+                e.hashtags.is_some(),
+                e.alt_text.is_some(),
+            )
+        });
+        match (parsed, expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{body}"),
+            (Err(problems), Err(want)) => {
+                assert_eq!(problems.len(), want.len(), "{body}: {problems:?}");
+                for (problem, (path, reason)) in problems.iter().zip(want) {
+                    assert_eq!(problem.path, *path, "{body}");
+                    assert!(
+                        problem.reason.contains(reason),
+                        "{body}: {:?} lacks {reason:?}",
+                        problem.reason
+                    );
+                }
+            }
+            (got, want) => panic!("{body}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn edit_bodies() {
+        check(r#"{"revision": 3, "caption": "x"}"#, Ok((3, true, false, false)));
+        check(
+            r#"{"revision": 1, "hashtags": ["a"], "altText": "b"}"#,
+            Ok((1, false, true, true)),
+        );
+        check(r#"{"caption": "x"}"#, Err(&[("revision", "required")]));
+        check(
+            r#"{"revision": 0, "caption": 5, "hashtags": [1, "a"], "extra": true}"#,
+            Err(&[
+                ("extra", "unknown field"),
+                ("revision", "from 1, got 0"),
+                ("caption", "expected a string, got 5"),
+                ("hashtags[0]", "expected a string, got 1"),
+            ]),
+        );
+        check(r#"{"revision": 2}"#, Err(&[("", "nothing to change")]));
+        check(r#"[1]"#, Err(&[("", "JSON object")]));
+        check(r#"{"#, Err(&[("", "not valid JSON")]));
+        check(
+            r#"{"revision": 2.5, "hashtags": "a"}"#,
+            Err(&[
+                ("revision", "whole number"),
+                ("hashtags", "an array of strings"),
+            ]),
+        );
+    }
+}
