@@ -1,10 +1,17 @@
-//! The texts of a post and Instagram's limits on them.
+//! The texts of a post and every rule Instagram sets on them: lengths, the hashtag cap (the
+//! caption's own `#tags` included), the mention cap, and which control characters may appear.
 //!
-//! Each type can only be built through `parse`, so a value that exists is within limits.
+//! Each type can only be built through `parse`, so a value that exists is within limits. The
+//! same rules serve a model's answer (`generation`) and a person's edit (the API), so the
+//! detection functions ([`hashtags_in`], [`mentions_in`], [`char_count`]) are public and are
+//! the only definitions in the workspace.
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
 
-/// Instagram rejects captions longer than this (counted in characters).
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Instagram rejects captions longer than this (counted by [`char_count`]).
 pub const MAX_CAPTION_CHARS: usize = 2_200;
 /// Instagram rejects alt text longer than this.
 pub const MAX_ALT_TEXT_CHARS: usize = 1_000;
@@ -14,8 +21,245 @@ pub const DEFAULT_MAX_HASHTAGS: usize = 5;
 pub const HARD_MAX_HASHTAGS: usize = 30;
 /// A single hashtag's length; Instagram does not document one, this keeps them readable.
 pub const MAX_HASHTAG_CHARS: usize = 100;
+/// Instagram rejects a caption that mentions more accounts than this (error 2207040).
+pub const MAX_MENTIONS: usize = 20;
+/// Instagram usernames are at most this long; see [`mentions_in`] for longer runs.
+pub const MAX_USERNAME_CHARS: usize = 30;
+/// The control characters a multi-line text (caption, alt text, brief) may hold: line feed
+/// and tab. A `\r\n` is first turned into `\n` by [`normalize_line_breaks`]; a lone `\r` is
+/// refused like any other control character.
+pub const LAYOUT_CONTROLS: [char; 2] = ['\n', '\t'];
 
-/// Why a text breaks a limit. The message names the limit so it can be fed back to a model.
+/// The length of a text as Instagram's limits count it.
+///
+/// Meta's pages (and our notes) give the caption and alt text limits in "characters" without
+/// saying what a character is, so this counts Unicode scalar values (Rust `char`s): `é`
+/// written as `e` plus a combining accent is 2, and a family emoji joined with zero-width
+/// joiners is 5. That is never less than the number of grapheme clusters, so a text that fits
+/// here also fits if Instagram counts what a reader sees. Were it to count UTF-16 code units,
+/// as JavaScript's `length` does, an emoji such as 😀 would be 2 there and 1 here. Every
+/// length limit in the workspace uses this function.
+pub fn char_count(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// `text` with every `\r\n` turned into `\n`, as a text pasted from Windows has them. Lone
+/// `\r` stay, and are then refused as control characters.
+pub fn normalize_line_breaks(text: &str) -> String {
+    text.replace("\r\n", "\n")
+}
+
+/// The control characters (Unicode category Cc: U+0000 to U+001F, U+007F to U+009F) in `text`
+/// other than `allowed`, each once, in the order they first appear.
+pub fn control_characters(text: &str, allowed: &[char]) -> Vec<char> {
+    let mut found = Vec::new();
+    for c in text.chars() {
+        if c.is_control() && !allowed.contains(&c) && !found.contains(&c) {
+            found.push(c);
+        }
+    }
+    found
+}
+
+/// `U+0007`: how errors name a character that cannot be shown.
+pub fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
+fn code_points(chars: &[char]) -> String {
+    chars
+        .iter()
+        .map(|&c| code_point(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// What Instagram finds inside a text. Neither Meta's pages nor our notes say how it finds
+// hashtags and mentions, so these follow the common convention (as in twitter-text): a sign
+// at the start of the text or after a character that cannot be part of a word (so `a#b` and
+// `me@example.com` are neither a hashtag nor a mention, and Japanese text needs a space or
+// punctuation before `＃`), then the longest run of allowed characters.
+
+/// The signs that start a hashtag: `#` and the full-width `＃` (U+FF03) of Japanese input.
+pub fn is_hashtag_sign(c: char) -> bool {
+    c == '#' || c == '＃'
+}
+
+/// The characters of a hashtag: letters and digits in any script, and `_`.
+pub fn is_hashtag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn is_mention_sign(c: char) -> bool {
+    c == '@' || c == '＠'
+}
+
+/// The characters of an Instagram username: ASCII letters and digits, `.` and `_`.
+fn is_username_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '.' || c == '_'
+}
+
+/// The signs in `text` that may start a hashtag or mention: those at the start of the text
+/// or after a character that is not part of a word, other signs aside (`x##y` is inside a
+/// word, `(##y` is not). Yields each sign's byte index and the text after it.
+fn signs(text: &str, is_sign: fn(char) -> bool) -> impl Iterator<Item = (usize, &str)> {
+    let mut inside_word = false;
+    text.char_indices().filter_map(move |(index, c)| {
+        if !is_sign(c) {
+            inside_word = is_hashtag_char(c);
+            return None;
+        }
+        (!inside_word).then(|| (index, &text[index + c.len_utf8()..]))
+    })
+}
+
+/// The hashtags of `text` with the byte index of each one's sign.
+fn hashtags_at(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    signs(text, is_hashtag_sign).filter_map(|(index, rest)| {
+        let tag = &rest[..rest.find(|c| !is_hashtag_char(c)).unwrap_or(rest.len())];
+        // Instagram ignores a tag made only of digits, as in "we're #1".
+        let counts = !tag.is_empty() && !tag.chars().all(|c| c.is_ascii_digit());
+        counts.then_some((index, tag))
+    })
+}
+
+/// The hashtags Instagram finds in `text`, without their sign, in order and with repeats.
+///
+/// `#tag` and `＃tag` both count; `C#`, `#1` and `a#b` do not; in `##fun` the tag is `fun`.
+pub fn hashtags_in(text: &str) -> Vec<&str> {
+    hashtags_at(text).map(|(_, tag)| tag).collect()
+}
+
+/// The mentions of `text` with the byte index of each one's sign.
+fn mentions_at(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    signs(text, is_mention_sign).filter_map(|(index, rest)| {
+        let run = &rest[..rest.find(|c| !is_username_char(c)).unwrap_or(rest.len())];
+        let name = run.trim_end_matches('.');
+        (!name.is_empty()).then_some((index, name))
+    })
+}
+
+/// The accounts `text` mentions (`@name` or `＠name`), without their sign, in order and with
+/// repeats. A name is a run of username characters without its trailing `.` (a sentence's
+/// full stop). A run longer than [`MAX_USERNAME_CHARS`] still counts: no username is that
+/// long, but counting it keeps the cap on the safe side and means that cutting a text short
+/// never adds a mention.
+pub fn mentions_in(text: &str) -> Vec<&str> {
+    mentions_at(text).map(|(_, name)| name).collect()
+}
+
+/// How many accounts `text` mentions, as the cap of [`MAX_MENTIONS`] counts them: one account
+/// mentioned twice, in any case, is one (usernames are case-insensitive).
+pub fn mention_count(text: &str) -> usize {
+    let accounts: HashSet<String> = mentions_in(text)
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    accounts.len()
+}
+
+/// `text` with the signs of its hashtags removed, so that `#sale` reads `sale` and Instagram
+/// finds no hashtag in the result. Other signs, as in `C#`, `#1` or `a#b`, stay.
+pub fn strip_hashtag_signs(text: &str) -> String {
+    strip_signs(text, hashtags_at(text), is_hashtag_sign)
+}
+
+/// `text` with the signs of its mentions removed, so that `@cafe` reads `cafe` and Instagram
+/// finds no mention in the result. Other signs, as in `shop@example.jp`, stay.
+pub fn strip_mention_signs(text: &str) -> String {
+    strip_signs(text, mentions_at(text), is_mention_sign)
+}
+
+/// Removes the sign of each `found` item, and the run of signs before it: removing only the
+/// last of `##fun` would leave the tag `#fun`.
+fn strip_signs<'a>(
+    text: &str,
+    found: impl Iterator<Item = (usize, &'a str)>,
+    is_sign: fn(char) -> bool,
+) -> String {
+    let removed: Vec<(usize, usize)> = found
+        .map(|(sign, _)| {
+            let run_start = text[..sign].trim_end_matches(is_sign).len();
+            let sign_end = sign + text[sign..].chars().next().map_or(0, char::len_utf8);
+            (run_start, sign_end)
+        })
+        .collect();
+    text.char_indices()
+        .filter(|(index, _)| {
+            !removed
+                .iter()
+                .any(|&(start, end)| (start..end).contains(index))
+        })
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// The key under which Instagram treats two hashtags as one: `#Cafe`, `＃cafe` and `cafe`
+/// are the same tag.
+fn tag_key(tag: &str) -> String {
+    tag.trim()
+        .trim_start_matches(is_hashtag_sign)
+        .to_lowercase()
+}
+
+/// Which part of a post a problem concerns, written as the path of its field in the JSON of
+/// [`RawPostText`]: `caption`, `hashtags`, `hashtags[2]`, `altText`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Caption,
+    /// The list as a whole.
+    Hashtags,
+    /// One item of the list, by its index in the list as given.
+    Hashtag(usize),
+    AltText,
+}
+
+impl Field {
+    /// The field's name in a sentence.
+    fn noun(self) -> &'static str {
+        match self {
+            Field::Caption => "caption",
+            Field::Hashtags => "hashtags",
+            Field::Hashtag(_) => "hashtag",
+            Field::AltText => "alt text",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Caption => f.write_str("caption"),
+            Field::Hashtags => f.write_str("hashtags"),
+            Field::Hashtag(index) => write!(f, "hashtags[{index}]"),
+            Field::AltText => f.write_str("altText"),
+        }
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Why one hashtag is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HashtagError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it has {chars} characters, at most {max} are allowed")]
+    TooLong { chars: usize, max: usize },
+    #[error("it contains the control character {}", code_point(*.0))]
+    ControlCharacter(char),
+    #[error("only letters, digits and _ are allowed")]
+    NotTagCharacters,
+    #[error("Instagram ignores hashtags made only of digits")]
+    DigitsOnly,
+}
+
+/// Why a text breaks a rule. The message names the limit so it can be fed back to a model;
+/// [`ContentError::field`] says which field to show it at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
     #[error("caption is empty")]
@@ -24,37 +268,103 @@ pub enum ContentError {
     CaptionTooLong { chars: usize, max: usize },
     #[error("caption with its hashtags has {chars} characters, at most {max} are allowed")]
     CaptionWithHashtagsTooLong { chars: usize, max: usize },
+    #[error("caption mentions {count} accounts, at most {max} are allowed")]
+    TooManyMentions { count: usize, max: usize },
     #[error("alt text is empty")]
     EmptyAltText,
     #[error("alt text has {chars} characters, at most {max} are allowed")]
     AltTextTooLong { chars: usize, max: usize },
+    /// Only in the caption or the alt text; a hashtag's are [`HashtagError::ControlCharacter`].
+    #[error(
+        "{} contains the control character{} {}; only line breaks and tabs are allowed",
+        .field.noun(),
+        if .characters.len() == 1 { "" } else { "s" },
+        code_points(.characters)
+    )]
+    ControlCharacters { field: Field, characters: Vec<char> },
+    /// The list alone is over the cap.
     #[error("{count} hashtags given, at most {max} are allowed")]
     TooManyHashtags { count: usize, max: usize },
+    /// The caption's own hashtags bring the post over the cap.
+    #[error("caption and hashtags together have {count} hashtags, at most {max} are allowed")]
+    TooManyHashtagsWithCaption { count: usize, max: usize },
     #[error("hashtag {tag:?} is not valid: {reason}")]
-    InvalidHashtag { tag: String, reason: &'static str },
+    InvalidHashtag {
+        index: usize,
+        tag: String,
+        reason: HashtagError,
+    },
     #[error("hashtag {tag:?} appears more than once")]
-    DuplicateHashtag { tag: String },
+    DuplicateHashtag { index: usize, tag: String },
 }
 
-/// A caption within Instagram's length limit, without its hashtags.
+impl ContentError {
+    /// The field the problem concerns, for answering an edit by field path. The rules about
+    /// the caption and the list together are the caption's: the length with the hashtags, and
+    /// the cap once the caption's own hashtags count (the list alone over the cap is the
+    /// list's).
+    pub fn field(&self) -> Field {
+        match self {
+            ContentError::EmptyCaption
+            | ContentError::CaptionTooLong { .. }
+            | ContentError::CaptionWithHashtagsTooLong { .. }
+            | ContentError::TooManyMentions { .. }
+            | ContentError::TooManyHashtagsWithCaption { .. } => Field::Caption,
+            ContentError::EmptyAltText | ContentError::AltTextTooLong { .. } => Field::AltText,
+            ContentError::ControlCharacters { field, .. } => *field,
+            ContentError::TooManyHashtags { .. } => Field::Hashtags,
+            ContentError::InvalidHashtag { index, .. }
+            | ContentError::DuplicateHashtag { index, .. } => Field::Hashtag(*index),
+        }
+    }
+}
+
+/// Line breaks normalised, control characters refused, then trimmed. The check sees the text
+/// as given, so a control character at either end is refused too, not trimmed away.
+fn multiline_text(text: &str, field: Field) -> (String, Vec<ContentError>) {
+    let text = normalize_line_breaks(text);
+    let mut errors = Vec::new();
+    let characters = control_characters(&text, &LAYOUT_CONTROLS);
+    if !characters.is_empty() {
+        errors.push(ContentError::ControlCharacters { field, characters });
+    }
+    (text.trim().to_owned(), errors)
+}
+
+/// A caption within Instagram's limits, without the post's hashtag list: not empty, at most
+/// [`MAX_CAPTION_CHARS`], at most [`MAX_MENTIONS`] accounts mentioned, no control characters
+/// but line breaks and tabs (`\r\n` is stored as `\n`).
+///
+/// The caption's own hashtags count against the post's cap together with the list, so that
+/// rule is checked by [`PostText::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Caption(String);
 
 impl Caption {
-    pub fn parse(text: &str) -> Result<Self, ContentError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(ContentError::EmptyCaption);
-        }
-        let chars = text.chars().count();
-        if chars > MAX_CAPTION_CHARS {
-            return Err(ContentError::CaptionTooLong {
+    pub fn parse(text: &str) -> Result<Self, Vec<ContentError>> {
+        let (text, mut errors) = multiline_text(text, Field::Caption);
+        let chars = char_count(&text);
+        if chars == 0 {
+            errors.push(ContentError::EmptyCaption);
+        } else if chars > MAX_CAPTION_CHARS {
+            errors.push(ContentError::CaptionTooLong {
                 chars,
                 max: MAX_CAPTION_CHARS,
             });
         }
-        Ok(Self(text.to_owned()))
+        let mentions = mention_count(&text);
+        if mentions > MAX_MENTIONS {
+            errors.push(ContentError::TooManyMentions {
+                count: mentions,
+                max: MAX_MENTIONS,
+            });
+        }
+        if errors.is_empty() {
+            Ok(Self(text))
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -64,25 +374,29 @@ impl AsRef<str> for Caption {
     }
 }
 
-/// Alt text for the image, within Instagram's length limit.
+/// Alt text for the image: not empty, at most [`MAX_ALT_TEXT_CHARS`], no control characters
+/// but line breaks and tabs (`\r\n` is stored as `\n`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct AltText(String);
 
 impl AltText {
-    pub fn parse(text: &str) -> Result<Self, ContentError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(ContentError::EmptyAltText);
-        }
-        let chars = text.chars().count();
-        if chars > MAX_ALT_TEXT_CHARS {
-            return Err(ContentError::AltTextTooLong {
+    pub fn parse(text: &str) -> Result<Self, Vec<ContentError>> {
+        let (text, mut errors) = multiline_text(text, Field::AltText);
+        let chars = char_count(&text);
+        if chars == 0 {
+            errors.push(ContentError::EmptyAltText);
+        } else if chars > MAX_ALT_TEXT_CHARS {
+            errors.push(ContentError::AltTextTooLong {
                 chars,
                 max: MAX_ALT_TEXT_CHARS,
             });
         }
-        Ok(Self(text.to_owned()))
+        if errors.is_empty() {
+            Ok(Self(text))
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -92,30 +406,34 @@ impl AsRef<str> for AltText {
     }
 }
 
-/// One hashtag, stored without its leading `#`.
+/// One hashtag, stored without its sign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Hashtag(String);
 
 impl Hashtag {
-    /// Accepts `"#tag"` or `"tag"`; letters, digits and `_` in any script.
-    pub fn parse(text: &str) -> Result<Self, ContentError> {
-        let tag = text.trim().trim_start_matches('#');
-        let invalid = |reason| ContentError::InvalidHashtag {
-            tag: text.to_owned(),
-            reason,
-        };
-        if tag.is_empty() {
-            return Err(invalid("it is empty"));
+    /// Accepts `"tag"`, `"#tag"` or `"＃tag"`, with spaces around it; letters, digits and `_`
+    /// in any script. No control character is allowed anywhere, not even at the ends.
+    pub fn parse(text: &str) -> Result<Self, HashtagError> {
+        if let Some(&c) = control_characters(text, &[]).first() {
+            return Err(HashtagError::ControlCharacter(c));
         }
-        if tag.chars().count() > MAX_HASHTAG_CHARS {
-            return Err(invalid("it is too long"));
+        let tag = text.trim().trim_start_matches(is_hashtag_sign);
+        let chars = char_count(tag);
+        if chars == 0 {
+            return Err(HashtagError::Empty);
         }
-        if !tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            return Err(invalid("only letters, digits and _ are allowed"));
+        if chars > MAX_HASHTAG_CHARS {
+            return Err(HashtagError::TooLong {
+                chars,
+                max: MAX_HASHTAG_CHARS,
+            });
+        }
+        if !tag.chars().all(is_hashtag_char) {
+            return Err(HashtagError::NotTagCharacters);
         }
         if tag.chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid("Instagram ignores hashtags made only of digits"));
+            return Err(HashtagError::DigitsOnly);
         }
         Ok(Self(tag.to_owned()))
     }
@@ -127,40 +445,59 @@ impl AsRef<str> for Hashtag {
     }
 }
 
-impl std::fmt::Display for Hashtag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Hashtag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
     }
 }
 
-/// The hashtags of one post: distinct (case-insensitively) and at most the configured count.
+/// The hashtag list of one post: each valid, distinct (case-insensitively), and at most the
+/// configured count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(transparent)]
 pub struct Hashtags(Vec<Hashtag>);
 
 impl Hashtags {
-    pub fn parse<S: AsRef<str>>(tags: &[S], max: usize) -> Result<Self, ContentError> {
-        let max = max.min(HARD_MAX_HASHTAGS);
-        if tags.len() > max {
-            return Err(ContentError::TooManyHashtags {
-                count: tags.len(),
-                max,
-            });
+    /// Checks the list on its own; [`PostText::parse`] also counts the caption's hashtags.
+    /// Reports every bad item, each with its index.
+    pub fn parse<S: AsRef<str>>(tags: &[S], max: usize) -> Result<Self, Vec<ContentError>> {
+        let mut errors: Vec<ContentError> = hashtag_cap("", tags, max).into_iter().collect();
+        match keep(Self::parse_items(tags), &mut errors) {
+            Some(hashtags) if errors.is_empty() => Ok(hashtags),
+            _ => Err(errors),
         }
+    }
+
+    /// Every item valid and distinct; no cap.
+    fn parse_items<S: AsRef<str>>(tags: &[S]) -> Result<Self, Vec<ContentError>> {
         let mut parsed: Vec<Hashtag> = Vec::with_capacity(tags.len());
-        for tag in tags {
-            let tag = Hashtag::parse(tag.as_ref())?;
-            if parsed
-                .iter()
-                .any(|seen| seen.0.to_lowercase() == tag.0.to_lowercase())
-            {
-                return Err(ContentError::DuplicateHashtag {
-                    tag: tag.to_string(),
-                });
+        let mut errors = Vec::new();
+        for (index, text) in tags.iter().enumerate() {
+            let text = text.as_ref();
+            match Hashtag::parse(text) {
+                Err(reason) => errors.push(ContentError::InvalidHashtag {
+                    index,
+                    tag: text.to_owned(),
+                    reason,
+                }),
+                Ok(tag)
+                    if parsed
+                        .iter()
+                        .any(|seen| tag_key(&seen.0) == tag_key(&tag.0)) =>
+                {
+                    errors.push(ContentError::DuplicateHashtag {
+                        index,
+                        tag: tag.to_string(),
+                    });
+                }
+                Ok(tag) => parsed.push(tag),
             }
-            parsed.push(tag);
         }
-        Ok(Self(parsed))
+        if errors.is_empty() {
+            Ok(Self(parsed))
+        } else {
+            Err(errors)
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Hashtag> {
@@ -173,6 +510,37 @@ impl Hashtags {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The cap on a post's hashtags: those written in the caption and those in the list count
+/// together, and a tag written more than once, in either place or both, counts once
+/// (`#Cafe` and `＃cafe` are one tag). The cap limits the tags a post is filed under, and a
+/// caption that names its `#cafe` in a sentence and again in the list is filed under it once;
+/// Meta does not document how repeats count, and counting them once is what the review page
+/// can explain simply. Each list item counts, even one reported as invalid, since each is
+/// meant as a tag. The cap is `max`, never more than [`HARD_MAX_HASHTAGS`].
+fn hashtag_cap<S: AsRef<str>>(caption: &str, tags: &[S], max: usize) -> Option<ContentError> {
+    let max = max.min(HARD_MAX_HASHTAGS);
+    let listed: HashSet<String> = tags
+        .iter()
+        .map(|tag| tag_key(tag.as_ref()))
+        .filter(|key| !key.is_empty())
+        .collect();
+    let mut all = listed.clone();
+    all.extend(hashtags_in(caption).into_iter().map(tag_key));
+    if all.len() <= max {
+        None
+    } else if all.len() == listed.len() {
+        Some(ContentError::TooManyHashtags {
+            count: listed.len(),
+            max,
+        })
+    } else {
+        Some(ContentError::TooManyHashtagsWithCaption {
+            count: all.len(),
+            max,
+        })
     }
 }
 
@@ -195,42 +563,38 @@ pub struct RawPostText {
 }
 
 impl PostText {
-    /// Checks every limit and reports every broken one, not just the first.
+    /// Checks every rule and reports every broken one, not just the first; each error's
+    /// [`ContentError::field`] says where it is. `max_hashtags` is the configured cap, held to
+    /// [`HARD_MAX_HASHTAGS`]; the caption's own hashtags count against it.
     pub fn parse(raw: &RawPostText, max_hashtags: usize) -> Result<Self, Vec<ContentError>> {
-        let caption = Caption::parse(&raw.caption);
-        let hashtags = Hashtags::parse(&raw.hashtags, max_hashtags);
-        let alt_text = AltText::parse(&raw.alt_text);
-        match (caption, hashtags, alt_text) {
-            (Ok(caption), Ok(hashtags), Ok(alt_text)) => {
-                let text = Self {
-                    caption,
-                    hashtags,
-                    alt_text,
-                };
-                // Instagram counts the hashtags as part of the caption.
-                let chars = text.instagram_caption().chars().count();
-                if chars > MAX_CAPTION_CHARS {
-                    return Err(vec![ContentError::CaptionWithHashtagsTooLong {
-                        chars,
-                        max: MAX_CAPTION_CHARS,
-                    }]);
-                }
-                Ok(text)
+        let mut errors = Vec::new();
+        let caption = keep(Caption::parse(&raw.caption), &mut errors);
+        errors.extend(hashtag_cap(&raw.caption, &raw.hashtags, max_hashtags));
+        let hashtags = keep(Hashtags::parse_items(&raw.hashtags), &mut errors);
+        let alt_text = keep(AltText::parse(&raw.alt_text), &mut errors);
+        if let (Some(caption), Some(hashtags)) = (&caption, &hashtags) {
+            // Instagram counts the hashtags as part of the caption.
+            let chars = char_count(&joined(caption, hashtags));
+            if chars > MAX_CAPTION_CHARS {
+                errors.push(ContentError::CaptionWithHashtagsTooLong {
+                    chars,
+                    max: MAX_CAPTION_CHARS,
+                });
             }
-            (caption, hashtags, alt_text) => Err([caption.err(), hashtags.err(), alt_text.err()]
-                .into_iter()
-                .flatten()
-                .collect()),
+        }
+        match (caption, hashtags, alt_text) {
+            (Some(caption), Some(hashtags), Some(alt_text)) if errors.is_empty() => Ok(Self {
+                caption,
+                hashtags,
+                alt_text,
+            }),
+            _ => Err(errors),
         }
     }
 
     /// The caption as Instagram receives it: the text, a blank line, then the hashtags.
     pub fn instagram_caption(&self) -> String {
-        if self.hashtags.is_empty() {
-            return self.caption.as_ref().to_owned();
-        }
-        let tags: Vec<String> = self.hashtags.iter().map(ToString::to_string).collect();
-        format!("{}\n\n{}", self.caption.as_ref(), tags.join(" "))
+        joined(&self.caption, &self.hashtags)
     }
 
     pub fn to_raw(&self) -> RawPostText {
@@ -246,126 +610,18 @@ impl PostText {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn raw(caption: &str, hashtags: &[&str], alt_text: &str) -> RawPostText {
-        RawPostText {
-            caption: caption.into(),
-            hashtags: hashtags.iter().map(|t| t.to_string()).collect(),
-            alt_text: alt_text.into(),
-        }
-    }
-
-    fn check(input: RawPostText, max_hashtags: usize, expected: Result<&str, Vec<ContentError>>) {
-        let parsed = PostText::parse(&input, max_hashtags).map(|text| text.instagram_caption());
-        assert_eq!(
-            parsed.as_deref().map_err(Clone::clone),
-            expected,
-            "{input:?}"
-        );
-    }
-
-    #[test]
-    fn accepts_texts_within_the_limits() {
-        check(
-            raw(" Hello ", &["#Cafe", "latte"], "A cup"),
-            5,
-            Ok("Hello\n\n#Cafe #latte"),
-        );
-        check(
-            raw("こんにちは", &["カフェ", "秋_メニュー"], "写真"),
-            5,
-            Ok("こんにちは\n\n#カフェ #秋_メニュー"),
-        );
-        check(raw("No tags", &[], "x"), 0, Ok("No tags"));
-        let longest = "あ".repeat(MAX_CAPTION_CHARS);
-        check(raw(&longest, &[], "x"), 5, Ok(&longest));
-    }
-
-    #[test]
-    fn reports_every_broken_limit() {
-        check(
-            raw("", &["a", "b", "c"], ""),
-            2,
-            Err(vec![
-                ContentError::EmptyCaption,
-                ContentError::TooManyHashtags { count: 3, max: 2 },
-                ContentError::EmptyAltText,
-            ]),
-        );
-        check(
-            raw(&"x".repeat(2_201), &[], &"y".repeat(1_001)),
-            5,
-            Err(vec![
-                ContentError::CaptionTooLong {
-                    chars: 2_201,
-                    max: 2_200,
-                },
-                ContentError::AltTextTooLong {
-                    chars: 1_001,
-                    max: 1_000,
-                },
-            ]),
-        );
-        // The hashtags count against the caption's limit: 2,190 + "\n\n" + "#abcdefghij" = 2,203.
-        check(
-            raw(&"x".repeat(2_190), &["abcdefghij"], "alt"),
-            5,
-            Err(vec![ContentError::CaptionWithHashtagsTooLong {
-                chars: 2_203,
-                max: 2_200,
-            }]),
-        );
-        check(
-            raw("c", &["Cafe", "#cafe"], "a"),
-            5,
-            Err(vec![ContentError::DuplicateHashtag {
-                tag: "#cafe".into(),
-            }]),
-        );
-        check(
-            raw("c", &["2025"], "a"),
-            5,
-            Err(vec![ContentError::InvalidHashtag {
-                tag: "2025".into(),
-                reason: "Instagram ignores hashtags made only of digits",
-            }]),
-        );
-        check(
-            raw("c", &["two words"], "a"),
-            5,
-            Err(vec![ContentError::InvalidHashtag {
-                tag: "two words".into(),
-                reason: "only letters, digits and _ are allowed",
-            }]),
-        );
-        check(
-            raw("c", &["#"], "a"),
-            5,
-            Err(vec![ContentError::InvalidHashtag {
-                tag: "#".into(),
-                reason: "it is empty",
-            }]),
-        );
-    }
-
-    #[test]
-    fn the_configured_cap_never_exceeds_the_hard_cap() {
-        let tags: Vec<String> = (0..31).map(|i| format!("tag{i}")).collect();
-        assert_eq!(
-            Hashtags::parse(&tags, 100),
-            Err(ContentError::TooManyHashtags {
-                count: 31,
-                max: HARD_MAX_HASHTAGS
-            })
-        );
-    }
-
-    #[test]
-    fn raw_text_round_trips() {
-        let text = PostText::parse(&raw("Hi", &["#One", "two"], "Alt"), 5).unwrap();
-        assert_eq!(text.to_raw(), raw("Hi", &["One", "two"], "Alt"));
-    }
+/// The value, or `None` with its errors added to `errors`.
+fn keep<T>(result: Result<T, Vec<ContentError>>, errors: &mut Vec<ContentError>) -> Option<T> {
+    result.map_err(|e| errors.extend(e)).ok()
 }
+
+fn joined(caption: &Caption, hashtags: &Hashtags) -> String {
+    if hashtags.is_empty() {
+        return caption.as_ref().to_owned();
+    }
+    let tags: Vec<String> = hashtags.iter().map(ToString::to_string).collect();
+    format!("{}\n\n{}", caption.as_ref(), tags.join(" "))
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@
 //! [`GenerationChain::accept`], and on [`ChainStep::Repair`] send the new prompt.
 
 use domain::content::{
-    ContentError, Hashtag, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, PostText, RawPostText,
+    ContentError, Field, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, PostText, RawPostText, hashtags_in,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -226,10 +226,12 @@ fn output_schema(hashtags: usize) -> Value {
 }
 
 /// The output parser: finds the JSON object in a model's answer and checks it against every
-/// limit. Problems are plain sentences meant to be fed back to the model.
+/// rule of `domain::content`, and against this chain's own policy: exactly the requested
+/// number of hashtags, and none written in the caption. Problems are plain sentences meant to
+/// be fed back to the model.
 ///
-/// Tolerated: code fences or text around the object, `#` before hashtags, `alt_text` for
-/// `altText`, and extra fields, which are ignored.
+/// Tolerated: code fences or text around the object, `#` or `＃` before hashtags, spaces
+/// around them, `alt_text` for `altText`, and extra fields, which are ignored.
 pub fn parse_answer(
     answer: &str,
     max_hashtags: usize,
@@ -242,56 +244,57 @@ pub fn parse_answer(
     let hashtags = hashtags_field(&object, &mut problems);
     let alt_text = string_field(&object, "altText", &mut problems);
 
-    if let Some(caption) = &caption {
-        let found = hashtags_in(caption);
-        if !found.is_empty() {
-            problems.push(format!(
-                "caption contains hashtags ({}); put every hashtag in the hashtags array instead",
-                found.join(", ")
-            ));
-        }
+    // Instagram would count them against the cap too, but the policy is stricter: a generated
+    // caption has none, so that the list is the whole of what a person reviews.
+    let caption_tags: Vec<String> = caption
+        .as_deref()
+        .map(hashtags_in)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|tag| format!("#{tag}"))
+        .collect();
+    if !caption_tags.is_empty() {
+        problems.push(format!(
+            "caption contains hashtags ({}); put every hashtag in the hashtags array instead",
+            caption_tags.join(", ")
+        ));
     }
     let mut count_reported = false;
-    if let Some(tags) = &hashtags {
-        if tags.len() != expected_hashtags {
-            count_reported = true;
-            problems.push(count_problem(tags.len(), expected_hashtags));
-        }
-        // Each tag is checked here so that every bad one is listed, not only the first.
-        problems.extend(
-            tags.iter()
-                .filter_map(|tag| Hashtag::parse(tag).err())
-                .map(|e| e.to_string()),
-        );
+    if let Some(tags) = &hashtags
+        && tags.len() != expected_hashtags
+    {
+        count_reported = true;
+        problems.push(count_problem(tags.len(), expected_hashtags));
     }
 
-    let (Some(caption), Some(hashtags), Some(alt_text)) = (caption, hashtags, alt_text) else {
-        return Err(problems);
+    // A missing field is reported already: it stands in as empty, and the domain's problems
+    // with it are left out, so that the problems of the other fields are all listed.
+    let missing = |field: Field| match field {
+        Field::Caption => caption.is_none(),
+        Field::Hashtags | Field::Hashtag(_) => hashtags.is_none(),
+        Field::AltText => alt_text.is_none(),
     };
-    match PostText::parse(
-        &RawPostText {
-            caption,
-            hashtags,
-            alt_text,
-        },
-        max_hashtags,
-    ) {
-        Ok(text) if problems.is_empty() => Ok(text),
-        Ok(_) => Err(problems),
-        Err(errors) => {
-            for error in errors {
-                let already_reported = match error {
-                    ContentError::InvalidHashtag { .. } => true,
-                    ContentError::TooManyHashtags { .. } => count_reported,
-                    _ => false,
-                };
-                if !already_reported {
-                    problems.push(error.to_string());
-                }
-            }
-            Err(problems)
+    let raw = RawPostText {
+        caption: caption.clone().unwrap_or_default(),
+        hashtags: hashtags.clone().unwrap_or_default(),
+        alt_text: alt_text.clone().unwrap_or_default(),
+    };
+    let errors = match PostText::parse(&raw, max_hashtags) {
+        Ok(text) if problems.is_empty() => return Ok(text),
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    };
+    for error in errors {
+        let already_reported = match error {
+            ContentError::TooManyHashtags { .. } => count_reported,
+            ContentError::TooManyHashtagsWithCaption { .. } => !caption_tags.is_empty(),
+            _ => false,
+        };
+        if !already_reported && !missing(error.field()) {
+            problems.push(error.to_string());
         }
     }
+    Err(problems)
 }
 
 /// Takes the outermost `{...}`; if that is not JSON (a stray `}` in the text after it), the
@@ -339,7 +342,7 @@ fn string_field(
     }
 }
 
-/// The hashtags without their leading `#` (or the full-width `＃` of Japanese text).
+/// The hashtags as given, without spaces around them; `Hashtag::parse` takes off their sign.
 fn hashtags_field(object: &Map<String, Value>, problems: &mut Vec<String>) -> Option<Vec<String>> {
     let items = match object.get("hashtags") {
         None => {
@@ -358,7 +361,7 @@ fn hashtags_field(object: &Map<String, Value>, problems: &mut Vec<String>) -> Op
     let mut tags = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         match item {
-            Value::String(tag) => tags.push(tag.trim().trim_start_matches(is_mark).to_owned()),
+            Value::String(tag) => tags.push(tag.trim().to_owned()),
             other => problems.push(format!(
                 "hashtags[{index}] must be a string, got {}",
                 kind(other)
@@ -378,50 +381,6 @@ fn count_problem(given: usize, expected: usize) -> String {
         1 => format!("{given}, exactly 1 is required"),
         n => format!("{given}, exactly {n} are required"),
     }
-}
-
-// What counts as a hashtag inside a text. Instagram counts hashtags in the caption against
-// the post's cap, so the parser rejects them and the template writer removes their marks.
-
-fn is_mark(c: char) -> bool {
-    c == '#' || c == '＃'
-}
-
-fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
-/// The tag that `text`, starting at a mark, would make, if any: marks, then letters, digits
-/// or `_`, not digits only (Instagram ignores `#1`).
-fn tag_after_marks(text: &str) -> Option<&str> {
-    let rest = text.trim_start_matches(is_mark);
-    let tag = &rest[..rest.find(|c| !is_tag_char(c)).unwrap_or(rest.len())];
-    (!tag.is_empty() && !tag.chars().all(|c| c.is_ascii_digit())).then_some(tag)
-}
-
-/// The hashtags Instagram would find in `text`, each written with one `#`.
-pub(crate) fn hashtags_in(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut previous_was_mark = false;
-    for (index, c) in text.char_indices() {
-        if is_mark(c)
-            && !previous_was_mark
-            && let Some(tag) = tag_after_marks(&text[index..])
-        {
-            found.push(format!("#{tag}"));
-        }
-        previous_was_mark = is_mark(c);
-    }
-    found
-}
-
-/// `text` with the marks of its hashtags removed, so that `#sale` reads `sale`; other marks,
-/// as in `C#` or `#1`, stay.
-pub(crate) fn strip_hashtag_marks(text: &str) -> String {
-    text.char_indices()
-        .filter(|&(index, c)| !(is_mark(c) && tag_after_marks(&text[index..]).is_some()))
-        .map(|(_, c)| c)
-        .collect()
 }
 
 #[cfg(test)]
@@ -639,6 +598,68 @@ mod tests {
             &answer("We're #1 for C# lovers", &["a", "b"], "x"),
             Ok(("We're #1 for C# lovers", &["a", "b"], "x")),
         );
+        // A sign inside a word makes no hashtag, in Japanese text too.
+        check(
+            &answer("週末は#カフェ巡り、a#b", &["a", "b"], "x"),
+            Ok(("週末は#カフェ巡り、a#b", &["a", "b"], "x")),
+        );
+        // Over the cap because of them: the one problem says what to do.
+        check(
+            &answer("Hi ＃a #b #c #d", &["x", "y"], "x"),
+            Err(&["caption contains hashtags (#a, #b, #c, #d); put every hashtag"]),
+        );
+    }
+
+    #[test]
+    fn mentions_are_capped() {
+        let mentions = |count: usize| -> String {
+            let names: Vec<String> = (0..count).map(|i| format!("@shop{i}")).collect();
+            names.join(" ")
+        };
+        let twenty = mentions(20);
+        check(
+            &answer(&twenty, &["a", "b"], "x"),
+            Ok((&twenty, &["a", "b"], "x")),
+        );
+        check(
+            &answer(&mentions(21), &["a", "b"], "x"),
+            Err(&["caption mentions 21 accounts, at most 20 are allowed"]),
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        check(
+            &answer("Hi\u{7}", &["a\u{0}", "b"], "A\u{7f}cup\u{85}"),
+            Err(&[
+                "caption contains the control character U+0007; only line breaks and tabs",
+                r#"hashtag "a\0" is not valid: it contains the control character U+0000"#,
+                "alt text contains the control characters U+007F, U+0085; only line breaks",
+            ]),
+        );
+        check(
+            &answer("Line one\r\nLine two\tend", &["a", "b"], "A\ncup"),
+            Ok(("Line one\nLine two\tend", &["a", "b"], "A\ncup")),
+        );
+    }
+
+    #[test]
+    fn a_missing_field_hides_no_other_problem() {
+        check(
+            r#"{"hashtags": ["a b", "x"], "altText": "\u0000"}"#,
+            Err(&[
+                "missing field caption",
+                r#"hashtag "a b" is not valid"#,
+                "alt text contains the control character U+0000",
+            ]),
+        );
+        check(
+            r##"{"caption": "#a #b #c #d #e #f", "altText": "x"}"##,
+            Err(&[
+                "missing field hashtags",
+                "caption contains hashtags (#a, #b, #c, #d, #e, #f)",
+            ]),
+        );
     }
 
     #[test]
@@ -651,28 +672,6 @@ mod tests {
             ]),
         );
         check(&answer("Hi", &["a", "b"], ""), Err(&["alt text is empty"]));
-    }
-
-    fn check_strip(text: &str, expect: &str) {
-        assert_eq!(strip_hashtag_marks(text), expect, "{text:?}");
-        assert_eq!(
-            hashtags_in(&strip_hashtag_marks(text)),
-            Vec::<String>::new(),
-            "{text:?}"
-        );
-    }
-
-    #[test]
-    fn strip_marks_leaves_no_hashtag() {
-        check_strip("Big #sale today", "Big sale today");
-        check_strip("##double and ＃全角", "double and 全角");
-        check_strip(
-            "C# and F# and #1 and # alone",
-            "C# and F# and #1 and # alone",
-        );
-        check_strip("a#b#c", "abc");
-        check_strip("#12abc #_", "12abc _");
-        check_strip("###", "###");
     }
 
     fn user(content: &str) -> ChatMessage {

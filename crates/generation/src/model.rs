@@ -73,9 +73,10 @@ pub(crate) fn clean_message(text: &str) -> String {
     truncate(&words.join(" "), MAX_MESSAGE_CHARS)
 }
 
-/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis. Characters are
+/// what [`domain::content::char_count`] counts: `char`s.
 pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if domain::content::char_count(text) <= max {
         return text.to_owned();
     }
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();

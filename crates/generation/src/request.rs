@@ -1,7 +1,10 @@
 //! The body of `POST /api/v1/generate`: its validation, which lists every problem by field
 //! path, and its fingerprint for detecting a reused Idempotency-Key.
 
-use domain::content::HARD_MAX_HASHTAGS;
+use domain::content::{
+    ContentError, HARD_MAX_HASHTAGS, LAYOUT_CONTROLS, char_count, code_point, control_characters,
+    normalize_line_breaks,
+};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -125,6 +128,14 @@ pub struct FieldError {
     pub reason: String,
 }
 
+/// A problem with an edited post text, at its field path (`caption`, `hashtags[2]`, ...), so
+/// that an edit is answered in the same shape as a generate request.
+impl From<&ContentError> for FieldError {
+    fn from(error: &ContentError) -> Self {
+        Self::new(error.field().to_string(), error.to_string())
+    }
+}
+
 impl FieldError {
     fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
@@ -151,7 +162,7 @@ pub fn parse_generate_request(
 
     let brief = match fields.get("brief") {
         None => problems.push("brief", "required"),
-        Some(value) => problems.text(value, "brief", MAX_BRIEF_CHARS),
+        Some(value) => problems.text(value, "brief", MAX_BRIEF_CHARS, Lines::Many),
     };
     let tone = match optional(&fields, "tone") {
         None => Some(Tone::default()),
@@ -172,7 +183,7 @@ pub fn parse_generate_request(
     let image_prompt = match optional(&fields, "imagePrompt") {
         None => Some(None),
         Some(value) => problems
-            .text(value, "imagePrompt", MAX_IMAGE_PROMPT_CHARS)
+            .text(value, "imagePrompt", MAX_IMAGE_PROMPT_CHARS, Lines::One)
             .map(Some),
     };
     let scheduled_at = match optional(&fields, "scheduledAt") {
@@ -220,6 +231,14 @@ fn optional<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value>
     fields.get(name).filter(|value| !value.is_null())
 }
 
+/// Whether a text may span lines: the brief may, with `\n` and tabs (`\r\n` becomes `\n`, as
+/// in a caption); one-line texts take no control character at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    One,
+    Many,
+}
+
 /// Collects problems; each check returns `None` exactly when it recorded one.
 #[derive(Default)]
 struct Problems(Vec<FieldError>);
@@ -235,13 +254,31 @@ impl Problems {
         self.push(path, format!("expected {expected}, got {got}"))
     }
 
-    /// A string that is trimmed and must then have 1 to `max` characters.
-    fn text(&mut self, value: &Value, path: &str, max: usize) -> Option<String> {
+    /// A string without control characters (but line breaks and tabs in a [`Lines::Many`]
+    /// text) that is trimmed and must then have 1 to `max` characters.
+    fn text(&mut self, value: &Value, path: &str, max: usize, lines: Lines) -> Option<String> {
         let Value::String(text) = value else {
             return self.expected(path, "a string", value);
         };
+        let (text, allowed, but) = match lines {
+            Lines::Many => (
+                normalize_line_breaks(text),
+                &LAYOUT_CONTROLS[..],
+                " other than line breaks and tabs",
+            ),
+            Lines::One => (text.clone(), &[][..], ""),
+        };
+        let controls = control_characters(&text, allowed);
+        if !controls.is_empty() {
+            let controls: Vec<String> = controls.into_iter().map(code_point).collect();
+            let controls = controls.join(", ");
+            return self.push(
+                path,
+                format!("must not contain control characters{but}, got {controls}"),
+            );
+        }
         let text = text.trim();
-        let chars = text.chars().count();
+        let chars = char_count(text);
         if chars == 0 {
             return self.push(path, "must not be empty");
         }
@@ -295,7 +332,8 @@ impl Problems {
         }
         let mut keywords = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
-            match self.text(item, &format!("keywords[{index}]"), MAX_KEYWORD_CHARS) {
+            let path = format!("keywords[{index}]");
+            match self.text(item, &path, MAX_KEYWORD_CHARS, Lines::One) {
                 Some(keyword) => keywords.push(keyword),
                 None => valid = false,
             }
@@ -605,6 +643,96 @@ mod tests {
         check(
             r#"{"brief": "x", "imagePrompt": {}}"#,
             &[("imagePrompt", "expected a string, got an object")],
+        );
+    }
+
+    #[test]
+    fn control_characters() {
+        // Line feeds and tabs are the brief's layout; everything else is refused, by field.
+        for (escaped, named) in [
+            ("\\u0000", "U+0000"),
+            ("\\u0007", "U+0007"),
+            ("\\u007f", "U+007F"),
+            ("\\u0085", "U+0085"),
+            ("\\r", "U+000D"),
+        ] {
+            check(
+                &format!(r#"{{"brief": "a{escaped}b"}}"#),
+                &[(
+                    "brief",
+                    &format!(
+                        "must not contain control characters other than line breaks and tabs, got {named}"
+                    ),
+                )],
+            );
+            check(
+                &format!(
+                    r#"{{"brief": "x", "keywords": ["ok", "{escaped}k"], "imagePrompt": "p{escaped}"}}"#
+                ),
+                &[
+                    (
+                        "keywords[1]",
+                        &format!("must not contain control characters, got {named}"),
+                    ),
+                    (
+                        "imagePrompt",
+                        &format!("must not contain control characters, got {named}"),
+                    ),
+                ],
+            );
+        }
+        check(
+            r#"{"brief": "x", "keywords": ["a\nb", "a\tb"], "imagePrompt": "\u0000\u0007\u0000"}"#,
+            &[
+                (
+                    "keywords[0]",
+                    "must not contain control characters, got U+000A",
+                ),
+                (
+                    "keywords[1]",
+                    "must not contain control characters, got U+0009",
+                ),
+                (
+                    "imagePrompt",
+                    "must not contain control characters, got U+0000, U+0007",
+                ),
+            ],
+        );
+        // At the ends too, where trimming would hide U+0085.
+        check(r#"{"brief": "\u0085x\u0085"}"#, &[("brief", "got U+0085")]);
+    }
+
+    #[test]
+    fn brief_keeps_its_lines() {
+        check_ok(
+            r#"{"brief": " 新メニュー\n\t- 抹茶ラテ 🍵\r\n\t- ほうじ茶 \r\n"}"#,
+            request("新メニュー\n\t- 抹茶ラテ 🍵\n\t- ほうじ茶"),
+        );
+    }
+
+    #[test]
+    fn post_text_problems_by_field_path() {
+        let raw = domain::content::RawPostText {
+            caption: "#a #b #c".to_owned(),
+            hashtags: vec!["d".to_owned(), "e\u{7}".to_owned(), "f".to_owned()],
+            alt_text: "x".to_owned(),
+        };
+        let errors = domain::content::PostText::parse(&raw, 5)
+            .err()
+            .unwrap_or_default();
+        let problems: Vec<FieldError> = errors.iter().map(FieldError::from).collect();
+        assert_eq!(
+            problems,
+            [
+                FieldError::new(
+                    "caption",
+                    "caption and hashtags together have 6 hashtags, at most 5 are allowed"
+                ),
+                FieldError::new(
+                    "hashtags[1]",
+                    r#"hashtag "e\u{7}" is not valid: it contains the control character U+0007"#
+                ),
+            ]
         );
     }
 

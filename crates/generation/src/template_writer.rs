@@ -6,10 +6,12 @@
 //! ([`crate::GenerationChain::accept`]), so the rest of the system cannot tell the difference.
 //! The answer is a pure function of the request: the same request gives the same post.
 
-use domain::content::{Hashtag, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS};
+use domain::content::{
+    Hashtag, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_MENTIONS, char_count, is_hashtag_char,
+    mention_count, strip_hashtag_signs, strip_mention_signs,
+};
 use serde_json::json;
 
-use crate::chain::strip_hashtag_marks;
 use crate::model::truncate;
 use crate::request::{GenerateRequest, Tone};
 
@@ -171,7 +173,7 @@ fn caption(request: &GenerateRequest, language: Language, hashtags: &[String]) -
     let keywords: Vec<String> = request
         .keywords
         .iter()
-        .map(|k| strip_hashtag_marks(k))
+        .map(|k| strip_hashtag_signs(k))
         .collect();
     let keyword_line = match (keywords.is_empty(), language) {
         (true, _) => String::new(),
@@ -183,21 +185,26 @@ fn caption(request: &GenerateRequest, language: Language, hashtags: &[String]) -
     let tag_block: Vec<String> = hashtags.iter().map(|t| format!("#{t}")).collect();
     let tag_chars = match tag_block.len() {
         0 => 0,
-        _ => 2 + tag_block.join(" ").chars().count(),
+        _ => 2 + char_count(&tag_block.join(" ")),
     };
     let fixed: usize = [opening, keyword_line.as_str(), closing]
         .iter()
         .filter(|part| !part.is_empty())
-        .map(|part| part.chars().count() + 2)
+        .map(|part| char_count(part) + 2)
         .sum();
     let room = MAX_CAPTION_CHARS.saturating_sub(tag_chars + fixed);
-    let brief = truncate(strip_hashtag_marks(&request.brief).trim(), room);
+    let brief = truncate(strip_hashtag_signs(&request.brief).trim(), room);
 
-    [opening, brief.as_str(), keyword_line.as_str(), closing]
+    let caption = [opening, brief.as_str(), keyword_line.as_str(), closing]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
-        .join("\n\n")
+        .join("\n\n");
+    // Over the cap, the names are kept as plain words; which 20 to keep is no template's call.
+    if mention_count(&caption) > MAX_MENTIONS {
+        return strip_mention_signs(&caption);
+    }
+    caption
 }
 
 /// Exactly `hashtag_count` distinct tags: from the keywords, then from words of the brief,
@@ -230,7 +237,7 @@ fn hashtags(request: &GenerateRequest, language: Language) -> Vec<String> {
 /// screen readers read camel-case hashtags word by word.
 fn tag_from_keyword(keyword: &str) -> String {
     let words: Vec<&str> = keyword
-        .split(|c| !is_tag_char(c))
+        .split(|c| !is_hashtag_char(c))
         .filter(|w| !w.is_empty())
         .collect();
     if words.len() == 1 {
@@ -251,7 +258,7 @@ fn tag_from_keyword(keyword: &str) -> String {
 /// Words of the brief that make readable tags; long runs of CJK text (which has no spaces)
 /// are skipped.
 fn brief_words(brief: &str) -> impl Iterator<Item = String> + '_ {
-    brief.split(|c| !is_tag_char(c)).filter_map(|word| {
+    brief.split(|c| !is_hashtag_char(c)).filter_map(|word| {
         let chars = word.chars().count();
         let fits = if word.is_ascii() {
             (4..=20).contains(&chars) && !STOPWORDS.contains(&word.to_ascii_lowercase().as_str())
@@ -260,10 +267,6 @@ fn brief_words(brief: &str) -> impl Iterator<Item = String> + '_ {
         };
         fits.then(|| word.to_lowercase())
     })
-}
-
-fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
 }
 
 /// The image prompt describes the image best; without one, the image is about the brief.
@@ -285,7 +288,7 @@ fn alt_text(request: &GenerateRequest, language: Language) -> String {
         // Only a request built by hand has an empty brief; the alt text must still not be empty.
         return without_brief.to_owned();
     }
-    let room = MAX_ALT_TEXT_CHARS - before.chars().count() - after.chars().count();
+    let room = MAX_ALT_TEXT_CHARS - char_count(before) - char_count(after);
     format!("{before}{}{after}", truncate(brief, room))
 }
 
@@ -343,7 +346,7 @@ mod tests {
             .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c));
         assert_eq!(japanese, expect.japanese, "{answer}");
         assert!(raw.alt_text.starts_with(expect.alt_text), "{answer}");
-        assert!(text.instagram_caption().chars().count() <= MAX_CAPTION_CHARS);
+        assert!(char_count(&text.instagram_caption()) <= MAX_CAPTION_CHARS);
     }
 
     #[test]
@@ -398,6 +401,33 @@ mod tests {
                 alt_text: "Image for a post about: Spring menu",
             },
         );
+    }
+
+    /// The caption the writer makes for a brief, after the parser.
+    fn check_caption(brief: &str, keywords: &[&str], expect: &str) {
+        let request = request("en", brief, keywords, 0);
+        let answer = write_answer(&request);
+        let text = parse_answer(&answer, 5, 0).unwrap_or_else(|p| panic!("{answer}\n{p:#?}"));
+        let caption = text.to_raw().caption;
+        assert!(caption.contains(expect), "{caption:?} lacks {expect:?}");
+    }
+
+    #[test]
+    fn hashtag_and_mention_signs_in_the_brief() {
+        check_caption("A #sale on ＃全角 and C#", &[], "A sale on 全角 and C#");
+        check_caption(
+            "Thanks @cafe and a#b",
+            &["#latte"],
+            "Thanks @cafe and a#b\n\nTopics: latte",
+        );
+        // Twenty accounts may be mentioned; past that, the names stay as plain words.
+        let names =
+            |count: usize| -> Vec<String> { (0..count).map(|i| format!("@shop{i}")).collect() };
+        let twenty = names(20).join(" ");
+        check_caption(&twenty, &[], &twenty);
+        let (brief, keyword) = (names(20).join(" "), "@shop20");
+        check_caption(&brief, &[keyword], "shop0 shop1");
+        check_caption(&brief, &[keyword], "Topics: shop20");
     }
 
     #[test]
@@ -473,7 +503,7 @@ mod tests {
         );
         // Only the brief is shortened, and only by what the limit requires.
         assert!(
-            text.instagram_caption().chars().count() >= MAX_CAPTION_CHARS - 1,
+            char_count(&text.instagram_caption()) >= MAX_CAPTION_CHARS - 1,
             "{answer}"
         );
         assert!(raw.caption.contains("…\n\nTopics: 0kkk"), "{answer}");
@@ -484,6 +514,8 @@ mod tests {
     fn every_tone_and_language_passes_the_parser() {
         let long_cjk = "新".repeat(2_000);
         let long_latin = "a".repeat(2_000);
+        let many_mentions: Vec<String> = (0..30).map(|i| format!("@shop{i}")).collect();
+        let many_mentions = many_mentions.join(" ");
         let long_keywords: Vec<String> = (0..10)
             .map(|i| format!("キーワード {i} {}", "語".repeat(40)))
             .collect();
@@ -495,6 +527,8 @@ mod tests {
                     (long_latin.as_str(), &[][..]),
                     ("x", &["#", "##", "a b c"][..]),
                     ("#####", &[][..]),
+                    (many_mentions.as_str(), &["@a", "＠b", "#c"][..]),
+                    ("行く\n＃東京\tへ", &[][..]),
                 ] {
                     for count in [0, 1, 5, 30] {
                         let mut request = request(language, brief, keywords, count);

@@ -1,0 +1,559 @@
+use super::*;
+
+fn raw(caption: &str, hashtags: &[&str], alt_text: &str) -> RawPostText {
+    RawPostText {
+        caption: caption.into(),
+        hashtags: hashtags.iter().map(|t| t.to_string()).collect(),
+        alt_text: alt_text.into(),
+    }
+}
+
+/// `count` distinct hashtags or mentions, written with `sign` and separated by spaces.
+fn many(sign: &str, prefix: &str, count: usize) -> String {
+    (0..count)
+        .map(|i| format!("{sign}{prefix}{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What `PostText::parse` makes of a text: the caption Instagram receives, or every error.
+fn check(input: RawPostText, max_hashtags: usize, expected: Result<&str, Vec<ContentError>>) {
+    let parsed = PostText::parse(&input, max_hashtags).map(|text| text.instagram_caption());
+    assert_eq!(
+        parsed.as_deref().map_err(Clone::clone),
+        expected,
+        "{input:?}"
+    );
+}
+
+#[test]
+fn accepts_texts_within_the_limits() {
+    check(
+        raw(" Hello ", &["#Cafe", "latte"], "A cup"),
+        5,
+        Ok("Hello\n\n#Cafe #latte"),
+    );
+    check(
+        raw("こんにちは☕️", &["＃カフェ", "秋_メニュー"], "写真"),
+        5,
+        Ok("こんにちは☕️\n\n#カフェ #秋_メニュー"),
+    );
+    check(raw("No tags", &[], "x"), 0, Ok("No tags"));
+    let longest = "あ".repeat(MAX_CAPTION_CHARS);
+    check(raw(&longest, &[], "x"), 5, Ok(&longest));
+    // Line breaks and tabs are layout, not control characters to refuse.
+    check(
+        raw("Menu:\n\tlatte\n\tmocha", &[], "Two\tcups"),
+        5,
+        Ok("Menu:\n\tlatte\n\tmocha"),
+    );
+}
+
+#[test]
+fn reports_every_broken_limit() {
+    check(
+        raw("", &["a", "b", "c"], ""),
+        2,
+        Err(vec![
+            ContentError::EmptyCaption,
+            ContentError::TooManyHashtags { count: 3, max: 2 },
+            ContentError::EmptyAltText,
+        ]),
+    );
+    check(
+        raw(&"x".repeat(2_201), &[], &"y".repeat(1_001)),
+        5,
+        Err(vec![
+            ContentError::CaptionTooLong {
+                chars: 2_201,
+                max: 2_200,
+            },
+            ContentError::AltTextTooLong {
+                chars: 1_001,
+                max: 1_000,
+            },
+        ]),
+    );
+    // The hashtags count against the caption's limit: 2,190 + "\n\n" + "#abcdefghij" = 2,203.
+    check(
+        raw(&"x".repeat(2_190), &["abcdefghij"], "alt"),
+        5,
+        Err(vec![ContentError::CaptionWithHashtagsTooLong {
+            chars: 2_203,
+            max: 2_200,
+        }]),
+    );
+    // Every bad item is listed, each with its index, with the cap before them.
+    check(
+        raw("c", &["Cafe", "#cafe", "2025", "two words", "#", "ok"], "a"),
+        3,
+        Err(vec![
+            ContentError::TooManyHashtags { count: 4, max: 3 },
+            ContentError::DuplicateHashtag {
+                index: 1,
+                tag: "#cafe".into(),
+            },
+            ContentError::InvalidHashtag {
+                index: 2,
+                tag: "2025".into(),
+                reason: HashtagError::DigitsOnly,
+            },
+            ContentError::InvalidHashtag {
+                index: 3,
+                tag: "two words".into(),
+                reason: HashtagError::NotTagCharacters,
+            },
+            ContentError::InvalidHashtag {
+                index: 4,
+                tag: "#".into(),
+                reason: HashtagError::Empty,
+            },
+        ]),
+    );
+    // One caption can break several rules at once.
+    let mentions = many("@", "user", 21);
+    check(
+        raw(&format!("{mentions}\u{7}{}", "x".repeat(2_200)), &[], "a"),
+        5,
+        Err(vec![
+            ContentError::ControlCharacters {
+                field: Field::Caption,
+                characters: vec!['\u{7}'],
+            },
+            ContentError::CaptionTooLong {
+                chars: mentions.chars().count() + 2_201,
+                max: 2_200,
+            },
+            ContentError::TooManyMentions { count: 21, max: 20 },
+        ]),
+    );
+}
+
+#[test]
+fn hashtags_in_the_caption_count_against_the_cap() {
+    let too_many = |count| {
+        Err(vec![ContentError::TooManyHashtagsWithCaption {
+            count,
+            max: 5,
+        }])
+    };
+    // Exactly the cap, from both places.
+    check(
+        raw("Hi #a ＃b", &["c", "d", "e"], "x"),
+        5,
+        Ok("Hi #a ＃b\n\n#c #d #e"),
+    );
+    // One over the cap because of the caption.
+    check(raw("Hi #a ＃b", &["c", "d", "e", "f"], "x"), 5, too_many(6));
+    check(raw(&many("#", "tag", 6), &[], "x"), 5, too_many(6));
+    check(
+        raw("＃カフェ ＃渋谷 ＃ラテアート", &["a", "b", "c"], "写真"),
+        5,
+        too_many(6),
+    );
+    check(
+        raw(
+            "週末は ＃カフェ巡り🎉#コーヒー",
+            &["a", "b", "c", "d"],
+            "写真",
+        ),
+        5,
+        too_many(6),
+    );
+    // Written inside a word, as without a space after Japanese text, a sign makes no tag.
+    check(
+        raw("週末は#カフェ巡り", &["a", "b", "c", "d", "e"], "写真"),
+        5,
+        Ok("週末は#カフェ巡り\n\n#a #b #c #d #e"),
+    );
+    // A tag written twice, in either place or in both and in any case, counts once.
+    check(
+        raw(
+            "#Cafe and ＃cafe and #LATTE",
+            &["cafe", "latte", "x", "y", "z"],
+            "x",
+        ),
+        5,
+        Ok("#Cafe and ＃cafe and #LATTE\n\n#cafe #latte #x #y #z"),
+    );
+    // What Instagram does not take for a hashtag does not count.
+    check(
+        raw("We're #1 in C# at a#b, #", &["a", "b", "c", "d", "e"], "x"),
+        5,
+        Ok("We're #1 in C# at a#b, #\n\n#a #b #c #d #e"),
+    );
+    // No configuration lifts the cap above 30.
+    check(
+        raw(&many("#", "tag", 31), &[], "x"),
+        100,
+        Err(vec![ContentError::TooManyHashtagsWithCaption {
+            count: 31,
+            max: HARD_MAX_HASHTAGS,
+        }]),
+    );
+    check(
+        raw("#only", &[], "x"),
+        0,
+        Err(vec![ContentError::TooManyHashtagsWithCaption {
+            count: 1,
+            max: 0,
+        }]),
+    );
+}
+
+#[test]
+fn mentions_are_capped() {
+    let twenty = many("@", "user", 20);
+    check(raw(&twenty, &[], "x"), 5, Ok(&twenty));
+    check(
+        raw(&many("@", "user", 21), &[], "x"),
+        5,
+        Err(vec![ContentError::TooManyMentions { count: 21, max: 20 }]),
+    );
+    // One account mentioned again, in another case, is still one account.
+    let repeated = format!("{twenty} @USER0 ＠user1");
+    check(raw(&repeated, &[], "x"), 5, Ok(&repeated));
+    let japanese = format!(
+        "{} ＠カフェ 連絡はshop@example.jpまで",
+        many("＠", "店", 21)
+    );
+    let japanese_mentions = format!("{japanese} {}", many("＠", "shop", 21));
+    check(raw(&japanese, &[], "x"), 5, Ok(&japanese));
+    check(
+        raw(&japanese_mentions, &[], "x"),
+        5,
+        Err(vec![ContentError::TooManyMentions { count: 21, max: 20 }]),
+    );
+}
+
+#[test]
+fn control_characters_are_refused_in_every_field() {
+    for c in ['\0', '\u{7}', '\u{7f}', '\u{85}', '\r'] {
+        let text = format!("a{c}b");
+        let control = |field| ContentError::ControlCharacters {
+            field,
+            characters: vec![c],
+        };
+        check(raw(&text, &[], "x"), 5, Err(vec![control(Field::Caption)]));
+        check(raw("x", &[], &text), 5, Err(vec![control(Field::AltText)]));
+        check(
+            raw("x", &["ok", &text], "x"),
+            5,
+            Err(vec![ContentError::InvalidHashtag {
+                index: 1,
+                tag: text.clone(),
+                reason: HashtagError::ControlCharacter(c),
+            }]),
+        );
+        // At either end too, where trimming would otherwise hide U+0085.
+        check(
+            raw(&format!("{c}caption{c}"), &[], "x"),
+            5,
+            Err(vec![control(Field::Caption)]),
+        );
+    }
+    check(
+        raw("a\u{0}b\u{7}c\u{0}", &[], "x"),
+        5,
+        Err(vec![ContentError::ControlCharacters {
+            field: Field::Caption,
+            characters: vec!['\0', '\u{7}'],
+        }]),
+    );
+}
+
+#[test]
+fn crlf_becomes_lf() {
+    check(
+        raw("Line one\r\nLine two\r\n", &["tag"], "Alt\r\ntext"),
+        5,
+        Ok("Line one\nLine two\n\n#tag"),
+    );
+    let text = PostText::parse(&raw("a\r\nb", &[], "c\r\n\r\nd"), 5).map(|t| t.to_raw());
+    assert_eq!(text, Ok(raw("a\nb", &[], "c\n\nd")));
+    // Counted after the change: 2,199 characters and one line break fit.
+    check(
+        raw(
+            &format!("{}\r\n{}", "x".repeat(1_000), "y".repeat(1_199)),
+            &[],
+            "a",
+        ),
+        5,
+        Ok(&format!("{}\n{}", "x".repeat(1_000), "y".repeat(1_199))),
+    );
+}
+
+#[test]
+fn the_configured_cap_never_exceeds_the_hard_cap() {
+    let tags: Vec<String> = (0..31).map(|i| format!("tag{i}")).collect();
+    assert_eq!(
+        Hashtags::parse(&tags, 100),
+        Err(vec![ContentError::TooManyHashtags {
+            count: 31,
+            max: HARD_MAX_HASHTAGS
+        }])
+    );
+    assert_eq!(Hashtags::parse(&tags[..30], 100).map(|h| h.len()), Ok(30));
+}
+
+#[test]
+fn raw_text_round_trips() {
+    let text = PostText::parse(&raw("Hi", &["#One", "＃two"], "Alt"), 5).unwrap();
+    assert_eq!(text.to_raw(), raw("Hi", &["One", "two"], "Alt"));
+}
+
+/// The field path and message of each problem with a text, in order.
+fn check_fields(input: RawPostText, max_hashtags: usize, expect: &[(&str, &str)]) {
+    let errors = PostText::parse(&input, max_hashtags)
+        .err()
+        .unwrap_or_default();
+    let got: Vec<(String, String)> = errors
+        .iter()
+        .map(|e| (e.field().to_string(), e.to_string()))
+        .collect();
+    let got: Vec<(&str, &str)> = got.iter().map(|(p, r)| (p.as_str(), r.as_str())).collect();
+    assert_eq!(got, expect, "{input:?}");
+}
+
+#[test]
+fn problems_name_their_field() {
+    check_fields(
+        raw("Hi\u{7}", &["ok", "a b", "OK", "x\0"], " \u{85}"),
+        5,
+        &[
+            (
+                "caption",
+                "caption contains the control character U+0007; only line breaks and tabs are allowed",
+            ),
+            (
+                "hashtags[1]",
+                r#"hashtag "a b" is not valid: only letters, digits and _ are allowed"#,
+            ),
+            ("hashtags[2]", r##"hashtag "#OK" appears more than once"##),
+            (
+                "hashtags[3]",
+                r#"hashtag "x\0" is not valid: it contains the control character U+0000"#,
+            ),
+            (
+                "altText",
+                "alt text contains the control character U+0085; only line breaks and tabs are allowed",
+            ),
+            ("altText", "alt text is empty"),
+        ],
+    );
+    check_fields(
+        raw("#a #b", &["c", "d", "e", "f"], "x"),
+        5,
+        &[(
+            "caption",
+            "caption and hashtags together have 6 hashtags, at most 5 are allowed",
+        )],
+    );
+    check_fields(
+        raw("Hi", &["a", "b", "c", "d", "e", "f", "g"], "x"),
+        5,
+        &[("hashtags", "7 hashtags given, at most 5 are allowed")],
+    );
+    check_fields(
+        raw(&many("@", "u", 21), &[], "\u{0}\u{7f}"),
+        5,
+        &[
+            (
+                "caption",
+                "caption mentions 21 accounts, at most 20 are allowed",
+            ),
+            (
+                "altText",
+                "alt text contains the control characters U+0000, U+007F; only line breaks and tabs are allowed",
+            ),
+        ],
+    );
+    check_fields(raw("ok", &[], "ok"), 5, &[]);
+    assert_eq!(
+        serde_json::to_value([
+            Field::Caption,
+            Field::Hashtags,
+            Field::Hashtag(3),
+            Field::AltText
+        ])
+        .ok(),
+        Some(serde_json::json!([
+            "caption",
+            "hashtags",
+            "hashtags[3]",
+            "altText"
+        ]))
+    );
+}
+
+fn check_hashtag(text: &str, expect: Result<&str, HashtagError>) {
+    let got = Hashtag::parse(text);
+    assert_eq!(
+        got.as_ref().map(AsRef::as_ref).map_err(|e| *e),
+        expect,
+        "{text:?}"
+    );
+}
+
+#[test]
+fn one_hashtag() {
+    check_hashtag("tag", Ok("tag"));
+    check_hashtag("#Tag", Ok("Tag"));
+    check_hashtag("＃タグ", Ok("タグ"));
+    check_hashtag(" ＃渋谷_カフェ ", Ok("渋谷_カフェ"));
+    check_hashtag("##twice", Ok("twice"));
+    check_hashtag("2025年", Ok("2025年"));
+    check_hashtag(
+        &"a".repeat(MAX_HASHTAG_CHARS),
+        Ok(&"a".repeat(MAX_HASHTAG_CHARS)),
+    );
+    check_hashtag("", Err(HashtagError::Empty));
+    check_hashtag(" ＃ ", Err(HashtagError::Empty));
+    check_hashtag(
+        &"あ".repeat(101),
+        Err(HashtagError::TooLong {
+            chars: 101,
+            max: 100,
+        }),
+    );
+    check_hashtag("two words", Err(HashtagError::NotTagCharacters));
+    check_hashtag("café☕", Err(HashtagError::NotTagCharacters));
+    check_hashtag("a#b", Err(HashtagError::NotTagCharacters));
+    check_hashtag("2025", Err(HashtagError::DigitsOnly));
+    check_hashtag("#2025", Err(HashtagError::DigitsOnly));
+    // No control character at all, not even one that trimming would remove.
+    check_hashtag("a\0", Err(HashtagError::ControlCharacter('\0')));
+    check_hashtag("\u{7}a", Err(HashtagError::ControlCharacter('\u{7}')));
+    check_hashtag("a\u{7f}", Err(HashtagError::ControlCharacter('\u{7f}')));
+    check_hashtag("tag\u{85}", Err(HashtagError::ControlCharacter('\u{85}')));
+    check_hashtag("tag\n", Err(HashtagError::ControlCharacter('\n')));
+    check_hashtag("a\tb", Err(HashtagError::ControlCharacter('\t')));
+}
+
+fn check_hashtags_in(text: &str, expect: &[&str]) {
+    assert_eq!(hashtags_in(text), expect, "{text:?}");
+}
+
+#[test]
+fn hashtags_inside_a_text() {
+    check_hashtags_in(
+        "Opening Friday! #coffee ＃渋谷 ##fun",
+        &["coffee", "渋谷", "fun"],
+    );
+    check_hashtags_in(
+        "#start, (#paren) and\n#line_2.",
+        &["start", "paren", "line_2"],
+    );
+    check_hashtags_in("🎉#party ☕＃カフェ巡り。", &["party", "カフェ巡り"]);
+    check_hashtags_in("#Cafe #cafe", &["Cafe", "cafe"]);
+    check_hashtags_in("#12abc #_ #2024 #１２", &["12abc", "_", "１２"]);
+    // Not hashtags: a sign inside a word, a sign alone, digits only.
+    check_hashtags_in("We're #1 for C# lovers", &[]);
+    check_hashtags_in("a#b x_#y カフェ#cafe 2025#tag", &[]);
+    check_hashtags_in("#a#b x##y", &["a"]);
+    check_hashtags_in("# ＃ ## #.", &[]);
+    check_hashtags_in("", &[]);
+}
+
+fn check_mentions_in(text: &str, expect: &[&str]) {
+    assert_eq!(mentions_in(text), expect, "{text:?}");
+}
+
+#[test]
+fn mentions_inside_a_text() {
+    check_mentions_in(
+        "Thanks @cafe_tokyo and @Latte.Art.",
+        &["cafe_tokyo", "Latte.Art"],
+    );
+    check_mentions_in("(@a) ＠b、@c!", &["a", "b", "c"]);
+    check_mentions_in("写真は ＠photo_jpさん", &["photo_jp"]);
+    check_mentions_in("写真は＠photo_jp", &[]);
+    let longest = "a".repeat(MAX_USERNAME_CHARS);
+    check_mentions_in(&format!("@{longest}"), &[longest.as_str()]);
+    // Longer than any username, and still counted: see `mentions_in`.
+    let longer = format!("{longest}b");
+    check_mentions_in(&format!("@{longer}"), &[longer.as_str()]);
+    // Not mentions: an e-mail address, a sign alone, a name no username can have.
+    check_mentions_in("mail shop@cafe.jp", &[]);
+    check_mentions_in("@ @. @カフェ", &[]);
+}
+
+fn check_strip(text: &str, expect: &str) {
+    let stripped = strip_hashtag_signs(text);
+    assert_eq!(stripped, expect, "{text:?}");
+    assert_eq!(hashtags_in(&stripped), Vec::<&str>::new(), "{text:?}");
+}
+
+#[test]
+fn stripping_signs_leaves_no_hashtag() {
+    check_strip("Big #sale today", "Big sale today");
+    check_strip(
+        "##double and ＃全角 and #＃mixed",
+        "double and 全角 and mixed",
+    );
+    check_strip(
+        "C# and F# and #1 and # alone",
+        "C# and F# and #1 and # alone",
+    );
+    check_strip("a#b#c and #a#b", "a#b#c and a#b");
+    check_strip("#12abc #_", "12abc _");
+    check_strip("###", "###");
+    check_strip("x##y", "x##y");
+    check_strip("(##y)", "(y)");
+}
+
+fn check_strip_mentions(text: &str, expect: &str) {
+    let stripped = strip_mention_signs(text);
+    assert_eq!(stripped, expect, "{text:?}");
+    assert_eq!(mentions_in(&stripped), Vec::<&str>::new(), "{text:?}");
+}
+
+#[test]
+fn stripping_signs_leaves_no_mention() {
+    check_strip_mentions(
+        "Thanks @cafe and ＠ラテ ＠latte. ラテ@latte",
+        "Thanks cafe and ＠ラテ latte. ラテ@latte",
+    );
+    check_strip_mentions("@@twice (@@x) y@@z", "twice (x) y@@z");
+    check_strip_mentions("shop@example.jp @ @.", "shop@example.jp @ @.");
+}
+
+fn check_char_count(text: &str, expect: usize) {
+    assert_eq!(char_count(text), expect, "{text:?}");
+}
+
+#[test]
+fn characters_are_counted_as_scalar_values() {
+    check_char_count("", 0);
+    check_char_count("latte", 5);
+    check_char_count("こんにちは", 5);
+    check_char_count("☕", 1);
+    check_char_count("😀", 1);
+    // An accent written as a combining mark, and emoji joined by U+200D, count each part.
+    check_char_count("e\u{301}", 2);
+    check_char_count("👨‍👩‍👧", 5);
+    check_char_count("a\r\nb", 4);
+}
+
+fn check_controls(text: &str, allowed: &[char], expect: &[char]) {
+    assert_eq!(control_characters(text, allowed), expect, "{text:?}");
+}
+
+#[test]
+fn control_characters_in_a_text() {
+    check_controls("plain テキスト 😀", &[], &[]);
+    check_controls("a\nb\tc", &LAYOUT_CONTROLS, &[]);
+    check_controls("a\nb\tc", &[], &['\n', '\t']);
+    check_controls(
+        "\0\u{7}\u{1f}\u{7f}\u{85}\u{9f}\u{7}",
+        &LAYOUT_CONTROLS,
+        &['\0', '\u{7}', '\u{1f}', '\u{7f}', '\u{85}', '\u{9f}'],
+    );
+    // Invisible characters that are not controls stay: emoji need U+200D.
+    check_controls("\u{200d}\u{200b}\u{a0}\u{2028}", &[], &[]);
+    check_controls(
+        &normalize_line_breaks("a\r\nb\rc"),
+        &LAYOUT_CONTROLS,
+        &['\r'],
+    );
+}
