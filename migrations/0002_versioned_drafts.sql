@@ -54,7 +54,8 @@ CREATE TABLE drafts_v2 (
     approved_by        TEXT,
     -- Publishing progress, written the moment each id is known so a retry can reconcile.
     publish_attempts   INTEGER NOT NULL DEFAULT 0,
-    claim_expires_at   TEXT,
+    publish_claim      TEXT,                   -- while 'publishing': the consumer that holds it
+    claim_expires_at   TEXT,                   -- while 'publishing': when the claim lapses
     container_id       TEXT,
     media_id           TEXT,
     permalink          TEXT,

@@ -97,8 +97,14 @@ pub enum Event {
     Approve,
     /// A person takes an approval back before it was published.
     Withdraw,
-    /// A publish consumer claims the draft; only one claim can win.
+    /// A publish consumer claims the draft with a lease; only one claim can win. A draft
+    /// left `publishing` by a consumer that died is claimed again once its lease lapsed (the
+    /// store checks the lease), and the new claimant reconciles before publishing.
     ClaimPublish,
+    /// The publish consumer created the Instagram container; its id is stored at once.
+    ContainerCreated,
+    /// `media_publish` answered with the media id; it is stored the moment it is known.
+    MediaPublished,
     /// Instagram confirmed the post.
     PublishSucceeded,
     /// A publish attempt failed in a way worth retrying; the claim is released.
@@ -123,12 +129,14 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 15] = [
+    pub const ALL: [Event; 17] = [
         Event::TextWritten,
         Event::Edit,
         Event::Approve,
         Event::Withdraw,
         Event::ClaimPublish,
+        Event::ContainerCreated,
+        Event::MediaPublished,
         Event::PublishSucceeded,
         Event::PublishDeferred,
         Event::PublishFailed,
@@ -142,10 +150,13 @@ impl Event {
     ];
 
     /// Whether the event changes something a reviewer sees and approves, and so starts a new
-    /// revision. Only an image claim does not: "pending" and "being made" look the same to
-    /// an approval, and a claim must not make a reviewer's edit conflict.
+    /// revision. A claim and publishing progress do not: "pending" and "being made" look the
+    /// same to an approval, and a claim must not make a reviewer's edit conflict.
     pub fn starts_revision(self) -> bool {
-        self != Event::ImageClaimed
+        !matches!(
+            self,
+            Event::ImageClaimed | Event::ContainerCreated | Event::MediaPublished
+        )
     }
 
     /// Whether the verdict depends on the image's state, so a write must find it unchanged.
@@ -263,14 +274,22 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
             }
             to.status = S::Approved;
         }
-        E::Withdraw | E::ClaimPublish => {
+        E::Withdraw => {
             if from.status != S::Approved {
                 return Err(wrong_status);
             }
-            to.status = match event {
-                E::Withdraw => S::Draft,
-                _ => S::Publishing,
-            };
+            to.status = S::Draft;
+        }
+        E::ClaimPublish => {
+            if !matches!(from.status, S::Approved | S::Publishing) {
+                return Err(wrong_status);
+            }
+            to.status = S::Publishing;
+        }
+        E::ContainerCreated | E::MediaPublished => {
+            if from.status != S::Publishing {
+                return Err(wrong_status);
+            }
         }
         E::PublishSucceeded | E::PublishDeferred => {
             if from.status != S::Publishing {
@@ -415,7 +434,7 @@ mod tests {
         }
     }
 
-    /// Properties over all 5 x 4 x 2 states and 15 events, rather than a copy of the rules.
+    /// Properties over all 5 x 4 x 2 states and 17 events, rather than a copy of the rules.
     #[test]
     fn published_is_final() {
         for from in every_state().filter(|s| s.status == Status::Published) {
@@ -590,12 +609,19 @@ mod tests {
     }
 
     #[test]
-    fn only_an_image_claim_keeps_the_revision() {
+    fn only_claims_and_publishing_progress_keep_the_revision() {
         let keeping: Vec<Event> = Event::ALL
             .into_iter()
             .filter(|e| !e.starts_revision())
             .collect();
-        assert_eq!(keeping, [Event::ImageClaimed]);
+        assert_eq!(
+            keeping,
+            [
+                Event::ContainerCreated,
+                Event::MediaPublished,
+                Event::ImageClaimed
+            ]
+        );
     }
 
     #[test]

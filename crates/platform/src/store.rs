@@ -50,6 +50,7 @@ pub struct DraftRow {
     pub approved_at: Option<String>,
     pub approved_by: Option<String>,
     pub publish_attempts: i64,
+    pub publish_claim: Option<String>,
     pub claim_expires_at: Option<String>,
     pub container_id: Option<String>,
     pub media_id: Option<String>,
@@ -122,6 +123,10 @@ impl DraftRow {
     pub fn image_lease_expires_at(&self) -> Option<OffsetDateTime> {
         parse_time(self.image_lease_expires_at.as_deref())
     }
+
+    pub fn claim_expires_at(&self) -> Option<OffsetDateTime> {
+        parse_time(self.claim_expires_at.as_deref())
+    }
 }
 
 fn text_of(
@@ -163,17 +168,36 @@ pub enum Change<'a> {
         scheduled_at: Option<OffsetDateTime>,
     },
     Withdraw,
+    /// Counts a new attempt. A `publishing` draft is claimed again only once its lease
+    /// lapsed at `now`.
     ClaimPublish {
+        claim: &'a str,
         lease_until: OffsetDateTime,
+        now: OffsetDateTime,
     },
+    ContainerCreated {
+        claim: &'a str,
+        container_id: &'a str,
+    },
+    MediaPublished {
+        claim: &'a str,
+        media_id: &'a str,
+    },
+    /// Releases the claim. `claim` is `None` only when a reconciliation found the post
+    /// already out.
     PublishSucceeded {
+        claim: Option<&'a str>,
         media_id: &'a str,
         permalink: Option<&'a str>,
     },
     PublishDeferred {
+        claim: &'a str,
         reason: &'a str,
     },
+    /// `claim` is the consumer's own; `None` when the failed queue records a message that
+    /// died, or a person's action does.
     PublishFailed {
+        claim: Option<&'a str>,
         reason: &'a str,
     },
     Reapprove {
@@ -210,6 +234,8 @@ impl Change<'_> {
             Change::Approve { .. } => Event::Approve,
             Change::Withdraw => Event::Withdraw,
             Change::ClaimPublish { .. } => Event::ClaimPublish,
+            Change::ContainerCreated { .. } => Event::ContainerCreated,
+            Change::MediaPublished { .. } => Event::MediaPublished,
             Change::PublishSucceeded { .. } => Event::PublishSucceeded,
             Change::PublishDeferred { .. } => Event::PublishDeferred,
             Change::PublishFailed { .. } => Event::PublishFailed,
@@ -311,9 +337,10 @@ impl DraftStore {
         let scheduled = draft.scheduled_at.map(format_rfc3339);
         self.db
             .prepare(
-                "INSERT INTO drafts (id, language, provider, image_prompt, scheduled_at, request, writer,
-                                     created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                // Revision 0 until the text is written: the first revision a person sees is 1.
+                "INSERT INTO drafts (id, revision, language, provider, image_prompt, scheduled_at, request,
+                                     writer, created_at, updated_at)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -419,21 +446,56 @@ impl DraftStore {
                     update.set_sql(&format!("approved_{column}"), "NULL");
                 }
             }
-            Change::ClaimPublish { lease_until } => {
+            Change::ClaimPublish {
+                claim,
+                lease_until,
+                now,
+            } => {
+                update.set("publish_claim", text(claim));
                 update.set("claim_expires_at", time(*lease_until));
                 update.set_sql("publish_attempts", "publish_attempts + 1");
+                if expected.state.status == Status::Publishing {
+                    let p = update.param(time(*now));
+                    update.conditions.push(format!("claim_expires_at <= {p}"));
+                }
+            }
+            Change::ContainerCreated {
+                claim,
+                container_id,
+            } => {
+                update.condition("publish_claim", text(claim));
+                update.set("container_id", text(container_id));
+            }
+            Change::MediaPublished { claim, media_id } => {
+                update.condition("publish_claim", text(claim));
+                update.set("media_id", text(media_id));
             }
             Change::PublishSucceeded {
+                claim,
                 media_id,
                 permalink,
             } => {
+                if let Some(claim) = claim {
+                    update.condition("publish_claim", text(claim));
+                }
                 update.set("media_id", text(media_id));
                 update.set("permalink", optional_text(*permalink));
+                update.set_sql("publish_claim", "NULL");
                 update.set_sql("claim_expires_at", "NULL");
                 update.set_sql("last_error", "NULL");
             }
-            Change::PublishDeferred { reason } | Change::PublishFailed { reason } => {
+            Change::PublishDeferred { claim, reason } => {
+                update.condition("publish_claim", text(claim));
                 update.set("last_error", text(reason));
+                update.set_sql("publish_claim", "NULL");
+                update.set_sql("claim_expires_at", "NULL");
+            }
+            Change::PublishFailed { claim, reason } => {
+                if let Some(claim) = claim {
+                    update.condition("publish_claim", text(claim));
+                }
+                update.set("last_error", text(reason));
+                update.set_sql("publish_claim", "NULL");
                 update.set_sql("claim_expires_at", "NULL");
             }
             Change::Reapprove { by } => {
@@ -560,7 +622,8 @@ impl DraftStore {
         struct Key {
             key: String,
         }
-        let list = serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let list =
+            serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
         Ok(self
             .db
             .prepare(
@@ -616,7 +679,11 @@ impl DraftStore {
     }
 
     /// The key as held now; an expired key counts as absent.
-    pub async fn held_key(&self, key: &str, now: OffsetDateTime) -> worker::Result<Option<HeldKey>> {
+    pub async fn held_key(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> worker::Result<Option<HeldKey>> {
         #[derive(Deserialize)]
         struct Row {
             fingerprint: String,

@@ -239,7 +239,10 @@ mod tests {
 
     #[test]
     fn edit_bodies() {
-        check(r#"{"revision": 3, "caption": "x"}"#, Ok((3, true, false, false)));
+        check(
+            r#"{"revision": 3, "caption": "x"}"#,
+            Ok((3, true, false, false)),
+        );
         check(
             r#"{"revision": 1, "hashtags": ["a"], "altText": "b"}"#,
             Ok((1, false, true, true)),

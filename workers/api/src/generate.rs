@@ -16,8 +16,7 @@ use domain::draft::{DraftId, DraftState, ImageStatus, Status};
 use domain::idempotency::{KeyVerdict, judge, lease_for};
 use domain::message::{Action, QueueMessage};
 use generation::{
-    ChainStep, GenerateRequest, GenerateRules, GenerationChain, ModelError,
-    parse_generate_request,
+    ChainStep, GenerateRequest, GenerateRules, GenerationChain, ModelError, parse_generate_request,
 };
 use observe::langsmith::RunType;
 use platform::clock::{now, random_bytes, random_hex, sha256_hex};
@@ -25,7 +24,7 @@ use platform::queue::{IMAGE_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, Expected, KeyClaim, NewDraft, applied_row};
 use platform::trace::{LangSmith, Tracer};
 use serde_json::{Value, json};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use worker::{Context, Env, Request, Response};
 
 use crate::config::ApiConfig;
@@ -118,7 +117,18 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     };
 
     let id = DraftId::from_random_bytes(random_bytes::<16>());
-    match create_draft(env, ctx, &store, &config, &request, id, owned.as_ref(), started).await {
+    match create_draft(
+        env,
+        ctx,
+        &store,
+        &config,
+        &request,
+        id,
+        owned.as_ref(),
+        started,
+    )
+    .await
+    {
         Ok(row) => {
             drafts::refresh_copy(env, ctx, &row);
             let view = drafts::view(&origin, &row, config.max_hashtags)
@@ -188,7 +198,9 @@ async fn discard(env: &Env, store: &DraftStore, id: DraftId, owned: Option<&Owne
 }
 
 async fn delete_image(env: &Env, key: &str) -> worker::Result<()> {
-    env.bucket(platform::media::MEDIA_BINDING)?.delete(key).await
+    env.bucket(platform::media::MEDIA_BINDING)?
+        .delete(key)
+        .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -252,7 +264,13 @@ async fn create_draft(
 
     let text = match (stored, written) {
         (Err(Stage::Insert(e)), _) => {
-            send_trace(env, ctx, tracer, Err("the draft could not be stored".into()), writer);
+            send_trace(
+                env,
+                ctx,
+                tracer,
+                Err("the draft could not be stored".into()),
+                writer,
+            );
             return Err(ApiError::Internal(format!("inserting draft {id}: {e}")));
         }
         (_, Err(error)) => {
@@ -410,7 +428,9 @@ fn model_failure(writer: &Writer, error: &ModelError, timeout_ms: u64) -> ApiErr
         ModelError::Malformed(_) => "answered with something that is not a usable response".into(),
         ModelError::Transport(_) => "could not be reached".into(),
     };
-    ApiError::BadGateway(format!("the caption model ({provider}) {reason}; nothing was stored"))
+    ApiError::BadGateway(format!(
+        "the caption model ({provider}) {reason}; nothing was stored"
+    ))
 }
 
 fn send_trace(

@@ -97,7 +97,8 @@ async fn sweep_orphan_images(
     let grace_minutes: i64 =
         number(env, "ORPHAN_IMAGE_GRACE_MINUTES", 60).map_err(ApiError::NotConfigured)?;
     // An image job stores its object before it records it; give it time to record.
-    let uploaded_before_ms = (now - Duration::minutes(grace_minutes)).unix_timestamp() as f64 * 1000.0;
+    let uploaded_before_ms =
+        (now - Duration::minutes(grace_minutes)).unix_timestamp() as f64 * 1000.0;
     let kv = env.kv(drafts::KV_BINDING)?;
     let cursor = kv.get(MEDIA_CURSOR_KEY).text().await?;
     let bucket = env.bucket(MEDIA_BINDING)?;

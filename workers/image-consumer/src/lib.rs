@@ -177,7 +177,9 @@ async fn make_and_store(
         // discarded meanwhile): this object is nobody's, so it goes.
         Ok(None) => {
             bucket.delete(&key).await.map_err(|e| e.to_string())?;
-            Ok(Done::Skipped("the claim on the image was lost while it was made"))
+            Ok(Done::Skipped(
+                "the claim on the image was lost while it was made",
+            ))
         }
         // Unknown whether it was recorded: keep the object. If it was not, housekeeping
         // removes it as an orphan; deleting it here could remove a recorded image.

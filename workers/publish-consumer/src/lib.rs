@@ -72,6 +72,7 @@ async fn handle_failed(env: &Env, message: &QueueMessage) -> Result<(), String> 
                 return Ok(());
             }
             Change::PublishFailed {
+                claim: None,
                 reason: "publishing gave up: its message reached the failed queue",
             }
         }
