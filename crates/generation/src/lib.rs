@@ -18,4 +18,6 @@ pub use chain::{
     ChainError, ChainStep, ChatMessage, ChatPrompt, GenerationChain, Role, parse_answer,
 };
 pub use model::ModelError;
-pub use request::{FieldError, GenerateRequest, GenerateRules, Tone, parse_generate_request};
+pub use request::{
+    FieldError, GenerateRequest, GenerateRules, Tone, parse_generate_request, parse_scheduled_at,
+};

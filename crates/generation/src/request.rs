@@ -370,24 +370,36 @@ impl Problems {
         let Value::String(text) = value else {
             return self.expected("scheduledAt", "a string", value);
         };
-        let at = match OffsetDateTime::parse(text, &Rfc3339) {
-            Ok(at) => at,
-            Err(e) => {
-                let reason = format!(
-                    "must be an RFC 3339 date-time such as \"2030-01-31T09:00:00+09:00\", got {text:?} ({e})"
-                );
-                return self.push("scheduledAt", reason);
-            }
-        };
-        if at <= now {
-            let now = now.format(&Rfc3339).unwrap_or_else(|_| now.to_string());
-            return self.push(
-                "scheduledAt",
-                format!("must be later than now ({now}), got {text}"),
-            );
+        match parse_scheduled_at(text, now) {
+            Ok(at) => Some(at),
+            Err(reason) => self.push("scheduledAt", reason),
         }
-        Some(at)
     }
+}
+
+/// A publishing time as a person gives it: RFC 3339 with a UTC offset, later than `now`.
+/// Returned in UTC, as it is stored; the reason for a refusal is meant for a person.
+pub fn parse_scheduled_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        // "YYYY-MM-DDThh:mm..." without a trailing "Z" or "+hh:mm"/"-hh:mm".
+        let has_time = matches!(text.as_bytes().get(10), Some(b'T' | b't'));
+        let has_offset =
+            text.ends_with(['Z', 'z']) || text.get(11..).is_some_and(|t| t.contains(['+', '-']));
+        if has_time && !has_offset {
+            format!(
+                "needs a UTC offset such as +09:00 or Z, as in \"2030-01-31T09:00:00+09:00\"; got {text:?}"
+            )
+        } else {
+            format!(
+                "must be an RFC 3339 date-time with a UTC offset, such as \"2030-01-31T09:00:00+09:00\"; got {text:?}"
+            )
+        }
+    })?;
+    if at <= now {
+        let now = now.format(&Rfc3339).unwrap_or_else(|_| now.to_string());
+        return Err(format!("must be later than now ({now}), got {text}"));
+    }
+    Ok(at.to_offset(time::UtcOffset::UTC))
 }
 
 pub(crate) fn kind(value: &Value) -> &'static str {
@@ -599,14 +611,20 @@ mod tests {
 
     #[test]
     fn scheduled_at_not_rfc3339() {
-        for text in [
-            "tomorrow",
-            "2030-01-02 09:00",
-            "2030-01-02T09:00:00",
-            "2030-13-01T00:00:00Z",
-        ] {
+        for text in ["tomorrow", "2030-01-02 09:00", "2030-13-01T00:00:00Z"] {
             let body = format!(r#"{{"brief": "x", "scheduledAt": "{text}"}}"#);
-            check(&body, &[("scheduledAt", "must be an RFC 3339 date-time")]);
+            check(
+                &body,
+                &[("scheduledAt", "RFC 3339 date-time with a UTC offset")],
+            );
+        }
+        // The common mistake gets its own reason, in words a person understands.
+        for text in ["2030-01-02T09:00:00", "2030-01-02T09:00"] {
+            let body = format!(r#"{{"brief": "x", "scheduledAt": "{text}"}}"#);
+            check(
+                &body,
+                &[("scheduledAt", "needs a UTC offset such as +09:00 or Z")],
+            );
         }
         check(
             r#"{"brief": "x", "scheduledAt": 1893456000}"#,

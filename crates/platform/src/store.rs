@@ -641,6 +641,31 @@ impl DraftStore {
             .collect())
     }
 
+    // --- review comments -------------------------------------------------------------------
+
+    /// Records a review decision, only if the draft is still at `revision` and `status`:
+    /// batched before the change it describes, a decision that lost its race records nothing.
+    pub fn comment_statement(
+        &self,
+        comment: &NewComment<'_>,
+    ) -> worker::Result<D1PreparedStatement> {
+        self.db
+            .prepare(
+                "INSERT INTO review_comments (draft_id, revision, reviewer, decision, comment, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE EXISTS (SELECT 1 FROM drafts WHERE id = ?1 AND revision = ?2 AND status = ?7)",
+            )
+            .bind(&[
+                text(&comment.draft_id.to_string()),
+                JsValue::from_f64(comment.revision as f64),
+                text(comment.reviewer),
+                text(comment.decision),
+                text(comment.comment),
+                time(comment.now),
+                text(comment.status.as_str()),
+            ])
+    }
+
     // --- idempotency keys ------------------------------------------------------------------
 
     /// Claims `key` for this request (`owner`): a new key, an expired one, or one whose
@@ -782,6 +807,19 @@ impl DraftStore {
             ))
         }
     }
+}
+
+/// A review decision about one revision of a draft.
+pub struct NewComment<'a> {
+    pub draft_id: DraftId,
+    pub revision: i64,
+    /// The status the draft must still have.
+    pub status: Status,
+    pub reviewer: &'a str,
+    /// One of the schema's decisions: comment, edit, approve, withdraw, reapprove, ...
+    pub decision: &'a str,
+    pub comment: &'a str,
+    pub now: OffsetDateTime,
 }
 
 /// A claim on an idempotency key.

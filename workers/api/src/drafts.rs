@@ -179,3 +179,19 @@ pub async fn get(req: &Request, env: &Env, id: &str) -> Result<Response, ApiErro
     let body = view(&origin(req), &row, max_hashtags).ok_or_else(|| not_found(id))?;
     reply::json(200, &body)
 }
+
+/// A 409 for a change that named an older revision, carrying the draft as it is now.
+pub fn revision_conflict(
+    origin: &str,
+    row: &DraftRow,
+    max_hashtags: usize,
+    named: i64,
+) -> ApiError {
+    ApiError::RevisionConflict {
+        message: format!(
+            "the draft changed since revision {named}; it is at revision {} now (see error.current)",
+            row.revision
+        ),
+        current: Box::new(view(origin, row, max_hashtags).unwrap_or(Value::Null)),
+    }
+}

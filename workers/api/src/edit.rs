@@ -8,11 +8,11 @@ use domain::content::{PostText, RawPostText};
 use generation::FieldError;
 use platform::clock::now;
 use platform::store::{Change, DraftStore, Expected};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
-use crate::drafts;
 use crate::reply::{self, ApiError};
+use crate::{body, drafts};
 
 /// The largest edit the schema allows (2,200-character caption, 30 tags, 1,000-character
 /// alt text) with every character escaped as `\uXXXX\uXXXX`, and room for the rest.
@@ -42,17 +42,12 @@ pub async fn handle(
     let store = DraftStore::from_env(env)?;
     let origin = drafts::origin(req);
     let row = drafts::visible_row(&store, id).await?;
-    let conflict = |row: &platform::store::DraftRow, message: String| ApiError::RevisionConflict {
-        message,
-        current: Box::new(drafts::view(&origin, row, max_hashtags).unwrap_or(Value::Null)),
-    };
     if row.revision != edit.revision {
-        return Err(conflict(
+        return Err(drafts::revision_conflict(
+            &origin,
             &row,
-            format!(
-                "the draft changed since revision {}; it is at revision {} now (see error.current)",
-                edit.revision, row.revision
-            ),
+            max_hashtags,
+            edit.revision,
         ));
     }
     if row.status() != domain::draft::Status::Draft {
@@ -71,17 +66,7 @@ pub async fn handle(
     };
     // The same rules as generation: Instagram's, whoever wrote the text.
     let text = PostText::parse(&merged, max_hashtags)
-        .map_err(|errors| {
-            ApiError::Validation(
-                errors
-                    .iter()
-                    .map(|e| FieldError {
-                        path: e.field().to_string(),
-                        reason: e.to_string(),
-                    })
-                    .collect(),
-            )
-        })?
+        .map_err(|errors| ApiError::Validation(errors.iter().map(FieldError::from).collect()))?
         .to_raw();
     let expected = Expected {
         revision: Some(edit.revision),
@@ -101,12 +86,11 @@ pub async fn handle(
         // Someone else changed it between the read and the write.
         None => {
             let row = drafts::visible_row(&store, id).await?;
-            Err(conflict(
+            Err(drafts::revision_conflict(
+                &origin,
                 &row,
-                format!(
-                    "the draft changed while this edit was saved; it is at revision {} now (see error.current)",
-                    row.revision
-                ),
+                max_hashtags,
+                edit.revision,
             ))
         }
     }
@@ -114,41 +98,10 @@ pub async fn handle(
 
 /// Checks the body's shape, listing every problem by field path.
 fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
-    let problem = |path: &str, reason: String| FieldError {
-        path: path.to_owned(),
-        reason,
-    };
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| vec![problem("", format!("body is not valid JSON: {e}"))])?;
-    let Value::Object(fields) = value else {
-        return Err(vec![problem("", "body must be a JSON object".into())]);
-    };
-    let mut problems: Vec<FieldError> = fields
-        .keys()
-        .filter(|key| !FIELDS.contains(&key.as_str()))
-        .map(|key| problem(key, "unknown field".into()))
-        .collect();
-    let revision = match fields.get("revision") {
-        None => {
-            problems.push(problem(
-                "revision",
-                "required: the revision the edit was made on".into(),
-            ));
-            None
-        }
-        Some(value) => match value.as_i64().filter(|n| *n >= 1) {
-            Some(n) => Some(n),
-            None => {
-                problems.push(problem(
-                    "revision",
-                    format!("expected a whole number from 1, got {value}"),
-                ));
-                None
-            }
-        },
-    };
-    let caption = string_field(&fields, "caption", &mut problems);
-    let alt_text = string_field(&fields, "altText", &mut problems);
+    let (fields, mut problems) = body::object(body, &FIELDS)?;
+    let revision = body::revision(&fields, &mut problems);
+    let caption = body::string(&fields, "caption", &mut problems);
+    let alt_text = body::string(&fields, "altText", &mut problems);
     let hashtags = match fields.get("hashtags") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
@@ -156,7 +109,7 @@ fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
             for (i, item) in items.iter().enumerate() {
                 match item.as_str() {
                     Some(tag) => tags.push(tag.to_owned()),
-                    None => problems.push(problem(
+                    None => problems.push(body::problem(
                         &format!("hashtags[{i}]"),
                         format!("expected a string, got {item}"),
                     )),
@@ -165,7 +118,7 @@ fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
             Some(tags)
         }
         Some(other) => {
-            problems.push(problem(
+            problems.push(body::problem(
                 "hashtags",
                 format!("expected an array of strings, got {other}"),
             ));
@@ -173,9 +126,9 @@ fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
         }
     };
     if caption.is_none() && hashtags.is_none() && alt_text.is_none() && problems.is_empty() {
-        problems.push(problem(
+        problems.push(body::problem(
             "",
-            "nothing to change: give at least one of caption, hashtags, altText".into(),
+            "nothing to change: give at least one of caption, hashtags, altText",
         ));
     }
     match revision {
@@ -189,29 +142,14 @@ fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
     }
 }
 
-fn string_field(
-    fields: &Map<String, Value>,
-    name: &str,
-    problems: &mut Vec<FieldError>,
-) -> Option<String> {
-    match fields.get(name) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(text.clone()),
-        Some(other) => {
-            problems.push(FieldError {
-                path: name.to_owned(),
-                reason: format!("expected a string, got {other}"),
-            });
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check(body: &str, expected: Result<(i64, bool, bool, bool), &[(&str, &str)]>) {
+    /// (revision, caption given, hashtags given, alt text given)
+    type Given = (i64, bool, bool, bool);
+
+    fn check(body: &str, expected: Result<Given, &[(&str, &str)]>) {
         let parsed = parse_edit(body.as_bytes()).map(|e| {
             (
                 e.revision,

@@ -4,7 +4,9 @@
 //! A thin shell: it authenticates, parses, and calls `generation` and `domain` for every
 //! decision; storage and queues go through `platform`.
 
+mod approve;
 mod auth;
+mod body;
 mod config;
 mod drafts;
 mod edit;
@@ -51,6 +53,8 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::Generate => generate::handle(req, env, ctx).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
         Route::EditDraft => edit::handle(req, env, ctx, param(0)).await,
+        Route::ApproveDraft => approve::approve(req, env, ctx, param(0)).await,
+        Route::ReapproveDraft => approve::reapprove(req, env, ctx, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(env, param(0)).await,
     }

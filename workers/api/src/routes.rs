@@ -8,6 +8,8 @@ pub enum Route {
     Generate,
     GetDraft,
     EditDraft,
+    ApproveDraft,
+    ReapproveDraft,
     PendingImage,
     Media,
 }
@@ -58,6 +60,18 @@ pub const ROUTES: &[RouteDef] = &[
         method: "PATCH",
         pattern: "/api/v1/drafts/{id}",
         route: Route::EditDraft,
+        access: Access::BearerToken,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/approve",
+        route: Route::ApproveDraft,
+        access: Access::BearerToken,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/reapprove",
+        route: Route::ReapproveDraft,
         access: Access::BearerToken,
     },
     RouteDef {
@@ -169,6 +183,11 @@ mod tests {
             "PATCH",
             "/api/v1/drafts/abc",
             Some((Route::EditDraft, &["abc"])),
+        );
+        check(
+            "POST",
+            "/api/v1/drafts/abc/approve",
+            Some((Route::ApproveDraft, &["abc"])),
         );
         check("GET", "/api/v1/drafts/", None);
         check("GET", "/api/v1/drafts/abc/extra", None);

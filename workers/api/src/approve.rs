@@ -1,0 +1,298 @@
+//! The review decisions that send a draft to Instagram (the design's `ReviewWorkflow`):
+//! `POST /api/v1/drafts/{id}/approve` and, for a failed draft, `.../reapprove`.
+//!
+//! An approval names the revision the person looked at. In one D1 transaction the review
+//! comment is recorded (only if the draft is still at that revision) and the draft moves
+//! `draft -> approved`, copying that revision's own text and image key into the approved
+//! snapshot; of two approvals at once exactly one does both. Only then is the publish
+//! message sent; if that fails, the approval is rolled back, so no draft waits in
+//! `approved` with no message.
+
+use domain::content::PostText;
+use domain::draft::{DraftId, ImageStatus, Status};
+use domain::message::{Action, QueueMessage};
+use generation::{FieldError, parse_scheduled_at};
+use platform::clock::now;
+use platform::queue::{PUBLISH_QUEUE, send};
+use platform::store::{Change, DraftRow, DraftStore, Expected, applied_row};
+use serde_json::json;
+use time::OffsetDateTime;
+use worker::{Context, Env, Request, Response};
+
+use crate::reply::{self, ApiError};
+use crate::{body, drafts};
+
+/// Small bodies: a revision, a comment of at most 2,000 characters and a time.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Cloudflare Queues hold a delayed message at most this long.
+const MAX_QUEUE_DELAY_SECONDS: i64 = 43_200;
+/// Who approves through the API with the bearer token.
+const API_REVIEWER: &str = "api";
+
+struct Decision {
+    revision: i64,
+    comment: Option<String>,
+    scheduled_at: Option<OffsetDateTime>,
+}
+
+pub async fn approve(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let started = now();
+    let decision = parse_decision(&body, &["revision", "comment", "scheduledAt"], started)
+        .map_err(ApiError::Validation)?;
+    let max_hashtags = crate::config::max_hashtags(env)?;
+    let store = DraftStore::from_env(env)?;
+    let origin = drafts::origin(req);
+    let row = drafts::visible_row(&store, id).await?;
+
+    if row.revision != decision.revision {
+        return Err(drafts::revision_conflict(
+            &origin,
+            &row,
+            max_hashtags,
+            decision.revision,
+        ));
+    }
+    if row.status() != Status::Draft {
+        return Err(ApiError::Conflict(format!(
+            "the draft is {}; only a draft under review can be approved",
+            row.status()
+        )));
+    }
+    if row.image_status() != ImageStatus::Ready {
+        return Err(ApiError::Conflict(format!(
+            "the image is {}; a draft is approved only with its image ready",
+            row.image_status()
+        )));
+    }
+    // The rules may have changed since the text was written (a lower hashtag cap).
+    let text = row
+        .text()
+        .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))?;
+    PostText::parse(&text, max_hashtags)
+        .map_err(|errors| ApiError::Validation(errors.iter().map(FieldError::from).collect()))?;
+
+    let expected = Expected {
+        revision: Some(decision.revision),
+        ..row.expected()
+    };
+    let change = Change::Approve {
+        by: API_REVIEWER,
+        scheduled_at: decision.scheduled_at,
+    };
+    let approved = decide(&store, id, expected, &change, "approve", &decision, started).await?;
+    let Some(approved) = approved else {
+        let row = drafts::visible_row(&store, id).await?;
+        return Err(drafts::revision_conflict(
+            &origin,
+            &row,
+            max_hashtags,
+            decision.revision,
+        ));
+    };
+    let queued = queue_publish(env, &store, &approved, decision.scheduled_at, started).await?;
+    answer(env, ctx, &origin, &approved, max_hashtags, queued)
+}
+
+/// `POST /api/v1/drafts/{id}/reapprove`: a failed draft gets a new series of attempts with
+/// the same approved snapshot; its earlier publish logs stay.
+pub async fn reapprove(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let started = now();
+    let decision =
+        parse_decision(&body, &["revision", "comment"], started).map_err(ApiError::Validation)?;
+    let max_hashtags = crate::config::max_hashtags(env)?;
+    let store = DraftStore::from_env(env)?;
+    let origin = drafts::origin(req);
+    let row = drafts::visible_row(&store, id).await?;
+    if row.revision != decision.revision {
+        return Err(drafts::revision_conflict(
+            &origin,
+            &row,
+            max_hashtags,
+            decision.revision,
+        ));
+    }
+    if row.status() != Status::Failed {
+        return Err(ApiError::Conflict(format!(
+            "the draft is {}; only a failed draft can be approved again",
+            row.status()
+        )));
+    }
+    if row.approved_text().is_none() || row.approved_image_key.is_none() {
+        return Err(ApiError::Conflict(
+            "the draft has no approved text and image to publish again; regenerate it".into(),
+        ));
+    }
+    let expected = Expected {
+        revision: Some(decision.revision),
+        ..row.expected()
+    };
+    let change = Change::Reapprove { by: API_REVIEWER };
+    let approved = decide(
+        &store,
+        id,
+        expected,
+        &change,
+        "reapprove",
+        &decision,
+        started,
+    )
+    .await?;
+    let Some(approved) = approved else {
+        let row = drafts::visible_row(&store, id).await?;
+        return Err(drafts::revision_conflict(
+            &origin,
+            &row,
+            max_hashtags,
+            decision.revision,
+        ));
+    };
+    let scheduled_at = approved
+        .scheduled_at
+        .as_deref()
+        .and_then(|at| {
+            OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .filter(|at| *at > started);
+    let queued = queue_publish(env, &store, &approved, scheduled_at, started).await?;
+    answer(env, ctx, &origin, &approved, max_hashtags, queued)
+}
+
+/// Records the comment and applies the change in one transaction; the comment goes in only
+/// if the draft is still at the named revision and status, so a lost race records nothing.
+async fn decide(
+    store: &DraftStore,
+    id: DraftId,
+    expected: Expected,
+    change: &Change<'_>,
+    decision_name: &str,
+    decision: &Decision,
+    now: OffsetDateTime,
+) -> Result<Option<DraftRow>, ApiError> {
+    let comment = store.comment_statement(&platform::store::NewComment {
+        draft_id: id,
+        revision: decision.revision,
+        status: expected.state.status,
+        reviewer: API_REVIEWER,
+        decision: decision_name,
+        comment: decision.comment.as_deref().unwrap_or(""),
+        now,
+    })?;
+    let apply = store
+        .apply_statement(id, expected, change, now)
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let results = store.batch(vec![comment, apply]).await?;
+    Ok(results.get(1).map(applied_row).transpose()?.flatten())
+}
+
+/// What happened to the publish request.
+enum Queued {
+    Now,
+    Delayed {
+        seconds: i64,
+    },
+    /// Later than a queue can hold a message; the scheduler queues it when it is due.
+    LeftToScheduler,
+}
+
+async fn queue_publish(
+    env: &Env,
+    store: &DraftStore,
+    approved: &DraftRow,
+    scheduled_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<Queued, ApiError> {
+    let id = drafts::parse_id(&approved.id)?;
+    let delay = scheduled_at.map_or(0, |at| (at - now).whole_seconds().max(0));
+    if delay > MAX_QUEUE_DELAY_SECONDS {
+        return Ok(Queued::LeftToScheduler);
+    }
+    let message = QueueMessage::new(id, Action::Publish, 1, scheduled_at.unwrap_or(now));
+    match send(env, PUBLISH_QUEUE, &message, delay as u32).await {
+        Ok(()) if delay > 0 => Ok(Queued::Delayed { seconds: delay }),
+        Ok(()) => Ok(Queued::Now),
+        Err(error) => {
+            worker::console_error!("draft {id}: queueing the publish message failed: {error}");
+            // Undo the approval, so no draft waits in `approved` with no message.
+            let undo =
+                match approved.status() {
+                    Status::Approved => store
+                        .apply(
+                            id,
+                            approved.expected(),
+                            &Change::PublishFailed {
+                                claim: None,
+                                reason: "the publish request could not be queued; approve it again",
+                            },
+                            platform::clock::now(),
+                        )
+                        .await,
+                    _ => Ok(None),
+                };
+            if !matches!(undo, Ok(Some(_))) {
+                worker::console_error!(
+                    "draft {id}: the approval could not be undone ({undo:?}); housekeeping re-queues it"
+                );
+            }
+            Err(ApiError::Unavailable {
+                message: "the publish request could not be queued; the draft is marked failed with the reason, approve it again".into(),
+                retry_after_seconds: Some(5),
+            })
+        }
+    }
+}
+
+fn answer(
+    env: &Env,
+    ctx: &Context,
+    origin: &str,
+    row: &DraftRow,
+    max_hashtags: usize,
+    queued: Queued,
+) -> Result<Response, ApiError> {
+    drafts::refresh_copy(env, ctx, row);
+    let mut view = drafts::view(origin, row, max_hashtags)
+        .ok_or_else(|| ApiError::Internal("an approved draft without text".into()))?;
+    view["publish"] = match queued {
+        Queued::Now => json!({ "queued": "now" }),
+        Queued::Delayed { seconds } => json!({ "queued": "delayed", "delaySeconds": seconds }),
+        Queued::LeftToScheduler => json!({ "queued": "by_scheduler" }),
+    };
+    reply::json(200, &view)
+}
+
+fn parse_decision(
+    body: &[u8],
+    allowed: &[&str],
+    now: OffsetDateTime,
+) -> Result<Decision, Vec<FieldError>> {
+    let (fields, mut problems) = body::object(body, allowed)?;
+    let revision = body::revision(&fields, &mut problems);
+    let comment = body::comment(&fields, &mut problems);
+    let scheduled_at = body::string(&fields, "scheduledAt", &mut problems).and_then(|text| {
+        parse_scheduled_at(&text, now)
+            .map_err(|reason| problems.push(body::problem("scheduledAt", reason)))
+            .ok()
+    });
+    match revision {
+        Some(revision) if problems.is_empty() => Ok(Decision {
+            revision,
+            comment,
+            scheduled_at,
+        }),
+        _ => Err(problems),
+    }
+}
