@@ -81,7 +81,8 @@ DROP TABLE drafts;
 ALTER TABLE drafts_v2 RENAME TO drafts;
 
 CREATE INDEX drafts_by_status ON drafts (status, scheduled_at);
-CREATE INDEX drafts_by_created ON drafts (created_at);
+CREATE INDEX drafts_by_created ON drafts (created_at, id);
+CREATE INDEX drafts_by_status_created ON drafts (status, created_at, id);
 
 -- Review comments and decisions, newest last.
 CREATE TABLE review_comments (

@@ -19,5 +19,6 @@ pub use chain::{
 };
 pub use model::ModelError;
 pub use request::{
-    FieldError, GenerateRequest, GenerateRules, Tone, parse_generate_request, parse_scheduled_at,
+    FieldError, GenerateRequest, GenerateRules, MAX_BODY_BYTES, Tone, canonical_language,
+    parse_generate_request, parse_scheduled_at,
 };

@@ -1,5 +1,8 @@
 //! How a call to a model provider can fail, classified by what the caller should do about it.
 
+use domain::backoff::retry_after_seconds;
+use observe::redact::redact_token_shapes;
+
 /// The longest provider message kept in an error; provider bodies can be whole HTML pages.
 pub const MAX_MESSAGE_CHARS: usize = 200;
 
@@ -28,18 +31,6 @@ fn retry_hint(seconds: Option<u64>) -> String {
 }
 
 impl ModelError {
-    /// Whether the same call may succeed later. A rejected request or an unusable response
-    /// would fail the same way again, so retrying them only spends quota.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ModelError::Timeout
-            | ModelError::RateLimited { .. }
-            | ModelError::Unavailable { .. }
-            | ModelError::Transport(_) => true,
-            ModelError::Rejected { .. } | ModelError::Malformed(_) => false,
-        }
-    }
-
     /// Fills in the wait from a `Retry-After` header, which only the shell sees; the header
     /// wins over a hint found in the body. Other errors are returned unchanged.
     pub fn with_retry_after(self, header: Option<&str>) -> Self {
@@ -52,24 +43,11 @@ impl ModelError {
     }
 }
 
-/// Reads a `Retry-After` header given in seconds. An HTTP date gives `None`, as turning it
-/// into a wait would need the clock.
-pub fn retry_after_seconds(header: &str) -> Option<u64> {
-    header.trim().parse().ok()
-}
-
-/// Makes a provider's text fit for an error message: one line, keys redacted, at most
-/// [`MAX_MESSAGE_CHARS`] characters.
+/// Makes a provider's text fit for an error message: keys and tokens redacted
+/// ([`redact_token_shapes`]), one line, at most [`MAX_MESSAGE_CHARS`] characters.
 pub(crate) fn clean_message(text: &str) -> String {
-    let mut words: Vec<&str> = Vec::new();
-    let mut after_bearer = false;
-    for word in text.split_whitespace() {
-        let bare = word.trim_start_matches(|c: char| !c.is_alphanumeric());
-        // OpenAI echoes part of a wrong key ("sk-proj-****abcd"); any part of a key is too much.
-        let secret = after_bearer || bare.starts_with("sk-");
-        after_bearer = bare.eq_ignore_ascii_case("bearer");
-        words.push(if secret { "[redacted]" } else { word });
-    }
+    let text = redact_token_shapes(text);
+    let words: Vec<&str> = text.split_whitespace().collect();
     truncate(&words.join(" "), MAX_MESSAGE_CHARS)
 }
 
@@ -91,59 +69,46 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    fn check(error: ModelError, expect: (&str, bool)) {
-        assert_eq!(
-            (error.to_string().as_str(), error.is_transient()),
-            expect,
-            "{error:?}"
-        );
+    fn check(error: ModelError, expect: &str) {
+        assert_eq!(error.to_string(), expect, "{error:?}");
     }
 
     #[test]
-    fn messages_and_transience() {
+    fn messages() {
         check(
             ModelError::Timeout,
-            ("the model provider did not answer in time", true),
+            "the model provider did not answer in time",
         );
         check(
             ModelError::RateLimited {
                 retry_after_seconds: None,
             },
-            ("the model provider is rate limiting requests", true),
+            "the model provider is rate limiting requests",
         );
         check(
             ModelError::RateLimited {
                 retry_after_seconds: Some(20),
             },
-            (
-                "the model provider is rate limiting requests, retry after 20 seconds",
-                true,
-            ),
+            "the model provider is rate limiting requests, retry after 20 seconds",
         );
         check(
             ModelError::Unavailable { status: 503 },
-            ("the model provider is unavailable (HTTP 503)", true),
+            "the model provider is unavailable (HTTP 503)",
         );
         check(
             ModelError::Rejected {
                 status: 400,
                 message: "bad model".to_owned(),
             },
-            (
-                "the model provider rejected the request (HTTP 400): bad model",
-                false,
-            ),
+            "the model provider rejected the request (HTTP 400): bad model",
         );
         check(
             ModelError::Malformed("the model refused: no".to_owned()),
-            (
-                "the model provider's response was not usable: the model refused: no",
-                false,
-            ),
+            "the model provider's response was not usable: the model refused: no",
         );
         check(
             ModelError::Transport("connection reset".to_owned()),
-            ("could not reach the model provider: connection reset", true),
+            "could not reach the model provider: connection reset",
         );
     }
 
@@ -175,9 +140,13 @@ mod tests {
     fn clean_message_redacts_keys_and_truncates() {
         check_clean(
             "Incorrect API key provided: sk-proj-****abcd. You can find your API key at https://x.",
-            "Incorrect API key provided: [redacted] You can find your API key at https://x.",
+            "Incorrect API key provided: [redacted]. You can find your API key at https://x.",
         );
-        check_clean("token 'sk-abc' is bad", "token [redacted] is bad");
+        check_clean("token 'sk-abc' is bad", "token '[redacted]' is bad");
+        check_clean(
+            "invalid credentials (api_key=sk-abc123)",
+            "invalid credentials (api_key=[redacted])",
+        );
         check_clean(
             "header Authorization: Bearer abc123 rejected",
             "header Authorization: Bearer [redacted] rejected",

@@ -325,7 +325,14 @@ mod tests {
                 message: "You exceeded your current quota.".to_owned()
             })
         );
-        assert_eq!(error.map(|e| e.is_transient()), Some(false));
+        // A `Retry-After` on it does not make it a rate limit either.
+        assert_eq!(
+            error.map(|e| e.with_retry_after(Some("20"))),
+            Some(ModelError::Rejected {
+                status: 429,
+                message: "You exceeded your current quota.".to_owned()
+            })
+        );
     }
 
     #[test]
@@ -364,7 +371,7 @@ mod tests {
             r#"{"error": {"message": "Incorrect API key provided: sk-proj-abc*****wxyz. You can find your API key at https://platform.openai.com/account/api-keys."}}"#,
             rejected(
                 401,
-                "Incorrect API key provided: [redacted] You can find your API key at https://platform.openai.com/account/api-keys.",
+                "Incorrect API key provided: [redacted]. You can find your API key at https://platform.openai.com/account/api-keys.",
             ),
         );
         check(

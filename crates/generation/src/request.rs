@@ -18,6 +18,22 @@ pub const MAX_KEYWORDS: usize = 10;
 pub const MAX_KEYWORD_CHARS: usize = 50;
 /// The longest image prompt accepted, counted in characters after trimming.
 pub const MAX_IMAGE_PROMPT_CHARS: usize = 1_000;
+/// The longest language tag `canonical_language` accepts: `abc-Scrp-123`.
+pub const MAX_LANGUAGE_CHARS: usize = 12;
+/// Longer than any tone's name and any RFC 3339 time worth sending.
+const MAX_SHORT_FIELD_CHARS: usize = 64;
+
+/// The largest body the schema admits, in any valid JSON encoding: every character of every
+/// string at its longest escaped form (a character outside the BMP as two `\uXXXX` escapes,
+/// 12 bytes), plus room for field names (also escapable), punctuation, numbers and spacing.
+/// Python's `json.dumps` escapes all non-ASCII by default, so this is an everyday case.
+pub const MAX_BODY_BYTES: usize = 12
+    * (MAX_BRIEF_CHARS
+        + MAX_KEYWORDS * MAX_KEYWORD_CHARS
+        + MAX_IMAGE_PROMPT_CHARS
+        + MAX_LANGUAGE_CHARS
+        + 2 * MAX_SHORT_FIELD_CHARS)
+    + 4 * 1024;
 
 /// The fields a body may have, in the order their problems are reported.
 const FIELDS: [&str; 7] = [
@@ -415,7 +431,7 @@ pub(crate) fn kind(value: &Value) -> &'static str {
 
 /// Accepts `language[-Script][-REGION]` and returns it in canonical case (`zh-Hant-TW`),
 /// so that `EN-us` and `en-US` are the same request.
-fn canonical_language(tag: &str) -> Option<String> {
+pub fn canonical_language(tag: &str) -> Option<String> {
     let letters = |part: &str| part.bytes().all(|b| b.is_ascii_alphabetic());
     let mut parts = tag.split('-');
     let primary = parts.next()?;
@@ -448,6 +464,49 @@ fn canonical_language(tag: &str) -> Option<String> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    /// Every string at its longest, every character an emoji escaped as a surrogate pair, and
+    /// every field name escaped too: accepted, and within the size limit.
+    #[test]
+    fn the_worst_case_body_fits_the_limit() {
+        let escaped = |chars: usize| "\\uD83D\\uDE00".repeat(chars);
+        let name = |name: &str| {
+            name.chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect::<String>()
+        };
+        let keywords: Vec<String> = (0..MAX_KEYWORDS)
+            .map(|_| format!("\"{}\"", escaped(MAX_KEYWORD_CHARS)))
+            .collect();
+        let body = format!(
+            "{{ \"{}\" : \"{}\", \"{}\" : [ {} ], \"{}\" : \"{}\", \"{}\" : \"{}\", \"{}\" : \"{}\", \"{}\" : 5, \"{}\" : \"{}\" }}",
+            name("brief"),
+            escaped(MAX_BRIEF_CHARS),
+            name("keywords"),
+            keywords.join(" , "),
+            name("imagePrompt"),
+            escaped(MAX_IMAGE_PROMPT_CHARS),
+            name("language"),
+            name("zh-Hant-TW"),
+            name("tone"),
+            name("inspirational"),
+            name("hashtagCount"),
+            name("scheduledAt"),
+            name("2030-01-31T09:00:00.123456789+09:00"),
+        );
+        assert!(
+            body.len() <= MAX_BODY_BYTES,
+            "{} > {MAX_BODY_BYTES}",
+            body.len()
+        );
+        assert!(
+            body.len() > MAX_BODY_BYTES * 4 / 5,
+            "the limit is not tight: {}",
+            body.len()
+        );
+        let request = parse_generate_request(body.as_bytes(), &rules());
+        assert!(request.is_ok(), "{request:?}");
+    }
 
     fn rules() -> GenerateRules {
         GenerateRules {

@@ -367,6 +367,58 @@ impl DraftStore {
             .await
     }
 
+    /// A page of visible drafts (with text), newest first, optionally of one status,
+    /// starting after `after` (the last draft of the previous page), and the number of
+    /// visible drafts in each status: one round trip.
+    pub async fn page(
+        &self,
+        status: Option<Status>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> worker::Result<(Vec<DraftRow>, Vec<(String, i64)>)> {
+        let (after_created, after_id) = after.map_or((None, None), |c| {
+            (Some(c.created_at.as_str()), Some(c.id.as_str()))
+        });
+        let page = self
+            .db
+            .prepare(
+                "SELECT * FROM drafts
+                 WHERE caption IS NOT NULL
+                   AND (?1 IS NULL OR status = ?1)
+                   AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+                 ORDER BY created_at DESC, id DESC
+                 LIMIT ?4",
+            )
+            .bind(&[
+                optional_text(status.map(Status::as_str)),
+                optional_text(after_created),
+                optional_text(after_id),
+                JsValue::from_f64(f64::from(limit)),
+            ])?;
+        let counts = self.db.prepare(
+            "SELECT status, COUNT(*) AS count FROM drafts WHERE caption IS NOT NULL GROUP BY status",
+        );
+        let results = self.db.batch(vec![page, counts]).await?;
+        #[derive(Deserialize)]
+        struct Count {
+            status: String,
+            count: i64,
+        }
+        let rows = match results.first() {
+            Some(result) => result.results::<DraftRow>()?,
+            None => Vec::new(),
+        };
+        let counts = match results.get(1) {
+            Some(result) => result
+                .results::<Count>()?
+                .into_iter()
+                .map(|c| (c.status, c.count))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((rows, counts))
+    }
+
     /// The statement that applies `change` if the draft still is as `expected`, returning the
     /// new row. Refused without touching D1 when the state machine forbids the change.
     /// Callers that batch it with other writes read its result with [`applied_row`].
@@ -806,6 +858,45 @@ impl DraftStore {
                 "recording a dead letter wrote no row".into(),
             ))
         }
+    }
+}
+
+/// Where a page of drafts continues: after this draft, in newest-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl PageCursor {
+    pub fn after(row: &DraftRow) -> Self {
+        Self {
+            created_at: row.created_at.clone(),
+            id: row.id.clone(),
+        }
+    }
+
+    /// An opaque token for URLs: hex of `created_at|id`.
+    pub fn encode(&self) -> String {
+        crate::clock::hex(format!("{}|{}", self.created_at, self.id).as_bytes())
+    }
+
+    pub fn decode(token: &str) -> Option<Self> {
+        if !token.len().is_multiple_of(2) || token.len() > 256 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect();
+        let text = String::from_utf8(bytes?).ok()?;
+        let (created_at, id) = text.split_once('|')?;
+        parse_time(Some(created_at))?;
+        DraftId::parse(id).ok()?;
+        Some(Self {
+            created_at: created_at.to_owned(),
+            id: id.to_owned(),
+        })
     }
 }
 

@@ -23,7 +23,7 @@ use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
 /// Small bodies: a revision, a comment of at most 2,000 characters and a time.
-const MAX_BODY_BYTES: usize = 16 * 1024;
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Cloudflare Queues hold a delayed message at most this long.
 const MAX_QUEUE_DELAY_SECONDS: i64 = 43_200;
 /// Who approves through the API with the bearer token.

@@ -19,7 +19,7 @@ pub struct ApiConfig {
 impl ApiConfig {
     pub fn from_env(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
-            default_language: or_default(env, "DEFAULT_LANGUAGE", "ja"),
+            default_language: default_language(env)?,
             max_hashtags: max_hashtags(env)?,
             writer: Writer::from_env(env)?,
             model_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000)
@@ -50,4 +50,29 @@ pub fn idempotency_key_ttl(env: &Env) -> Result<time::Duration, ApiError> {
         ));
     }
     Ok(time::Duration::hours(i64::from(hours)))
+}
+
+/// `DEFAULT_LANGUAGE`, checked like a request's `language` and in canonical case.
+pub fn default_language(env: &Env) -> Result<String, ApiError> {
+    let tag = or_default(env, "DEFAULT_LANGUAGE", "ja");
+    generation::canonical_language(&tag).ok_or_else(|| {
+        ApiError::NotConfigured(format!(
+            "setting DEFAULT_LANGUAGE is {tag:?}, expected a language tag such as \"ja\" or \"en-US\""
+        ))
+    })
+}
+
+/// The settings the OpenAPI document states.
+pub struct DocumentedConfig {
+    pub max_hashtags: usize,
+    pub default_language: String,
+}
+
+impl DocumentedConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ApiError> {
+        Ok(Self {
+            max_hashtags: max_hashtags(env)?,
+            default_language: default_language(env)?,
+        })
+    }
 }

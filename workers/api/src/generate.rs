@@ -16,7 +16,8 @@ use domain::draft::{DraftId, DraftState, ImageStatus, Status};
 use domain::idempotency::{KeyVerdict, judge, lease_for};
 use domain::message::{Action, QueueMessage};
 use generation::{
-    ChainStep, GenerateRequest, GenerateRules, GenerationChain, ModelError, parse_generate_request,
+    ChainStep, GenerateRequest, GenerateRules, GenerationChain, MAX_BODY_BYTES, ModelError,
+    parse_generate_request,
 };
 use observe::langsmith::RunType;
 use platform::clock::{now, random_bytes, random_hex, sha256_hex};
@@ -32,8 +33,6 @@ use crate::drafts::{self, WriterInfo};
 use crate::model::Writer;
 use crate::reply::{self, ApiError};
 
-/// Briefs are short; anything larger is a mistake or an attack.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 /// The request's idempotency key, once this request owns it.

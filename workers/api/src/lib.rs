@@ -18,17 +18,24 @@ mod openapi;
 mod reply;
 mod routes;
 
-use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};
+use worker::{Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent, event};
 
 use crate::reply::ApiError;
 use crate::routes::{Access, Match, Route};
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let head = req.method() == Method::Head;
     let response = match route(&mut req, &env, &ctx).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
+    // HEAD answers as GET would, headers and all, without the body.
+    if head {
+        return Ok(Response::empty()?
+            .with_status(response.status_code())
+            .with_headers(response.headers().clone()));
+    }
     Ok(response)
 }
 
@@ -37,7 +44,8 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
     let method = req.method();
     let (def, params) = match routes::find(method.as_ref(), &path) {
         Match::Found { def, params } => (def, params),
-        Match::WrongMethod => return Err(ApiError::MethodNotAllowed),
+        Match::Options { allowed } => return reply::options(&allowed),
+        Match::WrongMethod { allowed } => return Err(ApiError::MethodNotAllowed(allowed)),
         Match::NotFound => return Err(ApiError::NotFound(format!("no route for {path}"))),
     };
     if def.access == Access::BearerToken {
@@ -49,14 +57,20 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
             200,
             &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION") }),
         ),
-        Route::OpenApi => reply::raw_json(openapi::DOCUMENT),
+        Route::OpenApi => {
+            let config = config::DocumentedConfig::from_env(env)?;
+            let document = openapi::configured(config.max_hashtags, &config.default_language)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            reply::raw_json(&document)
+        }
         Route::Generate => generate::handle(req, env, ctx).await,
+        Route::ListDrafts => drafts::list(req, env).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
         Route::EditDraft => edit::handle(req, env, ctx, param(0)).await,
         Route::ApproveDraft => approve::approve(req, env, ctx, param(0)).await,
         Route::ReapproveDraft => approve::reapprove(req, env, ctx, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
-        Route::Media => media::serve(env, param(0)).await,
+        Route::Media => media::serve(req, env, param(0)).await,
     }
 }
 

@@ -16,8 +16,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
-    #[error("method not allowed on this route")]
-    MethodNotAllowed,
+    #[error("method not allowed on this route; allowed: {}", .0.join(", "))]
+    MethodNotAllowed(Vec<&'static str>),
     #[error("{0}")]
     Conflict(String),
     /// Another request with the same key is still running: try again after the wait.
@@ -60,7 +60,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (400, "bad_request"),
             ApiError::Unauthorized => (401, "unauthorized"),
             ApiError::NotFound(_) => (404, "not_found"),
-            ApiError::MethodNotAllowed => (405, "method_not_allowed"),
+            ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::InProgress { .. } => (409, "in_progress"),
             ApiError::RevisionConflict { .. } => (409, "revision_conflict"),
@@ -100,6 +100,9 @@ impl ApiError {
         if status == 401 {
             let _ = response.headers_mut().set("www-authenticate", "Bearer");
         }
+        if let ApiError::MethodNotAllowed(allowed) = &self {
+            let _ = response.headers_mut().set("allow", &allowed.join(", "));
+        }
         if let Some(seconds) = retry_after {
             let _ = response
                 .headers_mut()
@@ -136,4 +139,11 @@ pub fn raw_json(text: &str) -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
     Ok(Response::ok(text)?.with_headers(headers))
+}
+
+/// `OPTIONS`: no body, the methods the path answers.
+pub fn options(allowed: &[&str]) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("allow", &allowed.join(", "))?;
+    Ok(Response::empty()?.with_status(204).with_headers(headers))
 }

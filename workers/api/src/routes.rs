@@ -6,6 +6,7 @@ pub enum Route {
     Healthz,
     OpenApi,
     Generate,
+    ListDrafts,
     GetDraft,
     EditDraft,
     ApproveDraft,
@@ -52,6 +53,12 @@ pub const ROUTES: &[RouteDef] = &[
     },
     RouteDef {
         method: "GET",
+        pattern: "/api/v1/drafts",
+        route: Route::ListDrafts,
+        access: Access::BearerToken,
+    },
+    RouteDef {
+        method: "GET",
         pattern: "/api/v1/drafts/{id}",
         route: Route::GetDraft,
         access: Access::BearerToken,
@@ -94,26 +101,43 @@ pub enum Match<'a> {
         def: &'a RouteDef,
         params: Vec<String>,
     },
-    /// The path exists, with other methods.
-    WrongMethod,
+    /// The path exists, with other methods; `allowed` is what an `Allow` header lists.
+    WrongMethod {
+        allowed: Vec<&'static str>,
+    },
+    /// `OPTIONS` on a path that exists.
+    Options {
+        allowed: Vec<&'static str>,
+    },
     NotFound,
 }
 
-/// Finds the first route whose pattern matches `path` and whose method is `method`.
+/// Finds the first route whose pattern matches `path` and whose method is `method`. `HEAD`
+/// is answered wherever `GET` is, and `OPTIONS` wherever the path exists.
 pub fn find(method: &str, path: &str) -> Match<'static> {
-    let mut path_matched = false;
+    let lookup = if method == "HEAD" { "GET" } else { method };
+    let mut allowed: Vec<&'static str> = Vec::new();
     for def in ROUTES {
         if let Some(params) = match_pattern(def.pattern, path) {
-            if def.method == method {
+            if def.method == lookup && method != "OPTIONS" {
                 return Match::Found { def, params };
             }
-            path_matched = true;
+            if !allowed.contains(&def.method) {
+                allowed.push(def.method);
+            }
         }
     }
-    if path_matched {
-        Match::WrongMethod
+    if allowed.is_empty() {
+        return Match::NotFound;
+    }
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    allowed.push("OPTIONS");
+    if method == "OPTIONS" {
+        Match::Options { allowed }
     } else {
-        Match::NotFound
+        Match::WrongMethod { allowed }
     }
 }
 
@@ -208,9 +232,37 @@ mod tests {
 
     #[test]
     fn tells_a_wrong_method_from_a_missing_path() {
-        assert_eq!(find("GET", "/api/v1/generate"), Match::WrongMethod);
-        assert_eq!(find("DELETE", "/api/v1/drafts/x"), Match::WrongMethod);
+        assert_eq!(
+            find("GET", "/api/v1/generate"),
+            Match::WrongMethod {
+                allowed: vec!["POST", "OPTIONS"]
+            }
+        );
+        assert_eq!(
+            find("DELETE", "/api/v1/drafts/x"),
+            Match::WrongMethod {
+                allowed: vec!["GET", "PATCH", "HEAD", "OPTIONS"]
+            }
+        );
         assert_eq!(find("GET", "/api/v2/generate"), Match::NotFound);
+        assert_eq!(find("OPTIONS", "/api/v2/generate"), Match::NotFound);
+    }
+
+    #[test]
+    fn head_follows_get_and_options_lists_the_methods() {
+        check("HEAD", "/healthz", Some((Route::Healthz, &[])));
+        check(
+            "HEAD",
+            "/media/images/x/y.jpg",
+            Some((Route::Media, &["images/x/y.jpg"])),
+        );
+        check("HEAD", "/api/v1/generate", None);
+        assert_eq!(
+            find("OPTIONS", "/healthz"),
+            Match::Options {
+                allowed: vec!["GET", "HEAD", "OPTIONS"]
+            }
+        );
     }
 
     /// The OpenAPI document lists exactly the routes that exist (media aside, which is not
