@@ -1,6 +1,14 @@
-// Benchmarks POST /api/v1/generate: the three compiled Workers in workerd (Miniflare, through
-// the e2e harness), the caption writer set to "openai" and pointed at the fake OpenAI server,
-// which answers at once. Run by hand (scripts/bench builds first); not part of CI.
+// Benchmarks POST /api/v1/generate: the three compiled Workers in workerd (Miniflare, started
+// as the e2e harness does, tests/bench/pipeline.mjs), the caption writer set to "openai" and
+// pointed at the fake OpenAI server, which answers at once. Run by hand (scripts/bench builds
+// first); not part of CI.
+//
+// Then, unless BENCH_COMPARE=0, the same route in Rust and in TypeScript side by side: the
+// compiled api Worker and its TypeScript twin (tests/bench/ts/worker.ts, Hono and Zod), both in
+// the same workerd with the same variables, D1 database, KV namespace and fake model, reached
+// the same way, measured in alternating rounds (Rust, TS, TS, Rust, ...) after a warm-up each.
+// See tests/bench/pipeline.mjs for what they share and why their image messages go to a queue
+// of their own.
 //
 // For each request the fake records how long it held the model call (from the request's
 // arrival to the end of its answer); the Worker's overhead is the end-to-end latency minus
@@ -13,7 +21,12 @@
 //   BENCH_IMAGE_SIDE   image-consumer's IMAGE_WIDTH and IMAGE_HEIGHT (its config: 1080); the
 //                      consumer makes each draft's image in the same workerd while the
 //                      benchmark runs, so a smaller side (320 is the least Instagram takes)
-//                      lightens that background load
+//                      lightens that background load (first table only)
+//   BENCH_COMPARE      0 skips the Rust/TypeScript comparison (1)
+//   BENCH_ROUNDS       alternating rounds per side and concurrency level in the comparison;
+//                      each side gets BENCH_REQUESTS requests in all (4)
+//   BENCH_TS_INSERT_FIRST  1 makes the TypeScript twin insert the row before it calls the
+//                      model, rather than beside it as the Rust route does (0)
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { subscribe } from "node:diagnostics_channel";
@@ -21,8 +34,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { API_TOKEN, ROOT, startPipeline } from "../e2e/harness.mjs";
+import { API_TOKEN, ROOT } from "../e2e/harness.mjs";
 import { reply, startFakeOpenAI } from "../fakes/openai.mjs";
+import { buildTypeScriptWorker, startBenchPipeline } from "./pipeline.mjs";
 
 function setting(name, fallback) {
   const value = process.env[name];
@@ -45,6 +59,9 @@ if (CONCURRENCY.some((level) => !Number.isInteger(level) || level < 1)) {
   throw new Error(`BENCH_CONCURRENCY must list whole numbers of at least 1, got ${process.env.BENCH_CONCURRENCY}`);
 }
 const IMAGE_SIDE = setting("BENCH_IMAGE_SIDE", undefined);
+const COMPARE = setting("BENCH_COMPARE", "1") !== "0";
+const ROUNDS = Math.max(1, wholeNumber("BENCH_ROUNDS", 4));
+const TS_INSERT_FIRST = setting("BENCH_TS_INSERT_FIRST", "0") === "1";
 const MARKER = /bench-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 // --- the model's own time, as the fake OpenAI server sees it -------------------------------
@@ -81,19 +98,23 @@ fake.setDefault((request) => {
 
 // --- the pipeline ---------------------------------------------------------------------------
 
-const pipeline = await startPipeline({
-  api: {
-    LLM_PROVIDER: "openai",
-    OPENAI_BASE_URL: fake.baseUrl,
-    OPENAI_API_KEY: "sk-fake-bench",
-    OPENAI_MODEL: "fake-model",
+if (COMPARE) buildTypeScriptWorker();
+const pipeline = await startBenchPipeline(
+  {
+    api: {
+      LLM_PROVIDER: "openai",
+      OPENAI_BASE_URL: fake.baseUrl,
+      OPENAI_API_KEY: "sk-fake-bench",
+      OPENAI_MODEL: "fake-model",
+    },
+    ...(IMAGE_SIDE ? { "image-consumer": { IMAGE_WIDTH: IMAGE_SIDE, IMAGE_HEIGHT: IMAGE_SIDE } } : {}),
   },
-  ...(IMAGE_SIDE ? { "image-consumer": { IMAGE_WIDTH: IMAGE_SIDE, IMAGE_HEIGHT: IMAGE_SIDE } } : {}),
-});
+  { compare: COMPARE, tsVars: TS_INSERT_FIRST ? { INSERT_FIRST: "true" } : {} },
+);
 const endpoint = `${pipeline.url}/api/v1/generate`;
 const WORKERD = workerdPid();
 
-async function generateOnce() {
+async function generateOnce(url = endpoint) {
   const marker = `bench-${randomUUID()}`;
   const body = JSON.stringify({
     brief: `Autumn menu launch at our cafe: squash soup, chestnut cake, spiced latte (${marker})`,
@@ -101,7 +122,7 @@ async function generateOnce() {
     keywords: ["autumn", "cafe"],
   });
   const started = performance.now();
-  const response = await fetch(endpoint, {
+  const response = await fetch(url, {
     method: "POST",
     headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
     body,
@@ -127,10 +148,10 @@ async function drive(total, concurrency, send = generateOnce) {
 }
 
 /** A GET for the reference rows: what a request costs without generating anything. */
-function getOnce(path) {
+function getOnce(path, base = pipeline.url) {
   return async () => {
     const started = performance.now();
-    const response = await fetch(pipeline.url + path, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    const response = await fetch(base + path, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     const text = await response.text();
     return { status: response.status, text, latency: performance.now() - started };
   };
@@ -315,13 +336,128 @@ function printTable(rows) {
   console.log("others CPUs: CPUs used meanwhile by every other process on the machine (should be near 0).");
 }
 
+// --- Rust and TypeScript side by side ---------------------------------------------------------
+
+/** Combines the runs of one side: all results, the summed wall time, CPU weighted by requests. */
+function combine(runs) {
+  const results = runs.flatMap((run) => run.results);
+  const wallMs = runs.reduce((sum, run) => sum + run.wallMs, 0);
+  const byRequests = (key) => runs.reduce((sum, run) => sum + (run[key] ?? NaN) * run.results.length, 0) / results.length;
+  const byWall = (key) => runs.reduce((sum, run) => sum + (run[key] ?? NaN) * run.wallMs, 0) / wallMs;
+  return {
+    results,
+    wallMs,
+    workerdCpuMs: byRequests("workerdCpuMs"),
+    nodeCpuMs: byRequests("nodeCpuMs"),
+    busiestThread: byWall("busiestThread"),
+    otherCpus: byWall("otherCpus"),
+  };
+}
+
+/** `total` split into `parts` near-equal whole shares. */
+function shares(total, parts) {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0)).filter((n) => n > 0);
+}
+
+/**
+ * Measures `sides` ({ name: send }) at `concurrency` in alternating rounds, each side getting
+ * `total` requests in all: rounds run A B, B A, A B, ... so that neither side always goes first
+ * (or always follows the other's leftovers, such as its waitUntil work).
+ */
+async function alternate(sides, concurrency, total) {
+  const names = Object.keys(sides);
+  const runs = Object.fromEntries(names.map((name) => [name, []]));
+  for (const [round, count] of shares(total, ROUNDS).entries()) {
+    const order = round % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) runs[name].push(await withCpu(WORKERD, () => drive(count, concurrency, sides[name])));
+  }
+  return Object.fromEntries(names.map((name) => [name, combine(runs[name])]));
+}
+
+function printComparison(rows) {
+  const ms = (value) => (Number.isNaN(value) ? "-" : value.toFixed(2));
+  const ratio = (a, b) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : "-");
+  const columns = [
+    ["request", (r) => r.label],
+    ["concurrency", (r) => String(r.concurrency)],
+    ["impl", (r) => r.impl],
+    ["failed", (r) => String(r.failed)],
+    ["req/s", (r) => r.throughput.toFixed(1)],
+    ["p50 ms", (r) => ms(r.latency[0])],
+    ["p99 ms", (r) => ms(r.latency[1])],
+    ["model p50 ms", (r) => ms(r.model[0])],
+    ["overhead p50 ms", (r) => ms(r.overhead[0])],
+    ["overhead p99 ms", (r) => ms(r.overhead[1])],
+    ["workerd CPU/req ms", (r) => ms(r.workerdCpuMs)],
+    ["others CPUs", (r) => (Number.isNaN(r.otherCpus) ? "-" : Math.max(0, r.otherCpus).toFixed(2))],
+    ["ratio rust/ts p50", (r) => (r.versus ? ratio(r.latency[0], r.versus.latency[0]) : "")],
+    ["ratio rust/ts overhead p50", (r) => (r.versus ? ratio(r.overhead[0], r.versus.overhead[0]) : "")],
+    ["ratio rust/ts req/s", (r) => (r.versus ? ratio(r.throughput, r.versus.throughput) : "")],
+    ["ratio rust/ts CPU/req", (r) => (r.versus ? ratio(r.workerdCpuMs, r.versus.workerdCpuMs) : "")],
+  ];
+  const cells = rows.map((row) => columns.map(([, cell]) => cell(row)));
+  const widths = columns.map(([title], i) => Math.max(title.length, ...cells.map((c) => c[i].length)));
+  const line = (values) => `| ${values.map((v, i) => (i < 3 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join(" | ")} |`;
+  console.log(line(columns.map(([title]) => title)));
+  console.log(`|${widths.map((w, i) => (i < 3 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`);
+  for (const row of cells) console.log(line(row));
+  console.log("ratios on the Rust rows, Rust divided by TypeScript: for p50, overhead and CPU below 1.00 means Rust is faster;");
+  console.log("for req/s above 1.00 means Rust serves more. overhead: latency - the fake model's own time for that request.");
+  console.log("workerd CPU/req: the whole workerd process (the Worker, the D1, KV and queue simulators, the queue sink) per request;");
+  console.log("it moves least when other processes compete for the CPUs (others CPUs: how many they used meanwhile).");
+}
+
+async function compare() {
+  const sides = {
+    rust: () => generateOnce(`${pipeline.rustUrl}/api/v1/generate`),
+    ts: () => generateOnce(`${pipeline.tsUrl}/api/v1/generate`),
+  };
+  console.log(
+    `\nRust and TypeScript side by side: ${REQUESTS} requests per side and level in ${shares(REQUESTS, ROUNDS).length} alternating rounds, ` +
+      `${WARMUP} warm-up requests per side; same workerd, variables, D1, KV, fake model; direct sockets; image messages to an ack-only queue` +
+      (TS_INSERT_FIRST ? "; the TypeScript twin inserts the row before calling the model (BENCH_TS_INSERT_FIRST=1)" : ""),
+  );
+  for (const [name, send] of Object.entries(sides)) {
+    if (WARMUP === 0) break;
+    const warm = await drive(WARMUP, Math.max(...CONCURRENCY), send);
+    const bad = warm.results.find((r) => r.status !== 201);
+    if (bad) throw new Error(`${name} warm-up request failed: ${bad.status} ${bad.text.slice(0, 300)}`);
+  }
+  const rows = [];
+  for (const concurrency of CONCURRENCY) {
+    const measured = await alternate(sides, concurrency, REQUESTS);
+    const rust = { ...summarise("POST /api/v1/generate", concurrency, measured.rust), impl: "rust" };
+    const ts = { ...summarise("POST /api/v1/generate", concurrency, measured.ts), impl: "ts" };
+    rows.push({ ...rust, versus: ts }, ts);
+  }
+  // The floor: a request that touches no storage, through the same sockets.
+  const floor = await alternate(
+    { rust: getOnce("/healthz", pipeline.rustUrl), ts: getOnce("/healthz", pipeline.tsUrl) },
+    1,
+    REQUESTS,
+  );
+  const rustFloor = { ...summarise("GET /healthz", 1, floor.rust, 200), impl: "rust" };
+  const tsFloor = { ...summarise("GET /healthz", 1, floor.ts, 200), impl: "ts" };
+  rows.push({ ...rustFloor, versus: tsFloor }, tsFloor);
+  printComparison(rows);
+  for (const row of rows) {
+    const what = `${row.impl} ${row.label} at concurrency ${row.concurrency}`;
+    if (row.failed > 0) console.log(`${what}: ${row.failed} requests failed, first: ${row.firstFailure}`);
+    if (row.unmatched > 0) console.log(`${what}: ${row.unmatched} requests without a matching model call`);
+  }
+  return 2 * (WARMUP + REQUESTS * CONCURRENCY.length);
+}
+
 // --- run ------------------------------------------------------------------------------------
 
 const cpus = os.cpus();
 console.log(
   `machine: ${os.availableParallelism()} CPUs (${cpus[0]?.model.trim() ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`,
 );
-console.log(`node ${process.version}, miniflare ${version("miniflare")}, workerd ${version("workerd")}, wrangler ${version("wrangler")}`);
+console.log(
+  `node ${process.version}, miniflare ${version("miniflare")}, workerd ${version("workerd")}, wrangler ${version("wrangler")}` +
+    (COMPARE ? `, hono ${version("hono")}, zod ${version("zod")}` : ""),
+);
 console.log(`settings: ${REQUESTS} requests per level, concurrency ${CONCURRENCY.join(", ")}, ${WARMUP} warm-up requests`);
 console.log(
   `writer: openai (fake, answers at once); LangSmith off; image-consumer running (placeholder images, ${IMAGE_SIDE ?? "configured size"})`,
@@ -356,8 +492,14 @@ try {
     if (row.failed > 0) console.log(`${what}: ${row.failed} requests failed, first: ${row.firstFailure}`);
     if (row.unmatched > 0) console.log(`${what}: ${row.unmatched} requests without a matching model call`);
   }
+  let generated = WARMUP + REQUESTS * CONCURRENCY.length + 1;
+  // The comparison runs last: its Rust drafts never get an image (their messages go to the
+  // sink), so drainImages would wait for them.
+  if (COMPARE) {
+    generated += await compare();
+    console.log(`load average after: ${loadAverage()}`);
+  }
   const calls = fake.requests.length;
-  const generated = WARMUP + REQUESTS * CONCURRENCY.length + 1;
   if (calls !== generated) console.log(`note: ${calls} model calls for ${generated} requests (repair rounds?)`);
 } finally {
   await pipeline.dispose();
