@@ -24,6 +24,6 @@ pub use error::{
 };
 pub use request::{FORM_CONTENT_TYPE, GraphConfig, GraphRequest, form_urlencode};
 pub use response::{
-    ContainerStatus, PublishingLimit, parse_container_status, parse_created_id, parse_permalink,
-    parse_publishing_limit,
+    ContainerStatus, MediaItem, PublishingLimit, parse_container_status, parse_created_id,
+    parse_media_list, parse_permalink, parse_publishing_limit,
 };

@@ -78,6 +78,15 @@ impl GraphConfig {
         self.get(&[media_id], "permalink")
     }
 
+    /// The account's newest posts, newest first, with their captions. A container's status
+    /// says that it was published but not as which media, so a publish whose answer was lost
+    /// finds its media id here, by the caption it sent.
+    pub fn recent_media(&self, limit: u32) -> GraphRequest {
+        let mut request = self.get(&[&self.user_id, "media"], "id,caption,timestamp");
+        request.url.push_str(&format!("&limit={limit}"));
+        request
+    }
+
     fn get(&self, segments: &[&str], fields: &str) -> GraphRequest {
         GraphRequest {
             method: "GET",

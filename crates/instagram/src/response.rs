@@ -187,6 +187,43 @@ pub fn parse_permalink(
     }
 }
 
+/// One post of the account, as `GET /{user}/media?fields=id,caption,timestamp` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaItem {
+    pub id: String,
+    /// Empty for a post without a caption.
+    pub caption: String,
+    pub timestamp: Option<String>,
+}
+
+/// The answer to `GET /{user}/media`: `{"data": [{"id": "...", "caption": "...",
+/// "timestamp": "..."}], "paging": {...}}`, newest first. Entries without an id are skipped.
+pub fn parse_media_list(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Result<Vec<MediaItem>, GraphError> {
+    let value = success(status, retry_after, body)?;
+    let Value::Array(items) = &value["data"] else {
+        return Err(malformed("the response has no data list"));
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let id = match &item["id"] {
+                Value::String(id) if !id.trim().is_empty() => id.trim().to_owned(),
+                Value::Number(id) => id.to_string(),
+                _ => return None,
+            };
+            Some(MediaItem {
+                id,
+                caption: item["caption"].as_str().unwrap_or_default().to_owned(),
+                timestamp: item["timestamp"].as_str().map(str::to_owned),
+            })
+        })
+        .collect())
+}
+
 /// The body of a 2xx answer without an error. Meta sometimes reports an error with HTTP
 /// 200, so the body is checked too.
 fn success(status: u16, retry_after: Option<&str>, body: &str) -> Result<Value, GraphError> {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod publish_log;
 pub mod queue;
 pub mod store;
 pub mod trace;

@@ -31,3 +31,29 @@ pub fn record_message(
         worker::console_warn!("writing a metric failed: {error}");
     }
 }
+
+/// One data point per publish attempt that held the draft's claim: blobs = [event, outcome,
+/// error class ("" when none)], doubles = [attempt, duration_ms, graph_calls], index = draft
+/// id. `publish_attempts` is the count of these points; outcomes are `published`, `waiting`,
+/// `retrying`, `failed`, `lost_claim`.
+pub fn record_publish_attempt(
+    env: &Env,
+    draft_id: &str,
+    attempt: u32,
+    outcome: &str,
+    error_class: &str,
+    duration_ms: f64,
+    graph_calls: u32,
+) {
+    let write = || -> worker::Result<()> {
+        let dataset = env.analytics_engine(METRICS_BINDING)?;
+        AnalyticsEngineDataPointBuilder::new()
+            .indexes([draft_id])
+            .blobs(["publish_attempt", outcome, error_class])
+            .doubles([f64::from(attempt), duration_ms, f64::from(graph_calls)])
+            .write_to(&dataset)
+    };
+    if let Err(error) = write() {
+        worker::console_warn!("writing a metric failed: {error}");
+    }
+}

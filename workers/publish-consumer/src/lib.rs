@@ -1,43 +1,61 @@
-//! The publish-consumer Worker: consumes `PUBLISH_QUEUE` and `FAILED_QUEUE`.
+//! The publish-consumer Worker: publishes approved drafts from `PUBLISH_QUEUE` to Instagram
+//! (`publish`), and handles `FAILED_QUEUE` (`failed`).
 //!
-//! `FAILED_QUEUE` receives what the other consumers' queues gave up on (their dead-letter
-//! queue); this Worker makes each such failure visible on the draft, so nothing accepted is
-//! lost silently. When even that cannot be done, the message is recorded in D1
-//! `dead_letters` and retried into the failed queue's own dead-letter queue, the last resort
-//! an operator reads.
+//! This file is the shell: it parses the batch, runs each message's workflow with at most
+//! [`IN_FLIGHT`] drafts at once, acks or retries each message by its outcome, and records
+//! metrics and traces. A message is acked only once its outcome is recorded; an error leaves
+//! it to the queue, which retries it and finally dead-letters it.
 
-use domain::draft::{ImageStatus, Status};
-use domain::message::{Action, QueueMessage};
-use platform::clock::now;
+mod alert;
+mod decide;
+mod failed;
+mod graph;
+mod publish;
+mod settings;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use domain::message::QueueMessage;
+use futures::StreamExt;
+use observe::langsmith::Trace;
 use platform::queue::{FAILED_QUEUE_NAME, PUBLISH_QUEUE_NAME, well_formed};
-use platform::store::{Change, DeadLetter, DraftStore};
-use worker::{Context, Env, MessageBatch, MessageExt, event};
+use platform::store::{DeadLetter, DraftStore};
+use platform::trace::{LangSmith, Tracer};
+use serde_json::json;
+use time::OffsetDateTime;
+use worker::{Context, Env, MessageBatch, MessageExt, RawMessage, event};
+
+use crate::publish::{Ctx, Done};
+use crate::settings::Settings;
+
+/// Drafts published at once, never more: the design's `processBatch`. With
+/// `max_concurrency = 1` in wrangler/publish-consumer.toml this holds for the account too.
+pub const IN_FLIGHT: usize = 5;
+
+static ANNOUNCED: AtomicBool = AtomicBool::new(false);
 
 #[event(queue)]
 async fn queue(
     batch: MessageBatch<worker::wasm_bindgen::JsValue>,
     env: Env,
-    _ctx: Context,
+    ctx: Context,
 ) -> worker::Result<()> {
     let queue_name = batch.queue();
-    for (raw, message, received_at) in well_formed(&env, &batch).await {
-        let outcome = match queue_name.as_str() {
-            FAILED_QUEUE_NAME => handle_failed(&env, &message).await,
-            PUBLISH_QUEUE_NAME => {
-                Err("publishing to Instagram is not available in this version".to_owned())
+    let messages = well_formed(&env, &batch).await;
+    match queue_name.as_str() {
+        PUBLISH_QUEUE_NAME => publish_batch(&env, &ctx, messages).await,
+        FAILED_QUEUE_NAME => {
+            for (raw, message, received_at) in messages {
+                failed_message(&env, raw, &message, received_at).await;
             }
-            other => Err(format!("this Worker does not consume {other}")),
-        };
-        let label = if outcome.is_ok() { "handled" } else { "retry" };
-        platform::metrics::record_message(&env, &queue_name, &message, label, received_at);
-        match outcome {
-            Ok(()) => raw.ack(),
-            Err(error) => {
-                // Never ack what was not handled: the queue retries it, then dead-letters it.
-                worker::console_error!("draft {}: {error}", message.id);
-                if queue_name == FAILED_QUEUE_NAME {
-                    record_unhandled(&env, &raw.id(), &message, &error).await;
-                }
+        }
+        other => {
+            for (raw, message, received_at) in messages {
+                worker::console_error!(
+                    "draft {}: this Worker does not consume {other}",
+                    message.id
+                );
+                platform::metrics::record_message(&env, other, &message, "retry", received_at);
                 raw.retry();
             }
         }
@@ -45,51 +63,137 @@ async fn queue(
     Ok(())
 }
 
-/// Records on the draft that its work was given up on.
-async fn handle_failed(env: &Env, message: &QueueMessage) -> Result<(), String> {
-    let store = DraftStore::from_env(env).map_err(|e| e.to_string())?;
-    let Some(draft) = store.get(message.id).await.map_err(|e| e.to_string())? else {
-        return Ok(());
-    };
-    let change = match message.action {
-        Action::GenerateImage => {
-            if !matches!(
-                draft.image_status(),
-                ImageStatus::Pending | ImageStatus::Generating
-            ) || draft.status() != Status::Draft
-            {
-                return Ok(());
+async fn publish_batch(
+    env: &Env,
+    ctx: &Context,
+    messages: Vec<(RawMessage, QueueMessage, OffsetDateTime)>,
+) {
+    let settings = match Settings::from_env(env) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Not the drafts' fault: their messages wait in the queue for a fixed config.
+            worker::console_error!("publish-consumer is misconfigured: {error}");
+            for (raw, message, received_at) in messages {
+                platform::metrics::record_message(
+                    env,
+                    PUBLISH_QUEUE_NAME,
+                    &message,
+                    "retry",
+                    received_at,
+                );
+                raw.retry();
             }
-            Change::ImageFailed {
-                claim: None,
-                reason: "image generation kept failing: its message reached the failed queue",
-            }
-        }
-        // The publish queue gave up on this message. An approved or publishing draft becomes
-        // failed with the reason, so a person can re-approve or regenerate it.
-        Action::Publish | Action::Retry => {
-            if !matches!(draft.status(), Status::Approved | Status::Publishing) {
-                return Ok(());
-            }
-            Change::PublishFailed {
-                claim: None,
-                reason: "publishing gave up: its message reached the failed queue",
-            }
+            return;
         }
     };
-    let applied = store
-        .apply(message.id, draft.expected_state(), &change, now())
-        .await
-        .map_err(|e| e.to_string())?;
-    if applied.is_none() {
-        // The draft moved meanwhile; the queue delivers again and the next read decides.
-        return Err("the draft changed while its failure was recorded".into());
+    if !ANNOUNCED.swap(true, Ordering::Relaxed) {
+        if settings.simulator {
+            worker::console_log!(
+                "publish-consumer: no INSTAGRAM_ACCOUNT_ID is set, so posts go to the LOCAL Graph API simulator at {} (account {}), not to Instagram; images are offered at {}/media/",
+                settings.graph.base_url,
+                settings.graph.user_id,
+                settings.public_media_base_url
+            );
+        } else {
+            worker::console_log!(
+                "publish-consumer: publishing to {} {} for account {}",
+                settings.graph.base_url,
+                settings.graph.api_version,
+                settings.graph.user_id
+            );
+        }
     }
-    Ok(())
+    let publish_ctx = match Ctx::new(env, &settings) {
+        Ok(c) => c,
+        Err(error) => {
+            worker::console_error!("publish-consumer: {error}");
+            for (raw, _, _) in messages {
+                raw.retry();
+            }
+            return;
+        }
+    };
+    let publish_ctx = &publish_ctx;
+    let traces: Vec<Trace> = futures::stream::iter(messages)
+        .map(|(raw, message, received_at)| async move {
+            publish_message(publish_ctx, raw, &message, received_at).await
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let mut secrets = settings.secrets();
+    secrets.extend(publish_ctx.alerts.secrets());
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Some(langsmith) = LangSmith::from_env(&env) {
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            for trace in &traces {
+                langsmith.send(trace, &secrets).await;
+            }
+        }
+    });
+}
+
+async fn publish_message(
+    ctx: &Ctx<'_>,
+    raw: RawMessage,
+    message: &QueueMessage,
+    received_at: OffsetDateTime,
+) -> Trace {
+    let mut tracer = Tracer::start(
+        "publish",
+        json!({
+            "draftId": message.id.to_string(),
+            "action": message.action.as_str(),
+            "attempt": message.attempt,
+        }),
+        json!({ "queue": PUBLISH_QUEUE_NAME, "simulator": ctx.settings.simulator }),
+    );
+    let outcome = publish::handle(ctx, message, &mut tracer).await;
+    let label = outcome.as_ref().map_or("error", Done::label);
+    platform::metrics::record_message(ctx.env, PUBLISH_QUEUE_NAME, message, label, received_at);
+    let result = match outcome {
+        Ok(done) => {
+            if let Done::Skipped(reason) = &done {
+                worker::console_log!("draft {}: publish skipped: {reason}", message.id);
+            }
+            raw.ack();
+            Ok(json!({ "outcome": done.label() }))
+        }
+        Err(error) => {
+            // Never ack what was not handled: the queue retries it, then dead-letters it.
+            worker::console_error!("draft {}: publishing: {error}", message.id);
+            raw.retry();
+            Err(error)
+        }
+    };
+    tracer.finish(result)
+}
+
+async fn failed_message(
+    env: &Env,
+    raw: RawMessage,
+    message: &QueueMessage,
+    received_at: OffsetDateTime,
+) {
+    let outcome = failed::handle(env, message).await;
+    let label = if outcome.is_ok() { "handled" } else { "retry" };
+    platform::metrics::record_message(env, FAILED_QUEUE_NAME, message, label, received_at);
+    match outcome {
+        Ok(what) => {
+            worker::console_log!("draft {}: failed queue: {what}", message.id);
+            raw.ack();
+        }
+        Err(error) => {
+            worker::console_error!("draft {}: failed queue: {error}", message.id);
+            record_unhandled(env, &raw.id(), message, &error).await;
+            raw.retry();
+        }
+    }
 }
 
 /// The failed queue's own failure: kept in D1 for an operator, best effort (the message also
-/// goes on to the failed queue's dead-letter queue).
+/// goes on to the failed queue's dead-letter queue after its retries).
 async fn record_unhandled(env: &Env, message_id: &str, message: &QueueMessage, error: &str) {
     let body = message.to_json().to_string();
     let letter = DeadLetter {
@@ -99,7 +203,11 @@ async fn record_unhandled(env: &Env, message_id: &str, message: &QueueMessage, e
         reason: error,
     };
     let recorded = match DraftStore::from_env(env) {
-        Ok(store) => store.record_dead_letter(&letter, now()).await,
+        Ok(store) => {
+            store
+                .record_dead_letter(&letter, platform::clock::now())
+                .await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = recorded {

@@ -87,6 +87,14 @@ fn requests_of_the_publishing_flow() {
             None,
         ),
     );
+    check(
+        ig.recent_media(25),
+        (
+            "GET",
+            "https://graph.instagram.com/v25.0/17841405822304914/media?fields=id,caption,timestamp&limit=25",
+            None,
+        ),
+    );
 }
 
 #[test]

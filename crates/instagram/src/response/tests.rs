@@ -350,3 +350,36 @@ fn permalinks() {
         }),
     );
 }
+
+#[test]
+fn media_lists() {
+    let item = |id: &str, caption: &str, timestamp: Option<&str>| MediaItem {
+        id: id.to_owned(),
+        caption: caption.to_owned(),
+        timestamp: timestamp.map(str::to_owned),
+    };
+    assert_eq!(
+        parse_media_list(
+            200,
+            None,
+            r#"{"data":[{"id":"17920238422030507","caption":"Soup\n\n#autumn","timestamp":"2026-02-14T09:12:45+0000"},{"id":17920238422030506},{"caption":"no id"}],"paging":{"cursors":{}}}"#,
+        ),
+        Ok(vec![
+            item(
+                "17920238422030507",
+                "Soup\n\n#autumn",
+                Some("2026-02-14T09:12:45+0000")
+            ),
+            item("17920238422030506", "", None),
+        ])
+    );
+    assert_eq!(parse_media_list(200, None, r#"{"data":[]}"#), Ok(vec![]));
+    assert_eq!(
+        parse_media_list(200, None, r#"{"id":"1"}"#),
+        Err(bad("the response has no data list"))
+    );
+    assert_eq!(
+        parse_media_list(400, None, TOKEN_EXPIRED),
+        Err(token_expired())
+    );
+}

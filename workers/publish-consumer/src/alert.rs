@@ -1,0 +1,165 @@
+//! Telling the operator: a Slack-compatible webhook (`{"text": ...}`) at
+//! `ALERT_WEBHOOK_URL`, deduplicated through D1 `operator_alerts`.
+//!
+//! An alert is claimed before it is sent, with one conditional write, so of several
+//! consumers raising the same kind at once exactly one sends it; a send that fails releases
+//! the claim and is an error, so the caller's queue message is retried and the alert is
+//! never lost silently. Without a webhook the alert goes to the Worker's error log.
+
+use domain::message::format_rfc3339;
+use platform::clock::{now, random_hex};
+use platform::config::optional;
+use platform::http::fetch_with_timeout;
+use platform::store::DB_BINDING;
+use serde::Deserialize;
+use time::Duration;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env, Headers, Method, Request, RequestInit};
+
+/// The expired or invalid token: one alert for every draft it fails, again after a day.
+pub const TOKEN_INVALID: &str = "token_invalid";
+/// How long an alert of a lasting cause stays quiet.
+pub const REPEAT_AFTER: Duration = Duration::DAY;
+const WEBHOOK_TIMEOUT_MS: u64 = 10_000;
+
+/// The kind of one draft's failure, once per failure: a draft failed again after a
+/// re-approval is a new failure.
+pub fn draft_failed_kind(draft_id: &str, failed_at: &str) -> String {
+    format!("publish_failed:{draft_id}:{failed_at}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raised {
+    /// This call sent it.
+    Sent,
+    /// Sent before (by this or another message); `count` occurrences so far.
+    AlreadySent { count: u32 },
+}
+
+pub struct Alerts {
+    db: D1Database,
+    webhook: Option<String>,
+}
+
+fn text(value: &str) -> JsValue {
+    JsValue::from_str(value)
+}
+
+impl Alerts {
+    pub fn from_env(env: &Env) -> worker::Result<Self> {
+        Ok(Self {
+            db: env.d1(DB_BINDING)?,
+            webhook: optional(env, "ALERT_WEBHOOK_URL"),
+        })
+    }
+
+    /// The webhook URL is a secret (it carries its own key): traces redact it.
+    pub fn secrets(&self) -> Vec<String> {
+        self.webhook.iter().cloned().collect()
+    }
+
+    /// Raises alert `kind` with `message`. It is sent unless it was sent before and
+    /// `repeat_after` (if any) has not passed since. `Err` when the webhook failed: the alert
+    /// is unsent and the next raise tries again.
+    pub async fn raise(
+        &self,
+        kind: &str,
+        message: &str,
+        repeat_after: Option<Duration>,
+    ) -> Result<Raised, String> {
+        #[derive(Deserialize)]
+        struct Claimed {
+            claim: Option<String>,
+            count: u32,
+        }
+        let at = now();
+        let claim = random_hex::<12>();
+        let quiet_since = repeat_after.map(|d| format_rfc3339(at - d));
+        let claimed = self
+            .db
+            .prepare(
+                "INSERT INTO operator_alerts (kind, first_at, last_at, count, claim, sent_at)
+                 VALUES (?1, ?2, ?2, 1, ?3, ?2)
+                 ON CONFLICT (kind) DO UPDATE SET
+                     last_at = excluded.last_at,
+                     count = operator_alerts.count + 1,
+                     claim = CASE WHEN operator_alerts.sent_at IS NULL
+                                    OR (?4 IS NOT NULL AND operator_alerts.sent_at <= ?4)
+                                  THEN excluded.claim ELSE operator_alerts.claim END,
+                     sent_at = CASE WHEN operator_alerts.sent_at IS NULL
+                                      OR (?4 IS NOT NULL AND operator_alerts.sent_at <= ?4)
+                                    THEN excluded.sent_at ELSE operator_alerts.sent_at END
+                 RETURNING claim, count",
+            )
+            .bind(&[
+                text(kind),
+                text(&format_rfc3339(at)),
+                text(&claim),
+                quiet_since.as_deref().map_or(JsValue::NULL, text),
+            ])
+            .map_err(|e| e.to_string())?
+            .first::<Claimed>(None)
+            .await
+            .map_err(|e| format!("claiming the alert {kind}: {e}"))?
+            .ok_or_else(|| format!("claiming the alert {kind} wrote no row"))?;
+        if claimed.claim.as_deref() != Some(claim.as_str()) {
+            return Ok(Raised::AlreadySent {
+                count: claimed.count,
+            });
+        }
+        match self.send(message).await {
+            Ok(()) => Ok(Raised::Sent),
+            Err(error) => {
+                let released = self
+                    .db
+                    .prepare(
+                        "UPDATE operator_alerts SET claim = NULL, sent_at = NULL
+                         WHERE kind = ?1 AND claim = ?2",
+                    )
+                    .bind(&[text(kind), text(&claim)])
+                    .map_err(|e| e.to_string())?
+                    .run()
+                    .await;
+                if let Err(e) = released {
+                    // The claim stays; the alert is still not lost, as the caller retries.
+                    worker::console_error!("releasing the alert {kind}: {e}");
+                }
+                Err(format!("the operator alert could not be sent: {error}"))
+            }
+        }
+    }
+
+    /// The statement that clears `kind`, so it alerts at once when it comes back.
+    pub fn clear_statement(&self, kind: &str) -> worker::Result<D1PreparedStatement> {
+        self.db
+            .prepare("DELETE FROM operator_alerts WHERE kind = ?1")
+            .bind(&[text(kind)])
+    }
+
+    async fn send(&self, message: &str) -> Result<(), String> {
+        let Some(url) = &self.webhook else {
+            worker::console_error!("OPERATOR ALERT (no ALERT_WEBHOOK_URL is set): {message}");
+            return Ok(());
+        };
+        let body = serde_json::json!({ "text": message }).to_string();
+        let headers = Headers::new();
+        headers
+            .set("content-type", "application/json")
+            .map_err(|e| e.to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        // Errors name no URL: the webhook's URL is its secret.
+        let response = fetch_with_timeout(request, WEBHOOK_TIMEOUT_MS)
+            .await
+            .map_err(|e| format!("the alert webhook failed: {e}"))?;
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(format!("the alert webhook answered HTTP {status}"))
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The fetch shell around `instagram`: sends each [`GraphRequest`] with the token as a
+//! bearer header, within a deadline, and hands the answer to the crate's parsers.
+
+use std::fmt;
+
+use instagram::{ContainerStatus, GraphError, GraphRequest, MediaItem};
+use platform::http::within;
+use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::settings::Settings;
+
+/// Why a Graph API call gave no usable result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Meta answered, and the answer is classified.
+    Graph(GraphError),
+    /// No answer (a timeout, a dropped connection): whether the call took effect is unknown.
+    NoAnswer(String),
+}
+
+impl Failure {
+    pub fn class(&self) -> &'static str {
+        match self {
+            Failure::Graph(error) => error.class(),
+            Failure::NoAnswer(_) => "no_answer",
+        }
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Failure::Graph(error) => error.code(),
+            Failure::NoAnswer(_) => None,
+        }
+    }
+
+    pub fn subcode(&self) -> Option<i64> {
+        match self {
+            Failure::Graph(error) => error.subcode(),
+            Failure::NoAnswer(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Graph(error) => error.fmt(f),
+            Failure::NoAnswer(reason) => write!(f, "no answer from the Graph API: {reason}"),
+        }
+    }
+}
+
+impl From<GraphError> for Failure {
+    fn from(error: GraphError) -> Self {
+        Failure::Graph(error)
+    }
+}
+
+/// What came back: the parts the `instagram` parsers read.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    usage: Option<String>,
+    body: String,
+}
+
+pub struct Graph<'a> {
+    settings: &'a Settings,
+}
+
+impl<'a> Graph<'a> {
+    pub fn new(settings: &'a Settings) -> Self {
+        Self { settings }
+    }
+
+    /// `POST /{user}/media`: the new container's id.
+    pub async fn create_container(
+        &self,
+        image_url: &str,
+        caption: &str,
+        alt_text: &str,
+    ) -> Result<String, Failure> {
+        let request = self
+            .settings
+            .graph
+            .create_container(image_url, caption, alt_text);
+        self.call(&request, instagram::parse_created_id).await
+    }
+
+    pub async fn container_status(&self, container_id: &str) -> Result<ContainerStatus, Failure> {
+        let request = self.settings.graph.container_status(container_id);
+        self.call(&request, instagram::parse_container_status).await
+    }
+
+    /// `POST /{user}/media_publish`: the media id. Any failure but a refusal leaves the
+    /// outcome unknown; the caller reads the container status before anything else.
+    pub async fn publish(&self, container_id: &str) -> Result<String, Failure> {
+        let request = self.settings.graph.publish(container_id);
+        self.call(&request, instagram::parse_created_id).await
+    }
+
+    pub async fn permalink(&self, media_id: &str) -> Result<String, Failure> {
+        let request = self.settings.graph.media_permalink(media_id);
+        self.call(&request, instagram::parse_permalink).await
+    }
+
+    pub async fn recent_media(&self, limit: u32) -> Result<Vec<MediaItem>, Failure> {
+        let request = self.settings.graph.recent_media(limit);
+        self.call(&request, instagram::parse_media_list).await
+    }
+
+    async fn call<T>(
+        &self,
+        request: &GraphRequest,
+        parse: fn(u16, Option<&str>, &str) -> Result<T, GraphError>,
+    ) -> Result<T, Failure> {
+        let answer = self.send(request).await?;
+        parse(answer.status, answer.retry_after.as_deref(), &answer.body).map_err(|error| {
+            error
+                .with_business_use_case_usage(answer.usage.as_deref())
+                .into()
+        })
+    }
+
+    async fn send(&self, request: &GraphRequest) -> Result<Answer, Failure> {
+        let no_answer = |e: worker::Error| Failure::NoAnswer(e.to_string());
+        let headers = Headers::new();
+        headers
+            .set("authorization", &format!("Bearer {}", self.settings.token))
+            .map_err(no_answer)?;
+        if let Some(content_type) = request.content_type() {
+            headers
+                .set("content-type", content_type)
+                .map_err(no_answer)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(request.method.to_owned()))
+            .with_headers(headers)
+            .with_body(request.body().map(Into::into));
+        let outgoing = Request::new_with_init(&request.url, &init).map_err(no_answer)?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        // The deadline covers the body too: an answer that stalls halfway is no answer.
+        let exchange = async {
+            let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
+            let header = |name: &str| response.headers().get(name).ok().flatten();
+            let retry_after = header("retry-after");
+            let usage = header("x-business-use-case-usage");
+            let status = response.status_code();
+            let body = response.text().await?;
+            Ok::<Answer, worker::Error>(Answer {
+                status,
+                retry_after,
+                usage,
+                body,
+            })
+        };
+        match within(exchange, self.settings.graph_timeout_ms).await {
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(error)) => Err(Failure::NoAnswer(format!("the request failed: {error}"))),
+            None => {
+                controller.abort();
+                Err(Failure::NoAnswer(format!(
+                    "no answer within {} ms",
+                    self.settings.graph_timeout_ms
+                )))
+            }
+        }
+    }
+}

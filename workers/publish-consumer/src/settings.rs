@@ -1,0 +1,99 @@
+//! The publish consumer's configuration, from `[vars]` and secrets, read once per batch.
+//!
+//! Without `INSTAGRAM_ACCOUNT_ID` it publishes to the local Graph API simulator
+//! (`scripts/graph-simulator`, tests/fakes/graph-api.mjs) with the simulator's account and
+//! token, and says so in the log: a Worker cannot reach 127.0.0.1 once deployed, so nothing
+//! is ever published to the real Instagram by accident.
+
+use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
+use instagram::GraphConfig;
+use platform::config::{number, optional, or_default};
+use worker::Env;
+
+/// The simulator's defaults (tests/fakes/graph-api.mjs: DEFAULT_PORT, DEFAULT_TOKEN,
+/// DEFAULT_USER_ID).
+pub const SIMULATOR_BASE_URL: &str = "http://127.0.0.1:8790";
+pub const SIMULATOR_TOKEN: &str = "local-simulator-token";
+pub const SIMULATOR_ACCOUNT_ID: &str = "17841405822304914";
+/// Where `scripts/dev` serves the api Worker, and with it `/media/{key}`.
+pub const LOCAL_MEDIA_BASE_URL: &str = "http://127.0.0.1:8787";
+
+pub struct Settings {
+    pub graph: GraphConfig,
+    /// Sent only as `Authorization: Bearer`; redacted from traces.
+    pub token: String,
+    /// No account is configured: publishing goes to the local simulator.
+    pub simulator: bool,
+    /// The public origin of the api Worker, whose `/media/{key}` Meta downloads.
+    pub public_media_base_url: String,
+    /// Attempts in all (`PUBLISH_MAX_ATTEMPTS`), the first included.
+    pub backoff: Backoff,
+    /// How long a claim on a draft lasts (`PUBLISH_LEASE_SECONDS`).
+    pub lease_seconds: u32,
+    /// The wait before reading an `IN_PROGRESS` container's status again.
+    pub poll_seconds: u32,
+    /// Status reads of one container within one attempt before the attempt counts as failed.
+    pub max_polls: u32,
+    /// The wait when the publishing quota is used up and Meta gave no wait of its own.
+    pub quota_wait_seconds: u32,
+    /// The most a Graph API call may take, answer body included.
+    pub graph_timeout_ms: u64,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Self, String> {
+        let account = optional(env, "INSTAGRAM_ACCOUNT_ID");
+        let simulator = account.is_none();
+        let (user_id, token, default_base) = match account {
+            Some(account) => {
+                let token = optional(env, "INSTAGRAM_ACCESS_TOKEN").ok_or(
+                    "INSTAGRAM_ACCOUNT_ID is set but the secret INSTAGRAM_ACCESS_TOKEN is not",
+                )?;
+                (account, token, "https://graph.instagram.com")
+            }
+            None => (
+                SIMULATOR_ACCOUNT_ID.to_owned(),
+                or_default(env, "INSTAGRAM_ACCESS_TOKEN", SIMULATOR_TOKEN),
+                SIMULATOR_BASE_URL,
+            ),
+        };
+        let max_attempts = number(env, "PUBLISH_MAX_ATTEMPTS", Backoff::PUBLISH.max_attempts)?;
+        if max_attempts == 0 {
+            return Err("setting PUBLISH_MAX_ATTEMPTS must be at least 1".into());
+        }
+        let seconds = |name: &str, default: u32| -> Result<u32, String> {
+            Ok(number(env, name, default)?.min(QUEUE_MAX_DELAY_SECONDS))
+        };
+        Ok(Self {
+            graph: GraphConfig {
+                base_url: or_default(env, "GRAPH_API_BASE_URL", default_base),
+                api_version: or_default(env, "GRAPH_API_VERSION", "v25.0"),
+                user_id,
+            },
+            token,
+            simulator,
+            public_media_base_url: or_default(env, "PUBLIC_MEDIA_BASE_URL", LOCAL_MEDIA_BASE_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            backoff: Backoff {
+                max_attempts,
+                ..Backoff::PUBLISH
+            },
+            lease_seconds: seconds("PUBLISH_LEASE_SECONDS", 120)?.max(1),
+            poll_seconds: seconds("PUBLISH_POLL_SECONDS", 10)?.max(1),
+            max_polls: number(env, "PUBLISH_MAX_POLLS", 30)?,
+            quota_wait_seconds: seconds("PUBLISH_QUOTA_WAIT_SECONDS", 3_600)?.max(1),
+            graph_timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
+        })
+    }
+
+    /// The URL Meta downloads the approved image from.
+    pub fn image_url(&self, key: &str) -> String {
+        format!("{}/media/{key}", self.public_media_base_url)
+    }
+
+    /// What must never reach a trace or a log.
+    pub fn secrets(&self) -> Vec<String> {
+        vec![self.token.clone()]
+    }
+}
