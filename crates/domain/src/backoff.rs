@@ -53,6 +53,18 @@ impl Backoff {
     }
 }
 
+/// Reads a `Retry-After` header: a whole number of seconds, as OpenAI-compatible providers and
+/// Meta send it. An HTTP-date gives `None`, as turning it into a wait needs the clock this
+/// crate does not have; callers then wait their own default.
+pub fn retry_after_seconds(header: &str) -> Option<u64> {
+    let seconds = header.trim();
+    // Digits only, as RFC 9110 has it: `parse` alone would take `+5`.
+    if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    seconds.parse().ok()
+}
+
 /// SplitMix64's finaliser: spreads nearby seeds (such as consecutive ids) far apart.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -123,6 +135,24 @@ mod tests {
             max_attempts: 1,
         };
         assert_eq!(zero.delay_seconds(3, 7), 0);
+    }
+
+    #[test]
+    fn reading_retry_after() {
+        for (header, expect) in [
+            ("120", Some(120)),
+            (" 0 ", Some(0)),
+            ("17\r\n", Some(17)),
+            ("-1", None),
+            ("+5", None),
+            ("1.5", None),
+            ("30s", None),
+            ("18446744073709551616", None),
+            ("Wed, 21 Oct 2026 07:28:00 GMT", None),
+            ("", None),
+        ] {
+            assert_eq!(retry_after_seconds(header), expect, "{header:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! How a Graph API call can fail, classified by what the caller should do next.
 
+use observe::redact::redact_token_shapes;
 use serde_json::Value;
+
+/// The one `Retry-After` reader, shared with the model providers' errors.
+pub use domain::backoff::retry_after_seconds;
 
 /// The longest Meta message kept in an error; enough for the reason, short enough for D1.
 pub const MAX_MESSAGE_CHARS: usize = 300;
-
-const REDACTED: &str = "[redacted]";
 
 /// A failed Graph API call. `code` and `subcode` are Meta's `error.code` and
 /// `error.error_subcode`, kept for logs and D1; they are `None` when the answer carried no
@@ -360,12 +362,6 @@ fn integer(value: &Value) -> Option<i64> {
         .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
-/// Reads a `Retry-After` header given in seconds. An HTTP date gives `None`, as turning it
-/// into a wait would need the clock.
-pub fn retry_after_seconds(header: &str) -> Option<u64> {
-    header.trim().parse().ok()
-}
-
 /// Reads the wait out of an `X-Business-Use-Case-Usage` header, whose
 /// `estimated_time_to_regain_access` is in minutes, per business id and usage type; the
 /// longest wait counts. `None` when nothing is throttled.
@@ -381,84 +377,14 @@ pub fn regain_access_seconds(header: &str) -> Option<u64> {
     (minutes > 0).then(|| minutes.saturating_mul(60))
 }
 
-/// Makes Meta's text fit for an error message: tokens redacted, one line, at most
-/// [`MAX_MESSAGE_CHARS`] characters. Redaction comes first so that a cut cannot leave part
-/// of a token behind in a shape the redaction no longer recognises.
+/// Makes Meta's text fit for an error message: tokens redacted
+/// ([`redact_token_shapes`]), one line, at most [`MAX_MESSAGE_CHARS`] characters. Redaction
+/// comes first so that a cut cannot leave part of a token behind in a shape the redaction no
+/// longer recognises.
 pub(crate) fn clean_message(text: &str) -> String {
-    let text = redact_token_shapes(&redact_token_values(text));
-    let mut words: Vec<&str> = Vec::new();
-    let mut after_bearer = false;
-    for word in text.split_whitespace() {
-        words.push(if after_bearer { REDACTED } else { word });
-        // "Bearer", also glued to markup or punctuation ("<p>Bearer", "Bearer:").
-        after_bearer = word
-            .trim_end_matches(|c: char| !c.is_alphanumeric())
-            .to_ascii_lowercase()
-            .ends_with("bearer");
-    }
+    let text = redact_token_shapes(text);
+    let words: Vec<&str> = text.split_whitespace().collect();
     truncate(&words.join(" "), MAX_MESSAGE_CHARS)
-}
-
-/// Meta echoes request URLs in some messages: the values of `access_token=`, `input_token=`
-/// and the like go, encoded (`%3D`) or as JSON (`"access_token":"..."`).
-fn redact_token_values(text: &str) -> String {
-    const MARKERS: [&str; 4] = ["token=", "token%3d", "token\":\"", "token\": \""];
-    // ASCII lowercasing keeps every byte offset, so positions found in `lower` fit `text`.
-    let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut from = 0;
-    while let Some((at, marker)) = MARKERS
-        .iter()
-        .filter_map(|m| lower[from..].find(m).map(|i| (from + i, m.len())))
-        .min()
-    {
-        let start = at + marker;
-        let len = text[start..]
-            .find(|c: char| !is_token_char(c))
-            .unwrap_or(text.len() - start);
-        if len > 0 {
-            out.push_str(&text[copied..start]);
-            out.push_str(REDACTED);
-            copied = start + len;
-        }
-        from = start + len;
-    }
-    out.push_str(&text[copied..]);
-    out
-}
-
-/// App tokens are `id|secret`; `%` keeps an encoded token whole.
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '|' | '%')
-}
-
-/// Anything shaped like a Meta token goes too, wherever it stands: Facebook tokens start
-/// with `EAA`, Instagram ones with `IGQ` or `IGAA`, and both are long.
-fn redact_token_shapes(text: &str) -> String {
-    const PREFIXES: [&str; 3] = ["EAA", "IGQ", "IGAA"];
-    const MIN_LEN: usize = 32;
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let run = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-            .unwrap_or(rest.len());
-        if run == 0 {
-            let next = rest.chars().next().map_or(1, char::len_utf8);
-            out.push_str(&rest[..next]);
-            rest = &rest[next..];
-            continue;
-        }
-        let word = &rest[..run];
-        if word.len() >= MIN_LEN && PREFIXES.iter().any(|p| word.starts_with(p)) {
-            out.push_str(REDACTED);
-        } else {
-            out.push_str(word);
-        }
-        rest = &rest[run..];
-    }
-    out
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.

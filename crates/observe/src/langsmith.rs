@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use uuid::Uuid;
 
-use crate::redact::{redact_json, redact_text};
+use crate::redact::{redact_json, redact_text, redact_token_shapes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunType {
@@ -100,7 +100,8 @@ fn run_json(
         "run_type": run.run_type.as_str(),
         "inputs": redact_json(&run.inputs, secrets),
         "outputs": run.outputs.as_ref().map(|o| redact_json(o, secrets)),
-        "error": run.error.as_deref().map(|e| redact_text(e, secrets)),
+        // An error can carry a provider's words, which may echo a key the shell does not hold.
+        "error": run.error.as_deref().map(|e| redact_token_shapes(&redact_text(e, secrets))),
         "start_time": rfc3339(run.start),
         "end_time": rfc3339(run.end),
         "session_name": project,
@@ -139,7 +140,7 @@ mod tests {
             } else {
                 RunType::Llm
             },
-            inputs: json!({ "brief": "cats", "api_key": "sk-secret-value" }),
+            inputs: json!({ "brief": "cats", "api_key": "sk-secret-value", "max_tokens": 1024 }),
             outputs: error
                 .is_none()
                 .then(|| json!({ "caption": "sk-secret-value in text" })),
@@ -160,7 +161,7 @@ mod tests {
                 "chat_model",
                 start + time::Duration::milliseconds(5),
                 200,
-                Some("timeout"),
+                Some("rejected: Authorization: Bearer abc123"),
             )],
         };
         let body = batch_body(&trace, "proj", &["sk-secret-value"]);
@@ -183,11 +184,13 @@ mod tests {
         assert_eq!(root["extra"]["metadata"]["duration_ms"], 250);
         assert_eq!(root["extra"]["metadata"]["status"], "success");
         assert_eq!(child["extra"]["metadata"]["status"], "error");
-        assert_eq!(child["error"], "timeout");
+        assert_eq!(child["error"], "rejected: Authorization: Bearer [redacted]");
         assert_eq!(root["session_name"], "proj");
         assert_eq!(root["end_time"], "2025-01-02T03:04:05.373456Z");
         let text = body.to_string();
         assert!(!text.contains("sk-secret-value"), "{text}");
         assert_eq!(root["outputs"]["caption"], "[redacted] in text");
+        assert_eq!(root["inputs"]["api_key"], "[redacted]");
+        assert_eq!(child["inputs"]["max_tokens"], 1024);
     }
 }

@@ -127,8 +127,11 @@ impl Writer {
                             HttpError::Transport(message) => ModelError::Transport(message),
                         })?;
                 let status = response.status_code();
+                // A rate limit's wait comes in the header; the api passes it on to the client.
+                let retry_after = response.headers().get("retry-after").ok().flatten();
                 let text = response.text().await.map_err(transport)?;
                 openai::parse_chat_response(status, &text)
+                    .map_err(|error| error.with_retry_after(retry_after.as_deref()))
             }
             Writer::WorkersAi { model } => {
                 // A binding call has no deadline of its own either; a hung one must not hold
@@ -168,11 +171,74 @@ async fn run_ai_binding(env: &Env, model: &str, input: &Value) -> Result<Value, 
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
             .unwrap_or_else(|| "the call failed".into());
-        ModelError::Transport(format!("Workers AI: {message}"))
+        binding_failure(&message)
     })?;
     let text: String = JSON::stringify(&output)
         .map(String::from)
         .map_err(|_| fail("answer is not JSON"))?;
     serde_json::from_str(&text)
         .map_err(|_| ModelError::Malformed("Workers AI answer is not JSON".into()))
+}
+
+/// Classifies the error a failed `run` throws. The binding has no status, only a message that
+/// carries Workers AI's code: 3040 (out of capacity, HTTP 429) is a rate limit the client may
+/// wait out, while 3036 (the daily allocation is used up, also HTTP 429) is not over before
+/// tomorrow; it stays a failed call, as does everything else.
+fn binding_failure(message: &str) -> ModelError {
+    let lower = message.to_ascii_lowercase();
+    let mut words = lower.split(|c: char| !c.is_ascii_alphanumeric());
+    let limited = !lower.contains("3036")
+        && (words.any(|word| word == "3040" || word == "429")
+            || [
+                "rate limit",
+                "too many requests",
+                "capacity temporarily exceeded",
+            ]
+            .iter()
+            .any(|phrase| lower.contains(phrase)));
+    if limited {
+        ModelError::RateLimited {
+            retry_after_seconds: None,
+        }
+    } else {
+        ModelError::Transport(format!("Workers AI: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(message: &str, limited: bool) {
+        let expect = if limited {
+            ModelError::RateLimited {
+                retry_after_seconds: None,
+            }
+        } else {
+            ModelError::Transport(format!("Workers AI: {message}"))
+        };
+        assert_eq!(binding_failure(message), expect, "{message:?}");
+    }
+
+    #[test]
+    fn binding_rate_limits_by_code_or_words() {
+        for (message, limited) in [
+            ("AiError: 3040: Capacity temporarily exceeded", true),
+            ("InferenceUpstreamError: 3040: Out of capacity", true),
+            ("Capacity temporarily exceeded, please try again.", true),
+            ("AiError: HTTP 429 Too Many Requests", true),
+            ("Rate limited: too many requests", true),
+            ("you hit the rate limit", true),
+            (
+                "AiError: 3036: You have used up your daily free allocation of 10,000 neurons",
+                false,
+            ),
+            ("AiError: 5007: No such model @cf/x/y", false),
+            ("AiError: 3007: Request timeout", false),
+            ("model @cf/x/llama-4290 failed", false),
+            ("the call failed", false),
+        ] {
+            check(message, limited);
+        }
+    }
 }

@@ -699,17 +699,3 @@ fn reading_business_use_case_usage() {
     check_regain("not json", None);
     check_regain("[1,2]", None);
 }
-
-#[test]
-fn reading_retry_after() {
-    for (header, expect) in [
-        ("120", Some(120)),
-        (" 0 ", Some(0)),
-        ("-1", None),
-        ("1.5", None),
-        ("Wed, 21 Oct 2026 07:28:00 GMT", None),
-        ("", None),
-    ] {
-        assert_eq!(retry_after_seconds(header), expect, "{header:?}");
-    }
-}
