@@ -21,7 +21,7 @@ DROP TABLE publish_logs;
 CREATE TABLE drafts_v2 (
     id                 TEXT PRIMARY KEY,
     status             TEXT NOT NULL DEFAULT 'draft'
-                       CHECK (status IN ('draft', 'approved', 'publishing', 'published', 'failed')),
+                       CHECK (status IN ('draft', 'approved', 'publishing', 'published', 'failed', 'discarded')),
     -- Bumped by every change a reviewer can see; an edit or an approval names the one it saw.
     revision           INTEGER NOT NULL DEFAULT 1,
     language           TEXT NOT NULL,

@@ -52,16 +52,24 @@ pub enum Status {
     Published,
     /// Publishing gave up; a person must re-approve or regenerate it.
     Failed,
+    /// A person threw it away. Final; its image is removed by housekeeping.
+    Discarded,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Draft,
         Status::Approved,
         Status::Publishing,
         Status::Published,
         Status::Failed,
+        Status::Discarded,
     ];
+
+    /// Nothing happens to a draft after these.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Published | Status::Discarded)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +78,7 @@ impl Status {
             Status::Publishing => "publishing",
             Status::Published => "published",
             Status::Failed => "failed",
+            Status::Discarded => "discarded",
         }
     }
 
@@ -115,6 +124,8 @@ pub enum Event {
     Reapprove,
     /// A person sends a failed draft back to be rewritten and reviewed.
     Regenerate,
+    /// A person throws away a draft under review, or a failed one.
+    Discard,
     /// An image job takes the image with a lease, so a duplicate delivery makes no second one.
     ImageClaimed,
     /// The image job stored the image in R2.
@@ -129,7 +140,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 17] = [
+    pub const ALL: [Event; 18] = [
         Event::TextWritten,
         Event::Edit,
         Event::Approve,
@@ -142,6 +153,7 @@ impl Event {
         Event::PublishFailed,
         Event::Reapprove,
         Event::Regenerate,
+        Event::Discard,
         Event::ImageClaimed,
         Event::ImageStored,
         Event::ImageDeferred,
@@ -285,6 +297,12 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
                 return Err(wrong_status);
             }
             to.status = S::Publishing;
+        }
+        E::Discard => {
+            if !matches!(from.status, S::Draft | S::Failed) {
+                return Err(wrong_status);
+            }
+            to.status = S::Discarded;
         }
         E::ContainerCreated | E::MediaPublished => {
             if from.status != S::Publishing {
@@ -434,10 +452,10 @@ mod tests {
         }
     }
 
-    /// Properties over all 5 x 4 x 2 states and 17 events, rather than a copy of the rules.
+    /// Properties over all 6 x 4 x 2 states and 18 events, rather than a copy of the rules.
     #[test]
-    fn published_is_final() {
-        for from in every_state().filter(|s| s.status == Status::Published) {
+    fn final_statuses_take_no_event() {
+        for from in every_state().filter(|s| s.status.is_final()) {
             for event in Event::ALL {
                 assert!(transition(from, event).is_err(), "{from:?} + {event}");
             }
@@ -507,7 +525,7 @@ mod tests {
             );
         }
         for from in &from_start {
-            if from.status != Status::Published {
+            if !from.status.is_final() {
                 assert!(
                     reachable(*from)
                         .iter()

@@ -10,5 +10,6 @@ pub mod media;
 pub mod metrics;
 pub mod publish_log;
 pub mod queue;
+pub mod sessions;
 pub mod store;
 pub mod trace;

@@ -162,6 +162,11 @@ pub enum Change<'a> {
     Edit {
         text: &'a RawPostText,
     },
+    /// New text from the caption writer for a draft under review (regeneration): an edit
+    /// that also becomes the new generated text.
+    Rewritten {
+        text: &'a RawPostText,
+    },
     /// Copies the row's own text and image key into the approved snapshot, in the same write.
     Approve {
         by: &'a str,
@@ -204,6 +209,7 @@ pub enum Change<'a> {
         by: &'a str,
     },
     Regenerate,
+    Discard,
     /// A generating image is taken over only once its lease lapsed at `now`.
     ImageClaimed {
         claim: &'a str,
@@ -230,7 +236,7 @@ impl Change<'_> {
     pub fn event(&self) -> Event {
         match self {
             Change::TextWritten { .. } => Event::TextWritten,
-            Change::Edit { .. } => Event::Edit,
+            Change::Edit { .. } | Change::Rewritten { .. } => Event::Edit,
             Change::Approve { .. } => Event::Approve,
             Change::Withdraw => Event::Withdraw,
             Change::ClaimPublish { .. } => Event::ClaimPublish,
@@ -241,6 +247,7 @@ impl Change<'_> {
             Change::PublishFailed { .. } => Event::PublishFailed,
             Change::Reapprove { .. } => Event::Reapprove,
             Change::Regenerate => Event::Regenerate,
+            Change::Discard => Event::Discard,
             Change::ImageClaimed { .. } => Event::ImageClaimed,
             Change::ImageStored { .. } => Event::ImageStored,
             Change::ImageDeferred { .. } => Event::ImageDeferred,
@@ -471,6 +478,11 @@ impl DraftStore {
                 update.set_text("generated_", raw);
             }
             Change::Edit { text: raw } => update.set_text("", raw),
+            Change::Rewritten { text: raw } => {
+                update.set_text("", raw);
+                update.set_text("generated_", raw);
+            }
+            Change::Discard => {}
             Change::Approve { by, scheduled_at } => {
                 for column in ["caption", "hashtags", "alt_text", "image_key"] {
                     update.set_sql(&format!("approved_{column}"), column);
@@ -716,6 +728,65 @@ impl DraftStore {
                 time(comment.now),
                 text(comment.status.as_str()),
             ])
+    }
+
+    /// The draft's review comments and decisions, and every publish step, oldest first, as
+    /// JSON objects with camel-case names: one round trip.
+    pub async fn history(
+        &self,
+        id: DraftId,
+    ) -> worker::Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
+        let id = text(&id.to_string());
+        let comments = self
+            .db
+            .prepare(
+                "SELECT revision, reviewer, decision, comment, created_at AS createdAt
+                 FROM review_comments WHERE draft_id = ?1 ORDER BY id",
+            )
+            .bind(std::slice::from_ref(&id))?;
+        let steps = self
+            .db
+            .prepare(
+                "SELECT attempt, step, outcome, error_class AS errorClass, error_code AS errorCode,
+                        error_subcode AS errorSubcode, message, container_id AS containerId,
+                        media_id AS mediaId, duration_ms AS durationMs, created_at AS createdAt
+                 FROM publish_logs WHERE draft_id = ?1 ORDER BY id",
+            )
+            .bind(&[id])?;
+        let results = self.db.batch(vec![comments, steps]).await?;
+        let rows = |i: usize| -> worker::Result<Vec<serde_json::Value>> {
+            results.get(i).map_or(Ok(Vec::new()), |r| r.results())
+        };
+        Ok((rows(0)?, rows(1)?))
+    }
+
+    /// Failed or retried publish steps of the last `days` days, by day (UTC) and error class,
+    /// newest day first.
+    pub async fn failure_counts(&self, days: u32) -> worker::Result<Vec<(String, String, i64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            day: String,
+            class: String,
+            count: i64,
+        }
+        let rows = self
+            .db
+            .prepare(
+                "SELECT substr(created_at, 1, 10) AS day, COALESCE(error_class, 'unknown') AS class,
+                        COUNT(*) AS count
+                 FROM publish_logs
+                 WHERE outcome IN ('failed', 'retry')
+                   AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
+                 GROUP BY day, class ORDER BY day DESC, class",
+            )
+            .bind(&[text(&format!("-{days} days"))])?
+            .all()
+            .await?
+            .results::<Row>()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.day, r.class, r.count))
+            .collect())
     }
 
     // --- idempotency keys ------------------------------------------------------------------

@@ -9,16 +9,18 @@
 //! `approved` with no message.
 
 use domain::content::PostText;
-use domain::draft::{DraftId, ImageStatus, Status};
+use domain::draft::{ImageStatus, Status};
 use domain::message::{Action, QueueMessage};
 use generation::{FieldError, parse_scheduled_at};
 use platform::clock::now;
 use platform::queue::{PUBLISH_QUEUE, send};
-use platform::store::{Change, DraftRow, DraftStore, Expected, applied_row};
+use platform::store::{Change, DraftRow, DraftStore, Expected};
 use serde_json::json;
 use time::OffsetDateTime;
 use worker::{Context, Env, Request, Response};
 
+use crate::auth::Actor;
+use crate::decide::{self, Decision};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -26,10 +28,8 @@ use crate::{body, drafts};
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Cloudflare Queues hold a delayed message at most this long.
 const MAX_QUEUE_DELAY_SECONDS: i64 = 43_200;
-/// Who approves through the API with the bearer token.
-const API_REVIEWER: &str = "api";
 
-struct Decision {
+struct ApprovalRequest {
     revision: i64,
     comment: Option<String>,
     scheduled_at: Option<OffsetDateTime>,
@@ -39,6 +39,7 @@ pub async fn approve(
     req: &mut Request,
     env: &Env,
     ctx: &Context,
+    actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
@@ -83,10 +84,15 @@ pub async fn approve(
         ..row.expected()
     };
     let change = Change::Approve {
-        by: API_REVIEWER,
+        by: &actor.name,
         scheduled_at: decision.scheduled_at,
     };
-    let approved = decide(&store, id, expected, &change, "approve", &decision, started).await?;
+    let record = Decision {
+        reviewer: &actor.name,
+        kind: "approve",
+        comment: decision.comment.as_deref().unwrap_or(""),
+    };
+    let approved = decide::apply(&store, id, expected, &change, &record, started).await?;
     let Some(approved) = approved else {
         let row = drafts::visible_row(&store, id).await?;
         return Err(drafts::revision_conflict(
@@ -106,6 +112,7 @@ pub async fn reapprove(
     req: &mut Request,
     env: &Env,
     ctx: &Context,
+    actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
@@ -140,17 +147,13 @@ pub async fn reapprove(
         revision: Some(decision.revision),
         ..row.expected()
     };
-    let change = Change::Reapprove { by: API_REVIEWER };
-    let approved = decide(
-        &store,
-        id,
-        expected,
-        &change,
-        "reapprove",
-        &decision,
-        started,
-    )
-    .await?;
+    let change = Change::Reapprove { by: &actor.name };
+    let record = Decision {
+        reviewer: &actor.name,
+        kind: "reapprove",
+        comment: decision.comment.as_deref().unwrap_or(""),
+    };
+    let approved = decide::apply(&store, id, expected, &change, &record, started).await?;
     let Some(approved) = approved else {
         let row = drafts::visible_row(&store, id).await?;
         return Err(drafts::revision_conflict(
@@ -169,33 +172,6 @@ pub async fn reapprove(
         .filter(|at| *at > started);
     let queued = queue_publish(env, &store, &approved, scheduled_at, started).await?;
     answer(env, ctx, &origin, &approved, max_hashtags, queued)
-}
-
-/// Records the comment and applies the change in one transaction; the comment goes in only
-/// if the draft is still at the named revision and status, so a lost race records nothing.
-async fn decide(
-    store: &DraftStore,
-    id: DraftId,
-    expected: Expected,
-    change: &Change<'_>,
-    decision_name: &str,
-    decision: &Decision,
-    now: OffsetDateTime,
-) -> Result<Option<DraftRow>, ApiError> {
-    let comment = store.comment_statement(&platform::store::NewComment {
-        draft_id: id,
-        revision: decision.revision,
-        status: expected.state.status,
-        reviewer: API_REVIEWER,
-        decision: decision_name,
-        comment: decision.comment.as_deref().unwrap_or(""),
-        now,
-    })?;
-    let apply = store
-        .apply_statement(id, expected, change, now)
-        .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    let results = store.batch(vec![comment, apply]).await?;
-    Ok(results.get(1).map(applied_row).transpose()?.flatten())
 }
 
 /// What happened to the publish request.
@@ -278,7 +254,7 @@ fn parse_decision(
     body: &[u8],
     allowed: &[&str],
     now: OffsetDateTime,
-) -> Result<Decision, Vec<FieldError>> {
+) -> Result<ApprovalRequest, Vec<FieldError>> {
     let (fields, mut problems) = body::object(body, allowed)?;
     let revision = body::revision(&fields, &mut problems);
     let comment = body::comment(&fields, &mut problems);
@@ -288,7 +264,7 @@ fn parse_decision(
             .ok()
     });
     match revision {
-        Some(revision) if problems.is_empty() => Ok(Decision {
+        Some(revision) if problems.is_empty() => Ok(ApprovalRequest {
             revision,
             comment,
             scheduled_at,

@@ -11,6 +11,8 @@ use platform::store::{Change, DraftStore, Expected};
 use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
+use crate::auth::Actor;
+use crate::decide::{self, Decision};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -33,6 +35,7 @@ pub async fn handle(
     req: &mut Request,
     env: &Env,
     ctx: &Context,
+    actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
@@ -72,10 +75,20 @@ pub async fn handle(
         revision: Some(edit.revision),
         ..row.expected()
     };
-    let applied = store
-        .apply(id, expected, &Change::Edit { text: &text }, now())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record = Decision {
+        reviewer: &actor.name,
+        kind: "edit",
+        comment: "",
+    };
+    let applied = decide::apply(
+        &store,
+        id,
+        expected,
+        &Change::Edit { text: &text },
+        &record,
+        now(),
+    )
+    .await?;
     match applied {
         Some(row) => {
             drafts::refresh_copy(env, ctx, &row);

@@ -349,7 +349,7 @@ enum Stage {
 }
 
 /// Runs the chain: prompt, model, parse; one repair round with the problems fed back.
-async fn write_post(
+pub(crate) async fn write_post(
     env: &Env,
     config: &ApiConfig,
     request: &GenerateRequest,
@@ -432,7 +432,7 @@ fn model_failure(writer: &Writer, error: &ModelError, timeout_ms: u64) -> ApiErr
     ))
 }
 
-fn send_trace(
+pub(crate) fn send_trace(
     env: &Env,
     ctx: &Context,
     tracer: Tracer,
@@ -490,16 +490,8 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
 }
 
 /// Checks type and size before reading, so an oversized body is refused without buffering.
-pub async fn read_json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-    let content_type = req
-        .headers()
-        .get("content-type")?
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if media_type != "application/json" {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+/// Reads a body of any type, at most `max_bytes`, checking the declared size first.
+pub async fn read_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
         .get("content-length")?
@@ -512,4 +504,17 @@ pub async fn read_json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u
         return Err(ApiError::TooLarge(max_bytes));
     }
     Ok(body)
+}
+
+pub async fn read_json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    let content_type = req
+        .headers()
+        .get("content-type")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type != "application/json" {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    read_body(req, max_bytes).await
 }

@@ -4,10 +4,12 @@
 //! A thin shell: it authenticates, parses, and calls `generation` and `domain` for every
 //! decision; storage and queues go through `platform`.
 
+mod actions;
 mod approve;
 mod auth;
 mod body;
 mod config;
+mod decide;
 mod drafts;
 mod edit;
 mod generate;
@@ -16,6 +18,7 @@ mod media;
 mod model;
 mod openapi;
 mod reply;
+mod review;
 mod routes;
 
 use worker::{Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent, event};
@@ -26,10 +29,15 @@ use crate::routes::{Access, Match, Route};
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let head = req.method() == Method::Head;
+    let page = req.path().starts_with("/review");
     let response = match route(&mut req, &env, &ctx).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
+    // Everything on the review page's paths, errors included, carries its security headers.
+    if page {
+        let _ = review::security_headers(response.headers());
+    }
     // HEAD answers as GET would, headers and all, without the body.
     if head {
         return Ok(Response::empty()?
@@ -48,9 +56,19 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Match::WrongMethod { allowed } => return Err(ApiError::MethodNotAllowed(allowed)),
         Match::NotFound => return Err(ApiError::NotFound(format!("no route for {path}"))),
     };
-    if def.access == Access::BearerToken {
-        auth::require_bearer(req, env)?;
-    }
+    let actor = match def.access {
+        Access::Public => None,
+        Access::BearerToken => Some(auth::require_bearer(req, env)?),
+        Access::TokenOrSession => Some(auth::require_token_or_session(req, env).await?),
+        Access::Session => match auth::session(req, env).await? {
+            Some(actor) => Some(actor),
+            None => return review::sign_in_first(req),
+        },
+    };
+    let actor = actor.unwrap_or_else(|| auth::Actor {
+        name: String::new(),
+        via: auth::Via::Session,
+    });
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
     match def.route {
         Route::Healthz => reply::json(
@@ -66,9 +84,20 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::Generate => generate::handle(req, env, ctx).await,
         Route::ListDrafts => drafts::list(req, env).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
-        Route::EditDraft => edit::handle(req, env, ctx, param(0)).await,
-        Route::ApproveDraft => approve::approve(req, env, ctx, param(0)).await,
-        Route::ReapproveDraft => approve::reapprove(req, env, ctx, param(0)).await,
+        Route::EditDraft => edit::handle(req, env, ctx, &actor, param(0)).await,
+        Route::ApproveDraft => approve::approve(req, env, ctx, &actor, param(0)).await,
+        Route::ReapproveDraft => approve::reapprove(req, env, ctx, &actor, param(0)).await,
+        Route::DraftHistory => actions::history(env, param(0)).await,
+        Route::CommentDraft => actions::comment(req, env, &actor, param(0)).await,
+        Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
+        Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
+        Route::ReviewList => review::list(req, env, &actor).await,
+        Route::ReviewFailures => review::failures(env, &actor).await,
+        Route::ReviewLoginPage => review::login_page(req, env).await,
+        Route::ReviewLogin => review::login(req, env).await,
+        Route::ReviewLogout => review::logout(req, env).await,
+        Route::ReviewAsset => review::asset(param(0)),
+        Route::ReviewDraft => review::draft(req, env, &actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
     }

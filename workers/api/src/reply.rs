@@ -15,6 +15,8 @@ pub enum ApiError {
     #[error("missing or wrong bearer token")]
     Unauthorized,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("method not allowed on this route; allowed: {}", .0.join(", "))]
     MethodNotAllowed(Vec<&'static str>),
@@ -59,6 +61,7 @@ impl ApiError {
             ApiError::Validation(_) => (400, "validation_failed"),
             ApiError::BadRequest(_) => (400, "bad_request"),
             ApiError::Unauthorized => (401, "unauthorized"),
+            ApiError::Forbidden(_) => (403, "forbidden"),
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),

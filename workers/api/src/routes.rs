@@ -11,6 +11,17 @@ pub enum Route {
     EditDraft,
     ApproveDraft,
     ReapproveDraft,
+    DraftHistory,
+    CommentDraft,
+    DiscardDraft,
+    RegenerateDraft,
+    ReviewList,
+    ReviewFailures,
+    ReviewLoginPage,
+    ReviewLogin,
+    ReviewLogout,
+    ReviewAsset,
+    ReviewDraft,
     PendingImage,
     Media,
 }
@@ -30,6 +41,11 @@ pub enum Access {
     Public,
     /// Needs `Authorization: Bearer <API_TOKEN>`.
     BearerToken,
+    /// The bearer token, or a reviewer's session cookie (the review page calls these); a
+    /// session's changes must come from this origin.
+    TokenOrSession,
+    /// A page: without a session it sends the visitor to sign in.
+    Session,
 }
 
 pub const ROUTES: &[RouteDef] = &[
@@ -55,31 +71,97 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/api/v1/drafts",
         route: Route::ListDrafts,
-        access: Access::BearerToken,
+        access: Access::TokenOrSession,
     },
     RouteDef {
         method: "GET",
         pattern: "/api/v1/drafts/{id}",
         route: Route::GetDraft,
-        access: Access::BearerToken,
+        access: Access::TokenOrSession,
     },
     RouteDef {
         method: "PATCH",
         pattern: "/api/v1/drafts/{id}",
         route: Route::EditDraft,
-        access: Access::BearerToken,
+        access: Access::TokenOrSession,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/approve",
         route: Route::ApproveDraft,
-        access: Access::BearerToken,
+        access: Access::TokenOrSession,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/reapprove",
         route: Route::ReapproveDraft,
-        access: Access::BearerToken,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/drafts/{id}/history",
+        route: Route::DraftHistory,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/comments",
+        route: Route::CommentDraft,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/discard",
+        route: Route::DiscardDraft,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/regenerate",
+        route: Route::RegenerateDraft,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review",
+        route: Route::ReviewList,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/login",
+        route: Route::ReviewLoginPage,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/review/login",
+        route: Route::ReviewLogin,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/review/logout",
+        route: Route::ReviewLogout,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/failures",
+        route: Route::ReviewFailures,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/assets/{name}",
+        route: Route::ReviewAsset,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/{id}",
+        route: Route::ReviewDraft,
+        access: Access::Session,
     },
     RouteDef {
         method: "GET",
@@ -228,6 +310,18 @@ mod tests {
         check("GET", "/media/", None);
         check("GET", "/media/a//b", None);
         check("GET", "/nope", None);
+        check("GET", "/review/login", Some((Route::ReviewLoginPage, &[])));
+        check(
+            "GET",
+            "/review/failures",
+            Some((Route::ReviewFailures, &[])),
+        );
+        check(
+            "GET",
+            "/review/assets/app.js",
+            Some((Route::ReviewAsset, &["app.js"])),
+        );
+        check("GET", "/review/abc", Some((Route::ReviewDraft, &["abc"])));
     }
 
     #[test]
@@ -265,8 +359,8 @@ mod tests {
         );
     }
 
-    /// The OpenAPI document lists exactly the routes that exist (media aside, which is not
-    /// part of the JSON API).
+    /// The OpenAPI document lists exactly the routes that exist (media and the review page
+    /// aside, which are not part of the JSON API).
     #[test]
     fn openapi_document_matches_the_route_table() {
         let document: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
@@ -283,7 +377,7 @@ mod tests {
             .collect();
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
-            .filter(|def| !def.pattern.starts_with("/media/"))
+            .filter(|def| def.pattern.starts_with("/api/") || def.pattern == "/healthz")
             .map(|def| (def.method.to_owned(), def.pattern.to_owned()))
             .collect();
         documented.sort();
@@ -299,9 +393,12 @@ mod tests {
         let default_security = &document["security"];
         for def in ROUTES {
             if def.pattern.starts_with("/api/") {
-                assert_eq!(def.access, Access::BearerToken, "{def:?}");
+                assert!(
+                    matches!(def.access, Access::BearerToken | Access::TokenOrSession),
+                    "{def:?}"
+                );
             }
-            if def.pattern.starts_with("/media/") {
+            if !def.pattern.starts_with("/api/") && def.pattern != "/healthz" {
                 continue;
             }
             let operation = &document["paths"][def.pattern][def.method.to_lowercase()];

@@ -1,0 +1,391 @@
+// The review page's behaviour: local times, live counts against Instagram's limits, the
+// post preview, the word diff, and every action through the JSON API with the session
+// cookie. All text goes into the page through textContent, never as markup.
+"use strict";
+
+(() => {
+  const $ = (selector) => document.querySelector(selector);
+
+  // Times in the reader's own zone, with the zone spelled out.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const localTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "long" });
+  for (const element of document.querySelectorAll("time[data-local]")) {
+    const at = new Date(element.dateTime);
+    if (!Number.isNaN(at.getTime())) {
+      element.textContent = localTime.format(at);
+      element.title = `${element.dateTime} (UTC)`;
+    }
+  }
+
+  const dataElement = document.getElementById("draft-data");
+  if (!dataElement) return;
+  const data = JSON.parse(dataElement.textContent);
+  let draft = data.draft;
+  const id = draft.draftId;
+  const limits = data.limits;
+  // The text this page's edits are based on; a save names its revision.
+  let base = textOf(draft);
+  let revision = draft.revision;
+
+  const fields = { caption: $("#caption"), hashtags: $("#hashtags"), altText: $("#altText") };
+
+  function textOf(d) {
+    return { caption: d.caption, hashtags: [...d.hashtags], altText: d.altText };
+  }
+
+  // Instagram counts characters, not bytes or UTF-16 units: "あ" and "😀" are one each.
+  const chars = (text) => [...text].length;
+  // A sign at the start or after a non-word character, then letters, digits or "_" in any
+  // script: the same rule as the server's (domain::content).
+  const HASHTAG = /(^|[^\p{L}\p{N}_])[#＃]([\p{L}\p{N}_]+)/gu;
+  const MENTION = /(^|[^\p{L}\p{N}_])[@＠]([A-Za-z0-9._]+)/gu;
+
+  function tagsOf(input) {
+    return input
+      .split(/[\s,、]+/u)
+      .map((tag) => tag.replace(/^[#＃]/u, ""))
+      .filter(Boolean);
+  }
+
+  function current() {
+    return { caption: fields.caption.value, hashtags: tagsOf(fields.hashtags.value), altText: fields.altText.value };
+  }
+
+  function instagramCaption(text) {
+    const caption = text.caption.trim();
+    return text.hashtags.length ? `${caption}\n\n${text.hashtags.map((t) => `#${t}`).join(" ")}` : caption;
+  }
+
+  function setCount(name, text, over) {
+    const element = $(`#${name}-count`);
+    element.textContent = text;
+    element.classList.toggle("over", over);
+    fields[name].setAttribute("aria-invalid", over ? "true" : "false");
+  }
+
+  function updateCounts() {
+    const text = current();
+    const full = chars(instagramCaption(text));
+    const inCaption = [...text.caption.matchAll(HASHTAG)].map((m) => m[2].toLowerCase());
+    const distinct = new Set([...text.hashtags.map((t) => t.toLowerCase()), ...inCaption]);
+    const mentions = [...text.caption.matchAll(MENTION)].length;
+    setCount(
+      "caption",
+      `${full.toLocaleString()} / ${limits.caption.toLocaleString()} characters with hashtags · ${mentions} / ${limits.mentions} mentions`,
+      full > limits.caption || mentions > limits.mentions,
+    );
+    setCount(
+      "hashtags",
+      `${distinct.size} / ${limits.hashtags} hashtags` + (inCaption.length ? ` (${inCaption.length} in the caption)` : ""),
+      distinct.size > limits.hashtags,
+    );
+    const alt = chars(text.altText.trim());
+    setCount("altText", `${alt.toLocaleString()} / ${limits.altText.toLocaleString()} characters`, alt > limits.altText);
+    updatePreview(text);
+    updateDiff(text);
+  }
+
+  // The post as the feed shows it: the first lines, then "more"; hashtags in colour.
+  const FOLD_CHARS = 125;
+  const FOLD_LINES = 2;
+  let unfolded = false;
+
+  function appendWithTags(parent, text) {
+    let last = 0;
+    for (const match of text.matchAll(HASHTAG)) {
+      const start = match.index + match[1].length;
+      parent.append(text.slice(last, start));
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = text.slice(start, match.index + match[0].length);
+      parent.append(tag);
+      last = match.index + match[0].length;
+    }
+    parent.append(text.slice(last));
+  }
+
+  function updatePreview(text) {
+    const full = instagramCaption(text);
+    const target = $("#preview-caption");
+    target.replaceChildren();
+    const account = document.createElement("strong");
+    account.textContent = "your_account ";
+    target.append(account);
+    const lines = full.split("\n");
+    let shown = full;
+    let folded = false;
+    if (!unfolded) {
+      const firstLines = lines.slice(0, FOLD_LINES).join("\n");
+      const cut = [...firstLines].slice(0, FOLD_CHARS).join("");
+      if (cut.length < full.length) {
+        shown = cut;
+        folded = true;
+      }
+    }
+    appendWithTags(target, shown);
+    if (folded) {
+      const more = document.createElement("button");
+      more.type = "button";
+      more.className = "more";
+      more.textContent = "… more";
+      more.addEventListener("click", () => {
+        unfolded = true;
+        updatePreview(current());
+      });
+      target.append(more);
+    }
+    $("#preview-alt").textContent = text.altText.trim();
+    $("#preview-image").alt = text.altText.trim();
+  }
+
+  // What the person changed: words removed and added since the writer's text.
+  function words(text) {
+    return text.split(/(\s+)/u).filter((w) => w !== "");
+  }
+
+  function diffWords(before, after) {
+    const a = words(before);
+    const b = words(after);
+    const table = Array.from({ length: a.length + 1 }, () => new Uint16Array(b.length + 1));
+    for (let i = a.length - 1; i >= 0; i--) {
+      for (let j = b.length - 1; j >= 0; j--) {
+        table[i][j] = a[i] === b[j] ? table[i + 1][j + 1] + 1 : Math.max(table[i + 1][j], table[i][j + 1]);
+      }
+    }
+    const parts = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      if (i < a.length && j < b.length && a[i] === b[j]) parts.push(["same", a[i++], j++]);
+      else if (j < b.length && (i === a.length || table[i][j + 1] >= table[i + 1][j])) parts.push(["added", b[j++]]);
+      else parts.push(["removed", a[i++]]);
+    }
+    return parts;
+  }
+
+  function updateDiff(text) {
+    const target = $("#diff");
+    target.replaceChildren();
+    if (!data.generated) {
+      target.textContent = "The written text was not kept for this draft.";
+      return;
+    }
+    const before = instagramCaption(data.generated) + "\n\nAlt text: " + data.generated.altText;
+    const after = instagramCaption(text) + "\n\nAlt text: " + text.altText.trim();
+    const parts = diffWords(before, after);
+    if (parts.every(([kind]) => kind === "same")) {
+      target.textContent = "No changes: this is the text as it was written.";
+      return;
+    }
+    for (const [kind, word] of parts) {
+      if (kind === "same") {
+        target.append(word);
+        continue;
+      }
+      const element = document.createElement(kind === "added" ? "ins" : "del");
+      element.textContent = word;
+      target.append(element);
+    }
+  }
+
+  if (fields.caption) {
+    for (const field of Object.values(fields)) field.addEventListener("input", updateCounts);
+    updateCounts();
+  }
+
+  async function call(method, path, body) {
+    const response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let json = null;
+    try {
+      json = await response.json();
+    } catch {
+      json = null;
+    }
+    return { status: response.status, json };
+  }
+
+  function say(selector, text, kind = "") {
+    const element = $(selector);
+    if (!element) return;
+    element.textContent = text;
+    element.className = kind;
+  }
+
+  function showProblems(problems) {
+    for (const name of Object.keys(fields)) say(`#${name}-problem`, "");
+    const general = [];
+    for (const problem of problems ?? []) {
+      const name = problem.path.split("[")[0];
+      if (fields[name]) {
+        const element = $(`#${name}-problem`);
+        element.textContent = (element.textContent ? element.textContent + " " : "") + problem.reason;
+        fields[name].setAttribute("aria-invalid", "true");
+      } else {
+        general.push(problem.reason);
+      }
+    }
+    return general.join(" ");
+  }
+
+  function sameText(a, b) {
+    return a.caption === b.caption && a.altText === b.altText && a.hashtags.join(" ") === b.hashtags.join(" ");
+  }
+
+  // Someone else saved first: show their text, keep this person's in the form.
+  function showConflict(newer) {
+    const box = $("#conflict");
+    box.replaceChildren();
+    const title = document.createElement("strong");
+    title.textContent = `Someone else changed this draft (now revision ${newer.revision}). Your text is kept in the form; saving again replaces theirs.`;
+    const theirs = document.createElement("pre");
+    theirs.textContent = instagramCaption(textOf(newer)) + "\n\nAlt text: " + newer.altText;
+    const take = document.createElement("button");
+    take.type = "button";
+    take.textContent = "Use their text instead";
+    take.addEventListener("click", () => {
+      fields.caption.value = newer.caption;
+      fields.hashtags.value = newer.hashtags.map((t) => `#${t}`).join(" ");
+      fields.altText.value = newer.altText;
+      box.hidden = true;
+      updateCounts();
+    });
+    box.append(title, theirs, take);
+    box.hidden = false;
+    adopt(newer, false);
+  }
+
+  function adopt(newer, replaceText) {
+    draft = newer;
+    revision = newer.revision;
+    base = textOf(newer);
+    $("#revision").textContent = String(revision);
+    if (replaceText) {
+      fields.caption.value = newer.caption;
+      fields.hashtags.value = newer.hashtags.map((t) => `#${t}`).join(" ");
+      fields.altText.value = newer.altText;
+      updateCounts();
+    }
+    showImage(newer);
+  }
+
+  function showImage(d) {
+    const image = $("#preview-image");
+    if (d.image.previewUrl && !image.src.endsWith(d.image.previewUrl.replace(/^https?:\/\/[^/]+/, ""))) {
+      image.src = d.image.previewUrl;
+    }
+    say("#image-status", `Image: ${d.image.status}${d.image.error ? ` (${d.image.error})` : ""}`);
+  }
+
+  const editForm = $("#edit-form");
+  editForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say("#save-status", "Saving…");
+    const { status, json } = await call("PATCH", `/api/v1/drafts/${id}`, { revision, ...current() });
+    if (status === 200) {
+      $("#conflict").hidden = true;
+      showProblems([]);
+      adopt(json, false);
+      say("#save-status", `Saved as revision ${json.revision}.`, "ok");
+    } else if (status === 409 && json?.error?.code === "revision_conflict") {
+      showConflict(json.error.current);
+      say("#save-status", "Not saved: the draft changed meanwhile.", "error");
+    } else if (status === 400) {
+      say("#save-status", showProblems(json?.error?.problems) || "Not saved: see the problems beside the fields.", "error");
+    } else {
+      say("#save-status", `Not saved: ${json?.error?.message ?? `HTTP ${status}`}`, "error");
+    }
+  });
+
+  // A time from the datetime-local field, with the reader's UTC offset spelled out.
+  function withOffset(value) {
+    const at = new Date(value);
+    const minutes = -at.getTimezoneOffset();
+    const sign = minutes >= 0 ? "+" : "-";
+    const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+    return `${value.length === 16 ? `${value}:00` : value}${sign}${pad(minutes / 60)}:${pad(minutes % 60)}`;
+  }
+
+  if ($("#zone")) $("#zone").textContent = `In your time zone: ${zone}.`;
+
+  $("#approve-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!sameText(current(), base)) {
+      say("#decide-status", "Save your changes first: approval publishes the saved text.", "error");
+      return;
+    }
+    const body = { revision };
+    const comment = $("#approve-comment").value.trim();
+    if (comment) body.comment = comment;
+    const when = $("#schedule").value;
+    if (when) body.scheduledAt = withOffset(when);
+    say("#decide-status", "Approving…");
+    const { status, json } = await call("POST", `/api/v1/drafts/${id}/approve`, body);
+    if (status === 200) {
+      location.reload();
+    } else if (status === 409 && json?.error?.code === "revision_conflict") {
+      showConflict(json.error.current);
+      say("#decide-status", "Not approved: the draft changed since you looked. Check it and approve again.", "error");
+    } else {
+      const problems = json?.error?.problems ?? [];
+      const schedule = problems.find((p) => p.path === "scheduledAt");
+      say("#schedule-problem", schedule ? schedule.reason : "");
+      say("#decide-status", `Not approved: ${problems.map((p) => `${p.path}: ${p.reason}`).join(" ") || json?.error?.message || `HTTP ${status}`}`, "error");
+    }
+  });
+
+  async function act(path, body, doing) {
+    say("#decide-status", doing);
+    const { status, json } = await call("POST", path, { revision, ...body });
+    if (status === 200) {
+      location.reload();
+    } else {
+      say("#decide-status", json?.error?.message ?? `HTTP ${status}`, "error");
+    }
+  }
+
+  $("#reapprove")?.addEventListener("click", () => act(`/api/v1/drafts/${id}/reapprove`, {}, "Approving again…"));
+  $("#regenerate")?.addEventListener("click", () =>
+    act(`/api/v1/drafts/${id}/regenerate`, { text: $("#regen-text").checked, image: $("#regen-image").checked }, "Regenerating…"),
+  );
+  $("#new-image")?.addEventListener("click", () => act(`/api/v1/drafts/${id}/regenerate`, { image: true }, "Asking for a new image…"));
+  $("#discard")?.addEventListener("click", () => {
+    if (confirm("Discard this draft for good?")) act(`/api/v1/drafts/${id}/discard`, {}, "Discarding…");
+  });
+
+  $("#comment-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const comment = $("#comment").value.trim();
+    if (!comment) return;
+    const { status, json } = await call("POST", `/api/v1/drafts/${id}/comments`, { comment });
+    if (status === 201) location.reload();
+    else say("#decide-status", json?.error?.message ?? `HTTP ${status}`, "error");
+  });
+
+  // Work that finishes elsewhere (the image, publishing) shows up without a reload.
+  const waiting = () =>
+    ["pending", "generating"].includes(draft.image.status) || ["approved", "publishing"].includes(draft.status);
+  async function poll() {
+    if (!waiting()) return;
+    const { status, json } = await call("GET", `/api/v1/drafts/${id}`);
+    if (status === 200) {
+      if (json.status !== draft.status) {
+        location.reload();
+        return;
+      }
+      if (json.revision !== revision) {
+        // Only the image moved: take the new revision silently. The text moved: say so.
+        if (sameText(textOf(json), base)) adopt(json, false);
+        else showConflict(json);
+      }
+      draft = json;
+      showImage(json);
+    }
+    setTimeout(poll, 2000);
+  }
+  setTimeout(poll, 2000);
+})();

@@ -1,0 +1,298 @@
+//! The other review actions, shared by the JSON API and the review page: comment, discard,
+//! regenerate (new text, new image, or both), and the draft's history.
+
+use domain::draft::{ImageStatus, Status};
+use domain::message::{Action, QueueMessage};
+use generation::{GenerateRules, parse_generate_request};
+use platform::clock::now;
+use platform::queue::{IMAGE_QUEUE, send};
+use platform::store::{Change, DraftStore, Expected, NewComment};
+use platform::trace::Tracer;
+use serde_json::{Value, json};
+use worker::{Context, Env, Request, Response};
+
+use crate::auth::Actor;
+use crate::config::ApiConfig;
+use crate::decide::{self, Decision};
+use crate::reply::{self, ApiError};
+use crate::{body, drafts};
+
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// `POST /api/v1/drafts/{id}/comments {comment}`: a comment on the draft as it is now.
+pub async fn comment(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let (fields, mut problems) = body::object(&body, &["comment"]).map_err(ApiError::Validation)?;
+    let comment = body::comment(&fields, &mut problems);
+    if comment.is_none() && problems.is_empty() {
+        problems.push(body::problem("comment", "required: the comment's text"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let comment = comment.unwrap_or_default();
+    let store = DraftStore::from_env(env)?;
+    let row = drafts::visible_row(&store, id).await?;
+    let started = now();
+    let statement = store.comment_statement(&NewComment {
+        draft_id: id,
+        revision: row.revision,
+        status: row.status(),
+        reviewer: &actor.name,
+        decision: "comment",
+        comment: &comment,
+        now: started,
+    })?;
+    statement.run().await?;
+    reply::json(
+        201,
+        &json!({ "draftId": id.to_string(), "revision": row.revision, "reviewer": actor.name, "comment": comment }),
+    )
+}
+
+/// `POST /api/v1/drafts/{id}/discard {revision, comment?}`: throws a draft under review, or a
+/// failed one, away for good. Its image is removed by housekeeping.
+pub async fn discard(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let (fields, mut problems) =
+        body::object(&body, &["revision", "comment"]).map_err(ApiError::Validation)?;
+    let revision = body::revision(&fields, &mut problems);
+    let comment = body::comment(&fields, &mut problems);
+    let Some(revision) = revision.filter(|_| problems.is_empty()) else {
+        return Err(ApiError::Validation(problems));
+    };
+    let store = DraftStore::from_env(env)?;
+    let origin = drafts::origin(req);
+    let max_hashtags = crate::config::max_hashtags(env)?;
+    let row = drafts::visible_row(&store, id).await?;
+    if row.revision != revision {
+        return Err(drafts::revision_conflict(
+            &origin,
+            &row,
+            max_hashtags,
+            revision,
+        ));
+    }
+    if !matches!(row.status(), Status::Draft | Status::Failed) {
+        return Err(ApiError::Conflict(format!(
+            "the draft is {}; only a draft under review or a failed one can be discarded",
+            row.status()
+        )));
+    }
+    let record = Decision {
+        reviewer: &actor.name,
+        kind: "discard",
+        comment: comment.as_deref().unwrap_or(""),
+    };
+    let expected = Expected {
+        revision: Some(revision),
+        ..row.expected()
+    };
+    match decide::apply(&store, id, expected, &Change::Discard, &record, now()).await? {
+        Some(row) => {
+            drafts::refresh_copy(env, ctx, &row);
+            let view = drafts::view(&origin, &row, max_hashtags).unwrap_or(Value::Null);
+            reply::json(200, &view)
+        }
+        None => {
+            let row = drafts::visible_row(&store, id).await?;
+            Err(drafts::revision_conflict(
+                &origin,
+                &row,
+                max_hashtags,
+                revision,
+            ))
+        }
+    }
+}
+
+/// `POST /api/v1/drafts/{id}/regenerate {revision, text, image, comment?}`: new text from
+/// the caption writer, a new image, or both. A failed draft returns to `draft` for review
+/// first; a draft under review stays there. The old image stays until the new one is stored.
+pub async fn regenerate(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let (fields, mut problems) = body::object(&body, &["revision", "text", "image", "comment"])
+        .map_err(ApiError::Validation)?;
+    let revision = body::revision(&fields, &mut problems);
+    let comment = body::comment(&fields, &mut problems);
+    let flag = |name: &str, problems: &mut Vec<generation::FieldError>| match fields.get(name) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            problems.push(body::problem(
+                name,
+                format!("expected true or false, got {other}"),
+            ));
+            false
+        }
+    };
+    let (new_text, new_image) = (flag("text", &mut problems), flag("image", &mut problems));
+    if !new_text && !new_image && problems.is_empty() {
+        problems.push(body::problem(
+            "",
+            "nothing to regenerate: set text, image, or both to true",
+        ));
+    }
+    let Some(revision) = revision.filter(|_| problems.is_empty()) else {
+        return Err(ApiError::Validation(problems));
+    };
+    let config = ApiConfig::from_env(env)?;
+    let store = DraftStore::from_env(env)?;
+    let origin = drafts::origin(req);
+    let row = drafts::visible_row(&store, id).await?;
+    if row.revision != revision {
+        return Err(drafts::revision_conflict(
+            &origin,
+            &row,
+            config.max_hashtags,
+            revision,
+        ));
+    }
+    let started = now();
+    let conflict = |row: &platform::store::DraftRow| {
+        drafts::revision_conflict(&origin, row, config.max_hashtags, revision)
+    };
+    // 1. Back under review (a failed draft), recorded with the decision.
+    let record = Decision {
+        reviewer: &actor.name,
+        kind: "regenerate",
+        comment: comment.as_deref().unwrap_or(""),
+    };
+    let expected = Expected {
+        revision: Some(revision),
+        ..row.expected()
+    };
+    let mut row = match row.status() {
+        Status::Failed => {
+            decide::apply(&store, id, expected, &Change::Regenerate, &record, started)
+                .await?
+                .ok_or_else(|| conflict(&row))?
+        }
+        Status::Draft => {
+            // The record alone, conditional on the revision; the text or image change follows.
+            store
+                .comment_statement(&NewComment {
+                    draft_id: id,
+                    revision,
+                    status: Status::Draft,
+                    reviewer: &actor.name,
+                    decision: "regenerate",
+                    comment: record.comment,
+                    now: started,
+                })?
+                .run()
+                .await?;
+            row
+        }
+        other => {
+            return Err(ApiError::Conflict(format!(
+                "the draft is {other}; only a draft under review or a failed one can be regenerated"
+            )));
+        }
+    };
+    // 2. A new image: the image consumer makes it and replaces the old one once stored.
+    if new_image {
+        if matches!(row.image_status(), ImageStatus::Ready | ImageStatus::Failed) {
+            row = store
+                .apply(id, row.expected_state(), &Change::ImageRequested, now())
+                .await
+                .map_err(|e| ApiError::Conflict(e.to_string()))?
+                .ok_or_else(|| conflict(&row))?;
+        }
+        let message = QueueMessage::new(id, Action::GenerateImage, 1, now());
+        send(env, IMAGE_QUEUE, &message, 0).await?;
+    }
+    // 3. New text from the caption writer, from the request the draft was made from.
+    if new_text {
+        let mut request: Value = row
+            .request
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .ok_or_else(|| ApiError::Conflict("the draft has no request to write from".into()))?;
+        // The schedule belongs to the approval now, and may have passed.
+        if let Some(object) = request.as_object_mut() {
+            object.remove("scheduledAt");
+        }
+        let rules = GenerateRules {
+            default_language: config.default_language.clone(),
+            max_hashtags: config.max_hashtags,
+            now: started,
+        };
+        let request = parse_generate_request(request.to_string().as_bytes(), &rules)
+            .map_err(ApiError::Validation)?;
+        let mut tracer = Tracer::start(
+            "regenerate",
+            json!({ "draftId": id.to_string(), "request": request }),
+            json!({ "workflow": "regenerate", "provider": config.writer.provider() }),
+        );
+        let written = crate::generate::write_post(env, &config, &request, &mut tracer).await;
+        let text = match written {
+            Ok(text) => text.to_raw(),
+            Err(error) => {
+                crate::generate::send_trace(
+                    env,
+                    ctx,
+                    tracer,
+                    Err(error.to_string()),
+                    &config.writer,
+                );
+                return Err(error);
+            }
+        };
+        crate::generate::send_trace(
+            env,
+            ctx,
+            tracer,
+            Ok(json!({ "text": text })),
+            &config.writer,
+        );
+        // A reviewer asked for new text: it replaces the current one whatever the image did
+        // meanwhile.
+        row = store
+            .apply(
+                id,
+                Expected {
+                    revision: None,
+                    ..row.expected()
+                },
+                &Change::Rewritten { text: &text },
+                now(),
+            )
+            .await
+            .map_err(|e| ApiError::Conflict(e.to_string()))?
+            .ok_or_else(|| conflict(&row))?;
+    }
+    drafts::refresh_copy(env, ctx, &row);
+    let view = drafts::view(&origin, &row, config.max_hashtags).unwrap_or(Value::Null);
+    reply::json(200, &view)
+}
+
+/// `GET /api/v1/drafts/{id}/history`: comments and decisions, then every publish step, oldest
+/// first.
+pub async fn history(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let store = DraftStore::from_env(env)?;
+    drafts::visible_row(&store, id).await?;
+    let (comments, steps) = store.history(id).await?;
+    reply::json(200, &json!({ "comments": comments, "publishLog": steps }))
+}

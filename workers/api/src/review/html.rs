@@ -1,0 +1,140 @@
+//! Building the review pages' HTML: escaping, the common layout, and the security headers
+//! every page carries.
+
+use std::fmt::Write;
+
+use worker::{Headers, Response};
+
+use crate::reply::ApiError;
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON for a `<script type="application/json">` block: `<` is escaped so the text can never
+/// close the element, whatever a caption contains.
+pub fn json_block(id: &str, value: &serde_json::Value) -> String {
+    let json = value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    format!(r#"<script type="application/json" id="{id}">{json}</script>"#)
+}
+
+/// No inline script or style anywhere: the page's code is `app.js`, its looks `app.css`.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The headers every page and page asset carries.
+pub fn security_headers(headers: &Headers) -> Result<(), ApiError> {
+    headers.set("content-security-policy", CSP)?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("x-frame-options", "DENY")?;
+    headers.set("referrer-policy", "same-origin")?;
+    headers.set("cross-origin-opener-policy", "same-origin")?;
+    headers.set(
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    )?;
+    Ok(())
+}
+
+pub fn page_response(status: u16, html: String) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    security_headers(&headers)?;
+    headers.set("content-type", "text/html; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::ok(html)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+pub fn redirect(location: &str, cookie: Option<&str>) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    security_headers(&headers)?;
+    headers.set("location", location)?;
+    headers.set("cache-control", "no-store")?;
+    if let Some(cookie) = cookie {
+        headers.set("set-cookie", cookie)?;
+    }
+    Ok(Response::empty()?.with_status(303).with_headers(headers))
+}
+
+/// The frame of every page. `reviewer` is `None` on the sign-in page.
+pub fn layout(title: &str, reviewer: Option<&str>, body: &str) -> String {
+    let mut html = String::with_capacity(body.len() + 1024);
+    let _ = write!(
+        html,
+        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} · Review</title><link rel="stylesheet" href="/review/assets/app.css"><script src="/review/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><a class="brand" href="/review">Post review</a>"##,
+        esc(title)
+    );
+    if let Some(name) = reviewer {
+        let _ = write!(
+            html,
+            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/failures">Failures</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form></nav>"#,
+            esc(name)
+        );
+    }
+    let _ = write!(
+        html,
+        r#"</header><main id="main">{body}</main></body></html>"#
+    );
+    html
+}
+
+/// A `<time>` the page script shows in the reader's own zone, with the zone spelled out.
+pub fn time(rfc3339: &str) -> String {
+    format!(
+        r#"<time datetime="{0}" data-local>{0}</time>"#,
+        esc(rfc3339)
+    )
+}
+
+/// Publishing errors in words a person understands, by the Graph API client's classes.
+pub fn error_class_words(class: &str) -> &'static str {
+    match class {
+        "token_invalid" => {
+            "Instagram no longer accepts the access token: an operator must renew it"
+        }
+        "rate_limited" => "Instagram asked us to slow down (rate limit or publishing quota)",
+        "quota" => "The account reached Instagram's 24-hour publishing limit",
+        "transient" => "Instagram had a temporary problem",
+        "unavailable" => "Instagram could not be reached",
+        "not_ready" => "Instagram was still processing the image",
+        "needs_new_container" => "Instagram's upload expired or failed; a new one was needed",
+        "permanent" => "Instagram refused the post",
+        "malformed" => "Instagram answered with something unreadable",
+        _ => "Publishing failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_never_becomes_markup() {
+        assert_eq!(
+            esc(r#"<img src=x onerror="alert(1)">'&"#),
+            "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#39;&amp;"
+        );
+        let block = json_block(
+            "d",
+            &serde_json::json!({ "caption": "</script><script>alert(1)</script>&" }),
+        );
+        assert!(!block[..block.len() - "</script>".len()].contains("</script"));
+        assert!(block.contains(r"\u003c/script\u003e"));
+    }
+}
