@@ -133,7 +133,7 @@ pub fn check_instagram_image(bytes: &[u8]) -> Result<ImageInfo, MediaError> {
 }
 
 /// Names the format of bytes that are not a JPEG, for the error message.
-fn sniff(bytes: &[u8]) -> &'static str {
+pub(crate) fn sniff(bytes: &[u8]) -> &'static str {
     match bytes {
         [] => "empty",
         [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, ..] => "PNG",

@@ -96,10 +96,20 @@ fn instagram_requirements() {
     check("empty", b"", Err(NotJpeg { found: "empty" }));
 
     let real = placeholder_jpeg(1080, 1080, b"seed");
+    // Cut in the middle of the segment before the frame header, whichever that is.
+    let frame = real
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("a baseline frame header");
+    let before = real[..frame]
+        .windows(2)
+        .rposition(|w| w[0] == 0xff && w[1] != 0 && w[1] != 0xff)
+        .expect("a segment before the frame header");
+    let cut = before + 5;
     check(
-        "truncated in DQT",
-        &real[..100],
-        Err(Truncated { bytes: 100 }),
+        "truncated in the segment before SOF",
+        &real[..cut],
+        Err(Truncated { bytes: cut }),
     );
     let full = header(1080, 1080, &[]);
     let cut = &full[..full.len() - 5];
