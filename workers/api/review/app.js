@@ -8,7 +8,7 @@
 
   // Times in the reader's own zone, with the zone spelled out.
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const localTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "long" });
+  const localTime = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "long" });
   for (const element of document.querySelectorAll("time[data-local]")) {
     const at = new Date(element.dateTime);
     if (!Number.isNaN(at.getTime())) {
