@@ -1,0 +1,297 @@
+// What the publish tests share: the pipeline with the publish consumer pointed at the Graph
+// API simulator, approved drafts made directly in D1 and R2 (the approve endpoint is another
+// file's business), message helpers and probes of what the consumer wrote.
+//
+// The publish consumer starts idle (no queue consumers): every batch is handed to it with
+// `deliver`, so each test knows exactly what ran; what it sends is recorded (`record`).
+import assert from "node:assert/strict";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import { startGraphSimulator } from "../fakes/graph-api.mjs";
+import { startScriptedFake } from "../fakes/server.mjs";
+import { startPipeline } from "./harness.mjs";
+
+export const PUBLISH = "publish-consumer";
+export const IMAGE = "image-consumer";
+/** domain::backoff::Backoff::PUBLISH */
+export const PUBLISH_BACKOFF = { baseSeconds: 30, capSeconds: 1800, maxAttempts: 5 };
+/** The publish consumer's settings in these tests (wrangler/publish-consumer.toml [vars] otherwise). */
+export const SETTINGS = {
+  GRAPH_TIMEOUT_MS: "3000",
+  PUBLISH_LEASE_SECONDS: "60",
+  PUBLISH_POLL_SECONDS: "7",
+  PUBLISH_QUOTA_WAIT_SECONDS: "900",
+  PUBLISH_MAX_ATTEMPTS: "5",
+};
+
+export function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The caption Instagram receives: domain::content::PostText::instagram_caption. */
+export function instagramCaption(caption, hashtags) {
+  return hashtags.length === 0 ? caption : `${caption}\n\n${hashtags.map((tag) => `#${tag}`).join(" ")}`;
+}
+
+/** A message in the wire form of domain::message::QueueMessage. */
+export function message(id, { action = "publish", attempt = 1, requestedAt = new Date() } = {}) {
+  return { id, action, attempt, requestedAt: requestedAt.toISOString() };
+}
+
+/** D1's RFC 3339 form, seconds precision. */
+export function rfc3339(date) {
+  return date.toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * A relay in front of the api Worker, standing for its public origin: the simulator downloads
+ * `image_url` from it as Meta downloads from the public URL. Its target is set once the
+ * pipeline (whose URL is only known after start) is up. It counts what it served.
+ */
+async function startRelay() {
+  const relay = { target: null, served: [] };
+  const server = createServer(async (req, res) => {
+    try {
+      const upstream = await fetch(relay.target + req.url, { method: req.method });
+      const body = Buffer.from(await upstream.arrayBuffer());
+      relay.served.push({ path: req.url, status: upstream.status, bytes: body.length });
+      const headers = {};
+      for (const name of ["content-type", "etag", "cache-control"]) {
+        const value = upstream.headers.get(name);
+        if (value !== null) headers[name] = value;
+      }
+      res.writeHead(upstream.status, { ...headers, "content-length": body.length });
+      res.end(body);
+    } catch (error) {
+      res.writeHead(502, { "content-type": "text/plain" });
+      res.end(String(error));
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  relay.url = `http://127.0.0.1:${server.address().port}`;
+  relay.close = () => new Promise((resolve) => server.close(resolve));
+  return relay;
+}
+
+/**
+ * Starts the simulator, an alert webhook fake, the relay and the pipeline. `sim` are the
+ * simulator's options, `vars` the publish consumer's variables on top of SETTINGS, `copies`
+ * more copies of a consumer (see startPipeline).
+ */
+export async function startPublishing({ sim = {}, vars = {}, copies = {} } = {}) {
+  const simulator = await startGraphSimulator(sim);
+  const relay = await startRelay();
+  const webhook = await startScriptedFake("alert-webhook", {
+    path: "/hook",
+    initial: () => ({ status: 200, body: { ok: true } }),
+  });
+  const pipeline = await startPipeline(
+    {
+      [PUBLISH]: {
+        GRAPH_API_BASE_URL: simulator.url,
+        GRAPH_API_VERSION: simulator.apiVersion,
+        PUBLIC_MEDIA_BASE_URL: relay.url,
+        ALERT_WEBHOOK_URL: `${webhook.url}/hook`,
+        ...SETTINGS,
+        ...vars,
+      },
+    },
+    { record: true, idle: [PUBLISH], copies },
+  );
+  relay.target = pipeline.url;
+  return new Publishing(pipeline, simulator, relay, webhook);
+}
+
+export class Publishing {
+  constructor(pipeline, sim, relay, webhook) {
+    this.pipeline = pipeline;
+    this.sim = sim;
+    this.relay = relay;
+    this.webhook = webhook;
+    this.jpegBytes = null;
+    this.callsMark = 0;
+    this.containersMark = 0;
+    this.mediaMark = 0;
+  }
+
+  /**
+   * A clean slate for the next test: no faults, default settings, and the calls, containers
+   * and media seen from here on. (The simulator's own reset would restart its ids, which the
+   * drafts of earlier tests still hold in D1.)
+   */
+  resetSim() {
+    this.sim.control.clearFaults();
+    this.sim.control.configure({ finishAfterMs: 0, finishAfterReads: 0 });
+    this.callsMark = this.sim.calls.length;
+    this.containersMark = this.sim.state.containers().length;
+    this.mediaMark = this.sim.state.media().length;
+  }
+
+  /** Graph calls since the last `resetSim`, all or of operation `op`. */
+  calls(op) {
+    return this.sim.calls.slice(this.callsMark).filter((call) => op === undefined || call.op === op);
+  }
+
+  /** The operations of the Graph calls since the last `resetSim`. */
+  ops() {
+    return this.calls().map((call) => call.op);
+  }
+
+  /** Containers made since the last `resetSim`. */
+  containers() {
+    return this.sim.state.containers().slice(this.containersMark);
+  }
+
+  /** Posts published since the last `resetSim`. */
+  media() {
+    return this.sim.state.media().slice(this.mediaMark);
+  }
+
+  get db() {
+    return this.pipeline.db;
+  }
+
+  /** A real JPEG from the image consumer (the placeholder maker), made once. */
+  async jpeg() {
+    if (this.jpegBytes) return this.jpegBytes;
+    const id = randomUUID();
+    const now = rfc3339(new Date());
+    await this.db
+      .prepare(
+        "INSERT INTO drafts (id, language, provider, image_prompt, created_at, updated_at) VALUES (?1, 'en', 'template', 'A bowl of soup', ?2, ?2)",
+      )
+      .bind(id, now)
+      .run();
+    const { outcomes } = await this.pipeline.deliver(IMAGE, "image-queue", [message(id, { action: "generate_image" })]);
+    assert.deepEqual(outcomes, ["acked"]);
+    const row = await this.pipeline.draftRow(id);
+    assert.equal(row.image_status, "ready", "the image consumer made no image");
+    const object = await (await this.bucket()).get(row.image_key);
+    this.jpegBytes = new Uint8Array(await object.arrayBuffer());
+    return this.jpegBytes;
+  }
+
+  bucket() {
+    return this.pipeline.mf.getR2Bucket("MEDIA", "api");
+  }
+
+  /**
+   * Approved drafts as the approve endpoint leaves them: text and approved snapshot in D1,
+   * the image in R2 under its own key. `spec(i)` may override caption, hashtags, altText,
+   * image (bytes) and any column.
+   */
+  async approvedDrafts(count, spec = () => ({})) {
+    const jpeg = await this.jpeg();
+    const bucket = await this.bucket();
+    const drafts = [];
+    const statements = [];
+    for (let i = 0; i < count; i += 1) {
+      const { caption, hashtags, altText, image, columns } = {
+        caption: `Autumn soup ${i} is back at the cafe, ${randomBytes(4).toString("hex")}`,
+        hashtags: ["autumn", "soup"],
+        altText: "A bowl of orange squash soup on a wooden table",
+        image: jpeg,
+        columns: {},
+        ...spec(i),
+      };
+      const id = randomUUID();
+      const key = `images/${id}/${randomBytes(8).toString("hex")}.jpg`;
+      await bucket.put(key, image, { httpMetadata: { contentType: "image/jpeg" } });
+      const now = rfc3339(new Date());
+      const row = {
+        id,
+        status: "approved",
+        revision: 2,
+        language: "en",
+        provider: "template",
+        caption,
+        hashtags: JSON.stringify(hashtags),
+        alt_text: altText,
+        generated_caption: caption,
+        generated_hashtags: JSON.stringify(hashtags),
+        generated_alt_text: altText,
+        image_status: "ready",
+        image_key: key,
+        image_prompt: "A bowl of soup",
+        approved_revision: 2,
+        approved_caption: caption,
+        approved_hashtags: JSON.stringify(hashtags),
+        approved_alt_text: altText,
+        approved_image_key: key,
+        approved_at: now,
+        approved_by: "e2e",
+        created_at: now,
+        updated_at: now,
+        ...columns,
+      };
+      const names = Object.keys(row);
+      statements.push(
+        this.db
+          .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, n) => `?${n + 1}`).join(", ")})`)
+          .bind(...Object.values(row)),
+      );
+      drafts.push({ id, key, image, sha256: sha256(image), caption, hashtags, altText, instagramCaption: instagramCaption(caption, hashtags) });
+    }
+    for (let i = 0; i < statements.length; i += 50) await this.db.batch(statements.slice(i, i + 50));
+    return drafts;
+  }
+
+  async approvedDraft(spec = {}) {
+    const [draft] = await this.approvedDrafts(1, () => spec);
+    return draft;
+  }
+
+  /** Hands `bodies` to the publish consumer as one batch from publish-queue. */
+  publish(bodies, options) {
+    return this.pipeline.deliver(PUBLISH, "publish-queue", bodies, options);
+  }
+
+  /** Hands `bodies` to the publish consumer as one batch from failed-queue. */
+  failed(bodies, options) {
+    return this.pipeline.deliver(PUBLISH, "failed-queue", bodies, options);
+  }
+
+  row(id) {
+    return this.pipeline.draftRow(id);
+  }
+
+  async logs(id) {
+    const { results } = await this.db.prepare("SELECT * FROM publish_logs WHERE draft_id = ?1 ORDER BY id").bind(id).all();
+    return results;
+  }
+
+  /** `step outcome` of each log row, for compact assertions. */
+  async steps(id) {
+    return (await this.logs(id)).map((row) => `${row.step} ${row.outcome}`);
+  }
+
+  /** Messages the consumer sent to `queue` for draft `id`, oldest first. */
+  sent(queue, id) {
+    return this.pipeline.sent.filter((s) => s.queue === queue && (id === undefined || s.body?.id === id));
+  }
+
+  async alertRow(kind) {
+    return this.db.prepare("SELECT * FROM operator_alerts WHERE kind = ?1").bind(kind).first();
+  }
+
+  /** Data points written for draft `id` whose first blob is `event`. */
+  points(id, event) {
+    return this.pipeline.metrics.filter((point) => point.indexes[0] === id && point.blobs[0] === event);
+  }
+
+  async dispose() {
+    await this.pipeline?.dispose();
+    await this.sim?.close();
+    await this.relay?.close();
+    await this.webhook?.close();
+  }
+}
+
+/** Asserts the delay of a retry after `attempt` lies in the backoff's equal-jitter window. */
+export function assertBackoff(delaySeconds, attempt) {
+  const step = Math.min(PUBLISH_BACKOFF.baseSeconds * 2 ** (attempt - 1), PUBLISH_BACKOFF.capSeconds);
+  assert.ok(
+    Number.isInteger(delaySeconds) && delaySeconds >= Math.floor(step / 2) && delaySeconds <= step,
+    `delay ${delaySeconds} s after attempt ${attempt} is outside [${Math.floor(step / 2)}, ${step}]`,
+  );
+}
