@@ -59,8 +59,10 @@ impl LangSmith {
     }
 }
 
-/// Collects the runs of one workflow while it runs.
+/// Collects the runs of one workflow while it runs. A tracer that is off (LangSmith not
+/// configured) records nothing, and callers skip building what it would record.
 pub struct Tracer {
+    on: bool,
     root_id: Uuid,
     name: String,
     start: OffsetDateTime,
@@ -85,6 +87,7 @@ pub fn new_run_id() -> Uuid {
 impl Tracer {
     pub fn start(name: &str, inputs: Value, metadata: Value) -> Self {
         Self {
+            on: true,
             root_id: new_run_id(),
             name: name.to_owned(),
             start: now(),
@@ -94,9 +97,27 @@ impl Tracer {
         }
     }
 
+    /// A tracer that records nothing, for when the trace would go nowhere.
+    pub fn off() -> Self {
+        Self {
+            on: false,
+            root_id: Uuid::nil(),
+            name: String::new(),
+            start: OffsetDateTime::UNIX_EPOCH,
+            inputs: Value::Null,
+            metadata: Value::Null,
+            children: Vec::new(),
+        }
+    }
+
+    /// Whether anything is recorded: callers build inputs and outputs only then.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
     pub fn start_child(&self, name: &str, run_type: RunType, inputs: Value) -> ChildRun {
         ChildRun {
-            id: new_run_id(),
+            id: if self.on { new_run_id() } else { Uuid::nil() },
             name: name.to_owned(),
             run_type,
             start: now(),
@@ -110,6 +131,9 @@ impl Tracer {
         result: Result<Value, String>,
         metadata: Value,
     ) {
+        if !self.on {
+            return;
+        }
         let (outputs, error) = split(result);
         self.children.push(Run {
             id: child.id,

@@ -237,11 +237,16 @@ async fn create_draft(
         now: started,
     })?;
 
-    let mut tracer = Tracer::start(
-        "generate",
-        json!({ "draftId": id.to_string(), "request": request_json }),
-        json!({ "workflow": "generate", "provider": writer.provider(), "model": writer.model() }),
-    );
+    // The trace is built only when it goes somewhere: it costs CPU on every request.
+    let mut tracer = if LangSmith::from_env(env).is_some() {
+        Tracer::start(
+            "generate",
+            json!({ "draftId": id.to_string(), "request": request_json }),
+            json!({ "workflow": "generate", "provider": writer.provider(), "model": writer.model() }),
+        )
+    } else {
+        Tracer::off()
+    };
     if writer.is_offline() {
         worker::console_log!(
             "draft {id}: written by the offline template writer (LLM_PROVIDER is template)"
@@ -332,13 +337,10 @@ async fn create_draft(
         .transpose()?
         .flatten()
         .ok_or_else(|| ApiError::Internal(format!("draft {id} vanished before its text")))?;
-    send_trace(
-        env,
-        ctx,
-        tracer,
-        Ok(json!({ "draftId": id.to_string(), "text": raw })),
-        writer,
-    );
+    if tracer.is_on() {
+        let outputs = json!({ "draftId": id.to_string(), "text": raw });
+        send_trace(env, ctx, tracer, Ok(outputs), writer);
+    }
     Ok(row)
 }
 
@@ -362,12 +364,12 @@ pub(crate) async fn write_post(
     let mut chain = GenerationChain::new(request, config.max_hashtags);
     loop {
         let prompt = chain.prompt();
-        let prompt_json = serde_json::to_value(&prompt.messages).unwrap_or(Value::Null);
-        let call = tracer.start_child(
-            "chat_model",
-            RunType::Llm,
-            json!({ "messages": prompt_json }),
-        );
+        let inputs = if tracer.is_on() {
+            json!({ "messages": serde_json::to_value(&prompt.messages).unwrap_or(Value::Null) })
+        } else {
+            Value::Null
+        };
+        let call = tracer.start_child("chat_model", RunType::Llm, inputs);
         let answer = writer
             .complete(env, &prompt, request, config.model_timeout_ms)
             .await;
@@ -385,7 +387,12 @@ pub(crate) async fn write_post(
                 return Err(model_failure(writer, &error, config.model_timeout_ms));
             }
             Ok(answer) => {
-                tracer.finish_child(call, Ok(json!({ "answer": answer })), metadata);
+                let outputs = if tracer.is_on() {
+                    json!({ "answer": answer })
+                } else {
+                    Value::Null
+                };
+                tracer.finish_child(call, Ok(outputs), metadata);
                 match chain.accept(&answer) {
                     ChainStep::Done(text) => return Ok(text),
                     ChainStep::Repair => continue,
