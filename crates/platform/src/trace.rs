@@ -59,6 +59,88 @@ impl LangSmith {
     }
 }
 
+impl LangSmith {
+    /// Adds an example to the dataset named `dataset` (made on first use): how the prompts'
+    /// output compares with what a person approved. Best effort, like traces.
+    pub async fn add_example(&self, dataset: &str, example: Value, secrets: &[&str]) {
+        let mut all_secrets = secrets.to_vec();
+        all_secrets.push(&self.api_key);
+        let example = observe::redact::redact_json(&example, &all_secrets);
+        let result = async {
+            let dataset_id = match self.dataset_id(dataset).await? {
+                Some(id) => id,
+                None => {
+                    let created = self
+                        .call(
+                            Method::Post,
+                            "/datasets",
+                            Some(serde_json::json!({
+                                "name": dataset,
+                                "description": "Generated captions and the text a reviewer approved",
+                            })),
+                        )
+                        .await?;
+                    created["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| worker::Error::RustError("no dataset id in the answer".into()))?
+                }
+            };
+            let mut body = example;
+            body["dataset_id"] = Value::String(dataset_id);
+            self.call(Method::Post, "/examples", Some(body)).await?;
+            Ok::<(), worker::Error>(())
+        }
+        .await;
+        if let Err(error) = result {
+            worker::console_warn!("adding a LangSmith example failed: {error}");
+        }
+    }
+
+    async fn dataset_id(&self, name: &str) -> worker::Result<Option<String>> {
+        let encoded: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let found = self
+            .call(Method::Get, &format!("/datasets?name={encoded}"), None)
+            .await?;
+        Ok(found
+            .as_array()
+            .and_then(|list| list.first())
+            .and_then(|d| d["id"].as_str())
+            .map(str::to_owned))
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> worker::Result<Value> {
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        headers.set("x-api-key", &self.api_key)?;
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if let Some(body) = body {
+            init.with_body(Some(body.to_string().into()));
+        }
+        let request = Request::new_with_init(&format!("{}{path}", self.endpoint), &init)?;
+        let mut response = fetch_with_timeout(request, TIMEOUT_MS)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let status = response.status_code();
+        if !(200..300).contains(&status) {
+            return Err(worker::Error::RustError(format!(
+                "LangSmith answered {status} to {path}"
+            )));
+        }
+        Ok(response.json::<Value>().await.unwrap_or(Value::Null))
+    }
+}
+
 /// Collects the runs of one workflow while it runs. A tracer that is off (LangSmith not
 /// configured) records nothing, and callers skip building what it would record.
 pub struct Tracer {

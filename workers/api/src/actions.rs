@@ -23,6 +23,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 pub async fn comment(
     req: &mut Request,
     env: &Env,
+    ctx: &Context,
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
@@ -50,6 +51,14 @@ pub async fn comment(
         now: started,
     })?;
     statement.run().await?;
+    crate::review_trace::event(
+        env,
+        ctx,
+        actor,
+        "comment",
+        &row,
+        json!({ "comment": comment }),
+    );
     reply::json(
         201,
         &json!({ "draftId": id.to_string(), "revision": row.revision, "reviewer": actor.name, "comment": comment }),
@@ -104,6 +113,14 @@ pub async fn discard(
     match decide::apply(&store, id, expected, &Change::Discard, &record, now()).await? {
         Some(row) => {
             drafts::refresh_copy(env, ctx, &row);
+            crate::review_trace::event(
+                env,
+                ctx,
+                actor,
+                "discard",
+                &row,
+                json!({ "comment": comment }),
+            );
             let view = drafts::view(&origin, &row, max_hashtags).unwrap_or(Value::Null);
             reply::json(200, &view)
         }
@@ -283,6 +300,14 @@ pub async fn regenerate(
             .ok_or_else(|| conflict(&row))?;
     }
     drafts::refresh_copy(env, ctx, &row);
+    crate::review_trace::event(
+        env,
+        ctx,
+        actor,
+        "regenerate",
+        &row,
+        json!({ "text": new_text, "image": new_image }),
+    );
     let view = drafts::view(&origin, &row, config.max_hashtags).unwrap_or(Value::Null);
     reply::json(200, &view)
 }

@@ -103,6 +103,15 @@ pub async fn approve(
         ));
     };
     let queued = queue_publish(env, &store, &approved, decision.scheduled_at, started).await?;
+    crate::review_trace::event(
+        env,
+        ctx,
+        actor,
+        "approve",
+        &approved,
+        json!({ "comment": decision.comment }),
+    );
+    crate::review_trace::learn_from_approval(env, ctx, &approved);
     answer(env, ctx, &origin, &approved, max_hashtags, queued)
 }
 
@@ -171,6 +180,14 @@ pub async fn reapprove(
         })
         .filter(|at| *at > started);
     let queued = queue_publish(env, &store, &approved, scheduled_at, started).await?;
+    crate::review_trace::event(
+        env,
+        ctx,
+        actor,
+        "reapprove",
+        &approved,
+        json!({ "comment": decision.comment }),
+    );
     answer(env, ctx, &origin, &approved, max_hashtags, queued)
 }
 

@@ -92,6 +92,14 @@ pub async fn handle(
     match applied {
         Some(row) => {
             drafts::refresh_copy(env, ctx, &row);
+            crate::review_trace::event(
+                env,
+                ctx,
+                actor,
+                "edit",
+                &row,
+                serde_json::json!({ "text": text }),
+            );
             let view = drafts::view(&origin, &row, max_hashtags)
                 .ok_or_else(|| ApiError::Internal("an edited draft without text".into()))?;
             reply::json(200, &view)

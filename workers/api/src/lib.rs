@@ -19,6 +19,7 @@ mod model;
 mod openapi;
 mod reply;
 mod review;
+mod review_trace;
 mod routes;
 
 use worker::{Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent, event};
@@ -88,7 +89,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::ApproveDraft => approve::approve(req, env, ctx, &actor, param(0)).await,
         Route::ReapproveDraft => approve::reapprove(req, env, ctx, &actor, param(0)).await,
         Route::DraftHistory => actions::history(env, param(0)).await,
-        Route::CommentDraft => actions::comment(req, env, &actor, param(0)).await,
+        Route::CommentDraft => actions::comment(req, env, ctx, &actor, param(0)).await,
         Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
         Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
         Route::ReviewList => review::list(req, env, &actor).await,
