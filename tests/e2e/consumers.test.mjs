@@ -25,7 +25,11 @@ before(async () => {
 });
 after(() => pipeline?.dispose());
 
-/** Inserts a draft row as the api does (migrations/0001_drafts.sql), with `columns` on top. */
+/**
+ * Inserts a draft row (migrations/0002_versioned_drafts.sql) with the columns generate's
+ * insert sets, at the schema's default revision 1 and without text (the consumers need none),
+ * with `columns` on top.
+ */
 async function insertDraft(columns = {}) {
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const row = {
@@ -154,41 +158,61 @@ test("image-consumer: a message for a draft that does not exist is acked and wri
   assertPoint(point, { id, worker: IMAGE, queue: "image-queue", outcome: "skipped" });
 });
 
-test("image-consumer: malformed messages are acked (dropped, not retried forever) and write nothing", async () => {
+/** The dead_letters row of queue message `messageId`, or null. */
+function deadLetter(messageId) {
+  return pipeline.db.prepare("SELECT * FROM dead_letters WHERE message_id = ?1").bind(messageId).first();
+}
+
+test("image-consumer: malformed messages are retried (never acked), recorded with their raw body, and write nothing else", async () => {
   const id = await insertDraft();
+  const rowBefore = await pipeline.draftRow(id);
   const good = message(id);
   const { requestedAt, ...withoutRequestedAt } = good;
   const { action, ...withoutAction } = good;
+  // Each with the reason the parser gives (domain::message::MessageError).
   const malformed = {
-    "unknown action": { ...good, action: "delete" },
-    "action in the wrong case": { ...good, action: "Generate_Image" },
-    "missing requestedAt": withoutRequestedAt,
-    "missing action": withoutAction,
-    "extra field": { ...good, version: 2 },
-    "attempt 0": { ...good, attempt: 0 },
-    "attempt as text": { ...good, attempt: "1" },
-    "id not a uuid": { ...good, id: "42" },
-    "requestedAt not RFC 3339": { ...good, requestedAt: "yesterday" },
-    "a string": "generate_image",
-    "a JSON string": JSON.stringify(good),
-    "a number": 42,
-    null: null,
-    "an array": [good],
+    "unknown action": [{ ...good, action: "delete" }, /field "action" is invalid/],
+    "action in the wrong case": [{ ...good, action: "Generate_Image" }, /field "action" is invalid/],
+    "missing requestedAt": [withoutRequestedAt, /missing the field "requestedAt"/],
+    "missing action": [withoutAction, /missing the field "action"/],
+    "extra field": [{ ...good, version: 2 }, /unknown field "version"/],
+    "attempt 0": [{ ...good, attempt: 0 }, /field "attempt" is invalid/],
+    "attempt as text": [{ ...good, attempt: "1" }, /field "attempt" is invalid/],
+    "id not a uuid": [{ ...good, id: "42" }, /field "id" is invalid/],
+    "requestedAt not RFC 3339": [{ ...good, requestedAt: "yesterday" }, /field "requestedAt" is invalid/],
+    "a string": ["generate_image", /not a JSON object/],
+    "a JSON string": [JSON.stringify(good), /not a JSON object/],
+    "a number": [42, /not a JSON object/],
+    null: [null, /not a JSON object/],
+    "an array": [[good], /not a JSON object/],
   };
+  const names = Object.keys(malformed);
+  const bodies = names.map((name) => malformed[name][0]);
   const mediaBefore = await pipeline.mediaKeys();
-  const { outcomes } = await pipeline.deliver(IMAGE, "image-queue", Object.values(malformed));
+  const lettersBefore = await pipeline.count("dead_letters");
+  const { outcomes, messages } = await pipeline.deliver(IMAGE, "image-queue", bodies);
+  // Retried, so the queue hands each on to its dead-letter queue after max_retries: never dropped.
   assert.deepEqual(
-    Object.fromEntries(Object.keys(malformed).map((name, i) => [name, outcomes[i]])),
-    Object.fromEntries(Object.keys(malformed).map((name) => [name, "acked"])),
+    Object.fromEntries(names.map((name, i) => [name, outcomes[i]])),
+    Object.fromEntries(names.map((name) => [name, "retried"])),
   );
-  // A well-formed message that is not for this consumer is acked and skipped as well.
+  // Each recorded once in D1 for an operator, with the body exactly as received.
+  assert.equal(await pipeline.count("dead_letters"), lettersBefore + names.length);
+  for (const [i, name] of names.entries()) {
+    const letter = await deadLetter(messages[i].id);
+    assert.ok(letter, `${name}: no dead letter recorded`);
+    assert.equal(letter.queue, "image-queue", name);
+    assert.equal(letter.body, JSON.stringify(bodies[i]), name);
+    assert.match(letter.reason, malformed[name][1], name);
+    assert.equal(letter.deliveries, 1, name);
+    assert.ok(!Number.isNaN(Date.parse(letter.first_seen_at)), name);
+  }
+  // A well-formed message that is not for this consumer is acked and skipped, and is no dead letter.
   const publish = await pipeline.deliver(IMAGE, "image-queue", [message(id, { action: "publish" })]);
   assert.deepEqual(publish.outcomes, ["acked"]);
+  assert.equal(await deadLetter(publish.messages[0].id), null);
 
-  const row = await pipeline.draftRow(id);
-  assert.equal(row.image_status, "pending");
-  assert.equal(row.image_key, null);
-  assert.equal(row.image_error, null);
+  assert.deepEqual(await pipeline.draftRow(id), rowBefore, "a malformed message changed the draft");
   assert.deepEqual(await pipeline.mediaKeys(), mediaBefore, "something was written to R2");
   assert.deepEqual(sentFor(id), [], "a malformed message was queued again");
   const points = await pointsFor(id, 1);
@@ -196,7 +220,23 @@ test("image-consumer: malformed messages are acked (dropped, not retried forever
   assertPoint(points[0], { id, worker: IMAGE, queue: "image-queue", action: "publish", outcome: "skipped" });
 });
 
-test("image-consumer: a failed attempt is acked and the next attempt is queued with a growing delay", async () => {
+test("publish-consumer: malformed messages on both its queues are retried and recorded with their queue", async () => {
+  const id = await insertDraft({ status: "approved" });
+  const rowBefore = await pipeline.draftRow(id);
+  for (const queue of ["publish-queue", "failed-queue"]) {
+    const body = { ...message(id, { action: "publish" }), note: "from a newer producer" };
+    const { outcomes, messages } = await pipeline.deliver(PUBLISH, queue, [body]);
+    assert.deepEqual(outcomes, ["retried"], queue);
+    const letter = await deadLetter(messages[0].id);
+    assert.ok(letter, `${queue}: no dead letter`);
+    assert.equal(letter.queue, queue);
+    assert.equal(letter.body, JSON.stringify(body));
+    assert.match(letter.reason, /unknown field "note"/);
+  }
+  assert.deepEqual(await pipeline.draftRow(id), rowBefore, "a malformed message changed the draft");
+});
+
+test("image-consumer: a failed attempt is acked, releases its claim with the reason, and the next attempt is queued with a growing delay", async () => {
   const drafts = [];
   for (const attempt of [1, 2, 3]) {
     const id = await insertDraft();
@@ -207,7 +247,12 @@ test("image-consumer: a failed attempt is acked and the next attempt is queued w
   for (const { id, attempt } of drafts) {
     const row = await pipeline.draftRow(id);
     assert.equal(row.image_status, "pending", `attempt ${attempt}: not the last attempt`);
-    assert.equal(row.image_error, null);
+    // The claim is released, so the next attempt can take the image at once.
+    assert.equal(row.image_claim, null);
+    assert.equal(row.image_lease_expires_at, null);
+    assert.match(row.image_error, new RegExp(`^attempt ${attempt} failed: IMAGE_PROVIDER is "nope"`));
+    // The reason is shown to the reviewer: a new revision (inserted at 1; the claim adds none).
+    assert.equal(row.revision, 2);
 
     const sent = sentFor(id);
     assert.equal(sent.length, 1, `attempt ${attempt}: ${JSON.stringify(sent)}`);
@@ -227,7 +272,7 @@ test("image-consumer: a failed attempt is acked and the next attempt is queued w
     );
 
     const [point] = await pointsFor(id, 1);
-    assertPoint(point, { id, worker: FAILING, queue: "image-queue", outcome: "failed", attempt });
+    assertPoint(point, { id, worker: FAILING, queue: "image-queue", outcome: "retrying", attempt });
   }
   assert.deepEqual(await pipeline.mediaKeys(`images/${drafts[0].id}/`), []);
   retriedDraft = drafts[0];
@@ -242,12 +287,39 @@ test("image-consumer: the last attempt is acked and marks the image failed with 
     const row = await pipeline.draftRow(id);
     assert.equal(row.image_status, "failed", `attempt ${attempt}`);
     assert.equal(row.image_key, null);
-    assert.match(row.image_error, new RegExp(`\\b${attempt} times\\b`));
-    assert.match(row.image_error, /IMAGE_PROVIDER is "nope"/);
+    assert.equal(row.image_claim, null);
+    assert.equal(row.image_lease_expires_at, null);
+    assert.match(row.image_error, new RegExp(`^image generation failed ${attempt} times; last error: IMAGE_PROVIDER is "nope"`));
+    assert.equal(row.revision, 2, "one new revision for the failure");
     assert.deepEqual(sentFor(id), [], `attempt ${attempt}: queued again after the last attempt`);
+    // Done::Retrying covers the give-up too (workers/image-consumer/src/lib.rs): the handler
+    // recorded the outcome, so "failed" stays for a handler that could not.
     const [point] = await pointsFor(id, 1);
-    assertPoint(point, { id, worker: FAILING, queue: "image-queue", outcome: "failed", attempt });
+    assertPoint(point, { id, worker: FAILING, queue: "image-queue", outcome: "retrying", attempt });
   }
+});
+
+test("image-consumer: a delivery that finds a live claim steps aside (busy) and makes no image; a lapsed claim is taken over", async () => {
+  const future = new Date(Date.now() + 600_000).toISOString().replace(/\.\d+Z$/, "Z");
+  const past = new Date(Date.now() - 1_000).toISOString().replace(/\.\d+Z$/, "Z");
+  const live = await insertDraft({ image_status: "generating", image_claim: "another-job", image_lease_expires_at: future });
+  const lapsed = await insertDraft({ image_status: "generating", image_claim: "a-dead-job", image_lease_expires_at: past });
+  const liveBefore = await pipeline.draftRow(live);
+  const { outcomes } = await pipeline.deliver(IMAGE, "image-queue", [message(live), message(lapsed)]);
+  assert.deepEqual(outcomes, ["acked", "acked"]);
+
+  assert.deepEqual(await pipeline.draftRow(live), liveBefore, "a busy delivery changed the draft");
+  assert.deepEqual(await pipeline.mediaKeys(`images/${live}/`), [], "a busy delivery stored an image");
+  const [busy] = await pointsFor(live, 1);
+  assertPoint(busy, { id: live, worker: IMAGE, queue: "image-queue", outcome: "busy" });
+
+  const taken = await pipeline.draftRow(lapsed);
+  assert.equal(taken.image_status, "ready");
+  assert.equal(taken.image_claim, null);
+  assert.equal(taken.image_lease_expires_at, null);
+  assert.deepEqual(await pipeline.mediaKeys(`images/${lapsed}/`), [taken.image_key]);
+  const [stored] = await pointsFor(lapsed, 1);
+  assertPoint(stored, { id: lapsed, worker: IMAGE, queue: "image-queue", outcome: "stored" });
 });
 
 test("image-consumer: one data point per handled message, with the queue latency and the attempt", async () => {
@@ -263,9 +335,11 @@ test("image-consumer: one data point per handled message, with the queue latency
     message(late, { requestedAt: new Date(Date.now() - 2 * sentAgo) }),
   ];
   const handledAt = Date.now();
-  const { outcomes } = await pipeline.deliver(IMAGE, "image-queue", batch);
-  assert.deepEqual(outcomes, ["acked", "acked", "acked", "acked"]);
+  const { outcomes, messages } = await pipeline.deliver(IMAGE, "image-queue", batch);
+  // The malformed one is retried on its own; the rest of the batch is handled and acked.
+  assert.deepEqual(outcomes, ["acked", "retried", "acked", "acked"]);
   const elapsed = Date.now() - handledAt;
+  assert.equal((await deadLetter(messages[1].id))?.body, JSON.stringify("not a message"));
 
   const [storedPoint] = await pointsFor(stored, 1);
   assertPoint(storedPoint, { id: stored, worker: IMAGE, queue: "image-queue", outcome: "stored", attempt: 2 });
@@ -286,19 +360,17 @@ test("image-consumer: one data point per handled message, with the queue latency
 
 test("publish-consumer: a dead-lettered generate_image message marks the image failed, and is acked again", async () => {
   const id = await insertDraft();
-  const deadLetter = message(id, { attempt: IMAGE_BACKOFF.maxAttempts });
-  assert.deepEqual((await pipeline.deliver(PUBLISH, "failed-queue", [deadLetter])).outcomes, ["acked"]);
+  const letter = message(id, { attempt: IMAGE_BACKOFF.maxAttempts });
+  assert.deepEqual((await pipeline.deliver(PUBLISH, "failed-queue", [letter])).outcomes, ["acked"]);
   const failed = await pipeline.draftRow(id);
   assert.equal(failed.image_status, "failed");
-  assert.match(failed.image_error, /image generation kept failing/);
-  assert.match(failed.image_error, /attempt 4/);
+  assert.equal(failed.image_error, "image generation kept failing: its message reached the failed queue");
   assert.equal(failed.status, "draft");
+  assert.equal(failed.revision, 2, "one new revision");
 
   // The same dead letter again (at-least-once), for an image that has already failed.
-  assert.deepEqual((await pipeline.deliver(PUBLISH, "failed-queue", [deadLetter])).outcomes, ["acked"]);
-  const again = await pipeline.draftRow(id);
-  assert.equal(again.image_status, "failed");
-  assert.equal(again.image_error, failed.image_error);
+  assert.deepEqual((await pipeline.deliver(PUBLISH, "failed-queue", [letter])).outcomes, ["acked"]);
+  assert.deepEqual(await pipeline.draftRow(id), failed, "the repeated dead letter changed the draft");
 
   const points = await pointsFor(id, 2);
   assert.equal(points.length, 2, JSON.stringify(points));
@@ -318,20 +390,28 @@ test("publish-consumer: a late dead letter leaves a ready image alone, and one f
   assert.equal(await pipeline.draftRow(missing), null);
 });
 
-test("publish-consumer: publish messages on publish-queue are retried, never acked (publishing is not built yet)", async () => {
+test("publish-consumer: a publish message is never dropped silently: retried, or acked with its outcome on the draft", async () => {
+  // Approved without an approved snapshot: nothing can be published for it.
   const id = await insertDraft({ status: "approved" });
-  for (const [action, attempt] of [["publish", 1], ["retry", 2]]) {
-    const { outcomes } = await pipeline.deliver(PUBLISH, "publish-queue", [message(id, { action, attempt })]);
-    assert.deepEqual(outcomes, ["retried"], action);
-  }
+  const rowBefore = await pipeline.draftRow(id);
+  const { outcomes } = await pipeline.deliver(PUBLISH, "publish-queue", [message(id, { action: "publish", attempt: 1 })]);
   const row = await pipeline.draftRow(id);
-  assert.equal(row.status, "approved");
-  assert.equal(row.last_error, null);
-  const points = await pointsFor(id, 2);
-  assert.equal(points.length, 2, JSON.stringify(points));
-  points.forEach((point, i) =>
-    assertPoint(point, { id, worker: PUBLISH, queue: "publish-queue", action: ["publish", "retry"][i], outcome: "retry", attempt: i + 1 }),
-  );
+  if (outcomes[0] === "retried") {
+    // Left to the queue, which retries it and then dead-letters it to the failed queue.
+    assert.deepEqual(row, rowBefore);
+  } else {
+    assert.equal(outcomes[0], "acked");
+    // Acked only with the outcome recorded where a person sees it.
+    assert.equal(row.status, "failed", JSON.stringify(row));
+    assert.ok(row.last_error, "acked without a reason on the draft");
+    assert.ok(row.revision > rowBefore.revision, "acked without a new revision");
+  }
+  const queuePoints = () => pipeline.metrics.filter((point) => point.indexes[0] === id && point.blobs[0] === "queue_message");
+  await pipeline.eventually(() => queuePoints().length >= 1, { timeoutMs: 5000, what: "the queue_message point" });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const points = queuePoints();
+  assert.equal(points.length, 1, JSON.stringify(points));
+  assert.deepEqual(points[0].blobs.slice(0, 3), ["queue_message", "publish-queue", "publish"]);
 });
 
 test("publish-consumer: a dead-lettered publish message fails an approved or publishing draft, with the reason", async () => {
@@ -350,11 +430,13 @@ test("publish-consumer: a dead-lettered publish message fails an approved or pub
   ]);
   assert.deepEqual(outcomes, ["acked", "acked", "acked", "acked", "acked", "acked"]);
 
-  for (const [id, attempt] of [[approved, 1], [publishing, 3]]) {
+  for (const id of [approved, publishing]) {
     const row = await pipeline.draftRow(id);
     assert.equal(row.status, "failed", id);
-    assert.equal(row.version, 2, "one conditional status change");
-    assert.match(row.last_error, new RegExp(`publishing gave up after attempt ${attempt}`));
+    // Inserted at revision 1: one conditional change, one new revision.
+    assert.equal(row.revision, 2, "one conditional status change");
+    assert.equal(row.last_error, "publishing gave up: its message reached the failed queue");
+    assert.equal(row.publish_claim, null);
     assert.equal(row.image_status, "pending", "a publish dead letter touched the image");
   }
   // Nothing to give up on: a published post stays published, a draft under review stays a draft.
@@ -364,8 +446,64 @@ test("publish-consumer: a dead-lettered publish message fails an approved or pub
   assert.equal((await pipeline.draftRow(image)).image_status, "failed");
 
   // The same dead letter again (at-least-once) changes nothing more.
-  await pipeline.deliver(PUBLISH, "failed-queue", [message(approved, { action: "publish", attempt: 1 })]);
-  assert.equal((await pipeline.draftRow(approved)).version, 2);
+  const failedRow = await pipeline.draftRow(approved);
+  const again = await pipeline.deliver(PUBLISH, "failed-queue", [message(approved, { action: "publish", attempt: 1 })]);
+  assert.deepEqual(again.outcomes, ["acked"]);
+  assert.deepEqual(await pipeline.draftRow(approved), failedRow);
+});
+
+/**
+ * Makes every UPDATE of draft `id` fail (`RAISE(ABORT)`, as a D1 error would) or silently
+ * write nothing (`RAISE(IGNORE)`, as losing a race to another writer does), until the
+ * returned function removes the fault.
+ */
+async function faultUpdates(id, raise) {
+  const name = `e2e_fault_${id.replace(/-/g, "_")}`;
+  await pipeline.db
+    .prepare(`CREATE TRIGGER ${name} BEFORE UPDATE ON drafts WHEN OLD.id = '${id}' BEGIN SELECT ${raise}; END`)
+    .run();
+  return () => pipeline.db.prepare(`DROP TRIGGER ${name}`).run();
+}
+
+test("publish-consumer: a dead letter whose failure cannot be recorded on its draft is recorded in dead_letters and retried", async () => {
+  for (const [fault, reason] of [
+    ["RAISE(ABORT, 'injected D1 failure')", /injected D1 failure/],
+    ["RAISE(IGNORE)", /the draft changed while its failure was recorded/],
+  ]) {
+    const id = await insertDraft({ status: "approved" });
+    const rowBefore = await pipeline.draftRow(id);
+    // Whole seconds, as the Workers stamp their messages: this record is the parsed message
+    // written back (publish-consumer's record_unhandled), not the bytes received.
+    const body = message(id, { action: "publish", attempt: 3, requestedAt: new Date(Math.floor(Date.now() / 1000) * 1000) });
+    body.requestedAt = body.requestedAt.replace(".000Z", "Z");
+    const removeFault = await faultUpdates(id, fault);
+    let delivered;
+    try {
+      delivered = await pipeline.deliver(PUBLISH, "failed-queue", [body]);
+    } finally {
+      await removeFault();
+    }
+    // The fault happened: the draft could not be changed.
+    assert.deepEqual(await pipeline.draftRow(id), rowBefore, fault);
+    assert.deepEqual(delivered.outcomes, ["retried"], fault);
+    const messageId = delivered.messages[0].id;
+    const letter = await deadLetter(messageId);
+    assert.ok(letter, `${fault}: not recorded`);
+    assert.equal(letter.queue, "failed-queue");
+    assert.deepEqual(JSON.parse(letter.body), body);
+    assert.match(letter.reason, reason);
+    assert.equal(letter.deliveries, 1);
+    const points = await pointsFor(id, 1);
+    assertPoint(points[0], { id, worker: PUBLISH, queue: "failed-queue", action: "publish", outcome: "retry", attempt: 3 });
+
+    // The queue delivers the same message again; now the draft records it, and the record stays.
+    const redelivered = await pipeline.deliver(PUBLISH, "failed-queue", [body], { ids: [messageId], attempts: 2 });
+    assert.deepEqual(redelivered.outcomes, ["acked"], fault);
+    const row = await pipeline.draftRow(id);
+    assert.equal(row.status, "failed");
+    assert.equal(row.last_error, "publishing gave up: its message reached the failed queue");
+    assert.equal((await deadLetter(messageId)).deliveries, 1, "a handled delivery counted as a dead letter");
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 // Starts the three compiled Workers in one workerd runtime through Miniflare, with the
 // bindings read from the wrangler configs (not repeated here), shared queues, KV, D1 and R2,
 // and the D1 migrations applied. Outside services are replaced per test through variables.
+import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -61,6 +63,10 @@ export default function (env) {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ model, input }),
       });
+      // Image models answer bytes: stable-diffusion-xl a ReadableStream, others a Uint8Array.
+      const returns = response.ok ? response.headers.get("x-fake-ai-return") : null;
+      if (returns === "stream") return response.body;
+      if (returns === "uint8array") return new Uint8Array(await response.arrayBuffer());
       const answer = await response.json().catch(() => ({ error: "the fake AI answered with no JSON" }));
       if (!response.ok) throw new Error(answer.error ?? "AI run failed with HTTP " + response.status);
       return answer;
@@ -134,6 +140,75 @@ export default function (env) {
 }
 `;
 
+/**
+ * Stand-in for the D1 binding that yields to the event loop for `MS` milliseconds (a real
+ * timer) before each statement, then runs it on the real database (bound as DB), so requests
+ * fired at the same moment interleave between a read and the write that depends on it, as
+ * against remote D1. With a SINK it also reports each statement run (`{ worker, sql }`). The
+ * class names are the ones the `worker` crate checks for.
+ */
+const D1_LATENCY_SCRIPT = `
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+class D1PreparedStatement {
+  constructor(db, inner, sql) {
+    this.db = db;
+    this.inner = inner;
+    this.sql = sql;
+  }
+  bind(...values) {
+    return new D1PreparedStatement(this.db, this.inner.bind(...values), this.sql);
+  }
+  async first(...args) {
+    await this.db.before([this]);
+    return this.inner.first(...args);
+  }
+  async all() {
+    await this.db.before([this]);
+    return this.inner.all();
+  }
+  async run() {
+    await this.db.before([this]);
+    return this.inner.run();
+  }
+  async raw(...args) {
+    await this.db.before([this]);
+    return this.inner.raw(...args);
+  }
+}
+class D1Database {
+  constructor(env) {
+    this.env = env;
+    this.inner = env.DB;
+    this.ms = Number(env.MS);
+  }
+  async before(statements) {
+    if (this.env.SINK) {
+      const records = statements.map((statement) => ({ worker: this.env.WORKER, sql: statement.sql }));
+      await this.env.SINK.fetch("http://recorder/d1", { method: "POST", body: JSON.stringify(records) });
+    }
+    await pause(this.ms);
+  }
+  prepare(query) {
+    return new D1PreparedStatement(this, this.inner.prepare(query), query);
+  }
+  async batch(statements) {
+    await this.before(statements);
+    return this.inner.batch(statements.map((statement) => statement.inner));
+  }
+  async exec(query) {
+    await this.before([{ sql: query }]);
+    return this.inner.exec(query);
+  }
+  dump() {
+    return this.inner.dump();
+  }
+}
+export default function (env) {
+  return new D1Database(env);
+}
+`;
+const D1_LATENCY_WORKER = "d1-latency";
+
 function queueRecorderWorker(queue) {
   return `record-queue-${queue}`;
 }
@@ -173,15 +248,26 @@ function defined(vars) {
  *   without starting the runtime again.
  * - `ai`: the URL of a fake Workers AI server (tests/fakes/workers-ai.mjs); binds `AI` in
  *   every api Worker to a stand-in that forwards `env.AI.run(model, input)` to it.
- * - `copies`: `{ name: { of, vars } }` starts more copies of a consumer Worker (`of`, such as
- *   "image-consumer"), each with these variables on top of `vars[of]` and sharing every
+ * - `copies`: `{ name: { of, vars, ai } }` starts more copies of a consumer Worker (`of`, such
+ *   as "image-consumer"), each with these variables on top of `vars[of]` and sharing every
  *   binding, but consuming no queue (a queue has one consumer): `pipeline.deliver(name, ...)`
- *   hands one a batch.
+ *   hands one a batch. With `ai: true` the copy gets the `AI` stand-in of the `ai` option too;
+ *   an answer with the header `x-fake-ai-return: stream` (or `uint8array`) reaches the Worker
+ *   as a ReadableStream (or a Uint8Array) of its body, as image models answer.
  * - `record`: when true, every Worker's Analytics Engine datasets (METRICS) and queue
  *   producers are replaced by recording stand-ins. Data points land in `pipeline.metrics`,
  *   messages in `pipeline.sent` (and still reach their queue); see `Pipeline`.
+ * - `idle`: names of consumer Workers (such as "image-consumer") started without their
+ *   queue consumers: what is sent to their queues waits there, undelivered, so a test can
+ *   look at the state before any delivery and then hand the message over with `deliver`.
+ * - `d1LatencyMs`: every Worker's D1 binding yields this long before each statement (see
+ *   D1_LATENCY_SCRIPT), so that requests fired at the same moment really interleave. With
+ *   `record`, every statement run lands in `pipeline.statements` (`{ worker, sql }`).
  */
-export async function startPipeline(vars = {}, { variants = {}, ai, copies = {}, record = false } = {}) {
+export async function startPipeline(
+  vars = {},
+  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs } = {},
+) {
   const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
   const aiBinding = (options) =>
     ai === undefined
@@ -190,9 +276,14 @@ export async function startPipeline(vars = {}, { variants = {}, ai, copies = {},
           ...options,
           wrappedBindings: { ...(options.wrappedBindings ?? {}), AI: { scriptName: FAKE_AI_WORKER, bindings: { URL: ai } } },
         };
-  const workers = Object.keys(CONFIGS).map((name) =>
-    name === "api" ? aiBinding(workerOptions(name, defined(apiVars))) : workerOptions(name, defined(vars[name] ?? {})),
-  );
+  for (const name of idle) {
+    if (!(name in CONFIGS) || name === "api") throw new Error(`idle: ${name} is not a consumer Worker`);
+  }
+  const workers = Object.keys(CONFIGS).map((name) => {
+    if (name === "api") return aiBinding(workerOptions(name, defined(apiVars)));
+    const options = workerOptions(name, defined(vars[name] ?? {}));
+    return idle.includes(name) ? { ...options, queueConsumers: {} } : options;
+  });
   for (const [variant, overrides] of Object.entries(variants)) {
     workers.push({
       ...aiBinding(workerOptions("api", defined({ ...apiVars, ...overrides }))),
@@ -200,25 +291,27 @@ export async function startPipeline(vars = {}, { variants = {}, ai, copies = {},
       unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
     });
   }
-  for (const [copy, { of, vars: overrides = {} }] of Object.entries(copies)) {
+  for (const [copy, { of, vars: overrides = {}, ai: withAi = false }] of Object.entries(copies)) {
     if (!(of in CONFIGS) || of === "api") throw new Error(`copies: ${of} is not a consumer Worker`);
+    const options = workerOptions(of, defined({ ...(vars[of] ?? {}), ...overrides }));
     workers.push({
-      ...workerOptions(of, defined({ ...(vars[of] ?? {}), ...overrides })),
+      ...(withAi ? aiBinding(options) : options),
       name: copy,
       queueConsumers: {},
     });
   }
-  const records = { metrics: [], sent: [] };
+  const records = { metrics: [], sent: [], statements: [] };
+  const sink = async (request) => {
+    const { pathname } = new URL(request.url);
+    const body = await request.json();
+    if (pathname === "/metrics") records.metrics.push(body);
+    else if (pathname === "/d1") records.statements.push(...body);
+    else records.sent.push(...body);
+    return new Response(null, { status: 204 });
+  };
   if (record) {
     const queues = new Set();
     workers.splice(0, workers.length, ...workers.map((options) => withRecorders(options, queues)));
-    const sink = async (request) => {
-      const { pathname } = new URL(request.url);
-      const body = await request.json();
-      if (pathname === "/metrics") records.metrics.push(body);
-      else records.sent.push(...body);
-      return new Response(null, { status: 204 });
-    };
     workers.push({ name: METRICS_RECORDER_WORKER, modules: true, script: METRICS_RECORDER_SCRIPT, serviceBindings: { SINK: sink } });
     for (const queue of queues) {
       workers.push({
@@ -233,9 +326,31 @@ export async function startPipeline(vars = {}, { variants = {}, ai, copies = {},
   if (ai !== undefined) {
     workers.push({ name: FAKE_AI_WORKER, modules: true, script: FAKE_AI_SCRIPT });
   }
+  if (d1LatencyMs !== undefined) {
+    const database = workers[0].d1Databases.DB;
+    for (const [i, options] of workers.entries()) {
+      if (!options.d1Databases?.DB) continue;
+      const { DB, ...rest } = options.d1Databases;
+      workers[i] = {
+        ...options,
+        d1Databases: rest,
+        wrappedBindings: {
+          ...(options.wrappedBindings ?? {}),
+          DB: { scriptName: D1_LATENCY_WORKER, bindings: { MS: String(d1LatencyMs), WORKER: options.name } },
+        },
+      };
+    }
+    workers.push({
+      name: D1_LATENCY_WORKER,
+      modules: true,
+      script: D1_LATENCY_SCRIPT,
+      d1Databases: { DB: database },
+      serviceBindings: record ? { SINK: sink } : {},
+    });
+  }
   const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers });
   const url = (await mf.ready).toString().replace(/\/$/, "");
-  const db = await mf.getD1Database("DB", "api");
+  const db = await mf.getD1Database("DB", d1LatencyMs === undefined ? "api" : D1_LATENCY_WORKER);
   for (const statement of migrationStatements()) {
     await db.prepare(statement).run();
   }
@@ -251,7 +366,7 @@ function variantWorkerName(variant) {
 }
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [] }) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [] }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
@@ -278,12 +393,22 @@ export class Pipeline {
   }
 
   /**
+   * With `record` and `d1LatencyMs`: every D1 statement the Workers ran so far, oldest first,
+   * as `{ worker, sql }` (reported before it runs).
+   */
+  get statements() {
+    return this.records.statements;
+  }
+
+  /**
    * Hands `bodies` to Worker `worker`'s queue handler as one batch from `queue`, as the queue
    * broker would (each message's delivery count is `attempts`), and answers what the broker
    * would do with each message: "acked" or "retried" (a handler that throws retries all).
+   * Each message gets a new unique id, as the broker gives, unless `ids` names them (to
+   * deliver the same queue message again); `messages` holds what was handed over.
    */
-  async deliver(worker, queue, bodies, { attempts = 1 } = {}) {
-    const messages = bodies.map((body, i) => ({ id: `message-${i}`, timestamp: new Date(), attempts, body }));
+  async deliver(worker, queue, bodies, { attempts = 1, ids = [] } = {}) {
+    const messages = bodies.map((body, i) => ({ id: ids[i] ?? `message-${randomUUID()}`, timestamp: new Date(), attempts, body }));
     const result = await (await this.mf.getWorker(worker)).queue(queue, messages);
     const retryAll = result.outcome !== "ok" || result.retryBatch.retry;
     const retried = new Set(result.retryMessages.map((message) => message.msgId));
@@ -291,7 +416,7 @@ export class Pipeline {
     const outcomes = messages.map(({ id }) =>
       retryAll || retried.has(id) ? "retried" : result.ackAll || explicit.has(id) ? "acked" : "acked implicitly",
     );
-    return { outcomes, result };
+    return { outcomes, result, messages };
   }
 
   /** The same pipeline, seen through the api Worker copy `name` started with `variants`. */
@@ -323,6 +448,44 @@ export class Pipeline {
       json = undefined;
     }
     return { status: response.status, headers: response.headers, json, text };
+  }
+
+  /**
+   * A GET sent with node:http exactly as `path` is written: fetch would resolve dot segments
+   * (`/media/../x` becomes `/x`) before the Worker sees the request. Answers status, headers,
+   * text and JSON like `request`.
+   */
+  rawGet(path, { headers = {} } = {}) {
+    const { hostname, port } = new URL(this.url);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: hostname, port, path, method: "GET", headers }, (res) => {
+        const chunks = [];
+        res.on("data", (chunk) => chunks.push(chunk));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode, headers: new Headers(res.headers), json, text });
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  /** Runs the Cron Trigger of api Worker `worker` (a variant is `api-<name>`) once, as the schedule would. */
+  async runCron(worker = "api", cron = "* * * * *") {
+    return (await this.mf.getWorker(worker)).scheduled({ cron });
+  }
+
+  /** The DRAFTS KV namespace, as the api Worker sees it. */
+  draftsKv() {
+    return this.mf.getKVNamespace("DRAFTS", "api");
   }
 
   generate(body, options = {}) {
@@ -367,10 +530,11 @@ export class Pipeline {
     };
   }
 
-  /** Waits until no draft's image is still pending, so later counts are not disturbed. */
+  /** Waits until no draft's image is still pending or being made, so later counts are not disturbed. */
   settleImages(timeoutMs = 15000) {
     return this.eventually(
-      async () => (await this.db.prepare("SELECT COUNT(*) AS n FROM drafts WHERE image_status = 'pending'").first()).n === 0,
+      async () =>
+        (await this.db.prepare("SELECT COUNT(*) AS n FROM drafts WHERE image_status IN ('pending', 'generating')").first()).n === 0,
       { timeoutMs, what: "every pending image to be made" },
     );
   }

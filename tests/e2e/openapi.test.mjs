@@ -13,7 +13,7 @@ const document = JSON.parse(readFileSync(join(ROOT, "workers/api/openapi.json"),
 
 let pipeline;
 before(async () => {
-  pipeline = await startPipeline();
+  pipeline = await startPipeline({}, { variants: { configured: { MAX_HASHTAGS: "3", DEFAULT_LANGUAGE: "en" } } });
 });
 after(() => pipeline?.dispose());
 
@@ -24,9 +24,39 @@ function operations() {
   );
 }
 
-function needsToken(operation) {
-  const security = operation.security ?? document.security ?? [];
-  return security.length > 0;
+/** The security requirements the document gives an operation (its own, else the document's). */
+function securityOf(operation) {
+  return operation.security ?? document.security ?? [];
+}
+
+/**
+ * The api Worker's route table (`ROUTES` in workers/api/src/routes.rs), read from its source:
+ * `{ method, pattern, access }` per route. An oracle independent of the document.
+ */
+function routeTable() {
+  const source = readFileSync(join(ROOT, "workers/api/src/routes.rs"), "utf8");
+  const start = source.indexOf("pub const ROUTES");
+  const table = source.slice(start, source.indexOf("];", start));
+  const routes = [
+    ...table.matchAll(/method:\s*"(\w+)",\s*pattern:\s*"([^"]+)",\s*route:\s*Route::\w+,\s*access:\s*Access::(\w+)/g),
+  ].map(([, method, pattern, access]) => ({ method, pattern, access }));
+  assert.equal(routes.length, (table.match(/RouteDef \{/g) ?? []).length, "a RouteDef the reader could not parse");
+  assert.ok(routes.length > 0, "no routes found in routes.rs");
+  return routes;
+}
+
+/** Whether a route of the table belongs to the JSON API the document describes. */
+function isJsonApi(pattern) {
+  return pattern === "/healthz" || pattern.startsWith("/api/");
+}
+
+/**
+ * What an operation answers to `concretePath` with its first example: an operation on one
+ * draft finds no draft with the random id (404); generate makes one (201); the rest read (200).
+ */
+function expectedStatus(method, path) {
+  if (path.includes("{id}")) return 404;
+  return method === "POST" && path === "/api/v1/generate" ? 201 : 200;
 }
 
 function resolve(node) {
@@ -142,12 +172,38 @@ function checkAnswer({ path, method, operation }, answer) {
   }
 }
 
-test("the served document is workers/api/openapi.json", async () => {
+/** The document with the configured values of a deployment filled in. */
+function configuredDocument(maxHashtags, language) {
+  const expected = structuredClone(document);
+  const request = expected.components.schemas.GenerateRequest.properties;
+  request.hashtagCount.maximum = maxHashtags;
+  request.hashtagCount.default = maxHashtags;
+  request.language.default = language;
+  return expected;
+}
+
+test("the served document is workers/api/openapi.json with the running configuration", async () => {
+  assert.match(document.openapi, /^3\.1\./);
+  // wrangler/api.toml: MAX_HASHTAGS = "5", DEFAULT_LANGUAGE = "ja".
   const answer = await pipeline.request("GET", "/api/v1/openapi.json");
   assert.equal(answer.status, 200, answer.text);
   assert.match(answer.headers.get("content-type"), /^application\/json/);
-  assert.deepEqual(answer.json, document);
-  assert.match(document.openapi, /^3\.1\./);
+  assert.deepEqual(answer.json, configuredDocument(5, "ja"));
+
+  // Another deployment's document states its own settings, not the file's...
+  const configured = pipeline.variant("configured");
+  const other = await configured.request("GET", "/api/v1/openapi.json");
+  assert.equal(other.status, 200, other.text);
+  assert.deepEqual(other.json, configuredDocument(3, "en"));
+  // ...and they are the ones it enforces.
+  const properties = other.json.components.schemas.GenerateRequest.properties;
+  const over = await configured.generate({ brief: "Autumn menu", hashtagCount: properties.hashtagCount.maximum + 1 });
+  assert.equal(over.status, 400, over.text);
+  assert.deepEqual(over.json.error.problems.map((p) => p.path), ["hashtagCount"]);
+  const defaults = await configured.generate({ brief: "Autumn menu" });
+  assert.equal(defaults.status, 201, defaults.text);
+  assert.equal(defaults.json.hashtags.length, properties.hashtagCount.default);
+  assert.equal(defaults.json.language, properties.language.default);
 });
 
 test("the document is self-consistent: references resolve, examples fit their schemas", () => {
@@ -171,34 +227,117 @@ test("the document is self-consistent: references resolve, examples fit their sc
   }
 });
 
+test("the document lists exactly the routes of the JSON API (workers/api/src/routes.rs)", () => {
+  const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);
+  const routes = routeTable()
+    .filter(({ pattern }) => isJsonApi(pattern))
+    .map(({ method, pattern }) => `${method} ${pattern}`);
+  assert.deepEqual(documented.sort(), routes.sort());
+});
+
 test("every documented operation exists and answers with a documented status", async () => {
-  const seen = [];
+  const seen = {};
   for (const entry of operations()) {
     const { path, method, operation } = entry;
     const answer = await pipeline.request(method.toUpperCase(), concretePath(path), { body: validBody(operation) });
     checkAnswer(entry, answer);
-    seen.push(`${method.toUpperCase()} ${path} ${answer.status}`);
+    seen[`${method.toUpperCase()} ${path}`] = answer.status;
   }
-  assert.deepEqual(seen.sort(), [
-    "GET /api/v1/drafts/{id} 404",
-    "GET /api/v1/openapi.json 200",
-    "GET /healthz 200",
-    "POST /api/v1/generate 201",
-  ]);
+  const expected = Object.fromEntries(
+    Object.keys(seen).map((op) => {
+      const [method, path] = op.split(" ");
+      return [op, expectedStatus(method, path)];
+    }),
+  );
+  assert.deepEqual(seen, expected);
+  assert.ok(Object.keys(seen).length >= 5, `only ${Object.keys(seen).length} operations documented`);
 });
 
-test("operations that need the token answer a documented 401 without it", async () => {
-  for (const entry of operations()) {
-    const { path, method, operation } = entry;
-    const answer = await pipeline.request(method.toUpperCase(), concretePath(path), {
-      body: validBody(operation),
-      token: needsToken(operation) ? null : undefined,
-    });
-    if (needsToken(operation)) {
-      assert.equal(answer.status, 401, `${method} ${path}: ${answer.text}`);
-      assert.equal(answer.json.error.code, "unauthorized");
+test("every /api/ route refuses a request without the token (401), whatever the document says; only /healthz is public", async () => {
+  const routes = routeTable().filter(({ pattern }) => isJsonApi(pattern));
+  const paths = new Set([...Object.keys(document.paths), ...routes.map(({ pattern }) => pattern)]);
+  let refused = 0;
+  for (const path of paths) {
+    const methodsOfPath = routes.filter((route) => route.pattern === path).map((route) => route.method);
+    assert.ok(methodsOfPath.length > 0, `${path} is documented but has no route`);
+    for (const method of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]) {
+      const exists = methodsOfPath.includes(method === "HEAD" ? "GET" : method);
+      const operation = document.paths[path]?.[method.toLowerCase()];
+      for (const [why, token] of [["no token", null], ["a wrong token", "not-the-token"]]) {
+        const label = `${method} ${path} with ${why}`;
+        const answer = await pipeline.request(method, concretePath(path), {
+          body: operation ? validBody(operation) : undefined,
+          token,
+        });
+        const allowed = answer.headers.get("allow")?.split(/,\s*/).sort();
+        if (method === "OPTIONS") {
+          // Says which methods exist, and nothing else.
+          assert.equal(answer.status, 204, `${label}: ${answer.text}`);
+          assert.equal(answer.text, "", label);
+          assert.deepEqual(allowed, [...methodsOfPath, ...(methodsOfPath.includes("GET") ? ["HEAD"] : []), "OPTIONS"].sort(), label);
+          continue;
+        }
+        if (!exists) {
+          assert.equal(answer.status, 405, `${label}: ${answer.text}`);
+          // An answer to HEAD has no body.
+          if (method !== "HEAD") assert.equal(answer.json.error.code, "method_not_allowed", label);
+          assert.ok(allowed?.includes("OPTIONS"), `${label}: Allow ${allowed}`);
+          continue;
+        }
+        if (path === "/healthz") {
+          assert.equal(answer.status, 200, `${label}: ${answer.text}`);
+          continue;
+        }
+        assert.ok(path.startsWith("/api/"), `a JSON route outside /api/: ${path}`);
+        assert.equal(answer.status, 401, `${label}: ${answer.text}`);
+        assert.equal(answer.headers.get("www-authenticate"), "Bearer", label);
+        if (method === "HEAD") {
+          assert.equal(answer.text, "", label);
+        } else {
+          assert.equal(answer.json.error.code, "unauthorized", label);
+          if (operation) checkAnswer({ path, method: method.toLowerCase(), operation }, answer);
+        }
+        refused += 1;
+      }
     }
-    checkAnswer(entry, answer);
+  }
+  // Every /api/ route of the table, and HEAD of its GET routes, without and with a wrong token.
+  const expected = routes.filter(({ pattern }) => pattern.startsWith("/api/"));
+  const heads = expected.filter(({ method }) => method === "GET");
+  assert.equal(refused, 2 * (expected.length + heads.length));
+});
+
+test("the document's security matches the Worker: every operation needs the bearer token (or a review session) except /healthz", () => {
+  const schemes = document.components?.securitySchemes ?? {};
+  for (const { path, method, operation } of operations()) {
+    const where = `${method.toUpperCase()} ${path}`;
+    const security = securityOf(operation);
+    if (path === "/healthz") {
+      assert.deepEqual(security, [], `${where} is public`);
+      continue;
+    }
+    assert.ok(security.length > 0, `${where} is documented as public`);
+    let bearer = false;
+    for (const requirement of security) {
+      const names = Object.keys(requirement);
+      // An empty requirement ({}) among the alternatives would make credentials optional.
+      assert.ok(names.length > 0, `${where}: an empty requirement makes the token optional`);
+      for (const name of names) {
+        const scheme = schemes[name];
+        assert.ok(scheme, `${where}: no security scheme ${name}`);
+        const isBearer = scheme.type === "http" && scheme.scheme?.toLowerCase() === "bearer";
+        const isSessionCookie = scheme.type === "apiKey" && scheme.in === "cookie";
+        assert.ok(isBearer || isSessionCookie, `${where}: ${name} is ${JSON.stringify(scheme)}`);
+        bearer ||= isBearer && names.length === 1;
+      }
+    }
+    assert.ok(bearer, `${where}: the API token alone is not documented as enough`);
+    assert.ok(operation.responses["401"], `${where} does not document its 401`);
+  }
+  // The route table agrees: of the JSON API only /healthz is public.
+  for (const { method, pattern, access } of routeTable().filter(({ pattern }) => isJsonApi(pattern))) {
+    if (pattern === "/healthz") assert.equal(access, "Public", `${method} ${pattern}`);
+    else assert.notEqual(access, "Public", `${method} ${pattern}`);
   }
 });
 
@@ -221,7 +360,7 @@ test("the error answers of generate are documented, with their codes", async () 
   const cases = [
     [400, "validation_failed", { body: { tone: "grumpy", extra: 1 } }],
     [400, "bad_request", { body: { brief: "x" }, headers: { "idempotency-key": "has space" } }],
-    [413, "payload_too_large", { raw: JSON.stringify({ brief: "x".repeat(17000) }), headers: { "content-type": "application/json" } }],
+    [413, "payload_too_large", { raw: JSON.stringify({ brief: "x".repeat(64 * 1024) }), headers: { "content-type": "application/json" } }],
     [415, "unsupported_media_type", { raw: "brief=x", headers: { "content-type": "text/plain" } }],
     [201, undefined, { body: { brief: "idempotent" }, headers: { "idempotency-key": key } }],
     [200, undefined, { body: { brief: "idempotent" }, headers: { "idempotency-key": key } }],

@@ -1,5 +1,6 @@
 // Assertions and probes shared by the e2e test files.
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 
 export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** A key that looks like a real OpenAI key, so the `sk-` redaction has something to find. */
@@ -37,6 +38,8 @@ export async function assertJpegAt(url) {
   const response = await fetch(url);
   assert.equal(response.status, 200, url);
   assert.equal(response.headers.get("content-type"), "image/jpeg");
+  // The type is the server's, never sniffed from the bytes.
+  assert.equal(response.headers.get("x-content-type-options"), "nosniff");
   const bytes = new Uint8Array(await response.arrayBuffer());
   assert.deepEqual([...bytes.slice(0, 3)], [0xff, 0xd8, 0xff], "no JPEG start marker");
   assert.deepEqual([...bytes.slice(-2)], [0xff, 0xd9], "no JPEG end marker");
@@ -74,4 +77,13 @@ export function assertInstagramSize(bytes) {
   assert.ok(width >= 320 && width <= 1440, `${width} px wide`);
   assert.ok(5 * width >= 4 * height && 100 * width <= 191 * height, `${width}x${height} px`);
   return { width, height };
+}
+
+/** A loopback URL nothing listens on: connecting to it is refused. */
+export async function closedPortUrl() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
 }

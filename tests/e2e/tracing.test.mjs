@@ -3,7 +3,7 @@
 // it; failures are traced as errors; tracing never fails a request; and without a key
 // nothing is sent.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
+import { createServer } from "node:http";
 import { after, before, beforeEach, test } from "node:test";
 import { startFakeLangSmith } from "../fakes/langsmith.mjs";
 import { reply, startFakeOpenAI, VALID_POST } from "../fakes/openai.mjs";
@@ -15,21 +15,45 @@ const PROJECT = "e2e-project";
 const SECRETS = [OPENAI_KEY, API_TOKEN, LANGSMITH_KEY];
 const BODY = { brief: "Autumn menu launch at our cafe", language: "en" };
 
-/** A loopback URL nothing listens on. */
-async function closedPortUrl() {
-  const server = createServer();
+/**
+ * A LangSmith that accepts each request, reads it, and never answers: the connection stays
+ * open until the client gives up. Records when each request arrived and when its connection
+ * closed.
+ */
+async function startHangingLangSmith() {
+  const requests = [];
+  const sockets = new Set();
+  const server = createServer((req, res) => {
+    const request = { path: req.url, arrivedAt: Date.now(), closedAt: null };
+    requests.push(request);
+    req.resume();
+    res.on("close", () => {
+      request.closedAt = Date.now();
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return `http://127.0.0.1:${port}`;
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 let fake;
 let langsmith;
+let hanging;
 let pipeline;
 before(async () => {
   fake = await startFakeOpenAI();
   langsmith = await startFakeLangSmith();
+  hanging = await startHangingLangSmith();
   pipeline = await startPipeline(
     {
       api: {
@@ -45,7 +69,7 @@ before(async () => {
     {
       variants: {
         untraced: { LANGSMITH_API_KEY: undefined },
-        unreachable: { LANGSMITH_ENDPOINT: await closedPortUrl() },
+        hanging: { LANGSMITH_ENDPOINT: hanging.url },
       },
     },
   );
@@ -54,6 +78,7 @@ after(async () => {
   await pipeline?.dispose();
   await fake?.close();
   await langsmith?.close();
+  await hanging?.close();
 });
 beforeEach(() => {
   fake.reset();
@@ -188,12 +213,31 @@ test("LangSmith answering 500 does not fail generate", async () => {
   assert.equal(read.status, 200);
 });
 
-test("an unreachable LangSmith does not fail or hold up generate", async () => {
+test("a LangSmith that accepts and never answers does not fail or hold up generate", async () => {
   const started = Date.now();
-  const created = await pipeline.variant("unreachable").generate(BODY);
+  // Bounded, so a generate that waited for the trace fails here rather than hanging the run.
+  const created = await pipeline.variant("hanging").generate(BODY, { signal: AbortSignal.timeout(8000) });
+  const answeredAt = Date.now();
   assert.equal(created.status, 201, created.text);
-  assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  assert.equal(created.json.caption, VALID_POST.caption);
   assert.equal(fake.calls().length, 1);
+  // The fault happened: the trace was sent to the hanging LangSmith, which took it and never
+  // answered (it is sent after the answer, through waitUntil).
+  const [request] = await pipeline.eventually(() => (hanging.requests.length > 0 ? hanging.requests : null), {
+    timeoutMs: 5000,
+    what: "the trace at the hanging LangSmith",
+  });
+  assert.equal(hanging.requests.length, 1);
+  assert.equal(request.path, "/runs/batch");
+  // The answer came while that request was still open: generate did not wait for it, and it
+  // is far below the 5 s deadline the trace send has (platform::trace), so it did not wait that out either.
+  assert.ok(request.closedAt === null || request.closedAt > answeredAt, `the trace request closed at ${request.closedAt}, the answer came at ${answeredAt}`);
+  assert.ok(answeredAt - started < 3000, `took ${answeredAt - started} ms`);
+  // The draft is complete and readable while the trace still hangs.
+  const read = await pipeline.request("GET", `/api/v1/drafts/${created.json.draftId}`);
+  assert.equal(read.status, 200, read.text);
+  assert.equal(read.json.caption, VALID_POST.caption);
+  assert.equal(request.closedAt, null, "the hanging request closed before the draft was read back");
 });
 
 test("without LANGSMITH_API_KEY nothing is sent", async () => {

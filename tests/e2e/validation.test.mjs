@@ -132,16 +132,40 @@ test("415 for a body that is not declared as JSON", async () => {
   }
 });
 
-test("413 for a body over 16 KiB, declared or streamed without a length", async () => {
-  const big = JSON.stringify({ brief: "b".repeat(16 * 1024) });
-  const declared = await refused(() => pipeline.generate(undefined, { raw: big, headers: { "content-type": "application/json" } }));
+test("413 for a body over the largest valid one, declared or streamed without a length; the limit admits every valid body", async () => {
+  const huge = JSON.stringify({ brief: "b".repeat(64 * 1024) });
+  const declared = await refused(() => pipeline.generate(undefined, { raw: huge, headers: { "content-type": "application/json" } }));
   assert.equal(declared.status, 413, declared.text);
   assert.equal(declared.json.error.code, "payload_too_large");
-  assert.match(declared.json.error.message, /16384 bytes/);
+  const limit = Number(declared.json.error.message.match(/^request body is larger than (\d+) bytes$/)?.[1]);
+  assert.ok(Number.isInteger(limit), declared.json.error.message);
+
+  // The boundary, byte for byte: `limit` bytes are read and validated, one more is refused.
+  const padded = (bytes) => {
+    const body = JSON.stringify({ brief: 42 });
+    return body + " ".repeat(bytes - body.length);
+  };
+  const atLimit = await refused(() => pipeline.generate(undefined, { raw: padded(limit), headers: { "content-type": "application/json" } }));
+  assert.equal(atLimit.status, 400, atLimit.text);
+  assert.deepEqual(atLimit.json.error.problems.map((p) => p.path), ["brief"]);
+  const over = await refused(() => pipeline.generate(undefined, { raw: padded(limit + 1), headers: { "content-type": "application/json" } }));
+  assert.equal(over.status, 413, over.text);
+
+  // The largest valid body in its longest encoding fits: every character outside the BMP,
+  // escaped as two \uXXXX (12 bytes), as Python's json.dumps writes it.
+  const leaf = "\\ud83c\\udf41"; // 🍁
+  const worst =
+    `{"brief":"${leaf.repeat(2000)}","keywords":[${Array.from({ length: 10 }, () => `"${leaf.repeat(50)}"`).join(",")}],` +
+    `"imagePrompt":"${leaf.repeat(1000)}","language":"en","tone":"grumpy"}`;
+  assert.ok(worst.length > 40_000 && worst.length <= limit, `${worst.length} bytes, limit ${limit}`);
+  const parsed = await refused(() => pipeline.generate(undefined, { raw: worst, headers: { "content-type": "application/json" } }));
+  assert.equal(parsed.status, 400, parsed.text.slice(0, 300));
+  // Read whole and validated: only the deliberate mistake is reported.
+  assert.deepEqual(parsed.json.error.problems.map((p) => p.path), ["tone"]);
 
   // Chunked: no Content-Length, so only counting the bytes read finds it.
   const streamed = await refused(async () => {
-    const bytes = new TextEncoder().encode(big);
+    const bytes = new TextEncoder().encode(huge);
     const body = new ReadableStream({
       start(controller) {
         for (let i = 0; i < bytes.length; i += 4096) controller.enqueue(bytes.slice(i, i + 4096));

@@ -87,23 +87,43 @@ test("workers-ai: an unusable answer gets the repair round", async () => {
   assert.match(messages[3].content, /answer is not a JSON object/);
 });
 
-test("workers-ai: a failing binding is a 502 that stores nothing", async () => {
-  ai.script(aiReply.error("AiError: 3040: Capacity temporarily exceeded"));
+test("workers-ai: a failing binding is a 502 that stores nothing and passes none of its words on", async () => {
+  ai.script(aiReply.error("InferenceUpstreamError: 5004: upstream node crashed at 10.0.0.7"));
   await pipeline.settleImages();
   const before = await pipeline.storedCounts();
   const failed = await pipeline.generate(BODY);
   assert.equal(failed.status, 502, failed.text);
   assert.equal(failed.json.error.code, "model_failed");
-  assert.match(failed.json.error.message, /^the caption model \(workers-ai\) failed/);
-  assert.match(failed.json.error.message, /Capacity temporarily exceeded/);
+  // A clean reason: the binding's own words go to the log, not to the client.
+  assert.equal(failed.json.error.message, "the caption model (workers-ai) could not be reached; nothing was stored");
+  assert.ok(!failed.text.includes("upstream node") && !failed.text.includes("10.0.0.7"), failed.text);
+  assert.equal(ai.calls().length, 1, "the binding was not called");
   assertNothingStored(before, await pipeline.storedCounts(), "after a 502");
+});
+
+test("workers-ai: a binding out of capacity (3040) is a 503 the client may retry after 30 s", async () => {
+  ai.script(aiReply.error("AiError: 3040: Capacity temporarily exceeded"));
+  await pipeline.settleImages();
+  const before = await pipeline.storedCounts();
+  const failed = await pipeline.generate(BODY);
+  assert.equal(failed.status, 503, failed.text);
+  assert.equal(failed.json.error.code, "model_unavailable");
+  assert.equal(failed.json.error.message, "the caption model (workers-ai) is rate limiting requests; nothing was stored, retry later");
+  assert.equal(failed.headers.get("retry-after"), "30");
+  assert.equal(ai.calls().length, 1, "the binding was not called");
+  assertNothingStored(before, await pipeline.storedCounts(), "after a 503");
 });
 
 test("workers-ai: output without a response is a 502", async () => {
   ai.script(aiReply.output({ result: "nothing here" }));
   const failed = await pipeline.generate(BODY);
   assert.equal(failed.status, 502, failed.text);
-  assert.match(failed.json.error.message, /Workers AI output has no response/);
+  assert.equal(failed.json.error.code, "model_failed");
+  assert.equal(
+    failed.json.error.message,
+    "the caption model (workers-ai) answered with something that is not a usable response; nothing was stored",
+  );
+  assert.equal(ai.calls().length, 1);
 });
 
 test("workers-ai: a binding that never answers is a 502 after LLM_TIMEOUT_MS", async () => {
@@ -114,7 +134,8 @@ test("workers-ai: a binding that never answers is a 502 after LLM_TIMEOUT_MS", a
   const failed = await pipeline.variant("impatient").generate(BODY, { signal: AbortSignal.timeout(8000) });
   const elapsedMs = Date.now() - started;
   assert.equal(failed.status, 502, failed.text);
-  assert.match(failed.json.error.message, /did not answer in time/);
+  assert.equal(failed.json.error.message, "the caption model (workers-ai) did not answer within 500 ms; nothing was stored");
+  assert.equal(ai.calls().length, 1, "the binding was not called");
   assert.ok(elapsedMs >= 450 && elapsedMs < 5000, `answered after ${elapsedMs} ms with a 500 ms timeout`);
   assertNothingStored(before, await pipeline.storedCounts(), "after a 502");
 });
