@@ -193,13 +193,10 @@ test("the trace of a rate-limited call has the provider's wait, and no key", asy
   assert.equal(children[0].error, "the model provider is rate limiting requests, retry after 17 seconds");
 });
 
-// The api traces each model call's messages and answer only; the provider's `usage`
-// (prompt_tokens, completion_tokens) and the request's max_tokens never reach the trace, so
-// this cannot pass until workers/api/src/generate.rs records them on the chat_model run.
-// observe's host tests show that such keys are no longer blanked.
+// Each model call's run carries the provider's `usage` (prompt_tokens, completion_tokens) and
+// the request's max_tokens: keys with "token" in them that are not secrets.
 test(
   "token counts reach the trace unredacted, the key does not",
-  { todo: "generate.rs does not record the model call's usage in the trace yet" },
   async () => {
     const created = await pipeline.generate(BODY);
     assert.equal(created.status, 201, created.text);

@@ -8,6 +8,9 @@ use crate::model::{ModelError, clean_message};
 
 /// Varied enough that two posts from similar briefs differ, low enough to follow the format.
 pub const TEMPERATURE: f64 = 0.7;
+/// Enough for the longest post Instagram takes (2,200 + 1,000 characters, which in Japanese
+/// can be a token each) with the JSON around it; a runaway answer stops here.
+pub const MAX_TOKENS: u32 = 4_096;
 
 /// The body of `POST {base}/chat/completions`. With `structured_output` the provider is held
 /// to the prompt's schema; providers without structured outputs get no `response_format`,
@@ -17,6 +20,7 @@ pub fn chat_request_body(model: &str, prompt: &ChatPrompt, structured_output: bo
         "model": model,
         "messages": prompt.messages,
         "temperature": TEMPERATURE,
+        "max_tokens": MAX_TOKENS,
     });
     if structured_output {
         body["response_format"] = json!({
@@ -29,6 +33,14 @@ pub fn chat_request_body(model: &str, prompt: &ChatPrompt, structured_output: bo
         });
     }
     body
+}
+
+/// The token counts a successful answer reports (`usage`), for the trace.
+pub fn usage(body: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .map(|value| value["usage"].clone())
+        .filter(|usage| usage.is_object())
 }
 
 /// The model's answer text, or what went wrong, classified.
@@ -188,6 +200,7 @@ mod tests {
                 "model": "gpt-4o-mini",
                 "messages": messages,
                 "temperature": 0.7,
+                "max_tokens": 4096,
                 "response_format": {
                     "type": "json_schema",
                     "json_schema": { "name": "instagram_post", "strict": true, "schema": { "type": "object" } },
@@ -196,8 +209,20 @@ mod tests {
         );
         check_body(
             false,
-            json!({ "model": "gpt-4o-mini", "messages": messages, "temperature": 0.7 }),
+            json!({ "model": "gpt-4o-mini", "messages": messages, "temperature": 0.7, "max_tokens": 4096 }),
         );
+    }
+
+    #[test]
+    fn usage_is_read_when_reported() {
+        let body =
+            json!({ "choices": [], "usage": { "prompt_tokens": 3, "completion_tokens": 4 } });
+        assert_eq!(
+            usage(&body.to_string()),
+            Some(json!({ "prompt_tokens": 3, "completion_tokens": 4 }))
+        );
+        assert_eq!(usage(r#"{"choices": []}"#), None);
+        assert_eq!(usage("not json"), None);
     }
 
     fn check(status: u16, body: &str, expect: Result<&str, ModelError>) {

@@ -386,13 +386,14 @@ pub(crate) async fn write_post(
                 );
                 return Err(model_failure(writer, &error, config.model_timeout_ms));
             }
-            Ok(answer) => {
+            Ok(completion) => {
                 let outputs = if tracer.is_on() {
-                    json!({ "answer": answer })
+                    json!({ "answer": completion.text, "usage": completion.usage, "params": completion.params })
                 } else {
                     Value::Null
                 };
                 tracer.finish_child(call, Ok(outputs), metadata);
+                let answer = completion.text;
                 match chain.accept(&answer) {
                     ChainStep::Done(text) => return Ok(text),
                     ChainStep::Repair => continue,

@@ -16,6 +16,25 @@ use crate::reply::ApiError;
 
 pub const AI_BINDING: &str = "AI";
 
+/// A model's answer, with what the trace reports about the call.
+pub struct Completion {
+    pub text: String,
+    /// The provider's token counts, when it reports them.
+    pub usage: Option<Value>,
+    /// The request's parameters (`max_tokens`, ...), when the call had any.
+    pub params: Option<Value>,
+}
+
+impl Completion {
+    fn text(text: String) -> Self {
+        Self {
+            text,
+            usage: None,
+            params: None,
+        }
+    }
+}
+
 pub enum Writer {
     /// The offline template writer: deterministic text from the brief, no model at all.
     Template,
@@ -94,9 +113,9 @@ impl Writer {
         prompt: &ChatPrompt,
         request: &GenerateRequest,
         timeout_ms: u64,
-    ) -> Result<String, ModelError> {
+    ) -> Result<Completion, ModelError> {
         match self {
-            Writer::Template => Ok(template_writer::write_answer(request)),
+            Writer::Template => Ok(Completion::text(template_writer::write_answer(request))),
             Writer::OpenAi {
                 base_url,
                 model,
@@ -130,8 +149,15 @@ impl Writer {
                 // A rate limit's wait comes in the header; the api passes it on to the client.
                 let retry_after = response.headers().get("retry-after").ok().flatten();
                 let text = response.text().await.map_err(transport)?;
-                openai::parse_chat_response(status, &text)
-                    .map_err(|error| error.with_retry_after(retry_after.as_deref()))
+                let answer = openai::parse_chat_response(status, &text)
+                    .map_err(|error| error.with_retry_after(retry_after.as_deref()))?;
+                Ok(Completion {
+                    text: answer,
+                    usage: openai::usage(&text),
+                    params: Some(
+                        serde_json::json!({ "max_tokens": openai::MAX_TOKENS, "temperature": openai::TEMPERATURE }),
+                    ),
+                })
             }
             Writer::WorkersAi { model } => {
                 // A binding call has no deadline of its own either; a hung one must not hold
@@ -140,7 +166,7 @@ impl Writer {
                 let output = within(run_ai_binding(env, model, &input), timeout_ms)
                     .await
                     .ok_or(ModelError::Timeout)??;
-                workers_ai::parse_output(&output)
+                workers_ai::parse_output(&output).map(Completion::text)
             }
         }
     }
