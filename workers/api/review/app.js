@@ -289,7 +289,7 @@
     if (status === 200) {
       $("#conflict").hidden = true;
       showProblems([]);
-      adopt(json, false);
+      adopt(json, true);
       say("#save-status", `Saved as revision ${json.revision}.`, "ok");
     } else if (status === 409 && json?.error?.code === "revision_conflict") {
       showConflict(json.error.current);
