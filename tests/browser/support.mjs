@@ -1,0 +1,293 @@
+// What the review page's browser tests share: Debian's Chromium driven by playwright-core,
+// the compiled Workers started through the e2e harness with reviewers configured, the Graph
+// API simulator behind the publish consumer, and helpers that make drafts, sign in, check
+// the security headers and keep screenshots.
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startGraphSimulator } from "../fakes/graph-api.mjs";
+import { API_TOKEN, ROOT, startPipeline } from "../e2e/harness.mjs";
+
+export { API_TOKEN };
+
+/** Debian's chromium (scripts/setup installs it); playwright-core's own download never works here. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** Screenshots are test artifacts, kept (ignored by git) for a person to look at. */
+export const SCREENSHOTS = join(ROOT, "target", "screenshots");
+
+export const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3" };
+export const BEN = { name: "Ben", token: "ben-review-0a9e8d7c6b5f4e3d" };
+export const REVIEWERS = `${AIKO.name}:${AIKO.token}\n${BEN.name}:${BEN.token}`;
+
+export const IMAGE = "image-consumer";
+
+/**
+ * Starts headless Chromium. playwright's launch gives it a fresh, empty user-data-dir of its
+ * own (and removes it on close); the flags keep it off this machine's closed network.
+ */
+export async function launchChromium() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: run scripts/setup as root, or install Debian's packages yourself: sudo apt-get install --no-install-recommends chromium fonts-ipafont-gothic fonts-noto-color-emoji`,
+    );
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/**
+ * A relay in front of the api Worker standing for its public origin: the simulator downloads
+ * `image_url` from it as Meta downloads from the public URL. Its target is set once the
+ * pipeline is up (its URL is known only then).
+ */
+async function startRelay() {
+  const relay = { target: null };
+  const server = createServer(async (req, res) => {
+    try {
+      const upstream = await fetch(relay.target + req.url, { method: req.method });
+      const body = Buffer.from(await upstream.arrayBuffer());
+      res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/octet-stream" });
+      res.end(body);
+    } catch (error) {
+      res.writeHead(502, { "content-type": "text/plain" });
+      res.end(String(error));
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  relay.url = `http://127.0.0.1:${server.address().port}`;
+  relay.close = () => new Promise((resolve) => server.close(resolve));
+  return relay;
+}
+
+/**
+ * The three Workers with two reviewers configured and every queue running: a generated
+ * draft gets its image from the image consumer, an approved one is published by the publish
+ * consumer against the Graph API simulator (`review.sim`). `record` keeps every queue send
+ * in `review.pipeline.sent`.
+ */
+export async function startReview({ record = false, api = {} } = {}) {
+  const sim = await startGraphSimulator();
+  const relay = await startRelay();
+  const pipeline = await startPipeline(
+    {
+      api: { REVIEWERS, ...api },
+      "publish-consumer": {
+        GRAPH_API_BASE_URL: sim.url,
+        GRAPH_API_VERSION: sim.apiVersion,
+        PUBLIC_MEDIA_BASE_URL: relay.url,
+        GRAPH_TIMEOUT_MS: "5000",
+      },
+    },
+    { record },
+  );
+  relay.target = pipeline.url;
+  return new Review(pipeline, sim, relay);
+}
+
+export class Review {
+  constructor(pipeline, sim, relay) {
+    this.pipeline = pipeline;
+    this.sim = sim;
+    this.relay = relay;
+    this.url = pipeline.url;
+    this.db = pipeline.db;
+  }
+
+  /** A draft from the generate endpoint (template writer), with its image made unless `image: false`. */
+  async generate(body = {}, { image = true } = {}) {
+    const created = await this.pipeline.generate({ brief: "Autumn menu launch at our cafe: squash soup and apple pie", language: "en", ...body });
+    assert.equal(created.status, 201, created.text);
+    if (!image) return created.json;
+    return this.imageReady(created.json.draftId);
+  }
+
+  /** Waits for the image consumer to store the draft's image; answers the draft's JSON view. */
+  imageReady(id) {
+    return this.pipeline.eventually(
+      async () => {
+        const { json } = await this.pipeline.request("GET", `/api/v1/drafts/${id}`);
+        return json?.image?.status === "ready" ? json : null;
+      },
+      { what: `the image of ${id}` },
+    );
+  }
+
+  /**
+   * A draft row written straight into D1, as generate leaves one, without any queue message:
+   * its image stays pending until a test hands the image consumer a message (`makeImage`).
+   * `columns` override any column (status, last_error, created_at, ...).
+   */
+  async insertDraft({ caption = "Squash soup is back", hashtags = ["autumn", "soup"], altText = "A bowl of soup", columns = {} } = {}) {
+    const id = randomUUID();
+    const now = rfc3339(new Date());
+    const request = { brief: "Autumn menu launch at our cafe: squash soup and apple pie", language: "en", tone: "friendly", hashtagCount: 3 };
+    const row = {
+      id,
+      status: "draft",
+      revision: 1,
+      language: "en",
+      provider: "template",
+      caption,
+      hashtags: JSON.stringify(hashtags),
+      alt_text: altText,
+      generated_caption: caption,
+      generated_hashtags: JSON.stringify(hashtags),
+      generated_alt_text: altText,
+      request: JSON.stringify(request),
+      image_status: "pending",
+      image_prompt: "A bowl of orange squash soup on a wooden table",
+      created_at: now,
+      updated_at: now,
+      ...columns,
+    };
+    const names = Object.keys(row);
+    await this.db
+      .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
+      .bind(...Object.values(row))
+      .run();
+    return id;
+  }
+
+  /** Hands the image consumer the draft's image job, as IMAGE_QUEUE would. */
+  async makeImage(id) {
+    const { outcomes } = await this.pipeline.deliver(IMAGE, "image-queue", [
+      { id, action: "generate_image", attempt: 1, requestedAt: new Date().toISOString() },
+    ]);
+    assert.deepEqual(outcomes, ["acked"]);
+    const row = await this.row(id);
+    assert.equal(row.image_status, "ready", "the image consumer made no image");
+    return row;
+  }
+
+  row(id) {
+    return this.pipeline.draftRow(id);
+  }
+
+  /** A JSON API request with the bearer token (or `token: null`, or a cookie in `headers`). */
+  request(method, path, options) {
+    return this.pipeline.request(method, path, options);
+  }
+
+  eventually(probe, options) {
+    return this.pipeline.eventually(probe, options);
+  }
+
+  async dispose() {
+    await this.pipeline?.dispose();
+    await this.sim?.close();
+    await this.relay?.close();
+  }
+}
+
+/** D1's RFC 3339 form, whole seconds. */
+export function rfc3339(date) {
+  return date.toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/** The caption Instagram receives: domain::content::PostText::instagram_caption. */
+export function instagramCaption(caption, hashtags) {
+  return hashtags.length === 0 ? caption.trim() : `${caption.trim()}\n\n${hashtags.map((tag) => `#${tag}`).join(" ")}`;
+}
+
+/** Signs `page` in through the login page with `reviewer`'s token. */
+export async function signIn(page, base, reviewer = AIKO, next = "") {
+  await page.goto(`${base}/review/login${next ? `?next=${encodeURIComponent(next)}` : ""}`);
+  await page.getByLabel("Reviewer token").fill(reviewer.token);
+  await Promise.all([page.waitForURL((url) => url.pathname !== "/review/login"), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+/** A signed-in session's cookie header, for requests sent from node rather than the browser. */
+export async function sessionCookie(base, reviewer = AIKO) {
+  const response = await fetch(`${base}/review/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: base },
+    body: new URLSearchParams({ token: reviewer.token, next: "/review" }),
+  });
+  assert.equal(response.status, 303, await response.text());
+  const cookie = response.headers.get("set-cookie");
+  assert.match(cookie, /^review_session=[0-9a-f]{64};/);
+  return cookie.split(";")[0];
+}
+
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** The headers every review page, asset and redirect carries. */
+export function assertSecurityHeaders(headers, where) {
+  const get = (name) => (typeof headers.get === "function" ? headers.get(name) : headers[name]);
+  const csp = get("content-security-policy");
+  assert.ok(csp, `${where}: no Content-Security-Policy`);
+  const directives = Object.fromEntries(
+    csp.split(";").map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name, values]),
+  );
+  assert.deepEqual(directives["script-src"], ["'self'"], `${where}: script-src ${csp}`);
+  assert.ok(!csp.includes("unsafe-inline") && !csp.includes("unsafe-eval"), `${where}: ${csp}`);
+  assert.deepEqual(directives["default-src"], ["'none'"], `${where}: ${csp}`);
+  assert.deepEqual(directives["frame-ancestors"], ["'none'"], `${where}: ${csp}`);
+  assert.equal(get("x-content-type-options"), "nosniff", where);
+  assert.equal(get("x-frame-options"), "DENY", where);
+  assert.equal(get("referrer-policy"), "same-origin", where);
+  assert.ok(get("cross-origin-opener-policy"), `${where}: no Cross-Origin-Opener-Policy`);
+  assert.ok(get("permissions-policy"), `${where}: no Permissions-Policy`);
+}
+
+/** Saves a full-page screenshot under target/screenshots/ and answers its path. */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** The page's horizontal overflow: how much wider than the viewport the document is. */
+export function overflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+/**
+ * A tiny server on another origin (another port is another origin) whose page posts a form
+ * to `target` as soon as it loads: what a malicious site would do to a signed-in reviewer.
+ */
+export async function startEvilSite() {
+  const site = { page: "" };
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(site.page);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  // Another port of the same host: another origin but the same site, so a SameSite=Strict
+  // cookie still goes along and only the Origin check stands in the way.
+  site.sameSiteUrl = `http://127.0.0.1:${port}`;
+  // localhost rather than 127.0.0.1: another site altogether.
+  site.url = `http://localhost:${port}`;
+  site.close = () => new Promise((resolve) => server.close(resolve));
+  /** Makes the page post `fields` to `action` with `enctype` as soon as it loads. */
+  site.autoPost = (action, fields, enctype = "application/x-www-form-urlencoded") => {
+    const inputs = Object.entries(fields)
+      .map(([name, value]) => `<input type="hidden" name="${name}" value="${String(value).replace(/"/g, "&quot;")}">`)
+      .join("");
+    site.page = `<!doctype html><form id="f" method="post" enctype="${enctype}" action="${action}">${inputs}</form><script>document.getElementById("f").submit()</script>`;
+  };
+  return site;
+}
+
+export function randomText() {
+  return randomBytes(4).toString("hex");
+}
