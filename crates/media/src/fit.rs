@@ -279,6 +279,7 @@ pub(crate) fn decode(bytes: &[u8], format: Format) -> Result<Rgb, FitError> {
             let pixels = decoder.decode_raw().map_err(|e| fail(e.to_string()))?;
             (width, height, channels, pixels, false)
         }
+        #[cfg(feature = "webp")]
         Format::WebP => {
             let mut decoder = image_webp::WebPDecoder::new(std::io::Cursor::new(bytes))
                 .map_err(|e| fail(e.to_string()))?;
@@ -291,6 +292,12 @@ pub(crate) fn decode(bytes: &[u8], format: Format) -> Result<Rgb, FitError> {
                 .read_image(&mut pixels)
                 .map_err(|e| fail(e.to_string()))?;
             (width, height, channels, pixels, false)
+        }
+        #[cfg(not(feature = "webp"))]
+        Format::WebP => {
+            return Err(fail(
+                "this build reads no WebP (media's feature webp)".into(),
+            ));
         }
     };
     if pixels.len() < width * height * channels {

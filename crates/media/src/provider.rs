@@ -10,8 +10,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use observe::redact::redact_token_shapes;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
 
 /// The longest piece of a provider's message kept in a reason.
 pub const MAX_REASON_CHARS: usize = 300;
@@ -62,9 +60,9 @@ impl ImageError {
     }
 
     /// Fills in the wait from a `Retry-After` header, which wins over a hint in the body.
-    /// `now` reads an HTTP date. Other errors are returned unchanged.
-    pub fn with_retry_after(self, header: Option<&str>, now: OffsetDateTime) -> Self {
-        match (self, header.and_then(|h| retry_after_seconds(h, now))) {
+    /// Other errors are returned unchanged.
+    pub fn with_retry_after(self, header: Option<&str>) -> Self {
+        match (self, header.and_then(retry_after_seconds)) {
             (ImageError::RateLimited { .. }, Some(seconds)) => ImageError::RateLimited {
                 retry_after_seconds: Some(seconds),
             },
@@ -73,15 +71,9 @@ impl ImageError {
     }
 }
 
-/// Reads a `Retry-After` header: seconds as `domain::backoff` reads them, or an HTTP date,
-/// which `now` turns into a wait (a past one is 0).
-pub fn retry_after_seconds(header: &str, now: OffsetDateTime) -> Option<u64> {
-    if let Some(seconds) = domain::backoff::retry_after_seconds(header) {
-        return Some(seconds);
-    }
-    let at = OffsetDateTime::parse(header.trim(), &Rfc2822).ok()?;
-    Some((at - now).whole_seconds().max(0) as u64)
-}
+/// Reads a `Retry-After` header as `domain::backoff` does: whole seconds. An HTTP date gives
+/// `None`, and the backoff's own delay is used (providers of images send seconds).
+pub use domain::backoff::retry_after_seconds;
 
 /// What a provider answered with: the image's bytes, or where to download them.
 #[derive(Debug, Clone, PartialEq, Eq)]

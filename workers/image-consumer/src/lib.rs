@@ -1,62 +1,101 @@
 //! The image-consumer Worker: for each `generate_image` message it claims the draft's image,
-//! makes it, checks it against Instagram's rules, stores it in R2 and records it in D1.
+//! has the configured provider make it (`provider`), fits it to Instagram's rules
+//! (`media::fit_for_instagram`: the bytes stored are checked, not the provider's word), stores
+//! it in R2 and records it in D1. A batch runs at most [`IN_FLIGHT`] jobs at once.
 //!
 //! The claim (`generating`, with a lease) makes a duplicate delivery step aside while the
 //! first job is live; a job that died is taken over once its lease lapses. Retries are
 //! explicit: a failed attempt releases the claim and sends the next attempt with a backoff
-//! delay; after the last attempt the image is marked failed, so the reviewer sees why. A
-//! message is acked only once its outcome is recorded, so a crash leaves it to the queue.
+//! delay (a provider's `Retry-After` wins); after the last attempt the image is marked failed,
+//! so the reviewer sees why. A refusal, or an answer that is no usable image, fails at once:
+//! asking again would give the same answer. A message is acked only once its outcome is
+//! recorded, so a crash leaves it to the queue.
 
-use domain::backoff::Backoff;
+mod provider;
+
+use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use domain::draft::{DraftId, ImageStatus, Status};
 use domain::message::{Action, QueueMessage};
+use futures::StreamExt;
+use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
-use platform::config::{number, or_default};
+use platform::config::number;
 use platform::media::{MEDIA_BINDING, image_key};
 use platform::queue::{IMAGE_QUEUE, IMAGE_QUEUE_NAME, send, well_formed};
 use platform::store::{Change, DraftRow, DraftStore};
+use platform::trace::{LangSmith, Tracer};
+use provider::{Maker, redact};
+use serde_json::json;
 use time::Duration;
-use worker::{Context, Env, MessageBatch, MessageExt, event};
+use worker::{Context, Env, MessageBatch, MessageExt, RawMessage, event};
+
+/// Image jobs of one batch in flight at once. Each holds an outgoing connection while its
+/// provider works, and a Worker invocation may keep six open.
+pub const IN_FLIGHT: usize = 5;
+
+/// How long a provider may take for one image, download included, unless `IMAGE_TIMEOUT_MS`
+/// says otherwise.
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
 #[event(queue)]
 async fn queue(
     batch: MessageBatch<worker::wasm_bindgen::JsValue>,
     env: Env,
-    _ctx: Context,
+    ctx: Context,
 ) -> worker::Result<()> {
-    for (raw, message, received_at) in well_formed(&env, &batch).await {
-        let outcome = handle(&env, &message).await;
-        let label = match &outcome {
-            Ok(Done::Stored) => "stored",
-            Ok(Done::Skipped(_)) => "skipped",
-            Ok(Done::Busy) => "busy",
-            Ok(Done::Retrying) => "retrying",
-            Err(_) => "failed",
-        };
-        platform::metrics::record_message(&env, IMAGE_QUEUE_NAME, &message, label, received_at);
-        match outcome {
-            Ok(Done::Stored | Done::Retrying) => raw.ack(),
-            Ok(Done::Skipped(reason)) => {
-                worker::console_log!("draft {}: image skipped: {reason}", message.id);
-                raw.ack();
-            }
-            // The live job's own message stays unacked until its outcome is recorded, so if
-            // it dies the queue hands that message out again.
-            Ok(Done::Busy) => {
-                worker::console_log!(
-                    "draft {}: another job holds the image; this delivery steps aside",
-                    message.id
-                );
-                raw.ack();
-            }
-            Err(error) => {
-                // Could not even record the outcome: let the queue retry the whole message.
-                worker::console_error!("draft {}: {error}", message.id);
-                raw.retry();
-            }
+    let messages = well_formed(&env, &batch).await;
+    // Read once per batch; a configuration error fails each job, which retries it.
+    let maker = Maker::from_env(&env);
+    let (env, ctx, maker) = (&env, &ctx, &maker);
+    futures::stream::iter(messages)
+        .map(|(raw, message, received_at)| async move {
+            let outcome = handle(env, ctx, maker, &message).await;
+            settle(env, raw, &message, outcome, received_at);
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<Vec<()>>()
+        .await;
+    Ok(())
+}
+
+/// Records the message's data point, then acks or retries it.
+fn settle(
+    env: &Env,
+    raw: RawMessage,
+    message: &QueueMessage,
+    outcome: Result<Done, String>,
+    received_at: time::OffsetDateTime,
+) {
+    let label = match &outcome {
+        Ok(Done::Stored) => "stored",
+        Ok(Done::Skipped(_)) => "skipped",
+        Ok(Done::Busy) => "busy",
+        Ok(Done::Retrying) => "retrying",
+        Ok(Done::GaveUp) => "gave_up",
+        Err(_) => "failed",
+    };
+    platform::metrics::record_message(env, IMAGE_QUEUE_NAME, message, label, received_at);
+    match outcome {
+        Ok(Done::Stored | Done::Retrying | Done::GaveUp) => raw.ack(),
+        Ok(Done::Skipped(reason)) => {
+            worker::console_log!("draft {}: image skipped: {reason}", message.id);
+            raw.ack();
+        }
+        // The live job's own message stays unacked until its outcome is recorded, so if
+        // it dies the queue hands that message out again.
+        Ok(Done::Busy) => {
+            worker::console_log!(
+                "draft {}: another job holds the image; this delivery steps aside",
+                message.id
+            );
+            raw.ack();
+        }
+        Err(error) => {
+            // Could not even record the outcome: let the queue retry the whole message.
+            worker::console_error!("draft {}: {error}", message.id);
+            raw.retry();
         }
     }
-    Ok(())
 }
 
 enum Done {
@@ -66,9 +105,43 @@ enum Done {
     Busy,
     /// The attempt failed; the next one is queued, or the image is marked failed.
     Retrying,
+    /// The provider refused, or answered with no usable image: the image is marked failed.
+    GaveUp,
 }
 
-async fn handle(env: &Env, message: &QueueMessage) -> Result<Done, String> {
+/// Why an attempt failed, and whether another may succeed.
+enum Failure {
+    /// An outage, a timeout, a rate limit (with the wait the provider asked for), a
+    /// configuration error: the next attempt may succeed.
+    Transient {
+        reason: String,
+        retry_after_seconds: Option<u64>,
+    },
+    /// Asking again would give the same answer.
+    Permanent(String),
+}
+
+impl Failure {
+    fn transient(reason: impl Into<String>) -> Self {
+        Failure::Transient {
+            reason: reason.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            Failure::Transient { reason, .. } | Failure::Permanent(reason) => reason,
+        }
+    }
+}
+
+async fn handle(
+    env: &Env,
+    ctx: &Context,
+    maker: &Result<Maker, String>,
+    message: &QueueMessage,
+) -> Result<Done, String> {
     if message.action != Action::GenerateImage {
         return Ok(Done::Skipped("not a generate_image message"));
     }
@@ -99,7 +172,10 @@ async fn handle(env: &Env, message: &QueueMessage) -> Result<Done, String> {
     }
 
     let claim = random_hex::<16>();
-    let lease_seconds: i64 = number(env, "IMAGE_LEASE_SECONDS", 120)?;
+    let timeout_ms: u64 = number(env, "IMAGE_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)?;
+    // The lease outlives the provider's deadline, so a live job is never taken over.
+    let lease_seconds = number(env, "IMAGE_LEASE_SECONDS", 120i64)?
+        .max(i64::try_from(timeout_ms / 1000).unwrap_or(i64::MAX / 2) + 30);
     let claimed = store
         .apply(
             message.id,
@@ -118,87 +194,222 @@ async fn handle(env: &Env, message: &QueueMessage) -> Result<Done, String> {
         return Ok(Done::Busy);
     };
 
-    match make_and_store(env, &store, message.id, &claimed, &claim).await {
-        Ok(done) => Ok(done),
-        Err(error) => {
-            worker::console_error!(
-                "draft {}: image attempt {} failed: {error}",
-                message.id,
-                message.attempt
-            );
-            retry_or_give_up(env, &store, message, &claimed, &claim, &error)
-                .await
-                .map_err(|e| format!("recording the image failure failed: {e}"))?;
-            Ok(Done::Retrying)
-        }
-    }
-}
-
-async fn make_and_store(
-    env: &Env,
-    store: &DraftStore,
-    id: DraftId,
-    claimed: &DraftRow,
-    claim: &str,
-) -> Result<Done, String> {
-    let image = make_image(env, id, &claimed.image_prompt)?;
-    media::check_instagram_image(&image)
-        .map_err(|e| format!("the image breaks Instagram's rules: {e}"))?;
-
-    let key = image_key(&id.to_string(), &random_hex::<8>());
-    let bucket = env.bucket(MEDIA_BINDING).map_err(|e| e.to_string())?;
-    let metadata = worker::HttpMetadata {
-        content_type: Some("image/jpeg".into()),
-        ..Default::default()
+    let (provider, model, secrets) = match maker {
+        Ok(maker) => (maker.provider(), maker.model().to_owned(), maker.secrets()),
+        Err(_) => ("unconfigured", String::new(), Vec::new()),
     };
-    bucket
-        .put(&key, image)
-        .http_metadata(metadata)
-        .execute()
-        .await
-        .map_err(|e| e.to_string())?;
-    let recorded = store
-        .apply(
-            id,
-            claimed.expected_state(),
-            &Change::ImageStored { claim, key: &key },
-            now(),
-        )
-        .await;
-    match recorded {
-        Ok(Some(_)) => {
-            // A replaced image goes once the new one is recorded.
-            if let Some(old) = claimed.image_key.as_deref().filter(|old| *old != key) {
-                bucket.delete(old).await.map_err(|e| e.to_string())?;
-            }
-            Ok(Done::Stored)
+    let mut tracer = Tracer::start(
+        "generate_image",
+        json!({ "draftId": message.id.to_string(), "attempt": message.attempt, "prompt": claimed.image_prompt }),
+        json!({ "provider": provider, "model": model, "draftId": message.id.to_string(), "attempt": message.attempt }),
+    );
+    let job = Job {
+        env,
+        store: &store,
+        id: message.id,
+        claimed: &claimed,
+        claim: &claim,
+        timeout_ms,
+    };
+    let result = job.make_and_store(maker, &mut tracer).await;
+    match result {
+        Ok((done, outputs)) => {
+            send_trace(env, ctx, tracer, Ok(outputs), secrets);
+            Ok(done)
         }
-        // The claim was lost (the lease lapsed and another job took over, or the draft was
-        // discarded meanwhile): this object is nobody's, so it goes.
-        Ok(None) => {
-            bucket.delete(&key).await.map_err(|e| e.to_string())?;
-            Ok(Done::Skipped(
-                "the claim on the image was lost while it was made",
-            ))
+        Err(failure) => {
+            let failure = match failure {
+                Failure::Transient {
+                    reason,
+                    retry_after_seconds,
+                } => Failure::Transient {
+                    reason: redact(&reason, &secrets),
+                    retry_after_seconds,
+                },
+                Failure::Permanent(reason) => Failure::Permanent(redact(&reason, &secrets)),
+            };
+            worker::console_error!(
+                "draft {}: image attempt {} failed: {}",
+                message.id,
+                message.attempt,
+                failure.reason()
+            );
+            send_trace(env, ctx, tracer, Err(failure.reason().to_owned()), secrets);
+            retry_or_give_up(env, &store, message, &claimed, &claim, &failure)
+                .await
+                .map_err(|e| format!("recording the image failure failed: {e}"))
         }
-        // Unknown whether it was recorded: keep the object. If it was not, housekeeping
-        // removes it as an orphan; deleting it here could remove a recorded image.
-        Err(e) => Err(format!("recording image {key}: {e}")),
     }
 }
 
-/// The offline placeholder image is the only image maker so far; it needs no keys.
-fn make_image(env: &Env, id: DraftId, prompt: &str) -> Result<Vec<u8>, String> {
-    let provider = or_default(env, "IMAGE_PROVIDER", "placeholder");
-    if provider != "placeholder" {
-        return Err(format!(
-            "IMAGE_PROVIDER is {provider:?}; only \"placeholder\" is available"
-        ));
+/// One claimed image job.
+struct Job<'a> {
+    env: &'a Env,
+    store: &'a DraftStore,
+    id: DraftId,
+    claimed: &'a DraftRow,
+    claim: &'a str,
+    timeout_ms: u64,
+}
+
+impl Job<'_> {
+    /// Makes the image, fits it, stores it and records it; answers the trace's outputs.
+    async fn make_and_store(
+        &self,
+        maker: &Result<Maker, String>,
+        tracer: &mut Tracer,
+    ) -> Result<(Done, serde_json::Value), Failure> {
+        let maker = maker.as_ref().map_err(Failure::transient)?;
+        let prompt = &self.claimed.image_prompt;
+        let metadata = json!({ "provider": maker.provider(), "model": maker.model() });
+
+        let call = tracer.start_child(
+            "image_model",
+            RunType::Llm,
+            json!({ "prompt": prompt, "model": maker.model() }),
+        );
+        let made = maker.make(self.env, self.id, prompt, self.timeout_ms).await;
+        let made = match made {
+            Ok(made) => {
+                let mut meta = metadata.clone();
+                meta["bytes"] = json!(made.bytes.len());
+                let outputs = json!({ "bytes": made.bytes.len(), "via": made.via });
+                tracer.finish_child(call, Ok(outputs), meta);
+                made
+            }
+            Err(error) => {
+                tracer.finish_child(call, Err(error.to_string()), metadata);
+                return Err(if error.is_permanent() {
+                    Failure::Permanent(error.to_string())
+                } else {
+                    Failure::Transient {
+                        reason: error.to_string(),
+                        retry_after_seconds: error.retry_after_seconds(),
+                    }
+                });
+            }
+        };
+
+        let step = tracer.start_child(
+            "fit_for_instagram",
+            RunType::Tool,
+            json!({ "bytes": made.bytes.len() }),
+        );
+        let fitted = match media::fit_for_instagram(&made.bytes) {
+            Ok(fitted) => fitted,
+            Err(error) => {
+                let reason = format!(
+                    "the {} answer is no usable image: {error}",
+                    maker.provider()
+                );
+                tracer.finish_child(step, Err(reason.clone()), json!({}));
+                return Err(Failure::Permanent(reason));
+            }
+        };
+        let summary = json!({
+            "source": { "format": fitted.source.as_str(), "width": fitted.source_width, "height": fitted.source_height },
+            "width": fitted.info.width,
+            "height": fitted.info.height,
+            "bytes": fitted.info.bytes,
+            "reencoded": fitted.reencoded,
+            "cropped": fitted.cropped,
+            "scaled": fitted.scaled,
+        });
+        tracer.finish_child(
+            step,
+            Ok(summary.clone()),
+            json!({ "bytes": fitted.info.bytes }),
+        );
+
+        let key = image_key(&self.id.to_string(), &random_hex::<8>());
+        let done = self.store_image(&key, fitted.jpeg).await?;
+        let mut outputs = summary;
+        outputs["key"] = json!(key);
+        outputs["outcome"] = json!(match done {
+            Done::Stored => "stored",
+            _ => "claim lost",
+        });
+        Ok((done, outputs))
     }
-    let width = number(env, "IMAGE_WIDTH", 1080u16)?;
-    let height = number(env, "IMAGE_HEIGHT", 1080u16)?;
-    let seed = format!("{id}:{prompt}");
-    Ok(media::placeholder_jpeg(width, height, seed.as_bytes()))
+
+    /// Puts the image in R2 and records it with the claim; a replaced image goes once the new
+    /// one is recorded, unless an approved snapshot still names it.
+    async fn store_image(&self, key: &str, jpeg: Vec<u8>) -> Result<Done, Failure> {
+        let r2 = |e: worker::Error| Failure::transient(format!("R2: {e}"));
+        let bucket = self.env.bucket(MEDIA_BINDING).map_err(r2)?;
+        let metadata = worker::HttpMetadata {
+            content_type: Some("image/jpeg".into()),
+            ..Default::default()
+        };
+        bucket
+            .put(key, jpeg)
+            .http_metadata(metadata)
+            .execute()
+            .await
+            .map_err(r2)?;
+        let recorded = self
+            .store
+            .apply(
+                self.id,
+                self.claimed.expected_state(),
+                &Change::ImageStored {
+                    claim: self.claim,
+                    key,
+                },
+                now(),
+            )
+            .await;
+        match recorded {
+            Ok(Some(row)) => {
+                let approved = [
+                    row.approved_image_key.as_deref(),
+                    self.claimed.approved_image_key.as_deref(),
+                ];
+                let old = self
+                    .claimed
+                    .image_key
+                    .as_deref()
+                    .filter(|old| *old != key && !approved.contains(&Some(*old)));
+                if let Some(old) = old {
+                    // The new image is recorded; an old one left behind is an orphan that
+                    // housekeeping removes, so a failure here only logs.
+                    if let Err(e) = bucket.delete(old).await {
+                        worker::console_warn!("draft {}: removing old image {old}: {e}", self.id);
+                    }
+                }
+                Ok(Done::Stored)
+            }
+            // The claim was lost (the lease lapsed and another job took over, or the draft was
+            // discarded meanwhile): this object is nobody's, so it goes.
+            Ok(None) => {
+                bucket.delete(key).await.map_err(r2)?;
+                Ok(Done::Skipped(
+                    "the claim on the image was lost while it was made",
+                ))
+            }
+            // Unknown whether it was recorded: keep the object. If it was not, housekeeping
+            // removes it as an orphan; deleting it here could remove a recorded image.
+            Err(e) => Err(Failure::transient(format!("recording image {key}: {e}"))),
+        }
+    }
+}
+
+/// Sends the job's trace to LangSmith after the batch, when a key is configured.
+fn send_trace(
+    env: &Env,
+    ctx: &Context,
+    tracer: Tracer,
+    result: Result<serde_json::Value, String>,
+    secrets: Vec<String>,
+) {
+    let Some(langsmith) = LangSmith::from_env(env) else {
+        return;
+    };
+    let trace = tracer.finish(result);
+    ctx.wait_until(async move {
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        langsmith.send(&trace, &secrets).await;
+    });
 }
 
 async fn retry_or_give_up(
@@ -207,48 +418,80 @@ async fn retry_or_give_up(
     message: &QueueMessage,
     claimed: &DraftRow,
     claim: &str,
-    error: &str,
-) -> Result<(), String> {
+    failure: &Failure,
+) -> Result<Done, String> {
     let policy = Backoff::IMAGE;
-    if policy.allows_retry_after(message.attempt) {
-        let delay = policy.delay_seconds(message.attempt, random_u64());
-        // Stamped with the time it is due, so queue latency does not count the backoff.
-        let due = now() + Duration::seconds(i64::from(delay));
-        // Queue the next attempt first: if releasing the claim then fails, its lease lapses
-        // and the next attempt takes over.
-        send(env, IMAGE_QUEUE, &message.next_attempt(due), delay)
-            .await
-            .map_err(|e| e.to_string())?;
-        let reason = format!("attempt {} failed: {error}", message.attempt);
-        store
-            .apply(
-                message.id,
-                claimed.expected_state(),
-                &Change::ImageDeferred {
-                    claim,
-                    reason: &reason,
-                },
-                now(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-    } else {
-        let reason = format!(
-            "image generation failed {} times; last error: {error}",
-            message.attempt
-        );
-        store
-            .apply(
-                message.id,
-                claimed.expected_state(),
-                &Change::ImageFailed {
-                    claim: Some(claim),
-                    reason: &reason,
-                },
-                now(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+    match failure {
+        Failure::Transient {
+            reason,
+            retry_after_seconds,
+        } if policy.allows_retry_after(message.attempt) => {
+            // The provider's own wait wins over the policy's.
+            let delay = match retry_after_seconds {
+                Some(seconds) => u32::try_from(*seconds)
+                    .unwrap_or(u32::MAX)
+                    .min(QUEUE_MAX_DELAY_SECONDS),
+                None => policy.delay_seconds(message.attempt, random_u64()),
+            };
+            // Stamped with the time it is due, so queue latency does not count the backoff.
+            let due = now() + Duration::seconds(i64::from(delay));
+            // Queue the next attempt first: if releasing the claim then fails, its lease lapses
+            // and the next attempt takes over.
+            send(env, IMAGE_QUEUE, &message.next_attempt(due), delay)
+                .await
+                .map_err(|e| e.to_string())?;
+            let reason = format!("attempt {} failed: {reason}", message.attempt);
+            store
+                .apply(
+                    message.id,
+                    claimed.expected_state(),
+                    &Change::ImageDeferred {
+                        claim,
+                        reason: &reason,
+                    },
+                    now(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Done::Retrying)
+        }
+        Failure::Transient { reason, .. } => {
+            let reason = format!(
+                "image generation failed {} times; last error: {reason}",
+                message.attempt
+            );
+            record_failed(store, message, claimed, claim, &reason).await?;
+            Ok(Done::Retrying)
+        }
+        Failure::Permanent(reason) => {
+            let reason = format!(
+                "image generation gave up at attempt {} without retrying: {reason}",
+                message.attempt
+            );
+            record_failed(store, message, claimed, claim, &reason).await?;
+            Ok(Done::GaveUp)
+        }
     }
+}
+
+async fn record_failed(
+    store: &DraftStore,
+    message: &QueueMessage,
+    claimed: &DraftRow,
+    claim: &str,
+    reason: &str,
+) -> Result<(), String> {
+    store
+        .apply(
+            message.id,
+            claimed.expected_state(),
+            &Change::ImageFailed {
+                claim: Some(claim),
+                reason,
+            },
+            now(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -1,0 +1,288 @@
+//! The image makers, chosen by `IMAGE_PROVIDER`: the Workers AI binding, any OpenAI-compatible
+//! images endpoint, or the offline placeholder (the default, so the system runs without
+//! keys). Request bodies and answers are built and read by `media::provider`; this module only
+//! moves them, each call within `IMAGE_TIMEOUT_MS`, a download included.
+
+use domain::draft::DraftId;
+use media::provider::{Answer, ImageError, openai, workers_ai};
+use platform::config::{number, optional, or_default};
+use platform::http::within;
+use serde_json::Value;
+use worker::js_sys::{self, ArrayBuffer, JSON, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{AbortController, AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit};
+
+pub const AI_BINDING: &str = "AI";
+
+/// The longest answer read, base64 JSON included: a 2048x2048 PNG is about 8 MB.
+const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+
+pub enum Maker {
+    /// The offline placeholder: a gradient drawn from the draft, no model at all.
+    Placeholder {
+        width: u16,
+        height: u16,
+    },
+    WorkersAi {
+        model: String,
+    },
+    OpenAi {
+        base_url: String,
+        model: String,
+        api_key: String,
+    },
+}
+
+/// The image bytes a provider answered, and how they came.
+pub struct Made {
+    pub bytes: Vec<u8>,
+    /// `placeholder`, `b64_json`, `url`, `base64` (a Workers AI object) or `binary`.
+    pub via: &'static str,
+}
+
+impl Maker {
+    /// The configured maker. A missing key or unknown provider is a configuration error, which
+    /// the job retries like an outage: an operator can fix it before the attempts run out.
+    pub fn from_env(env: &Env) -> Result<Self, String> {
+        let provider = or_default(env, "IMAGE_PROVIDER", "placeholder");
+        match provider.as_str() {
+            "placeholder" => Ok(Maker::Placeholder {
+                width: number(env, "IMAGE_WIDTH", 1080u16)?,
+                height: number(env, "IMAGE_HEIGHT", 1080u16)?,
+            }),
+            "workers-ai" => Ok(Maker::WorkersAi {
+                model: or_default(env, "IMAGE_MODEL", workers_ai::DEFAULT_MODEL),
+            }),
+            "openai" => Ok(Maker::OpenAi {
+                base_url: or_default(env, "IMAGE_OPENAI_BASE_URL", openai::DEFAULT_BASE_URL)
+                    .trim_end_matches('/')
+                    .to_owned(),
+                model: or_default(env, "IMAGE_OPENAI_MODEL", openai::DEFAULT_MODEL),
+                api_key: optional(env, "IMAGE_OPENAI_API_KEY").ok_or(
+                    "IMAGE_PROVIDER is openai but the secret IMAGE_OPENAI_API_KEY is not set",
+                )?,
+            }),
+            other => Err(format!(
+                "IMAGE_PROVIDER is {other:?}, expected placeholder, workers-ai or openai"
+            )),
+        }
+    }
+
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Maker::Placeholder { .. } => "placeholder",
+            Maker::WorkersAi { .. } => "workers-ai",
+            Maker::OpenAi { .. } => "openai",
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Maker::Placeholder { .. } => "offline-placeholder",
+            Maker::WorkersAi { model } | Maker::OpenAi { model, .. } => model,
+        }
+    }
+
+    /// Values that must never appear in a trace, a log or a reason stored on the draft.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            Maker::OpenAi { api_key, .. } => vec![api_key.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Makes one image for `prompt`, waiting at most `timeout_ms` for all of it.
+    pub async fn make(
+        &self,
+        env: &Env,
+        id: DraftId,
+        prompt: &str,
+        timeout_ms: u64,
+    ) -> Result<Made, ImageError> {
+        match self {
+            Maker::Placeholder { width, height } => {
+                let seed = format!("{id}:{prompt}");
+                Ok(Made {
+                    bytes: media::placeholder_jpeg(*width, *height, seed.as_bytes()),
+                    via: "placeholder",
+                })
+            }
+            Maker::WorkersAi { model } => {
+                // A binding call cannot be aborted, only no longer waited for.
+                within(run_ai_binding(env, model, prompt), timeout_ms)
+                    .await
+                    .ok_or(ImageError::Timeout(timeout_ms))?
+            }
+            Maker::OpenAi {
+                base_url,
+                model,
+                api_key,
+            } => {
+                let controller = AbortController::default();
+                let signal = controller.signal();
+                let call = openai_image(base_url, model, api_key, prompt, &signal);
+                match within(call, timeout_ms).await {
+                    Some(result) => result,
+                    None => {
+                        // Closes the connection, so a hung provider is not left waiting on.
+                        controller.abort();
+                        Err(ImageError::Timeout(timeout_ms))
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn openai_image(
+    base_url: &str,
+    model: &str,
+    api_key: &str,
+    prompt: &str,
+    signal: &AbortSignal,
+) -> Result<Made, ImageError> {
+    let transport = |e: worker::Error| ImageError::Transport(e.to_string());
+    let headers = Headers::new();
+    headers
+        .set("content-type", "application/json")
+        .map_err(transport)?;
+    headers
+        .set("authorization", &format!("Bearer {api_key}"))
+        .map_err(transport)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(openai::request_body(model, prompt).to_string().into()));
+    let request =
+        Request::new_with_init(&format!("{base_url}{}", openai::PATH), &init).map_err(transport)?;
+    let (status, retry_after, body) = send(request, signal).await?;
+    let text = String::from_utf8_lossy(&body);
+    let answer = openai::parse_response(status, &text)
+        .map_err(|e| e.with_retry_after(retry_after.as_deref()))?;
+    match answer {
+        Answer::Bytes(bytes) => Ok(Made {
+            bytes,
+            via: "b64_json",
+        }),
+        Answer::Url(url) => {
+            // The key stays with the provider's API: a download link is often another host.
+            let request = Request::new(&url, Method::Get).map_err(transport)?;
+            let (status, retry_after, bytes) = send(request, signal).await?;
+            match status {
+                200..=299 => Ok(Made { bytes, via: "url" }),
+                429 => Err(ImageError::RateLimited {
+                    retry_after_seconds: None,
+                }
+                .with_retry_after(retry_after.as_deref())),
+                // An expired or missing link: the next attempt asks for a new image and link.
+                _ => Err(ImageError::Unavailable(format!(
+                    "downloading the image answered HTTP {status}"
+                ))),
+            }
+        }
+    }
+}
+
+/// Sends `request` and reads its whole body: the status, the `Retry-After` header, the bytes.
+async fn send(
+    request: Request,
+    signal: &AbortSignal,
+) -> Result<(u16, Option<String>, Vec<u8>), ImageError> {
+    let transport = |e: worker::Error| ImageError::Transport(e.to_string());
+    let mut response = Fetch::Request(request)
+        .send_with_signal(signal)
+        .await
+        .map_err(transport)?;
+    let status = response.status_code();
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_ANSWER_BYTES) {
+        return Err(too_long());
+    }
+    let body = response.bytes().await.map_err(transport)?;
+    if body.len() > MAX_ANSWER_BYTES {
+        return Err(too_long());
+    }
+    Ok((status, retry_after, body))
+}
+
+fn too_long() -> ImageError {
+    ImageError::Malformed(format!("the answer is over {MAX_ANSWER_BYTES} bytes"))
+}
+
+/// Calls `env.AI.run(model, { prompt })` and reads the answer, whichever form it takes: an
+/// object with a base64 image (flux-1-schnell), a stream or bytes (stable-diffusion-xl).
+async fn run_ai_binding(env: &Env, model: &str, prompt: &str) -> Result<Made, ImageError> {
+    let fail =
+        |what: &str| ImageError::Transport(format!("Workers AI binding {AI_BINDING}: {what}"));
+    let env_value: &JsValue = env.as_ref();
+    let binding = Reflect::get(env_value, &AI_BINDING.into()).map_err(|_| fail("missing"))?;
+    if binding.is_undefined() {
+        return Err(fail(
+            "not bound; add [ai] binding = \"AI\" to wrangler/image-consumer.toml",
+        ));
+    }
+    let run: js_sys::Function = Reflect::get(&binding, &"run".into())
+        .and_then(|f| f.dyn_into())
+        .map_err(|_| fail("has no run method"))?;
+    let input = JSON::parse(&workers_ai::input(prompt).to_string())
+        .map_err(|_| fail("input is not JSON"))?;
+    let promise: js_sys::Promise = run
+        .call2(&binding, &JsValue::from_str(model), &input)
+        .and_then(|p| p.dyn_into())
+        .map_err(|_| fail("run did not return a promise"))?;
+    let output = JsFuture::from(promise).await.map_err(|error| {
+        let message = error
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| error.as_string())
+            .unwrap_or_else(|| "the call failed".into());
+        workers_ai::classify_error(&message)
+    })?;
+    if let Some(bytes) = output.dyn_ref::<Uint8Array>() {
+        return binary(bytes.to_vec());
+    }
+    if let Some(buffer) = output.dyn_ref::<ArrayBuffer>() {
+        return binary(Uint8Array::new(buffer).to_vec());
+    }
+    if let Some(stream) = output.dyn_ref::<worker::web_sys::ReadableStream>() {
+        let read = worker::web_sys::Response::new_with_opt_readable_stream(Some(stream))
+            .and_then(|response| response.array_buffer())
+            .map_err(|_| fail("its stream cannot be read"))?;
+        let buffer = JsFuture::from(read)
+            .await
+            .map_err(|_| ImageError::Transport("reading the Workers AI stream failed".into()))?;
+        return binary(Uint8Array::new(&buffer).to_vec());
+    }
+    let text: String = JSON::stringify(&output)
+        .map(String::from)
+        .map_err(|_| ImageError::Malformed("the Workers AI answer is not JSON".into()))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|_| ImageError::Malformed("the Workers AI answer is not JSON".into()))?;
+    Ok(Made {
+        bytes: workers_ai::parse_object(&value)?,
+        via: "base64",
+    })
+}
+
+fn binary(bytes: Vec<u8>) -> Result<Made, ImageError> {
+    if bytes.len() > MAX_ANSWER_BYTES {
+        return Err(too_long());
+    }
+    Ok(Made {
+        bytes,
+        via: "binary",
+    })
+}
+
+/// Removes the maker's keys and anything shaped like a token from text that leaves the Worker.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    observe::redact::redact_token_shapes(&observe::redact::redact_text(text, &secrets))
+}
