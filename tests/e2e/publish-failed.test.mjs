@@ -119,3 +119,29 @@ test("a failed-queue message for a draft a live claim holds leaves it to the hol
   assert.deepEqual(await p.row(draft.id), before);
   assert.equal(p.webhook.calls().length, 0);
 });
+
+test("a dead-lettered publish whose media_publish may have gone out is sent back to be reconciled, never failed", async () => {
+  const draft = await p.approvedDraft();
+  // media_publish's answer is lost and the status cannot be read after it.
+  p.sim.control.fault([
+    { op: "publish", kind: "lost_answer", mode: "destroy" },
+    { op: "status", kind: "latency", delayMs: 1 },
+    { op: "status", code: 2, message: "An unexpected error has occurred." },
+  ]);
+  await p.publish([message(draft.id)]);
+  assert.equal(p.media().length, 1, "the post is live");
+  const retry = onlySent("publish-queue", draft.id).body;
+  // That retry then dies in the queue (a crash, D1 down) and reaches the failed queue.
+  assert.deepEqual((await p.failed([retry])).outcomes, ["acked"]);
+  let row = await p.row(draft.id);
+  assert.equal(row.status, "approved", "a post that may be live was marked failed");
+  assert.equal(p.webhook.calls().length, 0);
+  const back = p.sent("publish-queue", draft.id)[1];
+  assert.deepEqual([back.body.action, back.body.attempt], ["retry", 2]);
+  assert.equal(back.options.delaySeconds, 60);
+  // Reconciled: published, with no second media_publish.
+  await p.publish([back.body]);
+  row = await p.row(draft.id);
+  assert.equal(row.status, "published");
+  assert.equal(p.calls("publish").length, 1);
+});

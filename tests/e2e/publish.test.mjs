@@ -532,3 +532,43 @@ test("never more than 5 drafts in flight: a batch of 12 against a slow Graph API
   assert.equal(most, 5, `at most ${most} calls were in flight at once`);
   for (const draft of drafts) assert.equal((await p.row(draft.id)).status, "published");
 });
+
+test("a post whose publish outcome cannot be found out is never given up on: it waits, even past its last attempt and with a dead token", async () => {
+  const draft = await p.approvedDraft();
+  // The last attempt: media_publish's answer is lost and the status read after it fails too
+  // (the first status read, before media_publish, only takes a harmless latency fault).
+  p.sim.control.fault([
+    { op: "publish", kind: "lost_answer", mode: "destroy" },
+    { op: "status", kind: "latency", delayMs: 1 },
+    { op: "status", code: 2, message: "An unexpected error has occurred." },
+  ]);
+  await p.publish([message(draft.id, { attempt: 5, action: "retry" })]);
+  assert.deepEqual(ops(), ["container", "status", "publish", "status"]);
+  assert.equal(p.media().length, 1, "the post is live");
+  let row = await p.row(draft.id);
+  assert.equal(row.status, "approved", "a post that may be live was given up on");
+  const wait = onlySent("publish-queue", draft.id);
+  assert.equal(wait.body.attempt, 5, "waiting uses up no attempt");
+  assertBackoff(wait.options.delaySeconds, 5);
+  assert.deepEqual(p.sent("failed-queue", draft.id), []);
+
+  // The token dies meanwhile: the status still cannot be read, so it waits again, and the
+  // operator hears about the token.
+  p.sim.control.fault({ kind: "token_expired" });
+  await p.publish([wait.body]);
+  row = await p.row(draft.id);
+  assert.equal(row.status, "approved");
+  const again = p.sent("publish-queue", draft.id)[1];
+  assert.equal(again.body.attempt, 5);
+  assert.equal(p.webhook.calls().length, 1);
+  assert.match(p.webhook.calls()[0].json.text, /access token is expired or invalid/);
+
+  // With a working token the status says PUBLISHED: published, and never published twice.
+  p.sim.control.clearFaults();
+  await p.publish([again.body]);
+  row = await p.row(draft.id);
+  assert.equal(row.status, "published");
+  assert.equal(row.media_id, p.media()[0].id);
+  assert.equal(p.calls("publish").length, 1);
+  assert.equal(p.media().length, 1);
+});

@@ -237,4 +237,19 @@ impl PublishLog {
             .await?;
         Ok(count.map_or(0, |c| c.n))
     }
+
+    /// Whether a `media_publish` was ever sent for `container_id` (in any attempt): then the
+    /// container may be published even if no answer said so.
+    pub async fn publish_tried(&self, id: DraftId, container_id: &str) -> worker::Result<bool> {
+        let row = self
+            .db
+            .prepare(
+                "SELECT id FROM publish_logs
+                 WHERE draft_id = ?1 AND step = 'publish' AND container_id = ?2 LIMIT 1",
+            )
+            .bind(&[text(&id.to_string()), text(container_id)])?
+            .first::<serde_json::Value>(None)
+            .await?;
+        Ok(row.is_some())
+    }
 }

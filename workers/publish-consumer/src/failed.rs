@@ -12,6 +12,7 @@ use domain::draft::{ImageStatus, Status};
 use domain::message::{Action, QueueMessage};
 use platform::clock::now;
 use platform::publish_log::{Entry, LogRow, Outcome, PublishLog, Step};
+use platform::queue::{PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore};
 use worker::Env;
 
@@ -75,6 +76,19 @@ async fn publish_failed(
         Status::Publishing if draft.claim_expires_at().is_some_and(|lease| lease > at) => {
             return Ok("a live claim holds the draft; its holder records the outcome".into());
         }
+        // A `media_publish` was sent for its container and no answer settled it: the post may
+        // be live, and a live post is never marked failed. The publish workflow reads the
+        // container's status first, so the message goes back to it.
+        Status::Approved | Status::Publishing if publish_outcome_unknown(&log, &draft).await? => {
+            let again = QueueMessage {
+                requested_at: at + time::Duration::seconds(i64::from(RECONCILE_DELAY_SECONDS)),
+                ..message.clone()
+            };
+            send(env, PUBLISH_QUEUE, &again, RECONCILE_DELAY_SECONDS)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok("a media_publish of its container may have gone out: sent back to be reconciled, not failed".into());
+        }
         Status::Approved | Status::Publishing => {
             let reason = reason_from(last.as_ref(), message);
             let change = Change::PublishFailed {
@@ -106,6 +120,28 @@ async fn publish_failed(
         _ => return Ok(format!("the draft is {}: nothing to give up", draft.status)),
     };
     alert(env, &failed, last.as_ref()).await
+}
+
+/// How long a dead-lettered publish whose outcome is unknown waits before it is reconciled.
+const RECONCILE_DELAY_SECONDS: u32 = 60;
+
+/// Whether a `media_publish` was ever sent for the draft's container without its media id
+/// being stored: then the post may be live. The publish workflow settles it by reading the
+/// container's status, and gives up by itself if it was not published.
+async fn publish_outcome_unknown(log: &PublishLog, draft: &DraftRow) -> Result<bool, String> {
+    let Some(container) = draft.container_id.as_deref() else {
+        return Ok(false);
+    };
+    if draft.media_id.is_some() {
+        return Ok(true);
+    }
+    log.publish_tried(message_id(draft)?, container)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn message_id(draft: &DraftRow) -> Result<domain::draft::DraftId, String> {
+    domain::draft::DraftId::parse(&draft.id).map_err(|e| e.to_string())
 }
 
 /// The reason a dead-lettered publish gives its draft: the give-up the consumer logged, else

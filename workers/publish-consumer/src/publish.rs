@@ -100,12 +100,14 @@ impl Done {
 /// Why a run stopped before the draft was published.
 enum Halt {
     /// A Graph step failed; [`after_failure`] decides what follows. `logged` when its row is
-    /// already written.
+    /// already written; `unknown` when a `media_publish` may have gone out unseen, so the
+    /// draft must never be given up on before its container's status is read.
     Graph {
         step: Step,
         failure: Failure,
         container_id: Option<String>,
         logged: bool,
+        unknown: bool,
     },
     /// The container is still being processed.
     InProgress {
@@ -151,7 +153,13 @@ pub async fn handle(
     };
     let started = now();
     let skip = match draft.status() {
-        Status::Approved => None,
+        // A message that arrived before the post's time (the scheduler's side, posts.rs).
+        Status::Approved => match draft.scheduled_at().filter(|at| *at > started) {
+            Some(at) => {
+                return crate::posts::arrived_early(ctx, message, &draft, at, started).await;
+            }
+            None => None,
+        },
         Status::Publishing => match draft.claim_expires_at() {
             Some(lease) if lease > started => return step_aside(ctx, message, &draft, lease).await,
             _ => None,
@@ -347,6 +355,7 @@ impl Run<'_, '_> {
                         failure: failure.into(),
                         container_id: Some(container_id),
                         logged: false,
+                        unknown: false,
                     });
                 }
             }
@@ -386,6 +395,7 @@ impl Run<'_, '_> {
                             failure,
                             container_id: Some(container_id),
                             logged: false,
+                            unknown: false,
                         });
                     }
                     // Never publish again blindly: the post may be live despite the answer.
@@ -406,6 +416,7 @@ impl Run<'_, '_> {
                                 failure,
                                 container_id: Some(container_id),
                                 logged: true,
+                                unknown: true,
                             });
                         }
                         Err(other) => return Err(other),
@@ -437,6 +448,7 @@ impl Run<'_, '_> {
                                 failure,
                                 container_id: Some(container_id),
                                 logged: true,
+                                unknown: false,
                             });
                         }
                     }
@@ -491,6 +503,7 @@ impl Run<'_, '_> {
             failure,
             container_id: None,
             logged: false,
+            unknown: false,
         })?;
         let claim = self.claim.clone();
         let change = Change::ContainerCreated {
@@ -536,11 +549,14 @@ impl Run<'_, '_> {
                 }
                 Ok(status)
             }
+            // Unreadable, the status of a container some `media_publish` was sent for leaves
+            // the post's fate unknown.
             Err(failure) => Err(Halt::Graph {
                 step,
                 failure,
                 container_id: Some(container_id.to_owned()),
                 logged: false,
+                unknown: self.ctx.log.publish_tried(self.id, container_id).await?,
             }),
         }
     }
@@ -549,6 +565,22 @@ impl Run<'_, '_> {
     /// caption it was sent with; a post is never marked failed because that lookup failed.
     async fn reconciled(&mut self, container_id: &str, post: &Post) -> Result<(), Halt> {
         let found = self.find_media(post).await;
+        if let Err(failure) = &found
+            && self
+                .ctx
+                .settings
+                .backoff
+                .allows_retry_after(self.message.attempt)
+        {
+            // The next attempt finds the container PUBLISHED again and looks once more.
+            return Err(Halt::Graph {
+                step: Step::Reconcile,
+                failure: failure.clone(),
+                container_id: Some(container_id.to_owned()),
+                logged: false,
+                unknown: true,
+            });
+        }
         let (media_id, note, failure) = match found {
             Ok(Some(id)) => (id, "the container was published: the post is live".to_owned(), None),
             Ok(None) => (
@@ -690,13 +722,14 @@ impl Run<'_, '_> {
     async fn after(&mut self, halt: Halt) -> Result<(Done, String), Halt> {
         let settings = self.ctx.settings;
         let attempt = self.message.attempt;
-        let (step, failure, container_id, logged) = match halt {
+        let (step, failure, container_id, logged, unknown) = match halt {
             Halt::Graph {
                 step,
                 failure,
                 container_id,
                 logged,
-            } => (step, failure, container_id, logged),
+                unknown,
+            } => (step, failure, container_id, logged, unknown),
             Halt::InProgress { container_id } => {
                 let polls = self
                     .ctx
@@ -735,7 +768,7 @@ impl Run<'_, '_> {
                         "the container was still IN_PROGRESS after {polls} status reads"
                     ),
                 });
-                (Step::Status, failure, Some(container_id), false)
+                (Step::Status, failure, Some(container_id), false, false)
             }
             Halt::Invalid(reason) => {
                 self.give_up(
@@ -749,13 +782,25 @@ impl Run<'_, '_> {
             other => return Err(other),
         };
         let class = failure.class().to_owned();
-        let next = after_failure(
+        let seed = random_u64();
+        let mut next = after_failure(
             &failure,
             attempt,
             &settings.backoff,
             settings.quota_wait_seconds,
-            random_u64(),
+            seed,
         );
+        // The post may be live: the draft is never given up on; it waits, using up no
+        // attempt, until the container's status can be read (a token fixed, Meta back).
+        if unknown && !next.continues() {
+            let capped = attempt.min(settings.backoff.max_attempts);
+            next = Next::Wait {
+                delay: settings.backoff.delay_seconds(capped, seed).max(1),
+            };
+            if matches!(failure, Failure::Graph(GraphError::TokenInvalid { .. })) {
+                self.alert_token(&failure).await;
+            }
+        }
         if !logged {
             let outcome = if next.continues() {
                 Outcome::Retry
@@ -764,6 +809,9 @@ impl Run<'_, '_> {
             };
             let note = match next {
                 Next::Retry { delay } => format!("attempt {} follows in {delay} s", attempt + 1),
+                Next::Wait { delay } if unknown => format!(
+                    "whether media_publish went out is unknown; the container status is read again in {delay} s"
+                ),
                 Next::Wait { delay } => {
                     format!("the publishing quota is used up; waiting {delay} s")
                 }
@@ -801,6 +849,8 @@ impl Run<'_, '_> {
         let change = Change::PublishDeferred {
             claim: &self.claim,
             reason,
+            // The scheduler's lost-message check reads when the next message is due.
+            due_at: now() + Duration::seconds(i64::from(delay)),
         };
         let released = self
             .ctx
@@ -878,6 +928,22 @@ impl Run<'_, '_> {
                 Ok(())
             }
             None => Err(Halt::LostClaim),
+        }
+    }
+
+    /// The token alert, raised here for a draft that waits rather than fails (a draft that
+    /// fails raises it through the failed queue). Best effort: other drafts raise it too.
+    async fn alert_token(&self, failure: &Failure) {
+        let text = format!(
+            "Instagram publishing is stopped: the access token is expired or invalid ({failure}). Drafts wait or fail until INSTAGRAM_ACCESS_TOKEN is replaced. This alert repeats at most once a day."
+        );
+        let raised = self
+            .ctx
+            .alerts
+            .raise(TOKEN_INVALID, &text, Some(crate::alert::REPEAT_AFTER))
+            .await;
+        if let Err(error) = raised {
+            worker::console_error!("draft {}: {error}", self.id);
         }
     }
 
