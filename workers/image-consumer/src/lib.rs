@@ -198,10 +198,20 @@ async fn handle(
         Ok(maker) => (maker.provider(), maker.model().to_owned(), maker.secrets()),
         Err(_) => ("unconfigured", String::new(), Vec::new()),
     };
+    let draft_id = message.id.to_string();
     let mut tracer = Tracer::start(
         "generate_image",
-        json!({ "draftId": message.id.to_string(), "attempt": message.attempt, "prompt": claimed.image_prompt }),
-        json!({ "provider": provider, "model": model, "draftId": message.id.to_string(), "attempt": message.attempt }),
+        json!({
+            "draftId": draft_id,
+            "attempt": message.attempt,
+            "prompt": claimed.image_prompt,
+        }),
+        json!({
+            "provider": provider,
+            "model": model,
+            "draftId": draft_id,
+            "attempt": message.attempt,
+        }),
     );
     let job = Job {
         env,
@@ -307,7 +317,11 @@ impl Job<'_> {
             }
         };
         let summary = json!({
-            "source": { "format": fitted.source.as_str(), "width": fitted.source_width, "height": fitted.source_height },
+            "source": {
+                "format": fitted.source.as_str(),
+                "width": fitted.source_width,
+                "height": fitted.source_height,
+            },
             "width": fitted.info.width,
             "height": fitted.info.height,
             "bytes": fitted.info.bytes,
