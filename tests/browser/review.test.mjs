@@ -524,8 +524,11 @@ test("after a save the form holds the text as saved, so a caption typed with a f
   assert.equal(await page.getByLabel("Caption", { exact: true }).inputValue(), row.caption);
   assert.equal(await page.getByLabel(/^Hashtags/).inputValue(), "#Cafe #秋");
   await page.getByRole("button", { name: "Approve" }).click();
-  await page.locator("#status").filter({ hasText: /approved|publishing|published/ }).waitFor();
-  assert.notEqual((await review.row(id)).status, "draft");
+  await page.locator("#status").filter({ hasText: "published" }).waitFor({ timeout: 30000 });
+  const { permalink } = await review.row(id);
+  const media = review.sim.state.media().filter((m) => m.permalink === permalink);
+  assert.equal(media.length, 1);
+  assert.equal(media[0].caption, "Pumpkin soup is back\n\n#Cafe #秋");
 });
 
 test("approve with a time: typed in the reviewer's zone, stored in UTC, shown with the zone spelled out, nothing published before then", async () => {
