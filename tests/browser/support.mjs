@@ -78,9 +78,10 @@ async function startRelay() {
  * The three Workers with two reviewers configured and every queue running: a generated
  * draft gets its image from the image consumer, an approved one is published by the publish
  * consumer against the Graph API simulator (`review.sim`). `record` keeps every queue send
- * in `review.pipeline.sent`.
+ * in `review.pipeline.sent`; `variants` start more api Workers on the same storage with other
+ * variables (`review.pipeline.variant(name)`).
  */
-export async function startReview({ record = false, api = {} } = {}) {
+export async function startReview({ record = false, api = {}, variants = {} } = {}) {
   const sim = await startGraphSimulator();
   const relay = await startRelay();
   const pipeline = await startPipeline(
@@ -93,7 +94,7 @@ export async function startReview({ record = false, api = {} } = {}) {
         GRAPH_TIMEOUT_MS: "5000",
       },
     },
-    { record },
+    { record, variants },
   );
   relay.target = pipeline.url;
   return new Review(pipeline, sim, relay);
