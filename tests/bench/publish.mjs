@@ -64,6 +64,11 @@ try {
   row("wall time", `${seconds.toFixed(2)} s`);
   row("Graph calls per draft", callsPerDraft.toFixed(2));
   row("most calls in flight at once", maxInFlight(calls));
+  const callMs = calls.reduce((sum, call) => sum + call.durationMs, 0);
+  row("mean Graph call, as the simulator saw it", `${(callMs / calls.length).toFixed(1)} ms`);
+  // The share of the 5 slots' time spent inside Graph calls; the rest is the Worker's own work
+  // (D1 reads and writes, queue sends) and the gaps between batches.
+  row("slots busy in Graph calls", `${((callMs / (IN_FLIGHT * seconds * 1000)) * 100).toFixed(1)} %`);
   row("drafts per second", rate.toFixed(2));
   row("ceiling 5 / (calls x latency)", `${ceiling.toFixed(2)} drafts per second`);
   row("share of the ceiling", `${((rate / ceiling) * 100).toFixed(1)} %`);

@@ -154,6 +154,32 @@ impl PublishLog {
             ])
     }
 
+    /// The `claim ok` row of a claim, for the claim's own batch: written only if the claim
+    /// won, with the container and media ids the claimed draft holds.
+    pub fn claimed_statement(
+        &self,
+        id: DraftId,
+        attempt: u32,
+        claim: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> worker::Result<D1PreparedStatement> {
+        self.db
+            .prepare(
+                "INSERT INTO publish_logs (draft_id, attempt, step, outcome, message, container_id,
+                                           media_id, created_at)
+                 SELECT id, ?2, 'claim', 'ok', ?3, container_id, media_id, ?4 FROM drafts
+                 WHERE id = ?1 AND publish_claim = ?5",
+            )
+            .bind(&[
+                text(&id.to_string()),
+                JsValue::from_f64(f64::from(attempt)),
+                text(message),
+                text(&format_rfc3339(now)),
+                text(claim),
+            ])
+    }
+
     pub async fn insert(
         &self,
         id: DraftId,

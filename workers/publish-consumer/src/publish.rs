@@ -28,7 +28,7 @@ use platform::trace::Tracer;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::alert::{Alerts, TOKEN_INVALID};
 use crate::decide::{Next, after_failure};
@@ -179,41 +179,33 @@ pub async fn handle(
 
     let claim = random_hex::<16>();
     let lease_until = started + Duration::seconds(i64::from(ctx.settings.lease_seconds));
-    let claimed = ctx
-        .store
-        .apply(
-            message.id,
-            draft.expected_state(),
-            &Change::ClaimPublish {
-                claim: &claim,
-                lease_until,
-                now: started,
-            },
-            started,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(claimed) = claimed else {
-        // Another delivery claimed it between the read and the claim.
-        return step_aside(ctx, message, &draft, lease_until).await;
-    };
-    let reclaimed = draft.status() == Status::Publishing;
-    let note = if reclaimed {
+    let note = if draft.status() == Status::Publishing {
         "claimed again: the earlier claim's lease lapsed"
     } else {
         "claimed"
     };
-    let entry = Entry {
-        attempt: message.attempt,
-        message: Some(note),
-        container_id: claimed.container_id.as_deref(),
-        media_id: claimed.media_id.as_deref(),
-        ..Entry::default()
+    // The claim and its log row in one round trip; the row is written only if the claim won.
+    let change = Change::ClaimPublish {
+        claim: &claim,
+        lease_until,
+        now: started,
     };
-    ctx.log
-        .insert(message.id, Step::Claim, Outcome::Ok, &entry, started)
-        .await
-        .map_err(|e| e.to_string())?;
+    let claimed = async {
+        let statements = vec![
+            ctx.store
+                .apply_statement(message.id, draft.expected_state(), &change, started)?,
+            ctx.log
+                .claimed_statement(message.id, message.attempt, &claim, note, started)?,
+        ];
+        let results = ctx.store.batch(statements).await?;
+        Ok::<_, Halt>(results.first().map(applied_row).transpose()?.flatten())
+    }
+    .await
+    .map_err(|halt| describe(&halt))?;
+    let Some(claimed) = claimed else {
+        // Another delivery claimed it between the read and the claim.
+        return step_aside(ctx, message, &draft, lease_until).await;
+    };
 
     let mut run = Run {
         ctx,
@@ -223,12 +215,18 @@ pub async fn handle(
         claim,
         row: claimed,
         graph_calls: 0,
+        pending: Vec::new(),
     };
     let result = run.run().await;
-    let (done, class) = match result {
+    let (mut done, class) = match result {
         Ok(()) => (Ok(Done::Published), String::new()),
         Err(halt) => run.halted(halt).await,
     };
+    if let Err(halt) = run.flush().await
+        && done.is_ok()
+    {
+        done = Err(describe(&halt));
+    }
     let duration = (now() - started).whole_milliseconds() as f64;
     let label = done.as_ref().map_or("error", Done::label);
     platform::metrics::record_publish_attempt(
@@ -292,6 +290,8 @@ struct Run<'a, 't> {
     /// The row as this run last wrote it.
     row: DraftRow,
     graph_calls: u32,
+    /// Log rows not written yet: they go with the run's next write, saving a round trip.
+    pending: Vec<D1PreparedStatement>,
 }
 
 impl Run<'_, '_> {
@@ -299,12 +299,13 @@ impl Run<'_, '_> {
         let post = self.post()?;
         if let Some(media_id) = self.row.media_id.clone() {
             // An earlier holder published and stored the media id, then stopped.
+            let container_id = self.row.container_id.clone();
             self.log(
                 Step::Reconcile,
                 Outcome::Ok,
                 Entry {
                     message: Some("the media id was already recorded: the post is live"),
-                    container_id: self.row.container_id.as_deref(),
+                    container_id: container_id.as_deref(),
                     media_id: Some(&media_id),
                     ..self.entry()
                 },
@@ -529,17 +530,17 @@ impl Run<'_, '_> {
         match result {
             Ok(status) => {
                 if status == ContainerStatus::Finished || status == ContainerStatus::Published {
-                    self.log(
-                        step,
-                        Outcome::Ok,
-                        Entry {
-                            message: Some(status.status_code()),
-                            container_id: Some(container_id),
-                            duration_ms: Some(duration),
-                            ..self.entry()
-                        },
-                    )
-                    .await?;
+                    let entry = Entry {
+                        message: Some(status.status_code()),
+                        container_id: Some(container_id),
+                        duration_ms: Some(duration),
+                        ..self.entry()
+                    };
+                    let row =
+                        self.ctx
+                            .log
+                            .insert_statement(self.id, step, Outcome::Ok, &entry, now())?;
+                    self.pending.push(row);
                 }
                 Ok(status)
             }
@@ -684,23 +685,17 @@ impl Run<'_, '_> {
             media_id,
             permalink: permalink.as_deref(),
         };
-        let statements = vec![
+        let apply =
             self.ctx
                 .store
-                .apply_statement(self.id, self.row.expected_state(), &change, now())?,
+                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+        let rest = vec![
             self.ctx
                 .log
                 .insert_statement(self.id, Step::Permalink, outcome, &entry, started)?,
             self.ctx.alerts.clear_statement(TOKEN_INVALID)?,
         ];
-        let results = self.ctx.store.batch(statements).await?;
-        match results.first().map(applied_row).transpose()?.flatten() {
-            Some(row) => {
-                self.row = row;
-                Ok(())
-            }
-            None => Err(Halt::LostClaim),
-        }
+        self.write(apply, rest).await
     }
 
     /// What follows a halt: the next message, the draft's failure, or nothing.
@@ -866,6 +861,7 @@ impl Run<'_, '_> {
         failure: Option<&Failure>,
         container_id: Option<&str>,
     ) -> Result<(), Halt> {
+        let stored = self.row.container_id.clone();
         self.log(
             Step::GiveUp,
             Outcome::Failed,
@@ -874,7 +870,7 @@ impl Run<'_, '_> {
                 error_class: failure.map(Failure::class),
                 error_code: failure.and_then(Failure::code),
                 error_subcode: failure.and_then(Failure::subcode),
-                container_id: container_id.or(self.row.container_id.as_deref()),
+                container_id: container_id.or(stored.as_deref()),
                 ..self.entry()
             },
         )
@@ -905,22 +901,45 @@ impl Run<'_, '_> {
         entry: &Entry<'_>,
         started: OffsetDateTime,
     ) -> Result<(), Halt> {
-        let statements = vec![
+        let apply =
             self.ctx
                 .store
-                .apply_statement(self.id, self.row.expected_state(), change, now())?,
-            self.ctx
-                .log
-                .insert_statement(self.id, step, outcome, entry, started)?,
-        ];
+                .apply_statement(self.id, self.row.expected_state(), change, now())?;
+        let row = self
+            .ctx
+            .log
+            .insert_statement(self.id, step, outcome, entry, started)?;
+        self.write(apply, vec![row]).await
+    }
+
+    /// Applies a change after the pending log rows and before `rest`, in one batch (one round
+    /// trip, one transaction). `LostClaim` when the change's conditions no longer held.
+    async fn write(
+        &mut self,
+        apply: D1PreparedStatement,
+        rest: Vec<D1PreparedStatement>,
+    ) -> Result<(), Halt> {
+        let mut statements = std::mem::take(&mut self.pending);
+        let at = statements.len();
+        statements.push(apply);
+        statements.extend(rest);
         let results = self.ctx.store.batch(statements).await?;
-        match results.first().map(applied_row).transpose()?.flatten() {
+        match results.get(at).map(applied_row).transpose()?.flatten() {
             Some(row) => {
                 self.row = row;
                 Ok(())
             }
             None => Err(Halt::LostClaim),
         }
+    }
+
+    /// Writes the pending log rows, if any.
+    async fn flush(&mut self) -> Result<(), Halt> {
+        if !self.pending.is_empty() {
+            let statements = std::mem::take(&mut self.pending);
+            self.ctx.store.batch(statements).await?;
+        }
+        Ok(())
     }
 
     /// The token alert, raised here for a draft that waits rather than fails (a draft that
@@ -946,16 +965,17 @@ impl Run<'_, '_> {
         }
     }
 
-    async fn log(&self, step: Step, outcome: Outcome, entry: Entry<'_>) -> Result<(), Halt> {
-        self.ctx
+    async fn log(&mut self, step: Step, outcome: Outcome, entry: Entry<'_>) -> Result<(), Halt> {
+        let row = self
+            .ctx
             .log
-            .insert(self.id, step, outcome, &entry, now())
-            .await?;
-        Ok(())
+            .insert_statement(self.id, step, outcome, &entry, now())?;
+        self.pending.push(row);
+        self.flush().await
     }
 
     async fn log_failure(
-        &self,
+        &mut self,
         step: Step,
         outcome: Outcome,
         failure: &Failure,
