@@ -572,3 +572,35 @@ test("a post whose publish outcome cannot be found out is never given up on: it 
   assert.equal(p.calls("publish").length, 1);
   assert.equal(p.media().length, 1);
 });
+
+test("generate, approve, publish: Instagram receives exactly the approved revision and its image", async () => {
+  const created = await p.pipeline.generate({ brief: "Autumn menu launch at our cafe", language: "en" });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.draftId;
+  const ready = await p.pipeline.eventually(
+    async () => {
+      const { json } = await p.pipeline.request("GET", `/api/v1/drafts/${id}`);
+      return json?.image?.status === "ready" ? json : null;
+    },
+    { what: "the image to be ready" },
+  );
+  const approved = await p.pipeline.request("POST", `/api/v1/drafts/${id}/approve`, { body: { revision: ready.revision } });
+  assert.equal(approved.status, 200, approved.text);
+  // The api queued the publish message; the (idle) publish consumer is handed it.
+  const [queued] = p.sent("publish-queue", id);
+  assert.equal(queued.worker, "api");
+  assert.deepEqual([queued.body.action, queued.body.attempt], ["publish", 1]);
+  assert.deepEqual((await p.publish([queued.body])).outcomes, ["acked"]);
+
+  const row = await p.row(id);
+  assert.equal(row.status, "published");
+  const [container] = p.calls("container");
+  assert.equal(container.body.caption, instagramCaption(row.approved_caption, JSON.parse(row.approved_hashtags)));
+  assert.equal(container.body.caption, ready.instagramCaption);
+  assert.equal(container.body.alt_text, ready.altText);
+  assert.equal(container.body.image_url, `${p.relay.url}/media/${row.approved_image_key}`);
+  const object = await (await p.bucket()).get(row.approved_image_key);
+  assert.equal(container.imageFetch.sha256, sha256(new Uint8Array(await object.arrayBuffer())));
+  assert.equal(p.media().length, 1);
+  assert.equal(row.media_id, p.media()[0].id);
+});
