@@ -17,6 +17,18 @@ const CONFIGS = {
   "image-consumer": "wrangler/image-consumer.toml",
 };
 
+/**
+ * The Worker whose wrangler config has a Cron Trigger (`[triggers] crons`): the one that runs
+ * the scheduler and housekeeping.
+ */
+export function cronWorkerName() {
+  const withCron = Object.entries(CONFIGS)
+    .filter(([, config]) => /^\s*crons\s*=/m.test(readFileSync(join(ROOT, config), "utf8")))
+    .map(([name]) => name);
+  if (withCron.length !== 1) throw new Error(`expected one Worker with a Cron Trigger, found ${withCron.join(", ") || "none"}`);
+  return withCron[0];
+}
+
 function workerOptions(name, vars) {
   const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, CONFIGS[name]));
   // Secrets from a developer's wrangler/.dev.vars must not leak into tests.
@@ -106,8 +118,9 @@ const METRICS_RECORDER_WORKER = "record-metrics";
 
 /**
  * Stand-in for a queue producer binding that records every message it is given, then sends it
- * on to the real queue (bound as QUEUE), so consumers still receive it. The class name is the
- * one the `worker` crate checks for.
+ * on to the real queue (bound as QUEUE), so consumers still receive it. A send the test refuses
+ * (`Pipeline.refuseSends`) throws as a failing queue would, and sends nothing. The class name
+ * is the one the `worker` crate checks for.
  */
 const QUEUE_RECORDER_SCRIPT = `
 const json = (value) => { try { return JSON.parse(JSON.stringify(value ?? null)); } catch { return String(value); } };
@@ -123,7 +136,8 @@ class WorkerQueue {
       body: json(body),
       options: json(options),
     }));
-    await this.env.SINK.fetch("http://recorder/sends", { method: "POST", body: JSON.stringify(records) });
+    const answer = await this.env.SINK.fetch("http://recorder/sends", { method: "POST", body: JSON.stringify(records) });
+    if (answer.status === 503) throw new Error(await answer.text());
   }
   async send(body, options) {
     await this.record([{ body, options }]);
@@ -300,13 +314,16 @@ export async function startPipeline(
       queueConsumers: {},
     });
   }
-  const records = { metrics: [], sent: [], statements: [] };
+  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null };
   const sink = async (request) => {
     const { pathname } = new URL(request.url);
     const body = await request.json();
     if (pathname === "/metrics") records.metrics.push(body);
     else if (pathname === "/d1") records.statements.push(...body);
-    else records.sent.push(...body);
+    else if (records.refuse !== null && body.some((record) => records.refuse(record))) {
+      records.refused.push(...body);
+      return new Response("the queue refused the message (a test's fault)", { status: 503 });
+    } else records.sent.push(...body);
     return new Response(null, { status: 204 });
   };
   if (record) {
@@ -366,7 +383,7 @@ function variantWorkerName(variant) {
 }
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [] }) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
@@ -390,6 +407,20 @@ export class Pipeline {
    */
   get sent() {
     return this.records.sent;
+  }
+
+  /**
+   * With `record`: from now on, a send for which `refuse(record)` is true (`record` as in
+   * `sent`) throws in the Worker, as a failing queue would, and is not delivered; such sends
+   * land in `refused`. `null` accepts every send again.
+   */
+  refuseSends(refuse) {
+    this.records.refuse = refuse;
+  }
+
+  /** With `record`: the sends refused by `refuseSends`, oldest first. */
+  get refused() {
+    return this.records.refused;
   }
 
   /**
@@ -478,9 +509,13 @@ export class Pipeline {
     });
   }
 
-  /** Runs the Cron Trigger of api Worker `worker` (a variant is `api-<name>`) once, as the schedule would. */
-  async runCron(worker = "api", cron = "* * * * *") {
-    return (await this.mf.getWorker(worker)).scheduled({ cron });
+  /**
+   * Runs the scheduler (publish-consumer's Cron Trigger) once, as if the schedule fired at
+   * `at` (a Date, or milliseconds since the epoch): the scheduler's clock is the event's
+   * scheduled time. `worker` may name a copy of publish-consumer (see `copies`).
+   */
+  async runCron({ at = new Date(), worker = "publish-consumer", cron = "* * * * *" } = {}) {
+    return (await this.mf.getWorker(worker)).scheduled({ cron, scheduledTime: new Date(at) });
   }
 
   /** The DRAFTS KV namespace, as the api Worker sees it. */

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, beforeEach, test } from "node:test";
 import { reply, startFakeOpenAI, VALID_POST } from "../fakes/openai.mjs";
-import { startPipeline } from "./harness.mjs";
+import { cronWorkerName, startPipeline } from "./harness.mjs";
 import { draftIds, newDraftRows, OPENAI_KEY, UUID_V4 } from "./support.mjs";
 
 const IMAGE = "image-consumer";
@@ -24,18 +24,26 @@ const COPIES = ["image-consumer-a", "image-consumer-b"];
 const API_TIMEOUT_MS = 10_000;
 /** The `writer` variant's LLM_TIMEOUT_MS: long, so a held model call does not time out. */
 const WRITER_TIMEOUT_MS = 60_000;
+/** The Worker whose Cron Trigger runs housekeeping, and a copy of it with the default grace. */
+const CRON = cronWorkerName();
+const CRON_WITH_GRACE = CRON === "api" ? "api-grace" : `${CRON}-grace`;
+const HOUSEKEEPING = { LLM_TIMEOUT_MS: String(API_TIMEOUT_MS), ORPHAN_IMAGE_GRACE_MINUTES: "0" };
 
 let fake;
 let pipeline;
 before(async () => {
   fake = await startFakeOpenAI();
   pipeline = await startPipeline(
-    { api: { LLM_TIMEOUT_MS: String(API_TIMEOUT_MS), MAX_HASHTAGS: "5", ORPHAN_IMAGE_GRACE_MINUTES: "0" } },
+    { api: { ...HOUSEKEEPING, MAX_HASHTAGS: "5" }, ...(CRON === "api" ? {} : { [CRON]: HOUSEKEEPING }) },
     {
       record: true,
       d1LatencyMs: 2,
       idle: [IMAGE],
-      copies: Object.fromEntries(COPIES.map((name) => [name, { of: IMAGE }])),
+      copies: {
+        ...Object.fromEntries(COPIES.map((name) => [name, { of: IMAGE }])),
+        // Housekeeping with the default grace for orphan images.
+        ...(CRON === "api" ? {} : { [CRON_WITH_GRACE]: { of: CRON, vars: { ORPHAN_IMAGE_GRACE_MINUTES: "60" } } }),
+      },
       variants: {
         writer: {
           LLM_PROVIDER: "openai",
@@ -43,8 +51,7 @@ before(async () => {
           OPENAI_API_KEY: OPENAI_KEY,
           LLM_TIMEOUT_MS: String(WRITER_TIMEOUT_MS),
         },
-        // Housekeeping with the default grace for orphan images.
-        grace: { ORPHAN_IMAGE_GRACE_MINUTES: "60" },
+        ...(CRON === "api" ? { grace: { ORPHAN_IMAGE_GRACE_MINUTES: "60" } } : {}),
       },
     },
   );
@@ -594,7 +601,7 @@ test("idempotency: the cron purges expired keys and keeps live ones; an expired 
   assert.equal(claimed.status, 201, claimed.text);
   assert.equal((await keyRow(reused)).draft_id, claimed.json.draftId);
 
-  await pipeline.runCron();
+  await pipeline.runCron({ worker: CRON });
   assert.equal(await keyRow(expired), null, "an expired key was kept");
   assert.equal(await keyRow(expiredRunning), null, "an expired running key was kept");
   assert.ok(await keyRow(live), "a live key was purged");
@@ -656,7 +663,7 @@ test("housekeeping: textless drafts older than the lease are finished from their
   const youngBefore = await pipeline.draftRow(young.id);
   assert.equal((await read(withCopy.id)).status, 404, "a textless draft is visible");
 
-  await pipeline.runCron();
+  await pipeline.runCron({ worker: CRON });
 
   const finished = await pipeline.draftRow(withCopy.id);
   assert.equal(finished.caption, text.caption);
@@ -689,13 +696,13 @@ test("housekeeping: R2 objects under images/ that no draft points at are removed
   await putImage(elsewhere);
 
   // With the default grace (60 minutes) a new orphan stays: its job may not have recorded it yet.
-  await pipeline.runCron("api-grace");
+  await pipeline.runCron({ worker: CRON_WITH_GRACE });
   assert.deepEqual(await pipeline.mediaKeys(orphan), [orphan], "removed within the grace period");
 
   // ORPHAN_IMAGE_GRACE_MINUTES = 0: it goes, and nothing anyone points at goes with it. (The
   // cut-off is taken in whole seconds, so an object of this very second waits for the next run.)
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  await pipeline.runCron();
+  await pipeline.runCron({ worker: CRON });
   assert.deepEqual(await pipeline.mediaKeys(orphan), [], "the orphan image was kept");
   assert.deepEqual(await pipeline.mediaKeys(stored.image_key), [stored.image_key], "a draft's image was removed");
   assert.deepEqual(await pipeline.mediaKeys(approvedKey), [approvedKey], "an approved image was removed");
