@@ -13,7 +13,7 @@
 -- migration (approval and publishing did not exist), so they are empty.
 --
 -- Rows written before this migration have their text only in KV (`caption` is NULL here);
--- the api's housekeeping copies it in (see ARCHITECTURE.md, "Housekeeping").
+-- the scheduler's housekeeping copies it in (see ARCHITECTURE.md, "Housekeeping").
 
 DROP TABLE review_comments;
 DROP TABLE publish_logs;
@@ -43,6 +43,10 @@ CREATE TABLE drafts_v2 (
     image_prompt       TEXT NOT NULL,          -- what the image consumer draws
     image_claim        TEXT,                   -- while 'generating': the job that holds it
     image_lease_expires_at TEXT,               -- while 'generating': when the claim lapses
+    -- When the image was last asked for (generate's insert, a person, the scheduler again) and
+    -- how often in this series: the scheduler asks again for one stuck `pending`, then gives up.
+    image_requested_at TEXT,
+    image_requests     INTEGER NOT NULL DEFAULT 1,
     scheduled_at       TEXT,                   -- RFC 3339 UTC; NULL publishes on approval
     -- The exact snapshot a person approved; the publisher sends this and nothing else.
     approved_revision  INTEGER,
@@ -56,6 +60,15 @@ CREATE TABLE drafts_v2 (
     publish_attempts   INTEGER NOT NULL DEFAULT 0,
     publish_claim      TEXT,                   -- while 'publishing': the consumer that holds it
     claim_expires_at   TEXT,                   -- while 'publishing': when the claim lapses
+    -- When the publish message now in flight for this draft is due; NULL while none is (a
+    -- scheduled post not yet due, a held one). The scheduler queues an approved draft once:
+    -- its write is conditional on the value it read, and it queues again one whose message is
+    -- long overdue (lost).
+    publish_due_at     TEXT,
+    -- Why the scheduler holds a due post back (the publishing quota), and when it expects to
+    -- queue it (NULL: unknown). Cleared when it is queued.
+    publish_hold       TEXT,
+    publish_hold_until TEXT,
     container_id       TEXT,
     media_id           TEXT,
     permalink          TEXT,
@@ -81,6 +94,7 @@ DROP TABLE drafts;
 ALTER TABLE drafts_v2 RENAME TO drafts;
 
 CREATE INDEX drafts_by_status ON drafts (status, scheduled_at);
+CREATE INDEX drafts_by_status_due ON drafts (status, publish_due_at);
 CREATE INDEX drafts_by_created ON drafts (created_at, id);
 CREATE INDEX drafts_by_status_created ON drafts (status, created_at, id);
 

@@ -76,9 +76,10 @@ async function startRelay() {
 /**
  * Starts the simulator, an alert webhook fake, the relay and the pipeline. `sim` are the
  * simulator's options, `vars` the publish consumer's variables on top of SETTINGS, `copies`
- * more copies of a consumer (see startPipeline).
+ * more copies of a consumer and `idle` the consumers started without their queues (see
+ * startPipeline; the publish consumer always is).
  */
-export async function startPublishing({ sim = {}, vars = {}, copies = {} } = {}) {
+export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [] } = {}) {
   const simulator = await startGraphSimulator(sim);
   const relay = await startRelay();
   const webhook = await startScriptedFake("alert-webhook", {
@@ -96,7 +97,7 @@ export async function startPublishing({ sim = {}, vars = {}, copies = {} } = {})
         ...vars,
       },
     },
-    { record: true, idle: [PUBLISH], copies },
+    { record: true, idle: [...new Set([PUBLISH, ...idle])], copies },
   );
   relay.target = pipeline.url;
   return new Publishing(pipeline, simulator, relay, webhook);

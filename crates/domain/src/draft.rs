@@ -135,12 +135,21 @@ pub enum Event {
     /// The image could not be made; the reviewer sees why.
     ImageFailed,
     /// A new image is asked for (after a failure, or to replace the current one); the current
-    /// one stays until the new one is stored.
+    /// one stays until the new one is stored. Also asked again for an image stuck `pending`,
+    /// or `generating` under a lapsed lease (the store checks the lease): its job was lost.
     ImageRequested,
+    /// The publish message for an approved draft (or one stuck `publishing` whose consumer
+    /// died) is queued; the store records when it is due, conditional on the due time it read,
+    /// so two overlapping scheduler runs queue a draft once.
+    PublishQueued,
+    /// The scheduler holds a due draft back (the publishing quota is used up) and says why.
+    PublishHeld,
+    /// The operator was reminded of a draft waiting for review.
+    Reminded,
 }
 
 impl Event {
-    pub const ALL: [Event; 18] = [
+    pub const ALL: [Event; 21] = [
         Event::TextWritten,
         Event::Edit,
         Event::Approve,
@@ -159,16 +168,30 @@ impl Event {
         Event::ImageDeferred,
         Event::ImageFailed,
         Event::ImageRequested,
+        Event::PublishQueued,
+        Event::PublishHeld,
+        Event::Reminded,
     ];
 
-    /// Whether the event changes something a reviewer sees and approves, and so starts a new
-    /// revision. A claim and publishing progress do not: "pending" and "being made" look the
-    /// same to an approval, and a claim must not make a reviewer's edit conflict.
-    pub fn starts_revision(self) -> bool {
-        !matches!(
-            self,
-            Event::ImageClaimed | Event::ContainerCreated | Event::MediaPublished
-        )
+    /// Whether the event, applied to a draft in state `from`, changes something a reviewer
+    /// sees and approves, and so starts a new revision. A claim, publishing progress and the
+    /// scheduler's bookkeeping do not: "pending" and "being made" look the same to an
+    /// approval, so an image asked for again while it is still pending or being made changes
+    /// nothing a reviewer could approve, and none of these must make a reviewer's edit
+    /// conflict.
+    pub fn starts_revision(self, from: DraftState) -> bool {
+        match self {
+            Event::ImageClaimed
+            | Event::ContainerCreated
+            | Event::MediaPublished
+            | Event::PublishQueued
+            | Event::PublishHeld
+            | Event::Reminded => false,
+            Event::ImageRequested => {
+                !matches!(from.image, ImageStatus::Pending | ImageStatus::Generating)
+            }
+            _ => true,
+        }
     }
 
     /// Whether the verdict depends on the image's state, so a write must find it unchanged.
@@ -309,6 +332,23 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
                 return Err(wrong_status);
             }
         }
+        // Approved: a due post, or one whose message was lost. Publishing: its consumer died
+        // holding the claim; the new message's consumer claims it again and reconciles.
+        E::PublishQueued => {
+            if !matches!(from.status, S::Approved | S::Publishing) {
+                return Err(wrong_status);
+            }
+        }
+        E::PublishHeld => {
+            if from.status != S::Approved {
+                return Err(wrong_status);
+            }
+        }
+        E::Reminded => {
+            if from.status != S::Draft {
+                return Err(wrong_status);
+            }
+        }
         E::PublishSucceeded | E::PublishDeferred => {
             if from.status != S::Publishing {
                 return Err(wrong_status);
@@ -353,8 +393,8 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
                 (E::ImageStored, I::Generating) => I::Ready,
                 (E::ImageDeferred, I::Generating) => I::Pending,
                 (E::ImageFailed, I::Pending | I::Generating) => I::Failed,
-                (E::ImageRequested, I::Ready | I::Failed) => I::Pending,
-                (E::ImageRequested, _) => return Err(wrong_image("one that is ready or failed")),
+                // Pending or generating: asked again, as its job was lost.
+                (E::ImageRequested, _) => I::Pending,
                 (E::ImageClaimed | E::ImageFailed, _) => {
                     return Err(wrong_image("one that is pending or being made"));
                 }
@@ -452,7 +492,7 @@ mod tests {
         }
     }
 
-    /// Properties over all 6 x 4 x 2 states and 18 events, rather than a copy of the rules.
+    /// Properties over all 6 x 4 x 2 states and 21 events, rather than a copy of the rules.
     #[test]
     fn final_statuses_take_no_event() {
         for from in every_state().filter(|s| s.status.is_final()) {
@@ -627,19 +667,85 @@ mod tests {
     }
 
     #[test]
-    fn only_claims_and_publishing_progress_keep_the_revision() {
+    fn only_claims_publishing_progress_and_scheduling_keep_the_revision() {
+        let ready = state(Status::Draft, ImageStatus::Ready);
         let keeping: Vec<Event> = Event::ALL
             .into_iter()
-            .filter(|e| !e.starts_revision())
+            .filter(|e| !e.starts_revision(ready))
             .collect();
         assert_eq!(
             keeping,
             [
                 Event::ContainerCreated,
                 Event::MediaPublished,
-                Event::ImageClaimed
+                Event::ImageClaimed,
+                Event::PublishQueued,
+                Event::PublishHeld,
+                Event::Reminded,
             ]
         );
+    }
+
+    /// An image asked for again while it is still pending or being made changes nothing a
+    /// reviewer sees; asked for instead of a ready or failed one, it does.
+    #[test]
+    fn an_image_asked_again_starts_a_revision_only_when_the_reviewer_sees_a_change() {
+        for image in ImageStatus::ALL {
+            let from = state(Status::Draft, image);
+            assert_eq!(
+                transition(from, Event::ImageRequested),
+                Ok(state(Status::Draft, ImageStatus::Pending)),
+                "{image}"
+            );
+            assert_eq!(
+                Event::ImageRequested.starts_revision(from),
+                matches!(image, ImageStatus::Ready | ImageStatus::Failed),
+                "{image}"
+            );
+        }
+    }
+
+    /// The scheduler's bookkeeping never moves a draft: status, image and text stay, and each
+    /// applies only where the scheduler looks for it.
+    #[test]
+    fn scheduling_events_change_nothing_but_their_columns() {
+        use Status as S;
+        let legal_in = |event: Event| -> &'static [Status] {
+            match event {
+                Event::PublishQueued => &[S::Approved, S::Publishing],
+                Event::PublishHeld => &[S::Approved],
+                _ => &[S::Draft],
+            }
+        };
+        for event in [Event::PublishQueued, Event::PublishHeld, Event::Reminded] {
+            assert!(!event.is_image_event());
+            assert!(
+                !event.depends_on_image() && !event.depends_on_text(),
+                "{event}"
+            );
+            for from in every_state() {
+                match transition(from, event) {
+                    Ok(to) => {
+                        assert_eq!(to, from, "{from:?} + {event}");
+                        assert!(legal_in(event).contains(&from.status), "{from:?} + {event}");
+                        assert!(!event.starts_revision(from));
+                    }
+                    Err(refusal) => {
+                        assert!(
+                            !legal_in(event).contains(&from.status),
+                            "{from:?} + {event}"
+                        );
+                        assert_eq!(
+                            refusal,
+                            Refusal::WrongStatus {
+                                status: from.status,
+                                event
+                            }
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -57,3 +57,20 @@ pub fn record_publish_attempt(
         worker::console_warn!("writing a metric failed: {error}");
     }
 }
+
+/// One data point per scheduler run (publish-consumer's Cron Trigger): blobs = [event,
+/// outcome ("ok", or "errors" when a task failed)], doubles = `counts` in the order the
+/// scheduler documents (at most 20), index = "schedule".
+pub fn record_schedule_run(env: &Env, outcome: &str, counts: &[f64]) {
+    let write = || -> worker::Result<()> {
+        let dataset = env.analytics_engine(METRICS_BINDING)?;
+        AnalyticsEngineDataPointBuilder::new()
+            .indexes(["schedule"])
+            .blobs(["schedule_run", outcome])
+            .doubles(counts.iter().copied().take(20))
+            .write_to(&dataset)
+    };
+    if let Err(error) = write() {
+        worker::console_warn!("writing a metric failed: {error}");
+    }
+}

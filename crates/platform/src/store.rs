@@ -41,6 +41,11 @@ pub struct DraftRow {
     pub image_prompt: String,
     pub image_claim: Option<String>,
     pub image_lease_expires_at: Option<String>,
+    /// When the image was last asked for (the insert, a person, or the scheduler again).
+    pub image_requested_at: Option<String>,
+    /// How often it was asked for in this series; the scheduler gives up after a limit.
+    #[serde(default)]
+    pub image_requests: i64,
     pub scheduled_at: Option<String>,
     pub approved_revision: Option<i64>,
     pub approved_caption: Option<String>,
@@ -52,6 +57,12 @@ pub struct DraftRow {
     pub publish_attempts: i64,
     pub publish_claim: Option<String>,
     pub claim_expires_at: Option<String>,
+    /// When the publish message now in flight is due; `None` while none is (a scheduled post
+    /// not yet due, a held one).
+    pub publish_due_at: Option<String>,
+    /// Why the scheduler holds a due post back, and when it expects to queue it.
+    pub publish_hold: Option<String>,
+    pub publish_hold_until: Option<String>,
     pub container_id: Option<String>,
     pub media_id: Option<String>,
     pub permalink: Option<String>,
@@ -127,6 +138,10 @@ impl DraftRow {
     pub fn claim_expires_at(&self) -> Option<OffsetDateTime> {
         parse_time(self.claim_expires_at.as_deref())
     }
+
+    pub fn scheduled_at(&self) -> Option<OffsetDateTime> {
+        parse_time(self.scheduled_at.as_deref())
+    }
 }
 
 fn text_of(
@@ -168,9 +183,12 @@ pub enum Change<'a> {
         text: &'a RawPostText,
     },
     /// Copies the row's own text and image key into the approved snapshot, in the same write.
+    /// `due_at`: when the publish message sent with the approval is due (`None` for a
+    /// scheduled post: the scheduler queues it when its time comes).
     Approve {
         by: &'a str,
         scheduled_at: Option<OffsetDateTime>,
+        due_at: Option<OffsetDateTime>,
     },
     Withdraw,
     /// Counts a new attempt. A `publishing` draft is claimed again only once its lease
@@ -195,9 +213,11 @@ pub enum Change<'a> {
         media_id: &'a str,
         permalink: Option<&'a str>,
     },
+    /// `due_at`: when the message the consumer queues next is due.
     PublishDeferred {
         claim: &'a str,
         reason: &'a str,
+        due_at: OffsetDateTime,
     },
     /// `claim` is the consumer's own; `None` when the failed queue records a message that
     /// died, or a person's action does.
@@ -205,8 +225,10 @@ pub enum Change<'a> {
         claim: Option<&'a str>,
         reason: &'a str,
     },
+    /// `due_at` as for [`Change::Approve`].
     Reapprove {
         by: &'a str,
+        due_at: Option<OffsetDateTime>,
     },
     Regenerate,
     Discard,
@@ -229,7 +251,35 @@ pub enum Change<'a> {
         claim: Option<&'a str>,
         reason: &'a str,
     },
+    /// A person asks for a new image: a new series of requests.
     ImageRequested,
+    /// The scheduler asks again for an image stuck `pending` (or `generating` under a lapsed
+    /// lease), if it is still the `requests`-th request (so overlapping runs ask once).
+    ImageAskedAgain {
+        requests: i64,
+    },
+    /// The scheduler gives up on an image asked for `requests` times.
+    ImageAbandoned {
+        requests: i64,
+        reason: &'a str,
+    },
+    /// A publish message due at `due_at` is queued, if the draft's `publish_due_at` is still
+    /// `previous` (the column's text as read): of two overlapping runs one queues it. Clears
+    /// a hold.
+    PublishQueued {
+        due_at: OffsetDateTime,
+        previous: Option<&'a str>,
+    },
+    /// A due post held back (the publishing quota), while no message is queued for it:
+    /// why, and when it is expected to go (`None`: unknown).
+    PublishHeld {
+        reason: &'a str,
+        until: Option<OffsetDateTime>,
+    },
+    /// The operator was reminded of the draft, if nobody did since `previous` (as read).
+    Reminded {
+        previous: Option<&'a str>,
+    },
 }
 
 impl Change<'_> {
@@ -252,7 +302,11 @@ impl Change<'_> {
             Change::ImageStored { .. } => Event::ImageStored,
             Change::ImageDeferred { .. } => Event::ImageDeferred,
             Change::ImageFailed { .. } => Event::ImageFailed,
-            Change::ImageRequested => Event::ImageRequested,
+            Change::ImageRequested | Change::ImageAskedAgain { .. } => Event::ImageRequested,
+            Change::ImageAbandoned { .. } => Event::ImageFailed,
+            Change::PublishQueued { .. } => Event::PublishQueued,
+            Change::PublishHeld { .. } => Event::PublishHeld,
+            Change::Reminded { .. } => Event::Reminded,
         }
     }
 }
@@ -326,6 +380,33 @@ impl Update {
         self.conditions.push(format!("{column} = {p}"));
     }
 
+    /// Like [`Update::condition`], but NULL matches NULL.
+    fn condition_is(&mut self, column: &str, value: JsValue) {
+        let p = self.param(value);
+        self.conditions.push(format!("{column} IS {p}"));
+    }
+
+    /// Sets when the publish message in flight is due (`None`: none is); either way a hold
+    /// no longer applies.
+    fn set_due(&mut self, due_at: Option<OffsetDateTime>) {
+        let due = due_at.map(format_rfc3339);
+        self.set("publish_due_at", optional_text(due.as_deref()));
+        self.set_sql("publish_hold", "NULL");
+        self.set_sql("publish_hold_until", "NULL");
+    }
+
+    /// An image `generating` under a claim is taken from its job only once the lease lapsed
+    /// at `now`; the claim is released either way.
+    fn lapsed_image_lease(&mut self, image: ImageStatus, now: OffsetDateTime) {
+        if image == ImageStatus::Generating {
+            let p = self.param(time(now));
+            self.conditions
+                .push(format!("image_lease_expires_at <= {p}"));
+        }
+        self.set_sql("image_claim", "NULL");
+        self.set_sql("image_lease_expires_at", "NULL");
+    }
+
     fn set_text(&mut self, prefix: &str, raw: &RawPostText) {
         self.set(&format!("{prefix}caption"), text(&raw.caption));
         self.set(&format!("{prefix}hashtags"), hashtags_json(&raw.hashtags));
@@ -346,8 +427,8 @@ impl DraftStore {
             .prepare(
                 // Revision 0 until the text is written: the first revision a person sees is 1.
                 "INSERT INTO drafts (id, revision, language, provider, image_prompt, scheduled_at, request,
-                                     writer, created_at, updated_at)
-                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                                     writer, image_requested_at, image_requests, created_at, updated_at)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -452,7 +533,7 @@ impl DraftStore {
             update.set("image_status", text(to.image.as_str()));
         }
         update.set("updated_at", time(now));
-        if event.starts_revision() {
+        if event.starts_revision(expected.state) {
             update.set_sql("revision", "revision + 1");
         }
         // The write checks exactly what the verdict depended on (the domain proves the rest
@@ -483,7 +564,11 @@ impl DraftStore {
                 update.set_text("generated_", raw);
             }
             Change::Discard => {}
-            Change::Approve { by, scheduled_at } => {
+            Change::Approve {
+                by,
+                scheduled_at,
+                due_at,
+            } => {
                 for column in ["caption", "hashtags", "alt_text", "image_key"] {
                     update.set_sql(&format!("approved_{column}"), column);
                 }
@@ -492,6 +577,7 @@ impl DraftStore {
                 update.set("approved_by", text(by));
                 let scheduled = scheduled_at.map(format_rfc3339);
                 update.set("scheduled_at", optional_text(scheduled.as_deref()));
+                update.set_due(*due_at);
                 for column in ["last_error", "container_id", "media_id", "permalink"] {
                     update.set_sql(column, "NULL");
                 }
@@ -509,6 +595,7 @@ impl DraftStore {
                 ] {
                     update.set_sql(&format!("approved_{column}"), "NULL");
                 }
+                update.set_due(None);
             }
             Change::ClaimPublish {
                 claim,
@@ -547,12 +634,18 @@ impl DraftStore {
                 update.set_sql("publish_claim", "NULL");
                 update.set_sql("claim_expires_at", "NULL");
                 update.set_sql("last_error", "NULL");
+                update.set_due(None);
             }
-            Change::PublishDeferred { claim, reason } => {
+            Change::PublishDeferred {
+                claim,
+                reason,
+                due_at,
+            } => {
                 update.condition("publish_claim", text(claim));
                 update.set("last_error", text(reason));
                 update.set_sql("publish_claim", "NULL");
                 update.set_sql("claim_expires_at", "NULL");
+                update.set_due(Some(*due_at));
             }
             Change::PublishFailed { claim, reason } => {
                 if let Some(claim) = claim {
@@ -561,11 +654,28 @@ impl DraftStore {
                 update.set("last_error", text(reason));
                 update.set_sql("publish_claim", "NULL");
                 update.set_sql("claim_expires_at", "NULL");
+                update.set_due(None);
             }
-            Change::Reapprove { by } => {
+            Change::Reapprove { by, due_at } => {
                 update.set("approved_by", text(by));
                 update.set_sql("publish_attempts", "0");
                 update.set_sql("last_error", "NULL");
+                update.set_due(*due_at);
+            }
+            Change::PublishQueued { due_at, previous } => {
+                update.condition_is("publish_due_at", optional_text(*previous));
+                update.set_due(Some(*due_at));
+            }
+            Change::PublishHeld { reason, until } => {
+                // A draft whose message is queued meanwhile is not held.
+                update.conditions.push("publish_due_at IS NULL".into());
+                update.set("publish_hold", text(reason));
+                let until = until.map(format_rfc3339);
+                update.set("publish_hold_until", optional_text(until.as_deref()));
+            }
+            Change::Reminded { previous } => {
+                update.condition_is("reminded_at", optional_text(*previous));
+                update.set("reminded_at", time(now));
             }
             Change::ImageClaimed {
                 claim,
@@ -602,7 +712,24 @@ impl DraftStore {
                 update.set_sql("image_claim", "NULL");
                 update.set_sql("image_lease_expires_at", "NULL");
             }
-            Change::ImageRequested => update.set_sql("image_error", "NULL"),
+            Change::ImageRequested => {
+                update.lapsed_image_lease(expected.state.image, now);
+                update.set_sql("image_requests", "1");
+                update.set("image_requested_at", time(now));
+                update.set_sql("image_error", "NULL");
+            }
+            Change::ImageAskedAgain { requests } => {
+                update.lapsed_image_lease(expected.state.image, now);
+                update.condition("image_requests", JsValue::from_f64(*requests as f64));
+                update.set_sql("image_requests", "image_requests + 1");
+                update.set("image_requested_at", time(now));
+                update.set_sql("image_error", "NULL");
+            }
+            Change::ImageAbandoned { requests, reason } => {
+                update.lapsed_image_lease(expected.state.image, now);
+                update.condition("image_requests", JsValue::from_f64(*requests as f64));
+                update.set("image_error", text(reason));
+            }
         }
         let sql = format!(
             "UPDATE drafts SET {} WHERE {} RETURNING *",
@@ -680,7 +807,8 @@ impl DraftStore {
             .results::<DraftRow>()
     }
 
-    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one).
+    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one). A
+    /// discarded draft points at nothing: its images are removed with the orphans.
     pub async fn referenced_images(&self, keys: &[String]) -> worker::Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Key {
@@ -691,10 +819,11 @@ impl DraftStore {
         Ok(self
             .db
             .prepare(
-                "SELECT image_key AS key FROM drafts WHERE image_key IN (SELECT value FROM json_each(?1))
+                "SELECT image_key AS key FROM drafts
+                 WHERE status != 'discarded' AND image_key IN (SELECT value FROM json_each(?1))
                  UNION
                  SELECT approved_image_key AS key FROM drafts
-                 WHERE approved_image_key IN (SELECT value FROM json_each(?1))",
+                 WHERE status != 'discarded' AND approved_image_key IN (SELECT value FROM json_each(?1))",
             )
             .bind(&[text(&list)])?
             .all()
@@ -772,8 +901,9 @@ impl DraftStore {
         let rows = self
             .db
             .prepare(
+                // An attempt logs several steps; each failed attempt counts once.
                 "SELECT substr(created_at, 1, 10) AS day, COALESCE(error_class, 'unknown') AS class,
-                        COUNT(*) AS count
+                        COUNT(DISTINCT draft_id || ':' || attempt) AS count
                  FROM publish_logs
                  WHERE outcome IN ('failed', 'retry')
                    AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)

@@ -7,6 +7,10 @@
 //! snapshot; of two approvals at once exactly one does both. Only then is the publish
 //! message sent; if that fails, the approval is rolled back, so no draft waits in
 //! `approved` with no message.
+//!
+//! A post with a `scheduledAt` is not queued here: the scheduler (publish-consumer's Cron
+//! Trigger) queues it when its time comes, however far ahead, and holds it back while the
+//! publishing quota is used up.
 
 use domain::content::PostText;
 use domain::draft::{ImageStatus, Status};
@@ -26,8 +30,6 @@ use crate::{body, drafts};
 
 /// Small bodies: a revision, a comment of at most 2,000 characters and a time.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// Cloudflare Queues hold a delayed message at most this long.
-const MAX_QUEUE_DELAY_SECONDS: i64 = 43_200;
 
 struct ApprovalRequest {
     revision: i64,
@@ -83,9 +85,12 @@ pub async fn approve(
         revision: Some(decision.revision),
         ..row.expected()
     };
+    // Published now: the message goes out right after the write, due now. Scheduled: none.
+    let due_at = decision.scheduled_at.is_none().then_some(started);
     let change = Change::Approve {
         by: &actor.name,
         scheduled_at: decision.scheduled_at,
+        due_at,
     };
     let record = Decision {
         reviewer: &actor.name,
@@ -102,7 +107,7 @@ pub async fn approve(
             decision.revision,
         ));
     };
-    let queued = queue_publish(env, &store, &approved, decision.scheduled_at, started).await?;
+    let queued = queue_publish(env, &store, &approved, due_at).await?;
     crate::review_trace::event(
         env,
         ctx,
@@ -156,7 +161,15 @@ pub async fn reapprove(
         revision: Some(decision.revision),
         ..row.expected()
     };
-    let change = Change::Reapprove { by: &actor.name };
+    // Its schedule stands: still ahead, the scheduler queues it then; passed, it goes now.
+    let due_at = row
+        .scheduled_at()
+        .is_none_or(|at| at <= started)
+        .then_some(started);
+    let change = Change::Reapprove {
+        by: &actor.name,
+        due_at,
+    };
     let record = Decision {
         reviewer: &actor.name,
         kind: "reapprove",
@@ -172,14 +185,7 @@ pub async fn reapprove(
             decision.revision,
         ));
     };
-    let scheduled_at = approved
-        .scheduled_at
-        .as_deref()
-        .and_then(|at| {
-            OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .filter(|at| *at > started);
-    let queued = queue_publish(env, &store, &approved, scheduled_at, started).await?;
+    let queued = queue_publish(env, &store, &approved, due_at).await?;
     crate::review_trace::event(
         env,
         ctx,
@@ -194,28 +200,24 @@ pub async fn reapprove(
 /// What happened to the publish request.
 enum Queued {
     Now,
-    Delayed {
-        seconds: i64,
-    },
-    /// Later than a queue can hold a message; the scheduler queues it when it is due.
-    LeftToScheduler,
+    /// Nothing is queued yet: the scheduler queues it at `scheduledAt`.
+    AtScheduledTime,
 }
 
+/// Sends the publish message due at `due_at`, the time the approval recorded; `None`: the
+/// post is scheduled, and the scheduler sends it.
 async fn queue_publish(
     env: &Env,
     store: &DraftStore,
     approved: &DraftRow,
-    scheduled_at: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    due_at: Option<OffsetDateTime>,
 ) -> Result<Queued, ApiError> {
     let id = drafts::parse_id(&approved.id)?;
-    let delay = scheduled_at.map_or(0, |at| (at - now).whole_seconds().max(0));
-    if delay > MAX_QUEUE_DELAY_SECONDS {
-        return Ok(Queued::LeftToScheduler);
-    }
-    let message = QueueMessage::new(id, Action::Publish, 1, scheduled_at.unwrap_or(now));
-    match send(env, PUBLISH_QUEUE, &message, delay as u32).await {
-        Ok(()) if delay > 0 => Ok(Queued::Delayed { seconds: delay }),
+    let Some(due_at) = due_at else {
+        return Ok(Queued::AtScheduledTime);
+    };
+    let message = QueueMessage::new(id, Action::Publish, 1, due_at);
+    match send(env, PUBLISH_QUEUE, &message, 0).await {
         Ok(()) => Ok(Queued::Now),
         Err(error) => {
             worker::console_error!("draft {id}: queueing the publish message failed: {error}");
@@ -237,7 +239,7 @@ async fn queue_publish(
                 };
             if !matches!(undo, Ok(Some(_))) {
                 worker::console_error!(
-                    "draft {id}: the approval could not be undone ({undo:?}); housekeeping re-queues it"
+                    "draft {id}: the approval could not be undone ({undo:?}); the scheduler queues it again once its message is overdue"
                 );
             }
             Err(ApiError::Unavailable {
@@ -261,8 +263,7 @@ fn answer(
         .ok_or_else(|| ApiError::Internal("an approved draft without text".into()))?;
     view["publish"] = match queued {
         Queued::Now => json!({ "queued": "now" }),
-        Queued::Delayed { seconds } => json!({ "queued": "delayed", "delaySeconds": seconds }),
-        Queued::LeftToScheduler => json!({ "queued": "by_scheduler" }),
+        Queued::AtScheduledTime => json!({ "queued": "at_scheduled_time" }),
     };
     reply::json(200, &view)
 }

@@ -69,16 +69,6 @@ fn kv_key(id: &str) -> String {
     format!("draft:{id}")
 }
 
-/// Reads the KV copy. Only housekeeping uses it: rows written before the text moved into
-/// D1 have their text only there.
-pub async fn load_copy(env: &Env, id: &str) -> Result<Option<DraftDocument>, ApiError> {
-    Ok(env
-        .kv(KV_BINDING)?
-        .get(&kv_key(id))
-        .json::<DraftDocument>()
-        .await?)
-}
-
 async fn save_copy(env: &Env, document: &DraftDocument) -> Result<(), ApiError> {
     env.kv(KV_BINDING)?
         .put(
@@ -149,6 +139,10 @@ pub fn view(origin: &str, row: &DraftRow, max_hashtags: usize) -> Option<Value> 
             "approvedBy": row.approved_by,
         })),
         "lastError": row.last_error,
+        "publishHold": row.publish_hold.as_ref().map(|reason| json!({
+            "reason": reason,
+            "expectedAt": row.publish_hold_until,
+        })),
         "createdAt": row.created_at,
         "updatedAt": row.updated_at,
     }))

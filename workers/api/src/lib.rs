@@ -1,5 +1,5 @@
-//! The api Worker: the HTTP API (`/api/v1/...`), public media, health, and the Cron
-//! Trigger's housekeeping.
+//! The api Worker: the HTTP API (`/api/v1/...`), the review page, public media and health.
+//! (The scheduler and housekeeping run on publish-consumer's Cron Trigger.)
 //!
 //! A thin shell: it authenticates, parses, and calls `generation` and `domain` for every
 //! decision; storage and queues go through `platform`.
@@ -13,7 +13,6 @@ mod decide;
 mod drafts;
 mod edit;
 mod generate;
-mod housekeeping;
 mod media;
 mod model;
 mod openapi;
@@ -22,7 +21,7 @@ mod review;
 mod review_trace;
 mod routes;
 
-use worker::{Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent, event};
+use worker::{Context, Env, Method, Request, Response, event};
 
 use crate::reply::ApiError;
 use crate::routes::{Access, Match, Route};
@@ -101,18 +100,5 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::ReviewDraft => review::draft(req, env, &actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
-    }
-}
-
-#[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match housekeeping::run(&env).await {
-        Ok(report) => worker::console_log!(
-            "cron {}: housekeeping {}",
-            event.cron(),
-            serde_json::to_string(&report).unwrap_or_default()
-        ),
-        // Nothing is lost: the next run tries again.
-        Err(error) => worker::console_error!("cron {}: housekeeping failed: {error}", event.cron()),
     }
 }

@@ -129,6 +129,12 @@ impl Alerts {
         }
     }
 
+    /// Sends `message` as it is, without deduplication: the scheduler's reminder digest,
+    /// which deduplicates per draft itself. `Err` when the webhook failed.
+    pub async fn notify(&self, message: &str) -> Result<(), String> {
+        self.send(message).await
+    }
+
     /// The statement that clears `kind`, so it alerts at once when it comes back.
     pub fn clear_statement(&self, kind: &str) -> worker::Result<D1PreparedStatement> {
         self.db

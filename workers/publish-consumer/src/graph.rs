@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use instagram::{ContainerStatus, GraphError, GraphRequest, MediaItem};
+use instagram::{ContainerStatus, GraphError, GraphRequest, MediaItem, PublishingLimit};
 use platform::http::within;
 use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit};
 
@@ -102,6 +102,12 @@ impl<'a> Graph<'a> {
     pub async fn permalink(&self, media_id: &str) -> Result<String, Failure> {
         let request = self.settings.graph.media_permalink(media_id);
         self.call(&request, instagram::parse_permalink).await
+    }
+
+    /// The account's publishing quota. Also the scheduler's cheap call to check the token.
+    pub async fn publishing_limit(&self) -> Result<PublishingLimit, Failure> {
+        let request = self.settings.graph.publishing_limit();
+        self.call(&request, instagram::parse_publishing_limit).await
     }
 
     pub async fn recent_media(&self, limit: u32) -> Result<Vec<MediaItem>, Failure> {

@@ -1,5 +1,7 @@
 //! The publish-consumer Worker: publishes approved drafts from `PUBLISH_QUEUE` to Instagram
-//! (`publish`), and handles `FAILED_QUEUE` (`failed`).
+//! (`publish`), handles `FAILED_QUEUE` (`failed`), and runs the scheduler on its Cron Trigger
+//! (`schedule`): timed posts, recovery of lost and stuck work, reminders, housekeeping and
+//! the daily token check.
 //!
 //! This file is the shell: it parses the batch, runs each message's workflow with at most
 //! [`IN_FLIGHT`] drafts at once, acks or retries each message by its outcome, and records
@@ -10,8 +12,16 @@ mod alert;
 mod decide;
 mod failed;
 mod graph;
+mod housekeeping;
+mod images;
+mod plan;
+mod posts;
 mod publish;
+mod remind;
+mod schedule;
 mod settings;
+mod tasks;
+mod token;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,7 +33,9 @@ use platform::store::{DeadLetter, DraftStore};
 use platform::trace::{LangSmith, Tracer};
 use serde_json::json;
 use time::OffsetDateTime;
-use worker::{Context, Env, MessageBatch, MessageExt, RawMessage, event};
+use worker::{
+    Context, Env, MessageBatch, MessageExt, RawMessage, ScheduleContext, ScheduledEvent, event,
+};
 
 use crate::publish::{Ctx, Done};
 use crate::settings::Settings;
@@ -61,6 +73,36 @@ async fn queue(
         }
     }
     Ok(())
+}
+
+/// The Cron Trigger (every minute): one scheduler run at the event's scheduled time. Nothing
+/// is lost when a run fails: the next one tries again.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    let started = platform::clock::now();
+    let at = OffsetDateTime::from_unix_timestamp_nanos(event.schedule() as i128 * 1_000_000)
+        .unwrap_or(started);
+    let cron = event.cron();
+    let (report, trace, secrets) = schedule::run(&env, at, &cron).await;
+    let duration = (platform::clock::now() - started).whole_milliseconds() as f64;
+    let outcome = if report.errors.is_empty() {
+        "ok"
+    } else {
+        "errors"
+    };
+    platform::metrics::record_schedule_run(&env, outcome, &report.counts(duration));
+    let summary = serde_json::to_string(&report).unwrap_or_default();
+    if report.errors.is_empty() {
+        worker::console_log!("cron {cron}: schedule {summary}");
+    } else {
+        worker::console_error!("cron {cron}: schedule {summary}");
+    }
+    ctx.wait_until(async move {
+        if let Some(langsmith) = LangSmith::from_env(&env) {
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            langsmith.send(&trace, &secrets).await;
+        }
+    });
 }
 
 async fn publish_batch(

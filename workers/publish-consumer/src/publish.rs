@@ -153,7 +153,13 @@ pub async fn handle(
     };
     let started = now();
     let skip = match draft.status() {
-        Status::Approved => None,
+        // A message that arrived before the post's time (the scheduler's side, posts.rs).
+        Status::Approved => match draft.scheduled_at().filter(|at| *at > started) {
+            Some(at) => {
+                return crate::posts::arrived_early(ctx, message, &draft, at, started).await;
+            }
+            None => None,
+        },
         Status::Publishing => match draft.claim_expires_at() {
             Some(lease) if lease > started => return step_aside(ctx, message, &draft, lease).await,
             _ => None,
@@ -838,6 +844,8 @@ impl Run<'_, '_> {
         let change = Change::PublishDeferred {
             claim: &self.claim,
             reason,
+            // The scheduler's lost-message check reads when the next message is due.
+            due_at: now() + Duration::seconds(i64::from(delay)),
         };
         let released = self
             .ctx

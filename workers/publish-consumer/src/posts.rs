@@ -1,0 +1,339 @@
+//! The scheduler's publishing tasks: timed posts whose time has come (within the publishing
+//! quota), publish messages that were lost, drafts left `publishing` by a consumer that died,
+//! and the consumer's side of a scheduled post: a message that arrived before its time.
+//!
+//! A draft is queued with [`Change::PublishQueued`], a write conditional on the
+//! `publish_due_at` it read, before its message is sent: of two overlapping runs exactly one
+//! sends it. A run that dies between the write and the send leaves a due time with no
+//! message, which the lost-message check queues again once it is overdue by
+//! `PUBLISH_LOST_AFTER_MINUTES`; the publish workflow's claim and container check make a
+//! duplicate harmless either way.
+
+use domain::backoff::QUEUE_MAX_DELAY_SECONDS;
+use domain::draft::DraftId;
+use domain::message::{Action, QueueMessage, format_rfc3339};
+use instagram::GraphError;
+use platform::publish_log::{Entry, Outcome, Step};
+use platform::queue::{PUBLISH_QUEUE, send};
+use platform::store::{Change, DraftRow};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use worker::wasm_bindgen::JsValue;
+
+use crate::alert::{REPEAT_AFTER, TOKEN_INVALID};
+use crate::graph::{Failure, Graph};
+use crate::plan::{self, DEFAULT_WINDOW};
+use crate::publish::{Ctx, Done};
+use crate::schedule::{Report, Run, select_drafts};
+
+/// Drafts looked at per task and run; the rest wait for the next run.
+pub const PER_RUN: u32 = 50;
+
+fn time(at: OffsetDateTime) -> JsValue {
+    JsValue::from_str(&format_rfc3339(at))
+}
+
+/// (1) Approved drafts whose time has come and for which no message is queued, oldest due
+/// first, as many as the publishing quota lets through; the rest are held with the reason
+/// and the time they are expected to go.
+pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+    let due = select_drafts(
+        &run.db,
+        "SELECT * FROM drafts
+         WHERE status = 'approved' AND publish_due_at IS NULL
+           AND (scheduled_at IS NULL OR scheduled_at <= ?1)
+         ORDER BY COALESCE(scheduled_at, approved_at, updated_at), id
+         LIMIT ?2",
+        &[time(run.now), JsValue::from_f64(f64::from(PER_RUN))],
+    )
+    .await?;
+    report.due = due.len();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let publish = run.publish.as_ref().map_err(Clone::clone)?;
+    let graph = Graph::new(publish);
+    let (queue, holds) = match graph.publishing_limit().await {
+        Ok(limit) => {
+            let in_flight = in_flight(run).await?;
+            let window = limit
+                .quota_duration_seconds
+                .map_or(DEFAULT_WINDOW, |s| Duration::seconds(i64::from(s)));
+            let published = published_since(run, run.now - window).await?;
+            let plan = plan::plan_quota(due.len(), &limit, in_flight, &published);
+            report.quota_free = plan.free.map(i64::from);
+            let holds: Vec<(String, Option<OffsetDateTime>)> = plan
+                .held_until
+                .iter()
+                .map(|until| (plan::hold_reason(&limit, in_flight, *until), *until))
+                .collect();
+            (plan.queue, holds)
+        }
+        // Publishing cannot work: the posts wait, the operator is told (once a day).
+        Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
+            let text = format!(
+                "Instagram publishing is stopped: the access token is expired or invalid ({failure}). {} due post(s) wait until INSTAGRAM_ACCESS_TOKEN is replaced. This alert repeats at most once a day.",
+                due.len()
+            );
+            if let Err(error) = run
+                .alerts
+                .raise(TOKEN_INVALID, &text, Some(REPEAT_AFTER))
+                .await
+            {
+                report.errors.push(error);
+            }
+            let reason = format!(
+                "held back: the Instagram access token is expired or invalid ({failure}); the post is queued once it works again"
+            );
+            (0, vec![(reason, None); due.len()])
+        }
+        // The quota is unknown: queue them; the publish consumer waits for the quota itself.
+        Err(failure) => {
+            report
+                .errors
+                .push(format!("reading the publishing quota: {failure}"));
+            (due.len(), Vec::new())
+        }
+    };
+    for row in &due[..queue] {
+        if queue_one(run, row, 1).await? {
+            report.queued += 1;
+        }
+    }
+    for (row, (reason, until)) in due[queue..].iter().zip(holds) {
+        let until_text = until.map(format_rfc3339);
+        if row.publish_hold.as_deref() == Some(reason.as_str())
+            && row.publish_hold_until == until_text
+        {
+            report.held += 1;
+            continue;
+        }
+        let change = Change::PublishHeld {
+            reason: &reason,
+            until,
+        };
+        let id = draft_id(row)?;
+        let held = run
+            .store
+            .apply(id, row.expected_state(), &change, run.now)
+            .await
+            .map_err(|e| format!("draft {id}: holding it: {e}"))?;
+        if held.is_some() {
+            report.held += 1;
+        }
+    }
+    Ok(())
+}
+
+/// (2) Approved drafts whose publish message is overdue by the grace: it was lost (a crash
+/// between the write and the send, a message dropped). Queued again, for the attempt the
+/// logs reached.
+pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+    let overdue = run.now - run.settings.lost_after;
+    let lost = select_drafts(
+        &run.db,
+        "SELECT * FROM drafts
+         WHERE status = 'approved' AND publish_due_at IS NOT NULL AND publish_due_at <= ?1
+         ORDER BY publish_due_at, id LIMIT ?2",
+        &[time(overdue), JsValue::from_f64(f64::from(PER_RUN))],
+    )
+    .await?;
+    for row in &lost {
+        let attempt = last_attempt(run, row).await?;
+        if queue_one(run, row, attempt).await? {
+            worker::console_log!(
+                "draft {}: its publish message was due at {} and never handled; queued again",
+                row.id,
+                row.publish_due_at.as_deref().unwrap_or("?")
+            );
+            report.lost_requeued += 1;
+        }
+    }
+    Ok(())
+}
+
+/// (3) Drafts left `publishing` by a consumer that died: the claim lapsed longer ago than the
+/// grace and no message was queued for them since. The consumer that gets the new message
+/// claims the draft again and reads its container's status before anything else, so a post
+/// that went out is marked published and never posted twice.
+pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+    let lapsed = run.now - run.settings.lost_after;
+    let stuck = select_drafts(
+        &run.db,
+        "SELECT * FROM drafts
+         WHERE status = 'publishing' AND claim_expires_at <= ?1
+           AND (publish_due_at IS NULL OR publish_due_at <= ?1)
+         ORDER BY claim_expires_at, id LIMIT ?2",
+        &[time(lapsed), JsValue::from_f64(f64::from(PER_RUN))],
+    )
+    .await?;
+    for row in &stuck {
+        let attempt = last_attempt(run, row).await?;
+        if queue_one(run, row, attempt).await? {
+            worker::console_log!(
+                "draft {}: stuck publishing since its claim lapsed at {}; queued for reconciliation",
+                row.id,
+                row.claim_expires_at.as_deref().unwrap_or("?")
+            );
+            report.stuck_requeued += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Queues the draft's publish message if no other run did since `row` was read. `Ok(false)`:
+/// another run (or a consumer) was first.
+async fn queue_one(run: &Run<'_>, row: &DraftRow, attempt: u32) -> Result<bool, String> {
+    let id = draft_id(row)?;
+    let change = Change::PublishQueued {
+        due_at: run.now,
+        previous: row.publish_due_at.as_deref(),
+    };
+    let won = run
+        .store
+        .apply(id, row.expected_state(), &change, run.now)
+        .await
+        .map_err(|e| format!("draft {id}: queueing it: {e}"))?;
+    if won.is_none() {
+        return Ok(false);
+    }
+    let action = if attempt > 1 {
+        Action::Retry
+    } else {
+        Action::Publish
+    };
+    let message = QueueMessage::new(id, action, attempt, run.now);
+    send(run.env, PUBLISH_QUEUE, &message, 0).await.map_err(|e| {
+        format!("draft {id}: sending its publish message failed ({e}); it is queued again once overdue")
+    })?;
+    Ok(true)
+}
+
+/// The attempt the draft's publish logs reached (1 when none): a message queued again
+/// repeats it rather than spend or reset the retries.
+async fn last_attempt(run: &Run<'_>, row: &DraftRow) -> Result<u32, String> {
+    #[derive(Deserialize)]
+    struct Last {
+        attempt: Option<u32>,
+    }
+    let last = run
+        .db
+        .prepare("SELECT MAX(attempt) AS attempt FROM publish_logs WHERE draft_id = ?1")
+        .bind(&[JsValue::from_str(&row.id)])
+        .map_err(|e| e.to_string())?
+        .first::<Last>(None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(last.and_then(|l| l.attempt).unwrap_or(1).max(1))
+}
+
+/// Posts that will count against the quota but that Meta does not count yet: queued or being
+/// published.
+async fn in_flight(run: &Run<'_>) -> Result<u32, String> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: u32,
+    }
+    let count = run
+        .db
+        .prepare(
+            "SELECT COUNT(*) AS n FROM drafts
+             WHERE (status = 'approved' AND publish_due_at IS NOT NULL) OR status = 'publishing'",
+        )
+        .first::<Count>(None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(count.map_or(0, |c| c.n))
+}
+
+/// When this pipeline's posts within the quota's window went out, oldest first: the first
+/// log row that recorded each media id.
+async fn published_since(
+    run: &Run<'_>,
+    since: OffsetDateTime,
+) -> Result<Vec<OffsetDateTime>, String> {
+    #[derive(Deserialize)]
+    struct At {
+        at: String,
+    }
+    let rows = run
+        .db
+        .prepare(
+            "SELECT MIN(created_at) AS at FROM publish_logs
+             WHERE step IN ('publish', 'reconcile') AND outcome = 'ok' AND media_id IS NOT NULL
+             GROUP BY media_id HAVING MIN(created_at) > ?1
+             ORDER BY at LIMIT 1000",
+        )
+        .bind(&[time(since)])
+        .map_err(|e| e.to_string())?
+        .all()
+        .await
+        .map_err(|e| e.to_string())?
+        .results::<At>()
+        .map_err(|e| e.to_string())?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            OffsetDateTime::parse(&row.at, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .collect())
+}
+
+fn draft_id(row: &DraftRow) -> Result<DraftId, String> {
+    DraftId::parse(&row.id).map_err(|e| e.to_string())
+}
+
+/// The publish consumer got a message for an approved draft whose `scheduled_at` is still
+/// ahead (a message that arrived early, such as one from before the scheduler queued
+/// scheduled posts): it is not published; the same attempt is queued again for its time (at
+/// most a queue's longest delay ahead), recorded as the draft's due message. If another
+/// message was queued meanwhile, that one stands and this one is dropped.
+pub async fn arrived_early(
+    ctx: &Ctx<'_>,
+    message: &QueueMessage,
+    draft: &DraftRow,
+    scheduled_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Done, String> {
+    let delay = u32::try_from((scheduled_at - now).whole_seconds().max(1))
+        .unwrap_or(u32::MAX)
+        .min(QUEUE_MAX_DELAY_SECONDS);
+    let due_at = now + Duration::seconds(i64::from(delay));
+    let change = Change::PublishQueued {
+        due_at,
+        previous: draft.publish_due_at.as_deref(),
+    };
+    let queued = ctx
+        .store
+        .apply(message.id, draft.expected_state(), &change, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let note = if queued.is_some() {
+        let again = QueueMessage {
+            requested_at: due_at,
+            ..message.clone()
+        };
+        send(ctx.env, PUBLISH_QUEUE, &again, delay)
+            .await
+            .map_err(|e| e.to_string())?;
+        format!(
+            "the post is scheduled for {}; checked again in {delay} s",
+            format_rfc3339(scheduled_at)
+        )
+    } else {
+        format!(
+            "the post is scheduled for {}; another message is queued for it",
+            format_rfc3339(scheduled_at)
+        )
+    };
+    let entry = Entry {
+        attempt: message.attempt,
+        message: Some(&note),
+        ..Entry::default()
+    };
+    ctx.log
+        .insert(message.id, Step::Claim, Outcome::Skipped, &entry, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done::Skipped(note))
+}

@@ -1,0 +1,97 @@
+//! The scheduler's reminders: drafts waiting for review longer than `REMIND_AFTER_HOURS` go to
+//! the operator webhook as one digest per run (count, the oldest, links to their review
+//! pages), then each is marked reminded, and is not reminded again for `REMIND_EVERY_HOURS`.
+//! A webhook that fails marks nothing: the next run tries again. The task is claimed in
+//! `scheduler_tasks`, so overlapping runs send one digest.
+
+use domain::draft::DraftId;
+use domain::message::format_rfc3339;
+use platform::clock::random_hex;
+use platform::store::Change;
+use time::Duration;
+use worker::wasm_bindgen::JsValue;
+
+use crate::plan::{self, Waiting};
+use crate::schedule::{Report, Run, select_drafts};
+use crate::tasks::REMINDERS;
+
+/// Drafts in one digest at most; more wait for the next run.
+const PER_DIGEST: u32 = 500;
+/// How long a run may hold the task.
+const LEASE: Duration = Duration::minutes(5);
+
+pub async fn remind(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+    let claim = random_hex::<12>();
+    let claimed = run
+        .tasks
+        .claim(REMINDERS, &claim, run.now, run.now + LEASE, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !claimed {
+        return Ok(());
+    }
+    let result = digest(run, report).await;
+    let freed = match &result {
+        Ok(()) => run.tasks.finish(REMINDERS, &claim, run.now).await,
+        Err(_) => run.tasks.release(REMINDERS, &claim).await,
+    };
+    if let Err(error) = freed {
+        report
+            .errors
+            .push(format!("freeing the reminders task: {error}"));
+    }
+    result
+}
+
+async fn digest(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+    let settings = &run.settings;
+    let waiting = select_drafts(
+        &run.db,
+        "SELECT * FROM drafts
+         WHERE status = 'draft' AND caption IS NOT NULL AND created_at <= ?1
+           AND (reminded_at IS NULL OR reminded_at <= ?2)
+         ORDER BY created_at, id LIMIT ?3",
+        &[
+            JsValue::from_str(&format_rfc3339(run.now - settings.remind_after)),
+            JsValue::from_str(&format_rfc3339(run.now - settings.remind_every)),
+            JsValue::from_f64(f64::from(PER_DIGEST)),
+        ],
+    )
+    .await?;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<Waiting> = waiting
+        .iter()
+        .map(|row| Waiting {
+            id: row.id.clone(),
+            created_at: row.created_at.clone(),
+        })
+        .collect();
+    let after_hours = u32::try_from(settings.remind_after.whole_hours()).unwrap_or(0);
+    let text = plan::digest(&listed, &settings.review_base_url, after_hours);
+    run.alerts
+        .notify(&text)
+        .await
+        .map_err(|e| format!("the reminder digest was not sent ({e}); the next run tries again"))?;
+    report.digests_sent += 1;
+    for row in &waiting {
+        let id = DraftId::parse(&row.id).map_err(|e| e.to_string())?;
+        let change = Change::Reminded {
+            previous: row.reminded_at.as_deref(),
+        };
+        match run
+            .store
+            .apply(id, row.expected_state(), &change, run.now)
+            .await
+        {
+            Ok(Some(_)) => report.reminded += 1,
+            // Reviewed meanwhile: nothing to mark.
+            Ok(None) => {}
+            Err(e) => report
+                .errors
+                .push(format!("draft {id}: marking it reminded: {e}")),
+        }
+    }
+    Ok(())
+}
