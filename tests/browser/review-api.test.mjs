@@ -281,7 +281,6 @@ test("cross-origin posts are refused whatever they carry, and change nothing", a
 
 test(
   "a reviewer taken off REVIEWERS is signed out too",
-  { todo: "BUG: auth::session trusts the D1 session alone, so a removed reviewer keeps acting for up to REVIEW_SESSION_HOURS" },
   async () => {
     const draft = await review.generate();
     const removed = review.pipeline.variant("aikoOnly");

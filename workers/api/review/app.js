@@ -118,7 +118,7 @@
       const firstLines = lines.slice(0, FOLD_LINES).join("\n");
       const cut = [...firstLines].slice(0, FOLD_CHARS).join("");
       if (cut.length < full.length) {
-        shown = cut;
+        shown = cut.trimEnd();
         folded = true;
       }
     }
@@ -138,9 +138,10 @@
     $("#preview-image").alt = text.altText.trim();
   }
 
-  // What the person changed: words removed and added since the writer's text.
+  // What the person changed: words removed and added since the writer's text. Words are
+  // compared, not spaces; a line break is a word of its own; runs are shown together.
   function words(text) {
-    return text.split(/(\s+)/u).filter((w) => w !== "");
+    return text.match(/\n|[^\s]+/gu) ?? [];
   }
 
   function diffWords(before, after) {
@@ -153,14 +154,29 @@
       }
     }
     const parts = [];
+    const push = (kind, word) => {
+      const last = parts[parts.length - 1];
+      if (last && last.kind === kind) last.words.push(word);
+      else parts.push({ kind, words: [word] });
+    };
     let i = 0;
     let j = 0;
     while (i < a.length || j < b.length) {
-      if (i < a.length && j < b.length && a[i] === b[j]) parts.push(["same", a[i++], j++]);
-      else if (j < b.length && (i === a.length || table[i][j + 1] >= table[i + 1][j])) parts.push(["added", b[j++]]);
-      else parts.push(["removed", a[i++]]);
+      if (i < a.length && j < b.length && a[i] === b[j]) {
+        push("same", a[i]);
+        i++;
+        j++;
+      } else if (i < a.length && (j === b.length || table[i + 1][j] >= table[i][j + 1])) {
+        push("removed", a[i++]);
+      } else {
+        push("added", b[j++]);
+      }
     }
     return parts;
+  }
+
+  function joinWords(list) {
+    return list.join(" ").replace(/ ?\n ?/gu, "\n");
   }
 
   function updateDiff(text) {
@@ -173,19 +189,22 @@
     const before = instagramCaption(data.generated) + "\n\nAlt text: " + data.generated.altText;
     const after = instagramCaption(text) + "\n\nAlt text: " + text.altText.trim();
     const parts = diffWords(before, after);
-    if (parts.every(([kind]) => kind === "same")) {
+    if (parts.every(({ kind }) => kind === "same")) {
       target.textContent = "No changes: this is the text as it was written.";
       return;
     }
-    for (const [kind, word] of parts) {
+    parts.forEach(({ kind, words: run }, index) => {
+      if (index > 0) target.append(" ");
       if (kind === "same") {
-        target.append(word);
-        continue;
+        target.append(joinWords(run));
+        return;
       }
+      // Marked in words too, not only by colour.
       const element = document.createElement(kind === "added" ? "ins" : "del");
-      element.textContent = word;
+      element.setAttribute("aria-label", `${kind === "added" ? "added" : "removed"}: ${joinWords(run)}`);
+      element.textContent = joinWords(run);
       target.append(element);
-    }
+    });
   }
 
   if (fields.caption) {
@@ -207,6 +226,17 @@
       json = null;
     }
     return { status: response.status, json };
+  }
+
+  const SIGNED_OUT = "Your session has ended: sign in again in another tab (your text stays here), then try again.";
+
+  function failure(status, json) {
+    return status === 401 ? SIGNED_OUT : json?.error?.message ?? `HTTP ${status}`;
+  }
+
+  // Actions that reload the page must not drop what the person typed and did not save.
+  function unsavedEdits() {
+    return fields.caption && !fields.caption.disabled && !sameText(current(), base);
   }
 
   function say(selector, text, kind = "") {
@@ -297,7 +327,7 @@
     } else if (status === 400) {
       say("#save-status", showProblems(json?.error?.problems) || "Not saved: see the problems beside the fields.", "error");
     } else {
-      say("#save-status", `Not saved: ${json?.error?.message ?? `HTTP ${status}`}`, "error");
+      say("#save-status", `Not saved: ${failure(status, json)}`, "error");
     }
   });
 
@@ -334,17 +364,21 @@
       const problems = json?.error?.problems ?? [];
       const schedule = problems.find((p) => p.path === "scheduledAt");
       say("#schedule-problem", schedule ? schedule.reason : "");
-      say("#decide-status", `Not approved: ${problems.map((p) => `${p.path}: ${p.reason}`).join(" ") || json?.error?.message || `HTTP ${status}`}`, "error");
+      say("#decide-status", `Not approved: ${problems.map((p) => `${p.path}: ${p.reason}`).join(" ") || failure(status, json)}`, "error");
     }
   });
 
   async function act(path, body, doing) {
+    if (unsavedEdits()) {
+      say("#decide-status", "Save your changes to the text first (or undo them): this would reload the page.", "error");
+      return;
+    }
     say("#decide-status", doing);
     const { status, json } = await call("POST", path, { revision, ...body });
     if (status === 200) {
       location.reload();
     } else {
-      say("#decide-status", json?.error?.message ?? `HTTP ${status}`, "error");
+      say("#decide-status", failure(status, json), "error");
     }
   }
 
@@ -362,8 +396,19 @@
     const comment = $("#comment").value.trim();
     if (!comment) return;
     const { status, json } = await call("POST", `/api/v1/drafts/${id}/comments`, { comment });
-    if (status === 201) location.reload();
-    else say("#decide-status", json?.error?.message ?? `HTTP ${status}`, "error");
+    if (status !== 201) {
+      say("#decide-status", failure(status, json), "error");
+      return;
+    }
+    // Shown in place: a reload would drop unsaved text in the editor.
+    const entry = document.createElement("li");
+    const who = document.createElement("strong");
+    who.textContent = json.reviewer;
+    const quote = document.createElement("blockquote");
+    quote.textContent = json.comment;
+    entry.append(`${localTime.format(new Date())} `, who, ` commented on revision ${json.revision}`, quote);
+    $("#history").append(entry);
+    $("#comment").value = "";
   });
 
   // Work that finishes elsewhere (the image, publishing) shows up without a reload.

@@ -77,10 +77,18 @@ pub async fn session(req: &Request, env: &Env) -> Result<Option<Actor>, ApiError
     let Some(id) = session_id(req)? else {
         return Ok(None);
     };
-    let reviewer = SessionStore::from_env(env)?
-        .reviewer(&sha256_hex(id.as_bytes()).await?, now())
-        .await?;
-    Ok(reviewer.map(|name| Actor {
+    let id_hash = sha256_hex(id.as_bytes()).await?;
+    let sessions = SessionStore::from_env(env)?;
+    let Some(name) = sessions.reviewer(&id_hash, now()).await? else {
+        return Ok(None);
+    };
+    // Someone taken off REVIEWERS is signed out at once, whatever their session says.
+    let still_a_reviewer = reviewers(env).is_ok_and(|list| list.iter().any(|(n, _)| *n == name));
+    if !still_a_reviewer {
+        sessions.delete(&id_hash).await?;
+        return Ok(None);
+    }
+    Ok(Some(Actor {
         name,
         via: Via::Session,
     }))

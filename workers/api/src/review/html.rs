@@ -77,7 +77,7 @@ pub fn layout(title: &str, reviewer: Option<&str>, body: &str) -> String {
     let mut html = String::with_capacity(body.len() + 1024);
     let _ = write!(
         html,
-        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} · Review</title><link rel="stylesheet" href="/review/assets/app.css"><script src="/review/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><a class="brand" href="/review">Post review</a>"##,
+        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} · Review</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/review/assets/app.css"><script src="/review/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><a class="brand" href="/review">Post review</a>"##,
         esc(title)
     );
     if let Some(name) = reviewer {

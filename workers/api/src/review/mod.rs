@@ -27,9 +27,14 @@ const APP_CSS: &str = include_str!("../../review/app.css");
 
 /// Where a signed-out visitor goes: the sign-in page, coming back here afterwards.
 pub fn sign_in_first(req: &Request) -> Result<Response, ApiError> {
-    let path = req.path();
+    // The path with its query, so the visitor comes back to the same view.
+    let url = req.inner().url();
+    let after_host = url.find("://").map_or(0, |i| i + 3);
+    let path = url[after_host..]
+        .find('/')
+        .map_or("/review", |i| &url[after_host + i..]);
     if req.method() == worker::Method::Get {
-        redirect(&format!("/review/login?next={}", encode(&path)), None)
+        redirect(&format!("/review/login?next={}", encode(path)), None)
     } else {
         Err(ApiError::Unauthorized)
     }
@@ -347,13 +352,13 @@ fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<String> {
     for c in comments {
         let decision = s(c, "decision");
         let what = match decision.as_str() {
-            "comment" => "commented",
-            "edit" => "edited the text",
+            "comment" => "commented on",
+            "edit" => "edited the text of",
             "approve" => "approved",
-            "reapprove" => "approved again",
-            "regenerate" => "asked for new text or image",
-            "discard" => "discarded the draft",
-            "withdraw" => "withdrew the approval",
+            "reapprove" => "re-approved",
+            "regenerate" => "asked for new text or image for",
+            "discard" => "discarded",
+            "withdraw" => "withdrew the approval of",
             _ => "acted",
         };
         let comment = s(c, "comment");
@@ -365,7 +370,7 @@ fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<String> {
         entries.push((
             s(c, "createdAt"),
             format!(
-                r#"<li><span class="when">{}</span> <strong>{}</strong> {what} (revision {}){quote}</li>"#,
+                r#"<li><span class="when">{}</span> <strong>{}</strong> {what} revision {}{quote}</li>"#,
                 time(&s(c, "createdAt")),
                 esc(&s(c, "reviewer")),
                 c["revision"],
