@@ -32,8 +32,9 @@ function maxInFlight(calls) {
 
 const p = await startPublishing({
   sim: { quotaTotal: 1_000_000, finishAfterReads: 0, finishAfterMs: 0 },
-  // No LangSmith, no webhook needed; everything else as deployed.
+  // No LangSmith, no recording stand-ins for metrics and queues; everything else as deployed.
   vars: { GRAPH_TIMEOUT_MS: "15000", PUBLISH_LEASE_SECONDS: "120" },
+  record: false,
 });
 try {
   // Warm-up: one draft through every step, so the isolate and D1 are ready.

@@ -77,9 +77,10 @@ async function startRelay() {
  * Starts the simulator, an alert webhook fake, the relay and the pipeline. `sim` are the
  * simulator's options, `vars` the publish consumer's variables on top of SETTINGS, `copies`
  * more copies of a consumer and `idle` the consumers started without their queues (see
- * startPipeline; the publish consumer always is).
+ * startPipeline; the publish consumer always is). `record: false` leaves the metrics and
+ * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark.
  */
-export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [] } = {}) {
+export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true } = {}) {
   const simulator = await startGraphSimulator(sim);
   const relay = await startRelay();
   const webhook = await startScriptedFake("alert-webhook", {
@@ -97,7 +98,7 @@ export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle =
         ...vars,
       },
     },
-    { record: true, idle: [...new Set([PUBLISH, ...idle])], copies },
+    { record, idle: [...new Set([PUBLISH, ...idle])], copies },
   );
   relay.target = pipeline.url;
   return new Publishing(pipeline, simulator, relay, webhook);
