@@ -95,8 +95,9 @@ ALTER TABLE drafts_v2 RENAME TO drafts;
 
 CREATE INDEX drafts_by_status ON drafts (status, scheduled_at);
 CREATE INDEX drafts_by_status_due ON drafts (status, publish_due_at);
-CREATE INDEX drafts_by_created ON drafts (created_at, id);
-CREATE INDEX drafts_by_status_created ON drafts (status, created_at, id);
+-- Pages of drafts, newest first: (created_at, rowid), rowid being in every index.
+CREATE INDEX drafts_by_created ON drafts (created_at);
+CREATE INDEX drafts_by_status_created ON drafts (status, created_at);
 
 -- Review comments and decisions, newest last.
 CREATE TABLE review_comments (

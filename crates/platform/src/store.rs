@@ -22,6 +22,9 @@ pub const DB_BINDING: &str = "DB";
 /// One row of `drafts`, as stored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DraftRow {
+    /// Only in pages of drafts: the row's insertion order, the cursor's tie-breaker.
+    #[serde(default)]
+    pub row_seq: Option<i64>,
     pub id: String,
     pub status: String,
     pub revision: i64,
@@ -464,23 +467,25 @@ impl DraftStore {
         after: Option<&PageCursor>,
         limit: u32,
     ) -> worker::Result<(Vec<DraftRow>, Vec<(String, i64)>)> {
-        let (after_created, after_id) = after.map_or((None, None), |c| {
-            (Some(c.created_at.as_str()), Some(c.id.as_str()))
+        let (after_created, after_seq) = after.map_or((None, JsValue::NULL), |c| {
+            (Some(c.created_at.as_str()), JsValue::from_f64(c.seq as f64))
         });
         let page = self
             .db
             .prepare(
-                "SELECT * FROM drafts
+                // Times are whole seconds; the rowid (insertion order) breaks ties, so
+                // drafts made in the same second are still newest first.
+                "SELECT rowid AS row_seq, * FROM drafts
                  WHERE caption IS NOT NULL
                    AND (?1 IS NULL OR status = ?1)
-                   AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
-                 ORDER BY created_at DESC, id DESC
+                   AND (?2 IS NULL OR (created_at, rowid) < (?2, ?3))
+                 ORDER BY created_at DESC, rowid DESC
                  LIMIT ?4",
             )
             .bind(&[
                 optional_text(status.map(Status::as_str)),
                 optional_text(after_created),
-                optional_text(after_id),
+                after_seq,
                 JsValue::from_f64(f64::from(limit)),
             ])?;
         let counts = self.db.prepare(
@@ -1066,20 +1071,21 @@ impl DraftStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageCursor {
     pub created_at: String,
-    pub id: String,
+    /// The draft's insertion order, breaking ties between drafts of the same second.
+    pub seq: i64,
 }
 
 impl PageCursor {
     pub fn after(row: &DraftRow) -> Self {
         Self {
             created_at: row.created_at.clone(),
-            id: row.id.clone(),
+            seq: row.row_seq.unwrap_or(0),
         }
     }
 
-    /// An opaque token for URLs: hex of `created_at|id`.
+    /// An opaque token for URLs: hex of `created_at|seq`.
     pub fn encode(&self) -> String {
-        crate::clock::hex(format!("{}|{}", self.created_at, self.id).as_bytes())
+        crate::clock::hex(format!("{}|{}", self.created_at, self.seq).as_bytes())
     }
 
     pub fn decode(token: &str) -> Option<Self> {
@@ -1091,12 +1097,11 @@ impl PageCursor {
             .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
             .collect();
         let text = String::from_utf8(bytes?).ok()?;
-        let (created_at, id) = text.split_once('|')?;
+        let (created_at, seq) = text.split_once('|')?;
         parse_time(Some(created_at))?;
-        DraftId::parse(id).ok()?;
         Some(Self {
             created_at: created_at.to_owned(),
-            id: id.to_owned(),
+            seq: seq.parse().ok().filter(|n: &i64| *n >= 0)?,
         })
     }
 }

@@ -203,12 +203,13 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response, ApiError> {
         match name.as_str() {
             "status" => match Status::parse(&value) {
                 Some(s) => status = Some(s),
-                None => problems.push(crate::body::problem(
-                    "status",
-                    format!(
-                        "must be one of draft, approved, publishing, published, failed; got {value:?}"
-                    ),
-                )),
+                None => {
+                    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                    problems.push(crate::body::problem(
+                        "status",
+                        format!("must be one of {}; got {value:?}", names.join(", ")),
+                    ));
+                }
             },
             "limit" => match value.parse::<u32>() {
                 Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,

@@ -44,11 +44,32 @@ pub async fn serve(req: &Request, env: &Env, key: &str) -> Result<Response, ApiE
         }
     }
     let mut get = bucket.get(key);
-    if let Some(etag) = &if_none_match {
-        get = get.only_if(Conditional {
-            etag_does_not_match: Some(etag.trim().trim_matches('"').to_owned()),
-            ..Conditional::default()
-        });
+    if let Some(tags) = if_none_match.as_deref().map(entity_tags) {
+        match tags.as_slice() {
+            // The common case, one tag: R2 compares it in the same round trip.
+            [EntityTag::Tag(tag)] => {
+                get = get.only_if(Conditional {
+                    etag_does_not_match: Some(tag.clone()),
+                    ..Conditional::default()
+                });
+            }
+            // `*`, or a list: compare weakly with the current tag first (RFC 9110, 13.1.2).
+            _ => {
+                let head = bucket.head(key).await?.ok_or_else(not_found)?;
+                let current = head.etag();
+                let matches = tags.iter().any(|t| match t {
+                    EntityTag::Any => true,
+                    EntityTag::Tag(tag) => *tag == current,
+                });
+                if matches {
+                    let headers = Headers::new();
+                    headers.set("etag", &head.http_etag())?;
+                    headers.set("cache-control", "public, max-age=31536000, immutable")?;
+                    headers.set("x-content-type-options", "nosniff")?;
+                    return Ok(Response::empty()?.with_status(304).with_headers(headers));
+                }
+            }
+        }
     }
     if let Some(((offset, length), _)) = span {
         get = get.range(R2Range::OffsetWithLength { offset, length });
@@ -82,6 +103,29 @@ pub async fn serve(req: &Request, env: &Env, key: &str) -> Result<Response, ApiE
     Ok(Response::from_body(body.response_body()?)?
         .with_status(status)
         .with_headers(headers))
+}
+
+/// One entry of an `If-None-Match` list, weak tags compared as strong ones (`W/` dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EntityTag {
+    Any,
+    Tag(String),
+}
+
+fn entity_tags(header: &str) -> Vec<EntityTag> {
+    header
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if t == "*" {
+                EntityTag::Any
+            } else {
+                let t = t.strip_prefix("W/").unwrap_or(t);
+                EntityTag::Tag(t.trim_matches('"').to_owned())
+            }
+        })
+        .collect()
 }
 
 fn unsatisfiable(size: u64) -> Result<Response, ApiError> {
@@ -138,6 +182,16 @@ impl ByteRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_none_match_lists() {
+        let tag = |t: &str| EntityTag::Tag(t.into());
+        assert_eq!(entity_tags(r#""abc""#), vec![tag("abc")]);
+        assert_eq!(entity_tags(r#"W/"abc""#), vec![tag("abc")]);
+        assert_eq!(entity_tags(r#""x", W/"abc""#), vec![tag("x"), tag("abc")]);
+        assert_eq!(entity_tags("*"), vec![EntityTag::Any]);
+        assert_eq!(entity_tags(""), vec![]);
+    }
 
     #[test]
     fn byte_ranges() {
