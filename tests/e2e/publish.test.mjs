@@ -94,6 +94,15 @@ test("an approved draft is published with exactly the approved text and image, e
   assert.equal(logs[3].media_id, row.media_id);
   assert.ok(logs[1].duration_ms >= 0 && logs[3].duration_ms >= 0);
   assertNoSecret(JSON.stringify(logs), [p.sim.token], "publish_logs");
+  // The same log, as GET /api/v1/drafts/{id} shows it.
+  const shown = await p.pipeline.request("GET", `/api/v1/drafts/${draft.id}`);
+  assert.equal(shown.status, 200, shown.text);
+  assert.deepEqual(
+    shown.json.publishLog.map((l) => `${l.attempt} ${l.step} ${l.outcome}`),
+    ["1 claim ok", "1 container ok", "1 status ok", "1 publish ok", "1 permalink ok"],
+  );
+  assert.equal(shown.json.publishLog[3].mediaId, row.media_id);
+  assertNoSecret(shown.text, [p.sim.token], "the draft view");
   assert.deepEqual(p.sent("publish-queue", draft.id), [], "a published draft queued another message");
   assert.deepEqual(p.sent("failed-queue", draft.id), []);
 

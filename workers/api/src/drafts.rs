@@ -166,11 +166,17 @@ pub async fn visible_row(store: &DraftStore, id: DraftId) -> Result<DraftRow, Ap
 }
 
 /// `GET /api/v1/drafts/:id`, from D1: what a reviewer approves must be what they were shown.
+/// The one draft also carries its publish log, every attempt and step, oldest first.
 pub async fn get(req: &Request, env: &Env, id: &str) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
-    let row = visible_row(&DraftStore::from_env(env)?, id).await?;
+    let store = DraftStore::from_env(env)?;
+    let log = platform::publish_log::PublishLog::from_env(env)?;
+    let (row, steps) = futures::join!(visible_row(&store, id), log.for_draft(id));
+    let row = row?;
     let max_hashtags = crate::config::max_hashtags(env)?;
-    let body = view(&origin(req), &row, max_hashtags).ok_or_else(|| not_found(id))?;
+    let mut body = view(&origin(req), &row, max_hashtags).ok_or_else(|| not_found(id))?;
+    body["publishLog"] =
+        serde_json::to_value(steps?).map_err(|e| ApiError::Internal(e.to_string()))?;
     reply::json(200, &body)
 }
 
