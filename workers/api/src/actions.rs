@@ -13,7 +13,7 @@ use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
 use crate::config::ApiConfig;
-use crate::decide::{self, Decision};
+use crate::decide::{Decision, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -83,22 +83,11 @@ pub async fn discard(
     let Some(revision) = revision.filter(|_| problems.is_empty()) else {
         return Err(ApiError::Validation(problems));
     };
-    let store = DraftStore::from_env(env)?;
-    let origin = drafts::origin(req);
-    let max_hashtags = crate::config::max_hashtags(env)?;
-    let row = drafts::visible_row(&store, id).await?;
-    if row.revision != revision {
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            max_hashtags,
-            revision,
-        ));
-    }
-    if !matches!(row.status(), Status::Draft | Status::Failed) {
+    let target = Target::at_revision(req, env, id, revision).await?;
+    if !matches!(target.row.status(), Status::Draft | Status::Failed) {
         return Err(ApiError::Conflict(format!(
             "the draft is {}; only a draft under review or a failed one can be discarded",
-            row.status()
+            target.row.status()
         )));
     }
     let record = Decision {
@@ -106,34 +95,11 @@ pub async fn discard(
         kind: "discard",
         comment: comment.as_deref().unwrap_or(""),
     };
-    let expected = Expected {
-        revision: Some(revision),
-        ..row.expected()
-    };
-    match decide::apply(&store, id, expected, &Change::Discard, &record, now()).await? {
-        Some(row) => {
-            drafts::refresh_copy(env, ctx, &row);
-            crate::review_trace::event(
-                env,
-                ctx,
-                actor,
-                "discard",
-                &row,
-                json!({ "comment": comment }),
-            );
-            let view = drafts::view(&origin, &row, max_hashtags).unwrap_or(Value::Null);
-            reply::json(200, &view)
-        }
-        None => {
-            let row = drafts::visible_row(&store, id).await?;
-            Err(drafts::revision_conflict(
-                &origin,
-                &row,
-                max_hashtags,
-                revision,
-            ))
-        }
-    }
+    let row = target.decide(&Change::Discard, &record, now()).await?;
+    drafts::refresh_copy(env, ctx, &row);
+    let details = json!({ "comment": comment });
+    crate::review_trace::event(env, ctx, actor, "discard", &row, details);
+    reply::json(200, &target.view(&row)?)
 }
 
 /// `POST /api/v1/drafts/{id}/regenerate {revision, text, image, comment?}`: new text from
@@ -174,37 +140,17 @@ pub async fn regenerate(
         return Err(ApiError::Validation(problems));
     };
     let config = ApiConfig::from_env(env)?;
-    let store = DraftStore::from_env(env)?;
-    let origin = drafts::origin(req);
-    let row = drafts::visible_row(&store, id).await?;
-    if row.revision != revision {
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            config.max_hashtags,
-            revision,
-        ));
-    }
+    let target = Target::at_revision(req, env, id, revision).await?;
+    let store = &target.store;
     let started = now();
-    let conflict = |row: &platform::store::DraftRow| {
-        drafts::revision_conflict(&origin, row, config.max_hashtags, revision)
-    };
     // 1. Back under review (a failed draft), recorded with the decision.
     let record = Decision {
         reviewer: &actor.name,
         kind: "regenerate",
         comment: comment.as_deref().unwrap_or(""),
     };
-    let expected = Expected {
-        revision: Some(revision),
-        ..row.expected()
-    };
-    let mut row = match row.status() {
-        Status::Failed => {
-            decide::apply(&store, id, expected, &Change::Regenerate, &record, started)
-                .await?
-                .ok_or_else(|| conflict(&row))?
-        }
+    let mut row = match target.row.status() {
+        Status::Failed => target.decide(&Change::Regenerate, &record, started).await?,
         Status::Draft => {
             // The record alone, conditional on the revision; the text or image change follows.
             store
@@ -219,13 +165,16 @@ pub async fn regenerate(
                 })?
                 .run()
                 .await?;
-            row
+            target.row.clone()
         }
         other => {
             return Err(ApiError::Conflict(format!(
                 "the draft is {other}; only a draft under review or a failed one can be regenerated"
             )));
         }
+    };
+    let conflict = |row: &platform::store::DraftRow| {
+        drafts::revision_conflict(&target.origin, row, target.max_hashtags, revision)
     };
     // 2. A new image: the image consumer makes it and replaces the old one once stored.
     if new_image {
@@ -300,16 +249,9 @@ pub async fn regenerate(
             .ok_or_else(|| conflict(&row))?;
     }
     drafts::refresh_copy(env, ctx, &row);
-    crate::review_trace::event(
-        env,
-        ctx,
-        actor,
-        "regenerate",
-        &row,
-        json!({ "text": new_text, "image": new_image }),
-    );
-    let view = drafts::view(&origin, &row, config.max_hashtags).unwrap_or(Value::Null);
-    reply::json(200, &view)
+    let details = json!({ "text": new_text, "image": new_image });
+    crate::review_trace::event(env, ctx, actor, "regenerate", &row, details);
+    reply::json(200, &target.view(&row)?)
 }
 
 /// `GET /api/v1/drafts/{id}/history`: comments and decisions, then every publish step, oldest

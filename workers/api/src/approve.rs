@@ -18,13 +18,13 @@ use domain::message::{Action, QueueMessage};
 use generation::{FieldError, parse_scheduled_at};
 use platform::clock::now;
 use platform::queue::{PUBLISH_QUEUE, send};
-use platform::store::{Change, DraftRow, DraftStore, Expected};
+use platform::store::{Change, DraftRow, DraftStore};
 use serde_json::json;
 use time::OffsetDateTime;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{self, Decision};
+use crate::decide::{Decision, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -47,21 +47,10 @@ pub async fn approve(
     let id = drafts::parse_id(id)?;
     let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
     let started = now();
-    let decision = parse_decision(&body, &["revision", "comment", "scheduledAt"], started)
+    let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
         .map_err(ApiError::Validation)?;
-    let max_hashtags = crate::config::max_hashtags(env)?;
-    let store = DraftStore::from_env(env)?;
-    let origin = drafts::origin(req);
-    let row = drafts::visible_row(&store, id).await?;
-
-    if row.revision != decision.revision {
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            max_hashtags,
-            decision.revision,
-        ));
-    }
+    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let row = &target.row;
     if row.status() != Status::Draft {
         return Err(ApiError::Conflict(format!(
             "the draft is {}; only a draft under review can be approved",
@@ -78,46 +67,20 @@ pub async fn approve(
     let text = row
         .text()
         .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))?;
-    PostText::parse(&text, max_hashtags)
+    PostText::parse(&text, target.max_hashtags)
         .map_err(|errors| ApiError::Validation(errors.iter().map(FieldError::from).collect()))?;
 
-    let expected = Expected {
-        revision: Some(decision.revision),
-        ..row.expected()
-    };
     // Published now: the message goes out right after the write, due now. Scheduled: none.
-    let due_at = decision.scheduled_at.is_none().then_some(started);
+    let due_at = request.scheduled_at.is_none().then_some(started);
     let change = Change::Approve {
         by: &actor.name,
-        scheduled_at: decision.scheduled_at,
+        scheduled_at: request.scheduled_at,
         due_at,
     };
-    let record = Decision {
-        reviewer: &actor.name,
-        kind: "approve",
-        comment: decision.comment.as_deref().unwrap_or(""),
-    };
-    let approved = decide::apply(&store, id, expected, &change, &record, started).await?;
-    let Some(approved) = approved else {
-        let row = drafts::visible_row(&store, id).await?;
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            max_hashtags,
-            decision.revision,
-        ));
-    };
-    let queued = queue_publish(env, &store, &approved, due_at).await?;
-    crate::review_trace::event(
-        env,
-        ctx,
-        actor,
-        "approve",
-        &approved,
-        json!({ "comment": decision.comment }),
-    );
-    crate::review_trace::learn_from_approval(env, ctx, &approved);
-    answer(env, ctx, &origin, &approved, max_hashtags, queued)
+    send_to_instagram(
+        env, ctx, actor, &target, &change, "approve", &request, due_at,
+    )
+    .await
 }
 
 /// `POST /api/v1/drafts/{id}/reapprove`: a failed draft gets a new series of attempts with
@@ -132,20 +95,10 @@ pub async fn reapprove(
     let id = drafts::parse_id(id)?;
     let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
     let started = now();
-    let decision =
-        parse_decision(&body, &["revision", "comment"], started).map_err(ApiError::Validation)?;
-    let max_hashtags = crate::config::max_hashtags(env)?;
-    let store = DraftStore::from_env(env)?;
-    let origin = drafts::origin(req);
-    let row = drafts::visible_row(&store, id).await?;
-    if row.revision != decision.revision {
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            max_hashtags,
-            decision.revision,
-        ));
-    }
+    let request =
+        parse_request(&body, &["revision", "comment"], started).map_err(ApiError::Validation)?;
+    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let row = &target.row;
     if row.status() != Status::Failed {
         return Err(ApiError::Conflict(format!(
             "the draft is {}; only a failed draft can be approved again",
@@ -157,10 +110,6 @@ pub async fn reapprove(
             "the draft has no approved text and image to publish again; regenerate it".into(),
         ));
     }
-    let expected = Expected {
-        revision: Some(decision.revision),
-        ..row.expected()
-    };
     // Its schedule stands: still ahead, the scheduler queues it then; passed, it goes now.
     let due_at = row
         .scheduled_at()
@@ -170,31 +119,51 @@ pub async fn reapprove(
         by: &actor.name,
         due_at,
     };
-    let record = Decision {
-        reviewer: &actor.name,
-        kind: "reapprove",
-        comment: decision.comment.as_deref().unwrap_or(""),
-    };
-    let approved = decide::apply(&store, id, expected, &change, &record, started).await?;
-    let Some(approved) = approved else {
-        let row = drafts::visible_row(&store, id).await?;
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            max_hashtags,
-            decision.revision,
-        ));
-    };
-    let queued = queue_publish(env, &store, &approved, due_at).await?;
-    crate::review_trace::event(
+    send_to_instagram(
         env,
         ctx,
         actor,
+        &target,
+        &change,
         "reapprove",
-        &approved,
-        json!({ "comment": decision.comment }),
-    );
-    answer(env, ctx, &origin, &approved, max_hashtags, queued)
+        &request,
+        due_at,
+    )
+    .await
+}
+
+/// What approval and re-approval share: the decision with its record, the publish message
+/// when it is due now, the trace, and the answer.
+#[allow(clippy::too_many_arguments)]
+async fn send_to_instagram(
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    target: &Target,
+    change: &Change<'_>,
+    kind: &str,
+    request: &ApprovalRequest,
+    due_at: Option<OffsetDateTime>,
+) -> Result<Response, ApiError> {
+    let record = Decision {
+        reviewer: &actor.name,
+        kind,
+        comment: request.comment.as_deref().unwrap_or(""),
+    };
+    let approved = target.decide(change, &record, now()).await?;
+    let queued = queue_publish(env, &target.store, &approved, due_at).await?;
+    let details = json!({ "comment": request.comment });
+    crate::review_trace::event(env, ctx, actor, kind, &approved, details);
+    if kind == "approve" {
+        crate::review_trace::learn_from_approval(env, ctx, &approved);
+    }
+    drafts::refresh_copy(env, ctx, &approved);
+    let mut view = target.view(&approved)?;
+    view["publish"] = match queued {
+        Queued::Now => json!({ "queued": "now" }),
+        Queued::AtScheduledTime => json!({ "queued": "at_scheduled_time" }),
+    };
+    reply::json(200, &view)
 }
 
 /// What happened to the publish request.
@@ -250,25 +219,7 @@ async fn queue_publish(
     }
 }
 
-fn answer(
-    env: &Env,
-    ctx: &Context,
-    origin: &str,
-    row: &DraftRow,
-    max_hashtags: usize,
-    queued: Queued,
-) -> Result<Response, ApiError> {
-    drafts::refresh_copy(env, ctx, row);
-    let mut view = drafts::view(origin, row, max_hashtags)
-        .ok_or_else(|| ApiError::Internal("an approved draft without text".into()))?;
-    view["publish"] = match queued {
-        Queued::Now => json!({ "queued": "now" }),
-        Queued::AtScheduledTime => json!({ "queued": "at_scheduled_time" }),
-    };
-    reply::json(200, &view)
-}
-
-fn parse_decision(
+fn parse_request(
     body: &[u8],
     allowed: &[&str],
     now: OffsetDateTime,

@@ -7,12 +7,12 @@
 use domain::content::{PostText, RawPostText};
 use generation::FieldError;
 use platform::clock::now;
-use platform::store::{Change, DraftStore, Expected};
+use platform::store::Change;
 use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{self, Decision};
+use crate::decide::{Decision, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -41,25 +41,15 @@ pub async fn handle(
     let id = drafts::parse_id(id)?;
     let body = crate::generate::read_json_body(req, MAX_EDIT_BYTES).await?;
     let edit = parse_edit(&body).map_err(ApiError::Validation)?;
-    let max_hashtags = crate::config::max_hashtags(env)?;
-    let store = DraftStore::from_env(env)?;
-    let origin = drafts::origin(req);
-    let row = drafts::visible_row(&store, id).await?;
-    if row.revision != edit.revision {
-        return Err(drafts::revision_conflict(
-            &origin,
-            &row,
-            max_hashtags,
-            edit.revision,
-        ));
-    }
-    if row.status() != domain::draft::Status::Draft {
+    let target = Target::at_revision(req, env, id, edit.revision).await?;
+    if target.row.status() != domain::draft::Status::Draft {
         return Err(ApiError::Conflict(format!(
             "the draft is {}; only a draft under review can be edited",
-            row.status()
+            target.row.status()
         )));
     }
-    let current = row
+    let current = target
+        .row
         .text()
         .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))?;
     let merged = RawPostText {
@@ -68,53 +58,22 @@ pub async fn handle(
         alt_text: edit.alt_text.unwrap_or(current.alt_text),
     };
     // The same rules as generation: Instagram's, whoever wrote the text.
-    let text = PostText::parse(&merged, max_hashtags)
+    let text = PostText::parse(&merged, target.max_hashtags)
         .map_err(|errors| ApiError::Validation(errors.iter().map(FieldError::from).collect()))?
         .to_raw();
-    let expected = Expected {
-        revision: Some(edit.revision),
-        ..row.expected()
-    };
     let record = Decision {
         reviewer: &actor.name,
         kind: "edit",
         comment: "",
     };
-    let applied = decide::apply(
-        &store,
-        id,
-        expected,
-        &Change::Edit { text: &text },
-        &record,
-        now(),
-    )
-    .await?;
-    match applied {
-        Some(row) => {
-            drafts::refresh_copy(env, ctx, &row);
-            crate::review_trace::event(
-                env,
-                ctx,
-                actor,
-                "edit",
-                &row,
-                serde_json::json!({ "text": text }),
-            );
-            let view = drafts::view(&origin, &row, max_hashtags)
-                .ok_or_else(|| ApiError::Internal("an edited draft without text".into()))?;
-            reply::json(200, &view)
-        }
-        // Someone else changed it between the read and the write.
-        None => {
-            let row = drafts::visible_row(&store, id).await?;
-            Err(drafts::revision_conflict(
-                &origin,
-                &row,
-                max_hashtags,
-                edit.revision,
-            ))
-        }
-    }
+    // Someone else changing it between the read and the write is a 409 from `decide`.
+    let row = target
+        .decide(&Change::Edit { text: &text }, &record, now())
+        .await?;
+    drafts::refresh_copy(env, ctx, &row);
+    let details = serde_json::json!({ "text": text });
+    crate::review_trace::event(env, ctx, actor, "edit", &row, details);
+    reply::json(200, &target.view(&row)?)
 }
 
 /// Checks the body's shape, listing every problem by field path.

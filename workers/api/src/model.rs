@@ -4,17 +4,14 @@
 //! `generation`; this module only moves them.
 
 use generation::{ChatPrompt, GenerateRequest, ModelError, openai, template_writer, workers_ai};
+use platform::ai::AiError;
 use platform::config::{optional, or_default};
 use platform::http::{HttpError, fetch_with_timeout, within};
 use serde_json::Value;
-use worker::js_sys::{self, JSON, Reflect};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::js_sys::JSON;
 use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::reply::ApiError;
-
-pub const AI_BINDING: &str = "AI";
 
 /// A model's answer, with what the trace reports about the call.
 pub struct Completion {
@@ -172,36 +169,17 @@ impl Writer {
     }
 }
 
-/// Calls `env.AI.run(model, input)` with a plain JS object as input. The `worker` crate's
-/// `Ai::run` serialises JSON maps as JS `Map`s, which the binding does not read.
+/// Calls the Workers AI binding and reads its answer as JSON.
 async fn run_ai_binding(env: &Env, model: &str, input: &Value) -> Result<Value, ModelError> {
-    let fail =
-        |what: &str| ModelError::Transport(format!("Workers AI binding {AI_BINDING}: {what}"));
-    let env_value: &JsValue = env.as_ref();
-    let binding = Reflect::get(env_value, &AI_BINDING.into()).map_err(|_| fail("missing"))?;
-    if binding.is_undefined() {
-        return Err(fail(
-            "not bound; add [ai] binding = \"AI\" to wrangler/api.toml",
-        ));
-    }
-    let run: js_sys::Function = Reflect::get(&binding, &"run".into())
-        .and_then(|f| f.dyn_into())
-        .map_err(|_| fail("has no run method"))?;
-    let input = JSON::parse(&input.to_string()).map_err(|_| fail("input is not JSON"))?;
-    let promise: js_sys::Promise = run
-        .call2(&binding, &JsValue::from_str(model), &input)
-        .and_then(|p| p.dyn_into())
-        .map_err(|_| fail("run did not return a promise"))?;
-    let output = JsFuture::from(promise).await.map_err(|error| {
-        let message = error
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .unwrap_or_else(|| "the call failed".into());
-        binding_failure(&message)
-    })?;
+    let output = platform::ai::run(env, model, input, "wrangler/api.toml")
+        .await
+        .map_err(|error| match error {
+            AiError::Binding(what) => ModelError::Transport(what),
+            AiError::Failed(message) => binding_failure(&message),
+        })?;
     let text: String = JSON::stringify(&output)
         .map(String::from)
-        .map_err(|_| fail("answer is not JSON"))?;
+        .map_err(|_| ModelError::Malformed("Workers AI answer is not JSON".into()))?;
     serde_json::from_str(&text)
         .map_err(|_| ModelError::Malformed("Workers AI answer is not JSON".into()))
 }

@@ -5,15 +5,14 @@
 
 use domain::draft::DraftId;
 use media::provider::{Answer, ImageError, openai, workers_ai};
+use platform::ai::AiError;
 use platform::config::{number, optional, or_default};
 use platform::http::within;
 use serde_json::Value;
-use worker::js_sys::{self, ArrayBuffer, JSON, Reflect, Uint8Array};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{ArrayBuffer, JSON, Uint8Array};
+use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{AbortController, AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit};
-
-pub const AI_BINDING: &str = "AI";
 
 /// The longest answer read, base64 JSON included: a 2048x2048 PNG is about 8 MB.
 const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
@@ -219,32 +218,13 @@ fn too_long() -> ImageError {
 /// Calls `env.AI.run(model, { prompt })` and reads the answer, whichever form it takes: an
 /// object with a base64 image (flux-1-schnell), a stream or bytes (stable-diffusion-xl).
 async fn run_ai_binding(env: &Env, model: &str, prompt: &str) -> Result<Made, ImageError> {
-    let fail =
-        |what: &str| ImageError::Transport(format!("Workers AI binding {AI_BINDING}: {what}"));
-    let env_value: &JsValue = env.as_ref();
-    let binding = Reflect::get(env_value, &AI_BINDING.into()).map_err(|_| fail("missing"))?;
-    if binding.is_undefined() {
-        return Err(fail(
-            "not bound; add [ai] binding = \"AI\" to wrangler/image-consumer.toml",
-        ));
-    }
-    let run: js_sys::Function = Reflect::get(&binding, &"run".into())
-        .and_then(|f| f.dyn_into())
-        .map_err(|_| fail("has no run method"))?;
-    let input = JSON::parse(&workers_ai::input(prompt).to_string())
-        .map_err(|_| fail("input is not JSON"))?;
-    let promise: js_sys::Promise = run
-        .call2(&binding, &JsValue::from_str(model), &input)
-        .and_then(|p| p.dyn_into())
-        .map_err(|_| fail("run did not return a promise"))?;
-    let output = JsFuture::from(promise).await.map_err(|error| {
-        let message = error
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| error.as_string())
-            .unwrap_or_else(|| "the call failed".into());
-        workers_ai::classify_error(&message)
-    })?;
+    let input = workers_ai::input(prompt);
+    let output = platform::ai::run(env, model, &input, "wrangler/image-consumer.toml")
+        .await
+        .map_err(|error| match error {
+            AiError::Binding(what) => ImageError::Transport(what),
+            AiError::Failed(message) => workers_ai::classify_error(&message),
+        })?;
     if let Some(bytes) = output.dyn_ref::<Uint8Array>() {
         return binary(bytes.to_vec());
     }
@@ -254,7 +234,9 @@ async fn run_ai_binding(env: &Env, model: &str, prompt: &str) -> Result<Made, Im
     if let Some(stream) = output.dyn_ref::<worker::web_sys::ReadableStream>() {
         let read = worker::web_sys::Response::new_with_opt_readable_stream(Some(stream))
             .and_then(|response| response.array_buffer())
-            .map_err(|_| fail("its stream cannot be read"))?;
+            .map_err(|_| {
+                ImageError::Transport("Workers AI binding AI: its stream cannot be read".into())
+            })?;
         let buffer = JsFuture::from(read)
             .await
             .map_err(|_| ImageError::Transport("reading the Workers AI stream failed".into()))?;
