@@ -105,7 +105,7 @@ CREATE TABLE review_comments (
     draft_id   TEXT NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
     revision   INTEGER NOT NULL,               -- the draft's revision the decision was about
     reviewer   TEXT NOT NULL,
-    decision   TEXT NOT NULL CHECK (decision IN ('comment', 'edit', 'approve', 'withdraw', 'reapprove', 'regenerate', 'discard')),
+    decision   TEXT NOT NULL CHECK (decision IN ('comment', 'edit', 'approve', 'withdraw', 'reapprove', 'regenerate', 'discard', 'reschedule')),
     comment    TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL
 );

@@ -139,15 +139,26 @@ async function putImage(key) {
 // ---------------------------------------------------------------------------------------------
 // Timed posts
 
+/** A draft made through the api, its image made: ready to approve. Its D1 row. */
+async function reviewed() {
+  const created = await p.pipeline.generate({ brief: `Autumn menu ${randomUUID().slice(0, 8)}`, language: "en" });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.draftId;
+  const [image] = p.pipeline.sent.filter((s) => s.queue === "image-queue" && s.body?.id === id);
+  assert.deepEqual((await p.pipeline.deliver(IMAGE, "image-queue", [image.body])).outcomes, ["acked"]);
+  return p.row(id);
+}
+
+/** RFC 3339 with an offset of +09:00, as a client in Tokyo sends it. */
+function tokyo(ms) {
+  return new Date(ms + 9 * HOUR).toISOString().replace(/\.\d+Z$/, "+09:00");
+}
+
+function post(path, body) {
+  return p.pipeline.request("POST", path, { body });
+}
+
 test("approval: without a time the publish message goes at once, due now; with one nothing is queued until the scheduler's run at that time", async () => {
-  const reviewed = async () => {
-    const created = await p.pipeline.generate({ brief: `Autumn menu ${randomUUID().slice(0, 8)}`, language: "en" });
-    assert.equal(created.status, 201, created.text);
-    const id = created.json.draftId;
-    const [image] = p.pipeline.sent.filter((s) => s.queue === "image-queue" && s.body?.id === id);
-    assert.deepEqual((await p.pipeline.deliver(IMAGE, "image-queue", [image.body])).outcomes, ["acked"]);
-    return p.row(id);
-  };
   const now = await reviewed();
   const later = await reviewed();
   const approveAt = Date.now();
@@ -330,6 +341,66 @@ test("the publishing quota: only what fits is queued, oldest due first; the rest
     "with room",
   );
   for (const d of due) assert.equal((await read(d.id)).json.publishHold, null);
+});
+
+test("a reviewer changes or clears the time of an approved post not yet queued; once it is queued, no more", async () => {
+  const [moved, cleared, underReview] = [await reviewed(), await reviewed(), await reviewed()];
+  const T = Math.ceil(Date.now() / 1000) * 1000;
+  for (const [d, at] of [[moved, T + 2 * HOUR], [cleared, T + 5 * HOUR]]) {
+    const approved = await post(`/api/v1/drafts/${d.id}/approve`, { revision: d.revision, scheduledAt: tokyo(at) });
+    assert.equal(approved.status, 200, approved.text);
+  }
+  const approvedRevision = (await p.row(moved.id)).revision;
+
+  // A new time: stored in UTC, at a new revision, with the comment; nothing is queued.
+  const changed = await post(`/api/v1/drafts/${moved.id}/schedule`, { revision: approvedRevision, scheduledAt: tokyo(T + 3 * HOUR), comment: "Evening works better" });
+  assert.equal(changed.status, 200, changed.text);
+  assert.equal(changed.json.scheduledAt, iso(T + 3 * HOUR));
+  assert.equal(changed.json.status, "approved");
+  assert.equal(changed.json.revision, approvedRevision + 1);
+  assert.deepEqual(changed.json.publish, { queued: "at_scheduled_time" });
+  const history = await p.pipeline.request("GET", `/api/v1/drafts/${moved.id}/history`);
+  assert.deepEqual(
+    history.json.comments.map((c) => [c.decision, c.comment, c.revision]).at(-1),
+    ["reschedule", "Evening works better", approvedRevision],
+  );
+  // The old time passes without it; the new one queues it.
+  await fire(T + 2 * HOUR + MINUTE);
+  assertQueuedOnce([], "at the old time");
+  await fire(T + 3 * HOUR);
+  assertQueuedOnce([moved.id], "at the new time");
+  const queued = await post(`/api/v1/drafts/${moved.id}/schedule`, { revision: approvedRevision + 1, scheduledAt: null });
+  assert.equal(queued.status, 409, queued.text);
+  assert.match(queued.json.error.message, /already queued for publishing/);
+  assert.equal((await p.row(moved.id)).scheduled_at, iso(T + 3 * HOUR));
+
+  // Cleared: it goes now, as an approval without a time does.
+  const revision = (await p.row(cleared.id)).revision;
+  for (const [body, path] of [
+    [{ revision }, "scheduledAt"],
+    [{ revision, scheduledAt: iso(T - HOUR) }, "scheduledAt"],
+    [{ revision, scheduledAt: "2030-01-31T09:00:00" }, "scheduledAt"],
+    [{ scheduledAt: null }, "revision"],
+  ]) {
+    const refused = await post(`/api/v1/drafts/${cleared.id}/schedule`, body);
+    assert.equal(refused.status, 400, refused.text);
+    assert.deepEqual(refused.json.error.problems.map((problem) => problem.path), [path], JSON.stringify(body));
+  }
+  const stale = await post(`/api/v1/drafts/${cleared.id}/schedule`, { revision: revision - 1, scheduledAt: null });
+  assert.equal(stale.status, 409, stale.text);
+  assert.equal(stale.json.error.code, "revision_conflict");
+  const now = await post(`/api/v1/drafts/${cleared.id}/schedule`, { revision, scheduledAt: null });
+  assert.equal(now.status, 200, now.text);
+  assert.deepEqual(now.json.publish, { queued: "now" });
+  assert.equal(now.json.scheduledAt, null);
+  const sent = p.pipeline.sent.filter((s) => s.worker === "api" && s.queue === "publish-queue" && s.body.id === cleared.id);
+  assert.equal(sent.length, 1);
+  assert.equal((await p.row(cleared.id)).publish_due_at, sent[0].body.requestedAt);
+
+  // Only an approved post has a time to change.
+  const draft = await post(`/api/v1/drafts/${underReview.id}/schedule`, { revision: underReview.revision, scheduledAt: tokyo(T + HOUR) });
+  assert.equal(draft.status, 409, draft.text);
+  assert.match(draft.json.error.message, /only an approved post/);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -146,10 +146,13 @@ pub enum Event {
     PublishHeld,
     /// The operator was reminded of a draft waiting for review.
     Reminded,
+    /// A person changes or clears the time of an approved post whose publish message is not
+    /// queued yet (the store checks that).
+    Reschedule,
 }
 
 impl Event {
-    pub const ALL: [Event; 21] = [
+    pub const ALL: [Event; 22] = [
         Event::TextWritten,
         Event::Edit,
         Event::Approve,
@@ -171,6 +174,7 @@ impl Event {
         Event::PublishQueued,
         Event::PublishHeld,
         Event::Reminded,
+        Event::Reschedule,
     ];
 
     /// Whether the event, applied to a draft in state `from`, changes something a reviewer
@@ -339,7 +343,7 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
                 return Err(wrong_status);
             }
         }
-        E::PublishHeld => {
+        E::PublishHeld | E::Reschedule => {
             if from.status != S::Approved {
                 return Err(wrong_status);
             }
@@ -492,7 +496,7 @@ mod tests {
         }
     }
 
-    /// Properties over all 6 x 4 x 2 states and 21 events, rather than a copy of the rules.
+    /// Properties over all 6 x 4 x 2 states and 22 events, rather than a copy of the rules.
     #[test]
     fn final_statuses_take_no_event() {
         for from in every_state().filter(|s| s.status.is_final()) {
@@ -637,6 +641,21 @@ mod tests {
             Event::PublishFailed,
             Ok(state(S::Failed, I::Ready)),
         );
+        // Only an approved post's time can change; it stays approved, at a new revision.
+        check(
+            state(S::Approved, I::Ready),
+            Event::Reschedule,
+            Ok(state(S::Approved, I::Ready)),
+        );
+        check(
+            state(S::Failed, I::Ready),
+            Event::Reschedule,
+            Err(Refusal::WrongStatus {
+                status: S::Failed,
+                event: Event::Reschedule,
+            }),
+        );
+        assert!(Event::Reschedule.starts_revision(state(S::Approved, I::Ready)));
     }
 
     /// A write checks only what its verdict depends on; this proves the rest cannot matter.

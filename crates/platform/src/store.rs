@@ -283,6 +283,12 @@ pub enum Change<'a> {
     Reminded {
         previous: Option<&'a str>,
     },
+    /// A person changes (`Some`) or clears (`None`: now) an approved post's time, while no
+    /// publish message is queued for it; `due_at` as for [`Change::Approve`].
+    Reschedule {
+        scheduled_at: Option<OffsetDateTime>,
+        due_at: Option<OffsetDateTime>,
+    },
 }
 
 impl Change<'_> {
@@ -310,6 +316,7 @@ impl Change<'_> {
             Change::PublishQueued { .. } => Event::PublishQueued,
             Change::PublishHeld { .. } => Event::PublishHeld,
             Change::Reminded { .. } => Event::Reminded,
+            Change::Reschedule { .. } => Event::Reschedule,
         }
     }
 }
@@ -677,6 +684,16 @@ impl DraftStore {
                 update.set("publish_hold", text(reason));
                 let until = until.map(format_rfc3339);
                 update.set("publish_hold_until", optional_text(until.as_deref()));
+            }
+            Change::Reschedule {
+                scheduled_at,
+                due_at,
+            } => {
+                // Once its message is queued, the post's time is the queue's business.
+                update.conditions.push("publish_due_at IS NULL".into());
+                let scheduled = scheduled_at.map(format_rfc3339);
+                update.set("scheduled_at", optional_text(scheduled.as_deref()));
+                update.set_due(*due_at);
             }
             Change::Reminded { previous } => {
                 update.condition_is("reminded_at", optional_text(*previous));

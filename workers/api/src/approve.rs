@@ -132,8 +132,8 @@ pub async fn reapprove(
     .await
 }
 
-/// What approval and re-approval share: the decision with its record, the publish message
-/// when it is due now, the trace, and the answer.
+/// What approval, re-approval and rescheduling share: the decision with its record, the
+/// publish message when it is due now, the trace, and the answer.
 #[allow(clippy::too_many_arguments)]
 async fn send_to_instagram(
     env: &Env,
@@ -164,6 +164,64 @@ async fn send_to_instagram(
         Queued::AtScheduledTime => json!({ "queued": "at_scheduled_time" }),
     };
     reply::json(200, &view)
+}
+
+/// `POST /api/v1/drafts/{id}/schedule`: a person changes the time of an approved post whose
+/// publish message is not queued yet (a scheduled post not yet due, or one held back by the
+/// quota), or clears it (`null`), which queues the post at once as an approval without a time
+/// does. It names the revision the person saw.
+pub async fn reschedule(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let started = now();
+    let names_time = serde_json::from_slice::<serde_json::Value>(&body)
+        .is_ok_and(|value| value.get("scheduledAt").is_some());
+    let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
+        .and_then(|request| {
+            names_time.then_some(request).ok_or_else(|| {
+                vec![body::problem(
+                    "scheduledAt",
+                    "required: the new time with its UTC offset, or null to publish now",
+                )]
+            })
+        })
+        .map_err(ApiError::Validation)?;
+    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let row = &target.row;
+    if row.status() != Status::Approved {
+        return Err(ApiError::Conflict(format!(
+            "the draft is {}; only an approved post's time can be changed",
+            row.status()
+        )));
+    }
+    if let Some(due) = &row.publish_due_at {
+        return Err(ApiError::Conflict(format!(
+            "the post is already queued for publishing (due at {due}); its time can no longer be changed"
+        )));
+    }
+    // Cleared: it goes now, as an approval without a time. Changed: the scheduler queues it.
+    let due_at = request.scheduled_at.is_none().then_some(started);
+    let change = Change::Reschedule {
+        scheduled_at: request.scheduled_at,
+        due_at,
+    };
+    send_to_instagram(
+        env,
+        ctx,
+        actor,
+        &target,
+        &change,
+        "reschedule",
+        &request,
+        due_at,
+    )
+    .await
 }
 
 /// What happened to the publish request.

@@ -11,6 +11,7 @@ pub enum Route {
     EditDraft,
     ApproveDraft,
     ReapproveDraft,
+    ScheduleDraft,
     DraftHistory,
     CommentDraft,
     DiscardDraft,
@@ -95,6 +96,12 @@ pub const ROUTES: &[RouteDef] = &[
         method: "POST",
         pattern: "/api/v1/drafts/{id}/reapprove",
         route: Route::ReapproveDraft,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/schedule",
+        route: Route::ScheduleDraft,
         access: Access::TokenOrSession,
     },
     RouteDef {
@@ -294,6 +301,11 @@ mod tests {
             "POST",
             "/api/v1/drafts/abc/approve",
             Some((Route::ApproveDraft, &["abc"])),
+        );
+        check(
+            "POST",
+            "/api/v1/drafts/abc/schedule",
+            Some((Route::ScheduleDraft, &["abc"])),
         );
         check("GET", "/api/v1/drafts/", None);
         check("GET", "/api/v1/drafts/abc/extra", None);

@@ -356,6 +356,7 @@ fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<String> {
             "edit" => "edited the text of",
             "approve" => "approved",
             "reapprove" => "re-approved",
+            "reschedule" => "changed the publishing time of",
             "regenerate" => "asked for new text or image for",
             "discard" => "discarded",
             "withdraw" => "withdrew the approval of",
