@@ -91,7 +91,8 @@ async function picture(format, width, height) {
   const name = `${format}-${width}x${height}`;
   if (!pictures.has(name)) {
     const image = sharp(gradient(width, height), { raw: { width, height, channels: 3 } });
-    pictures.set(name, await (format === "png" ? image.png() : image.jpeg({ quality: 90 })).toBuffer());
+    const encoded = { png: () => image.png(), webp: () => image.webp({ lossless: true }) }[format]?.() ?? image.jpeg({ quality: 90 });
+    pictures.set(name, await encoded.toBuffer());
   }
   return pictures.get(name);
 }
@@ -247,6 +248,16 @@ test("openai: a url answer is downloaded without the key, and a 2:3 JPEG is cent
   assertPixel(pixels, 1024, [512, 0], [127, Math.floor((128 * 255) / 1536), 96]);
   const [download] = fake.downloads();
   assert.equal(download.headers.authorization, undefined, "the key went to the download host");
+});
+
+test("openai: a b64_json WebP is stored as a baseline JPEG with its pixels", async () => {
+  fake.scriptOpenAI(imageReply.b64(await picture("webp", 1024, 1024)));
+  const id = await insertDraft();
+  assert.deepEqual((await pipeline.deliver(OPENAI, "image-queue", [message(id)])).outcomes, ["acked"]);
+  const { pixels } = await storedImage(id, { width: 1024, height: 1024 });
+  for (const [x, y] of [[8, 8], [512, 512], [1000, 1000]]) {
+    assertPixel(pixels, 1024, [x, y], [Math.floor((x * 255) / 1024), Math.floor((y * 255) / 1024), 96]);
+  }
 });
 
 test("openai: a wide 1792x1024 image is stored 1440x823, within the rules", async () => {
