@@ -4,11 +4,11 @@ use worker::Env;
 
 /// A plain variable or a secret; `None` when unset or blank.
 pub fn optional(env: &Env, name: &str) -> Option<String> {
-    let value = env
-        .secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()?;
+    // Vars and secrets are both plain strings on `env`: one read, no error built for a
+    // setting that is simply absent.
+    let value = worker::js_sys::Reflect::get(env.as_ref(), &name.into())
+        .ok()?
+        .as_string()?;
     let value = value.trim();
     (!value.is_empty()).then(|| value.to_owned())
 }
