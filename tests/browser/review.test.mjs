@@ -571,6 +571,30 @@ test("approve with a time: typed in the reviewer's zone, stored in UTC, shown wi
   assert.equal(published.n, 0, "a scheduled post did not wait for its time");
 });
 
+test("a timed post not queued yet: its time is changed on the page, then it is published now", async () => {
+  const draft = await review.generate();
+  const id = draft.draftId;
+  const later = new Date(Math.ceil((Date.now() + 5 * 3600e3) / 60e3) * 60e3);
+  const approved = await review.request("POST", `/api/v1/drafts/${id}/approve`, {
+    body: { revision: draft.revision, scheduledAt: rfc3339(later) },
+  });
+  assert.equal(approved.status, 200, approved.text);
+  const page = await open(AIKO, { ...DESKTOP, timezoneId: "UTC" });
+  await page.goto(`${review.url}/review/${id}`);
+  // A new time, typed in the reviewer's zone (UTC here): stored as typed.
+  const moved = new Date(later.getTime() + 24 * 3600e3);
+  await page.getByLabel("Change the time").fill(rfc3339(moved).slice(0, 16));
+  await page.getByRole("button", { name: "Change the time" }).click();
+  await review.pipeline.eventually(async () => (await review.row(id)).scheduled_at === rfc3339(moved), { what: "the new time" });
+  assert.equal((await review.row(id)).status, "approved");
+  assert.equal(publishMessages(id).length, 0, "a timed post was queued before its time");
+  // Publish now: the time is cleared and the post goes out.
+  await page.getByRole("button", { name: "Publish now" }).click();
+  await page.locator("#status").filter({ hasText: "published" }).waitFor({ timeout: 30000 });
+  assert.equal((await review.row(id)).scheduled_at, null);
+  assert.match(await page.locator("#history").textContent(), /Aiko/);
+});
+
 test("a failed draft shows why in words and is published again by re-approving", async () => {
   const draft = await review.generate();
   const id = draft.draftId;

@@ -382,6 +382,29 @@
     }
   }
 
+  // A timed post not queued yet: a new time, or none (published now).
+  async function reschedule(scheduledAt) {
+    say("#decide-status", scheduledAt ? "Changing the time…" : "Publishing now…");
+    const { status, json } = await call("POST", `/api/v1/drafts/${id}/schedule`, { revision, scheduledAt });
+    if (status === 200) {
+      location.reload();
+      return;
+    }
+    const schedule = json?.error?.problems?.find((p) => p.path === "scheduledAt");
+    say("#schedule-problem", schedule ? schedule.reason : "");
+    say("#decide-status", `Not changed: ${schedule?.reason ?? failure(status, json)}`, "error");
+  }
+  $("#schedule-form")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const when = $("#new-schedule").value;
+    if (!when) {
+      say("#schedule-problem", "Choose the new time, or publish now.");
+      return;
+    }
+    reschedule(withOffset(when));
+  });
+  $("#publish-now")?.addEventListener("click", () => reschedule(null));
+
   $("#reapprove")?.addEventListener("click", () => act(`/api/v1/drafts/${id}/reapprove`, {}, "Approving again…"));
   $("#regenerate")?.addEventListener("click", () =>
     act(`/api/v1/drafts/${id}/regenerate`, { text: $("#regen-text").checked, image: $("#regen-image").checked }, "Regenerating…"),
