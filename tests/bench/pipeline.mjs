@@ -16,17 +16,11 @@
 //
 // The harness is not reused because it cannot add a Worker from a script of ours.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { API_TOKEN, ROOT } from "../e2e/harness.mjs";
+import { API_TOKEN, migrationStatements, ROOT, workerOptions } from "../e2e/harness.mjs";
 
-const CONFIGS = {
-  api: "wrangler/api.toml",
-  "publish-consumer": "wrangler/publish-consumer.toml",
-  "image-consumer": "wrangler/image-consumer.toml",
-};
 export const TS_SOURCE = join(ROOT, "tests", "bench", "ts", "worker.ts");
 export const TS_BUNDLE = join(ROOT, "target", "bench-ts", "worker.js");
 const BENCH_QUEUE = "bench-image-queue";
@@ -74,37 +68,6 @@ export function buildTypeScriptWorker() {
     { stdio: ["ignore", "inherit", "inherit"] },
   );
   return TS_BUNDLE;
-}
-
-function workerOptions(name, vars) {
-  const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, CONFIGS[name]));
-  // Secrets from a developer's wrangler/.dev.vars must not leak into the benchmark.
-  const bindings = Object.fromEntries(
-    Object.entries(workerOptions.bindings ?? {}).filter(([key]) => !/TOKEN|KEY|SECRET/.test(key)),
-  );
-  return {
-    ...workerOptions,
-    name,
-    modules: true,
-    modulesRoot: dirname(main),
-    scriptPath: main,
-    bindings: { ...bindings, ...vars },
-  };
-}
-
-/** Statements of every migration, in order, as `wrangler d1 migrations apply` runs them. */
-function migrationStatements() {
-  const folder = join(ROOT, "migrations");
-  return readdirSync(folder)
-    .filter((file) => file.endsWith(".sql"))
-    .sort()
-    .flatMap((file) =>
-      readFileSync(join(folder, file), "utf8")
-        .replace(/--.*$/gm, "")
-        .split(/;\s*$/m)
-        .map((statement) => statement.trim())
-        .filter(Boolean),
-    );
 }
 
 const directSocket = [{ host: "127.0.0.1", port: 0 }];

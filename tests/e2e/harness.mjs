@@ -29,7 +29,8 @@ export function cronWorkerName() {
   return withCron[0];
 }
 
-function workerOptions(name, vars) {
+/** Miniflare options of Worker `name`, read from its wrangler config, with `vars` on top. */
+export function workerOptions(name, vars) {
   const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, CONFIGS[name]));
   // Secrets from a developer's wrangler/.dev.vars must not leak into tests.
   const bindings = Object.fromEntries(
@@ -46,7 +47,7 @@ function workerOptions(name, vars) {
 }
 
 /** Statements of every migration, in order, as `wrangler d1 migrations apply` runs them. */
-function migrationStatements() {
+export function migrationStatements() {
   const folder = join(ROOT, "migrations");
   return readdirSync(folder)
     .filter((file) => file.endsWith(".sql"))
