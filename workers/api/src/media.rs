@@ -62,10 +62,7 @@ pub async fn serve(req: &Request, env: &Env, key: &str) -> Result<Response, ApiE
                     EntityTag::Tag(tag) => *tag == current,
                 });
                 if matches {
-                    let headers = Headers::new();
-                    headers.set("etag", &head.http_etag())?;
-                    headers.set("cache-control", "public, max-age=31536000, immutable")?;
-                    headers.set("x-content-type-options", "nosniff")?;
+                    let headers = object_headers(&head.http_etag())?;
                     return Ok(Response::empty()?.with_status(304).with_headers(headers));
                 }
             }
@@ -76,13 +73,7 @@ pub async fn serve(req: &Request, env: &Env, key: &str) -> Result<Response, ApiE
     }
     let object = get.execute().await?.ok_or_else(not_found)?;
 
-    let headers = Headers::new();
-    headers.set("etag", &object.http_etag())?;
-    // Keys are never reused, so the bytes behind one never change.
-    headers.set("cache-control", "public, max-age=31536000, immutable")?;
-    headers.set("accept-ranges", "bytes")?;
-    // The type is ours, never guessed from the bytes.
-    headers.set("x-content-type-options", "nosniff")?;
+    let headers = object_headers(&object.http_etag())?;
     let Some(body) = object.body() else {
         // The precondition failed: the client's copy is current.
         return Ok(Response::empty()?.with_status(304).with_headers(headers));
@@ -126,6 +117,18 @@ fn entity_tags(header: &str) -> Vec<EntityTag> {
             }
         })
         .collect()
+}
+
+/// What every answer about a stored object carries, a 304 included.
+fn object_headers(etag: &str) -> Result<Headers, ApiError> {
+    let headers = Headers::new();
+    headers.set("etag", etag)?;
+    // Keys are never reused, so the bytes behind one never change.
+    headers.set("cache-control", "public, max-age=31536000, immutable")?;
+    headers.set("accept-ranges", "bytes")?;
+    // The type is ours, never guessed from the bytes.
+    headers.set("x-content-type-options", "nosniff")?;
+    Ok(headers)
 }
 
 fn unsatisfiable(size: u64) -> Result<Response, ApiError> {
