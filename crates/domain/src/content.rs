@@ -554,7 +554,7 @@ pub struct PostText {
 }
 
 /// The unvalidated shape of [`PostText`], as stored and as edited on the review page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawPostText {
     pub caption: String,

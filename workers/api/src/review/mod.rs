@@ -183,11 +183,7 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
     } else {
         body.push_str(r#"<ul class="drafts">"#);
         for row in &rows {
-            let text = row.text().unwrap_or_else(|| domain::content::RawPostText {
-                caption: String::new(),
-                hashtags: Vec::new(),
-                alt_text: String::new(),
-            });
+            let text = row.text().unwrap_or_default();
             let first_line = text.caption.lines().next().unwrap_or("");
             let preview: String = first_line.chars().take(90).collect();
             let image = row.image_key.as_ref().map_or_else(
@@ -255,11 +251,7 @@ pub async fn draft(
         "reviewer": actor.name,
     });
     let status = row.status();
-    let text = row.text().unwrap_or_else(|| domain::content::RawPostText {
-        caption: String::new(),
-        hashtags: Vec::new(),
-        alt_text: String::new(),
-    });
+    let text = row.text().unwrap_or_default();
     let mut body = String::new();
     let _ = write!(
         body,
