@@ -291,6 +291,17 @@ test("502 when the provider does not answer within LLM_TIMEOUT_MS", async () => 
   assert.ok(elapsedMs >= 450 && elapsedMs < 5000, `answered after ${elapsedMs} ms with a 500 ms timeout`);
 });
 
+test("502 when the provider sends its headers and stalls halfway through the body", async () => {
+  const { elapsedMs } = await expectModelFailure({
+    client: pipeline.variant("impatient"),
+    behaviours: [reply.stall()],
+    calls: 1,
+    message: "the caption model (openai) did not answer within 500 ms; nothing was stored",
+  });
+  assert.equal(fake.calls()[0].stalled, true, "the fake never sent its headers and half a body");
+  assert.ok(elapsedMs >= 450 && elapsedMs < 5000, `answered after ${elapsedMs} ms with a 500 ms timeout`);
+});
+
 test("502 when the provider cannot be reached, without naming where it is", async () => {
   const { elapsedMs } = await expectModelFailure({
     client: pipeline.variant("unreachable"),

@@ -259,7 +259,11 @@ test("two runs fired at the same moment: both find the drafts due, each draft is
 });
 
 test("a run that dies after queueing half: the next run queues the rest, the one cut off once it is overdue, none twice", async () => {
-  const drafts = (await p.approvedDrafts(6)).sort((a, b) => (a.id < b.id ? -1 : 1));
+  // One approval time for all six, so the scheduler's order (due time, then id) is the ids'
+  // order even when making them crosses a second.
+  const approvedAt = iso(Date.now() - MINUTE);
+  const sameTime = () => ({ columns: { approved_at: approvedAt, created_at: approvedAt, updated_at: approvedAt } });
+  const drafts = (await p.approvedDrafts(6, sameTime)).sort((a, b) => (a.id < b.id ? -1 : 1));
   let sends = 0;
   p.pipeline.refuseSends((s) => s.worker === PUBLISH && s.queue === "publish-queue" && ++sends > 3);
   const T = Date.now();

@@ -27,6 +27,8 @@ export const reply = {
   garbage: () => ({ body: completion("Sure! Here is a lovely caption for your cafe.") }),
   status: (status, message = "fake failure") => ({ status, body: { error: { message, type: "fake" } } }),
   hang: () => ({ hang: true }),
+  /** A 200 with its headers and the start of its body, then nothing more. */
+  stall: () => ({ stall: '{"id":"chatcmpl-stalled","choices":[{"message":{"role":"assistant","content":"' }),
   delay: (delayMs, post = VALID_POST) => ({ delayMs, body: completion(JSON.stringify(post)) }),
 };
 

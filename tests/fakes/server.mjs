@@ -1,5 +1,6 @@
 // A small HTTP server on loopback that records every request and answers from a script of
-// behaviours, so tests can inject faults: a status, a delay, a hang, garbage.
+// behaviours, so tests can inject faults: a status, a delay, a hang, a body that stalls
+// halfway, garbage.
 import { createServer } from "node:http";
 
 export async function startFakeServer(name, respond) {
@@ -27,6 +28,14 @@ export async function startFakeServer(name, respond) {
     if (reply.hang) return; // never answers; the client must time out
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     res.writeHead(reply.status ?? 200, { "content-type": reply.contentType ?? "application/json", ...reply.headers });
+    if (reply.stall) {
+      // The status, the headers and the first bytes of the body, then nothing more: the
+      // client must give up on the body too.
+      res.flushHeaders();
+      res.write(reply.stall);
+      request.stalled = true;
+      return;
+    }
     res.end(typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {}));
   });
   server.on("connection", (socket) => {

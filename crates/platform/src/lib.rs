@@ -6,6 +6,7 @@
 pub mod ai;
 pub mod clock;
 pub mod config;
+pub mod d1;
 pub mod http;
 pub mod media;
 pub mod metrics;

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
+
+use crate::d1::{self, Rows};
 
 pub const DB_BINDING: &str = "DB";
 
@@ -458,11 +460,11 @@ impl DraftStore {
     }
 
     pub async fn get(&self, id: DraftId) -> worker::Result<Option<DraftRow>> {
-        self.db
+        let statement = self
+            .db
             .prepare("SELECT * FROM drafts WHERE id = ?1")
-            .bind(&[text(&id.to_string())])?
-            .first::<DraftRow>(None)
-            .await
+            .bind(&[text(&id.to_string())])?;
+        d1::all(statement).await?.first()
     }
 
     /// A page of visible drafts (with text), newest first, optionally of one status,
@@ -498,19 +500,19 @@ impl DraftStore {
         let counts = self.db.prepare(
             "SELECT status, COUNT(*) AS count FROM drafts WHERE caption IS NOT NULL GROUP BY status",
         );
-        let results = self.db.batch(vec![page, counts]).await?;
+        let results = d1::batch(&self.db, vec![page, counts]).await?;
         #[derive(Deserialize)]
         struct Count {
             status: String,
             count: i64,
         }
         let rows = match results.first() {
-            Some(result) => result.results::<DraftRow>()?,
+            Some(result) => result.all::<DraftRow>()?,
             None => Vec::new(),
         };
         let counts = match results.get(1) {
             Some(result) => result
-                .results::<Count>()?
+                .all::<Count>()?
                 .into_iter()
                 .map(|c| (c.status, c.count))
                 .collect(),
@@ -770,19 +772,13 @@ impl DraftStore {
         change: &Change<'_>,
         now: OffsetDateTime,
     ) -> Result<Option<DraftRow>, StoreError> {
-        let result = self
-            .apply_statement(id, expected, change, now)?
-            .all()
-            .await?;
+        let result = d1::all(self.apply_statement(id, expected, change, now)?).await?;
         Ok(applied_row(&result)?)
     }
 
     /// Runs statements in one round trip and one transaction.
-    pub async fn batch(
-        &self,
-        statements: Vec<D1PreparedStatement>,
-    ) -> worker::Result<Vec<D1Result>> {
-        self.db.batch(statements).await
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> worker::Result<Vec<Rows>> {
+        d1::batch(&self.db, statements).await
     }
 
     /// Removes a draft whose text was never written (generate failed), returning the key of
@@ -818,15 +814,14 @@ impl DraftStore {
         before: OffsetDateTime,
         limit: u32,
     ) -> worker::Result<Vec<DraftRow>> {
-        self.db
+        let statement = self
+            .db
             .prepare(
                 "SELECT * FROM drafts WHERE caption IS NULL AND created_at < ?1
                  ORDER BY created_at LIMIT ?2",
             )
-            .bind(&[time(before), JsValue::from_f64(f64::from(limit))])?
-            .all()
-            .await?
-            .results::<DraftRow>()
+            .bind(&[time(before), JsValue::from_f64(f64::from(limit))])?;
+        d1::all(statement).await?.all()
     }
 
     /// Of `keys`, the R2 objects some draft still points at (its image or its approved one). A
@@ -1156,12 +1151,6 @@ pub struct DeadLetter<'a> {
 
 /// The row an applied change returned; `None` when its conditions no longer held. A result
 /// that is not a success is an error, never "nothing changed".
-pub fn applied_row(result: &D1Result) -> worker::Result<Option<DraftRow>> {
-    if !result.success() {
-        return Err(worker::Error::RustError(format!(
-            "D1 statement failed: {}",
-            result.error().unwrap_or_default()
-        )));
-    }
-    Ok(result.results::<DraftRow>()?.into_iter().next())
+pub fn applied_row(result: &Rows) -> worker::Result<Option<DraftRow>> {
+    result.checked()?.first()
 }

@@ -9,7 +9,7 @@ use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::clock::{now, random_bytes};
 use crate::config::{optional, or_default};
-use crate::http::fetch_with_timeout;
+use crate::http::{fetch_text, fetch_with_timeout};
 
 const TIMEOUT_MS: u64 = 5_000;
 
@@ -128,16 +128,16 @@ impl LangSmith {
             init.with_body(Some(body.to_string().into()));
         }
         let request = Request::new_with_init(&format!("{}{path}", self.endpoint), &init)?;
-        let mut response = fetch_with_timeout(request, TIMEOUT_MS)
+        let answer = fetch_text(request, TIMEOUT_MS)
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let status = response.status_code();
+        let status = answer.status;
         if !(200..300).contains(&status) {
             return Err(worker::Error::RustError(format!(
                 "LangSmith answered {status} to {path}"
             )));
         }
-        Ok(response.json::<Value>().await.unwrap_or(Value::Null))
+        Ok(serde_json::from_str(&answer.body).unwrap_or(Value::Null))
     }
 }
 

@@ -111,41 +111,94 @@ pub fn origin(req: &Request) -> String {
 
 /// The public JSON view of a draft with text; `None` for a row whose text is not written.
 pub fn view(origin: &str, row: &DraftRow, max_hashtags: usize) -> Option<Value> {
-    let text = row.text()?;
-    let instagram_caption = PostText::parse(&text, max_hashtags)
-        .ok()
-        .map(|t| t.instagram_caption());
-    let media_url = |key: &String| format!("{origin}/media/{key}");
-    Some(json!({
-        "draftId": row.id,
-        "status": row.status,
-        "revision": row.revision,
-        "caption": text.caption,
-        "hashtags": text.hashtags,
-        "altText": text.alt_text,
-        "instagramCaption": instagram_caption,
-        "language": row.language,
-        "writer": json_column(&row.writer),
-        "image": {
-            "status": row.image_status,
-            "url": row.image_key.as_ref().map(media_url),
-            "previewUrl": row.image_key.as_ref().map_or_else(|| format!("{origin}/media/pending.svg"), media_url),
-            "error": row.image_error,
-        },
-        "scheduledAt": row.scheduled_at,
-        "approval": row.approved_revision.map(|revision| json!({
-            "revision": revision,
-            "approvedAt": row.approved_at,
-            "approvedBy": row.approved_by,
-        })),
-        "lastError": row.last_error,
-        "publishHold": row.publish_hold.as_ref().map(|reason| json!({
-            "reason": reason,
-            "expectedAt": row.publish_hold_until,
-        })),
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-    }))
+    serde_json::to_value(DraftView::of(origin, row, max_hashtags)?).ok()
+}
+
+/// The public view of a draft, as [`view`] gives it, for answers that send it as it is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DraftView<'a> {
+    draft_id: &'a str,
+    status: &'a str,
+    revision: i64,
+    #[serde(flatten)]
+    text: RawPostText,
+    instagram_caption: Option<String>,
+    language: &'a str,
+    writer: Value,
+    image: ImageView<'a>,
+    scheduled_at: Option<&'a str>,
+    approval: Option<ApprovalView<'a>>,
+    last_error: Option<&'a str>,
+    publish_hold: Option<HoldView<'a>>,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageView<'a> {
+    status: &'a str,
+    url: Option<String>,
+    preview_url: String,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalView<'a> {
+    revision: i64,
+    approved_at: Option<&'a str>,
+    approved_by: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HoldView<'a> {
+    reason: &'a str,
+    expected_at: Option<&'a str>,
+}
+
+impl<'a> DraftView<'a> {
+    /// `None` for a row whose text is not written.
+    pub fn of(origin: &str, row: &'a DraftRow, max_hashtags: usize) -> Option<Self> {
+        let text = row.text()?;
+        let instagram_caption = PostText::parse(&text, max_hashtags)
+            .ok()
+            .map(|t| t.instagram_caption());
+        let media_url = |key: &String| format!("{origin}/media/{key}");
+        Some(Self {
+            draft_id: &row.id,
+            status: &row.status,
+            revision: row.revision,
+            text,
+            instagram_caption,
+            language: &row.language,
+            writer: json_column(&row.writer),
+            image: ImageView {
+                status: &row.image_status,
+                url: row.image_key.as_ref().map(media_url),
+                preview_url: row
+                    .image_key
+                    .as_ref()
+                    .map_or_else(|| format!("{origin}/media/pending.svg"), media_url),
+                error: row.image_error.as_deref(),
+            },
+            scheduled_at: row.scheduled_at.as_deref(),
+            approval: row.approved_revision.map(|revision| ApprovalView {
+                revision,
+                approved_at: row.approved_at.as_deref(),
+                approved_by: row.approved_by.as_deref(),
+            }),
+            last_error: row.last_error.as_deref(),
+            publish_hold: row.publish_hold.as_deref().map(|reason| HoldView {
+                reason,
+                expected_at: row.publish_hold_until.as_deref(),
+            }),
+            created_at: &row.created_at,
+            updated_at: &row.updated_at,
+        })
+    }
 }
 
 pub fn parse_id(text: &str) -> Result<DraftId, ApiError> {

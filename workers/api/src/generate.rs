@@ -130,7 +130,7 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     {
         Ok(row) => {
             drafts::refresh_copy(env, ctx, &row);
-            let view = drafts::view(&origin, &row, config.max_hashtags)
+            let view = drafts::DraftView::of(&origin, &row, config.max_hashtags)
                 .ok_or_else(|| ApiError::Internal("the text just written is missing".into()))?;
             reply::json(201, &view)
         }
@@ -186,7 +186,7 @@ async fn discard(env: &Env, store: &DraftStore, id: DraftId, owned: Option<&Owne
     // The image was made while the text was being written.
     let image_key = results
         .first()
-        .and_then(|r| r.results::<Discarded>().ok())
+        .and_then(|r| r.all::<Discarded>().ok())
         .and_then(|rows| rows.into_iter().next())
         .and_then(|row| row.image_key);
     if let Some(key) = image_key
@@ -388,7 +388,7 @@ pub(crate) async fn write_post(
             }
             Ok(completion) => {
                 let outputs = if tracer.is_on() {
-                    json!({ "answer": completion.text, "usage": completion.usage, "params": completion.params })
+                    json!({ "answer": completion.text, "usage": completion.usage(), "params": completion.params() })
                 } else {
                     Value::Null
                 };

@@ -6,7 +6,7 @@
 use generation::{ChatPrompt, GenerateRequest, ModelError, openai, template_writer, workers_ai};
 use platform::ai::AiError;
 use platform::config::{optional, or_default};
-use platform::http::{HttpError, fetch_with_timeout, within};
+use platform::http::{HttpError, fetch_text, within};
 use serde_json::Value;
 use worker::js_sys::JSON;
 use worker::{Env, Headers, Method, Request, RequestInit};
@@ -16,19 +16,28 @@ use crate::reply::ApiError;
 /// A model's answer, with what the trace reports about the call.
 pub struct Completion {
     pub text: String,
-    /// The provider's token counts, when it reports them.
-    pub usage: Option<Value>,
-    /// The request's parameters (`max_tokens`, ...), when the call had any.
-    pub params: Option<Value>,
+    /// The OpenAI-compatible response body, read again only when the call is traced.
+    openai_body: Option<String>,
 }
 
 impl Completion {
     fn text(text: String) -> Self {
         Self {
             text,
-            usage: None,
-            params: None,
+            openai_body: None,
         }
+    }
+
+    /// The provider's token counts, when it reports them.
+    pub fn usage(&self) -> Option<Value> {
+        self.openai_body.as_deref().and_then(openai::usage)
+    }
+
+    /// The request's parameters (`max_tokens`, ...), when the call had any.
+    pub fn params(&self) -> Option<Value> {
+        self.openai_body.as_ref().map(|_| {
+            serde_json::json!({ "max_tokens": openai::MAX_TOKENS, "temperature": openai::TEMPERATURE })
+        })
     }
 }
 
@@ -135,25 +144,19 @@ impl Writer {
                 let request =
                     Request::new_with_init(&format!("{base_url}/chat/completions"), &init)
                         .map_err(transport)?;
-                let mut response =
-                    fetch_with_timeout(request, timeout_ms)
-                        .await
-                        .map_err(|e| match e {
-                            HttpError::Timeout(_) => ModelError::Timeout,
-                            HttpError::Transport(message) => ModelError::Transport(message),
-                        })?;
-                let status = response.status_code();
+                // The deadline covers the body too: an answer that stalls halfway is none.
+                let answer = fetch_text(request, timeout_ms).await.map_err(|e| match e {
+                    HttpError::Timeout(_) => ModelError::Timeout,
+                    HttpError::Transport(message) => ModelError::Transport(message),
+                })?;
                 // A rate limit's wait comes in the header; the api passes it on to the client.
-                let retry_after = response.headers().get("retry-after").ok().flatten();
-                let text = response.text().await.map_err(transport)?;
+                let retry_after = answer.header("retry-after");
+                let (status, text) = (answer.status, answer.body);
                 let answer = openai::parse_chat_response(status, &text)
                     .map_err(|error| error.with_retry_after(retry_after.as_deref()))?;
                 Ok(Completion {
                     text: answer,
-                    usage: openai::usage(&text),
-                    params: Some(
-                        serde_json::json!({ "max_tokens": openai::MAX_TOKENS, "temperature": openai::TEMPERATURE }),
-                    ),
+                    openai_body: Some(text),
                 })
             }
             Writer::WorkersAi { model } => {

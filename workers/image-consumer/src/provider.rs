@@ -7,7 +7,7 @@ use domain::draft::DraftId;
 use media::provider::{Answer, ImageError, openai, workers_ai};
 use platform::ai::AiError;
 use platform::config::{number, optional, or_default};
-use platform::http::within;
+use platform::http::{body_bytes, within};
 use serde_json::Value;
 use worker::js_sys::{ArrayBuffer, JSON, Uint8Array};
 use worker::wasm_bindgen::JsCast;
@@ -189,7 +189,7 @@ async fn send(
     signal: &AbortSignal,
 ) -> Result<(u16, Option<String>, Vec<u8>), ImageError> {
     let transport = |e: worker::Error| ImageError::Transport(e.to_string());
-    let mut response = Fetch::Request(request)
+    let response = Fetch::Request(request)
         .send_with_signal(signal)
         .await
         .map_err(transport)?;
@@ -204,7 +204,7 @@ async fn send(
     if declared.is_some_and(|length| length > MAX_ANSWER_BYTES) {
         return Err(too_long());
     }
-    let body = response.bytes().await.map_err(transport)?;
+    let body = body_bytes(&response).await.map_err(transport)?;
     if body.len() > MAX_ANSWER_BYTES {
         return Err(too_long());
     }

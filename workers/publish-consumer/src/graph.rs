@@ -4,8 +4,8 @@
 use std::fmt;
 
 use instagram::{ContainerStatus, GraphError, GraphRequest, MediaItem, PublishingLimit};
-use platform::http::within;
-use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit};
+use platform::http::{HttpError, fetch_text};
+use worker::{Headers, Method, Request, RequestInit};
 
 use crate::settings::Settings;
 
@@ -144,33 +144,21 @@ impl<'a> Graph<'a> {
             .with_headers(headers)
             .with_body(request.body().map(Into::into));
         let outgoing = Request::new_with_init(&request.url, &init).map_err(no_answer)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
         // The deadline covers the body too: an answer that stalls halfway is no answer.
-        let exchange = async {
-            let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
-            let header = |name: &str| response.headers().get(name).ok().flatten();
-            let retry_after = header("retry-after");
-            let usage = header("x-business-use-case-usage");
-            let status = response.status_code();
-            let body = response.text().await?;
-            Ok::<Answer, worker::Error>(Answer {
-                status,
-                retry_after,
-                usage,
-                body,
-            })
-        };
-        match within(exchange, self.settings.graph_timeout_ms).await {
-            Some(Ok(answer)) => Ok(answer),
-            Some(Err(error)) => Err(Failure::NoAnswer(format!("the request failed: {error}"))),
-            None => {
-                controller.abort();
-                Err(Failure::NoAnswer(format!(
-                    "no answer within {} ms",
-                    self.settings.graph_timeout_ms
-                )))
+        let timeout_ms = self.settings.graph_timeout_ms;
+        match fetch_text(outgoing, timeout_ms).await {
+            Ok(answer) => Ok(Answer {
+                status: answer.status,
+                retry_after: answer.header("retry-after"),
+                usage: answer.header("x-business-use-case-usage"),
+                body: answer.body,
+            }),
+            Err(HttpError::Transport(error)) => {
+                Err(Failure::NoAnswer(format!("the request failed: {error}")))
             }
+            Err(HttpError::Timeout(_)) => Err(Failure::NoAnswer(format!(
+                "no answer within {timeout_ms} ms"
+            ))),
         }
     }
 }

@@ -257,12 +257,9 @@ pub async fn select_drafts(
     sql: &str,
     binds: &[JsValue],
 ) -> Result<Vec<DraftRow>, String> {
-    db.prepare(sql)
-        .bind(binds)
-        .map_err(|e| e.to_string())?
-        .all()
+    let statement = db.prepare(sql).bind(binds).map_err(|e| e.to_string())?;
+    platform::d1::all(statement)
         .await
-        .map_err(|e| e.to_string())?
-        .results::<DraftRow>()
+        .and_then(|rows| rows.all::<DraftRow>())
         .map_err(|e| e.to_string())
 }
