@@ -27,6 +27,9 @@
 //                      each side gets BENCH_REQUESTS requests in all (4)
 //   BENCH_TS_INSERT_FIRST  1 makes the TypeScript twin insert the row before it calls the
 //                      model, rather than beside it as the Rust route does (0)
+//   BENCH_PAIRS        after the comparison's table, this many Rust and TypeScript requests
+//                      interleaved one by one at concurrency 1 (R T, T R, ...), for the
+//                      latency ratio that moves least between runs (400; 0 skips)
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { subscribe } from "node:diagnostics_channel";
@@ -62,6 +65,7 @@ const IMAGE_SIDE = setting("BENCH_IMAGE_SIDE", undefined);
 const COMPARE = setting("BENCH_COMPARE", "1") !== "0";
 const ROUNDS = Math.max(1, wholeNumber("BENCH_ROUNDS", 4));
 const TS_INSERT_FIRST = setting("BENCH_TS_INSERT_FIRST", "0") === "1";
+const PAIRS = wholeNumber("BENCH_PAIRS", 400);
 const MARKER = /bench-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 // --- the model's own time, as the fake OpenAI server sees it -------------------------------
@@ -445,7 +449,29 @@ async function compare() {
     if (row.failed > 0) console.log(`${what}: ${row.failed} requests failed, first: ${row.firstFailure}`);
     if (row.unmatched > 0) console.log(`${what}: ${row.unmatched} requests without a matching model call`);
   }
-  return 2 * (WARMUP + REQUESTS * CONCURRENCY.length);
+  if (PAIRS > 0) await interleaved(sides, PAIRS);
+  return 2 * (WARMUP + REQUESTS * CONCURRENCY.length + PAIRS);
+}
+
+/**
+ * Rust and TypeScript requests one by one, alternating which goes first: each pair meets the
+ * machine in the same moment, so a slower minute (another VM on the host, say) slows both
+ * sides alike. On a shared 2-CPU VM the table's ratios moved by up to 0.1 between runs, these
+ * by about 0.02.
+ */
+async function interleaved(sides, pairs) {
+  const latencies = { rust: [], ts: [] };
+  for (let i = 0; i < pairs; i += 1) {
+    for (const name of i % 2 === 0 ? ["rust", "ts"] : ["ts", "rust"]) {
+      const result = await sides[name]();
+      if (result.status !== 201) throw new Error(`${name} request failed: ${result.status} ${result.text.slice(0, 300)}`);
+      latencies[name].push(result.latency);
+    }
+  }
+  const [rust, ts] = [percentile(latencies.rust, 50), percentile(latencies.ts, 50)];
+  console.log(
+    `interleaved, ${pairs} pairs at concurrency 1: p50 rust ${rust.toFixed(2)} ms, ts ${ts.toFixed(2)} ms, ratio rust/ts ${(rust / ts).toFixed(2)}`,
+  );
 }
 
 // --- run ------------------------------------------------------------------------------------

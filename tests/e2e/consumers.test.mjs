@@ -292,10 +292,10 @@ test("image-consumer: the last attempt is acked and marks the image failed with 
     assert.match(row.image_error, new RegExp(`^image generation failed ${attempt} times; last error: IMAGE_PROVIDER is "nope"`));
     assert.equal(row.revision, 2, "one new revision for the failure");
     assert.deepEqual(sentFor(id), [], `attempt ${attempt}: queued again after the last attempt`);
-    // Done::Retrying covers the give-up too (workers/image-consumer/src/lib.rs): the handler
-    // recorded the outcome, so "failed" stays for a handler that could not.
+    // Given up, not "retrying": nothing comes after it. ("failed" is for a handler that could
+    // not even record the outcome.)
     const [point] = await pointsFor(id, 1);
-    assertPoint(point, { id, worker: FAILING, queue: "image-queue", outcome: "retrying", attempt });
+    assertPoint(point, { id, worker: FAILING, queue: "image-queue", outcome: "gave_up", attempt });
   }
 });
 

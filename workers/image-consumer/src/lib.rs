@@ -103,9 +103,10 @@ enum Done {
     Skipped(&'static str),
     /// Another job holds a live claim on the image.
     Busy,
-    /// The attempt failed; the next one is queued, or the image is marked failed.
+    /// The attempt failed; the next one is queued.
     Retrying,
-    /// The provider refused, or answered with no usable image: the image is marked failed.
+    /// The image is marked failed: the provider refused, answered with no usable image, or
+    /// the last attempt failed.
     GaveUp,
 }
 
@@ -475,7 +476,7 @@ async fn retry_or_give_up(
                 message.attempt
             );
             record_failed(store, message, claimed, claim, &reason).await?;
-            Ok(Done::Retrying)
+            Ok(Done::GaveUp)
         }
         Failure::Permanent(reason) => {
             let reason = format!(
