@@ -2,9 +2,11 @@
 //! API that hangs must not hold a request or a queue batch for minutes.
 
 use futures::future::{Either, select};
-use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{AbortController, Delay, Fetch, Headers, Request, Response, ResponseBody, js_sys};
+use worker::{
+    AbortController, Delay, Fetch, Headers, Request, Response, ResponseBody, js_sys, web_sys,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -40,6 +42,15 @@ pub async fn fetch_with_timeout(request: Request, timeout_ms: u64) -> Result<Res
     }
 }
 
+/// An outgoing call, as plain data: no `worker::Request` is built (that wrapper reads the
+/// method, URL and headers back from JS).
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a str>,
+}
+
 /// A whole answer: status, headers and the body as text.
 pub struct TextAnswer {
     pub status: u16,
@@ -53,48 +64,46 @@ impl TextAnswer {
     }
 }
 
-/// Sends `request` and reads the whole body as text, both within `timeout_ms`: an answer
-/// that stalls halfway is no answer. A late request is aborted.
-pub async fn fetch_text(request: Request, timeout_ms: u64) -> Result<TextAnswer, HttpError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
+/// Makes `call` and reads the whole body as text, both within `timeout_ms`: an answer that
+/// stalls halfway is no answer. The deadline is the runtime's own `AbortSignal.timeout`, which
+/// aborts the request, its connection and the body read.
+pub async fn fetch_text(call: &Call<'_>, timeout_ms: u64) -> Result<TextAnswer, HttpError> {
+    let deadline = web_sys::AbortSignal::timeout_with_f64(timeout_ms as f64);
     let exchange = async {
-        let response = Fetch::Request(request).send_with_signal(&signal).await?;
-        let body = body_text(&response).await?;
-        Ok::<_, worker::Error>(TextAnswer {
-            status: response.status_code(),
-            headers: response.headers().clone(),
-            body,
+        let headers = web_sys::Headers::new()?;
+        for (name, value) in call.headers {
+            headers.set(name, value)?;
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method(call.method);
+        init.set_headers(&headers);
+        if let Some(body) = call.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        init.set_signal(Some(&deadline));
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let response: web_sys::Response =
+            JsFuture::from(global.fetch_with_str_and_init(call.url, &init))
+                .await?
+                .dyn_into()?;
+        let body = JsFuture::from(response.text()?).await?;
+        Ok::<_, JsValue>(TextAnswer {
+            status: response.status(),
+            headers: Headers(response.headers()),
+            body: body.as_string().unwrap_or_default(),
         })
     };
-    match within(exchange, timeout_ms).await {
-        Some(Ok(answer)) => Ok(answer),
-        Some(Err(error)) => Err(HttpError::Transport(error.to_string())),
-        None => {
-            controller.abort();
-            Err(HttpError::Timeout(timeout_ms))
+    exchange.await.map_err(|error| {
+        if deadline.aborted() {
+            HttpError::Timeout(timeout_ms)
+        } else {
+            HttpError::Transport(worker::Error::from(error).to_string())
         }
-    }
+    })
 }
 
-/// The body as text, read by the runtime in one call. (`worker::Response::text` pulls the
+/// The body as bytes, read by the runtime in one call. (`worker::Response::bytes` pulls the
 /// stream chunk by chunk through wasm, a few promises and JS calls per chunk.)
-pub async fn body_text(response: &Response) -> worker::Result<String> {
-    match response.body() {
-        ResponseBody::Empty => Ok(String::new()),
-        ResponseBody::Body(bytes) => String::from_utf8(bytes.clone())
-            .map_err(|_| worker::Error::RustError("the body is not UTF-8 text".into())),
-        ResponseBody::Stream(stream) => {
-            let whole = worker::web_sys::Response::new_with_opt_readable_stream(Some(stream))?;
-            JsFuture::from(whole.text()?)
-                .await?
-                .as_string()
-                .ok_or_else(|| worker::Error::RustError("the body is not text".into()))
-        }
-    }
-}
-
-/// The body as bytes, read by the runtime in one call (see [`body_text`]).
 pub async fn body_bytes(response: &Response) -> worker::Result<Vec<u8>> {
     match response.body() {
         ResponseBody::Empty => Ok(Vec::new()),

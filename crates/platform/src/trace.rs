@@ -9,7 +9,7 @@ use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::clock::{now, random_bytes};
 use crate::config::{optional, or_default};
-use crate::http::{fetch_text, fetch_with_timeout};
+use crate::http::{Call, fetch_text, fetch_with_timeout};
 
 const TIMEOUT_MS: u64 = 5_000;
 
@@ -119,16 +119,18 @@ impl LangSmith {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> worker::Result<Value> {
-        let headers = Headers::new();
-        headers.set("content-type", "application/json")?;
-        headers.set("x-api-key", &self.api_key)?;
-        let mut init = RequestInit::new();
-        init.with_method(method).with_headers(headers);
-        if let Some(body) = body {
-            init.with_body(Some(body.to_string().into()));
-        }
-        let request = Request::new_with_init(&format!("{}{path}", self.endpoint), &init)?;
-        let answer = fetch_text(request, TIMEOUT_MS)
+        let body = body.map(|body| body.to_string());
+        let url = format!("{}{path}", self.endpoint);
+        let request = Call {
+            method: method.as_ref(),
+            url: &url,
+            headers: &[
+                ("content-type", "application/json"),
+                ("x-api-key", &self.api_key),
+            ],
+            body: body.as_deref(),
+        };
+        let answer = fetch_text(&request, TIMEOUT_MS)
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
         let status = answer.status;

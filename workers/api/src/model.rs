@@ -6,10 +6,10 @@
 use generation::{ChatPrompt, GenerateRequest, ModelError, openai, template_writer, workers_ai};
 use platform::ai::AiError;
 use platform::config::{optional, or_default};
-use platform::http::{HttpError, fetch_text, within};
+use platform::http::{Call, HttpError, fetch_text, within};
 use serde_json::Value;
+use worker::Env;
 use worker::js_sys::JSON;
-use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::reply::ApiError;
 
@@ -129,23 +129,19 @@ impl Writer {
                 structured_output,
             } => {
                 let body = openai::chat_request_body(model, prompt, *structured_output).to_string();
-                let headers = Headers::new();
-                let transport = |e: worker::Error| ModelError::Transport(e.to_string());
-                headers
-                    .set("content-type", "application/json")
-                    .map_err(transport)?;
-                headers
-                    .set("authorization", &format!("Bearer {api_key}"))
-                    .map_err(transport)?;
-                let mut init = RequestInit::new();
-                init.with_method(Method::Post)
-                    .with_headers(headers)
-                    .with_body(Some(body.into()));
-                let request =
-                    Request::new_with_init(&format!("{base_url}/chat/completions"), &init)
-                        .map_err(transport)?;
+                let authorization = format!("Bearer {api_key}");
+                let url = format!("{base_url}/chat/completions");
+                let call = Call {
+                    method: "POST",
+                    url: &url,
+                    headers: &[
+                        ("content-type", "application/json"),
+                        ("authorization", &authorization),
+                    ],
+                    body: Some(&body),
+                };
                 // The deadline covers the body too: an answer that stalls halfway is none.
-                let answer = fetch_text(request, timeout_ms).await.map_err(|e| match e {
+                let answer = fetch_text(&call, timeout_ms).await.map_err(|e| match e {
                     HttpError::Timeout(_) => ModelError::Timeout,
                     HttpError::Transport(message) => ModelError::Transport(message),
                 })?;

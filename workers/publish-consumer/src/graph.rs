@@ -4,8 +4,7 @@
 use std::fmt;
 
 use instagram::{ContainerStatus, GraphError, GraphRequest, MediaItem, PublishingLimit};
-use platform::http::{HttpError, fetch_text};
-use worker::{Headers, Method, Request, RequestInit};
+use platform::http::{Call, HttpError, fetch_text};
 
 use crate::settings::Settings;
 
@@ -129,24 +128,21 @@ impl<'a> Graph<'a> {
     }
 
     async fn send(&self, request: &GraphRequest) -> Result<Answer, Failure> {
-        let no_answer = |e: worker::Error| Failure::NoAnswer(e.to_string());
-        let headers = Headers::new();
-        headers
-            .set("authorization", &format!("Bearer {}", self.settings.token))
-            .map_err(no_answer)?;
+        let authorization = format!("Bearer {}", self.settings.token);
+        let body = request.body();
+        let mut headers = vec![("authorization", authorization.as_str())];
         if let Some(content_type) = request.content_type() {
-            headers
-                .set("content-type", content_type)
-                .map_err(no_answer)?;
+            headers.push(("content-type", content_type));
         }
-        let mut init = RequestInit::new();
-        init.with_method(Method::from(request.method.to_owned()))
-            .with_headers(headers)
-            .with_body(request.body().map(Into::into));
-        let outgoing = Request::new_with_init(&request.url, &init).map_err(no_answer)?;
+        let outgoing = Call {
+            method: request.method,
+            url: &request.url,
+            headers: &headers,
+            body: body.as_deref(),
+        };
         // The deadline covers the body too: an answer that stalls halfway is no answer.
         let timeout_ms = self.settings.graph_timeout_ms;
-        match fetch_text(outgoing, timeout_ms).await {
+        match fetch_text(&outgoing, timeout_ms).await {
             Ok(answer) => Ok(Answer {
                 status: answer.status,
                 retry_after: answer.header("retry-after"),
