@@ -418,6 +418,31 @@ test("a lost media_publish answer is reconciled from the container status: exact
   }
 });
 
+test("a published container whose post is not among the recent media: published, its media id left empty, never a second publish", async () => {
+  p.resetSim();
+  const draft = await p.approvedDraft();
+  p.sim.control.fault([
+    { op: "publish", kind: "lost_answer", mode: "destroy" },
+    { op: "media", kind: "raw", status: 200, contentType: "application/json", body: JSON.stringify({ data: [] }) },
+  ]);
+  assert.deepEqual((await p.publish([message(draft.id)])).outcomes, ["acked"]);
+  assert.equal(p.media().length, 1, "the post is live");
+  assert.equal(p.calls("publish").length, 1, "published again");
+  assert.deepEqual(ops(), ["container", "status", "publish", "status", "media"], "no permalink without a media id");
+  const row = await p.row(draft.id);
+  assert.equal(row.status, "published");
+  assert.equal(row.media_id, null, "an unknown media id is left empty, not recorded as text");
+  assert.equal(row.permalink, null);
+  const logs = await p.logs(draft.id);
+  const reconciled = logs.find((log) => /no recent post has its caption/.test(log.message ?? ""));
+  assert.ok(reconciled, JSON.stringify(logs.map((log) => log.message)));
+  assert.equal(reconciled.media_id, null);
+  assert.equal(logs.at(-1).message, "the post is live; without its media id there is no permalink");
+  // Delivered again (at least once), nothing more happens.
+  await p.publish([message(draft.id)]);
+  assert.equal(p.calls("publish").length, 1);
+});
+
 test("a consumer that died after media_publish: once its lease lapsed, the next delivery reconciles, with no second publish", async () => {
   // Publish a container directly (the dead consumer's media_publish), then leave the draft
   // as that consumer left it: publishing, its container id stored, a lapsed lease.

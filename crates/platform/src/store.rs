@@ -213,9 +213,11 @@ pub enum Change<'a> {
     },
     /// Releases the claim. `claim` is `None` only when a reconciliation found the post
     /// already out.
+    /// `media_id` is `None` when the post is live but its media could not be found (a
+    /// reconciliation that saw the container published).
     PublishSucceeded {
         claim: Option<&'a str>,
-        media_id: &'a str,
+        media_id: Option<&'a str>,
         permalink: Option<&'a str>,
     },
     /// `due_at`: when the message the consumer queues next is due.
@@ -643,7 +645,9 @@ impl DraftStore {
                 if let Some(claim) = claim {
                     update.condition("publish_claim", text(claim));
                 }
-                update.set("media_id", text(media_id));
+                if let Some(media_id) = media_id {
+                    update.set("media_id", text(media_id));
+                }
                 update.set("permalink", optional_text(*permalink));
                 update.set_sql("publish_claim", "NULL");
                 update.set_sql("claim_expires_at", "NULL");

@@ -317,7 +317,7 @@ impl Run<'_, '_> {
                 },
             )
             .await?;
-            return self.succeed(&media_id).await;
+            return self.succeed(Some(&media_id)).await;
         }
         let mut container = self.row.container_id.clone();
         let mut made_new = false;
@@ -387,7 +387,7 @@ impl Run<'_, '_> {
                     };
                     self.apply_with_log(&change, Step::Publish, Outcome::Ok, &entry, started)
                         .await?;
-                    return self.succeed(&media_id).await;
+                    return self.succeed(Some(&media_id)).await;
                 }
                 Err(failure) => {
                     if matches!(failure, Failure::Graph(GraphError::TokenInvalid { .. })) {
@@ -583,14 +583,14 @@ impl Run<'_, '_> {
             });
         }
         let (media_id, note, failure) = match found {
-            Ok(Some(id)) => (id, "the container was published: the post is live".to_owned(), None),
+            Ok(Some(id)) => (Some(id), "the container was published: the post is live".to_owned(), None),
             Ok(None) => (
-                String::new(),
+                None,
                 "the container was published, but no recent post has its caption: the media id is unknown".to_owned(),
                 None,
             ),
             Err(failure) => (
-                String::new(),
+                None,
                 format!("the container was published, but the media id could not be looked up: {failure}"),
                 Some(failure),
             ),
@@ -598,16 +598,14 @@ impl Run<'_, '_> {
         let entry = Entry {
             message: Some(&note),
             container_id: Some(container_id),
-            media_id: Some(&media_id)
-                .filter(|id| !id.is_empty())
-                .map(|id| id.as_str()),
+            media_id: media_id.as_deref(),
             error_class: failure.as_ref().map(Failure::class),
             error_code: failure.as_ref().and_then(Failure::code),
             error_subcode: failure.as_ref().and_then(Failure::subcode),
             ..self.entry()
         };
         self.log(Step::Reconcile, Outcome::Ok, entry).await?;
-        self.succeed(&media_id).await
+        self.succeed(media_id.as_deref()).await
     }
 
     async fn find_media(&mut self, post: &Post) -> Result<Option<String>, Failure> {
@@ -644,12 +642,15 @@ impl Run<'_, '_> {
 
     /// The post is live: its permalink (best effort), then `published`, with the token alert
     /// cleared (a token that publishes works).
-    async fn succeed(&mut self, media_id: &str) -> Result<(), Halt> {
+    /// Records the post as live. `media_id` is `None` when a reconciliation saw the container
+    /// published but could not find its media: the column stays empty, and there is no
+    /// permalink to read.
+    async fn succeed(&mut self, media_id: Option<&str>) -> Result<(), Halt> {
         let started = now();
         let mut permalink = None;
         let mut failure = None;
         let mut duration = None;
-        if !media_id.is_empty() {
+        if let Some(media_id) = media_id {
             let ctx = self.ctx;
             let (result, ms) = self
                 .traced(
@@ -670,11 +671,10 @@ impl Run<'_, '_> {
             (None, Some(f)) => format!("the post is live; its permalink could not be read: {f}"),
             (None, None) => "the post is live; without its media id there is no permalink".into(),
         };
-        let media = Some(media_id).filter(|id| !id.is_empty());
         let entry = Entry {
             message: Some(&note),
             container_id: self.row.container_id.as_deref(),
-            media_id: media,
+            media_id,
             duration_ms: duration,
             error_class: failure.as_ref().map(Failure::class),
             error_code: failure.as_ref().and_then(Failure::code),
