@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startGraphSimulator } from "../fakes/graph-api.mjs";
 import { API_TOKEN, ROOT, startPipeline } from "../e2e/harness.mjs";
+import { insertStatement } from "../e2e/support.mjs";
 
 export { API_TOKEN };
 
@@ -156,11 +157,7 @@ export class Review {
       updated_at: now,
       ...columns,
     };
-    const names = Object.keys(row);
-    await this.db
-      .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
-      .bind(...Object.values(row))
-      .run();
+    await insertStatement(this.db, "drafts", row).run();
     return id;
   }
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 import { startPipeline } from "./harness.mjs";
-import { assertInstagramSize, assertJpegAt } from "./support.mjs";
+import { assertInstagramSize, assertJpegAt, insertStatement } from "./support.mjs";
 
 const IMAGE = "image-consumer";
 /** A copy of image-consumer whose image maker always fails; it consumes no queue itself. */
@@ -41,11 +41,7 @@ async function insertDraft(columns = {}) {
     updated_at: now,
     ...columns,
   };
-  const names = Object.keys(row);
-  await pipeline.db
-    .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
-    .bind(...Object.values(row))
-    .run();
+  await insertStatement(pipeline.db, "drafts", row).run();
   return row.id;
 }
 

@@ -11,7 +11,7 @@ import sharp from "sharp";
 import { imageReply, startFakeImages } from "../fakes/images.mjs";
 import { startFakeLangSmith } from "../fakes/langsmith.mjs";
 import { startPipeline } from "./harness.mjs";
-import { assertInstagramSize, assertJpegAt } from "./support.mjs";
+import { assertInstagramSize, assertJpegAt, insertStatement } from "./support.mjs";
 
 const IMAGE = "image-consumer";
 const OPENAI = "images-openai";
@@ -109,11 +109,7 @@ async function insertDraft(columns = {}) {
     updated_at: now,
     ...columns,
   };
-  const names = Object.keys(row);
-  await pipeline.db
-    .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
-    .bind(...Object.values(row))
-    .run();
+  await insertStatement(pipeline.db, "drafts", row).run();
   return row.id;
 }
 

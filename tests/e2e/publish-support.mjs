@@ -10,6 +10,7 @@ import { createServer } from "node:http";
 import { startGraphSimulator } from "../fakes/graph-api.mjs";
 import { startScriptedFake } from "../fakes/server.mjs";
 import { startPipeline } from "./harness.mjs";
+import { insertStatement } from "./support.mjs";
 
 export const PUBLISH = "publish-consumer";
 export const IMAGE = "image-consumer";
@@ -226,12 +227,7 @@ export class Publishing {
         updated_at: now,
         ...columns,
       };
-      const names = Object.keys(row);
-      statements.push(
-        this.db
-          .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, n) => `?${n + 1}`).join(", ")})`)
-          .bind(...Object.values(row)),
-      );
+      statements.push(insertStatement(this.db, "drafts", row));
       drafts.push({ id, key, image, sha256: sha256(image), caption, hashtags, altText, instagramCaption: instagramCaption(caption, hashtags) });
     }
     for (let i = 0; i < statements.length; i += 50) await this.db.batch(statements.slice(i, i + 50));

@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, beforeEach, test } from "node:test";
 import { startFakeLangSmith } from "../fakes/langsmith.mjs";
 import { IMAGE, message, PUBLISH, rfc3339, startPublishing } from "./publish-support.mjs";
-import { assertNoSecret } from "./support.mjs";
+import { assertNoSecret, insertStatement } from "./support.mjs";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -123,11 +123,7 @@ async function insertDraft(columns = {}) {
     updated_at: at,
     ...columns,
   };
-  const names = Object.keys(row);
-  await p.db
-    .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
-    .bind(...Object.values(row))
-    .run();
+  await insertStatement(p.db, "drafts", row).run();
   return row;
 }
 

@@ -16,7 +16,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, beforeEach, test } from "node:test";
 import { reply, startFakeOpenAI, VALID_POST } from "../fakes/openai.mjs";
 import { cronWorkerName, startPipeline } from "./harness.mjs";
-import { draftIds, newDraftRows, OPENAI_KEY, UUID_V4 } from "./support.mjs";
+import { draftIds, insertStatement, newDraftRows, OPENAI_KEY, UUID_V4 } from "./support.mjs";
 
 const IMAGE = "image-consumer";
 const COPIES = ["image-consumer-a", "image-consumer-b"];
@@ -626,11 +626,7 @@ async function insertTextless(ageMs, columns = {}) {
     updated_at: at,
     ...columns,
   };
-  const names = Object.keys(row);
-  await pipeline.db
-    .prepare(`INSERT INTO drafts (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
-    .bind(...Object.values(row))
-    .run();
+  await insertStatement(pipeline.db, "drafts", row).run();
   return row;
 }
 

@@ -8,6 +8,14 @@ export const OPENAI_KEY = "sk-test-e2e-7Qx2Lk9PzR4mWv8N";
 export const OPENAI_MODEL = "gpt-e2e-fake";
 
 /** The ids of every draft row. */
+/** `INSERT INTO table` of `row`'s columns and values, a statement to run or batch. */
+export function insertStatement(db, table, row) {
+  const names = Object.keys(row);
+  return db
+    .prepare(`INSERT INTO ${table} (${names.join(", ")}) VALUES (${names.map((_, i) => `?${i + 1}`).join(", ")})`)
+    .bind(...Object.values(row));
+}
+
 export async function draftIds(pipeline) {
   const { results } = await pipeline.db.prepare("SELECT id FROM drafts").all();
   return new Set(results.map((row) => row.id));
