@@ -4,9 +4,7 @@
 use futures::future::{Either, select};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{
-    AbortController, Delay, Fetch, Headers, Request, Response, ResponseBody, js_sys, web_sys,
-};
+use worker::{Delay, Headers, Response, ResponseBody, js_sys, web_sys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -23,22 +21,6 @@ pub async fn within<F: Future>(future: F, timeout_ms: u64) -> Option<F::Output> 
     match select(Box::pin(future), Box::pin(deadline)).await {
         Either::Left((output, _)) => Some(output),
         Either::Right(_) => None,
-    }
-}
-
-/// Sends `request` and waits at most `timeout_ms` for the response headers; a late request is
-/// aborted. For callers that need the status only.
-pub async fn fetch_with_timeout(request: Request, timeout_ms: u64) -> Result<Response, HttpError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    match within(fetch.send_with_signal(&signal), timeout_ms).await {
-        Some(Ok(response)) => Ok(response),
-        Some(Err(error)) => Err(HttpError::Transport(error.to_string())),
-        None => {
-            controller.abort();
-            Err(HttpError::Timeout(timeout_ms))
-        }
     }
 }
 

@@ -212,9 +212,8 @@ pub enum Change<'a> {
         media_id: &'a str,
     },
     /// Releases the claim. `claim` is `None` only when a reconciliation found the post
-    /// already out.
-    /// `media_id` is `None` when the post is live but its media could not be found (a
-    /// reconciliation that saw the container published).
+    /// already out; `media_id` is `None` when a reconciliation saw the container published
+    /// but could not find its media.
     PublishSucceeded {
         claim: Option<&'a str>,
         media_id: Option<&'a str>,

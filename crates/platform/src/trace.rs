@@ -5,11 +5,11 @@ use observe::langsmith::{Run, RunType, Trace, batch_body};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
-use worker::{Env, Headers, Method, Request, RequestInit};
+use worker::{Env, Method};
 
 use crate::clock::{now, random_bytes};
 use crate::config::{optional, or_default};
-use crate::http::{Call, fetch_text, fetch_with_timeout};
+use crate::http::{Call, HttpError, TextAnswer, fetch_text};
 
 const TIMEOUT_MS: u64 = 5_000;
 
@@ -36,21 +36,10 @@ impl LangSmith {
         let mut all_secrets = secrets.to_vec();
         all_secrets.push(&self.api_key);
         let body = batch_body(trace, &self.project, &all_secrets).to_string();
-        let result = async {
-            let headers = Headers::new();
-            headers.set("content-type", "application/json")?;
-            headers.set("x-api-key", &self.api_key)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(body.into()));
-            let request = Request::new_with_init(&format!("{}/runs/batch", self.endpoint), &init)?;
-            let response = fetch_with_timeout(request, TIMEOUT_MS)
-                .await
-                .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            Ok::<u16, worker::Error>(response.status_code())
-        }
-        .await;
+        let result = self
+            .request(Method::Post, "/runs/batch", Some(&body))
+            .await
+            .map(|answer| answer.status);
         match result {
             Ok(status) if (200..300).contains(&status) => {}
             Ok(status) => worker::console_warn!("LangSmith answered {status} to a trace"),
@@ -118,19 +107,30 @@ impl LangSmith {
             .map(str::to_owned))
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> worker::Result<Value> {
-        let body = body.map(|body| body.to_string());
+    /// One call to the API with the key, within [`TIMEOUT_MS`].
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<TextAnswer, HttpError> {
         let url = format!("{}{path}", self.endpoint);
-        let request = Call {
+        let call = Call {
             method: method.as_ref(),
             url: &url,
             headers: &[
                 ("content-type", "application/json"),
                 ("x-api-key", &self.api_key),
             ],
-            body: body.as_deref(),
+            body,
         };
-        let answer = fetch_text(&request, TIMEOUT_MS)
+        fetch_text(&call, TIMEOUT_MS).await
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> worker::Result<Value> {
+        let body = body.map(|body| body.to_string());
+        let answer = self
+            .request(method, path, body.as_deref())
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
         let status = answer.status;

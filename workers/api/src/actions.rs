@@ -17,8 +17,6 @@ use crate::decide::{Decision, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
-const MAX_BODY_BYTES: usize = 16 * 1024;
-
 /// `POST /api/v1/drafts/{id}/comments {comment}`: a comment on the draft as it is now.
 pub async fn comment(
     req: &mut Request,
@@ -28,7 +26,7 @@ pub async fn comment(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
     let (fields, mut problems) = body::object(&body, &["comment"]).map_err(ApiError::Validation)?;
     let comment = body::comment(&fields, &mut problems);
     if comment.is_none() && problems.is_empty() {
@@ -75,7 +73,7 @@ pub async fn discard(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
     let (fields, mut problems) =
         body::object(&body, &["revision", "comment"]).map_err(ApiError::Validation)?;
     let revision = body::revision(&fields, &mut problems);
@@ -113,7 +111,7 @@ pub async fn regenerate(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, MAX_BODY_BYTES).await?;
+    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
     let (fields, mut problems) = body::object(&body, &["revision", "text", "image", "comment"])
         .map_err(ApiError::Validation)?;
     let revision = body::revision(&fields, &mut problems);

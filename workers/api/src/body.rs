@@ -5,6 +5,9 @@ use domain::content::{LAYOUT_CONTROLS, code_point, control_characters};
 use generation::FieldError;
 use serde_json::{Map, Value};
 
+/// The largest body of a draft action other than an edit (a revision, a comment, a time).
+pub const MAX_ACTION_BODY_BYTES: usize = 16 * 1024;
+
 /// A comment's length limit, in characters.
 pub const MAX_COMMENT_CHARS: usize = 2_000;
 

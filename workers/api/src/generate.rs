@@ -186,8 +186,7 @@ async fn discard(env: &Env, store: &DraftStore, id: DraftId, owned: Option<&Owne
     // The image was made while the text was being written.
     let image_key = results
         .first()
-        .and_then(|r| r.all::<Discarded>().ok())
-        .and_then(|rows| rows.into_iter().next())
+        .and_then(|r| r.first::<Discarded>().ok().flatten())
         .and_then(|row| row.image_key);
     if let Some(key) = image_key
         && let Err(e) = delete_image(env, &key).await

@@ -50,7 +50,7 @@ mod tests {
         check(
             "/api/v1/drafts/{id}/approve",
             "post",
-            crate::approve::MAX_BODY_BYTES,
+            crate::body::MAX_ACTION_BODY_BYTES,
         );
     }
 }

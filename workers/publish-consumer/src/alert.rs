@@ -9,12 +9,12 @@
 use domain::message::format_rfc3339;
 use platform::clock::{now, random_hex};
 use platform::config::optional;
-use platform::http::fetch_with_timeout;
+use platform::http::{Call, fetch_text};
 use platform::store::DB_BINDING;
 use serde::Deserialize;
 use time::Duration;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env, Headers, Method, Request, RequestInit};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 /// The expired or invalid token: one alert for every draft it fails, again after a day.
 pub const TOKEN_INVALID: &str = "token_invalid";
@@ -148,20 +148,17 @@ impl Alerts {
             return Ok(());
         };
         let body = serde_json::json!({ "text": message }).to_string();
-        let headers = Headers::new();
-        headers
-            .set("content-type", "application/json")
-            .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        let call = Call {
+            method: "POST",
+            url,
+            headers: &[("content-type", "application/json")],
+            body: Some(&body),
+        };
         // Errors name no URL: the webhook's URL is its secret.
-        let response = fetch_with_timeout(request, WEBHOOK_TIMEOUT_MS)
+        let response = fetch_text(&call, WEBHOOK_TIMEOUT_MS)
             .await
             .map_err(|e| format!("the alert webhook failed: {e}"))?;
-        let status = response.status_code();
+        let status = response.status;
         if (200..300).contains(&status) {
             Ok(())
         } else {
