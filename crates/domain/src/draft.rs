@@ -112,6 +112,9 @@ pub enum Event {
     ClaimPublish,
     /// The publish consumer created the Instagram container; its id is stored at once.
     ContainerCreated,
+    /// `media_publish` is about to be sent for the container: recorded first, so that from
+    /// here on nothing fails the draft before a status read says the post is not live.
+    PublishSent,
     /// `media_publish` answered with the media id; it is stored the moment it is known.
     MediaPublished,
     /// Instagram confirmed the post.
@@ -152,13 +155,14 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 22] = [
+    pub const ALL: [Event; 23] = [
         Event::TextWritten,
         Event::Edit,
         Event::Approve,
         Event::Withdraw,
         Event::ClaimPublish,
         Event::ContainerCreated,
+        Event::PublishSent,
         Event::MediaPublished,
         Event::PublishSucceeded,
         Event::PublishDeferred,
@@ -187,6 +191,7 @@ impl Event {
         match self {
             Event::ImageClaimed
             | Event::ContainerCreated
+            | Event::PublishSent
             | Event::MediaPublished
             | Event::PublishQueued
             | Event::PublishHeld
@@ -331,7 +336,7 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
             }
             to.status = S::Discarded;
         }
-        E::ContainerCreated | E::MediaPublished => {
+        E::ContainerCreated | E::PublishSent | E::MediaPublished => {
             if from.status != S::Publishing {
                 return Err(wrong_status);
             }
@@ -696,6 +701,7 @@ mod tests {
             keeping,
             [
                 Event::ContainerCreated,
+                Event::PublishSent,
                 Event::MediaPublished,
                 Event::ImageClaimed,
                 Event::PublishQueued,

@@ -5,7 +5,9 @@
 //! seeds enter as arguments from the Worker shells, so everything here is tested on the host.
 
 pub mod backoff;
+pub mod change;
 pub mod content;
 pub mod draft;
 pub mod idempotency;
 pub mod message;
+pub mod publish;

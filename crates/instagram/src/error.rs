@@ -1,5 +1,6 @@
 //! How a Graph API call can fail, classified by what the caller should do next.
 
+use domain::publish::Trouble;
 use observe::redact::redact_token_shapes;
 use serde_json::Value;
 
@@ -105,7 +106,43 @@ fn detail(message: &str) -> String {
     }
 }
 
+/// The publishing quota's subcode (with code 9): "max posts per day reached".
+pub const QUOTA_SUBCODE: i64 = 2_207_042;
+
 impl GraphError {
+    /// Whether this is the publishing quota rather than throttling.
+    pub fn is_quota(&self) -> bool {
+        matches!(self, GraphError::RateLimited { subcode, .. } if *subcode == Some(QUOTA_SUBCODE))
+    }
+
+    /// What the failure means to the publish workflow (`domain::publish`). A 5xx without a
+    /// body and an unreadable answer say nothing about whether the call took effect.
+    pub fn trouble(&self) -> Trouble {
+        let reason = self.to_string();
+        match self {
+            GraphError::Unavailable { .. } | GraphError::Malformed(_) => Trouble::Unclear(reason),
+            GraphError::Transient { .. } => Trouble::Transient(reason),
+            GraphError::RateLimited {
+                retry_after_seconds,
+                ..
+            } if self.is_quota() => Trouble::Quota {
+                wait: *retry_after_seconds,
+                reason,
+            },
+            GraphError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Trouble::Throttled {
+                wait: *retry_after_seconds,
+                reason,
+            },
+            GraphError::NotReady { .. } => Trouble::NotReady(reason),
+            GraphError::NeedsNewContainer { .. } => Trouble::NeedsNewContainer(reason),
+            GraphError::TokenInvalid { .. } => Trouble::TokenInvalid(reason),
+            GraphError::Permanent { .. } => Trouble::Refused(reason),
+        }
+    }
+
     /// Whether the same call may succeed later. A new container, a new token or a changed
     /// request is needed for the others; a malformed answer to a publish is no reason to
     /// publish again.

@@ -20,10 +20,11 @@ pub mod request;
 pub mod response;
 
 pub use error::{
-    GraphError, MAX_MESSAGE_CHARS, classify, regain_access_seconds, retry_after_seconds,
+    GraphError, MAX_MESSAGE_CHARS, QUOTA_SUBCODE, classify, regain_access_seconds,
+    retry_after_seconds,
 };
 pub use request::{FORM_CONTENT_TYPE, GraphConfig, GraphRequest, form_urlencode};
 pub use response::{
-    ContainerStatus, MediaItem, PublishingLimit, parse_container_status, parse_created_id,
-    parse_media_list, parse_permalink, parse_publishing_limit,
+    ContainerStatus, MediaItem, MediaPage, PublishingLimit, parse_container_status,
+    parse_created_id, parse_media_page, parse_permalink, parse_publishing_limit,
 };

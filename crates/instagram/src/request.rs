@@ -81,9 +81,14 @@ impl GraphConfig {
     /// The account's newest posts, newest first, with their captions. A container's status
     /// says that it was published but not as which media, so a publish whose answer was lost
     /// finds its media id here, by the caption it sent.
-    pub fn recent_media(&self, limit: u32) -> GraphRequest {
+    /// A page of the account's media, newest first; `after` is the cursor of the page before.
+    pub fn recent_media(&self, limit: u32, after: Option<&str>) -> GraphRequest {
         let mut request = self.get(&[&self.user_id, "media"], "id,caption,timestamp");
         request.url.push_str(&format!("&limit={limit}"));
+        if let Some(cursor) = after {
+            request.url.push_str("&after=");
+            encode_into(&mut request.url, cursor, "%20");
+        }
         request
     }
 

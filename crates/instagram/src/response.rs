@@ -1,6 +1,7 @@
 //! Reading the Graph API's answers: new ids, container status, the publishing quota and
 //! permalinks. Each parser takes the status, the `Retry-After` header and the body text.
 
+use domain::publish::Reading;
 use serde_json::Value;
 
 use crate::error::{Class, GraphError, build, classify, clean_message, subcode_class};
@@ -43,6 +44,25 @@ pub enum ContainerStatus {
 }
 
 impl ContainerStatus {
+    /// What the status means to the publish workflow (`domain::publish`).
+    pub fn reading(&self) -> Reading {
+        match self {
+            ContainerStatus::InProgress => Reading::InProgress,
+            ContainerStatus::Finished => Reading::Finished,
+            ContainerStatus::Published => Reading::Published,
+            ContainerStatus::Expired | ContainerStatus::Error { .. } => {
+                let failure = self.failure();
+                Reading::Dead {
+                    new_container_helps: matches!(
+                        failure,
+                        Some(GraphError::NeedsNewContainer { .. })
+                    ),
+                    reason: failure.map_or_else(String::new, |f| f.to_string()),
+                }
+            }
+        }
+    }
+
     /// Meta's spelling, for logs and D1.
     pub fn status_code(&self) -> &'static str {
         match self {
@@ -196,18 +216,33 @@ pub struct MediaItem {
     pub timestamp: Option<String>,
 }
 
+/// A page of the account's media, and the cursor of the next page if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPage {
+    pub items: Vec<MediaItem>,
+    pub after: Option<String>,
+}
+
 /// The answer to `GET /{user}/media`: `{"data": [{"id": "...", "caption": "...",
-/// "timestamp": "..."}], "paging": {...}}`, newest first. Entries without an id are skipped.
-pub fn parse_media_list(
+/// "timestamp": "..."}], "paging": {"cursors": {"after": "..."}, "next": "..."}}`, newest
+/// first. Entries without an id are skipped; without `paging.next` there is no next page.
+pub fn parse_media_page(
     status: u16,
     retry_after: Option<&str>,
     body: &str,
-) -> Result<Vec<MediaItem>, GraphError> {
+) -> Result<MediaPage, GraphError> {
     let value = success(status, retry_after, body)?;
     let Value::Array(items) = &value["data"] else {
         return Err(malformed("the response has no data list"));
     };
-    Ok(items
+    let after = match (
+        &value["paging"]["next"],
+        &value["paging"]["cursors"]["after"],
+    ) {
+        (Value::String(_), Value::String(cursor)) if !cursor.is_empty() => Some(cursor.clone()),
+        _ => None,
+    };
+    let items = items
         .iter()
         .filter_map(|item| {
             let id = match &item["id"] {
@@ -221,7 +256,8 @@ pub fn parse_media_list(
                 timestamp: item["timestamp"].as_str().map(str::to_owned),
             })
         })
-        .collect())
+        .collect();
+    Ok(MediaPage { items, after })
 }
 
 /// The body of a 2xx answer without an error. Meta sometimes reports an error with HTTP

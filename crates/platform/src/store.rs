@@ -7,8 +7,11 @@
 //! revision when the caller names one) writes it and returns the new row. A change that lost
 //! a race, or names an old revision, writes nothing and returns `None`.
 
+use domain::change::{Guard, Set, Value, WritePlan, plan};
+pub use domain::change::{Change, Deferral, Expected};
 use domain::content::RawPostText;
-use domain::draft::{DraftId, DraftState, Event, ImageStatus, Refusal, Status, transition};
+use domain::draft::{DraftId, DraftState, ImageStatus, Refusal, Status};
+use domain::publish::{Record, Sent};
 use domain::idempotency::HeldKey;
 use domain::message::format_rfc3339;
 use serde::Deserialize;
@@ -69,6 +72,18 @@ pub struct DraftRow {
     pub publish_hold: Option<String>,
     pub publish_hold_until: Option<String>,
     pub container_id: Option<String>,
+    /// The container a `media_publish` may have been sent for, and when (see
+    /// `domain::publish`): until a status read says it is not live, nothing fails the draft.
+    #[serde(default)]
+    pub publish_sent_container: Option<String>,
+    #[serde(default)]
+    pub publish_sent_at: Option<String>,
+    #[serde(default)]
+    pub container_polls: i64,
+    #[serde(default)]
+    pub throttled_since: Option<String>,
+    #[serde(default)]
+    pub unresolved_since: Option<String>,
     pub media_id: Option<String>,
     pub permalink: Option<String>,
     pub last_error: Option<String>,
@@ -147,6 +162,27 @@ impl DraftRow {
     pub fn scheduled_at(&self) -> Option<OffsetDateTime> {
         parse_time(self.scheduled_at.as_deref())
     }
+
+    /// What the publish machine decides from.
+    pub fn publish_record(&self) -> Record {
+        let sent = match (&self.publish_sent_container, &self.publish_sent_at) {
+            (Some(container_id), at) => Some(Sent {
+                container_id: container_id.clone(),
+                // Both are written together (`Change::PublishSent`, the migration's backfill).
+                at: parse_time(at.as_deref()).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            }),
+            (None, _) => None,
+        };
+        Record {
+            container_id: self.container_id.clone(),
+            sent,
+            media_id: self.media_id.clone(),
+            attempts_spent: u32::try_from(self.publish_attempts).unwrap_or(0),
+            polls: u32::try_from(self.container_polls).unwrap_or(0),
+            throttled_since: parse_time(self.throttled_since.as_deref()),
+            unresolved_since: parse_time(self.unresolved_since.as_deref()),
+        }
+    }
 }
 
 fn text_of(
@@ -163,165 +199,6 @@ fn text_of(
 
 fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text?, &Rfc3339).ok()
-}
-
-/// What must still hold for a change to apply: the state it was decided from and, for
-/// a person's edits and approvals, the revision they saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expected {
-    pub state: DraftState,
-    pub revision: Option<i64>,
-}
-
-/// A change to a draft: a domain [`Event`] with what it writes.
-#[derive(Debug, Clone)]
-pub enum Change<'a> {
-    TextWritten {
-        text: &'a RawPostText,
-    },
-    Edit {
-        text: &'a RawPostText,
-    },
-    /// New text from the caption writer for a draft under review (regeneration): an edit
-    /// that also becomes the new generated text.
-    Rewritten {
-        text: &'a RawPostText,
-    },
-    /// Copies the row's own text and image key into the approved snapshot, in the same write.
-    /// `due_at`: when the publish message sent with the approval is due (`None` for a
-    /// scheduled post: the scheduler queues it when its time comes).
-    Approve {
-        by: &'a str,
-        scheduled_at: Option<OffsetDateTime>,
-        due_at: Option<OffsetDateTime>,
-    },
-    Withdraw,
-    /// Counts a new attempt. A `publishing` draft is claimed again only once its lease
-    /// lapsed at `now`.
-    ClaimPublish {
-        claim: &'a str,
-        lease_until: OffsetDateTime,
-        now: OffsetDateTime,
-    },
-    ContainerCreated {
-        claim: &'a str,
-        container_id: &'a str,
-    },
-    MediaPublished {
-        claim: &'a str,
-        media_id: &'a str,
-    },
-    /// Releases the claim. `claim` is `None` only when a reconciliation found the post
-    /// already out; `media_id` is `None` when a reconciliation saw the container published
-    /// but could not find its media.
-    PublishSucceeded {
-        claim: Option<&'a str>,
-        media_id: Option<&'a str>,
-        permalink: Option<&'a str>,
-    },
-    /// `due_at`: when the message the consumer queues next is due.
-    PublishDeferred {
-        claim: &'a str,
-        reason: &'a str,
-        due_at: OffsetDateTime,
-    },
-    /// `claim` is the consumer's own; `None` when the failed queue records a message that
-    /// died, or a person's action does.
-    PublishFailed {
-        claim: Option<&'a str>,
-        reason: &'a str,
-    },
-    /// `due_at` as for [`Change::Approve`].
-    Reapprove {
-        by: &'a str,
-        due_at: Option<OffsetDateTime>,
-    },
-    Regenerate,
-    Discard,
-    /// A generating image is taken over only once its lease lapsed at `now`.
-    ImageClaimed {
-        claim: &'a str,
-        lease_until: OffsetDateTime,
-        now: OffsetDateTime,
-    },
-    ImageStored {
-        claim: &'a str,
-        key: &'a str,
-    },
-    ImageDeferred {
-        claim: &'a str,
-        reason: &'a str,
-    },
-    /// `claim` is the job's own; `None` when the failed queue records a job that died.
-    ImageFailed {
-        claim: Option<&'a str>,
-        reason: &'a str,
-    },
-    /// A person asks for a new image: a new series of requests.
-    ImageRequested,
-    /// The scheduler asks again for an image stuck `pending` (or `generating` under a lapsed
-    /// lease), if it is still the `requests`-th request (so overlapping runs ask once).
-    ImageAskedAgain {
-        requests: i64,
-    },
-    /// The scheduler gives up on an image asked for `requests` times.
-    ImageAbandoned {
-        requests: i64,
-        reason: &'a str,
-    },
-    /// A publish message due at `due_at` is queued, if the draft's `publish_due_at` is still
-    /// `previous` (the column's text as read): of two overlapping runs one queues it. Clears
-    /// a hold.
-    PublishQueued {
-        due_at: OffsetDateTime,
-        previous: Option<&'a str>,
-    },
-    /// A due post held back (the publishing quota), while no message is queued for it:
-    /// why, and when it is expected to go (`None`: unknown).
-    PublishHeld {
-        reason: &'a str,
-        until: Option<OffsetDateTime>,
-    },
-    /// The operator was reminded of the draft, if nobody did since `previous` (as read).
-    Reminded {
-        previous: Option<&'a str>,
-    },
-    /// A person changes (`Some`) or clears (`None`: now) an approved post's time, while no
-    /// publish message is queued for it; `due_at` as for [`Change::Approve`].
-    Reschedule {
-        scheduled_at: Option<OffsetDateTime>,
-        due_at: Option<OffsetDateTime>,
-    },
-}
-
-impl Change<'_> {
-    pub fn event(&self) -> Event {
-        match self {
-            Change::TextWritten { .. } => Event::TextWritten,
-            Change::Edit { .. } | Change::Rewritten { .. } => Event::Edit,
-            Change::Approve { .. } => Event::Approve,
-            Change::Withdraw => Event::Withdraw,
-            Change::ClaimPublish { .. } => Event::ClaimPublish,
-            Change::ContainerCreated { .. } => Event::ContainerCreated,
-            Change::MediaPublished { .. } => Event::MediaPublished,
-            Change::PublishSucceeded { .. } => Event::PublishSucceeded,
-            Change::PublishDeferred { .. } => Event::PublishDeferred,
-            Change::PublishFailed { .. } => Event::PublishFailed,
-            Change::Reapprove { .. } => Event::Reapprove,
-            Change::Regenerate => Event::Regenerate,
-            Change::Discard => Event::Discard,
-            Change::ImageClaimed { .. } => Event::ImageClaimed,
-            Change::ImageStored { .. } => Event::ImageStored,
-            Change::ImageDeferred { .. } => Event::ImageDeferred,
-            Change::ImageFailed { .. } => Event::ImageFailed,
-            Change::ImageRequested | Change::ImageAskedAgain { .. } => Event::ImageRequested,
-            Change::ImageAbandoned { .. } => Event::ImageFailed,
-            Change::PublishQueued { .. } => Event::PublishQueued,
-            Change::PublishHeld { .. } => Event::PublishHeld,
-            Change::Reminded { .. } => Event::Reminded,
-            Change::Reschedule { .. } => Event::Reschedule,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -361,71 +238,6 @@ fn time(value: OffsetDateTime) -> JsValue {
     text(&format_rfc3339(value))
 }
 
-fn hashtags_json(tags: &[String]) -> JsValue {
-    text(&serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()))
-}
-
-/// An `UPDATE drafts` being put together, with its numbered parameters.
-struct Update {
-    sets: Vec<String>,
-    conditions: Vec<String>,
-    binds: Vec<JsValue>,
-}
-
-impl Update {
-    fn param(&mut self, value: JsValue) -> String {
-        self.binds.push(value);
-        format!("?{}", self.binds.len())
-    }
-
-    fn set(&mut self, column: &str, value: JsValue) {
-        let p = self.param(value);
-        self.sets.push(format!("{column} = {p}"));
-    }
-
-    /// A column set from an SQL expression over the row itself (such as another column).
-    fn set_sql(&mut self, column: &str, expression: &str) {
-        self.sets.push(format!("{column} = {expression}"));
-    }
-
-    fn condition(&mut self, column: &str, value: JsValue) {
-        let p = self.param(value);
-        self.conditions.push(format!("{column} = {p}"));
-    }
-
-    /// Like [`Update::condition`], but NULL matches NULL.
-    fn condition_is(&mut self, column: &str, value: JsValue) {
-        let p = self.param(value);
-        self.conditions.push(format!("{column} IS {p}"));
-    }
-
-    /// Sets when the publish message in flight is due (`None`: none is); either way a hold
-    /// no longer applies.
-    fn set_due(&mut self, due_at: Option<OffsetDateTime>) {
-        let due = due_at.map(format_rfc3339);
-        self.set("publish_due_at", optional_text(due.as_deref()));
-        self.set_sql("publish_hold", "NULL");
-        self.set_sql("publish_hold_until", "NULL");
-    }
-
-    /// An image `generating` under a claim is taken from its job only once the lease lapsed
-    /// at `now`; the claim is released either way.
-    fn lapsed_image_lease(&mut self, image: ImageStatus, now: OffsetDateTime) {
-        if image == ImageStatus::Generating {
-            let p = self.param(time(now));
-            self.conditions
-                .push(format!("image_lease_expires_at <= {p}"));
-        }
-        self.set_sql("image_claim", "NULL");
-        self.set_sql("image_lease_expires_at", "NULL");
-    }
-
-    fn set_text(&mut self, prefix: &str, raw: &RawPostText) {
-        self.set(&format!("{prefix}caption"), text(&raw.caption));
-        self.set(&format!("{prefix}hashtags"), hashtags_json(&raw.hashtags));
-        self.set(&format!("{prefix}alt_text"), text(&raw.alt_text));
-    }
-}
 
 impl DraftStore {
     pub fn from_env(env: &Env) -> worker::Result<Self> {
@@ -523,8 +335,9 @@ impl DraftStore {
     }
 
     /// The statement that applies `change` if the draft still is as `expected`, returning the
-    /// new row. Refused without touching D1 when the state machine forbids the change.
-    /// Callers that batch it with other writes read its result with [`applied_row`].
+    /// new row: `domain::change::plan` decides every column and guard, this only renders it.
+    /// Refused without touching D1 when the state machine forbids the change. Callers that
+    /// batch it with other writes read its result with [`applied_row`].
     pub fn apply_statement(
         &self,
         id: DraftId,
@@ -532,238 +345,9 @@ impl DraftStore {
         change: &Change<'_>,
         now: OffsetDateTime,
     ) -> Result<D1PreparedStatement, StoreError> {
-        let event = change.event();
-        let to = transition(expected.state, event)?;
-        let mut update = Update {
-            sets: Vec::new(),
-            conditions: Vec::new(),
-            binds: Vec::new(),
-        };
-        // Only what the event changes is written, so a field it did not decide on is never
-        // overwritten with a stale value.
-        if to.status != expected.state.status {
-            update.set("status", text(to.status.as_str()));
-        }
-        if to.image != expected.state.image {
-            update.set("image_status", text(to.image.as_str()));
-        }
-        update.set("updated_at", time(now));
-        if event.starts_revision(expected.state) {
-            update.set_sql("revision", "revision + 1");
-        }
-        // The write checks exactly what the verdict depended on (the domain proves the rest
-        // cannot change it), so image work and a reviewer's edit do not collide.
-        update.condition("id", text(&id.to_string()));
-        update.condition("status", text(expected.state.status.as_str()));
-        if event.depends_on_image() {
-            update.condition("image_status", text(expected.state.image.as_str()));
-        }
-        if event.depends_on_text() {
-            update.conditions.push(if expected.state.has_text {
-                "caption IS NOT NULL".into()
-            } else {
-                "caption IS NULL".into()
-            });
-        }
-        if let Some(revision) = expected.revision {
-            update.condition("revision", JsValue::from_f64(revision as f64));
-        }
-        match change {
-            Change::TextWritten { text: raw } => {
-                update.set_text("", raw);
-                update.set_text("generated_", raw);
-            }
-            Change::Edit { text: raw } => update.set_text("", raw),
-            Change::Rewritten { text: raw } => {
-                update.set_text("", raw);
-                update.set_text("generated_", raw);
-            }
-            Change::Discard => {}
-            Change::Approve {
-                by,
-                scheduled_at,
-                due_at,
-            } => {
-                for column in ["caption", "hashtags", "alt_text", "image_key"] {
-                    update.set_sql(&format!("approved_{column}"), column);
-                }
-                update.set_sql("approved_revision", "revision");
-                update.set("approved_at", time(now));
-                update.set("approved_by", text(by));
-                let scheduled = scheduled_at.map(format_rfc3339);
-                update.set("scheduled_at", optional_text(scheduled.as_deref()));
-                update.set_due(*due_at);
-                for column in ["last_error", "container_id", "media_id", "permalink"] {
-                    update.set_sql(column, "NULL");
-                }
-                update.set_sql("publish_attempts", "0");
-            }
-            Change::Withdraw | Change::Regenerate => {
-                for column in [
-                    "revision",
-                    "caption",
-                    "hashtags",
-                    "alt_text",
-                    "image_key",
-                    "at",
-                    "by",
-                ] {
-                    update.set_sql(&format!("approved_{column}"), "NULL");
-                }
-                update.set_due(None);
-            }
-            Change::ClaimPublish {
-                claim,
-                lease_until,
-                now,
-            } => {
-                update.set("publish_claim", text(claim));
-                update.set("claim_expires_at", time(*lease_until));
-                update.set_sql("publish_attempts", "publish_attempts + 1");
-                if expected.state.status == Status::Publishing {
-                    let p = update.param(time(*now));
-                    update.conditions.push(format!("claim_expires_at <= {p}"));
-                }
-            }
-            Change::ContainerCreated {
-                claim,
-                container_id,
-            } => {
-                update.condition("publish_claim", text(claim));
-                update.set("container_id", text(container_id));
-            }
-            Change::MediaPublished { claim, media_id } => {
-                update.condition("publish_claim", text(claim));
-                update.set("media_id", text(media_id));
-            }
-            Change::PublishSucceeded {
-                claim,
-                media_id,
-                permalink,
-            } => {
-                if let Some(claim) = claim {
-                    update.condition("publish_claim", text(claim));
-                }
-                if let Some(media_id) = media_id {
-                    update.set("media_id", text(media_id));
-                }
-                update.set("permalink", optional_text(*permalink));
-                update.set_sql("publish_claim", "NULL");
-                update.set_sql("claim_expires_at", "NULL");
-                update.set_sql("last_error", "NULL");
-                update.set_due(None);
-            }
-            Change::PublishDeferred {
-                claim,
-                reason,
-                due_at,
-            } => {
-                update.condition("publish_claim", text(claim));
-                update.set("last_error", text(reason));
-                update.set_sql("publish_claim", "NULL");
-                update.set_sql("claim_expires_at", "NULL");
-                update.set_due(Some(*due_at));
-            }
-            Change::PublishFailed { claim, reason } => {
-                if let Some(claim) = claim {
-                    update.condition("publish_claim", text(claim));
-                }
-                update.set("last_error", text(reason));
-                update.set_sql("publish_claim", "NULL");
-                update.set_sql("claim_expires_at", "NULL");
-                update.set_due(None);
-            }
-            Change::Reapprove { by, due_at } => {
-                update.set("approved_by", text(by));
-                update.set_sql("publish_attempts", "0");
-                update.set_sql("last_error", "NULL");
-                update.set_due(*due_at);
-            }
-            Change::PublishQueued { due_at, previous } => {
-                update.condition_is("publish_due_at", optional_text(*previous));
-                update.set_due(Some(*due_at));
-            }
-            Change::PublishHeld { reason, until } => {
-                // A draft whose message is queued meanwhile is not held.
-                update.conditions.push("publish_due_at IS NULL".into());
-                update.set("publish_hold", text(reason));
-                let until = until.map(format_rfc3339);
-                update.set("publish_hold_until", optional_text(until.as_deref()));
-            }
-            Change::Reschedule {
-                scheduled_at,
-                due_at,
-            } => {
-                // Once its message is queued, the post's time is the queue's business.
-                update.conditions.push("publish_due_at IS NULL".into());
-                let scheduled = scheduled_at.map(format_rfc3339);
-                update.set("scheduled_at", optional_text(scheduled.as_deref()));
-                update.set_due(*due_at);
-            }
-            Change::Reminded { previous } => {
-                update.condition_is("reminded_at", optional_text(*previous));
-                update.set("reminded_at", time(now));
-            }
-            Change::ImageClaimed {
-                claim,
-                lease_until,
-                now,
-            } => {
-                update.set("image_claim", text(claim));
-                update.set("image_lease_expires_at", time(*lease_until));
-                if expected.state.image == ImageStatus::Generating {
-                    let p = update.param(time(*now));
-                    update
-                        .conditions
-                        .push(format!("image_lease_expires_at <= {p}"));
-                }
-            }
-            Change::ImageStored { claim, key } => {
-                update.condition("image_claim", text(claim));
-                update.set("image_key", text(key));
-                update.set_sql("image_error", "NULL");
-                update.set_sql("image_claim", "NULL");
-                update.set_sql("image_lease_expires_at", "NULL");
-            }
-            Change::ImageDeferred { claim, reason } => {
-                update.condition("image_claim", text(claim));
-                update.set("image_error", text(reason));
-                update.set_sql("image_claim", "NULL");
-                update.set_sql("image_lease_expires_at", "NULL");
-            }
-            Change::ImageFailed { claim, reason } => {
-                if let Some(claim) = claim {
-                    update.condition("image_claim", text(claim));
-                }
-                update.set("image_error", text(reason));
-                update.set_sql("image_claim", "NULL");
-                update.set_sql("image_lease_expires_at", "NULL");
-            }
-            Change::ImageRequested => {
-                update.lapsed_image_lease(expected.state.image, now);
-                update.set_sql("image_requests", "1");
-                update.set("image_requested_at", time(now));
-                update.set_sql("image_error", "NULL");
-            }
-            Change::ImageAskedAgain { requests } => {
-                update.lapsed_image_lease(expected.state.image, now);
-                update.condition("image_requests", JsValue::from_f64(*requests as f64));
-                update.set_sql("image_requests", "image_requests + 1");
-                update.set("image_requested_at", time(now));
-                update.set_sql("image_error", "NULL");
-            }
-            Change::ImageAbandoned { requests, reason } => {
-                update.lapsed_image_lease(expected.state.image, now);
-                update.condition("image_requests", JsValue::from_f64(*requests as f64));
-                update.set("image_error", text(reason));
-            }
-        }
-        let sql = format!(
-            "UPDATE drafts SET {} WHERE {} RETURNING *",
-            update.sets.join(", "),
-            update.conditions.join(" AND ")
-        );
-        Ok(self.db.prepare(sql).bind(&update.binds)?)
+        let plan = plan(expected, change, now)?;
+        let (sql, binds) = render(id, &plan);
+        Ok(self.db.prepare(sql).bind(&binds)?)
     }
 
     /// Applies `change` if the draft is still as `expected`. `Ok(None)`: it is not (another
@@ -1150,6 +734,47 @@ pub struct DeadLetter<'a> {
     pub queue: &'a str,
     pub body: &'a str,
     pub reason: &'a str,
+}
+
+/// `UPDATE drafts SET .. WHERE id = ? AND <guards> RETURNING *`, with numbered parameters.
+fn render(id: DraftId, plan: &WritePlan) -> (String, Vec<JsValue>) {
+    let mut binds = Vec::new();
+    let mut param = |value: &Value| {
+        binds.push(match value {
+            Value::Null => JsValue::NULL,
+            Value::Text(text) => JsValue::from_str(text),
+            Value::Int(n) => JsValue::from_f64(*n as f64),
+        });
+        format!("?{}", binds.len())
+    };
+    let sets: Vec<String> = plan
+        .sets
+        .iter()
+        .map(|(column, set)| match set {
+            Set::To(value) => format!("{column} = {}", param(value)),
+            Set::CopyOf(other) => format!("{column} = {other}"),
+            Set::Increment => format!("{column} = {column} + 1"),
+            Set::KeepOr(value) => format!("{column} = COALESCE({column}, {})", param(value)),
+        })
+        .collect();
+    let mut guards = vec![format!("id = {}", param(&Value::Text(id.to_string())))];
+    guards.extend(plan.guards.iter().map(|guard| match guard {
+        Guard::Equals(column, value) => format!("{column} = {}", param(value)),
+        Guard::Is(column, value) => format!("{column} IS {}", param(value)),
+        Guard::AtMost(column, value) => format!("{column} <= {}", param(value)),
+        Guard::IsNull(column) => format!("{column} IS NULL"),
+        Guard::NotNull(column) => format!("{column} IS NOT NULL"),
+        Guard::MediaUnclaimed(value) => format!(
+            "NOT EXISTS (SELECT 1 FROM drafts AS other WHERE other.media_id = {})",
+            param(value)
+        ),
+    }));
+    let sql = format!(
+        "UPDATE drafts SET {} WHERE {} RETURNING *",
+        sets.join(", "),
+        guards.join(" AND ")
+    );
+    (sql, binds)
 }
 
 /// The row an applied change returned; `None` when its conditions no longer held. A result

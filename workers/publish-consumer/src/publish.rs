@@ -1,24 +1,22 @@
-//! The publish workflow (the design's `publishWorkflow`) for one `PUBLISH_QUEUE` message.
+//! The publish workflow (the design's `publishWorkflow`) for one `PUBLISH_QUEUE` message, and
+//! the failed queue's give-up of a publish: the shell that performs what
+//! `domain::publish::Machine` decides.
 //!
 //! 1. Claim the draft (`approved -> publishing`, or a `publishing` draft whose lease lapsed)
 //!    with one conditional write; a live claim, a published or unapproved draft steps aside.
-//! 2. Without a container yet, create one from the approved snapshot only, and store its id
-//!    before anything else. With one (an earlier attempt, a consumer that died), read its
-//!    status first: never publish again blindly.
-//! 3. `IN_PROGRESS`: release the claim and queue the same attempt again after a delay (a
-//!    Worker does not sleep). `EXPIRED`/`ERROR`: a new container. `PUBLISHED`: it went out;
-//!    find its media id and finish. `FINISHED`: `media_publish`.
-//! 4. Store the media id the moment it is known; read the permalink (best effort); mark the
-//!    draft published.
+//! 2. Ask the machine, perform its action (a Graph call, or the write that records what must
+//!    be known before the next call), feed the outcome back, until it ends the run:
+//!    published, deferred (the message queued again), unresolved (the same, and the operator
+//!    told the draft needs a look), or given up (`failed`, then one alert).
 //!
-//! A `media_publish` that fails in any way but a token refusal is followed by a status read:
-//! a lost answer, a timeout or a 5xx may hide a post that is live. Every step is a row in
+//! Every write after the claim is conditional on it, every Graph step is a row in
 //! `publish_logs` and a child run of the message's trace.
 
+use domain::change::Deferral;
 use domain::content::{HARD_MAX_HASHTAGS, PostText};
 use domain::draft::{DraftId, Status};
-use domain::message::{Action, QueueMessage};
-use instagram::{ContainerStatus, GraphError};
+use domain::message::{Action as MessageAction, QueueMessage};
+use domain::publish::{Action, Machine, Outcome as Step_, Policy, Reading, Trouble};
 use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
 use platform::publish_log::{Entry, Outcome, PublishLog, Step};
@@ -30,13 +28,17 @@ use time::{Duration, OffsetDateTime};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::alert::{Alerts, TOKEN_INVALID};
-use crate::decide::{Next, after_failure};
+use crate::alert::{Alerts, Raised, TOKEN_INVALID};
 use crate::graph::{Failure, Graph};
 use crate::settings::Settings;
 
-/// How many of the account's newest posts are searched for a post whose answer was lost.
-const RECENT_MEDIA: u32 = 25;
+/// Media per page of the account's recent media, and pages read at most, when a post whose
+/// answer was lost is looked for: enough for a busy hour of several pipelines.
+const MEDIA_PAGE: u32 = 50;
+const MEDIA_PAGES: u32 = 4;
+/// A post's timestamp on Instagram may be a little earlier than the time the call was sent
+/// from here (clocks differ).
+const CLOCK_SLACK: Duration = Duration::minutes(2);
 
 /// What the workflow needs, built once per batch.
 pub struct Ctx<'a> {
@@ -61,6 +63,19 @@ impl<'a> Ctx<'a> {
             db: env.d1(platform::store::DB_BINDING)?,
         })
     }
+
+    fn policy(&self) -> Policy {
+        let s = self.settings;
+        Policy {
+            backoff: s.backoff,
+            poll_seconds: s.poll_seconds,
+            max_polls: s.max_polls,
+            quota_wait_seconds: s.quota_wait_seconds,
+            settle_seconds: s.settle_seconds,
+            throttle_limit_seconds: s.throttle_limit_seconds,
+            unresolved_alert_seconds: s.unresolved_alert_seconds,
+        }
+    }
 }
 
 /// How a message was handled; every one is acked. An `Err` from [`handle`] is not: the
@@ -69,17 +84,21 @@ impl<'a> Ctx<'a> {
 pub enum Done {
     Published,
     Skipped(String),
-    /// Another consumer holds a live claim; a check after its lease is queued.
+    /// Another consumer holds a live claim and finishes the draft (or, if it died, the
+    /// scheduler queues it again once the lease lapsed).
     Busy,
-    /// The container is being processed, or the quota is used up: the same attempt is
-    /// queued again after a delay.
+    /// The container is being processed, the quota is used up, Meta throttles, or whether
+    /// the post went out is not known yet: the message is queued again after a delay.
     Waiting,
     /// This attempt failed; the next one is queued.
     Retrying,
-    /// The draft failed; `FAILED_QUEUE` tells the operator.
+    /// The post may be live and its container cannot be read: queued again, the operator
+    /// told it needs a look.
+    Unresolved,
+    /// The draft failed; the operator was alerted.
     Failed,
-    /// The claim was lost meanwhile (its lease lapsed and another consumer took over, or the
-    /// failed queue failed the draft); whoever holds the draft now finishes it.
+    /// The claim was lost meanwhile (its lease lapsed and another consumer took over);
+    /// whoever holds the draft now finishes it.
     LostClaim,
 }
 
@@ -91,32 +110,18 @@ impl Done {
             Done::Busy => "busy",
             Done::Waiting => "waiting",
             Done::Retrying => "retrying",
+            Done::Unresolved => "unresolved",
             Done::Failed => "failed",
             Done::LostClaim => "lost_claim",
         }
     }
 }
 
-/// Why a run stopped before the draft was published.
+/// Why a run stopped before its machine ended it.
 enum Halt {
-    /// A Graph step failed; [`after_failure`] decides what follows. `logged` when its row is
-    /// already written; `unknown` when a `media_publish` may have gone out unseen, so the
-    /// draft must never be given up on before its container's status is read.
-    Graph {
-        step: Step,
-        failure: Failure,
-        container_id: Option<String>,
-        logged: bool,
-        unknown: bool,
-    },
-    /// The container is still being processed.
-    InProgress {
-        container_id: String,
-    },
+    /// A write found its conditions gone: another consumer holds the draft now.
     LostClaim,
-    /// The approved snapshot cannot be published as it is.
-    Invalid(String),
-    /// D1 failed; the message is retried by the queue.
+    /// D1 or the queue failed; the message is retried by the queue.
     Store(String),
 }
 
@@ -132,6 +137,12 @@ impl From<worker::Error> for Halt {
     }
 }
 
+/// How a run starts: the publish workflow, or the failed queue's give-up with its reason.
+pub enum Start {
+    Publish,
+    GiveUp(String),
+}
+
 /// What Instagram receives: the approved snapshot, nothing else.
 struct Post {
     caption: String,
@@ -144,7 +155,7 @@ pub async fn handle(
     message: &QueueMessage,
     tracer: &mut Tracer,
 ) -> Result<Done, String> {
-    if message.action == Action::GenerateImage {
+    if message.action == MessageAction::GenerateImage {
         return Ok(Done::Skipped("not a publish message".into()));
     }
     let draft = ctx.store.get(message.id).await.map_err(|e| e.to_string())?;
@@ -161,47 +172,54 @@ pub async fn handle(
             None => None,
         },
         Status::Publishing => match draft.claim_expires_at() {
-            Some(lease) if lease > started => return step_aside(ctx, message, &draft, lease).await,
+            Some(lease) if lease > started => return step_aside(ctx, message, &draft).await,
             _ => None,
         },
+        // A give-up that died between the failure and its alert: the alert, once.
+        Status::Failed => {
+            let raised = alert_failed(ctx, &draft).await?;
+            Some(format!("the draft is failed; {raised}"))
+        }
         Status::Published => Some("the draft is already published".to_owned()),
-        // Under review, failed or discarded: nobody approved what would be published.
+        // Under review or discarded: nobody approved what would be published.
         _ => Some(format!("the draft is {}, not approved", draft.status)),
     };
     if let Some(reason) = skip {
-        let entry = Entry {
-            attempt: message.attempt,
-            message: Some(&reason),
-            container_id: draft.container_id.as_deref(),
-            media_id: draft.media_id.as_deref(),
-            ..Entry::default()
-        };
-        ctx.log
-            .insert(message.id, Step::Claim, Outcome::Skipped, &entry, started)
-            .await
-            .map_err(|e| e.to_string())?;
+        log_skip(ctx, message, &draft, &reason, started).await?;
         return Ok(Done::Skipped(reason));
     }
+    run(ctx, message, tracer, draft, Start::Publish).await
+}
 
+/// Claims `draft` and runs the machine from `start` until it ends the run.
+pub async fn run(
+    ctx: &Ctx<'_>,
+    message: &QueueMessage,
+    tracer: &mut Tracer,
+    draft: DraftRow,
+    start: Start,
+) -> Result<Done, String> {
+    let started = now();
     let claim = random_hex::<16>();
     let lease_until = started + Duration::seconds(i64::from(ctx.settings.lease_seconds));
-    let note = if draft.status() == Status::Publishing {
-        "claimed again: the earlier claim's lease lapsed"
-    } else {
-        "claimed"
+    let note = match (&start, draft.status()) {
+        (Start::GiveUp(_), _) => "claimed by the failed queue, to give up only if nothing is live",
+        (_, Status::Publishing) => "claimed again: the earlier claim's lease lapsed",
+        _ => "claimed",
     };
-    // The claim and its log row in one round trip; the row is written only if the claim won.
     let change = Change::ClaimPublish {
         claim: &claim,
         lease_until,
         now: started,
     };
+    let attempt = draft.publish_record().attempts_spent + 1;
+    // The claim and its log row in one round trip; the row is written only if the claim won.
     let claimed = async {
         let statements = vec![
             ctx.store
                 .apply_statement(message.id, draft.expected_state(), &change, started)?,
             ctx.log
-                .claimed_statement(message.id, message.attempt, &claim, note, started)?,
+                .claimed_statement(message.id, attempt, &claim, note, started)?,
         ];
         let results = ctx.store.batch(statements).await?;
         Ok::<_, Halt>(results.first().map(applied_row).transpose()?.flatten())
@@ -210,7 +228,7 @@ pub async fn handle(
     .map_err(|halt| describe(&halt))?;
     let Some(claimed) = claimed else {
         // Another delivery claimed it between the read and the claim.
-        return step_aside(ctx, message, &draft, lease_until).await;
+        return step_aside(ctx, message, &draft).await;
     };
 
     let mut run = Run {
@@ -220,13 +238,15 @@ pub async fn handle(
         id: message.id,
         claim,
         row: claimed,
+        attempt,
         graph_calls: 0,
         pending: Vec::new(),
     };
-    let result = run.run().await;
-    let (mut done, class) = match result {
-        Ok(()) => (Ok(Done::Published), String::new()),
-        Err(halt) => run.halted(halt).await,
+    let result = run.run(start).await;
+    let mut done = match result {
+        Ok(done) => Ok(done),
+        Err(Halt::LostClaim) => Ok(Done::LostClaim),
+        Err(halt) => Err(describe(&halt)),
     };
     if let Err(halt) = run.flush().await
         && done.is_ok()
@@ -238,55 +258,84 @@ pub async fn handle(
     platform::metrics::record_publish_attempt(
         ctx.env,
         &message.id.to_string(),
-        message.attempt,
+        run.attempt,
         label,
-        &class,
+        "",
         duration,
         run.graph_calls,
     );
     done
 }
 
-/// A live claim holds the draft: this delivery steps aside, and a check of the same
-/// attempt is queued for when that lease lapses, so a consumer that died with the claim
-/// does not strand the draft in `publishing`.
-async fn step_aside(
+async fn log_skip(
     ctx: &Ctx<'_>,
     message: &QueueMessage,
     draft: &DraftRow,
-    lease: OffsetDateTime,
-) -> Result<Done, String> {
-    let at = now();
-    let delay = u32::try_from((lease - at).whole_seconds().max(0) + 1)
-        .unwrap_or(u32::MAX)
-        .min(domain::backoff::QUEUE_MAX_DELAY_SECONDS);
-    send(ctx.env, PUBLISH_QUEUE, &again(message, at, delay), delay)
-        .await
-        .map_err(|e| e.to_string())?;
-    let note = format!("another consumer holds the claim; checking again in {delay} s");
+    reason: &str,
+    at: OffsetDateTime,
+) -> Result<(), String> {
     let entry = Entry {
         attempt: message.attempt,
-        message: Some(&note),
+        message: Some(reason),
         container_id: draft.container_id.as_deref(),
+        media_id: draft.media_id.as_deref(),
         ..Entry::default()
     };
     ctx.log
         .insert(message.id, Step::Claim, Outcome::Skipped, &entry, at)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// A live claim holds the draft: this delivery steps aside and queues nothing, so duplicate
+/// deliveries never multiply the work. If the holder died, the scheduler's recovery queues
+/// the draft again once the lease lapsed (posts.rs).
+async fn step_aside(
+    ctx: &Ctx<'_>,
+    message: &QueueMessage,
+    draft: &DraftRow,
+) -> Result<Done, String> {
+    let note = "another consumer holds the claim and finishes the draft";
+    log_skip(ctx, message, draft, note, now()).await?;
     Ok(Done::Busy)
+}
+
+/// The failed draft's alert, once per failure (deduplicated in D1 `operator_alerts`).
+pub async fn alert_failed(ctx: &Ctx<'_>, draft: &DraftRow) -> Result<String, String> {
+    let last = ctx
+        .log
+        .last_failure(DraftId::parse(&draft.id).map_err(|e| e.to_string())?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = last
+        .as_ref()
+        .is_some_and(|row| row.error_class.as_deref() == Some("token_invalid"));
+    let raised = crate::alert::draft_failed(&ctx.alerts, draft, token).await?;
+    Ok(match raised {
+        Raised::Sent => "the operator was alerted".into(),
+        Raised::AlreadySent { count } => {
+            format!("the operator was already alerted ({count} occurrences)")
+        }
+    })
 }
 
 /// The same attempt again, stamped with the time it is due so that queue latency does not
 /// count the wait.
-fn again(message: &QueueMessage, at: OffsetDateTime, delay: u32) -> QueueMessage {
+fn again(message: &QueueMessage, attempt: u32, at: OffsetDateTime, delay: u32) -> QueueMessage {
+    let action = if attempt > 1 {
+        MessageAction::Retry
+    } else {
+        MessageAction::Publish
+    };
     QueueMessage {
+        action,
+        attempt,
         requested_at: at + Duration::seconds(i64::from(delay)),
         ..message.clone()
     }
 }
 
-/// One claimed attempt.
+/// One claimed run.
 struct Run<'a, 't> {
     ctx: &'a Ctx<'a>,
     tracer: &'t mut Tracer,
@@ -295,187 +344,90 @@ struct Run<'a, 't> {
     claim: String,
     /// The row as this run last wrote it.
     row: DraftRow,
+    /// This run's attempt within the approval, counted from 1.
+    attempt: u32,
     graph_calls: u32,
     /// Log rows not written yet: they go with the run's next write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
 }
 
 impl Run<'_, '_> {
-    async fn run(&mut self) -> Result<(), Halt> {
-        let post = self.post()?;
-        if let Some(media_id) = self.row.media_id.clone() {
-            // An earlier holder published and stored the media id, then stopped.
-            let container_id = self.row.container_id.clone();
-            self.log(
-                Step::Reconcile,
-                Outcome::Ok,
-                Entry {
-                    message: Some("the media id was already recorded: the post is live"),
-                    container_id: container_id.as_deref(),
-                    media_id: Some(&media_id),
-                    ..self.entry()
-                },
-            )
-            .await?;
-            return self.succeed(Some(&media_id)).await;
-        }
-        let mut container = self.row.container_id.clone();
-        let mut made_new = false;
+    async fn run(&mut self, start: Start) -> Result<Done, Halt> {
+        let record = self.row.publish_record();
+        let at = now();
+        let (mut machine, mut action) = match start {
+            Start::Publish => Machine::start(
+                self.ctx.policy(),
+                record,
+                self.post().err(),
+                at,
+                random_u64(),
+            ),
+            Start::GiveUp(reason) => {
+                Machine::give_up(self.ctx.policy(), record, reason, at, random_u64())
+            }
+        };
         loop {
-            let container_id = match container.take() {
-                Some(id) => id,
-                None => {
-                    made_new = true;
-                    self.create_container(&post).await?
-                }
-            };
-            let status = self.status(&container_id, Step::Status).await?;
-            match status {
-                ContainerStatus::Published => return self.reconciled(&container_id, &post).await,
-                ContainerStatus::Finished => {}
-                ContainerStatus::InProgress => return Err(Halt::InProgress { container_id }),
-                ContainerStatus::Expired | ContainerStatus::Error { .. } => {
-                    let failure = status.failure().unwrap_or(GraphError::NeedsNewContainer {
-                        code: None,
-                        subcode: None,
-                        message: String::new(),
-                    });
-                    if matches!(failure, GraphError::NeedsNewContainer { .. }) && !made_new {
-                        self.log_failure(
-                            Step::Status,
-                            Outcome::Retry,
-                            &failure.clone().into(),
-                            Some(&container_id),
-                            "a new container is made",
-                        )
-                        .await?;
-                        continue;
-                    }
-                    return Err(Halt::Graph {
-                        step: Step::Status,
-                        failure: failure.into(),
-                        container_id: Some(container_id),
-                        logged: false,
-                        unknown: false,
-                    });
-                }
-            }
-
-            let started = now();
-            let ctx = self.ctx;
-            let (result, duration) = self
-                .traced(
-                    "media_publish",
-                    json!({ "containerId": container_id }),
-                    ctx.graph.publish(&container_id),
-                    |media_id| json!({ "mediaId": media_id }),
-                )
-                .await;
-            match result {
-                Ok(media_id) => {
-                    // Stored the moment it is known, with its log row.
+            let outcome = match action {
+                Action::CreateContainer => self.create_container().await?,
+                Action::ReadStatus { container_id } => self.read_status(&container_id).await?,
+                Action::RecordSent { container_id } => {
                     let claim = self.claim.clone();
-                    let change = Change::MediaPublished {
+                    let change = Change::PublishSent {
                         claim: &claim,
-                        media_id: &media_id,
+                        container_id: &container_id,
+                        at: now(),
                     };
-                    let entry = Entry {
-                        container_id: Some(&container_id),
-                        media_id: Some(&media_id),
-                        duration_ms: Some(duration),
-                        ..self.entry()
-                    };
-                    self.apply_with_log(&change, Step::Publish, Outcome::Ok, &entry, started)
-                        .await?;
-                    return self.succeed(Some(&media_id)).await;
+                    let apply = self.ctx.store.apply_statement(
+                        self.id,
+                        self.row.expected_state(),
+                        &change,
+                        now(),
+                    )?;
+                    self.write(apply, Vec::new()).await?;
+                    Step_::Recorded
                 }
-                Err(failure) => {
-                    if matches!(failure, Failure::Graph(GraphError::TokenInvalid { .. })) {
-                        return Err(Halt::Graph {
-                            step: Step::Publish,
-                            failure,
-                            container_id: Some(container_id),
-                            logged: false,
-                            unknown: false,
-                        });
-                    }
-                    // Never publish again blindly: the post may be live despite the answer.
-                    self.log_failure(
-                        Step::Publish,
-                        Outcome::Retry,
-                        &failure,
-                        Some(&container_id),
-                        "the outcome is checked by reading the container status",
-                    )
-                    .await?;
-                    let status = match self.status(&container_id, Step::Reconcile).await {
-                        Ok(status) => status,
-                        // Unknown still: the next attempt reads the status first.
-                        Err(Halt::Graph { .. }) => {
-                            return Err(Halt::Graph {
-                                step: Step::Publish,
-                                failure,
-                                container_id: Some(container_id),
-                                logged: true,
-                                unknown: true,
-                            });
-                        }
-                        Err(other) => return Err(other),
-                    };
-                    match status {
-                        ContainerStatus::Published => {
-                            return self.reconciled(&container_id, &post).await;
-                        }
-                        ContainerStatus::InProgress => {
-                            return Err(Halt::InProgress { container_id });
-                        }
-                        ContainerStatus::Finished
-                            if matches!(failure, Failure::Graph(GraphError::NotReady { .. })) =>
-                        {
-                            return Err(Halt::InProgress { container_id });
-                        }
-                        ContainerStatus::Expired | ContainerStatus::Error { .. }
-                            if !made_new
-                                && matches!(
-                                    status.failure(),
-                                    Some(GraphError::NeedsNewContainer { .. })
-                                ) =>
-                        {
-                            continue;
-                        }
-                        _ => {
-                            return Err(Halt::Graph {
-                                step: Step::Publish,
-                                failure,
-                                container_id: Some(container_id),
-                                logged: true,
-                                unknown: false,
-                            });
-                        }
-                    }
-                }
-            }
+                Action::Publish { container_id } => self.publish(&container_id).await?,
+                Action::FindMedia { since } => self.find_media(since).await?,
+                Action::Succeed {
+                    media_id,
+                    found,
+                    note,
+                } => return self.succeed(media_id.as_deref(), found, &note).await,
+                Action::Defer {
+                    deferral,
+                    delay,
+                    reason,
+                } => return self.defer(deferral, delay, &reason).await,
+                Action::Unresolved {
+                    delay,
+                    reason,
+                    alert,
+                } => return self.unresolved(delay, &reason, alert).await,
+                Action::GiveUp { reason, token } => return self.give_up(&reason, token).await,
+            };
+            action = machine.next(outcome);
         }
     }
 
-    /// The approved snapshot as Instagram receives it.
-    fn post(&self) -> Result<Post, Halt> {
+    /// The approved snapshot as Instagram receives it, or why it breaks a rule today.
+    fn post(&self) -> Result<Post, String> {
         let raw = self
             .row
             .approved_text()
-            .ok_or_else(|| Halt::Invalid("the draft has no approved text".into()))?;
+            .ok_or("the draft has no approved text")?;
         let text = PostText::parse(&raw, HARD_MAX_HASHTAGS).map_err(|errors| {
             let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            Halt::Invalid(format!(
+            format!(
                 "the approved text breaks Instagram's rules: {}",
                 reasons.join("; ")
-            ))
+            )
         })?;
         let key = self
             .row
             .approved_image_key
             .as_deref()
-            .ok_or_else(|| Halt::Invalid("the draft has no approved image".into()))?;
+            .ok_or("the draft has no approved image")?;
         Ok(Post {
             caption: text.instagram_caption(),
             alt_text: text.alt_text.as_ref().to_owned(),
@@ -483,7 +435,9 @@ impl Run<'_, '_> {
         })
     }
 
-    async fn create_container(&mut self, post: &Post) -> Result<String, Halt> {
+    async fn create_container(&mut self) -> Result<Step_, Halt> {
+        // The machine asks for a container only when the snapshot is valid.
+        let post = self.post().map_err(Halt::Store)?;
         let started = now();
         let ctx = self.ctx;
         let (result, duration) = self
@@ -496,16 +450,15 @@ impl Run<'_, '_> {
                 }),
                 ctx.graph
                     .create_container(&post.image_url, &post.caption, &post.alt_text),
-                |id| json!({ "containerId": id }),
             )
             .await;
-        let container_id = result.map_err(|failure| Halt::Graph {
-            step: Step::Container,
-            failure,
-            container_id: None,
-            logged: false,
-            unknown: false,
-        })?;
+        let container_id = match result {
+            Ok(id) => id,
+            Err(failure) => {
+                self.log_failure(Step::Container, &failure, None).await?;
+                return Ok(Step_::Failed(failure.trouble()));
+            }
+        };
         let claim = self.claim.clone();
         let change = Change::ContainerCreated {
             claim: &claim,
@@ -518,135 +471,172 @@ impl Run<'_, '_> {
         };
         self.apply_with_log(&change, Step::Container, Outcome::Ok, &entry, started)
             .await?;
-        Ok(container_id)
+        Ok(Step_::Created { container_id })
     }
 
-    /// The container's status; a usable answer other than `IN_PROGRESS` is logged under
-    /// `step`, a failure is returned for the caller to log.
-    async fn status(&mut self, container_id: &str, step: Step) -> Result<ContainerStatus, Halt> {
+    async fn read_status(&mut self, container_id: &str) -> Result<Step_, Halt> {
         let ctx = self.ctx;
         let (result, duration) = self
             .traced(
                 "container_status",
                 json!({ "containerId": container_id }),
                 ctx.graph.container_status(container_id),
-                |status| json!({ "statusCode": status.status_code() }),
             )
             .await;
         match result {
             Ok(status) => {
-                if status == ContainerStatus::Finished || status == ContainerStatus::Published {
-                    let entry = Entry {
-                        message: Some(status.status_code()),
-                        container_id: Some(container_id),
-                        duration_ms: Some(duration),
-                        ..self.entry()
-                    };
-                    let row =
-                        self.ctx
-                            .log
-                            .insert_statement(self.id, step, Outcome::Ok, &entry, now())?;
-                    self.pending.push(row);
-                }
-                Ok(status)
+                let entry = Entry {
+                    message: Some(status.status_code()),
+                    container_id: Some(container_id),
+                    duration_ms: Some(duration),
+                    ..self.entry()
+                };
+                let row = self
+                    .ctx
+                    .log
+                    .insert_statement(self.id, Step::Status, Outcome::Ok, &entry, now())?;
+                self.pending.push(row);
+                Ok(Step_::Status(status.reading()))
             }
-            // Unreadable, the status of a container some `media_publish` was sent for leaves
-            // the post's fate unknown.
-            Err(failure) => Err(Halt::Graph {
-                step,
-                failure,
-                container_id: Some(container_id.to_owned()),
-                logged: false,
-                unknown: self.ctx.log.publish_tried(self.id, container_id).await?,
-            }),
+            Err(failure) => {
+                self.log_failure(Step::Status, &failure, Some(container_id))
+                    .await?;
+                Ok(Step_::Failed(failure.trouble()))
+            }
         }
     }
 
-    /// The container says `PUBLISHED`: the post is live. Its media id is looked up by the
-    /// caption it was sent with; a post is never marked failed because that lookup failed.
-    async fn reconciled(&mut self, container_id: &str, post: &Post) -> Result<(), Halt> {
-        let found = self.find_media(post).await;
-        if let Err(failure) = &found
-            && self
-                .ctx
-                .settings
-                .backoff
-                .allows_retry_after(self.message.attempt)
-        {
-            // The next attempt finds the container PUBLISHED again and looks once more.
-            return Err(Halt::Graph {
-                step: Step::Reconcile,
-                failure: failure.clone(),
-                container_id: Some(container_id.to_owned()),
-                logged: false,
-                unknown: true,
-            });
-        }
-        let (media_id, note, failure) = match found {
-            Ok(Some(id)) => (Some(id), "the container was published: the post is live".to_owned(), None),
-            Ok(None) => (
-                None,
-                "the container was published, but no recent post has its caption: the media id is unknown".to_owned(),
-                None,
-            ),
-            Err(failure) => (
-                None,
-                format!("the container was published, but the media id could not be looked up: {failure}"),
-                Some(failure),
-            ),
-        };
-        let entry = Entry {
-            message: Some(&note),
-            container_id: Some(container_id),
-            media_id: media_id.as_deref(),
-            error_class: failure.as_ref().map(Failure::class),
-            error_code: failure.as_ref().and_then(Failure::code),
-            error_subcode: failure.as_ref().and_then(Failure::subcode),
-            ..self.entry()
-        };
-        self.log(Step::Reconcile, Outcome::Ok, entry).await?;
-        self.succeed(media_id.as_deref()).await
-    }
-
-    async fn find_media(&mut self, post: &Post) -> Result<Option<String>, Failure> {
+    async fn publish(&mut self, container_id: &str) -> Result<Step_, Halt> {
+        let started = now();
         let ctx = self.ctx;
-        let (result, _) = self
+        let (result, duration) = self
             .traced(
-                "recent_media",
-                json!({ "limit": RECENT_MEDIA }),
-                ctx.graph.recent_media(RECENT_MEDIA),
-                |items| json!({ "count": items.len() }),
+                "media_publish",
+                json!({ "containerId": container_id }),
+                ctx.graph.publish(container_id),
             )
             .await;
-        let caption = post.caption.trim();
-        for item in result?.iter().filter(|item| item.caption.trim() == caption) {
-            // Two drafts may share a caption: a post another draft recorded is not ours.
-            let taken = self
-                .ctx
-                .db
-                .prepare("SELECT id FROM drafts WHERE media_id = ?1 AND id != ?2 LIMIT 1")
-                .bind(&[
-                    JsValue::from_str(&item.id),
-                    JsValue::from_str(&self.id.to_string()),
-                ])
-                .map_err(|e| Failure::NoAnswer(e.to_string()))?
-                .first::<Value>(None)
-                .await
-                .map_err(|e| Failure::NoAnswer(e.to_string()))?;
-            if taken.is_none() {
-                return Ok(Some(item.id.clone()));
+        match result {
+            Ok(media_id) => {
+                // Stored the moment it is known, with its log row.
+                let claim = self.claim.clone();
+                let change = Change::MediaPublished {
+                    claim: &claim,
+                    media_id: &media_id,
+                };
+                let entry = Entry {
+                    container_id: Some(container_id),
+                    media_id: Some(&media_id),
+                    duration_ms: Some(duration),
+                    ..self.entry()
+                };
+                self.apply_with_log(&change, Step::Publish, Outcome::Ok, &entry, started)
+                    .await?;
+                Ok(Step_::Published { media_id })
+            }
+            Err(failure) => {
+                self.log_failure(Step::Publish, &failure, Some(container_id))
+                    .await?;
+                Ok(Step_::Failed(failure.trouble()))
             }
         }
-        Ok(None)
+    }
+
+    /// The post among the account's recent media: published at or after `since` (less some
+    /// clock slack), with the approved caption, recorded by no other draft; the oldest such
+    /// post, as the first sent is the first published. Pages until the posts are older.
+    async fn find_media(&mut self, since: Option<OffsetDateTime>) -> Result<Step_, Halt> {
+        let caption = match self.post() {
+            Ok(post) => post.caption,
+            // The snapshot no longer validates: its text as stored is what was sent.
+            Err(_) => self
+                .row
+                .approved_text()
+                .map(|raw| {
+                    PostText::parse_unchecked(&raw).instagram_caption()
+                })
+                .unwrap_or_default(),
+        };
+        let caption = caption.trim().to_owned();
+        let since = since.map(|at| at - CLOCK_SLACK);
+        let mut after: Option<String> = None;
+        let mut candidates = Vec::new();
+        for _ in 0..MEDIA_PAGES {
+            let ctx = self.ctx;
+            let cursor = after.clone();
+            let (result, _) = self
+                .traced(
+                    "recent_media",
+                    json!({ "limit": MEDIA_PAGE, "after": cursor }),
+                    ctx.graph.recent_media(MEDIA_PAGE, cursor.as_deref()),
+                )
+                .await;
+            let page = match result {
+                Ok(page) => page,
+                Err(failure) => return Ok(Step_::Failed(failure.trouble())),
+            };
+            let mut older = false;
+            for item in &page.items {
+                let at = item.timestamp.as_deref().and_then(instagram_time);
+                if let (Some(at), Some(since)) = (at, since)
+                    && at < since
+                {
+                    older = true;
+                    continue;
+                }
+                if item.caption.trim() == caption {
+                    candidates.push((at, item.id.clone()));
+                }
+            }
+            after = page.after;
+            if older || after.is_none() {
+                break;
+            }
+        }
+        // Oldest first: of two posts with the same caption, the first sent is the first out.
+        candidates.sort();
+        for (_, media_id) in candidates {
+            if !self.media_taken(&media_id).await? {
+                return Ok(Step_::Media(Some(media_id)));
+            }
+        }
+        Ok(Step_::Media(None))
+    }
+
+    /// Whether another draft recorded `media_id` (drafts_by_media_id).
+    async fn media_taken(&self, media_id: &str) -> Result<bool, Halt> {
+        let row = self
+            .ctx
+            .db
+            .prepare("SELECT id FROM drafts WHERE media_id = ?1 AND id != ?2 LIMIT 1")
+            .bind(&[
+                JsValue::from_str(media_id),
+                JsValue::from_str(&self.id.to_string()),
+            ])?
+            .first::<Value>(None)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// The post is live: its permalink (best effort), then `published`, with the token alert
-    /// cleared (a token that publishes works).
-    /// Records the post as live. `media_id` is `None` when a reconciliation saw the container
-    /// published but could not find its media: the column stays empty, and there is no
-    /// permalink to read.
-    async fn succeed(&mut self, media_id: Option<&str>) -> Result<(), Halt> {
+    /// cleared (a token that publishes works). `media_id` is `None` when the post is known to
+    /// be live but its media was not found: the column stays empty, there is no permalink.
+    async fn succeed(
+        &mut self,
+        media_id: Option<&str>,
+        found: bool,
+        note: &str,
+    ) -> Result<Done, Halt> {
         let started = now();
+        if found || media_id.is_none() {
+            let entry = Entry {
+                message: Some(note),
+                container_id: self.row.container_id.as_deref(),
+                media_id,
+                ..self.entry()
+            };
+            self.log(Step::Reconcile, Outcome::Ok, entry).await?;
+        }
         let mut permalink = None;
         let mut failure = None;
         let mut duration = None;
@@ -657,7 +647,6 @@ impl Run<'_, '_> {
                     "permalink",
                     json!({ "mediaId": media_id }),
                     ctx.graph.permalink(media_id),
-                    |link| json!({ "permalink": link }),
                 )
                 .await;
             duration = Some(ms);
@@ -666,13 +655,13 @@ impl Run<'_, '_> {
                 Err(f) => failure = Some(f),
             }
         }
-        let note = match (&permalink, &failure) {
+        let message = match (&permalink, &failure) {
             (Some(link), _) => link.clone(),
             (None, Some(f)) => format!("the post is live; its permalink could not be read: {f}"),
             (None, None) => "the post is live; without its media id there is no permalink".into(),
         };
         let entry = Entry {
-            message: Some(&note),
+            message: Some(&message),
             container_id: self.row.container_id.as_deref(),
             media_id,
             duration_ms: duration,
@@ -681,223 +670,170 @@ impl Run<'_, '_> {
             error_subcode: failure.as_ref().and_then(Failure::subcode),
             ..self.entry()
         };
-        let outcome = if permalink.is_some() || failure.is_none() {
+        let outcome = if failure.is_none() {
             Outcome::Ok
         } else {
             Outcome::Failed
         };
+        let claim = self.claim.clone();
         let change = Change::PublishSucceeded {
-            claim: Some(&self.claim),
+            claim: &claim,
             media_id,
+            found,
             permalink: permalink.as_deref(),
         };
-        let apply =
-            self.ctx
-                .store
-                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
-        let rest = vec![
-            self.ctx
-                .log
-                .insert_statement(self.id, Step::Permalink, outcome, &entry, started)?,
-            self.ctx.alerts.clear_statement(TOKEN_INVALID)?,
-        ];
-        self.write(apply, rest).await
-    }
-
-    /// What follows a halt: the next message, the draft's failure, or nothing.
-    async fn halted(&mut self, halt: Halt) -> (Result<Done, String>, String) {
-        match self.after(halt).await {
-            Ok((done, class)) => (Ok(done), class),
-            Err(Halt::LostClaim) => (Ok(Done::LostClaim), String::new()),
-            Err(Halt::Store(e)) => (Err(e), "store".into()),
-            Err(other) => (Err(describe(&other)), String::new()),
+        let applied = self
+            .write(
+                self.ctx
+                    .store
+                    .apply_statement(self.id, self.row.expected_state(), &change, now())?,
+                vec![
+                    self.ctx
+                        .log
+                        .insert_statement(self.id, Step::Permalink, outcome, &entry, started)?,
+                    self.ctx.alerts.clear_statement(TOKEN_INVALID)?,
+                ],
+            )
+            .await;
+        match applied {
+            // A found post that another draft recorded meanwhile is not this one's: live,
+            // media unknown.
+            Err(Halt::LostClaim) if found => {
+                let change = Change::PublishSucceeded {
+                    claim: &claim,
+                    media_id: None,
+                    found: false,
+                    permalink: None,
+                };
+                let apply =
+                    self.ctx
+                        .store
+                        .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+                self.write(apply, Vec::new()).await?;
+            }
+            other => other?,
         }
+        Ok(Done::Published)
     }
 
-    async fn after(&mut self, halt: Halt) -> Result<(Done, String), Halt> {
-        let settings = self.ctx.settings;
-        let attempt = self.message.attempt;
-        let (step, failure, container_id, logged, unknown) = match halt {
-            Halt::Graph {
-                step,
-                failure,
-                container_id,
-                logged,
-                unknown,
-            } => (step, failure, container_id, logged, unknown),
-            Halt::InProgress { container_id } => {
-                let polls = self
-                    .ctx
-                    .log
-                    .count(
-                        self.id,
-                        attempt,
-                        Step::Status,
-                        Outcome::Retry,
-                        &container_id,
-                    )
-                    .await?;
-                if polls < settings.max_polls {
-                    let delay = settings.poll_seconds;
-                    let note = format!(
-                        "the container is IN_PROGRESS; its status is read again in {delay} s"
-                    );
-                    self.log(
-                        Step::Status,
-                        Outcome::Retry,
-                        Entry {
-                            message: Some(&note),
-                            container_id: Some(&container_id),
-                            ..self.entry()
-                        },
-                    )
-                    .await?;
-                    self.defer(&note, again(self.message, now(), delay), delay)
-                        .await?;
-                    return Ok((Done::Waiting, String::new()));
-                }
-                let failure = Failure::Graph(GraphError::Transient {
-                    code: None,
-                    subcode: None,
-                    message: format!(
-                        "the container was still IN_PROGRESS after {polls} status reads"
-                    ),
-                });
-                (Step::Status, failure, Some(container_id), false, false)
-            }
-            Halt::Invalid(reason) => {
-                self.give_up(
-                    &format!("publishing gave up after attempt {attempt}: {reason}"),
-                    None,
-                    None,
-                )
-                .await?;
-                return Ok((Done::Failed, "invalid".into()));
-            }
-            other => return Err(other),
+    /// Releases the claim (`publishing -> approved`), then queues the message again. If
+    /// queueing fails, the message is retried by the queue, so no work is lost.
+    async fn defer(&mut self, deferral: Deferral, delay: u32, reason: &str) -> Result<Done, Halt> {
+        let next_attempt = match deferral {
+            Deferral::Retry => self.attempt + 1,
+            _ => self.attempt,
         };
-        let class = failure.class().to_owned();
-        let seed = random_u64();
-        let mut next = after_failure(
-            &failure,
-            attempt,
-            &settings.backoff,
-            settings.quota_wait_seconds,
-            seed,
-        );
-        // The post may be live: the draft is never given up on; it waits, using up no
-        // attempt, until the container's status can be read (a token fixed, Meta back).
-        if unknown && !next.continues() {
-            let capped = attempt.min(settings.backoff.max_attempts);
-            next = Next::Wait {
-                delay: settings.backoff.delay_seconds(capped, seed).max(1),
-            };
-            if matches!(failure, Failure::Graph(GraphError::TokenInvalid { .. })) {
-                self.alert_token(&failure).await;
-            }
-        }
-        if !logged {
-            let outcome = if next.continues() {
-                Outcome::Retry
-            } else {
-                Outcome::Failed
-            };
-            let note = match next {
-                Next::Retry { delay } => format!("attempt {} follows in {delay} s", attempt + 1),
-                Next::Wait { delay } if unknown => format!(
-                    "whether media_publish went out is unknown; the container status is read again in {delay} s"
-                ),
-                Next::Wait { delay } => {
-                    format!("the publishing quota is used up; waiting {delay} s")
-                }
-                _ => String::new(),
-            };
-            self.log_failure(step, outcome, &failure, container_id.as_deref(), &note)
-                .await?;
-        }
-        let reason = format!("attempt {attempt} failed: {failure}");
-        match next {
-            Next::Retry { delay } => {
-                let next_message = self
-                    .message
-                    .next_attempt(now() + Duration::seconds(i64::from(delay)));
-                self.defer(&reason, next_message, delay).await?;
-                Ok((Done::Retrying, class))
-            }
-            Next::Wait { delay } => {
-                self.defer(&reason, again(self.message, now(), delay), delay)
-                    .await?;
-                Ok((Done::Waiting, class))
-            }
-            Next::Fail | Next::GiveUp | Next::TokenInvalid => {
-                let reason = format!("publishing gave up after attempt {attempt}: {failure}");
-                self.give_up(&reason, Some(&failure), container_id.as_deref())
-                    .await?;
-                Ok((Done::Failed, class))
-            }
-        }
+        self.release(deferral, delay, reason, next_attempt).await?;
+        Ok(match deferral {
+            Deferral::Retry => Done::Retrying,
+            _ => Done::Waiting,
+        })
     }
 
-    /// Releases the claim (`publishing -> approved`, the container id kept), then queues
-    /// `next`. If queueing fails, the message is retried by the queue, so no work is lost.
-    async fn defer(&mut self, reason: &str, next: QueueMessage, delay: u32) -> Result<(), Halt> {
+    async fn release(
+        &mut self,
+        deferral: Deferral,
+        delay: u32,
+        reason: &str,
+        next_attempt: u32,
+    ) -> Result<(), Halt> {
+        let at = now();
+        let claim = self.claim.clone();
         let change = Change::PublishDeferred {
-            claim: &self.claim,
+            claim: &claim,
             reason,
             // The scheduler's lost-message check reads when the next message is due.
-            due_at: now() + Duration::seconds(i64::from(delay)),
+            due_at: at + Duration::seconds(i64::from(delay)),
+            deferral,
+            now: at,
         };
-        let released = self
+        let outcome = if deferral == Deferral::Retry {
+            Outcome::Retry
+        } else {
+            Outcome::Skipped
+        };
+        let row = self.ctx.log.insert_statement(
+            self.id,
+            Step::Reconcile,
+            outcome,
+            &Entry {
+                message: Some(reason),
+                container_id: self.row.container_id.as_deref(),
+                ..self.entry()
+            },
+            at,
+        )?;
+        self.pending.push(row);
+        let apply = self
             .ctx
             .store
-            .apply(self.id, self.row.expected_state(), &change, now())
-            .await?;
-        let Some(row) = released else {
-            return Err(Halt::LostClaim);
-        };
-        self.row = row;
-        send(self.ctx.env, PUBLISH_QUEUE, &next, delay).await?;
+            .apply_statement(self.id, self.row.expected_state(), &change, at)?;
+        self.write(apply, Vec::new()).await?;
+        send(
+            self.ctx.env,
+            PUBLISH_QUEUE,
+            &again(self.message, next_attempt, at, delay),
+            delay,
+        )
+        .await?;
         Ok(())
     }
 
-    /// Publishing stops: the reason is logged, the message goes to `FAILED_QUEUE` (whose
-    /// consumer alerts the operator, and fails the draft if this run cannot), then the draft
-    /// fails. In this order, a crash anywhere leaves the failure to the failed queue.
-    async fn give_up(
-        &mut self,
-        reason: &str,
-        failure: Option<&Failure>,
-        container_id: Option<&str>,
-    ) -> Result<(), Halt> {
-        let stored = self.row.container_id.clone();
-        self.log(
-            Step::GiveUp,
-            Outcome::Failed,
-            Entry {
-                message: Some(reason),
-                error_class: failure.map(Failure::class),
-                error_code: failure.and_then(Failure::code),
-                error_subcode: failure.and_then(Failure::subcode),
-                container_id: container_id.or(stored.as_deref()),
-                ..self.entry()
-            },
-        )
-        .await?;
-        send(self.ctx.env, FAILED_QUEUE, self.message, 0).await?;
+    /// The post may be live and its container cannot be read: waits like a deferral, and the
+    /// operator hears once per episode that the draft needs a look.
+    async fn unresolved(&mut self, delay: u32, reason: &str, alert: bool) -> Result<Done, Halt> {
+        self.release(Deferral::Unresolved, delay, reason, self.attempt)
+            .await?;
+        if alert {
+            let since = self
+                .row
+                .unresolved_since
+                .clone()
+                .unwrap_or_else(|| self.row.updated_at.clone());
+            let kind = format!("publish_unresolved:{}:{since}", self.id);
+            let text = format!(
+                "An approved Instagram post needs a look (draft {}): {reason}. It is not marked failed, because it may be live; check the account, and the draft is settled at the next successful read.",
+                self.id
+            );
+            if let Err(error) = self.ctx.alerts.raise(&kind, &text, None).await {
+                // Raised again at the next check: the draft stays unresolved until then.
+                worker::console_error!("draft {}: {error}", self.id);
+            }
+        }
+        Ok(Done::Unresolved)
+    }
+
+    /// Publishing stops: the draft becomes `failed` (under this claim), then the operator is
+    /// alerted once. If the alert cannot be sent, the message goes to `FAILED_QUEUE`, whose
+    /// consumer alerts with retries; if even that fails, this message is retried, and its
+    /// next delivery meets the failed draft and alerts.
+    async fn give_up(&mut self, reason: &str, token: bool) -> Result<Done, Halt> {
+        let entry = Entry {
+            message: Some(reason),
+            error_class: token.then_some("token_invalid"),
+            container_id: self.row.container_id.as_deref(),
+            ..self.entry()
+        };
+        let row = self
+            .ctx
+            .log
+            .insert_statement(self.id, Step::GiveUp, Outcome::Failed, &entry, now())?;
+        self.pending.push(row);
+        let claim = self.claim.clone();
         let change = Change::PublishFailed {
-            claim: Some(&self.claim),
+            claim: Some(&claim),
             reason,
         };
-        // `None`: the failed queue was quicker; the draft is failed either way.
-        if let Some(row) = self
+        let apply = self
             .ctx
             .store
-            .apply(self.id, self.row.expected_state(), &change, now())
-            .await?
-        {
-            self.row = row;
+            .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+        self.write(apply, Vec::new()).await?;
+        if let Err(error) = crate::alert::draft_failed(&self.ctx.alerts, &self.row, token).await {
+            worker::console_error!("draft {}: {error}; the failed queue alerts", self.id);
+            send(self.ctx.env, FAILED_QUEUE, self.message, 0).await?;
         }
-        Ok(())
+        Ok(Done::Failed)
     }
 
     /// Applies `change` together with its log row, in one transaction.
@@ -950,25 +886,9 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// The token alert, raised here for a draft that waits rather than fails (a draft that
-    /// fails raises it through the failed queue). Best effort: other drafts raise it too.
-    async fn alert_token(&self, failure: &Failure) {
-        let text = format!(
-            "Instagram publishing is stopped: the access token is expired or invalid ({failure}). Drafts wait or fail until INSTAGRAM_ACCESS_TOKEN is replaced. This alert repeats at most once a day."
-        );
-        let raised = self
-            .ctx
-            .alerts
-            .raise(TOKEN_INVALID, &text, Some(crate::alert::REPEAT_AFTER))
-            .await;
-        if let Err(error) = raised {
-            worker::console_error!("draft {}: {error}", self.id);
-        }
-    }
-
     fn entry(&self) -> Entry<'static> {
         Entry {
-            attempt: self.message.attempt,
+            attempt: self.attempt,
             ..Entry::default()
         }
     }
@@ -982,41 +902,36 @@ impl Run<'_, '_> {
         self.flush().await
     }
 
+    /// A failed Graph step's row; it goes with the run's next write.
     async fn log_failure(
         &mut self,
         step: Step,
-        outcome: Outcome,
         failure: &Failure,
         container_id: Option<&str>,
-        note: &str,
     ) -> Result<(), Halt> {
-        let message = if note.is_empty() {
-            failure.to_string()
-        } else {
-            format!("{failure}; {note}")
+        let message = failure.to_string();
+        let entry = Entry {
+            error_class: Some(failure.class()),
+            error_code: failure.code(),
+            error_subcode: failure.subcode(),
+            message: Some(&message),
+            container_id,
+            ..self.entry()
         };
-        self.log(
-            step,
-            outcome,
-            Entry {
-                error_class: Some(failure.class()),
-                error_code: failure.code(),
-                error_subcode: failure.subcode(),
-                message: Some(&message),
-                container_id,
-                ..self.entry()
-            },
-        )
-        .await
+        let row = self
+            .ctx
+            .log
+            .insert_statement(self.id, step, Outcome::Retry, &entry, now())?;
+        self.pending.push(row);
+        Ok(())
     }
 
     /// One Graph API call as a child run of the trace; returns its result and duration.
-    async fn traced<T>(
+    async fn traced<T: serde::Serialize>(
         &mut self,
         name: &str,
         inputs: Value,
         call: impl Future<Output = Result<T, Failure>>,
-        describe: impl Fn(&T) -> Value,
     ) -> (Result<T, Failure>, i64) {
         self.graph_calls += 1;
         let child = self.tracer.start_child(name, RunType::Tool, inputs);
@@ -1030,7 +945,7 @@ impl Run<'_, '_> {
             "errorSubcode": result.as_ref().err().and_then(Failure::subcode),
         });
         let traced = match &result {
-            Ok(value) => Ok(describe(value)),
+            Ok(value) => Ok(serde_json::to_value(value).unwrap_or(Value::Null)),
             Err(failure) => Err(failure.to_string()),
         };
         self.tracer.finish_child(child, traced, metadata);
@@ -1038,11 +953,45 @@ impl Run<'_, '_> {
     }
 }
 
+/// Instagram's timestamps (`2026-02-14T09:12:45+0000`): RFC 3339 but for the offset's colon.
+fn instagram_time(text: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at);
+    }
+    let (head, offset) = text.split_at_checked(text.len().checked_sub(5)?)?;
+    let (sign, digits) = offset.split_at_checked(1)?;
+    if !matches!(sign, "+" | "-") || digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fixed = format!("{head}{sign}{}:{}", &digits[..2], &digits[2..]);
+    OffsetDateTime::parse(&fixed, &Rfc3339).ok()
+}
+
 fn describe(halt: &Halt) -> String {
     match halt {
-        Halt::Graph { failure, .. } => failure.to_string(),
-        Halt::InProgress { container_id } => format!("container {container_id} is in progress"),
         Halt::LostClaim => "the claim was lost".into(),
-        Halt::Invalid(reason) | Halt::Store(reason) => reason.clone(),
+        Halt::Store(reason) => reason.clone(),
+    }
+}
+
+impl Failure {
+    /// What the failure means to the machine.
+    pub fn trouble(&self) -> Trouble {
+        match self {
+            Failure::Graph(error) => error.trouble(),
+            Failure::NoAnswer(reason) => Trouble::Unclear(reason.clone()),
+        }
+    }
+}
+
+/// Unused readings are not an error: kept for the trace's description.
+#[allow(dead_code)]
+fn reading_name(reading: &Reading) -> &'static str {
+    match reading {
+        Reading::InProgress => "IN_PROGRESS",
+        Reading::Finished => "FINISHED",
+        Reading::Published => "PUBLISHED",
+        Reading::Dead { .. } => "DEAD",
     }
 }

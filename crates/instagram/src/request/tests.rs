@@ -88,10 +88,18 @@ fn requests_of_the_publishing_flow() {
         ),
     );
     check(
-        ig.recent_media(25),
+        ig.recent_media(25, None),
         (
             "GET",
             "https://graph.instagram.com/v25.0/17841405822304914/media?fields=id,caption,timestamp&limit=25",
+            None,
+        ),
+    );
+    check(
+        ig.recent_media(25, Some("QVFI&x=1")),
+        (
+            "GET",
+            "https://graph.instagram.com/v25.0/17841405822304914/media?fields=id,caption,timestamp&limit=25&after=QVFI%26x%3D1",
             None,
         ),
     );

@@ -359,27 +359,57 @@ fn media_lists() {
         timestamp: timestamp.map(str::to_owned),
     };
     assert_eq!(
-        parse_media_list(
+        parse_media_page(
             200,
             None,
             r#"{"data":[{"id":"17920238422030507","caption":"Soup\n\n#autumn","timestamp":"2026-02-14T09:12:45+0000"},{"id":17920238422030506},{"caption":"no id"}],"paging":{"cursors":{}}}"#,
         ),
-        Ok(vec![
-            item(
-                "17920238422030507",
-                "Soup\n\n#autumn",
-                Some("2026-02-14T09:12:45+0000")
-            ),
-            item("17920238422030506", "", None),
-        ])
+        Ok(MediaPage {
+            items: vec![
+                item(
+                    "17920238422030507",
+                    "Soup\n\n#autumn",
+                    Some("2026-02-14T09:12:45+0000")
+                ),
+                item("17920238422030506", "", None),
+            ],
+            after: None
+        })
     );
-    assert_eq!(parse_media_list(200, None, r#"{"data":[]}"#), Ok(vec![]));
+    let empty = MediaPage {
+        items: vec![],
+        after: None,
+    };
     assert_eq!(
-        parse_media_list(200, None, r#"{"id":"1"}"#),
+        parse_media_page(200, None, r#"{"data":[]}"#),
+        Ok(empty.clone())
+    );
+    // The cursor counts only with a next page.
+    assert_eq!(
+        parse_media_page(
+            200,
+            None,
+            r#"{"data":[],"paging":{"cursors":{"after":"QVFI"},"next":"https://graph/next"}}"#
+        ),
+        Ok(MediaPage {
+            after: Some("QVFI".into()),
+            ..empty.clone()
+        })
+    );
+    assert_eq!(
+        parse_media_page(
+            200,
+            None,
+            r#"{"data":[],"paging":{"cursors":{"after":"QVFI"}}}"#
+        ),
+        Ok(empty)
+    );
+    assert_eq!(
+        parse_media_page(200, None, r#"{"id":"1"}"#),
         Err(bad("the response has no data list"))
     );
     assert_eq!(
-        parse_media_list(400, None, TOKEN_EXPIRED),
+        parse_media_page(400, None, TOKEN_EXPIRED),
         Err(token_expired())
     );
 }

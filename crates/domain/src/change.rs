@@ -1,0 +1,618 @@
+//! The write rules: for every change to a draft, the exact write that makes it, as data.
+//!
+//! [`plan`] asks [`transition`] whether the change is legal from the state the caller read,
+//! then says which columns the write sets and every guard it must be conditional on: the
+//! status (and image, and text) the verdict depended on, the revision a person saw, the
+//! claim's owner, a lapsed lease, a due time. `platform::store` only renders a [`WritePlan`]
+//! as one `UPDATE drafts SET .. WHERE .. RETURNING *`; of two racing writers exactly one
+//! matches its guards.
+
+use time::OffsetDateTime;
+
+use crate::content::RawPostText;
+use crate::draft::{DraftState, Event, ImageStatus, Refusal, Status, transition};
+use crate::message::format_rfc3339;
+
+/// What must still hold for a change to apply: the state it was decided from and, for a
+/// person's edits and approvals, the revision they saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub state: DraftState,
+    pub revision: Option<i64>,
+}
+
+/// How the consumer's deferral leaves the draft's publishing bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferral {
+    /// The attempt failed and a retry follows: one attempt of this approval is spent.
+    Retry,
+    /// The container is still being processed: one more status read counted.
+    Poll,
+    /// Meta throttles the app or account: no attempt spent; the throttling's start is kept,
+    /// so that it is bounded.
+    Throttled,
+    /// A wait that spends nothing: the publishing quota, or a `media_publish` whose outcome
+    /// is not known yet.
+    Wait,
+    /// The container's status cannot be read while a `media_publish` may have gone out: the
+    /// draft is unresolved since the first such read, and checked again later.
+    Unresolved,
+}
+
+/// A change to a draft: a domain [`Event`] with what it writes.
+#[derive(Debug, Clone)]
+pub enum Change<'a> {
+    TextWritten {
+        text: &'a RawPostText,
+    },
+    Edit {
+        text: &'a RawPostText,
+    },
+    /// New text from the caption writer for a draft under review (regeneration): an edit
+    /// that also becomes the new generated text.
+    Rewritten {
+        text: &'a RawPostText,
+    },
+    /// Copies the row's own text and image key into the approved snapshot, in the same write.
+    /// `due_at`: when the publish message sent with the approval is due (`None` for a
+    /// scheduled post: the scheduler queues it when its time comes). A container that a
+    /// `media_publish` may have been sent for is kept: the publisher reads it first.
+    Approve {
+        by: &'a str,
+        scheduled_at: Option<OffsetDateTime>,
+        due_at: Option<OffsetDateTime>,
+    },
+    /// Only while no `media_publish` may have been sent for the draft.
+    Withdraw,
+    /// A claim with a lease. A `publishing` draft is claimed again only once its lease
+    /// lapsed at `now`.
+    ClaimPublish {
+        claim: &'a str,
+        lease_until: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    /// A new container; an earlier one was read as never published (or there was none).
+    ContainerCreated {
+        claim: &'a str,
+        container_id: &'a str,
+    },
+    /// Recorded before `media_publish` is sent for the container: from here on the post may
+    /// be live, and nothing fails the draft before a status read says it is not.
+    PublishSent {
+        claim: &'a str,
+        container_id: &'a str,
+        at: OffsetDateTime,
+    },
+    MediaPublished {
+        claim: &'a str,
+        media_id: &'a str,
+    },
+    /// Releases the claim. `media_id` is `None` when the post is known to be live but its
+    /// media could not be found; a found one (`found`) is taken only if no other draft
+    /// recorded it.
+    PublishSucceeded {
+        claim: &'a str,
+        media_id: Option<&'a str>,
+        found: bool,
+        permalink: Option<&'a str>,
+    },
+    /// Releases the claim; `due_at`: when the message the consumer queues next is due.
+    PublishDeferred {
+        claim: &'a str,
+        reason: &'a str,
+        due_at: OffsetDateTime,
+        deferral: Deferral,
+        now: OffsetDateTime,
+    },
+    /// By the holder of `claim`, only after a status read said the post is not live (or no
+    /// `media_publish` was ever sent). `claim` is `None` only for a person's approval whose
+    /// publish message could not be sent: no consumer has seen the draft.
+    PublishFailed {
+        claim: Option<&'a str>,
+        reason: &'a str,
+    },
+    /// `due_at` as for [`Change::Approve`]. The container is kept: it is read first.
+    Reapprove {
+        by: &'a str,
+        due_at: Option<OffsetDateTime>,
+    },
+    Regenerate,
+    Discard,
+    /// A generating image is taken over only once its lease lapsed at `now`.
+    ImageClaimed {
+        claim: &'a str,
+        lease_until: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    ImageStored {
+        claim: &'a str,
+        key: &'a str,
+    },
+    ImageDeferred {
+        claim: &'a str,
+        reason: &'a str,
+    },
+    /// `claim` is the job's own; `None` when the failed queue records a job that died.
+    ImageFailed {
+        claim: Option<&'a str>,
+        reason: &'a str,
+    },
+    /// A person asks for a new image: a new series of requests.
+    ImageRequested,
+    /// The scheduler asks again for an image stuck `pending` (or `generating` under a lapsed
+    /// lease), if it is still the `requests`-th request (so overlapping runs ask once).
+    ImageAskedAgain {
+        requests: i64,
+    },
+    /// The scheduler gives up on an image asked for `requests` times.
+    ImageAbandoned {
+        requests: i64,
+        reason: &'a str,
+    },
+    /// A publish message due at `due_at` is queued, if the draft's `publish_due_at` is still
+    /// `previous` (the column's text as read): of two overlapping runs one queues it. Clears
+    /// a hold.
+    PublishQueued {
+        due_at: OffsetDateTime,
+        previous: Option<&'a str>,
+    },
+    /// A due post held back (the publishing quota), while no message is queued for it:
+    /// why, and when it is expected to go (`None`: unknown).
+    PublishHeld {
+        reason: &'a str,
+        until: Option<OffsetDateTime>,
+    },
+    /// The operator was reminded of the draft, if nobody did since `previous` (as read).
+    Reminded {
+        previous: Option<&'a str>,
+    },
+    /// A person changes (`Some`) or clears (`None`: now) an approved post's time, while no
+    /// publish message is queued for it; `due_at` as for [`Change::Approve`].
+    Reschedule {
+        scheduled_at: Option<OffsetDateTime>,
+        due_at: Option<OffsetDateTime>,
+    },
+}
+
+impl Change<'_> {
+    pub fn event(&self) -> Event {
+        match self {
+            Change::TextWritten { .. } => Event::TextWritten,
+            Change::Edit { .. } | Change::Rewritten { .. } => Event::Edit,
+            Change::Approve { .. } => Event::Approve,
+            Change::Withdraw => Event::Withdraw,
+            Change::ClaimPublish { .. } => Event::ClaimPublish,
+            Change::ContainerCreated { .. } => Event::ContainerCreated,
+            Change::PublishSent { .. } => Event::PublishSent,
+            Change::MediaPublished { .. } => Event::MediaPublished,
+            Change::PublishSucceeded { .. } => Event::PublishSucceeded,
+            Change::PublishDeferred { .. } => Event::PublishDeferred,
+            Change::PublishFailed { .. } => Event::PublishFailed,
+            Change::Reapprove { .. } => Event::Reapprove,
+            Change::Regenerate => Event::Regenerate,
+            Change::Discard => Event::Discard,
+            Change::ImageClaimed { .. } => Event::ImageClaimed,
+            Change::ImageStored { .. } => Event::ImageStored,
+            Change::ImageDeferred { .. } => Event::ImageDeferred,
+            Change::ImageFailed { .. } | Change::ImageAbandoned { .. } => Event::ImageFailed,
+            Change::ImageRequested | Change::ImageAskedAgain { .. } => Event::ImageRequested,
+            Change::PublishQueued { .. } => Event::PublishQueued,
+            Change::PublishHeld { .. } => Event::PublishHeld,
+            Change::Reminded { .. } => Event::Reminded,
+            Change::Reschedule { .. } => Event::Reschedule,
+        }
+    }
+}
+
+/// A value a write sets or compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+}
+
+impl Value {
+    fn text(value: &str) -> Self {
+        Value::Text(value.to_owned())
+    }
+
+    fn time(at: OffsetDateTime) -> Self {
+        Value::Text(format_rfc3339(at))
+    }
+
+    fn optional_text(value: Option<&str>) -> Self {
+        value.map_or(Value::Null, Value::text)
+    }
+
+    fn optional_time(at: Option<OffsetDateTime>) -> Self {
+        at.map_or(Value::Null, Value::time)
+    }
+}
+
+/// What a write does to one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Set {
+    To(Value),
+    /// A copy of another column of the same row, as it was before the write.
+    CopyOf(&'static str),
+    /// One more than before.
+    Increment,
+    /// The value, unless the column already has one.
+    KeepOr(Value),
+}
+
+/// A condition the row must meet for the write to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guard {
+    /// `column = value`.
+    Equals(&'static str, Value),
+    /// `column IS value`: like `Equals`, but NULL matches NULL.
+    Is(&'static str, Value),
+    /// `column <= value`: a lease or due time that has passed.
+    AtMost(&'static str, Value),
+    IsNull(&'static str),
+    NotNull(&'static str),
+    /// No other draft recorded this media id: a post found by a lookup is one draft's.
+    MediaUnclaimed(Value),
+}
+
+/// The one write that applies a change: every column it sets and every guard.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WritePlan {
+    pub sets: Vec<(&'static str, Set)>,
+    pub guards: Vec<Guard>,
+}
+
+impl WritePlan {
+    fn set(&mut self, column: &'static str, value: Value) {
+        self.sets.push((column, Set::To(value)));
+    }
+
+    fn clear(&mut self, columns: &[&'static str]) {
+        for column in columns {
+            self.set(column, Value::Null);
+        }
+    }
+
+    fn guard(&mut self, guard: Guard) {
+        self.guards.push(guard);
+    }
+
+    /// What the plan sets `column` to, if anything (for tests and callers that check).
+    pub fn sets(&self, column: &str) -> Option<&Set> {
+        self.sets
+            .iter()
+            .find(|(name, _)| *name == column)
+            .map(|(_, set)| set)
+    }
+
+    /// Sets when the publish message in flight is due (`None`: none is); either way a hold
+    /// no longer applies.
+    fn due(&mut self, due_at: Option<OffsetDateTime>) {
+        self.set("publish_due_at", Value::optional_time(due_at));
+        self.clear(&["publish_hold", "publish_hold_until"]);
+    }
+
+    fn text(&mut self, columns: [&'static str; 3], raw: &RawPostText) {
+        let [caption, hashtags, alt_text] = columns;
+        self.set(caption, Value::text(&raw.caption));
+        let tags = serde_json::to_string(&raw.hashtags).unwrap_or_else(|_| "[]".into());
+        self.set(hashtags, Value::Text(tags));
+        self.set(alt_text, Value::text(&raw.alt_text));
+    }
+
+    /// An image `generating` under a claim is taken from its job only once the lease lapsed
+    /// at `now`; the claim is released either way.
+    fn lapsed_image_lease(&mut self, image: ImageStatus, now: OffsetDateTime) {
+        if image == ImageStatus::Generating {
+            self.guard(Guard::AtMost("image_lease_expires_at", Value::time(now)));
+        }
+        self.clear(&["image_claim", "image_lease_expires_at"]);
+    }
+
+    /// A fresh start for a new approval: no attempt spent, no poll, no wait.
+    fn fresh_publishing(&mut self) {
+        self.set("publish_attempts", Value::Int(0));
+        self.set("container_polls", Value::Int(0));
+        self.clear(&["last_error", "throttled_since", "unresolved_since"]);
+    }
+
+    fn release_claim(&mut self) {
+        self.clear(&["publish_claim", "claim_expires_at"]);
+    }
+}
+
+const CURRENT_TEXT: [&str; 3] = ["caption", "hashtags", "alt_text"];
+const GENERATED_TEXT: [&str; 3] = [
+    "generated_caption",
+    "generated_hashtags",
+    "generated_alt_text",
+];
+
+/// The write that applies `change` to a draft read as `expected`, or why the change is not
+/// legal from there.
+pub fn plan(
+    expected: Expected,
+    change: &Change<'_>,
+    now: OffsetDateTime,
+) -> Result<WritePlan, Refusal> {
+    let event = change.event();
+    let from = expected.state;
+    let to = transition(from, event)?;
+    let mut plan = WritePlan::default();
+    // Only what the event changes is written, so a field it did not decide on is never
+    // overwritten with a stale value.
+    if to.status != from.status {
+        plan.set("status", Value::text(to.status.as_str()));
+    }
+    if to.image != from.image {
+        plan.set("image_status", Value::text(to.image.as_str()));
+    }
+    plan.set("updated_at", Value::time(now));
+    if event.starts_revision(from) {
+        plan.sets.push(("revision", Set::Increment));
+    }
+    // The write checks exactly what the verdict depended on (the domain proves the rest
+    // cannot change it), so image work and a reviewer's edit do not collide.
+    plan.guard(Guard::Equals("status", Value::text(from.status.as_str())));
+    if event.depends_on_image() {
+        plan.guard(Guard::Equals(
+            "image_status",
+            Value::text(from.image.as_str()),
+        ));
+    }
+    if event.depends_on_text() {
+        plan.guard(if from.has_text {
+            Guard::NotNull("caption")
+        } else {
+            Guard::IsNull("caption")
+        });
+    }
+    if let Some(revision) = expected.revision {
+        plan.guard(Guard::Equals("revision", Value::Int(revision)));
+    }
+    match change {
+        Change::TextWritten { text } | Change::Rewritten { text } => {
+            plan.text(CURRENT_TEXT, text);
+            plan.text(GENERATED_TEXT, text);
+        }
+        Change::Edit { text } => plan.text(CURRENT_TEXT, text),
+        Change::Discard => {}
+        Change::Approve {
+            by,
+            scheduled_at,
+            due_at,
+        } => {
+            for (snapshot, column) in [
+                ("approved_caption", "caption"),
+                ("approved_hashtags", "hashtags"),
+                ("approved_alt_text", "alt_text"),
+                ("approved_image_key", "image_key"),
+                ("approved_revision", "revision"),
+            ] {
+                plan.sets.push((snapshot, Set::CopyOf(column)));
+            }
+            plan.set("approved_at", Value::time(now));
+            plan.set("approved_by", Value::text(by));
+            plan.set("scheduled_at", Value::optional_time(*scheduled_at));
+            plan.due(*due_at);
+            // A new snapshot needs a new container; one that a `media_publish` may have
+            // been sent for stays in `publish_sent_container` until it is read.
+            plan.clear(&["container_id", "media_id", "permalink"]);
+            plan.fresh_publishing();
+        }
+        Change::Withdraw => {
+            // Once a `media_publish` may have gone out, an approval cannot be taken back.
+            plan.guard(Guard::IsNull("publish_sent_container"));
+            plan.guard(Guard::IsNull("publish_claim"));
+            clear_snapshot(&mut plan);
+        }
+        Change::Regenerate => clear_snapshot(&mut plan),
+        Change::ClaimPublish {
+            claim,
+            lease_until,
+            now,
+        } => {
+            plan.set("publish_claim", Value::text(claim));
+            plan.set("claim_expires_at", Value::time(*lease_until));
+            if from.status == Status::Publishing {
+                plan.guard(Guard::AtMost("claim_expires_at", Value::time(*now)));
+            }
+        }
+        Change::ContainerCreated {
+            claim,
+            container_id,
+        } => {
+            plan.guard(owner(claim));
+            plan.set("container_id", Value::text(container_id));
+            plan.set("container_polls", Value::Int(0));
+            // Made only after the earlier container was read as never published.
+            plan.clear(&["publish_sent_container", "publish_sent_at"]);
+        }
+        Change::PublishSent {
+            claim,
+            container_id,
+            at,
+        } => {
+            plan.guard(owner(claim));
+            plan.set("publish_sent_container", Value::text(container_id));
+            plan.set("publish_sent_at", Value::time(*at));
+        }
+        Change::MediaPublished { claim, media_id } => {
+            plan.guard(owner(claim));
+            plan.set("media_id", Value::text(media_id));
+        }
+        Change::PublishSucceeded {
+            claim,
+            media_id,
+            found,
+            permalink,
+        } => {
+            plan.guard(owner(claim));
+            if let Some(media_id) = media_id {
+                if *found {
+                    plan.guard(Guard::MediaUnclaimed(Value::text(media_id)));
+                }
+                plan.set("media_id", Value::text(media_id));
+            }
+            plan.set("permalink", Value::optional_text(*permalink));
+            plan.release_claim();
+            plan.clear(&["last_error", "throttled_since", "unresolved_since"]);
+            plan.due(None);
+        }
+        Change::PublishDeferred {
+            claim,
+            reason,
+            due_at,
+            deferral,
+            now,
+        } => {
+            plan.guard(owner(claim));
+            plan.set("last_error", Value::text(reason));
+            plan.release_claim();
+            plan.due(Some(*due_at));
+            match deferral {
+                Deferral::Retry => {
+                    plan.sets.push(("publish_attempts", Set::Increment));
+                    plan.clear(&["throttled_since", "unresolved_since"]);
+                }
+                Deferral::Poll => plan.sets.push(("container_polls", Set::Increment)),
+                Deferral::Throttled => plan
+                    .sets
+                    .push(("throttled_since", Set::KeepOr(Value::time(*now)))),
+                Deferral::Wait => {}
+                Deferral::Unresolved => plan
+                    .sets
+                    .push(("unresolved_since", Set::KeepOr(Value::time(*now)))),
+            }
+        }
+        Change::PublishFailed { claim, reason } => {
+            match claim {
+                Some(claim) => plan.guard(owner(claim)),
+                // No consumer has seen it: nothing may have been sent.
+                None => {
+                    plan.guard(Guard::IsNull("publish_claim"));
+                    plan.guard(Guard::IsNull("publish_sent_container"));
+                }
+            }
+            plan.set("last_error", Value::text(reason));
+            plan.release_claim();
+            plan.clear(&["throttled_since", "unresolved_since"]);
+            plan.due(None);
+        }
+        Change::Reapprove { by, due_at } => {
+            plan.set("approved_by", Value::text(by));
+            plan.due(*due_at);
+            plan.fresh_publishing();
+        }
+        Change::PublishQueued { due_at, previous } => {
+            plan.guard(Guard::Is("publish_due_at", Value::optional_text(*previous)));
+            plan.due(Some(*due_at));
+        }
+        Change::PublishHeld { reason, until } => {
+            // A draft whose message is queued meanwhile is not held.
+            plan.guard(Guard::IsNull("publish_due_at"));
+            plan.set("publish_hold", Value::text(reason));
+            plan.set("publish_hold_until", Value::optional_time(*until));
+        }
+        Change::Reschedule {
+            scheduled_at,
+            due_at,
+        } => {
+            // Once its message is queued, the post's time is the queue's business.
+            plan.guard(Guard::IsNull("publish_due_at"));
+            plan.set("scheduled_at", Value::optional_time(*scheduled_at));
+            plan.due(*due_at);
+        }
+        Change::Reminded { previous } => {
+            plan.guard(Guard::Is("reminded_at", Value::optional_text(*previous)));
+            plan.set("reminded_at", Value::time(now));
+        }
+        Change::ImageClaimed {
+            claim,
+            lease_until,
+            now,
+        } => {
+            plan.set("image_claim", Value::text(claim));
+            plan.set("image_lease_expires_at", Value::time(*lease_until));
+            if from.image == ImageStatus::Generating {
+                plan.guard(Guard::AtMost("image_lease_expires_at", Value::time(*now)));
+            }
+        }
+        Change::ImageStored { claim, key } => {
+            plan.guard(Guard::Equals("image_claim", Value::text(claim)));
+            plan.set("image_key", Value::text(key));
+            plan.clear(&["image_error", "image_claim", "image_lease_expires_at"]);
+        }
+        Change::ImageDeferred { claim, reason } => {
+            plan.guard(Guard::Equals("image_claim", Value::text(claim)));
+            plan.set("image_error", Value::text(reason));
+            plan.clear(&["image_claim", "image_lease_expires_at"]);
+        }
+        Change::ImageFailed { claim, reason } => {
+            if let Some(claim) = claim {
+                plan.guard(Guard::Equals("image_claim", Value::text(claim)));
+            }
+            plan.set("image_error", Value::text(reason));
+            plan.clear(&["image_claim", "image_lease_expires_at"]);
+        }
+        Change::ImageRequested => {
+            plan.lapsed_image_lease(from.image, now);
+            plan.set("image_requests", Value::Int(1));
+            plan.set("image_requested_at", Value::time(now));
+            plan.clear(&["image_error"]);
+        }
+        Change::ImageAskedAgain { requests } => {
+            plan.lapsed_image_lease(from.image, now);
+            plan.guard(Guard::Equals("image_requests", Value::Int(*requests)));
+            plan.sets.push(("image_requests", Set::Increment));
+            plan.set("image_requested_at", Value::time(now));
+            plan.clear(&["image_error"]);
+        }
+        Change::ImageAbandoned { requests, reason } => {
+            plan.lapsed_image_lease(from.image, now);
+            plan.guard(Guard::Equals("image_requests", Value::Int(*requests)));
+            plan.set("image_error", Value::text(reason));
+        }
+    }
+    Ok(plan)
+}
+
+fn owner(claim: &str) -> Guard {
+    Guard::Equals("publish_claim", Value::text(claim))
+}
+
+/// An approval taken back, or a failed draft sent back to be rewritten: the snapshot goes.
+fn clear_snapshot(plan: &mut WritePlan) {
+    plan.clear(&[
+        "approved_revision",
+        "approved_caption",
+        "approved_hashtags",
+        "approved_alt_text",
+        "approved_image_key",
+        "approved_at",
+        "approved_by",
+    ]);
+    plan.due(None);
+}
+
+/// The actions a reviewer may take on a draft in `state`: the review page and the API ask
+/// this, so a button is offered exactly when the write would be legal.
+pub fn reviewer_actions(state: DraftState) -> Vec<Event> {
+    [
+        Event::Edit,
+        Event::Approve,
+        Event::Withdraw,
+        Event::Reschedule,
+        Event::Reapprove,
+        Event::Regenerate,
+        Event::Discard,
+    ]
+    .into_iter()
+    .filter(|event| transition(state, *event).is_ok())
+    .collect()
+}
+
+#[cfg(test)]
+mod tests;

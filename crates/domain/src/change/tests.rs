@@ -1,0 +1,306 @@
+use super::*;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
+
+fn state(status: Status) -> DraftState {
+    DraftState {
+        status,
+        image: ImageStatus::Ready,
+        has_text: true,
+    }
+}
+
+fn expected(status: Status) -> Expected {
+    Expected {
+        state: state(status),
+        revision: None,
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::Text(value.into())
+}
+
+fn raw() -> RawPostText {
+    RawPostText {
+        caption: "Hello".into(),
+        hashtags: vec!["cafe".into()],
+        alt_text: "A cup".into(),
+    }
+}
+
+#[test]
+fn every_write_is_guarded_by_the_status_it_was_decided_from() {
+    let plan = plan(expected(Status::Draft), &Change::Discard, NOW).unwrap();
+    assert_eq!(plan.guards, [Guard::Equals("status", text("draft"))]);
+    assert_eq!(plan.sets("status"), Some(&Set::To(text("discarded"))));
+    assert_eq!(plan.sets("revision"), Some(&Set::Increment));
+}
+
+#[test]
+fn a_person_names_the_revision_they_saw() {
+    let raw = raw();
+    let plan = plan(
+        Expected {
+            state: state(Status::Draft),
+            revision: Some(4),
+        },
+        &Change::Edit { text: &raw },
+        NOW,
+    )
+    .unwrap();
+    assert!(
+        plan.guards
+            .contains(&Guard::Equals("revision", Value::Int(4)))
+    );
+    assert!(plan.guards.contains(&Guard::NotNull("caption")));
+    assert_eq!(plan.sets("caption"), Some(&Set::To(text("Hello"))));
+    assert_eq!(plan.sets("hashtags"), Some(&Set::To(text("[\"cafe\"]"))));
+    assert_eq!(plan.sets("generated_caption"), None);
+}
+
+#[test]
+fn an_illegal_change_plans_nothing() {
+    assert!(plan(expected(Status::Published), &Change::Discard, NOW).is_err());
+    assert!(plan(expected(Status::Draft), &Change::Withdraw, NOW).is_err());
+}
+
+/// Every write of the publish consumer is its claim's: a consumer whose lease lapsed and was
+/// taken over writes nothing.
+#[test]
+fn publishing_writes_are_fenced_by_the_claim() {
+    let claim = Guard::Equals("publish_claim", text("k"));
+    let changes = [
+        Change::ContainerCreated {
+            claim: "k",
+            container_id: "c",
+        },
+        Change::PublishSent {
+            claim: "k",
+            container_id: "c",
+            at: NOW,
+        },
+        Change::MediaPublished {
+            claim: "k",
+            media_id: "m",
+        },
+        Change::PublishSucceeded {
+            claim: "k",
+            media_id: None,
+            found: false,
+            permalink: None,
+        },
+        Change::PublishDeferred {
+            claim: "k",
+            reason: "r",
+            due_at: NOW,
+            deferral: Deferral::Wait,
+            now: NOW,
+        },
+        Change::PublishFailed {
+            claim: Some("k"),
+            reason: "r",
+        },
+    ];
+    for change in &changes {
+        let plan = plan(expected(Status::Publishing), change, NOW).unwrap();
+        assert!(plan.guards.contains(&claim), "{change:?}");
+    }
+}
+
+/// Window 2: a failure recorded without a claim (a person's approval whose message could not
+/// be sent) applies only where no consumer has been and nothing was sent.
+#[test]
+fn a_failure_without_a_claim_needs_an_untouched_draft() {
+    let plan = plan(
+        expected(Status::Approved),
+        &Change::PublishFailed {
+            claim: None,
+            reason: "the queue refused",
+        },
+        NOW,
+    )
+    .unwrap();
+    assert!(plan.guards.contains(&Guard::IsNull("publish_claim")));
+    assert!(
+        plan.guards
+            .contains(&Guard::IsNull("publish_sent_container"))
+    );
+}
+
+/// Window 8: attempts count per approval; the deferral says which column moves.
+#[test]
+fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
+    let deferred = |deferral| {
+        plan(
+            expected(Status::Publishing),
+            &Change::PublishDeferred {
+                claim: "k",
+                reason: "r",
+                due_at: NOW,
+                deferral,
+                now: NOW,
+            },
+            NOW,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        deferred(Deferral::Retry).sets("publish_attempts"),
+        Some(&Set::Increment)
+    );
+    for deferral in [
+        Deferral::Poll,
+        Deferral::Throttled,
+        Deferral::Wait,
+        Deferral::Unresolved,
+    ] {
+        assert_eq!(
+            deferred(deferral).sets("publish_attempts"),
+            None,
+            "{deferral:?}"
+        );
+    }
+    assert_eq!(
+        deferred(Deferral::Throttled).sets("throttled_since"),
+        Some(&Set::KeepOr(text("2030-01-01T12:00:00Z")))
+    );
+    assert_eq!(
+        deferred(Deferral::Poll).sets("container_polls"),
+        Some(&Set::Increment)
+    );
+    let approve = plan(
+        expected(Status::Draft),
+        &Change::Approve {
+            by: "aiko",
+            scheduled_at: None,
+            due_at: Some(NOW),
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        approve.sets("publish_attempts"),
+        Some(&Set::To(Value::Int(0)))
+    );
+    let reapprove = plan(
+        expected(Status::Failed),
+        &Change::Reapprove {
+            by: "aiko",
+            due_at: Some(NOW),
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        reapprove.sets("publish_attempts"),
+        Some(&Set::To(Value::Int(0)))
+    );
+    // A claim spends nothing: a duplicate delivery cannot use up the retries.
+    let claim = plan(
+        expected(Status::Approved),
+        &Change::ClaimPublish {
+            claim: "k",
+            lease_until: NOW,
+            now: NOW,
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(claim.sets("publish_attempts"), None);
+}
+
+/// A container that a `media_publish` may have been sent for is never forgotten by a
+/// person's action: approval, re-approval and regeneration keep it, so it is read first.
+#[test]
+fn no_reviewer_action_forgets_a_sent_container() {
+    let raw = raw();
+    let changes = [
+        (
+            Status::Draft,
+            Change::Approve {
+                by: "aiko",
+                scheduled_at: None,
+                due_at: None,
+            },
+        ),
+        (
+            Status::Failed,
+            Change::Reapprove {
+                by: "aiko",
+                due_at: None,
+            },
+        ),
+        (Status::Failed, Change::Regenerate),
+        (Status::Draft, Change::Edit { text: &raw }),
+        (Status::Failed, Change::Discard),
+    ];
+    for (status, change) in &changes {
+        let plan = plan(expected(*status), change, NOW).unwrap();
+        assert_eq!(plan.sets("publish_sent_container"), None, "{change:?}");
+        assert_eq!(plan.sets("publish_sent_at"), None, "{change:?}");
+    }
+    // Re-approval keeps the container itself too: the same snapshot, read first.
+    let reapprove = plan(
+        expected(Status::Failed),
+        &Change::Reapprove {
+            by: "aiko",
+            due_at: None,
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(reapprove.sets("container_id"), None);
+}
+
+/// Withdrawal only while nothing may have gone out.
+#[test]
+fn a_withdrawal_needs_nothing_sent() {
+    let plan = plan(expected(Status::Approved), &Change::Withdraw, NOW).unwrap();
+    assert!(
+        plan.guards
+            .contains(&Guard::IsNull("publish_sent_container"))
+    );
+    assert_eq!(plan.sets("status"), Some(&Set::To(text("draft"))));
+    assert_eq!(plan.sets("approved_caption"), Some(&Set::To(Value::Null)));
+}
+
+/// Window 10: a post found by a lookup is taken only if no other draft recorded it.
+#[test]
+fn a_found_post_belongs_to_one_draft() {
+    let succeed = |found| {
+        plan(
+            expected(Status::Publishing),
+            &Change::PublishSucceeded {
+                claim: "k",
+                media_id: Some("m1"),
+                found,
+                permalink: None,
+            },
+            NOW,
+        )
+        .unwrap()
+    };
+    let unclaimed = Guard::MediaUnclaimed(text("m1"));
+    assert!(succeed(true).guards.contains(&unclaimed));
+    assert!(!succeed(false).guards.contains(&unclaimed));
+}
+
+#[test]
+fn the_page_offers_exactly_the_legal_actions() {
+    assert_eq!(
+        reviewer_actions(state(Status::Draft)),
+        [Event::Edit, Event::Approve, Event::Discard]
+    );
+    assert_eq!(
+        reviewer_actions(state(Status::Approved)),
+        [Event::Withdraw, Event::Reschedule]
+    );
+    assert_eq!(
+        reviewer_actions(state(Status::Failed)),
+        [Event::Reapprove, Event::Regenerate, Event::Discard]
+    );
+    assert!(reviewer_actions(state(Status::Published)).is_empty());
+    assert!(reviewer_actions(state(Status::Publishing)).is_empty());
+}

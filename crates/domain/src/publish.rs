@@ -1,0 +1,642 @@
+//! The publish workflow as a pure machine: given the draft's publish record and the outcome
+//! of the last step, it says what to do next. The publish consumer and the failed queue only
+//! perform what it says (a Graph call, a write, a message) and feed the outcome back.
+//!
+//! The rules that make a post go out once, and never end `failed` while it is live:
+//! - `media_publish` is sent only after [`Action::RecordSent`] stored which container it is
+//!   for and when. From then on the post may be live.
+//! - A draft whose container may have been sent is never given up on before a status read
+//!   of that container said it is not `PUBLISHED`. When that read cannot be made, the draft
+//!   is unresolved: it waits and is read again later, and the operator is told it needs a
+//!   look ([`Action::Unresolved`]), never that it failed.
+//! - An unclear `media_publish` answer (no answer, a 5xx, a timeout) followed by `FINISHED`
+//!   is not "not published": Meta may still be working on the call it received. It stays
+//!   unknown until `settle_seconds` after the call, and only a read after that decides.
+//! - Reconciliation comes before anything else, validation of the snapshot included: a
+//!   container that may have been sent is read first, whatever happened to the draft since.
+//! - Throttling and the publishing quota wait without spending attempts; throttling is
+//!   bounded by `throttle_limit_seconds`, after which the draft is given up on with a reason.
+//! - Attempts count per approval, on the draft (`publish_attempts`), not per message.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
+use crate::change::Deferral;
+
+/// The publishing policy, from the consumer's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub backoff: Backoff,
+    /// How long to wait before reading an `IN_PROGRESS` container again.
+    pub poll_seconds: u32,
+    /// How many `IN_PROGRESS` reads of one container are waited through.
+    pub max_polls: u32,
+    /// The wait when the publishing quota is used up and Meta gives none.
+    pub quota_wait_seconds: u32,
+    /// How long after an unclear `media_publish` a `FINISHED` container is still unknown.
+    pub settle_seconds: u32,
+    /// How long throttling may hold a draft before it is given up on.
+    pub throttle_limit_seconds: u32,
+    /// How long a draft may be unresolved before the operator is told, unless the read was
+    /// refused outright (then at once).
+    pub unresolved_alert_seconds: u32,
+}
+
+/// A `media_publish` that may have gone out: for which container, and when it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub container_id: String,
+    pub at: OffsetDateTime,
+}
+
+/// The draft's publishing record, as read when the run claimed it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// The container made from the approved snapshot, if one was.
+    pub container_id: Option<String>,
+    pub sent: Option<Sent>,
+    pub media_id: Option<String>,
+    /// Attempts this approval spent.
+    pub attempts_spent: u32,
+    /// `IN_PROGRESS` reads of the current container.
+    pub polls: u32,
+    pub throttled_since: Option<OffsetDateTime>,
+    pub unresolved_since: Option<OffsetDateTime>,
+}
+
+/// What a container's status read said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    InProgress,
+    Finished,
+    Published,
+    /// `EXPIRED` or `ERROR`: never published, never will be. `new_container_helps` unless
+    /// the error says the image, caption or account is refused.
+    Dead {
+        new_container_helps: bool,
+        reason: String,
+    },
+}
+
+/// Why a Graph call failed, by what it means for the next step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trouble {
+    /// No usable answer: a timeout, a lost connection, a 5xx, an unreadable body. The call
+    /// may have taken effect.
+    Unclear(String),
+    /// Meta said the error is temporary (codes 1, 2 and the like).
+    Transient(String),
+    /// Throttled; `wait` is Meta's own estimate, in seconds.
+    Throttled { wait: Option<u64>, reason: String },
+    /// The publishing quota is used up.
+    Quota { wait: Option<u64>, reason: String },
+    /// The container is not ready for `media_publish` yet.
+    NotReady(String),
+    /// The container expired or failed: a new one is needed.
+    NeedsNewContainer(String),
+    /// The token is expired or invalid.
+    TokenInvalid(String),
+    /// Refused for good: the image, the caption, a permission.
+    Refused(String),
+}
+
+impl Trouble {
+    fn reason(&self) -> &str {
+        match self {
+            Trouble::Unclear(reason)
+            | Trouble::Transient(reason)
+            | Trouble::NotReady(reason)
+            | Trouble::NeedsNewContainer(reason)
+            | Trouble::TokenInvalid(reason)
+            | Trouble::Refused(reason)
+            | Trouble::Throttled { reason, .. }
+            | Trouble::Quota { reason, .. } => reason,
+        }
+    }
+
+    /// Whether, after `media_publish`, this answer leaves open that the post went out.
+    fn leaves_publish_open(&self) -> bool {
+        matches!(self, Trouble::Unclear(_) | Trouble::Transient(_))
+    }
+
+    /// Whether a status read that failed like this will not work by waiting a little.
+    fn refuses_reading(&self) -> bool {
+        matches!(self, Trouble::TokenInvalid(_) | Trouble::Refused(_))
+    }
+}
+
+/// The next thing the shell does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create a container from the approved snapshot, and store its id.
+    CreateContainer,
+    /// Read the container's status.
+    ReadStatus { container_id: String },
+    /// Store that `media_publish` is about to be sent for the container (a conditional
+    /// write under the claim); only then [`Action::Publish`].
+    RecordSent { container_id: String },
+    /// Send `media_publish`, and store the media id the moment it answers.
+    Publish { container_id: String },
+    /// Look for the post among the account's recent media: published at or after `since`,
+    /// with the approved caption, and recorded by no other draft.
+    FindMedia { since: Option<OffsetDateTime> },
+    /// The post is live: record it (`media_id` `None`: live, media unknown). `found`: the
+    /// id came from a lookup, so it is taken only if no other draft has it.
+    Succeed {
+        media_id: Option<String>,
+        found: bool,
+        note: String,
+    },
+    /// Release the claim and queue the message again after `delay` seconds.
+    Defer {
+        deferral: Deferral,
+        delay: u32,
+        reason: String,
+    },
+    /// The post may be live and its container cannot be read: the draft waits (released,
+    /// queued again after `delay`), and, with `alert`, the operator is told it needs a look.
+    Unresolved {
+        delay: u32,
+        reason: String,
+        alert: bool,
+    },
+    /// Publishing stops: the draft becomes `failed` with the reason, then the operator is
+    /// alerted once (`token`: the token alert).
+    GiveUp { reason: String, token: bool },
+}
+
+/// The outcome of the last action, as the shell saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created {
+        container_id: String,
+    },
+    Status(Reading),
+    /// [`Action::RecordSent`] was written.
+    Recorded,
+    Published {
+        media_id: String,
+    },
+    Media(Option<String>),
+    /// The Graph call of the last action failed.
+    Failed(Trouble),
+}
+
+/// One claimed run of the workflow.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    policy: Policy,
+    record: Record,
+    now: OffsetDateTime,
+    seed: u64,
+    /// Why the approved snapshot cannot be sent, if it cannot.
+    invalid: Option<String>,
+    /// The last action, which the next outcome answers.
+    last: Option<Action>,
+    /// This run made a new container: another one will not help.
+    made_new: bool,
+    /// The sent container was read in this run and is not live (or none was sent).
+    settled: bool,
+    /// How this run's `media_publish` failed, until a status read decides.
+    publish_failed: Option<Trouble>,
+    /// A give-up waiting for a status read that says the post is not live.
+    giving_up: Option<(String, bool)>,
+}
+
+impl Machine {
+    /// A run starts. `invalid`: why the approved snapshot breaks a rule today, if it does;
+    /// it matters only when a new container would be made from it. `seed` spreads delays.
+    pub fn start(
+        policy: Policy,
+        record: Record,
+        invalid: Option<String>,
+        now: OffsetDateTime,
+        seed: u64,
+    ) -> (Machine, Action) {
+        let mut machine = Machine {
+            settled: record.sent.is_none(),
+            policy,
+            record,
+            now,
+            seed,
+            invalid,
+            last: None,
+            made_new: false,
+            publish_failed: None,
+            giving_up: None,
+        };
+        let action = machine.first();
+        machine.last = Some(action.clone());
+        (machine, action)
+    }
+
+    /// The failed queue gives a draft up: the same rules hold, so a container that may have
+    /// been sent is read first and a live post is recorded as published, not failed.
+    pub fn give_up(
+        policy: Policy,
+        record: Record,
+        reason: String,
+        now: OffsetDateTime,
+        seed: u64,
+    ) -> (Machine, Action) {
+        let mut machine = Machine {
+            settled: record.sent.is_none(),
+            policy,
+            record,
+            now,
+            seed,
+            invalid: None,
+            last: None,
+            made_new: false,
+            publish_failed: None,
+            giving_up: None,
+        };
+        let action = match machine.record.media_id.clone() {
+            Some(media_id) => already_recorded(media_id),
+            None => machine.stop(reason, false),
+        };
+        machine.last = Some(action.clone());
+        (machine, action)
+    }
+
+    /// The attempt this run is, counted from 1 within the approval.
+    pub fn attempt(&self) -> u32 {
+        self.record.attempts_spent + 1
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The next action after `outcome` answered the last one. Call only after a
+    /// non-final action; a final one ([`Action::is_final`]) ends the run.
+    pub fn next(&mut self, outcome: Outcome) -> Action {
+        let last = self.last.take();
+        let action = match (last, outcome) {
+            (Some(Action::CreateContainer), Outcome::Created { container_id }) => {
+                self.made_new = true;
+                self.record.container_id = Some(container_id.clone());
+                // The new container replaces one read as never published.
+                self.record.sent = None;
+                self.record.polls = 0;
+                self.settled = true;
+                Action::ReadStatus { container_id }
+            }
+            (Some(Action::ReadStatus { container_id }), Outcome::Status(reading)) => {
+                self.after_reading(container_id, reading)
+            }
+            (Some(Action::ReadStatus { container_id }), Outcome::Failed(trouble)) => {
+                self.unreadable(&container_id, trouble)
+            }
+            (Some(Action::RecordSent { container_id }), Outcome::Recorded) => {
+                self.record.sent = Some(Sent {
+                    container_id: container_id.clone(),
+                    at: self.now,
+                });
+                self.settled = false;
+                Action::Publish { container_id }
+            }
+            (Some(Action::Publish { .. }), Outcome::Published { media_id }) => Action::Succeed {
+                media_id: Some(media_id),
+                found: false,
+                note: "media_publish answered with the media id".into(),
+            },
+            (Some(Action::Publish { container_id }), Outcome::Failed(trouble)) => {
+                // Never publish again blindly, nor give up: the status decides.
+                self.publish_failed = Some(trouble);
+                Action::ReadStatus { container_id }
+            }
+            (Some(Action::FindMedia { .. }), Outcome::Media(found)) => match found {
+                Some(media_id) => Action::Succeed {
+                    media_id: Some(media_id),
+                    found: true,
+                    note: "the container was published: the post is live".into(),
+                },
+                None => Action::Succeed {
+                    media_id: None,
+                    found: false,
+                    note: "the container was published, but no recent post matches it: the media id is unknown".into(),
+                },
+            },
+            (Some(Action::FindMedia { .. }), Outcome::Failed(trouble)) => Action::Succeed {
+                media_id: None,
+                found: false,
+                note: format!(
+                    "the container was published, but the media id could not be looked up: {}",
+                    trouble.reason()
+                ),
+            },
+            (Some(Action::CreateContainer), Outcome::Failed(trouble)) => self.failed(trouble),
+            (last, outcome) => Action::GiveUp {
+                reason: format!(
+                    "the publish workflow got {outcome:?} after {last:?}; this is a defect, reported as such"
+                ),
+                token: false,
+            },
+        };
+        self.last = Some(action.clone());
+        action
+    }
+
+    fn first(&mut self) -> Action {
+        if let Some(media_id) = self.record.media_id.clone() {
+            return already_recorded(media_id);
+        }
+        if let Some(sent) = &self.record.sent {
+            return Action::ReadStatus {
+                container_id: sent.container_id.clone(),
+            };
+        }
+        match self.record.container_id.clone() {
+            Some(container_id) => Action::ReadStatus { container_id },
+            None => self.new_container(),
+        }
+    }
+
+    fn new_container(&mut self) -> Action {
+        match self.invalid.clone() {
+            Some(reason) => self.stop(reason, false),
+            None => Action::CreateContainer,
+        }
+    }
+
+    fn is_sent(&self, container_id: &str) -> bool {
+        self.record
+            .sent
+            .as_ref()
+            .is_some_and(|sent| sent.container_id == container_id)
+    }
+
+    fn after_reading(&mut self, container_id: String, reading: Reading) -> Action {
+        if reading == Reading::Published {
+            return Action::FindMedia {
+                since: self.record.sent.as_ref().map(|sent| sent.at),
+            };
+        }
+        let sent = self.is_sent(&container_id);
+        if sent && reading == Reading::Finished && !self.settled {
+            let published_for = self
+                .record
+                .sent
+                .as_ref()
+                .map_or(Duration::ZERO, |s| self.now - s.at);
+            let settle = Duration::seconds(i64::from(self.policy.settle_seconds));
+            let unclear = self
+                .publish_failed
+                .as_ref()
+                .is_none_or(Trouble::leaves_publish_open);
+            if unclear && published_for < settle {
+                // Meta may still finish the call it received: not known yet.
+                let delay = whole_seconds(settle - published_for);
+                let spent = self.publish_failed.is_some();
+                return Action::Defer {
+                    deferral: if spent {
+                        Deferral::Retry
+                    } else {
+                        Deferral::Wait
+                    },
+                    delay,
+                    reason: format!(
+                        "whether media_publish went out is not known yet (the container is FINISHED); it is read again in {delay} s"
+                    ),
+                };
+            }
+        }
+        // From here the container is known not to be live.
+        if sent || self.record.sent.is_none() {
+            self.settled = true;
+        }
+        if let Some((reason, token)) = self.giving_up.take() {
+            return Action::GiveUp { reason, token };
+        }
+        if let Some(trouble) = self.publish_failed.take() {
+            return match reading {
+                Reading::InProgress => self.poll(&container_id),
+                Reading::Dead { .. } => self.dead(reading),
+                _ if trouble.leaves_publish_open() => self.failed(trouble),
+                Reading::Finished => match trouble {
+                    Trouble::NotReady(_) => self.poll(&container_id),
+                    Trouble::NeedsNewContainer(_) if !self.made_new => self.new_container(),
+                    other => self.failed(other),
+                },
+                Reading::Published => unreachable_published(),
+            };
+        }
+        if sent && self.record.container_id.as_deref() != Some(container_id.as_str()) {
+            // A container sent under an earlier approval is not live: this approval goes on
+            // with its own container, or a new one.
+            return match self.record.container_id.clone() {
+                Some(own) => Action::ReadStatus { container_id: own },
+                None => self.new_container(),
+            };
+        }
+        match reading {
+            Reading::Finished => {
+                if sent
+                    && !self
+                        .policy
+                        .backoff
+                        .allows_retry_after(self.record.attempts_spent)
+                {
+                    return self.stop(
+                        format!(
+                            "publishing gave up after {} attempts: media_publish did not publish the container",
+                            self.record.attempts_spent
+                        ),
+                        false,
+                    );
+                }
+                Action::RecordSent { container_id }
+            }
+            Reading::InProgress => self.poll(&container_id),
+            Reading::Dead { .. } => self.dead(reading),
+            Reading::Published => unreachable_published(),
+        }
+    }
+
+    fn dead(&mut self, reading: Reading) -> Action {
+        let Reading::Dead {
+            new_container_helps,
+            reason,
+        } = reading
+        else {
+            return unreachable_published();
+        };
+        if new_container_helps && !self.made_new {
+            self.new_container()
+        } else {
+            self.failed(if new_container_helps {
+                Trouble::NeedsNewContainer(reason)
+            } else {
+                Trouble::Refused(reason)
+            })
+        }
+    }
+
+    fn poll(&mut self, container_id: &str) -> Action {
+        if self.record.polls < self.policy.max_polls {
+            let delay = self.policy.poll_seconds.max(1);
+            return Action::Defer {
+                deferral: Deferral::Poll,
+                delay,
+                reason: format!(
+                    "the container {container_id} is being processed (IN_PROGRESS); its status is read again in {delay} s"
+                ),
+            };
+        }
+        self.failed(Trouble::Transient(format!(
+            "the container was still IN_PROGRESS after {} status reads",
+            self.record.polls
+        )))
+    }
+
+    /// A status read failed.
+    fn unreadable(&mut self, container_id: &str, trouble: Trouble) -> Action {
+        if !self.is_sent(container_id) && self.publish_failed.is_none() {
+            // Nothing was sent for it: an ordinary failure of this attempt.
+            return self.failed(trouble);
+        }
+        let since = self.record.unresolved_since.unwrap_or(self.now);
+        let waited = self.now - since;
+        let alert = trouble.refuses_reading()
+            || waited >= Duration::seconds(i64::from(self.policy.unresolved_alert_seconds));
+        let checks = u32::try_from(waited.whole_seconds() / 60).unwrap_or(u32::MAX);
+        let delay = self
+            .policy
+            .backoff
+            .delay_seconds(checks.clamp(1, 16), self.seed)
+            .max(1);
+        Action::Unresolved {
+            delay,
+            reason: format!(
+                "media_publish was sent for container {container_id}, and its status cannot be read ({}); the post may be live, so the draft waits and is read again in {delay} s",
+                trouble.reason()
+            ),
+            alert,
+        }
+    }
+
+    /// A step failed at a point where nothing is live: retry, wait, or give up, by class.
+    fn failed(&mut self, trouble: Trouble) -> Action {
+        let attempt = self.attempt();
+        let backoff = self.policy.backoff;
+        match trouble {
+            Trouble::Quota { wait, reason } => {
+                let delay = wait.map_or(self.policy.quota_wait_seconds, clamp).max(1);
+                Action::Defer {
+                    deferral: Deferral::Wait,
+                    delay,
+                    reason: format!("{reason}; the publishing quota is used up, waiting {delay} s"),
+                }
+            }
+            Trouble::Throttled { wait, reason } => {
+                let since = self.record.throttled_since.unwrap_or(self.now);
+                let limit = Duration::seconds(i64::from(self.policy.throttle_limit_seconds));
+                if self.now - since >= limit {
+                    return self.stop(
+                        format!(
+                            "publishing gave up: Instagram kept throttling it for {} hours ({reason})",
+                            limit.whole_hours()
+                        ),
+                        false,
+                    );
+                }
+                let waited = u32::try_from((self.now - since).whole_minutes()).unwrap_or(0);
+                let delay = wait
+                    .map(clamp)
+                    .unwrap_or_else(|| backoff.delay_seconds(waited.clamp(1, 16), self.seed))
+                    .max(1);
+                Action::Defer {
+                    deferral: Deferral::Throttled,
+                    delay,
+                    reason: format!("{reason}; throttled, tried again in {delay} s (no attempt used)"),
+                }
+            }
+            Trouble::TokenInvalid(reason) => self.stop(
+                format!("publishing stopped at attempt {attempt}: the access token is expired or invalid ({reason})"),
+                true,
+            ),
+            Trouble::Refused(reason) => self.stop(
+                format!("publishing gave up at attempt {attempt}: Instagram refused it ({reason})"),
+                false,
+            ),
+            Trouble::Unclear(reason)
+            | Trouble::Transient(reason)
+            | Trouble::NotReady(reason)
+            | Trouble::NeedsNewContainer(reason) => {
+                if backoff.allows_retry_after(attempt) {
+                    let delay = backoff.delay_seconds(attempt, self.seed).max(1);
+                    Action::Defer {
+                        deferral: Deferral::Retry,
+                        delay,
+                        reason: format!(
+                            "attempt {attempt} of {} failed: {reason}; the next follows in {delay} s",
+                            backoff.max_attempts
+                        ),
+                    }
+                } else {
+                    self.stop(
+                        format!("publishing gave up after attempt {attempt}: {reason}"),
+                        false,
+                    )
+                }
+            }
+        }
+    }
+
+    /// Give up, once nothing may be live: a container that may have been sent is read first.
+    fn stop(&mut self, reason: String, token: bool) -> Action {
+        match &self.record.sent {
+            Some(sent) if !self.settled => {
+                let container_id = sent.container_id.clone();
+                self.giving_up = Some((reason, token));
+                Action::ReadStatus { container_id }
+            }
+            _ => Action::GiveUp { reason, token },
+        }
+    }
+}
+
+impl Action {
+    /// Whether the run ends with this action.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Action::Succeed { .. }
+                | Action::Defer { .. }
+                | Action::Unresolved { .. }
+                | Action::GiveUp { .. }
+        )
+    }
+}
+
+fn already_recorded(media_id: String) -> Action {
+    Action::Succeed {
+        media_id: Some(media_id),
+        found: false,
+        note: "the media id was already recorded: the post is live".into(),
+    }
+}
+
+/// `Published` is handled before any branch that could meet it.
+fn unreachable_published() -> Action {
+    Action::GiveUp {
+        reason: "the publish workflow misread a PUBLISHED container; this is a defect".into(),
+        token: false,
+    }
+}
+
+fn whole_seconds(duration: Duration) -> u32 {
+    u32::try_from(duration.whole_seconds().max(1))
+        .unwrap_or(u32::MAX)
+        .min(QUEUE_MAX_DELAY_SECONDS)
+}
+
+fn clamp(seconds: u64) -> u32 {
+    u32::try_from(seconds)
+        .unwrap_or(u32::MAX)
+        .min(QUEUE_MAX_DELAY_SECONDS)
+}
+
+#[cfg(test)]
+mod tests;
