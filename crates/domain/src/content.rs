@@ -574,7 +574,12 @@ impl PostText {
         let alt_text = keep(AltText::parse(&raw.alt_text), &mut errors);
         if let (Some(caption), Some(hashtags)) = (&caption, &hashtags) {
             // Instagram counts the hashtags as part of the caption.
-            let chars = char_count(&joined(caption, hashtags));
+            let joined = RawPostText {
+                caption: caption.as_ref().to_owned(),
+                hashtags: hashtags.iter().map(|t| t.as_ref().to_owned()).collect(),
+                alt_text: String::new(),
+            };
+            let chars = char_count(&joined.instagram_caption());
             if chars > MAX_CAPTION_CHARS {
                 errors.push(ContentError::CaptionWithHashtagsTooLong {
                     chars,
@@ -594,7 +599,7 @@ impl PostText {
 
     /// The caption as Instagram receives it: the text, a blank line, then the hashtags.
     pub fn instagram_caption(&self) -> String {
-        joined(&self.caption, &self.hashtags)
+        self.to_raw().instagram_caption()
     }
 
     pub fn to_raw(&self) -> RawPostText {
@@ -615,12 +620,20 @@ fn keep<T>(result: Result<T, Vec<ContentError>>, errors: &mut Vec<ContentError>)
     result.map_err(|e| errors.extend(e)).ok()
 }
 
-fn joined(caption: &Caption, hashtags: &Hashtags) -> String {
-    if hashtags.is_empty() {
-        return caption.as_ref().to_owned();
+impl RawPostText {
+    /// The caption Instagram shows: the caption, then the hashtags on their own paragraph.
+    /// Also for text stored before today's rules, which a container may have been made from.
+    pub fn instagram_caption(&self) -> String {
+        if self.hashtags.is_empty() {
+            return self.caption.clone();
+        }
+        let tags: Vec<String> = self
+            .hashtags
+            .iter()
+            .map(|tag| format!("#{}", tag.trim_start_matches('#')))
+            .collect();
+        format!("{}\n\n{}", self.caption, tags.join(" "))
     }
-    let tags: Vec<String> = hashtags.iter().map(ToString::to_string).collect();
-    format!("{}\n\n{}", caption.as_ref(), tags.join(" "))
 }
 
 #[cfg(test)]

@@ -236,6 +236,7 @@ impl Machine {
         policy: Policy,
         record: Record,
         reason: String,
+        token: bool,
         now: OffsetDateTime,
         seed: u64,
     ) -> (Machine, Action) {
@@ -253,7 +254,7 @@ impl Machine {
         };
         let action = match machine.record.media_id.clone() {
             Some(media_id) => already_recorded(media_id),
-            None => machine.stop(reason, false),
+            None => machine.stop(reason, token),
         };
         machine.last = Some(action.clone());
         (machine, action)

@@ -7,13 +7,13 @@
 //! revision when the caller names one) writes it and returns the new row. A change that lost
 //! a race, or names an old revision, writes nothing and returns `None`.
 
-use domain::change::{Guard, Set, Value, WritePlan, plan};
 pub use domain::change::{Change, Deferral, Expected};
+use domain::change::{Guard, Set, Value, WritePlan, plan};
 use domain::content::RawPostText;
 use domain::draft::{DraftId, DraftState, ImageStatus, Refusal, Status};
-use domain::publish::{Record, Sent};
 use domain::idempotency::HeldKey;
 use domain::message::format_rfc3339;
+use domain::publish::{Record, Sent};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -237,7 +237,6 @@ fn optional_text(value: Option<&str>) -> JsValue {
 fn time(value: OffsetDateTime) -> JsValue {
     text(&format_rfc3339(value))
 }
-
 
 impl DraftStore {
     pub fn from_env(env: &Env) -> worker::Result<Self> {

@@ -10,7 +10,7 @@ use domain::message::format_rfc3339;
 use platform::clock::{now, random_hex};
 use platform::config::optional;
 use platform::http::{Call, fetch_text};
-use platform::store::DB_BINDING;
+use platform::store::{DB_BINDING, DraftRow};
 use serde::Deserialize;
 use time::Duration;
 use worker::wasm_bindgen::JsValue;
@@ -26,6 +26,34 @@ const WEBHOOK_TIMEOUT_MS: u64 = 10_000;
 /// re-approval is a new failure.
 pub fn draft_failed_kind(draft_id: &str, failed_at: &str) -> String {
     format!("publish_failed:{draft_id}:{failed_at}")
+}
+
+/// Tells the operator that `draft` failed: once per failure, or, when an invalid token
+/// failed it, the token alert (once a day for every draft it fails).
+pub async fn draft_failed(
+    alerts: &Alerts,
+    draft: &DraftRow,
+    token: bool,
+) -> Result<Raised, String> {
+    let reason = draft.last_error.as_deref().unwrap_or("no reason recorded");
+    if token {
+        let text = format!(
+            "Instagram publishing is stopped: the access token is expired or invalid. Every draft published until INSTAGRAM_ACCESS_TOKEN is replaced fails (the first was {id}: {reason}). This alert repeats at most once a day.",
+            id = draft.id
+        );
+        return alerts.raise(TOKEN_INVALID, &text, Some(REPEAT_AFTER)).await;
+    }
+    let text = format!(
+        "An approved Instagram post failed (draft {id}): {reason}. It was not published (its container was read, or never sent). Re-approve or regenerate it.",
+        id = draft.id
+    );
+    alerts
+        .raise(
+            &draft_failed_kind(&draft.id, &draft.updated_at),
+            &text,
+            None,
+        )
+        .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

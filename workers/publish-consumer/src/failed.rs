@@ -3,20 +3,26 @@
 //!
 //! `FAILED_QUEUE` receives the dead letters of the other queues and the publish consumer's
 //! own give-ups. A `generate_image` message marks the image failed. A `publish` or `retry`
-//! message fails an approved (or abandoned publishing) draft with the reason from its
-//! publish logs, then alerts the operator: once per failed draft, and once for every draft an
-//! invalid token fails. An alert that cannot be sent is an error, so the message is retried
-//! and, after its retries, reaches `failed-queue-dlq` and D1 `dead_letters`.
+//! message gives up an approved (or abandoned publishing) draft through the publish machine
+//! (`publish::run` with [`Start::GiveUp`]): a container that may have been sent is read
+//! first, so a live post is recorded as published and an unreadable one stays unresolved;
+//! only a draft with nothing live becomes `failed`, with the reason from its publish logs,
+//! and then the operator is alerted once (or the token alert, once a day). An alert that
+//! cannot be sent is an error, so the message is retried and, after its retries, reaches
+//! `failed-queue-dlq` and D1 `dead_letters`.
 
 use domain::draft::{ImageStatus, Status};
 use domain::message::{Action, QueueMessage};
 use platform::clock::now;
-use platform::publish_log::{Entry, LogRow, Outcome, PublishLog, Step};
-use platform::queue::{PUBLISH_QUEUE, send};
+use platform::publish_log::{LogRow, Step};
+use platform::queue::FAILED_QUEUE_NAME;
 use platform::store::{Change, DraftRow, DraftStore};
+use platform::trace::Tracer;
+use serde_json::json;
 use worker::Env;
 
-use crate::alert::{Alerts, REPEAT_AFTER, Raised, TOKEN_INVALID, draft_failed_kind};
+use crate::publish::{self, Ctx, Done, Start};
+use crate::settings::Settings;
 
 /// Records on the draft that its work was given up on, and alerts.
 pub async fn handle(env: &Env, message: &QueueMessage) -> Result<String, String> {
@@ -26,7 +32,7 @@ pub async fn handle(env: &Env, message: &QueueMessage) -> Result<String, String>
     };
     match message.action {
         Action::GenerateImage => image_failed(&store, message, &draft).await,
-        Action::Publish | Action::Retry => publish_failed(env, &store, message, draft).await,
+        Action::Publish | Action::Retry => publish_failed(env, message, draft).await,
     }
 }
 
@@ -59,89 +65,57 @@ async fn image_failed(
 
 async fn publish_failed(
     env: &Env,
-    store: &DraftStore,
     message: &QueueMessage,
     draft: DraftRow,
 ) -> Result<String, String> {
-    let log = PublishLog::from_env(env).map_err(|e| e.to_string())?;
-    let at = now();
-    let last = log
+    let settings = Settings::from_env(env)?;
+    let ctx = Ctx::new(env, &settings).map_err(|e| e.to_string())?;
+    match draft.status() {
+        // Failed by the consumer, whose alert did not go out: the alert, once.
+        Status::Failed => {
+            let raised = publish::alert_failed(&ctx, &draft).await?;
+            return Ok(format!("the draft is failed; {raised}"));
+        }
+        // A live claim's holder is at work and records its own outcome.
+        Status::Publishing if draft.claim_expires_at().is_some_and(|lease| lease > now()) => {
+            return Ok("a live claim holds the draft; its holder records the outcome".into());
+        }
+        Status::Approved | Status::Publishing => {}
+        // Under review, published or discarded: nothing to give up.
+        _ => return Ok(format!("the draft is {}: nothing to give up", draft.status)),
+    }
+    // Given up the way the consumer gives up: under a claim of its own (so no other write
+    // slips in between), and only after a status read says a sent container is not live.
+    let last = ctx
+        .log
         .last_failure(message.id)
         .await
         .map_err(|e| e.to_string())?;
-    let failed = match draft.status() {
-        Status::Failed => draft,
-        // A live claim's holder is still at work and records its own outcome: failing the
-        // draft under it could mark a post failed that is about to go live.
-        Status::Publishing if draft.claim_expires_at().is_some_and(|lease| lease > at) => {
-            return Ok("a live claim holds the draft; its holder records the outcome".into());
+    let reason = reason_from(last.as_ref(), message);
+    let token = last
+        .as_ref()
+        .is_some_and(|row| row.error_class.as_deref() == Some("token_invalid"));
+    let mut tracer = Tracer::start(
+        "give_up",
+        json!({ "draftId": message.id.to_string(), "attempt": message.attempt }),
+        json!({ "queue": FAILED_QUEUE_NAME }),
+    );
+    let done = publish::run(
+        &ctx,
+        message,
+        &mut tracer,
+        draft,
+        Start::GiveUp { reason, token },
+    )
+    .await?;
+    Ok(match done {
+        Done::Failed => "the draft is failed; the operator was alerted".into(),
+        Done::Published => "its post is live: recorded as published, not failed".into(),
+        Done::Unresolved => {
+            "its post may be live and could not be read: left unresolved, not failed".into()
         }
-        // A `media_publish` was sent for its container and no answer settled it: the post may
-        // be live, and a live post is never marked failed. The publish workflow reads the
-        // container's status first, so the message goes back to it.
-        Status::Approved | Status::Publishing if publish_outcome_unknown(&log, &draft).await? => {
-            let again = QueueMessage {
-                requested_at: at + time::Duration::seconds(i64::from(RECONCILE_DELAY_SECONDS)),
-                ..message.clone()
-            };
-            send(env, PUBLISH_QUEUE, &again, RECONCILE_DELAY_SECONDS)
-                .await
-                .map_err(|e| e.to_string())?;
-            return Ok("a media_publish of its container may have gone out: sent back to be reconciled, not failed".into());
-        }
-        Status::Approved | Status::Publishing => {
-            let reason = reason_from(last.as_ref(), message);
-            let change = Change::PublishFailed {
-                claim: None,
-                reason: &reason,
-            };
-            let Some(row) = store
-                .apply(message.id, draft.expected_state(), &change, at)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
-                return Err("the draft changed while its failure was recorded".into());
-            };
-            let entry = Entry {
-                attempt: message.attempt,
-                message: Some(&reason),
-                error_class: last.as_ref().and_then(|l| l.error_class.as_deref()),
-                error_code: last.as_ref().and_then(|l| l.error_code),
-                error_subcode: last.as_ref().and_then(|l| l.error_subcode),
-                container_id: row.container_id.as_deref(),
-                ..Entry::default()
-            };
-            log.insert(message.id, Step::GiveUp, Outcome::Failed, &entry, at)
-                .await
-                .map_err(|e| e.to_string())?;
-            row
-        }
-        // Under review, published or discarded: nothing to give up.
-        _ => return Ok(format!("the draft is {}: nothing to give up", draft.status)),
-    };
-    alert(env, &failed, last.as_ref()).await
-}
-
-/// How long a dead-lettered publish whose outcome is unknown waits before it is reconciled.
-const RECONCILE_DELAY_SECONDS: u32 = 60;
-
-/// Whether a `media_publish` was ever sent for the draft's container without its media id
-/// being stored: then the post may be live. The publish workflow settles it by reading the
-/// container's status, and gives up by itself if it was not published.
-async fn publish_outcome_unknown(log: &PublishLog, draft: &DraftRow) -> Result<bool, String> {
-    let Some(container) = draft.container_id.as_deref() else {
-        return Ok(false);
-    };
-    if draft.media_id.is_some() {
-        return Ok(true);
-    }
-    log.publish_tried(message_id(draft)?, container)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-fn message_id(draft: &DraftRow) -> Result<domain::draft::DraftId, String> {
-    domain::draft::DraftId::parse(&draft.id).map_err(|e| e.to_string())
+        other => format!("left to the publish workflow ({})", other.label()),
+    })
 }
 
 /// The reason a dead-lettered publish gives its draft: the give-up the consumer logged, else
@@ -161,37 +135,4 @@ fn reason_from(last: Option<&LogRow>, message: &QueueMessage) -> String {
         ),
         None => "publishing gave up: its message reached the failed queue".to_owned(),
     }
-}
-
-async fn alert(env: &Env, draft: &DraftRow, last: Option<&LogRow>) -> Result<String, String> {
-    let alerts = Alerts::from_env(env).map_err(|e| e.to_string())?;
-    let reason = draft.last_error.as_deref().unwrap_or("no reason recorded");
-    let token = last.is_some_and(|row| row.error_class.as_deref() == Some("token_invalid"));
-    let raised = if token {
-        let text = format!(
-            "Instagram publishing is stopped: the access token is expired or invalid. Every draft published until INSTAGRAM_ACCESS_TOKEN is replaced fails (the first was {id}: {reason}). This alert repeats at most once a day.",
-            id = draft.id
-        );
-        alerts
-            .raise(TOKEN_INVALID, &text, Some(REPEAT_AFTER))
-            .await?
-    } else {
-        let text = format!(
-            "An approved Instagram post failed (draft {id}): {reason}. Re-approve or regenerate it.",
-            id = draft.id
-        );
-        alerts
-            .raise(
-                &draft_failed_kind(&draft.id, &draft.updated_at),
-                &text,
-                None,
-            )
-            .await?
-    };
-    Ok(match raised {
-        Raised::Sent => "the draft is failed; the operator was alerted".into(),
-        Raised::AlreadySent { count } => {
-            format!("the draft is failed; the operator was already alerted ({count} occurrences)")
-        }
-    })
 }

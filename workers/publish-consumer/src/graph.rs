@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use instagram::{ContainerStatus, GraphError, GraphRequest, MediaItem, PublishingLimit};
+use instagram::{ContainerStatus, GraphError, GraphRequest, MediaPage, PublishingLimit};
 use platform::http::{Call, HttpError, fetch_text};
 
 use crate::settings::Settings;
@@ -109,9 +109,14 @@ impl<'a> Graph<'a> {
         self.call(&request, instagram::parse_publishing_limit).await
     }
 
-    pub async fn recent_media(&self, limit: u32) -> Result<Vec<MediaItem>, Failure> {
-        let request = self.settings.graph.recent_media(limit);
-        self.call(&request, instagram::parse_media_list).await
+    /// One page of the account's media, newest first; `after` is the previous page's cursor.
+    pub async fn recent_media(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<MediaPage, Failure> {
+        let request = self.settings.graph.recent_media(limit, after);
+        self.call(&request, instagram::parse_media_page).await
     }
 
     async fn call<T>(

@@ -9,7 +9,6 @@
 //! it to the queue, which retries it and finally dead-letters it.
 
 mod alert;
-mod decide;
 mod failed;
 mod graph;
 mod housekeeping;

@@ -96,7 +96,7 @@ pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String>
         }
     };
     for row in &due[..queue] {
-        if queue_one(run, row, 1).await? {
+        if queue_one(run, row).await? {
             report.queued += 1;
         }
     }
@@ -139,8 +139,7 @@ pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), Stri
     )
     .await?;
     for row in &lost {
-        let attempt = last_attempt(run, row).await?;
-        if queue_one(run, row, attempt).await? {
+        if queue_one(run, row).await? {
             worker::console_log!(
                 "draft {}: its publish message was due at {} and never handled; queued again",
                 row.id,
@@ -168,8 +167,7 @@ pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), Str
     )
     .await?;
     for row in &stuck {
-        let attempt = last_attempt(run, row).await?;
-        if queue_one(run, row, attempt).await? {
+        if queue_one(run, row).await? {
             worker::console_log!(
                 "draft {}: stuck publishing since its claim lapsed at {}; queued for reconciliation",
                 row.id,
@@ -183,7 +181,7 @@ pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), Str
 
 /// Queues the draft's publish message if no other run did since `row` was read. `Ok(false)`:
 /// another run (or a consumer) was first.
-async fn queue_one(run: &Run<'_>, row: &DraftRow, attempt: u32) -> Result<bool, String> {
+async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, String> {
     let id = draft_id(row)?;
     let change = Change::PublishQueued {
         due_at: run.now,
@@ -197,6 +195,9 @@ async fn queue_one(run: &Run<'_>, row: &DraftRow, attempt: u32) -> Result<bool, 
     if won.is_none() {
         return Ok(false);
     }
+    // The attempt the approval reached: a message queued again repeats it rather than spend
+    // or reset the retries.
+    let attempt = row.publish_record().attempts_spent + 1;
     let action = if attempt > 1 {
         Action::Retry
     } else {
@@ -207,24 +208,6 @@ async fn queue_one(run: &Run<'_>, row: &DraftRow, attempt: u32) -> Result<bool, 
         format!("draft {id}: sending its publish message failed ({e}); it is queued again once overdue")
     })?;
     Ok(true)
-}
-
-/// The attempt the draft's publish logs reached (1 when none): a message queued again
-/// repeats it rather than spend or reset the retries.
-async fn last_attempt(run: &Run<'_>, row: &DraftRow) -> Result<u32, String> {
-    #[derive(Deserialize)]
-    struct Last {
-        attempt: Option<u32>,
-    }
-    let last = run
-        .db
-        .prepare("SELECT MAX(attempt) AS attempt FROM publish_logs WHERE draft_id = ?1")
-        .bind(&[JsValue::from_str(&row.id)])
-        .map_err(|e| e.to_string())?
-        .first::<Last>(None)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(last.and_then(|l| l.attempt).unwrap_or(1).max(1))
 }
 
 /// Posts that will count against the quota but that Meta does not count yet: queued or being

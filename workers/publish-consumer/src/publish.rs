@@ -16,7 +16,7 @@ use domain::change::Deferral;
 use domain::content::{HARD_MAX_HASHTAGS, PostText};
 use domain::draft::{DraftId, Status};
 use domain::message::{Action as MessageAction, QueueMessage};
-use domain::publish::{Action, Machine, Outcome as Step_, Policy, Reading, Trouble};
+use domain::publish::{Action, Machine, Outcome as Learned, Trouble};
 use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
 use platform::publish_log::{Entry, Outcome, PublishLog, Step};
@@ -62,19 +62,6 @@ impl<'a> Ctx<'a> {
             alerts: Alerts::from_env(env)?,
             db: env.d1(platform::store::DB_BINDING)?,
         })
-    }
-
-    fn policy(&self) -> Policy {
-        let s = self.settings;
-        Policy {
-            backoff: s.backoff,
-            poll_seconds: s.poll_seconds,
-            max_polls: s.max_polls,
-            quota_wait_seconds: s.quota_wait_seconds,
-            settle_seconds: s.settle_seconds,
-            throttle_limit_seconds: s.throttle_limit_seconds,
-            unresolved_alert_seconds: s.unresolved_alert_seconds,
-        }
     }
 }
 
@@ -140,7 +127,7 @@ impl From<worker::Error> for Halt {
 /// How a run starts: the publish workflow, or the failed queue's give-up with its reason.
 pub enum Start {
     Publish,
-    GiveUp(String),
+    GiveUp { reason: String, token: bool },
 }
 
 /// What Instagram receives: the approved snapshot, nothing else.
@@ -203,7 +190,9 @@ pub async fn run(
     let claim = random_hex::<16>();
     let lease_until = started + Duration::seconds(i64::from(ctx.settings.lease_seconds));
     let note = match (&start, draft.status()) {
-        (Start::GiveUp(_), _) => "claimed by the failed queue, to give up only if nothing is live",
+        (Start::GiveUp { .. }, _) => {
+            "claimed by the failed queue, to give up only if nothing is live"
+        }
         (_, Status::Publishing) => "claimed again: the earlier claim's lease lapsed",
         _ => "claimed",
     };
@@ -357,15 +346,20 @@ impl Run<'_, '_> {
         let at = now();
         let (mut machine, mut action) = match start {
             Start::Publish => Machine::start(
-                self.ctx.policy(),
+                self.ctx.settings.policy(),
                 record,
                 self.post().err(),
                 at,
                 random_u64(),
             ),
-            Start::GiveUp(reason) => {
-                Machine::give_up(self.ctx.policy(), record, reason, at, random_u64())
-            }
+            Start::GiveUp { reason, token } => Machine::give_up(
+                self.ctx.settings.policy(),
+                record,
+                reason,
+                token,
+                at,
+                random_u64(),
+            ),
         };
         loop {
             let outcome = match action {
@@ -385,7 +379,7 @@ impl Run<'_, '_> {
                         now(),
                     )?;
                     self.write(apply, Vec::new()).await?;
-                    Step_::Recorded
+                    Learned::Recorded
                 }
                 Action::Publish { container_id } => self.publish(&container_id).await?,
                 Action::FindMedia { since } => self.find_media(since).await?,
@@ -435,7 +429,7 @@ impl Run<'_, '_> {
         })
     }
 
-    async fn create_container(&mut self) -> Result<Step_, Halt> {
+    async fn create_container(&mut self) -> Result<Learned, Halt> {
         // The machine asks for a container only when the snapshot is valid.
         let post = self.post().map_err(Halt::Store)?;
         let started = now();
@@ -450,13 +444,14 @@ impl Run<'_, '_> {
                 }),
                 ctx.graph
                     .create_container(&post.image_url, &post.caption, &post.alt_text),
+                |id| json!({ "containerId": id }),
             )
             .await;
         let container_id = match result {
             Ok(id) => id,
             Err(failure) => {
                 self.log_failure(Step::Container, &failure, None).await?;
-                return Ok(Step_::Failed(failure.trouble()));
+                return Ok(Learned::Failed(failure.trouble()));
             }
         };
         let claim = self.claim.clone();
@@ -471,16 +466,17 @@ impl Run<'_, '_> {
         };
         self.apply_with_log(&change, Step::Container, Outcome::Ok, &entry, started)
             .await?;
-        Ok(Step_::Created { container_id })
+        Ok(Learned::Created { container_id })
     }
 
-    async fn read_status(&mut self, container_id: &str) -> Result<Step_, Halt> {
+    async fn read_status(&mut self, container_id: &str) -> Result<Learned, Halt> {
         let ctx = self.ctx;
         let (result, duration) = self
             .traced(
                 "container_status",
                 json!({ "containerId": container_id }),
                 ctx.graph.container_status(container_id),
+                |status| json!({ "statusCode": status.status_code() }),
             )
             .await;
         match result {
@@ -491,22 +487,25 @@ impl Run<'_, '_> {
                     duration_ms: Some(duration),
                     ..self.entry()
                 };
-                let row = self
-                    .ctx
-                    .log
-                    .insert_statement(self.id, Step::Status, Outcome::Ok, &entry, now())?;
+                let row = self.ctx.log.insert_statement(
+                    self.id,
+                    Step::Status,
+                    Outcome::Ok,
+                    &entry,
+                    now(),
+                )?;
                 self.pending.push(row);
-                Ok(Step_::Status(status.reading()))
+                Ok(Learned::Status(status.reading()))
             }
             Err(failure) => {
                 self.log_failure(Step::Status, &failure, Some(container_id))
                     .await?;
-                Ok(Step_::Failed(failure.trouble()))
+                Ok(Learned::Failed(failure.trouble()))
             }
         }
     }
 
-    async fn publish(&mut self, container_id: &str) -> Result<Step_, Halt> {
+    async fn publish(&mut self, container_id: &str) -> Result<Learned, Halt> {
         let started = now();
         let ctx = self.ctx;
         let (result, duration) = self
@@ -514,6 +513,7 @@ impl Run<'_, '_> {
                 "media_publish",
                 json!({ "containerId": container_id }),
                 ctx.graph.publish(container_id),
+                |media_id| json!({ "mediaId": media_id }),
             )
             .await;
         match result {
@@ -532,12 +532,12 @@ impl Run<'_, '_> {
                 };
                 self.apply_with_log(&change, Step::Publish, Outcome::Ok, &entry, started)
                     .await?;
-                Ok(Step_::Published { media_id })
+                Ok(Learned::Published { media_id })
             }
             Err(failure) => {
                 self.log_failure(Step::Publish, &failure, Some(container_id))
                     .await?;
-                Ok(Step_::Failed(failure.trouble()))
+                Ok(Learned::Failed(failure.trouble()))
             }
         }
     }
@@ -545,16 +545,14 @@ impl Run<'_, '_> {
     /// The post among the account's recent media: published at or after `since` (less some
     /// clock slack), with the approved caption, recorded by no other draft; the oldest such
     /// post, as the first sent is the first published. Pages until the posts are older.
-    async fn find_media(&mut self, since: Option<OffsetDateTime>) -> Result<Step_, Halt> {
+    async fn find_media(&mut self, since: Option<OffsetDateTime>) -> Result<Learned, Halt> {
         let caption = match self.post() {
             Ok(post) => post.caption,
             // The snapshot no longer validates: its text as stored is what was sent.
             Err(_) => self
                 .row
                 .approved_text()
-                .map(|raw| {
-                    PostText::parse_unchecked(&raw).instagram_caption()
-                })
+                .map(|raw| raw.instagram_caption())
                 .unwrap_or_default(),
         };
         let caption = caption.trim().to_owned();
@@ -569,11 +567,12 @@ impl Run<'_, '_> {
                     "recent_media",
                     json!({ "limit": MEDIA_PAGE, "after": cursor }),
                     ctx.graph.recent_media(MEDIA_PAGE, cursor.as_deref()),
+                    |page| json!({ "items": page.items.len(), "more": page.after.is_some() }),
                 )
                 .await;
             let page = match result {
                 Ok(page) => page,
-                Err(failure) => return Ok(Step_::Failed(failure.trouble())),
+                Err(failure) => return Ok(Learned::Failed(failure.trouble())),
             };
             let mut older = false;
             for item in &page.items {
@@ -597,10 +596,10 @@ impl Run<'_, '_> {
         candidates.sort();
         for (_, media_id) in candidates {
             if !self.media_taken(&media_id).await? {
-                return Ok(Step_::Media(Some(media_id)));
+                return Ok(Learned::Media(Some(media_id)));
             }
         }
-        Ok(Step_::Media(None))
+        Ok(Learned::Media(None))
     }
 
     /// Whether another draft recorded `media_id` (drafts_by_media_id).
@@ -629,9 +628,10 @@ impl Run<'_, '_> {
     ) -> Result<Done, Halt> {
         let started = now();
         if found || media_id.is_none() {
+            let container_id = self.row.container_id.clone();
             let entry = Entry {
                 message: Some(note),
-                container_id: self.row.container_id.as_deref(),
+                container_id: container_id.as_deref(),
                 media_id,
                 ..self.entry()
             };
@@ -647,6 +647,7 @@ impl Run<'_, '_> {
                     "permalink",
                     json!({ "mediaId": media_id }),
                     ctx.graph.permalink(media_id),
+                    |link| json!({ "permalink": link }),
                 )
                 .await;
             duration = Some(ms);
@@ -684,13 +685,20 @@ impl Run<'_, '_> {
         };
         let applied = self
             .write(
-                self.ctx
-                    .store
-                    .apply_statement(self.id, self.row.expected_state(), &change, now())?,
+                self.ctx.store.apply_statement(
+                    self.id,
+                    self.row.expected_state(),
+                    &change,
+                    now(),
+                )?,
                 vec![
-                    self.ctx
-                        .log
-                        .insert_statement(self.id, Step::Permalink, outcome, &entry, started)?,
+                    self.ctx.log.insert_statement(
+                        self.id,
+                        Step::Permalink,
+                        outcome,
+                        &entry,
+                        started,
+                    )?,
                     self.ctx.alerts.clear_statement(TOKEN_INVALID)?,
                 ],
             )
@@ -705,10 +713,12 @@ impl Run<'_, '_> {
                     found: false,
                     permalink: None,
                 };
-                let apply =
-                    self.ctx
-                        .store
-                        .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+                let apply = self.ctx.store.apply_statement(
+                    self.id,
+                    self.row.expected_state(),
+                    &change,
+                    now(),
+                )?;
                 self.write(apply, Vec::new()).await?;
             }
             other => other?,
@@ -764,10 +774,10 @@ impl Run<'_, '_> {
             at,
         )?;
         self.pending.push(row);
-        let apply = self
-            .ctx
-            .store
-            .apply_statement(self.id, self.row.expected_state(), &change, at)?;
+        let apply =
+            self.ctx
+                .store
+                .apply_statement(self.id, self.row.expected_state(), &change, at)?;
         self.write(apply, Vec::new()).await?;
         send(
             self.ctx.env,
@@ -814,20 +824,20 @@ impl Run<'_, '_> {
             container_id: self.row.container_id.as_deref(),
             ..self.entry()
         };
-        let row = self
-            .ctx
-            .log
-            .insert_statement(self.id, Step::GiveUp, Outcome::Failed, &entry, now())?;
+        let row =
+            self.ctx
+                .log
+                .insert_statement(self.id, Step::GiveUp, Outcome::Failed, &entry, now())?;
         self.pending.push(row);
         let claim = self.claim.clone();
         let change = Change::PublishFailed {
             claim: Some(&claim),
             reason,
         };
-        let apply = self
-            .ctx
-            .store
-            .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+        let apply =
+            self.ctx
+                .store
+                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
         self.write(apply, Vec::new()).await?;
         if let Err(error) = crate::alert::draft_failed(&self.ctx.alerts, &self.row, token).await {
             worker::console_error!("draft {}: {error}; the failed queue alerts", self.id);
@@ -927,11 +937,12 @@ impl Run<'_, '_> {
     }
 
     /// One Graph API call as a child run of the trace; returns its result and duration.
-    async fn traced<T: serde::Serialize>(
+    async fn traced<T>(
         &mut self,
         name: &str,
         inputs: Value,
         call: impl Future<Output = Result<T, Failure>>,
+        describe: impl Fn(&T) -> Value,
     ) -> (Result<T, Failure>, i64) {
         self.graph_calls += 1;
         let child = self.tracer.start_child(name, RunType::Tool, inputs);
@@ -945,7 +956,7 @@ impl Run<'_, '_> {
             "errorSubcode": result.as_ref().err().and_then(Failure::subcode),
         });
         let traced = match &result {
-            Ok(value) => Ok(serde_json::to_value(value).unwrap_or(Value::Null)),
+            Ok(value) => Ok(describe(value)),
             Err(failure) => Err(failure.to_string()),
         };
         self.tracer.finish_child(child, traced, metadata);
@@ -961,7 +972,10 @@ fn instagram_time(text: &str) -> Option<OffsetDateTime> {
     }
     let (head, offset) = text.split_at_checked(text.len().checked_sub(5)?)?;
     let (sign, digits) = offset.split_at_checked(1)?;
-    if !matches!(sign, "+" | "-") || digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !matches!(sign, "+" | "-")
+        || digits.len() != 4
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let fixed = format!("{head}{sign}{}:{}", &digits[..2], &digits[2..]);
@@ -982,16 +996,5 @@ impl Failure {
             Failure::Graph(error) => error.trouble(),
             Failure::NoAnswer(reason) => Trouble::Unclear(reason.clone()),
         }
-    }
-}
-
-/// Unused readings are not an error: kept for the trace's description.
-#[allow(dead_code)]
-fn reading_name(reading: &Reading) -> &'static str {
-    match reading {
-        Reading::InProgress => "IN_PROGRESS",
-        Reading::Finished => "FINISHED",
-        Reading::Published => "PUBLISHED",
-        Reading::Dead { .. } => "DEAD",
     }
 }

@@ -6,6 +6,7 @@
 //! is ever published to the real Instagram by accident.
 
 use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
+use domain::publish::Policy;
 use instagram::GraphConfig;
 use platform::config::{number, optional, or_default};
 use worker::Env;
@@ -36,6 +37,14 @@ pub struct Settings {
     pub max_polls: u32,
     /// The wait when the publishing quota is used up and Meta gave no wait of its own.
     pub quota_wait_seconds: u32,
+    /// How long after an unclear `media_publish` answer a `FINISHED` container still counts
+    /// as possibly published (`PUBLISH_SETTLE_SECONDS`).
+    pub settle_seconds: u32,
+    /// How long throttling may hold a draft before it fails (`PUBLISH_THROTTLE_LIMIT_SECONDS`).
+    pub throttle_limit_seconds: u32,
+    /// How long a draft whose post may be live can stay unreadable before the operator is
+    /// told (`PUBLISH_UNRESOLVED_ALERT_SECONDS`).
+    pub unresolved_alert_seconds: u32,
     /// The most a Graph API call may take, answer body included.
     pub graph_timeout_ms: u64,
 }
@@ -83,8 +92,24 @@ impl Settings {
             poll_seconds: seconds("PUBLISH_POLL_SECONDS", 10)?.max(1),
             max_polls: number(env, "PUBLISH_MAX_POLLS", 30)?,
             quota_wait_seconds: seconds("PUBLISH_QUOTA_WAIT_SECONDS", 3_600)?.max(1),
+            settle_seconds: seconds("PUBLISH_SETTLE_SECONDS", 300)?,
+            throttle_limit_seconds: number(env, "PUBLISH_THROTTLE_LIMIT_SECONDS", 21_600)?,
+            unresolved_alert_seconds: number(env, "PUBLISH_UNRESOLVED_ALERT_SECONDS", 900)?,
             graph_timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
         })
+    }
+
+    /// The rules of the publish machine.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            backoff: self.backoff,
+            poll_seconds: self.poll_seconds,
+            max_polls: self.max_polls,
+            quota_wait_seconds: self.quota_wait_seconds,
+            settle_seconds: self.settle_seconds,
+            throttle_limit_seconds: self.throttle_limit_seconds,
+            unresolved_alert_seconds: self.unresolved_alert_seconds,
+        }
     }
 
     /// The URL Meta downloads the approved image from.

@@ -332,13 +332,14 @@ fn the_failed_queue_gives_up_only_after_a_read_says_not_live() {
         ..Record::default()
     };
     let (mut machine, action) =
-        Machine::give_up(POLICY, record.clone(), "dead letter".into(), NOW, 7);
+        Machine::give_up(POLICY, record.clone(), "dead letter".into(), false, NOW, 7);
     assert_eq!(action, read("c1"));
     assert!(matches!(
         machine.next(Outcome::Status(Reading::Published)),
         Action::FindMedia { .. }
     ));
-    let (mut machine, _) = Machine::give_up(POLICY, record.clone(), "dead letter".into(), NOW, 7);
+    let (mut machine, _) =
+        Machine::give_up(POLICY, record.clone(), "dead letter".into(), false, NOW, 7);
     assert_eq!(
         machine.next(Outcome::Status(Reading::Finished)),
         Action::GiveUp {
@@ -346,7 +347,7 @@ fn the_failed_queue_gives_up_only_after_a_read_says_not_live() {
             token: false
         }
     );
-    let (mut machine, _) = Machine::give_up(POLICY, record, "dead letter".into(), NOW, 7);
+    let (mut machine, _) = Machine::give_up(POLICY, record, "dead letter".into(), false, NOW, 7);
     assert!(matches!(
         machine.next(Outcome::Failed(Trouble::Unclear("timeout".into()))),
         Action::Unresolved { .. }
@@ -359,9 +360,11 @@ fn the_failed_queue_gives_up_only_after_a_read_says_not_live() {
             ..Record::default()
         },
         "dead letter".into(),
+        true,
         NOW,
         7,
     );
+    assert!(matches!(action, Action::GiveUp { token: true, .. }));
     assert!(matches!(action, Action::GiveUp { .. }));
 }
 
@@ -503,7 +506,7 @@ fn every_path_keeps_the_promises() {
     for record in &records {
         for give_up in [false, true] {
             let (machine, action) = if give_up {
-                Machine::give_up(POLICY, record.clone(), "dead letter".into(), NOW, 3)
+                Machine::give_up(POLICY, record.clone(), "dead letter".into(), false, NOW, 3)
             } else {
                 start(record.clone())
             };
