@@ -110,6 +110,8 @@ enum Halt {
     LostClaim,
     /// D1 or the queue failed; the message is retried by the queue.
     Store(String),
+    /// The run stopped dead at a crash point (`PUBLISH_CRASH_AFTER`, simulator only).
+    Crash(String),
 }
 
 impl From<StoreError> for Halt {
@@ -211,6 +213,7 @@ pub async fn run(
                 .claimed_statement(message.id, attempt, &claim, note, started)?,
         ];
         let results = ctx.store.batch(statements).await?;
+        crash_point(ctx.settings, message.id, "ClaimPublish")?;
         Ok::<_, Halt>(results.first().map(applied_row).transpose()?.flatten())
     }
     .await
@@ -372,13 +375,7 @@ impl Run<'_, '_> {
                         container_id: &container_id,
                         at: now(),
                     };
-                    let apply = self.ctx.store.apply_statement(
-                        self.id,
-                        self.row.expected_state(),
-                        &change,
-                        now(),
-                    )?;
-                    self.write(apply, Vec::new()).await?;
+                    self.write(&change, Vec::new()).await?;
                     Learned::Recorded
                 }
                 Action::Publish { container_id } => self.publish(&container_id).await?,
@@ -446,7 +443,7 @@ impl Run<'_, '_> {
                     .create_container(&post.image_url, &post.caption, &post.alt_text),
                 |id| json!({ "containerId": id }),
             )
-            .await;
+            .await?;
         let container_id = match result {
             Ok(id) => id,
             Err(failure) => {
@@ -478,7 +475,7 @@ impl Run<'_, '_> {
                 ctx.graph.container_status(container_id),
                 |status| json!({ "statusCode": status.status_code() }),
             )
-            .await;
+            .await?;
         match result {
             Ok(status) => {
                 let entry = Entry {
@@ -515,7 +512,7 @@ impl Run<'_, '_> {
                 ctx.graph.publish(container_id),
                 |media_id| json!({ "mediaId": media_id }),
             )
-            .await;
+            .await?;
         match result {
             Ok(media_id) => {
                 // Stored the moment it is known, with its log row.
@@ -569,7 +566,7 @@ impl Run<'_, '_> {
                     ctx.graph.recent_media(MEDIA_PAGE, cursor.as_deref()),
                     |page| json!({ "items": page.items.len(), "more": page.after.is_some() }),
                 )
-                .await;
+                .await?;
             let page = match result {
                 Ok(page) => page,
                 Err(failure) => return Ok(Learned::Failed(failure.trouble())),
@@ -649,7 +646,7 @@ impl Run<'_, '_> {
                     ctx.graph.permalink(media_id),
                     |link| json!({ "permalink": link }),
                 )
-                .await;
+                .await?;
             duration = Some(ms);
             match result {
                 Ok(link) => permalink = Some(link),
@@ -685,12 +682,7 @@ impl Run<'_, '_> {
         };
         let applied = self
             .write(
-                self.ctx.store.apply_statement(
-                    self.id,
-                    self.row.expected_state(),
-                    &change,
-                    now(),
-                )?,
+                &change,
                 vec![
                     self.ctx.log.insert_statement(
                         self.id,
@@ -713,13 +705,7 @@ impl Run<'_, '_> {
                     found: false,
                     permalink: None,
                 };
-                let apply = self.ctx.store.apply_statement(
-                    self.id,
-                    self.row.expected_state(),
-                    &change,
-                    now(),
-                )?;
-                self.write(apply, Vec::new()).await?;
+                self.write(&change, Vec::new()).await?;
             }
             other => other?,
         }
@@ -774,11 +760,7 @@ impl Run<'_, '_> {
             at,
         )?;
         self.pending.push(row);
-        let apply =
-            self.ctx
-                .store
-                .apply_statement(self.id, self.row.expected_state(), &change, at)?;
-        self.write(apply, Vec::new()).await?;
+        self.write(&change, Vec::new()).await?;
         send(
             self.ctx.env,
             PUBLISH_QUEUE,
@@ -786,6 +768,7 @@ impl Run<'_, '_> {
             delay,
         )
         .await?;
+        self.crash_point("queue_send")?;
         Ok(())
     }
 
@@ -834,15 +817,12 @@ impl Run<'_, '_> {
             claim: Some(&claim),
             reason,
         };
-        let apply =
-            self.ctx
-                .store
-                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
-        self.write(apply, Vec::new()).await?;
+        self.write(&change, Vec::new()).await?;
         if let Err(error) = crate::alert::draft_failed(&self.ctx.alerts, &self.row, token).await {
             worker::console_error!("draft {}: {error}; the failed queue alerts", self.id);
             send(self.ctx.env, FAILED_QUEUE, self.message, 0).await?;
         }
+        self.crash_point("alert")?;
         Ok(Done::Failed)
     }
 
@@ -855,29 +835,30 @@ impl Run<'_, '_> {
         entry: &Entry<'_>,
         started: OffsetDateTime,
     ) -> Result<(), Halt> {
-        let apply =
-            self.ctx
-                .store
-                .apply_statement(self.id, self.row.expected_state(), change, now())?;
         let row = self
             .ctx
             .log
             .insert_statement(self.id, step, outcome, entry, started)?;
-        self.write(apply, vec![row]).await
+        self.write(change, vec![row]).await
     }
 
     /// Applies a change after the pending log rows and before `rest`, in one batch (one round
     /// trip, one transaction). `LostClaim` when the change's conditions no longer held.
     async fn write(
         &mut self,
-        apply: D1PreparedStatement,
+        change: &Change<'_>,
         rest: Vec<D1PreparedStatement>,
     ) -> Result<(), Halt> {
+        let apply =
+            self.ctx
+                .store
+                .apply_statement(self.id, self.row.expected_state(), change, now())?;
         let mut statements = std::mem::take(&mut self.pending);
         let at = statements.len();
         statements.push(apply);
         statements.extend(rest);
         let results = self.ctx.store.batch(statements).await?;
+        self.crash_point(&format!("{:?}", change.event()))?;
         match results.get(at).map(applied_row).transpose()?.flatten() {
             Some(row) => {
                 self.row = row;
@@ -943,7 +924,7 @@ impl Run<'_, '_> {
         inputs: Value,
         call: impl Future<Output = Result<T, Failure>>,
         describe: impl Fn(&T) -> Value,
-    ) -> (Result<T, Failure>, i64) {
+    ) -> Result<(Result<T, Failure>, i64), Halt> {
         self.graph_calls += 1;
         let child = self.tracer.start_child(name, RunType::Tool, inputs);
         let started = now();
@@ -960,7 +941,13 @@ impl Run<'_, '_> {
             Err(failure) => Err(failure.to_string()),
         };
         self.tracer.finish_child(child, traced, metadata);
-        (result, duration)
+        self.crash_point(name)?;
+        Ok((result, duration))
+    }
+
+    /// Stops the run dead here if the settings say so: a fault for the crash-point tests.
+    fn crash_point(&self, point: &str) -> Result<(), Halt> {
+        crash_point(self.ctx.settings, self.id, point)
     }
 }
 
@@ -982,10 +969,38 @@ fn instagram_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(&fixed, &Rfc3339).ok()
 }
 
+/// Crash points already passed in this isolate: each crashes once, like a consumer that died
+/// there and whose message came back to a new one.
+static CRASHED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether the run stops dead after `point` (a Graph call's name, or the event a write
+/// recorded): only with `PUBLISH_CRASH_AFTER` naming this draft and point, which the settings
+/// accept for the local simulator only, and once per draft and point.
+fn crash_point(settings: &Settings, id: DraftId, point: &str) -> Result<(), Halt> {
+    let id = id.to_string();
+    if !settings
+        .crash_after
+        .iter()
+        .any(|(draft, at)| *draft == id && at == point)
+    {
+        return Ok(());
+    }
+    let key = format!("{id}:{point}");
+    let mut crashed = CRASHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if crashed.contains(&key) {
+        return Ok(());
+    }
+    crashed.push(key);
+    Err(Halt::Crash(point.to_owned()))
+}
+
 fn describe(halt: &Halt) -> String {
     match halt {
         Halt::LostClaim => "the claim was lost".into(),
         Halt::Store(reason) => reason.clone(),
+        Halt::Crash(point) => format!("stopped dead after {point} (PUBLISH_CRASH_AFTER)"),
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Settings {
     pub unresolved_alert_seconds: u32,
     /// The most a Graph API call may take, answer body included.
     pub graph_timeout_ms: u64,
+    /// Where a run stops dead, as `(draft id, point)` pairs (`PUBLISH_CRASH_AFTER`,
+    /// `draft:point,...`): the crash-point tests' fault, accepted only with the simulator.
+    pub crash_after: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -96,6 +99,7 @@ impl Settings {
             throttle_limit_seconds: number(env, "PUBLISH_THROTTLE_LIMIT_SECONDS", 21_600)?,
             unresolved_alert_seconds: number(env, "PUBLISH_UNRESOLVED_ALERT_SECONDS", 900)?,
             graph_timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
+            crash_after: crash_after(optional(env, "PUBLISH_CRASH_AFTER"), simulator)?,
         })
     }
 
@@ -121,4 +125,22 @@ impl Settings {
     pub fn secrets(&self) -> Vec<String> {
         vec![self.token.clone()]
     }
+}
+
+fn crash_after(value: Option<String>, simulator: bool) -> Result<Vec<(String, String)>, String> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    if !simulator {
+        return Err("PUBLISH_CRASH_AFTER is a fault for tests against the local simulator; it is refused with INSTAGRAM_ACCOUNT_ID set".into());
+    }
+    value
+        .split(',')
+        .map(|pair| {
+            pair.trim()
+                .split_once(':')
+                .map(|(draft, point)| (draft.to_owned(), point.to_owned()))
+                .ok_or_else(|| format!("PUBLISH_CRASH_AFTER: {pair:?} is not draft:point"))
+        })
+        .collect()
 }
