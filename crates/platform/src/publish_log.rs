@@ -26,6 +26,8 @@ pub enum Step {
     Permalink,
     /// Finding out what a doubtful earlier step did, instead of doing it again.
     Reconcile,
+    /// The run released the draft until a later message: why, and when it is due.
+    Wait,
     /// Publishing stopped for good: the reason the draft failed.
     GiveUp,
 }
@@ -39,6 +41,7 @@ impl Step {
             Step::Publish => "publish",
             Step::Permalink => "permalink",
             Step::Reconcile => "reconcile",
+            Step::Wait => "wait",
             Step::GiveUp => "give_up",
         }
     }

@@ -232,6 +232,7 @@ pub async fn run(
         row: claimed,
         attempt,
         graph_calls: 0,
+        last_failure: None,
         pending: Vec::new(),
     };
     let result = run.run(start).await;
@@ -339,6 +340,8 @@ struct Run<'a, 't> {
     /// This run's attempt within the approval, counted from 1.
     attempt: u32,
     graph_calls: u32,
+    /// The run's last failed Graph call: a give-up names its class and code.
+    last_failure: Option<Failure>,
     /// Log rows not written yet: they go with the run's next write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
 }
@@ -389,7 +392,10 @@ impl Run<'_, '_> {
                     deferral,
                     delay,
                     reason,
-                } => return self.defer(deferral, delay, &reason).await,
+                } => {
+                    let sent_not_live = machine.sent_not_live();
+                    return self.defer(deferral, delay, &reason, sent_not_live).await;
+                }
                 Action::Unresolved {
                     delay,
                     reason,
@@ -714,12 +720,19 @@ impl Run<'_, '_> {
 
     /// Releases the claim (`publishing -> approved`), then queues the message again. If
     /// queueing fails, the message is retried by the queue, so no work is lost.
-    async fn defer(&mut self, deferral: Deferral, delay: u32, reason: &str) -> Result<Done, Halt> {
+    async fn defer(
+        &mut self,
+        deferral: Deferral,
+        delay: u32,
+        reason: &str,
+        sent_not_live: bool,
+    ) -> Result<Done, Halt> {
         let next_attempt = match deferral {
             Deferral::Retry => self.attempt + 1,
             _ => self.attempt,
         };
-        self.release(deferral, delay, reason, next_attempt).await?;
+        self.release(deferral, delay, reason, next_attempt, sent_not_live)
+            .await?;
         Ok(match deferral {
             Deferral::Retry => Done::Retrying,
             _ => Done::Waiting,
@@ -732,6 +745,7 @@ impl Run<'_, '_> {
         delay: u32,
         reason: &str,
         next_attempt: u32,
+        sent_not_live: bool,
     ) -> Result<(), Halt> {
         let at = now();
         let claim = self.claim.clone();
@@ -741,17 +755,13 @@ impl Run<'_, '_> {
             // The scheduler's lost-message check reads when the next message is due.
             due_at: at + Duration::seconds(i64::from(delay)),
             deferral,
+            sent_not_live,
             now: at,
-        };
-        let outcome = if deferral == Deferral::Retry {
-            Outcome::Retry
-        } else {
-            Outcome::Skipped
         };
         let row = self.ctx.log.insert_statement(
             self.id,
-            Step::Reconcile,
-            outcome,
+            Step::Wait,
+            Outcome::Retry,
             &Entry {
                 message: Some(reason),
                 container_id: self.row.container_id.as_deref(),
@@ -775,7 +785,7 @@ impl Run<'_, '_> {
     /// The post may be live and its container cannot be read: waits like a deferral, and the
     /// operator hears once per episode that the draft needs a look.
     async fn unresolved(&mut self, delay: u32, reason: &str, alert: bool) -> Result<Done, Halt> {
-        self.release(Deferral::Unresolved, delay, reason, self.attempt)
+        self.release(Deferral::Unresolved, delay, reason, self.attempt, false)
             .await?;
         if alert {
             let since = self
@@ -801,9 +811,16 @@ impl Run<'_, '_> {
     /// consumer alerts with retries; if even that fails, this message is retried, and its
     /// next delivery meets the failed draft and alerts.
     async fn give_up(&mut self, reason: &str, token: bool) -> Result<Done, Halt> {
+        let last = self.last_failure.as_ref();
         let entry = Entry {
             message: Some(reason),
-            error_class: token.then_some("token_invalid"),
+            error_class: if token {
+                Some("token_invalid")
+            } else {
+                last.map(Failure::class)
+            },
+            error_code: last.and_then(Failure::code),
+            error_subcode: last.and_then(Failure::subcode),
             container_id: self.row.container_id.as_deref(),
             ..self.entry()
         };
@@ -914,6 +931,7 @@ impl Run<'_, '_> {
             .log
             .insert_statement(self.id, step, Outcome::Retry, &entry, now())?;
         self.pending.push(row);
+        self.last_failure = Some(failure.clone());
         Ok(())
     }
 
