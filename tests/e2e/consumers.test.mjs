@@ -429,8 +429,9 @@ test("publish-consumer: a dead-lettered publish message fails an approved or pub
   for (const id of [approved, publishing]) {
     const row = await pipeline.draftRow(id);
     assert.equal(row.status, "failed", id);
-    // Inserted at revision 1: one conditional change, one new revision.
-    assert.equal(row.revision, 2, "one conditional status change");
+    // Inserted at revision 1: claimed by the failed queue (it reads any sent container
+    // first), then failed: two conditional status changes.
+    assert.equal(row.revision, 3, "claimed, then failed");
     assert.equal(row.last_error, "publishing gave up: its message reached the failed queue");
     assert.equal(row.publish_claim, null);
     assert.equal(row.image_status, "pending", "a publish dead letter touched the image");

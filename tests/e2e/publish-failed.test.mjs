@@ -28,7 +28,7 @@ async function deadLetter(messageId) {
   return p.db.prepare("SELECT * FROM dead_letters WHERE message_id = ?1").bind(messageId).first();
 }
 
-test("after the configured attempts the draft fails, goes to the failed queue, and the operator is alerted once", async () => {
+test("after the configured attempts the draft fails, then the operator is alerted once", async () => {
   const draft = await p.approvedDraft();
   p.sim.control.fault({ op: "container", code: 2, message: "An unexpected error has occurred.", times: 2 });
   // Attempt 1 of 2 retries; attempt 2 is the last.
@@ -41,13 +41,14 @@ test("after the configured attempts the draft fails, goes to the failed queue, a
   assert.equal(row.status, "failed");
   assert.match(row.last_error, /^publishing gave up after attempt 2: the Graph API failed temporarily \(code 2\)/);
   assert.equal(p.sent("publish-queue", draft.id).length, 1, "no third attempt");
-  const letter = onlySent("failed-queue", draft.id);
-  assert.deepEqual([letter.body.action, letter.body.attempt], ["retry", 2]);
+  // The alert went out, so nothing goes to the failed queue.
+  assert.deepEqual(p.sent("failed-queue", draft.id), []);
   const giveUp = (await p.logs(draft.id)).at(-1);
   assert.deepEqual([giveUp.step, giveUp.outcome, giveUp.attempt, giveUp.error_class], ["give_up", "failed", 2, "transient"]);
 
-  // Its consumer alerts the operator with the reason, Slack-style.
-  assert.deepEqual((await p.failed([letter.body])).outcomes, ["acked"]);
+  // The operator was alerted with the reason, Slack-style.
+  const letter = { body: message(draft.id, { action: "retry", attempt: 2 }) };
+  assert.equal(p.webhook.calls().length, 1);
   const [alert] = p.webhook.calls();
   assert.equal(alert.headers["content-type"], "application/json");
   assert.deepEqual(Object.keys(alert.json), ["text"]);
@@ -70,7 +71,7 @@ test("a publish message the queue gave up on fails its draft with the reason fro
   assert.equal(row.status, "failed");
   assert.match(
     row.last_error,
-    /^publishing gave up after attempt 2: its message reached the failed queue; the last error \(unavailable at step container\) was: the Graph API is unavailable \(HTTP 503\); attempt 2 follows in \d+ s$/,
+    /^publishing gave up after attempt 2: its message reached the failed queue; the last error \(unavailable at step container\) was: the Graph API is unavailable \(HTTP 503\)$/,
   );
   const giveUp = (await p.logs(draft.id)).at(-1);
   assert.deepEqual([giveUp.step, giveUp.outcome, giveUp.error_class, giveUp.message], ["give_up", "failed", "unavailable", row.last_error]);
@@ -81,11 +82,13 @@ test("a publish message the queue gave up on fails its draft with the reason fro
 test("a failing alert webhook keeps the failed-queue message: retried and recorded, then alerted once it works", async () => {
   const draft = await p.approvedDraft();
   p.sim.control.fault({ op: "container", code: 36003, subcode: 2207009, message: "The aspect ratio is not supported." });
+  // The webhook is down when the consumer fails the draft: the failed queue alerts instead.
+  p.webhook.setDefault({ status: 500, body: { error: "down" } });
   await p.publish([message(draft.id)]);
   assert.equal((await p.row(draft.id)).status, "failed");
   const letter = onlySent("failed-queue", draft.id).body;
+  assert.equal(p.webhook.calls().length, 1);
 
-  p.webhook.setDefault({ status: 500, body: { error: "down" } });
   const first = await p.failed([letter]);
   assert.deepEqual(first.outcomes, ["retried"], "an unsent alert was acked");
   const messageId = first.messages[0].id;
@@ -93,7 +96,7 @@ test("a failing alert webhook keeps the failed-queue message: retried and record
   assert.ok(recorded, "the unsent alert is not recorded in dead_letters");
   assert.equal(recorded.queue, "failed-queue");
   assert.match(recorded.reason, /the operator alert could not be sent: the alert webhook answered HTTP 500/);
-  assert.equal(p.webhook.calls().length, 1);
+  assert.equal(p.webhook.calls().length, 2);
 
   // The queue delivers it again while the webhook is still down, then once it is back.
   assert.deepEqual((await p.failed([letter], { ids: [messageId], attempts: 2 })).outcomes, ["retried"]);
@@ -101,10 +104,10 @@ test("a failing alert webhook keeps the failed-queue message: retried and record
   p.webhook.setDefault({ status: 200, body: { ok: true } });
   assert.deepEqual((await p.failed([letter], { ids: [messageId], attempts: 3 })).outcomes, ["acked"]);
   const calls = p.webhook.calls();
-  assert.equal(calls.length, 3);
-  assert.match(calls[2].json.text, /2207009/);
+  assert.equal(calls.length, 4);
+  assert.match(calls[3].json.text, /2207009/);
   assert.deepEqual((await p.failed([letter])).outcomes, ["acked"]);
-  assert.equal(p.webhook.calls().length, 3, "alerted twice");
+  assert.equal(p.webhook.calls().length, 4, "alerted twice");
 });
 
 test("a failed-queue message for a draft a live claim holds leaves it to the holder", async () => {
@@ -120,28 +123,43 @@ test("a failed-queue message for a draft a live claim holds leaves it to the hol
   assert.equal(p.webhook.calls().length, 0);
 });
 
-test("a dead-lettered publish whose media_publish may have gone out is sent back to be reconciled, never failed", async () => {
-  const draft = await p.approvedDraft();
-  // media_publish's answer is lost and the status cannot be read after it.
-  p.sim.control.fault([
-    { op: "publish", kind: "lost_answer", mode: "destroy" },
-    { op: "status", kind: "latency", delayMs: 1 },
-    { op: "status", code: 2, message: "An unexpected error has occurred." },
-  ]);
-  await p.publish([message(draft.id)]);
-  assert.equal(p.media().length, 1, "the post is live");
-  const retry = onlySent("publish-queue", draft.id).body;
-  // That retry then dies in the queue (a crash, D1 down) and reaches the failed queue.
-  assert.deepEqual((await p.failed([retry])).outcomes, ["acked"]);
-  let row = await p.row(draft.id);
-  assert.equal(row.status, "approved", "a post that may be live was marked failed");
-  assert.equal(p.webhook.calls().length, 0);
-  const back = p.sent("publish-queue", draft.id)[1];
-  assert.deepEqual([back.body.action, back.body.attempt], ["retry", 2]);
-  assert.equal(back.options.delaySeconds, 60);
-  // Reconciled: published, with no second media_publish.
-  await p.publish([back.body]);
-  row = await p.row(draft.id);
-  assert.equal(row.status, "published");
-  assert.equal(p.calls("publish").length, 1);
+test("a dead-lettered publish whose media_publish may have gone out reads the container first: live is published, unreadable stays unresolved, never failed", async () => {
+  for (const readable of [true, false]) {
+    p.resetSim();
+    p.webhook.reset();
+    const draft = await p.approvedDraft();
+    // media_publish's answer is lost and the status cannot be read after it.
+    p.sim.control.fault([
+      { op: "publish", kind: "lost_answer", mode: "destroy" },
+      { op: "status", kind: "latency", delayMs: 1 },
+      { op: "status", code: 2, message: "An unexpected error has occurred." },
+    ]);
+    await p.publish([message(draft.id)]);
+    assert.equal(p.media().length, 1, "the post is live");
+    assert.ok((await p.row(draft.id)).publish_sent_container, "the send was recorded before the call");
+    const retry = onlySent("publish-queue", draft.id).body;
+    // That retry then dies in the queue (a crash, D1 down) and reaches the failed queue,
+    // whose give-up reads the container first.
+    if (!readable) p.sim.control.fault({ op: "status", code: 100, message: "Unsupported get request.", times: 1 });
+    assert.deepEqual((await p.failed([retry])).outcomes, ["acked"]);
+    const row = await p.row(draft.id);
+    assert.equal(p.calls("publish").length, 1, "published twice");
+    if (readable) {
+      assert.equal(row.status, "published", "a live post was not recorded as published");
+      assert.equal(row.media_id, p.media()[0].id);
+      assert.equal(p.webhook.calls().length, 0);
+    } else {
+      // Meta refused the read: unresolved, the operator told at once it needs a look.
+      assert.equal(row.status, "approved", "a post that may be live was marked failed");
+      assert.ok(row.unresolved_since);
+      assert.equal(p.webhook.calls().length, 1);
+      assert.match(p.webhook.calls()[0].json.text, /needs a look/);
+      const back = p.sent("publish-queue", draft.id).at(-1);
+      assert.equal(back.body.id, draft.id);
+      // Read again later: PUBLISHED, so published with no second media_publish.
+      await p.publish([back.body]);
+      assert.equal((await p.row(draft.id)).status, "published");
+      assert.equal(p.calls("publish").length, 1);
+    }
+  }
 });

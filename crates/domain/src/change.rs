@@ -252,7 +252,8 @@ pub enum Guard {
     Equals(&'static str, Value),
     /// `column IS value`: like `Equals`, but NULL matches NULL.
     Is(&'static str, Value),
-    /// `column <= value`: a lease or due time that has passed.
+    /// `column <= value`, or `column` unset: a lease or due time that has passed (a lease
+    /// never written holds nothing).
     AtMost(&'static str, Value),
     IsNull(&'static str),
     NotNull(&'static str),

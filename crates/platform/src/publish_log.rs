@@ -226,7 +226,7 @@ impl PublishLog {
                 "SELECT attempt, step, outcome, error_class, error_code, error_subcode, message,
                         container_id, media_id, duration_ms, created_at
                  FROM publish_logs
-                 WHERE draft_id = ?1 AND outcome IN ('failed', 'retry') AND step != 'permalink'
+                 WHERE draft_id = ?1 AND outcome IN ('failed', 'retry') AND step NOT IN ('permalink', 'wait')
                  ORDER BY step = 'give_up' DESC, id DESC LIMIT 1",
             )
             .bind(&[text(&id.to_string())])?

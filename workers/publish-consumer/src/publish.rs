@@ -19,7 +19,7 @@ use domain::message::{Action as MessageAction, QueueMessage};
 use domain::publish::{Action, Machine, Outcome as Learned, Trouble};
 use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
-use platform::publish_log::{Entry, Outcome, PublishLog, Step};
+use platform::publish_log::{Entry, LogRow, Outcome, PublishLog, Step};
 use platform::queue::{FAILED_QUEUE, PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, StoreError, applied_row};
 use platform::trace::Tracer;
@@ -129,7 +129,12 @@ impl From<worker::Error> for Halt {
 /// How a run starts: the publish workflow, or the failed queue's give-up with its reason.
 pub enum Start {
     Publish,
-    GiveUp { reason: String, token: bool },
+    /// `cause`: the logged failure that led here, which the give-up row names.
+    GiveUp {
+        reason: String,
+        token: bool,
+        cause: Option<LogRow>,
+    },
 }
 
 /// What Instagram receives: the approved snapshot, nothing else.
@@ -233,6 +238,7 @@ pub async fn run(
         attempt,
         graph_calls: 0,
         last_failure: None,
+        cause: None,
         pending: Vec::new(),
     };
     let result = run.run(start).await;
@@ -342,6 +348,8 @@ struct Run<'a, 't> {
     graph_calls: u32,
     /// The run's last failed Graph call: a give-up names its class and code.
     last_failure: Option<Failure>,
+    /// For the failed queue's give-up: the logged failure that led to it.
+    cause: Option<LogRow>,
     /// Log rows not written yet: they go with the run's next write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
 }
@@ -358,14 +366,21 @@ impl Run<'_, '_> {
                 at,
                 random_u64(),
             ),
-            Start::GiveUp { reason, token } => Machine::give_up(
-                self.ctx.settings.policy(),
-                record,
+            Start::GiveUp {
                 reason,
                 token,
-                at,
-                random_u64(),
-            ),
+                cause,
+            } => {
+                self.cause = cause;
+                Machine::give_up(
+                    self.ctx.settings.policy(),
+                    record,
+                    reason,
+                    token,
+                    at,
+                    random_u64(),
+                )
+            }
         };
         loop {
             let outcome = match action {
@@ -812,15 +827,21 @@ impl Run<'_, '_> {
     /// next delivery meets the failed draft and alerts.
     async fn give_up(&mut self, reason: &str, token: bool) -> Result<Done, Halt> {
         let last = self.last_failure.as_ref();
+        let cause = self.cause.as_ref();
         let entry = Entry {
             message: Some(reason),
             error_class: if token {
                 Some("token_invalid")
             } else {
                 last.map(Failure::class)
+                    .or_else(|| cause.and_then(|c| c.error_class.as_deref()))
             },
-            error_code: last.and_then(Failure::code),
-            error_subcode: last.and_then(Failure::subcode),
+            error_code: last
+                .and_then(Failure::code)
+                .or_else(|| cause.and_then(|c| c.error_code)),
+            error_subcode: last
+                .and_then(Failure::subcode)
+                .or_else(|| cause.and_then(|c| c.error_subcode)),
             container_id: self.row.container_id.as_deref(),
             ..self.entry()
         };
