@@ -33,9 +33,10 @@ use crate::graph::{Failure, Graph};
 use crate::settings::Settings;
 
 /// Media per page of the account's recent media, and pages read at most, when a post whose
-/// answer was lost is looked for: enough for a busy hour of several pipelines.
+/// answer was lost is looked for. The lookup stops at the first post older than the send, so
+/// it reads only what went out since; 1,000 posts is ten days of the publishing quota.
 const MEDIA_PAGE: u32 = 50;
-const MEDIA_PAGES: u32 = 4;
+const MEDIA_PAGES: u32 = 20;
 /// A post's timestamp on Instagram may be a little earlier than the time the call was sent
 /// from here (clocks differ).
 const CLOCK_SLACK: Duration = Duration::minutes(2);
