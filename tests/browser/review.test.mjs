@@ -982,3 +982,32 @@ test("a phone-sized screen: no page scrolls sideways, even with long unbroken te
   }
   assert.deepEqual(wide, []);
 });
+
+test("a post live with its media id unknown says so; a post on its way says why it waits, not that it failed", async () => {
+  const published = await review.insertDraft({ caption: "Live, but Instagram never said which post it is" });
+  const waiting = await review.insertDraft({ caption: "Approved, its container still being processed" });
+  for (const [id, status, lastError] of [
+    [published, "published", null],
+    [waiting, "approved", "the container 1789 is being processed (IN_PROGRESS); its status is read again in 10 s"],
+  ]) {
+    const { image_key: key, revision } = await review.makeImage(id);
+    await review.db
+      .prepare(
+        `UPDATE drafts SET status = ?2, revision = ?3, last_error = ?4, approved_revision = ?5, approved_caption = caption,
+           approved_hashtags = hashtags, approved_alt_text = alt_text, approved_image_key = ?6, approved_by = 'Aiko', approved_at = ?7,
+           media_id = NULL, permalink = NULL
+         WHERE id = ?1`,
+      )
+      .bind(id, status, revision + 1, lastError, revision, key, rfc3339(new Date()))
+      .run();
+  }
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${published}`);
+  const live = page.locator(".notice.published");
+  assert.match(await live.textContent(), /media id is unknown/);
+  assert.equal(await page.locator(".notice.published a").count(), 0, "a link without a media id");
+  await screenshot(page, "published-media-unknown");
+  await page.goto(`${review.url}/review/${waiting}`);
+  assert.equal(await page.locator(".notice.failed").count(), 0, "a waiting post shown as failed");
+  assert.match(await page.locator(".notice.waiting").textContent(), /^Waiting: the container 1789 is being processed/);
+});

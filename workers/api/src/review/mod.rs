@@ -262,9 +262,14 @@ pub async fn draft(
         writer = esc(&row.provider),
     );
     if let Some(error) = &row.last_error {
+        // On a draft still on its way, the reason is why it waits, not a failure.
+        let (class, label) = match status {
+            Status::Approved | Status::Publishing => ("waiting", "Waiting:"),
+            _ => ("failed", "Why it failed:"),
+        };
         let _ = write!(
             body,
-            r#"<div class="notice failed" role="status"><strong>Why it failed:</strong> {}</div>"#,
+            r#"<div class="notice {class}" role="status"><strong>{label}</strong> {}</div>"#,
             esc(error)
         );
     }
@@ -274,6 +279,8 @@ pub async fn draft(
             r#"<div class="notice published"><strong>Published:</strong> <a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a></div>"#,
             esc(link)
         );
+    } else if status == Status::Published && row.media_id.is_none() {
+        body.push_str(r#"<div class="notice published" role="status"><strong>Published.</strong> The post is live, but Instagram did not say which post it is (its media id is unknown), so there is no link: look for it on the account.</div>"#);
     }
     if let Some(at) = &row.scheduled_at {
         let _ = write!(body, r#"<p class="meta">Scheduled for {}</p>"#, time(at));
