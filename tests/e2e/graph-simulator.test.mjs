@@ -502,7 +502,16 @@ test("a fault with match takes only calls about the post whose image URL or capt
   assert.equal((await ig.media()).status, 200);
   assertGraphError(await ig.permalink(mediaId), { code: 2 });
   assert.equal(sim.state.faults().queued.length, 1);
-  // A malformed match is refused.
+  // skip: the first N matching calls pass it by.
+  const skipped = await container("/ok.jpg?draft=bbbb", "Skipped");
+  sim.control.fault({ op: "status", code: 10, match: "draft=bbbb", skip: 2 });
+  assert.equal((await ig.status(theirs)).status, 200, "a call that does not match is not counted");
+  assert.equal((await ig.status(skipped)).status, 200);
+  assert.equal((await ig.status(skipped)).status, 200);
+  assertGraphError(await ig.status(skipped), { code: 10 });
+  assert.equal((await ig.status(skipped)).status, 200);
+  // A malformed match or skip is refused.
+  assert.throws(() => sim.control.fault({ op: "status", code: 2, skip: -1 }), /skip/);
   assert.throws(() => sim.control.fault({ op: "status", code: 2, match: "" }), /match/);
   assert.throws(() => sim.control.fault({ kind: "token_expired", match: "x" }), /no match/);
 });

@@ -180,8 +180,10 @@ export class Publishing {
 
   /**
    * Approved drafts as the approve endpoint leaves them: text and approved snapshot in D1,
-   * the image in R2 under its own key. `spec(i)` may override caption, hashtags, altText,
-   * image (bytes) and any column.
+   * the image in R2 under its own key. Each draft has an image of its own (the placeholder
+   * JPEG with the draft's id in a comment segment, so its bytes and hash differ from every
+   * other draft's) and an alt text of its own, so a test can tell which draft a post came
+   * from. `spec(i)` may override id, caption, hashtags, altText, image (bytes) and any column.
    */
   async approvedDrafts(count, spec = () => ({})) {
     const jpeg = await this.jpeg();
@@ -189,15 +191,16 @@ export class Publishing {
     const drafts = [];
     const statements = [];
     for (let i = 0; i < count; i += 1) {
+      const given = spec(i);
+      const id = given.id ?? randomUUID();
       const { caption, hashtags, altText, image, columns } = {
         caption: `Autumn soup ${i} is back at the cafe, ${randomBytes(4).toString("hex")}`,
         hashtags: ["autumn", "soup"],
-        altText: "A bowl of orange squash soup on a wooden table",
-        image: jpeg,
+        altText: `A bowl of orange squash soup on a wooden table (${id.slice(0, 8)})`,
+        image: jpegWithComment(jpeg, `draft ${id}`),
         columns: {},
-        ...spec(i),
+        ...given,
       };
-      const id = randomUUID();
       const key = `images/${id}/${randomBytes(8).toString("hex")}.jpg`;
       await bucket.put(key, image, { httpMetadata: { contentType: "image/jpeg" } });
       const now = rfc3339(new Date());
@@ -283,6 +286,18 @@ export class Publishing {
     await this.relay?.close();
     await this.webhook?.close();
   }
+}
+
+/**
+ * `jpeg` with a comment segment (COM, 0xFFFE) holding `text` right after its start marker: the
+ * same picture to every decoder, different bytes (and hash) per text.
+ */
+export function jpegWithComment(jpeg, text) {
+  const comment = Buffer.from(text, "utf8");
+  const length = comment.length + 2;
+  if (length > 0xffff) throw new Error("a JPEG comment holds at most 65533 bytes");
+  const segment = Buffer.from([0xff, 0xfe, length >> 8, length & 0xff]);
+  return new Uint8Array(Buffer.concat([jpeg.subarray(0, 2), segment, comment, jpeg.subarray(2)]));
 }
 
 /** Asserts the delay of a retry after `attempt` lies in the backoff's equal-jitter window. */

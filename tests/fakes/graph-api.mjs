@@ -400,6 +400,7 @@ export async function startGraphSimulator(options = {}) {
       throw new Error("match is a non-empty string, part of the image URL or caption of the call's post");
     }
     if (spec.match !== undefined && STICKY_KINDS.has(kind)) throw new Error(`a ${kind} fault holds for every call; it takes no match`);
+    if (spec.skip !== undefined && !(Number.isInteger(spec.skip) && spec.skip >= 0)) throw new Error("skip is a whole number of calls");
     const fault = { ...spec, kind, op, id: ++faultSequence };
     if (STICKY_KINDS.has(kind)) {
       delete fault.times;
@@ -448,11 +449,16 @@ export async function startGraphSimulator(options = {}) {
    * of the call's subject `texts`.
    */
   function takeFault(op, texts = []) {
-    const index = faults.findIndex(
-      (fault) =>
-        (fault.op === "any" || fault.op === op) &&
-        (fault.match === undefined || texts.some((text) => text.includes(fault.match))),
-    );
+    const index = faults.findIndex((fault) => {
+      if (fault.op !== "any" && fault.op !== op) return false;
+      if (fault.match !== undefined && !texts.some((text) => text.includes(fault.match))) return false;
+      if (fault.skip > 0) {
+        // This call passes it by (and may meet a fault queued after it).
+        fault.skip -= 1;
+        return false;
+      }
+      return true;
+    });
     if (index < 0) return null;
     const fault = faults[index];
     fault.times -= 1;
