@@ -79,9 +79,10 @@ async function startRelay() {
  * simulator's options, `vars` the publish consumer's variables on top of SETTINGS, `copies`
  * more copies of a consumer and `idle` the consumers started without their queues (see
  * startPipeline; the publish consumer always is). `record: false` leaves the metrics and
- * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark.
+ * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark; `logs`
+ * keeps the Workers' log lines in `pipeline.logs`.
  */
-export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true } = {}) {
+export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true, logs = false } = {}) {
   const simulator = await startGraphSimulator(sim);
   const relay = await startRelay();
   const webhook = await startScriptedFake("alert-webhook", {
@@ -99,7 +100,7 @@ export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle =
         ...vars,
       },
     },
-    { record, idle: [...new Set([PUBLISH, ...idle])], copies },
+    { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs },
   );
   relay.target = pipeline.url;
   return new Publishing(pipeline, simulator, relay, webhook);
@@ -286,6 +287,46 @@ export class Publishing {
     await this.relay?.close();
     await this.webhook?.close();
   }
+}
+
+/**
+ * A seeded source of choices (mulberry32: small, and enough for choosing faults), so that a
+ * randomized test run can be replayed from its printed seed.
+ */
+export function seeded(seed) {
+  let a = seed >>> 0;
+  const random = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (low, high) => low + Math.floor(random() * (high - low + 1));
+  return {
+    random,
+    int,
+    chance: (p) => random() < p,
+    pick: (list) => list[Math.floor(random() * list.length)],
+    shuffle(list) {
+      for (let i = list.length - 1; i > 0; i -= 1) {
+        const j = Math.floor(random() * (i + 1));
+        [list[i], list[j]] = [list[j], list[i]];
+      }
+      return list;
+    },
+  };
+}
+
+/** A UUID (version 4 form) made from `text`: the same text, the same id. */
+export function uuidFrom(text) {
+  const h = createHash("sha256").update(text).digest("hex");
+  const variant = (8 + (Number.parseInt(h[16], 16) & 3)).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
