@@ -318,7 +318,7 @@ export async function startPipeline(
       queueConsumers: {},
     });
   }
-  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, logs: [] };
+  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] };
   const sink = async (request) => {
     const { pathname } = new URL(request.url);
     const body = await request.json();
@@ -327,7 +327,11 @@ export async function startPipeline(
     else if (records.refuse !== null && body.some((record) => records.refuse(record))) {
       records.refused.push(...body);
       return new Response("the queue refused the message (a test's fault)", { status: 503 });
-    } else records.sent.push(...body);
+    } else {
+      // A held send waits (and the Worker with it) until the test's hook has run.
+      if (records.hold !== null) for (const record of body) await records.hold(record);
+      records.sent.push(...body);
+    }
     return new Response(null, { status: 204 });
   };
   if (record) {
@@ -402,7 +406,7 @@ function variantWorkerName(variant) {
 }
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, logs: [] }) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
@@ -435,6 +439,15 @@ export class Pipeline {
    */
   refuseSends(refuse) {
     this.records.refuse = refuse;
+  }
+
+  /**
+   * With `record`: from now on, every send waits for `hook(record)` (`record` as in `sent`)
+   * before it reaches its queue, so a test can act while a Worker is inside its send (deliver
+   * that very message elsewhere, say). `null` lets sends through at once again.
+   */
+  holdSends(hook) {
+    this.records.hold = hook;
   }
 
   /** With `record`: the sends refused by `refuseSends`, oldest first. */

@@ -80,9 +80,10 @@ async function startRelay() {
  * more copies of a consumer and `idle` the consumers started without their queues (see
  * startPipeline; the publish consumer always is). `record: false` leaves the metrics and
  * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark; `logs`
- * keeps the Workers' log lines in `pipeline.logs`.
+ * keeps the Workers' log lines in `pipeline.logs`; `d1LatencyMs` makes every D1 statement
+ * wait that long first (see startPipeline).
  */
-export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true, logs = false } = {}) {
+export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true, logs = false, d1LatencyMs } = {}) {
   const simulator = await startGraphSimulator(sim);
   const relay = await startRelay();
   const webhook = await startScriptedFake("alert-webhook", {
@@ -100,7 +101,7 @@ export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle =
         ...vars,
       },
     },
-    { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs },
+    { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs, d1LatencyMs },
   );
   relay.target = pipeline.url;
   return new Publishing(pipeline, simulator, relay, webhook);
