@@ -28,7 +28,7 @@ async function deadLetter(messageId) {
   return p.db.prepare("SELECT * FROM dead_letters WHERE message_id = ?1").bind(messageId).first();
 }
 
-test("after the configured attempts the draft fails, goes to the failed queue, and the operator is alerted once", async () => {
+test("after the configured attempts the draft fails and the operator is alerted once, by the consumer itself", async () => {
   const draft = await p.approvedDraft();
   p.sim.control.fault({ op: "container", code: 2, message: "An unexpected error has occurred.", times: 2 });
   // Attempt 1 of 2 retries; attempt 2 is the last.
@@ -41,20 +41,21 @@ test("after the configured attempts the draft fails, goes to the failed queue, a
   assert.equal(row.status, "failed");
   assert.match(row.last_error, /^publishing gave up after attempt 2: the Graph API failed temporarily \(code 2\)/);
   assert.equal(p.sent("publish-queue", draft.id).length, 1, "no third attempt");
-  const letter = onlySent("failed-queue", draft.id);
-  assert.deepEqual([letter.body.action, letter.body.attempt], ["retry", 2]);
+  // Failed first, then alerted: the failed queue is needed only when the alert cannot go out.
+  assert.deepEqual(p.sent("failed-queue", draft.id), []);
   const giveUp = (await p.logs(draft.id)).at(-1);
-  assert.deepEqual([giveUp.step, giveUp.outcome, giveUp.attempt, giveUp.error_class], ["give_up", "failed", 2, "transient"]);
+  assert.deepEqual([giveUp.step, giveUp.outcome, giveUp.attempt], ["give_up", "failed", 2]);
 
-  // Its consumer alerts the operator with the reason, Slack-style.
-  assert.deepEqual((await p.failed([letter.body])).outcomes, ["acked"]);
+  // The operator hears the reason, Slack-style.
   const [alert] = p.webhook.calls();
   assert.equal(alert.headers["content-type"], "application/json");
   assert.deepEqual(Object.keys(alert.json), ["text"]);
   assert.match(alert.json.text, new RegExp(draft.id));
   assert.match(alert.json.text, /publishing gave up after attempt 2/);
-  // Delivered again (at least once): no second alert, the draft as it was.
-  assert.deepEqual((await p.failed([letter.body])).outcomes, ["acked"]);
+  // The message delivered again, and dead-lettered to the failed queue too: no second alert,
+  // the draft as it was.
+  assert.deepEqual((await p.pipeline.deliver(SHORT, "publish-queue", [retry.body])).outcomes, ["acked"]);
+  assert.deepEqual((await p.failed([retry.body])).outcomes, ["acked"]);
   assert.equal(p.webhook.calls().length, 1);
   assert.deepEqual(await p.row(draft.id), row);
 });
@@ -70,7 +71,7 @@ test("a publish message the queue gave up on fails its draft with the reason fro
   assert.equal(row.status, "failed");
   assert.match(
     row.last_error,
-    /^publishing gave up after attempt 2: its message reached the failed queue; the last error \(unavailable at step container\) was: the Graph API is unavailable \(HTTP 503\); attempt 2 follows in \d+ s$/,
+    /^publishing gave up after attempt 2: its message reached the failed queue; the last error \(unavailable at step container\) was: the Graph API is unavailable \(HTTP 503\)/,
   );
   const giveUp = (await p.logs(draft.id)).at(-1);
   assert.deepEqual([giveUp.step, giveUp.outcome, giveUp.error_class, giveUp.message], ["give_up", "failed", "unavailable", row.last_error]);
@@ -78,14 +79,15 @@ test("a publish message the queue gave up on fails its draft with the reason fro
   assert.match(p.webhook.calls()[0].json.text, /unavailable/);
 });
 
-test("a failing alert webhook keeps the failed-queue message: retried and recorded, then alerted once it works", async () => {
+test("a failing alert webhook: the message goes to the failed queue, which keeps it (retried and recorded) until the alert is sent", async () => {
   const draft = await p.approvedDraft();
+  p.webhook.setDefault({ status: 500, body: { error: "down" } });
   p.sim.control.fault({ op: "container", code: 36003, subcode: 2207009, message: "The aspect ratio is not supported." });
   await p.publish([message(draft.id)]);
   assert.equal((await p.row(draft.id)).status, "failed");
+  assert.equal(p.webhook.calls().length, 1, "the consumer tried the alert");
   const letter = onlySent("failed-queue", draft.id).body;
 
-  p.webhook.setDefault({ status: 500, body: { error: "down" } });
   const first = await p.failed([letter]);
   assert.deepEqual(first.outcomes, ["retried"], "an unsent alert was acked");
   const messageId = first.messages[0].id;
@@ -93,7 +95,7 @@ test("a failing alert webhook keeps the failed-queue message: retried and record
   assert.ok(recorded, "the unsent alert is not recorded in dead_letters");
   assert.equal(recorded.queue, "failed-queue");
   assert.match(recorded.reason, /the operator alert could not be sent: the alert webhook answered HTTP 500/);
-  assert.equal(p.webhook.calls().length, 1);
+  assert.equal(p.webhook.calls().length, 2);
 
   // The queue delivers it again while the webhook is still down, then once it is back.
   assert.deepEqual((await p.failed([letter], { ids: [messageId], attempts: 2 })).outcomes, ["retried"]);
@@ -101,10 +103,10 @@ test("a failing alert webhook keeps the failed-queue message: retried and record
   p.webhook.setDefault({ status: 200, body: { ok: true } });
   assert.deepEqual((await p.failed([letter], { ids: [messageId], attempts: 3 })).outcomes, ["acked"]);
   const calls = p.webhook.calls();
-  assert.equal(calls.length, 3);
-  assert.match(calls[2].json.text, /2207009/);
+  assert.equal(calls.length, 4);
+  assert.match(calls[3].json.text, /2207009/);
   assert.deepEqual((await p.failed([letter])).outcomes, ["acked"]);
-  assert.equal(p.webhook.calls().length, 3, "alerted twice");
+  assert.equal(p.webhook.calls().length, 4, "alerted twice");
 });
 
 test("a failed-queue message for a draft a live claim holds leaves it to the holder", async () => {
@@ -120,7 +122,7 @@ test("a failed-queue message for a draft a live claim holds leaves it to the hol
   assert.equal(p.webhook.calls().length, 0);
 });
 
-test("a dead-lettered publish whose media_publish may have gone out is sent back to be reconciled, never failed", async () => {
+test("a dead-lettered publish whose media_publish may have gone out: the failed queue reads the container, and a live post is recorded as published, never failed", async () => {
   const draft = await p.approvedDraft();
   // media_publish's answer is lost and the status cannot be read after it.
   p.sim.control.fault([
@@ -130,17 +132,38 @@ test("a dead-lettered publish whose media_publish may have gone out is sent back
   ]);
   await p.publish([message(draft.id)]);
   assert.equal(p.media().length, 1, "the post is live");
+  assert.equal((await p.row(draft.id)).publish_sent_container, p.containers()[0].id, "the send was recorded before the call");
   const retry = onlySent("publish-queue", draft.id).body;
-  // That retry then dies in the queue (a crash, D1 down) and reaches the failed queue.
+  // That retry then dies in the queue (a crash, D1 down) and reaches the failed queue, which
+  // reads the container first: PUBLISHED.
+  assert.deepEqual((await p.failed([retry])).outcomes, ["acked"]);
+  const row = await p.row(draft.id);
+  assert.equal(row.status, "published", "a post that is live was not recorded as published");
+  assert.equal(row.media_id, p.media()[0].id);
+  assert.equal(p.webhook.calls().length, 0);
+  assert.equal(p.calls("publish").length, 1, "published again");
+  assert.deepEqual(p.sent("failed-queue", draft.id), []);
+});
+
+test("a dead-lettered publish whose sent container cannot be read: left unresolved (queued again, the operator told it needs a look), never failed", async () => {
+  const draft = await p.approvedDraft();
+  p.sim.control.fault([
+    { op: "publish", kind: "lost_answer", mode: "destroy", match: draft.id },
+    { op: "status", code: 10, message: "(#10) Application does not have permission for this action", match: draft.id, skip: 1, times: 3 },
+  ]);
+  await p.publish([message(draft.id)]);
+  const retry = onlySent("publish-queue", draft.id).body;
   assert.deepEqual((await p.failed([retry])).outcomes, ["acked"]);
   let row = await p.row(draft.id);
-  assert.equal(row.status, "approved", "a post that may be live was marked failed");
-  assert.equal(p.webhook.calls().length, 0);
-  const back = p.sent("publish-queue", draft.id)[1];
-  assert.deepEqual([back.body.action, back.body.attempt], ["retry", 2]);
-  assert.equal(back.options.delaySeconds, 60);
-  // Reconciled: published, with no second media_publish.
-  await p.publish([back.body]);
+  assert.equal(row.status, "approved", `${row.status}: ${row.last_error}`);
+  assert.ok(row.unresolved_since);
+  const needsLook = p.webhook.calls().filter((call) => /needs a look/.test(call.json.text));
+  assert.equal(needsLook.length, 1, JSON.stringify(p.webhook.calls().map((c) => c.json.text)));
+  assert.equal(p.webhook.calls().filter((call) => /post failed/.test(call.json.text)).length, 0);
+  // The check it queued settles it once the container can be read.
+  p.sim.control.clearFaults();
+  const back = p.sent("publish-queue", draft.id).at(-1).body;
+  await p.publish([back]);
   row = await p.row(draft.id);
   assert.equal(row.status, "published");
   assert.equal(p.calls("publish").length, 1);
