@@ -406,12 +406,12 @@ test("a reviewer changes or clears the time of an approved post not yet queued; 
 // ---------------------------------------------------------------------------------------------
 // Recovery
 
-test("a lost publish message is queued again once overdue by the grace, for the attempt its logs reached, then published", async () => {
+test("a lost publish message is queued again once overdue by the grace, for the attempt its approval reached, then published", async () => {
   const now = Date.now();
+  // The second was on its third attempt (two spent) when its message was lost.
   const [lost, lostRetry, recent] = await p.approvedDrafts(3, (i) => ({
-    columns: { publish_due_at: iso(now - [11, 30, 5][i] * MINUTE) },
+    columns: { publish_due_at: iso(now - [11, 30, 5][i] * MINUTE), publish_attempts: [0, 2, 0][i] },
   }));
-  // The second was on its third attempt when its message was lost.
   await p.db
     .prepare("INSERT INTO publish_logs (draft_id, attempt, step, outcome, message, created_at) VALUES (?1, 3, 'claim', 'ok', 'claimed', ?2)")
     .bind(lostRetry.id, iso(now - 31 * MINUTE))
@@ -431,13 +431,16 @@ test("a lost publish message is queued again once overdue by the grace, for the 
   assert.equal((await p.row(recent.id)).status, "approved");
 });
 
-/** Sets a draft up as a consumer that died holding its claim left it, `lapsedMs` ago. */
+/**
+ * Sets a draft up as a consumer that died holding its claim left it, `lapsedMs` ago, on
+ * attempt `attempt` of its approval (so `attempt - 1` were spent).
+ */
 async function diedPublishing(draft, { containerId, lapsedMs, attempt = 1 }) {
   await p.db
     .prepare(
       "UPDATE drafts SET status = 'publishing', publish_claim = 'dead-consumer', claim_expires_at = ?2, container_id = ?3, publish_attempts = ?4, publish_due_at = ?5 WHERE id = ?1",
     )
-    .bind(draft.id, iso(Date.now() - lapsedMs), containerId, attempt, iso(Date.now() - lapsedMs - 2 * MINUTE))
+    .bind(draft.id, iso(Date.now() - lapsedMs), containerId, attempt - 1, iso(Date.now() - lapsedMs - 2 * MINUTE))
     .run();
   await p.db
     .prepare("INSERT INTO publish_logs (draft_id, attempt, step, outcome, message, container_id, created_at) VALUES (?1, ?2, 'container', 'ok', NULL, ?3, ?4)")
