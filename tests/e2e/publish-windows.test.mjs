@@ -1,9 +1,20 @@
-// The windows in which a post live on Instagram could end as a `failed` draft, or be posted
-// twice, or strand its draft, one test each (numbered as the publish machine's design lists
-// them: ARCHITECTURE.md's publish section). Each drives the real publish consumer against the
-// Graph API simulator into its window with faults that need nothing of the consumer's own
-// (sim faults, D1 triggers, a held queue send, D1 latency), so each also runs against a
-// consumer built before the publish machine, where it fails.
+// The windows in which a post live on Instagram could end as a `failed` draft, be posted
+// twice, or strand its draft, one test (or more) each:
+//   1. media_publish went out and nothing recorded it (D1 refused the write): the failed queue
+//      must read the container before it fails the draft;
+//   2. the failed queue's write and a consumer's reclaim of a lapsed lease at once;
+//   3. an unclear media_publish answer followed by FINISHED on the last attempt;
+//   4. the failed queue reading a draft before the consumer that gave it up wrote `failed`;
+//   5. the recent-media lookup or a sent container's status refused for good;
+//   6. throttling spending attempts, and lasting without bound;
+//   7. duplicate deliveries meeting a live claim multiplying the work;
+//   8. attempt numbers carried over from an earlier approval;
+//   9. a snapshot checked against today's rules before its sent container is read;
+//  10. two drafts with the same caption, their posts past the first page of recent media.
+// Each drives the real publish consumer against the Graph API simulator into its window with
+// faults that need nothing of the consumer's own (simulator faults, D1 triggers, a held queue
+// send, D1 latency), so each also runs against a consumer built before the publish machine,
+// where it fails.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import { message, PUBLISH, rfc3339, sleep, startPublishing } from "./publish-support.mjs";
