@@ -23,6 +23,9 @@ export const SETTINGS = {
   PUBLISH_POLL_SECONDS: "7",
   PUBLISH_QUOTA_WAIT_SECONDS: "900",
   PUBLISH_MAX_ATTEMPTS: "5",
+  // After a media_publish answer that leaves open whether it went out, a FINISHED container
+  // counts as unknown this long (300 s once deployed).
+  PUBLISH_SETTLE_SECONDS: "2",
 };
 
 export function sha256(bytes) {

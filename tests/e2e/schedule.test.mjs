@@ -408,13 +408,14 @@ test("a reviewer changes or clears the time of an approved post not yet queued; 
 
 test("a lost publish message is queued again once overdue by the grace, for the attempt its approval reached, then published", async () => {
   const now = Date.now();
-  // The second was on its third attempt (two spent) when its message was lost.
+  // The second had spent two attempts of its approval when its message was lost; an older
+  // approval's log rows do not count.
   const [lost, lostRetry, recent] = await p.approvedDrafts(3, (i) => ({
     columns: { publish_due_at: iso(now - [11, 30, 5][i] * MINUTE), publish_attempts: [0, 2, 0][i] },
   }));
   await p.db
-    .prepare("INSERT INTO publish_logs (draft_id, attempt, step, outcome, message, created_at) VALUES (?1, 3, 'claim', 'ok', 'claimed', ?2)")
-    .bind(lostRetry.id, iso(now - 31 * MINUTE))
+    .prepare("INSERT INTO publish_logs (draft_id, attempt, step, outcome, message, created_at) VALUES (?1, 5, 'give_up', 'failed', 'an earlier approval', ?2)")
+    .bind(lost.id, iso(now - 60 * MINUTE))
     .run();
   await fire(now);
   assertQueuedOnce([lost.id, lostRetry.id], "lost messages");
@@ -431,10 +432,7 @@ test("a lost publish message is queued again once overdue by the grace, for the 
   assert.equal((await p.row(recent.id)).status, "approved");
 });
 
-/**
- * Sets a draft up as a consumer that died holding its claim left it, `lapsedMs` ago, on
- * attempt `attempt` of its approval (so `attempt - 1` were spent).
- */
+/** Sets a draft up as a consumer that died holding its claim left it, `lapsedMs` ago. */
 async function diedPublishing(draft, { containerId, lapsedMs, attempt = 1 }) {
   await p.db
     .prepare(

@@ -97,11 +97,14 @@ pub enum Change<'a> {
         permalink: Option<&'a str>,
     },
     /// Releases the claim; `due_at`: when the message the consumer queues next is due.
+    /// `sent_not_live`: a status read in this run said the container a `media_publish` was
+    /// sent for is not live, so that send is forgotten (the next run need not wait for it).
     PublishDeferred {
         claim: &'a str,
         reason: &'a str,
         due_at: OffsetDateTime,
         deferral: Deferral,
+        sent_not_live: bool,
         now: OffsetDateTime,
     },
     /// By the holder of `claim`, only after a status read said the post is not live (or no
@@ -249,7 +252,8 @@ pub enum Guard {
     Equals(&'static str, Value),
     /// `column IS value`: like `Equals`, but NULL matches NULL.
     Is(&'static str, Value),
-    /// `column <= value`: a lease or due time that has passed.
+    /// `column <= value`, or `column` unset: a lease or due time that has passed (a lease
+    /// never written holds nothing).
     AtMost(&'static str, Value),
     IsNull(&'static str),
     NotNull(&'static str),
@@ -457,6 +461,8 @@ pub fn plan(
                 plan.set("media_id", Value::text(media_id));
             }
             plan.set("permalink", Value::optional_text(*permalink));
+            // The attempt that ended it counts: the draft shows the attempts it took.
+            plan.sets.push(("publish_attempts", Set::Increment));
             plan.release_claim();
             plan.clear(&["last_error", "throttled_since", "unresolved_since"]);
             plan.due(None);
@@ -466,9 +472,13 @@ pub fn plan(
             reason,
             due_at,
             deferral,
+            sent_not_live,
             now,
         } => {
             plan.guard(owner(claim));
+            if *sent_not_live {
+                plan.clear(&["publish_sent_container", "publish_sent_at"]);
+            }
             plan.set("last_error", Value::text(reason));
             plan.release_claim();
             plan.due(Some(*due_at));
@@ -489,7 +499,10 @@ pub fn plan(
         }
         Change::PublishFailed { claim, reason } => {
             match claim {
-                Some(claim) => plan.guard(owner(claim)),
+                Some(claim) => {
+                    plan.guard(owner(claim));
+                    plan.sets.push(("publish_attempts", Set::Increment));
+                }
                 // No consumer has seen it: nothing may have been sent.
                 None => {
                     plan.guard(Guard::IsNull("publish_claim"));

@@ -269,6 +269,12 @@ impl Machine {
         &self.record
     }
 
+    /// Whether this run read the container a `media_publish` was sent for and found it not
+    /// live (or nothing was sent): a deferral then forgets the send.
+    pub fn sent_not_live(&self) -> bool {
+        self.settled
+    }
+
     /// The next action after `outcome` answered the last one. Call only after a
     /// non-final action; a final one ([`Action::is_final`]) ends the run.
     pub fn next(&mut self, outcome: Outcome) -> Action {

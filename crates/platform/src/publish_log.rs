@@ -26,6 +26,8 @@ pub enum Step {
     Permalink,
     /// Finding out what a doubtful earlier step did, instead of doing it again.
     Reconcile,
+    /// The run released the draft until a later message: why, and when it is due.
+    Wait,
     /// Publishing stopped for good: the reason the draft failed.
     GiveUp,
 }
@@ -39,6 +41,7 @@ impl Step {
             Step::Publish => "publish",
             Step::Permalink => "permalink",
             Step::Reconcile => "reconcile",
+            Step::Wait => "wait",
             Step::GiveUp => "give_up",
         }
     }
@@ -223,7 +226,7 @@ impl PublishLog {
                 "SELECT attempt, step, outcome, error_class, error_code, error_subcode, message,
                         container_id, media_id, duration_ms, created_at
                  FROM publish_logs
-                 WHERE draft_id = ?1 AND outcome IN ('failed', 'retry') AND step != 'permalink'
+                 WHERE draft_id = ?1 AND outcome IN ('failed', 'retry') AND step NOT IN ('permalink', 'wait')
                  ORDER BY step = 'give_up' DESC, id DESC LIMIT 1",
             )
             .bind(&[text(&id.to_string())])?

@@ -760,7 +760,9 @@ fn render(id: DraftId, plan: &WritePlan) -> (String, Vec<JsValue>) {
     guards.extend(plan.guards.iter().map(|guard| match guard {
         Guard::Equals(column, value) => format!("{column} = {}", param(value)),
         Guard::Is(column, value) => format!("{column} IS {}", param(value)),
-        Guard::AtMost(column, value) => format!("{column} <= {}", param(value)),
+        Guard::AtMost(column, value) => {
+            format!("({column} IS NULL OR {column} <= {})", param(value))
+        }
         Guard::IsNull(column) => format!("{column} IS NULL"),
         Guard::NotNull(column) => format!("{column} IS NOT NULL"),
         Guard::MediaUnclaimed(value) => format!(

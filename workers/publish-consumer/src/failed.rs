@@ -105,7 +105,11 @@ async fn publish_failed(
         message,
         &mut tracer,
         draft,
-        Start::GiveUp { reason, token },
+        Start::GiveUp {
+            reason,
+            token,
+            cause: last,
+        },
     )
     .await?;
     Ok(match done {
@@ -113,6 +117,10 @@ async fn publish_failed(
         Done::Published => "its post is live: recorded as published, not failed".into(),
         Done::Unresolved => {
             "its post may be live and could not be read: left unresolved, not failed".into()
+        }
+        // The draft changed between the read and the claim: the next delivery reads it again.
+        Done::Busy | Done::LostClaim => {
+            return Err("the draft changed while its failure was recorded".into());
         }
         other => format!("left to the publish workflow ({})", other.label()),
     })

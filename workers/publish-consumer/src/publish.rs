@@ -19,7 +19,7 @@ use domain::message::{Action as MessageAction, QueueMessage};
 use domain::publish::{Action, Machine, Outcome as Learned, Trouble};
 use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
-use platform::publish_log::{Entry, Outcome, PublishLog, Step};
+use platform::publish_log::{Entry, LogRow, Outcome, PublishLog, Step};
 use platform::queue::{FAILED_QUEUE, PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, StoreError, applied_row};
 use platform::trace::Tracer;
@@ -129,7 +129,12 @@ impl From<worker::Error> for Halt {
 /// How a run starts: the publish workflow, or the failed queue's give-up with its reason.
 pub enum Start {
     Publish,
-    GiveUp { reason: String, token: bool },
+    /// `cause`: the logged failure that led here, which the give-up row names.
+    GiveUp {
+        reason: String,
+        token: bool,
+        cause: Option<LogRow>,
+    },
 }
 
 /// What Instagram receives: the approved snapshot, nothing else.
@@ -232,6 +237,8 @@ pub async fn run(
         row: claimed,
         attempt,
         graph_calls: 0,
+        last_failure: None,
+        cause: None,
         pending: Vec::new(),
     };
     let result = run.run(start).await;
@@ -339,6 +346,10 @@ struct Run<'a, 't> {
     /// This run's attempt within the approval, counted from 1.
     attempt: u32,
     graph_calls: u32,
+    /// The run's last failed Graph call: a give-up names its class and code.
+    last_failure: Option<Failure>,
+    /// For the failed queue's give-up: the logged failure that led to it.
+    cause: Option<LogRow>,
     /// Log rows not written yet: they go with the run's next write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
 }
@@ -355,14 +366,21 @@ impl Run<'_, '_> {
                 at,
                 random_u64(),
             ),
-            Start::GiveUp { reason, token } => Machine::give_up(
-                self.ctx.settings.policy(),
-                record,
+            Start::GiveUp {
                 reason,
                 token,
-                at,
-                random_u64(),
-            ),
+                cause,
+            } => {
+                self.cause = cause;
+                Machine::give_up(
+                    self.ctx.settings.policy(),
+                    record,
+                    reason,
+                    token,
+                    at,
+                    random_u64(),
+                )
+            }
         };
         loop {
             let outcome = match action {
@@ -389,7 +407,10 @@ impl Run<'_, '_> {
                     deferral,
                     delay,
                     reason,
-                } => return self.defer(deferral, delay, &reason).await,
+                } => {
+                    let sent_not_live = machine.sent_not_live();
+                    return self.defer(deferral, delay, &reason, sent_not_live).await;
+                }
                 Action::Unresolved {
                     delay,
                     reason,
@@ -714,12 +735,19 @@ impl Run<'_, '_> {
 
     /// Releases the claim (`publishing -> approved`), then queues the message again. If
     /// queueing fails, the message is retried by the queue, so no work is lost.
-    async fn defer(&mut self, deferral: Deferral, delay: u32, reason: &str) -> Result<Done, Halt> {
+    async fn defer(
+        &mut self,
+        deferral: Deferral,
+        delay: u32,
+        reason: &str,
+        sent_not_live: bool,
+    ) -> Result<Done, Halt> {
         let next_attempt = match deferral {
             Deferral::Retry => self.attempt + 1,
             _ => self.attempt,
         };
-        self.release(deferral, delay, reason, next_attempt).await?;
+        self.release(deferral, delay, reason, next_attempt, sent_not_live)
+            .await?;
         Ok(match deferral {
             Deferral::Retry => Done::Retrying,
             _ => Done::Waiting,
@@ -732,6 +760,7 @@ impl Run<'_, '_> {
         delay: u32,
         reason: &str,
         next_attempt: u32,
+        sent_not_live: bool,
     ) -> Result<(), Halt> {
         let at = now();
         let claim = self.claim.clone();
@@ -741,17 +770,13 @@ impl Run<'_, '_> {
             // The scheduler's lost-message check reads when the next message is due.
             due_at: at + Duration::seconds(i64::from(delay)),
             deferral,
+            sent_not_live,
             now: at,
-        };
-        let outcome = if deferral == Deferral::Retry {
-            Outcome::Retry
-        } else {
-            Outcome::Skipped
         };
         let row = self.ctx.log.insert_statement(
             self.id,
-            Step::Reconcile,
-            outcome,
+            Step::Wait,
+            Outcome::Retry,
             &Entry {
                 message: Some(reason),
                 container_id: self.row.container_id.as_deref(),
@@ -775,7 +800,7 @@ impl Run<'_, '_> {
     /// The post may be live and its container cannot be read: waits like a deferral, and the
     /// operator hears once per episode that the draft needs a look.
     async fn unresolved(&mut self, delay: u32, reason: &str, alert: bool) -> Result<Done, Halt> {
-        self.release(Deferral::Unresolved, delay, reason, self.attempt)
+        self.release(Deferral::Unresolved, delay, reason, self.attempt, false)
             .await?;
         if alert {
             let since = self
@@ -801,9 +826,22 @@ impl Run<'_, '_> {
     /// consumer alerts with retries; if even that fails, this message is retried, and its
     /// next delivery meets the failed draft and alerts.
     async fn give_up(&mut self, reason: &str, token: bool) -> Result<Done, Halt> {
+        let last = self.last_failure.as_ref();
+        let cause = self.cause.as_ref();
         let entry = Entry {
             message: Some(reason),
-            error_class: token.then_some("token_invalid"),
+            error_class: if token {
+                Some("token_invalid")
+            } else {
+                last.map(Failure::class)
+                    .or_else(|| cause.and_then(|c| c.error_class.as_deref()))
+            },
+            error_code: last
+                .and_then(Failure::code)
+                .or_else(|| cause.and_then(|c| c.error_code)),
+            error_subcode: last
+                .and_then(Failure::subcode)
+                .or_else(|| cause.and_then(|c| c.error_subcode)),
             container_id: self.row.container_id.as_deref(),
             ..self.entry()
         };
@@ -914,6 +952,7 @@ impl Run<'_, '_> {
             .log
             .insert_statement(self.id, step, Outcome::Retry, &entry, now())?;
         self.pending.push(row);
+        self.last_failure = Some(failure.clone());
         Ok(())
     }
 

@@ -96,6 +96,7 @@ fn publishing_writes_are_fenced_by_the_claim() {
             reason: "r",
             due_at: NOW,
             deferral: Deferral::Wait,
+            sent_not_live: false,
             now: NOW,
         },
         Change::PublishFailed {
@@ -140,6 +141,7 @@ fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
                 reason: "r",
                 due_at: NOW,
                 deferral,
+                sent_not_live: false,
                 now: NOW,
             },
             NOW,
@@ -303,4 +305,28 @@ fn the_page_offers_exactly_the_legal_actions() {
     );
     assert!(reviewer_actions(state(Status::Published)).is_empty());
     assert!(reviewer_actions(state(Status::Publishing)).is_empty());
+}
+
+/// A send a status read proved not live is forgotten by the deferral, so the next run does
+/// not wait for it to settle; a send not read stays remembered.
+#[test]
+fn a_deferral_forgets_a_send_only_when_it_was_read_not_live() {
+    let deferred = |sent_not_live| {
+        plan(
+            expected(Status::Publishing),
+            &Change::PublishDeferred {
+                claim: "k",
+                reason: "r",
+                due_at: NOW,
+                deferral: Deferral::Wait,
+                sent_not_live,
+                now: NOW,
+            },
+            NOW,
+        )
+        .unwrap()
+    };
+    assert!(deferred(true).sets("publish_sent_container").is_some());
+    assert!(deferred(true).sets("publish_sent_at").is_some());
+    assert!(deferred(false).sets("publish_sent_container").is_none());
 }
