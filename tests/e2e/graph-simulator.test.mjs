@@ -343,6 +343,179 @@ test("a container is published exactly once, even by concurrent calls", async ()
   assert.equal((await ig.limit()).json.data[0].quota_usage, 1);
 });
 
+test("media_publish calls are counted per container: a call after the one that published is a double attempt", async () => {
+  const id = await container();
+  const other = await container("/ok.jpg", "Other");
+  // A refused try before the container is ready is no double.
+  sim.control.setContainerStatus(id, "IN_PROGRESS");
+  assertGraphError(await ig.publish(id), { code: 9007, subcode: 2207027 });
+  sim.control.setContainerStatus(id, null);
+  assert.equal((await ig.publish(id)).status, 200);
+  assert.deepEqual(
+    sim.state.containers().map((c) => [c.id, c.publishCalls, c.published, c.doubleAttempts]),
+    [
+      [id, 2, 1, 0],
+      [other, 0, 0, 0],
+    ],
+  );
+  // A second call on the published container is refused, and counted as a double attempt;
+  // so is one a fault took, since it was sent all the same.
+  assertGraphError(await ig.publish(id), { code: 9007, subcode: 2207027 }, "a double");
+  sim.control.fault({ op: "publish", code: 2, message: "An unexpected error has occurred." });
+  assertGraphError(await ig.publish(id), { code: 2 }, "a double a fault took");
+  assert.equal(sim.calls.at(-1).containerId, id);
+  assert.deepEqual(sim.state.publishCounts(), [
+    { containerId: id, imageUrl: images.at("/ok.jpg"), caption: "Hello", publishCalls: 4, published: 1, doubleAttempts: 2 },
+  ]);
+  assert.equal(sim.state.doubleAttempts(), 2);
+  assert.equal(sim.state.snapshot().doubleAttempts, 2);
+  assert.equal(sim.state.media().length, 1, "refused, not posted twice");
+  // Concurrent calls: the one that published is first; the others are doubles.
+  assert.deepEqual((await Promise.all([ig.publish(other), ig.publish(other)])).map((a) => a.status).sort(), [200, 400]);
+  assert.equal(sim.state.container(other).doubleAttempts, 1);
+});
+
+test("publishedAfterReads and publishedAfterMs: a published container reads FINISHED for a while, as Meta's status lags", async () => {
+  sim.control.configure({ publishedAfterReads: 2 });
+  const id = await container();
+  assert.equal((await ig.publish(id)).status, 200);
+  const reads = [];
+  for (let i = 0; i < 3; i += 1) reads.push((await ig.status(id)).json.status_code);
+  assert.deepEqual(reads, ["FINISHED", "FINISHED", "PUBLISHED"]);
+  assert.equal((await ig.status(id)).json.status_code, "PUBLISHED", "once visible it stays");
+
+  // While it still reads FINISHED, a second media_publish is refused all the same: counted.
+  const lagging = await container();
+  assert.equal((await ig.publish(lagging)).status, 200);
+  assert.equal((await ig.status(lagging)).json.status_code, "FINISHED");
+  assertGraphError(await ig.publish(lagging), { code: 9007, subcode: 2207027 }, "publish while it lags");
+  assert.equal(sim.state.container(lagging).doubleAttempts, 1);
+  assert.equal(sim.state.media().length, 2);
+  // Reading state (no status read) makes nothing visible.
+  assert.equal(sim.state.container(lagging).status_code, "FINISHED");
+  assert.equal((await ig.status(lagging)).json.status_code, "FINISHED");
+  assert.equal((await ig.status(lagging)).json.status_code, "PUBLISHED");
+
+  // By time: FINISHED until the delay has passed, however many reads.
+  sim.control.configure({ publishedAfterReads: 0, publishedAfterMs: 150 });
+  const timed = await container();
+  assert.equal((await ig.publish(timed)).status, 200);
+  assert.equal((await ig.status(timed)).json.status_code, "FINISHED");
+  assert.equal((await ig.status(timed)).json.status_code, "FINISHED");
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await ig.status(timed)).json.status_code, "PUBLISHED");
+  // The lag is taken when the container is published; a later change does not touch it.
+  sim.control.configure({ publishedAfterMs: 0 });
+  const now = await container();
+  assert.equal((await ig.publish(now)).status, 200);
+  assert.equal((await ig.status(now)).json.status_code, "PUBLISHED");
+});
+
+test("the media list is paged as Meta pages it: limit, the after cursor, paging.next only while more remain", async () => {
+  const published = [];
+  for (let i = 0; i < 7; i += 1) {
+    const id = await container("/ok.jpg", `Post ${i}`);
+    published.push((await ig.publish(id)).json.id);
+  }
+  const newestFirst = [...published].reverse();
+  const page = (query) => graph("GET", `${sim.userId}/media?fields=id,caption,timestamp${query}`);
+
+  const first = await page("&limit=3");
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(first.json.data.map((item) => item.id), newestFirst.slice(0, 3));
+  assert.deepEqual(first.json.data.map((item) => item.caption), ["Post 6", "Post 5", "Post 4"]);
+  const { cursors, next, previous } = first.json.paging;
+  assert.equal(typeof cursors.before, "string");
+  assert.equal(typeof cursors.after, "string");
+  assert.equal(previous, undefined);
+  // `next` is the URL of the next page, with the cursor as its `after`.
+  const nextUrl = new URL(next);
+  assert.equal(nextUrl.searchParams.get("after"), cursors.after);
+  assert.equal(nextUrl.searchParams.get("limit"), "3");
+  assert.equal(nextUrl.pathname, `/${VERSION}/${sim.userId}/media`);
+
+  // A post published meanwhile goes on top; the pages after a cursor do not shift.
+  const late = await container("/ok.jpg", "Late post");
+  const lateId = (await ig.publish(late)).json.id;
+  const second = await page(`&limit=3&after=${encodeURIComponent(cursors.after)}`);
+  assert.deepEqual(second.json.data.map((item) => item.id), newestFirst.slice(3, 6));
+  assert.ok(second.json.paging.next, "one more remains");
+  assert.ok(second.json.paging.previous);
+  const third = await page(`&limit=3&after=${encodeURIComponent(second.json.paging.cursors.after)}`);
+  assert.deepEqual(third.json.data.map((item) => item.id), newestFirst.slice(6));
+  assert.equal(third.json.paging.next, undefined, "no next page when none remain");
+  assert.equal(typeof third.json.paging.cursors.after, "string");
+  // Past the end: no data, no paging.
+  const past = await page(`&limit=3&after=${encodeURIComponent(third.json.paging.cursors.after)}`);
+  assert.deepEqual(past.json, { data: [] });
+
+  // Without a limit, mediaPageSize (25 as Meta); a limit above mediaPageMax is cut to it.
+  assert.equal((await page("")).json.data.length, 8);
+  assert.equal((await page("")).json.paging.next, undefined);
+  assert.equal((await page("")).json.data[0].id, lateId);
+  sim.control.configure({ mediaPageMax: 5 });
+  const capped = await page("&limit=50");
+  assert.equal(capped.json.data.length, 5);
+  assert.equal(new URL(capped.json.paging.next).searchParams.get("limit"), "5");
+  // A cursor or limit Meta would not understand is code 100.
+  assertGraphError(await page("&after=bm90LWEtY3Vyc29y"), { code: 100 }, "unknown cursor");
+  assertGraphError(await page("&limit=0"), { code: 100 }, "limit 0");
+  assertGraphError(await page("&limit=ten"), { code: 100 }, "limit not a number");
+});
+
+test("faults for the media list: code 100 and code 10 refusals, then the list again", async () => {
+  const id = await container();
+  await ig.publish(id);
+  sim.control.fault([
+    { op: "media", code: 100, message: "(#100) Tried accessing nonexisting field (media)" },
+    { op: "media", code: 10, message: "(#10) Application does not have permission for this action" },
+  ]);
+  assertGraphError(await ig.media(), { code: 100 }, "first");
+  assertGraphError(await ig.media(), { code: 10 }, "second");
+  assert.equal((await ig.media()).json.data.length, 1);
+  assert.deepEqual(
+    sim.calls.filter((call) => call.op === "media").map((call) => call.fault?.kind ?? null),
+    ["error", "error", null],
+  );
+});
+
+test("a fault with match takes only calls about the post whose image URL or caption holds it", async () => {
+  const mine = await container("/p/2.jpg?draft=aaaa", "Mine");
+  const theirs = await container("/ok.jpg", "Theirs");
+  sim.control.fault([
+    { op: "publish", kind: "lost_answer", match: "draft=aaaa" },
+    { op: "status", code: 2, match: "Mine", times: 2 },
+  ]);
+  // Other posts' calls pass the fault by.
+  assert.equal((await ig.status(theirs)).json.status_code, "FINISHED");
+  assert.equal((await ig.publish(theirs)).status, 200);
+  await assert.rejects(ig.publish(mine), TypeError, "the matching publish loses its answer");
+  assertGraphError(await ig.status(mine), { code: 2 });
+  assertGraphError(await ig.status(mine), { code: 2 });
+  assert.equal((await ig.status(mine)).json.status_code, "PUBLISHED");
+  // A media's permalink read matches its post's image URL too; lists match nothing.
+  const mediaId = sim.state.media().find((item) => item.containerId === mine).id;
+  sim.control.fault([
+    { op: "any", code: 2, match: "draft=aaaa" },
+    { op: "media", code: 2, match: "Mine" },
+  ]);
+  assert.equal((await ig.media()).status, 200);
+  assertGraphError(await ig.permalink(mediaId), { code: 2 });
+  assert.equal(sim.state.faults().queued.length, 1);
+  // skip: the first N matching calls pass it by.
+  const skipped = await container("/ok.jpg?draft=bbbb", "Skipped");
+  sim.control.fault({ op: "status", code: 10, match: "draft=bbbb", skip: 2 });
+  assert.equal((await ig.status(theirs)).status, 200, "a call that does not match is not counted");
+  assert.equal((await ig.status(skipped)).status, 200);
+  assert.equal((await ig.status(skipped)).status, 200);
+  assertGraphError(await ig.status(skipped), { code: 10 });
+  assert.equal((await ig.status(skipped)).status, 200);
+  // A malformed match or skip is refused.
+  assert.throws(() => sim.control.fault({ op: "status", code: 2, skip: -1 }), /skip/);
+  assert.throws(() => sim.control.fault({ op: "status", code: 2, match: "" }), /match/);
+  assert.throws(() => sim.control.fault({ kind: "token_expired", match: "x" }), /no match/);
+});
+
 test("an unknown container cannot be published; a container has no permalink", async () => {
   assertGraphError(await ig.publish("17889455560099999"), { code: 24, subcode: 2207006 });
   assertGraphError(await graph("POST", `${sim.userId}/media_publish`, { form: [] }), { code: 100 });

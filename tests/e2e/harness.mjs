@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -278,10 +279,12 @@ function defined(vars) {
  * - `d1LatencyMs`: every Worker's D1 binding yields this long before each statement (see
  *   D1_LATENCY_SCRIPT), so that requests fired at the same moment really interleave. With
  *   `record`, every statement run lands in `pipeline.statements` (`{ worker, sql }`).
+ * - `logs`: when true, every line the Workers print (console.log, console.error) is kept in
+ *   `pipeline.logs`, oldest first, and still printed.
  */
 export async function startPipeline(
   vars = {},
-  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs } = {},
+  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs, logs = false } = {},
 ) {
   const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
   const aiBinding = (options) =>
@@ -315,7 +318,7 @@ export async function startPipeline(
       queueConsumers: {},
     });
   }
-  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null };
+  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] };
   const sink = async (request) => {
     const { pathname } = new URL(request.url);
     const body = await request.json();
@@ -324,7 +327,11 @@ export async function startPipeline(
     else if (records.refuse !== null && body.some((record) => records.refuse(record))) {
       records.refused.push(...body);
       return new Response("the queue refused the message (a test's fault)", { status: 503 });
-    } else records.sent.push(...body);
+    } else {
+      // A held send waits (and the Worker with it) until the test's hook has run.
+      if (records.hold !== null) for (const record of body) await records.hold(record);
+      records.sent.push(...body);
+    }
     return new Response(null, { status: 204 });
   };
   if (record) {
@@ -366,7 +373,22 @@ export async function startPipeline(
       serviceBindings: record ? { SINK: sink } : {},
     });
   }
-  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers });
+  const stdio = logs
+    ? {
+        handleRuntimeStdio(stdout, stderr) {
+          for (const [stream, sink] of [
+            [stdout, process.stdout],
+            [stderr, process.stderr],
+          ]) {
+            createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
+              records.logs.push(line);
+              sink.write(`${line}\n`);
+            });
+          }
+        },
+      }
+    : {};
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers, ...stdio });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const db = await mf.getD1Database("DB", d1LatencyMs === undefined ? "api" : D1_LATENCY_WORKER);
   for (const statement of migrationStatements()) {
@@ -384,7 +406,7 @@ function variantWorkerName(variant) {
 }
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null }) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
@@ -419,9 +441,23 @@ export class Pipeline {
     this.records.refuse = refuse;
   }
 
+  /**
+   * With `record`: from now on, every send waits for `hook(record)` (`record` as in `sent`)
+   * before it reaches its queue, so a test can act while a Worker is inside its send (deliver
+   * that very message elsewhere, say). `null` lets sends through at once again.
+   */
+  holdSends(hook) {
+    this.records.hold = hook;
+  }
+
   /** With `record`: the sends refused by `refuseSends`, oldest first. */
   get refused() {
     return this.records.refused;
+  }
+
+  /** With `logs`: every line the Workers printed so far, oldest first. */
+  get logs() {
+    return this.records.logs;
   }
 
   /**

@@ -1,47 +1,38 @@
-// Publishing under random faults and duplicate deliveries: 200 approved drafts (or
-// PUBLISH_RANDOM_DRAFTS), driven through the publish consumer in rounds until nothing is left
-// to deliver. Each round hands over whatever the previous one queued or left unacked, some
-// of it twice and in two concurrent invocations, while the simulator injects errors, 429s,
-// hangs, lost answers, an expired token, the quota; D1 refuses some drafts' changes for a
-// round, and the alert webhook fails now and then.
+// Publishing under random faults and duplicate deliveries: 120 approved drafts (or
+// PUBLISH_RANDOM_DRAFTS), each with its own image and alt text, driven through the publish
+// consumer in rounds until nothing is left to deliver. Each round hands over whatever the
+// previous one queued or left unacked, some of it twice and in two concurrent invocations,
+// while the simulator injects errors, 429s, hangs, lost answers, an expired token, the quota,
+// and its status lags a publish (Meta is eventually consistent); D1 refuses some drafts'
+// changes for a round (every change, or only the write of the media id right after
+// media_publish); the failed queue's messages and scheduler runs are interleaved with the
+// publish batches; the alert webhook fails now and then. When all is quiet, every failed
+// draft is re-approved and every publish message ever queued is delivered again, and the run
+// goes on until quiet again.
 // Afterwards every draft is published or failed with a reason, none is stuck, no container
-// was published twice, and the simulator holds exactly one post per published draft.
+// was published twice nor sent media_publish after it was published, every post is its own
+// draft's (image, alt text, caption), and every published draft records its own media id.
 //
 // The seed is printed; PUBLISH_RANDOM_SEED=<seed> replays a run's choices (timing may still
-// differ).
+// differ), PUBLISH_RANDOM_SEEDS=1,2,3 runs several seeds one after another, each on a fresh
+// pipeline.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { message, startPublishing } from "./publish-support.mjs";
+import { test } from "node:test";
+import { instagramCaption, message, rfc3339, seeded, sleep, startPublishing } from "./publish-support.mjs";
 
-const SEED = Number(process.env.PUBLISH_RANDOM_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const DRAFTS = Number(process.env.PUBLISH_RANDOM_DRAFTS ?? 200);
-const MAX_ROUNDS = 120;
-
-/** mulberry32: a small seeded generator, enough for choosing faults. */
-function generator(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = generator(SEED);
-const chance = (p) => random() < p;
-const pick = (list) => list[Math.floor(random() * list.length)];
-const int = (low, high) => low + Math.floor(random() * (high - low + 1));
-function shuffle(list) {
-  for (let i = list.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(random() * (i + 1));
-    [list[i], list[j]] = [list[j], list[i]];
-  }
-  return list;
-}
+const SEEDS = (process.env.PUBLISH_RANDOM_SEEDS ?? process.env.PUBLISH_RANDOM_SEED ?? String(Math.floor(Math.random() * 2 ** 31)))
+  .split(",")
+  .map((seed) => Number(seed.trim()))
+  .filter((seed) => Number.isInteger(seed));
+const DRAFTS = Number(process.env.PUBLISH_RANDOM_DRAFTS ?? 120);
+const MAX_ROUNDS = 150;
+const LEASE_SECONDS = 4;
+/** The simulator's PUBLISHED lags media_publish by up to this; the consumer's settle time is longer. */
+const LAG_MS = 400;
+const SETTLE_SECONDS = 2;
 
 /** A random fault for the next few matching calls. */
-function randomFault() {
+function randomFault({ pick, int }) {
   const op = pick(["container", "status", "publish", "permalink", "media", "any"]);
   const times = int(1, 4);
   const kinds = [
@@ -60,142 +51,278 @@ function randomFault() {
   return pick(kinds)();
 }
 
-let p;
-before(async () => {
-  console.log(`publish-random: seed ${SEED}, ${DRAFTS} drafts (PUBLISH_RANDOM_SEED=${SEED} to replay)`);
-  p = await startPublishing({
-    // No quota unless a round injects it: 200 posts are more than a day's 100.
-    sim: { quotaTotal: 100_000 },
-    vars: { GRAPH_TIMEOUT_MS: "800", PUBLISH_LEASE_SECONDS: "4" },
+for (const SEED of SEEDS) {
+  test(`random faults and duplicate deliveries: every draft ends published or failed, each post published once, by its own draft (seed ${SEED})`, async () => {
+    const started = Date.now();
+    const rng = seeded(SEED);
+    const { chance, int, shuffle } = rng;
+    console.log(`publish-random: seed ${SEED}, ${DRAFTS} drafts (PUBLISH_RANDOM_SEED=${SEED} to replay)`);
+    const p = await startPublishing({
+      // No quota unless a round injects it: these posts are more than a day's 100.
+      sim: { quotaTotal: 100_000, publishedAfterMs: LAG_MS },
+      vars: {
+        GRAPH_TIMEOUT_MS: "800",
+        PUBLISH_LEASE_SECONDS: String(LEASE_SECONDS),
+        PUBLISH_SETTLE_SECONDS: String(SETTLE_SECONDS),
+        PUBLISH_LOST_AFTER_MINUTES: "1",
+        // The scheduler's clock runs ahead: no review reminders, no image taken for an orphan.
+        REMIND_AFTER_HOURS: "100000",
+        ORPHAN_IMAGE_GRACE_MINUTES: "100000000",
+      },
+    });
+    try {
+      await run(p, SEED, rng, { chance, int, shuffle }, started);
+    } finally {
+      await p.dispose();
+    }
   });
-});
-after(() => p?.dispose());
+}
 
-test(`random faults and duplicate deliveries: every draft ends published or failed, each post published once (seed ${SEED})`, async () => {
-  const drafts = await p.approvedDrafts(DRAFTS);
-  const byCaption = new Map(drafts.map((d) => [d.instagramCaption, d]));
+async function run(p, SEED, rng, { chance, int, shuffle }, started) {
+  const drafts = await p.approvedDrafts(DRAFTS, () => ({ columns: { publish_due_at: rfc3339(new Date()) } }));
+  const byId = new Map(drafts.map((d) => [d.id, d]));
   let publishQueue = drafts.map((d) => message(d.id));
   let failedQueue = [];
+  /** Every publish message ever queued, for the redelivery at the end. */
+  const history = [...publishQueue];
   let seen = p.pipeline.sent.length;
   const retries = new Map();
-  const stats = { rounds: 0, deliveries: 0, duplicates: 0, retried: 0, faults: 0, webhookDown: 0, tokenRounds: 0, quotaRounds: 0, d1Faults: 0 };
-
-  for (let round = 1; publishQueue.length + failedQueue.length > 0; round += 1) {
-    assert.ok(round <= MAX_ROUNDS, `not quiescent after ${MAX_ROUNDS} rounds (seed ${SEED}): ${publishQueue.length} + ${failedQueue.length} messages left`);
-    stats.rounds = round;
-    // This round's weather.
-    p.sim.control.clearFaults();
-    p.sim.control.configure({ finishAfterReads: chance(0.3) ? 1 : 0 });
-    // Enough faults that a good share of this round's calls meet one.
-    const faults = Array.from({ length: int(Math.ceil(publishQueue.length / 10), Math.ceil(publishQueue.length / 3)) }, randomFault);
-    if (faults.length > 0) p.sim.control.fault(faults);
-    stats.faults += faults.length;
-    if (round > 1 && chance(0.1)) {
-      p.sim.control.fault({ kind: "token_expired" });
-      stats.tokenRounds += 1;
-    }
-    if (round > 1 && chance(0.1)) {
-      p.sim.control.fault({ kind: "quota_exhausted" });
-      stats.quotaRounds += 1;
-    }
-    // D1 fails for a few drafts this round: every change to them is refused (a trigger), so
-    // their consumer errors and the queue retries the message.
-    const unlucky = shuffle(drafts.map((d) => d.id)).slice(0, chance(0.5) ? int(1, 6) : 0);
-    for (const [n, id] of unlucky.entries()) {
-      await p.db
-        .prepare(`CREATE TRIGGER random_d1_fault_${n} BEFORE UPDATE ON drafts WHEN OLD.id = '${id}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`)
-        .run();
-    }
-    stats.d1Faults += unlucky.length;
-    const webhookDown = chance(0.25);
-    p.webhook.setDefault(webhookDown ? { status: 503, body: { error: "down" } } : { status: 200, body: { ok: true } });
-    stats.webhookDown += webhookDown ? 1 : 0;
-
-    // Each message once, some twice; shuffled; in batches of up to 20, two invocations at once.
-    const deliveries = [];
-    for (const body of publishQueue) {
-      deliveries.push(body);
-      if (chance(0.15)) {
-        deliveries.push(body);
-        stats.duplicates += 1;
-      }
-    }
-    shuffle(deliveries);
-    const batches = [];
-    for (let i = 0; i < deliveries.length; ) {
-      const size = int(1, 20);
-      batches.push(deliveries.slice(i, i + size));
-      i += size;
-    }
-    const next = [];
-    const toFailed = [];
-    for (let i = 0; i < batches.length; i += 2) {
-      const results = await Promise.all(batches.slice(i, i + 2).map((batch) => p.publish(batch)));
-      results.forEach(({ outcomes }, k) =>
-        outcomes.forEach((outcome, j) => {
-          if (outcome !== "retried") return;
-          // The queue redelivers a retried message up to max_retries (3) times, then moves
-          // it to its dead-letter queue, the failed queue.
-          const body = batches[i + k][j];
-          const key = JSON.stringify(body);
-          const count = (retries.get(key) ?? 0) + 1;
-          retries.set(key, count);
-          (count > 3 ? toFailed : next).push(body);
-        }),
-      );
-    }
-    stats.deliveries += deliveries.length;
-    stats.retried += next.length;
-
-    const nextFailed = [];
-    for (const batch of [failedQueue.slice(0, 10), failedQueue.slice(10)].filter((b) => b.length > 0)) {
-      const { outcomes } = await p.failed(batch);
-      outcomes.forEach((outcome, j) => outcome === "retried" && nextFailed.push(batch[j]));
-    }
-
-    for (const n of unlucky.keys()) await p.db.prepare(`DROP TRIGGER random_d1_fault_${n}`).run();
-
-    // What the consumer queued this round is delivered next round, whatever its delay.
+  const stats = {
+    rounds: 0,
+    deliveries: 0,
+    duplicates: 0,
+    retried: 0,
+    faults: 0,
+    webhookDown: 0,
+    tokenRounds: 0,
+    quotaRounds: 0,
+    d1Faults: 0,
+    d1MediaIdFaults: 0,
+    failedRuns: 0,
+    schedulerRuns: 0,
+    reapproved: 0,
+  };
+  let cronAt = Date.now() + 2 * 3600_000;
+  const cron = async () => {
+    cronAt = Math.max(cronAt + 2 * 60_000, Date.now() + 2 * 3600_000);
+    stats.schedulerRuns += 1;
+    await p.pipeline.runCron({ at: cronAt });
+  };
+  /** Hands a failed-queue batch to its consumer; what it retries stays for later. */
+  const failedBatch = async (batch) => {
+    stats.failedRuns += 1;
+    const { outcomes } = await p.failed(batch);
+    return batch.filter((_, j) => outcomes[j] === "retried");
+  };
+  const collect = () => {
     const sent = p.pipeline.sent.slice(seen);
     seen = p.pipeline.sent.length;
-    publishQueue = [...next, ...sent.filter((s) => s.queue === "publish-queue").map((s) => s.body)];
-    failedQueue = [...nextFailed, ...toFailed, ...sent.filter((s) => s.queue === "failed-queue").map((s) => s.body)];
+    const publish = sent.filter((s) => s.queue === "publish-queue").map((s) => s.body);
+    history.push(...publish);
+    return { publish, failed: sent.filter((s) => s.queue === "failed-queue").map((s) => s.body) };
+  };
+  const notDone = async () =>
+    (
+      await p.db
+        .prepare(`SELECT COUNT(*) AS n FROM drafts WHERE status IN ('approved', 'publishing') AND id IN (SELECT value FROM json_each(?1))`)
+        .bind(JSON.stringify(drafts.map((d) => d.id)))
+        .first()
+    ).n;
+
+  /** Rounds of weather until nothing is left to deliver and no draft is between states. */
+  async function untilQuiet(phase) {
+    for (let round = 1; ; round += 1) {
+      if (publishQueue.length + failedQueue.length === 0) {
+        const left = await notDone();
+        if (left === 0) return;
+        // Drafts between states with no message (a claim whose holder failed, a message
+        // the queue gave up on): the scheduler finds them, once their lease lapsed.
+        await sleep((LEASE_SECONDS + 1) * 1000);
+        await cron();
+        const queued = collect();
+        publishQueue.push(...queued.publish);
+        failedQueue.push(...queued.failed);
+      }
+      assert.ok(
+        round <= MAX_ROUNDS,
+        `${phase}: not quiescent after ${MAX_ROUNDS} rounds (seed ${SEED}): ${publishQueue.length} + ${failedQueue.length} messages left`,
+      );
+      stats.rounds += 1;
+      // This round's weather.
+      p.sim.control.clearFaults();
+      p.sim.control.configure({ finishAfterReads: chance(0.3) ? 1 : 0, publishedAfterMs: chance(0.5) ? LAG_MS : 0 });
+      // Enough faults that a good share of this round's calls meet one.
+      const faults = Array.from({ length: int(Math.ceil(publishQueue.length / 10), Math.ceil(publishQueue.length / 3)) }, () => randomFault(rng));
+      if (faults.length > 0) p.sim.control.fault(faults);
+      stats.faults += faults.length;
+      if (round > 1 && chance(0.1)) {
+        p.sim.control.fault({ kind: "token_expired" });
+        stats.tokenRounds += 1;
+      }
+      if (round > 1 && chance(0.1)) {
+        p.sim.control.fault({ kind: "quota_exhausted" });
+        stats.quotaRounds += 1;
+      }
+      // D1 fails for a few drafts this round, through triggers: every change to them is
+      // refused, or only the write of the media id after media_publish went out. Their
+      // consumer errors and the queue retries the message.
+      const unlucky = shuffle(drafts.map((d) => d.id)).slice(0, chance(0.6) ? int(1, 8) : 0);
+      const triggers = [];
+      for (const [n, id] of unlucky.entries()) {
+        const mediaIdOnly = chance(0.5);
+        const name = `random_d1_fault_${n}`;
+        triggers.push(name);
+        await p.db
+          .prepare(
+            mediaIdOnly
+              ? `CREATE TRIGGER ${name} BEFORE UPDATE OF media_id ON drafts WHEN OLD.id = '${id}' AND NEW.media_id IS NOT NULL BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`
+              : `CREATE TRIGGER ${name} BEFORE UPDATE ON drafts WHEN OLD.id = '${id}' BEGIN SELECT RAISE(ABORT, 'injected D1 failure'); END`,
+          )
+          .run();
+        if (mediaIdOnly) stats.d1MediaIdFaults += 1;
+        else stats.d1Faults += 1;
+      }
+      const webhookDown = chance(0.25);
+      p.webhook.setDefault(webhookDown ? { status: 503, body: { error: "down" } } : { status: 200, body: { ok: true } });
+      stats.webhookDown += webhookDown ? 1 : 0;
+
+      // Each message once, some twice; shuffled; in batches of up to 20, two invocations at
+      // once; the failed queue's messages and scheduler runs come between them.
+      const deliveries = [];
+      for (const body of publishQueue) {
+        deliveries.push(body);
+        if (chance(0.15)) {
+          deliveries.push(body);
+          stats.duplicates += 1;
+        }
+      }
+      shuffle(deliveries);
+      const batches = [];
+      for (let i = 0; i < deliveries.length; ) {
+        const size = int(1, 20);
+        batches.push(deliveries.slice(i, i + size));
+        i += size;
+      }
+      const next = [];
+      const toFailed = [];
+      let failedLeft = failedQueue;
+      const nextFailed = [];
+      for (let i = 0; i < batches.length; i += 2) {
+        const work = batches.slice(i, i + 2).map((batch) => p.publish(batch));
+        // Alongside: a failed-queue batch, a scheduler run.
+        if (failedLeft.length > 0 && chance(0.3)) {
+          const batch = failedLeft.slice(0, 5);
+          failedLeft = failedLeft.slice(5);
+          work.push(failedBatch(batch).then((retried) => nextFailed.push(...retried)));
+        }
+        if (chance(0.15)) work.push(cron());
+        const results = await Promise.all(work);
+        results.slice(0, 2).forEach((result, k) => {
+          if (!result?.outcomes) return;
+          result.outcomes.forEach((outcome, j) => {
+            if (outcome !== "retried") return;
+            // The queue redelivers a retried message up to max_retries (3) times, then moves
+            // it to its dead-letter queue, the failed queue.
+            const body = batches[i + k][j];
+            const key = JSON.stringify(body);
+            const count = (retries.get(key) ?? 0) + 1;
+            retries.set(key, count);
+            (count > 3 ? toFailed : next).push(body);
+          });
+        });
+      }
+      stats.deliveries += deliveries.length;
+      stats.retried += next.length;
+
+      for (let i = 0; i < failedLeft.length; i += 5) nextFailed.push(...(await failedBatch(failedLeft.slice(i, i + 5))));
+
+      for (const name of triggers) await p.db.prepare(`DROP TRIGGER ${name}`).run();
+
+      // What the Workers queued this round is delivered next round, whatever its delay.
+      const queued = collect();
+      publishQueue = [...next, ...queued.publish];
+      failedQueue = [...nextFailed, ...toFailed, ...queued.failed];
+      // Waits that read the clock (a lag, the settle time) pass between rounds.
+      await sleep(100);
+    }
   }
 
+  await untilQuiet("first pass");
+  // A quiet end: no faults; the webhook works.
+  const calm = () => {
+    p.sim.control.clearFaults();
+    p.sim.control.configure({ finishAfterReads: 0 });
+    p.webhook.setDefault({ status: 200, body: { ok: true } });
+  };
+  calm();
+
+  // Every failed draft re-approved, then every publish message ever queued delivered again.
+  const ids = JSON.stringify(drafts.map((d) => d.id));
+  const { results: failed } = await p.db
+    .prepare(`SELECT id, revision FROM drafts WHERE status = 'failed' AND id IN (SELECT value FROM json_each(?1))`)
+    .bind(ids)
+    .all();
+  for (const row of failed) {
+    const answer = await p.pipeline.request("POST", `/api/v1/drafts/${row.id}/reapprove`, { body: { revision: row.revision } });
+    assert.equal(answer.status, 200, `reapprove ${row.id}: ${answer.text}`);
+    stats.reapproved += 1;
+  }
+  const queued = collect();
+  publishQueue = [...history];
+  failedQueue = [...failedQueue, ...queued.failed];
+  await untilQuiet("after re-approval");
+  calm();
+
   // Late duplicates of every first message change nothing.
-  p.sim.control.clearFaults();
   const mediaBefore = p.sim.state.media().length;
   for (let i = 0; i < drafts.length; i += 20) {
     await p.publish(drafts.slice(i, i + 20).map((d) => message(d.id)));
   }
   assert.equal(p.sim.state.media().length, mediaBefore, "a late duplicate published again");
 
-  const { results: rows } = await p.db
-    .prepare(`SELECT * FROM drafts WHERE id IN (SELECT value FROM json_each(?1))`)
-    .bind(JSON.stringify(drafts.map((d) => d.id)))
-    .all();
+  const { results: rows } = await p.db.prepare(`SELECT * FROM drafts WHERE id IN (SELECT value FROM json_each(?1))`).bind(ids).all();
   assert.equal(rows.length, drafts.length);
   const counts = {};
   for (const row of rows) counts[row.status] = (counts[row.status] ?? 0) + 1;
-  console.log(`publish-random: ${JSON.stringify(stats)} -> ${JSON.stringify(counts)}`);
 
   const media = p.sim.state.media();
-  const containersPublished = media.map((m) => m.containerId);
-  assert.equal(new Set(containersPublished).size, containersPublished.length, "a container was published twice");
+  const doubles = p.sim.state.doubleAttempts();
   const postsPerDraft = new Map();
   for (const item of media) {
-    const draft = byCaption.get(item.caption);
-    assert.ok(draft, `a post no draft asked for: ${item.caption}`);
+    const draft = drafts.find((d) => item.imageUrl.includes(d.id));
+    assert.ok(draft, `a post no draft asked for: ${item.imageUrl}`);
     postsPerDraft.set(draft.id, [...(postsPerDraft.get(draft.id) ?? []), item]);
   }
+  const figures = {
+    seed: SEED,
+    drafts: DRAFTS,
+    doubles,
+    publishedWithMediaId: rows.filter((r) => r.status === "published" && r.media_id).length,
+    publishedMediaUnknown: rows.filter((r) => r.status === "published" && !r.media_id).length,
+    failed: counts.failed ?? 0,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  console.log(`publish-random: ${JSON.stringify(stats)} -> ${JSON.stringify(counts)}`);
+  console.log(`publish-random figures: ${JSON.stringify(figures)}`);
+
+  const containersPublished = media.map((m) => m.containerId);
+  assert.equal(new Set(containersPublished).size, containersPublished.length, "a container was published twice");
+  assert.equal(doubles, 0, `${doubles} media_publish calls on containers already published (seed ${SEED})`);
   for (const row of rows) {
     const posts = postsPerDraft.get(row.id) ?? [];
+    const draft = byId.get(row.id);
     assert.ok(["published", "failed"].includes(row.status), `draft ${row.id} is stuck in ${row.status} (seed ${SEED})`);
     assert.equal(row.publish_claim, null, `draft ${row.id} still holds a claim`);
     if (row.status === "published") {
       assert.equal(posts.length, 1, `draft ${row.id} has ${posts.length} posts (seed ${SEED})`);
-      assert.equal(row.media_id, posts[0].id, `draft ${row.id} records another media id`);
-      assert.equal(posts[0].image.sha256, drafts[0].sha256);
+      if (row.media_id !== posts[0].id) {
+        const logs = await p.logs(row.id);
+        const reconcile = logs.filter((l) => l.step === "reconcile").map((l) => l.message);
+        assert.fail(`draft ${row.id} records media id ${row.media_id}, its post is ${posts[0].id} (seed ${SEED}); reconciliation: ${reconcile.join(" | ")}`);
+      }
+      assert.equal(posts[0].image.sha256, draft.sha256, `draft ${row.id}'s post carries another image`);
+      assert.equal(posts[0].altText, draft.altText, `draft ${row.id}'s post carries another alt text`);
+      assert.equal(posts[0].caption, instagramCaption(draft.caption, draft.hashtags));
     } else {
       assert.ok(row.last_error && row.last_error.length > 0, `failed draft ${row.id} has no reason`);
       assert.equal(posts.length, 0, `failed draft ${row.id} is live on Instagram (seed ${SEED}): ${row.last_error}`);
@@ -203,4 +330,4 @@ test(`random faults and duplicate deliveries: every draft ends published or fail
   }
   assert.equal(media.length, counts.published ?? 0, "the simulator's posts differ from the published drafts");
   assert.ok((counts.published ?? 0) > 0, "nothing was published at all");
-});
+}

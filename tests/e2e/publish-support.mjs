@@ -82,9 +82,11 @@ async function startRelay() {
  * simulator's options, `vars` the publish consumer's variables on top of SETTINGS, `copies`
  * more copies of a consumer and `idle` the consumers started without their queues (see
  * startPipeline; the publish consumer always is). `record: false` leaves the metrics and
- * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark.
+ * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark; `logs`
+ * keeps the Workers' log lines in `pipeline.logs`; `d1LatencyMs` makes every D1 statement
+ * wait that long first (see startPipeline).
  */
-export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true } = {}) {
+export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true, logs = false, d1LatencyMs } = {}) {
   const simulator = await startGraphSimulator(sim);
   const relay = await startRelay();
   const webhook = await startScriptedFake("alert-webhook", {
@@ -102,7 +104,7 @@ export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle =
         ...vars,
       },
     },
-    { record, idle: [...new Set([PUBLISH, ...idle])], copies },
+    { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs, d1LatencyMs },
   );
   relay.target = pipeline.url;
   return new Publishing(pipeline, simulator, relay, webhook);
@@ -183,8 +185,10 @@ export class Publishing {
 
   /**
    * Approved drafts as the approve endpoint leaves them: text and approved snapshot in D1,
-   * the image in R2 under its own key. `spec(i)` may override caption, hashtags, altText,
-   * image (bytes) and any column.
+   * the image in R2 under its own key. Each draft has an image of its own (the placeholder
+   * JPEG with the draft's id in a comment segment, so its bytes and hash differ from every
+   * other draft's) and an alt text of its own, so a test can tell which draft a post came
+   * from. `spec(i)` may override id, caption, hashtags, altText, image (bytes) and any column.
    */
   async approvedDrafts(count, spec = () => ({})) {
     const jpeg = await this.jpeg();
@@ -192,15 +196,16 @@ export class Publishing {
     const drafts = [];
     const statements = [];
     for (let i = 0; i < count; i += 1) {
+      const given = spec(i);
+      const id = given.id ?? randomUUID();
       const { caption, hashtags, altText, image, columns } = {
         caption: `Autumn soup ${i} is back at the cafe, ${randomBytes(4).toString("hex")}`,
         hashtags: ["autumn", "soup"],
-        altText: "A bowl of orange squash soup on a wooden table",
-        image: jpeg,
+        altText: `A bowl of orange squash soup on a wooden table (${id.slice(0, 8)})`,
+        image: jpegWithComment(jpeg, `draft ${id}`),
         columns: {},
-        ...spec(i),
+        ...given,
       };
-      const id = randomUUID();
       const key = `images/${id}/${randomBytes(8).toString("hex")}.jpg`;
       await bucket.put(key, image, { httpMetadata: { contentType: "image/jpeg" } });
       const now = rfc3339(new Date());
@@ -286,6 +291,58 @@ export class Publishing {
     await this.relay?.close();
     await this.webhook?.close();
   }
+}
+
+/**
+ * A seeded source of choices (mulberry32: small, and enough for choosing faults), so that a
+ * randomized test run can be replayed from its printed seed.
+ */
+export function seeded(seed) {
+  let a = seed >>> 0;
+  const random = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (low, high) => low + Math.floor(random() * (high - low + 1));
+  return {
+    random,
+    int,
+    chance: (p) => random() < p,
+    pick: (list) => list[Math.floor(random() * list.length)],
+    shuffle(list) {
+      for (let i = list.length - 1; i > 0; i -= 1) {
+        const j = Math.floor(random() * (i + 1));
+        [list[i], list[j]] = [list[j], list[i]];
+      }
+      return list;
+    },
+  };
+}
+
+/** A UUID (version 4 form) made from `text`: the same text, the same id. */
+export function uuidFrom(text) {
+  const h = createHash("sha256").update(text).digest("hex");
+  const variant = (8 + (Number.parseInt(h[16], 16) & 3)).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * `jpeg` with a comment segment (COM, 0xFFFE) holding `text` right after its start marker: the
+ * same picture to every decoder, different bytes (and hash) per text.
+ */
+export function jpegWithComment(jpeg, text) {
+  const comment = Buffer.from(text, "utf8");
+  const length = comment.length + 2;
+  if (length > 0xffff) throw new Error("a JPEG comment holds at most 65533 bytes");
+  const segment = Buffer.from([0xff, 0xfe, length >> 8, length & 0xff]);
+  return new Uint8Array(Buffer.concat([jpeg.subarray(0, 2), segment, comment, jpeg.subarray(2)]));
 }
 
 /** Asserts the delay of a retry after `attempt` lies in the backoff's equal-jitter window. */

@@ -111,6 +111,7 @@ const meta = {
     message: `(#100) Tried accessing nonexisting field (${field}) on node type (${nodeType})`,
   }),
   missingParam: (name) => ({ code: 100, message: `(#100) The parameter ${name} is required` }),
+  badParam: (name, value) => ({ code: 100, message: `(#100) Invalid parameter ${name}: ${JSON.stringify(value)}` }),
   fetchFailed: (url) => ({
     code: 9004,
     subcode: 2207052,
@@ -230,6 +231,11 @@ const meta = {
  *   all; `null` accepts any version
  * - `finishAfterMs`, `finishAfterReads`: a new container is IN_PROGRESS until both hold: that
  *   many ms have passed and that many status reads were answered (0 and 0: FINISHED at once)
+ * - `publishedAfterMs`, `publishedAfterReads`: Meta is eventually consistent: a container
+ *   published by media_publish still reads FINISHED until both hold: that many ms have passed
+ *   since the call and that many status reads were answered since (0 and 0: PUBLISHED at once)
+ * - `mediaPageSize` (25), `mediaPageMax` (100): the recent-media list's page without a
+ *   `limit`, and the largest `limit` honoured
  * - `quotaTotal` (100), `quotaDurationSeconds` (86400): the publishing quota
  * - `containerTtlMs` (24 h): an unpublished container is EXPIRED after this
  * - `imageFetchTimeoutMs` (10000): a slower image download fails as Meta's does
@@ -245,6 +251,10 @@ export async function startGraphSimulator(options = {}) {
   const initialConfig = () => ({
     finishAfterMs: options.finishAfterMs ?? 0,
     finishAfterReads: options.finishAfterReads ?? 0,
+    publishedAfterMs: options.publishedAfterMs ?? 0,
+    publishedAfterReads: options.publishedAfterReads ?? 0,
+    mediaPageSize: options.mediaPageSize ?? 25,
+    mediaPageMax: options.mediaPageMax ?? 100,
     quotaTotal: options.quotaTotal ?? 100,
     quotaDurationSeconds: options.quotaDurationSeconds ?? 86400,
     containerTtlMs: options.containerTtlMs ?? DAY_MS,
@@ -273,11 +283,14 @@ export async function startGraphSimulator(options = {}) {
 
   // ---- state ----------------------------------------------------------------------------
 
-  /** A container's status now; `read` counts it as a status read (which can finish it). */
+  /**
+   * A container's status now; `read` counts it as a status read (which can finish it, or
+   * make its publication visible).
+   */
   function statusOf(container, { read = false } = {}) {
     let status;
     if (container.forced) status = container.forced.status_code;
-    else if (container.mediaId) status = "PUBLISHED";
+    else if (container.mediaId) status = publishedVisible(container, read) ? "PUBLISHED" : "FINISHED";
     else if (now() - container.createdAt >= config.containerTtlMs) status = "EXPIRED";
     else if (container.finished) status = "FINISHED";
     else if (now() >= container.finishAt && container.statusReads >= container.readsNeeded) {
@@ -287,6 +300,21 @@ export async function startGraphSimulator(options = {}) {
     } else status = "IN_PROGRESS";
     if (read) container.statusReads += 1;
     return status;
+  }
+
+  /**
+   * Whether a published container reads PUBLISHED yet: until `publishedAfterMs` passed and
+   * `publishedAfterReads` status reads were answered since media_publish, it reads FINISHED,
+   * as Meta's status can lag its publish. Once visible it stays so.
+   */
+  function publishedVisible(container, read) {
+    if (container.publishVisible) return true;
+    if (now() >= container.visibleAt && container.readsSincePublish >= container.visibleAfterReads) {
+      container.publishVisible = true;
+      return true;
+    }
+    if (read) container.readsSincePublish += 1;
+    return false;
   }
 
   function statusText(container, status) {
@@ -304,8 +332,28 @@ export async function startGraphSimulator(options = {}) {
   }
 
   function containerView(container) {
-    const { finishAt, readsNeeded, finished, forced, ...rest } = container;
-    return structuredClone({ ...rest, status_code: statusOf(container), statusForced: Boolean(forced) });
+    const { finishAt, readsNeeded, finished, forced, visibleAt, visibleAfterReads, readsSincePublish, publishCallSeqs, publishedBySeq, ...rest } =
+      container;
+    return structuredClone({
+      ...rest,
+      status_code: statusOf(container),
+      statusForced: Boolean(forced),
+      ...publishCounts(container),
+    });
+  }
+
+  /**
+   * How often media_publish named the container: `publishCalls` in all (whatever was
+   * answered, faults included), `published` (0 or 1), and `doubleAttempts`: calls received
+   * after the call that published it, each one a second try at a live post.
+   */
+  function publishCounts(container) {
+    const seqs = container.publishCallSeqs;
+    return {
+      publishCalls: seqs.length,
+      published: container.mediaId ? 1 : 0,
+      doubleAttempts: container.publishedBySeq === null ? 0 : seqs.filter((seq) => seq > container.publishedBySeq).length,
+    };
   }
 
   function mediaView(item) {
@@ -320,6 +368,7 @@ export async function startGraphSimulator(options = {}) {
       clockOffsetMs,
       containers: [...containers.values()].map(containerView),
       media: [...media.values()].map(mediaView),
+      doubleAttempts: state.doubleAttempts(),
       quota: { usage: quotaUsage(), total: config.quotaTotal, durationSeconds: config.quotaDurationSeconds },
       faults: structuredClone(faults),
       sticky: structuredClone([...sticky.values()]),
@@ -347,6 +396,11 @@ export async function startGraphSimulator(options = {}) {
       throw new Error("delayMs is a number of milliseconds");
     }
     if (kind === "error" && !Number.isInteger(spec.code)) throw new Error("an error fault needs an integer code");
+    if (spec.match !== undefined && (typeof spec.match !== "string" || spec.match === "")) {
+      throw new Error("match is a non-empty string, part of the image URL or caption of the call's post");
+    }
+    if (spec.match !== undefined && STICKY_KINDS.has(kind)) throw new Error(`a ${kind} fault holds for every call; it takes no match`);
+    if (spec.skip !== undefined && !(Number.isInteger(spec.skip) && spec.skip >= 0)) throw new Error("skip is a whole number of calls");
     const fault = { ...spec, kind, op, id: ++faultSequence };
     if (STICKY_KINDS.has(kind)) {
       delete fault.times;
@@ -376,9 +430,35 @@ export async function startGraphSimulator(options = {}) {
     }
   }
 
-  /** Takes one use of the first queued fault for `op`. */
-  function takeFault(op) {
-    const index = faults.findIndex((fault) => fault.op === "any" || fault.op === op);
+  /**
+   * What a call is about, for faults with `match`: the image URL and caption of the container
+   * it makes, reads or publishes, or of the media whose permalink it reads. Lists and the
+   * quota are about no one post.
+   */
+  function subjectOf(target, params) {
+    if (target.op === "container") return { texts: [params.image_url ?? "", params.caption ?? ""] };
+    let item;
+    if (target.op === "publish") item = containers.get(String(params.creation_id ?? ""));
+    else if (target.op === "status" || target.op === "permalink") item = containers.get(target.node) ?? media.get(target.node);
+    if (!item) return { texts: [] };
+    return { texts: [item.imageUrl ?? "", item.caption ?? ""], container: containers.get(item.id) };
+  }
+
+  /**
+   * Takes one use of the first queued fault for `op` whose `match` (if any) is part of one
+   * of the call's subject `texts`.
+   */
+  function takeFault(op, texts = []) {
+    const index = faults.findIndex((fault) => {
+      if (fault.op !== "any" && fault.op !== op) return false;
+      if (fault.match !== undefined && !texts.some((text) => text.includes(fault.match))) return false;
+      if (fault.skip > 0) {
+        // This call passes it by (and may meet a fault queued after it).
+        fault.skip -= 1;
+        return false;
+      }
+      return true;
+    });
     if (index < 0) return null;
     const fault = faults[index];
     fault.times -= 1;
@@ -445,6 +525,16 @@ export async function startGraphSimulator(options = {}) {
     containers: () => [...containers.values()].map(containerView),
     container: (id) => (containers.has(String(id)) ? containerView(containers.get(String(id))) : undefined),
     media: () => [...media.values()].map(mediaView),
+    /**
+     * media_publish calls per container that any named: `{containerId, imageUrl, caption,
+     * publishCalls, published, doubleAttempts}`, oldest container first.
+     */
+    publishCounts: () =>
+      [...containers.values()]
+        .filter((container) => container.publishCallSeqs.length > 0)
+        .map((container) => ({ containerId: container.id, imageUrl: container.imageUrl, caption: container.caption, ...publishCounts(container) })),
+    /** Every media_publish received after its container was published: each a double. */
+    doubleAttempts: () => [...containers.values()].reduce((sum, container) => sum + publishCounts(container).doubleAttempts, 0),
     quota: () => ({ usage: quotaUsage(), total: config.quotaTotal, durationSeconds: config.quotaDurationSeconds }),
     faults: () => structuredClone({ queued: faults, sticky: [...sticky.values()] }),
     snapshot,
@@ -527,14 +617,14 @@ export async function startGraphSimulator(options = {}) {
       case "container":
         return createContainer(call, params);
       case "publish":
-        return publish(params);
+        return publish(call, params);
       case "status":
       case "permalink":
         return readNode(node, target.fields);
       case "limit":
         return publishingLimit(target.fields);
       case "media":
-        return listMedia(target.fields);
+        return listMedia(target.fields, params, pathText);
     }
     return graphError(meta.unknownPath(pathText));
   }
@@ -596,6 +686,14 @@ export async function startGraphSimulator(options = {}) {
       forced: null,
       statusReads: 0,
       mediaId: null,
+      // Every media_publish naming it, whatever the answer; those sent once it was published.
+      publishCallSeqs: [],
+      publishedBySeq: null,
+      publishedAt: null,
+      publishVisible: false,
+      visibleAt: null,
+      visibleAfterReads: 0,
+      readsSincePublish: 0,
     });
     return ok({ id });
   }
@@ -647,12 +745,14 @@ export async function startGraphSimulator(options = {}) {
     return { record, width: jpeg.width, height: jpeg.height };
   }
 
-  function publish(params) {
+  function publish(call, params) {
     const creationId = params.creation_id;
     if (!creationId) return graphError(meta.missingParam("creation_id"));
     const container = containers.get(String(creationId));
     if (!container) return graphError(meta.containerNotFound(creationId));
     // Nothing below awaits, so two concurrent publishes of one container cannot both pass.
+    // A published container is refused even while its status still reads FINISHED.
+    if (container.mediaId) return graphError(meta.alreadyPublished());
     switch (statusOf(container)) {
       case "IN_PROGRESS":
         return graphError(meta.notReady());
@@ -682,6 +782,12 @@ export async function startGraphSimulator(options = {}) {
       timestamp: metaTime(publishedAt),
     });
     container.mediaId = id;
+    container.publishedBySeq = call.seq;
+    container.publishedAt = publishedAt;
+    container.visibleAt = publishedAt + config.publishedAfterMs;
+    container.visibleAfterReads = config.publishedAfterReads;
+    container.readsSincePublish = 0;
+    container.publishVisible = config.publishedAfterMs <= 0 && config.publishedAfterReads <= 0;
     return { ...ok({ id }), published: id };
   }
 
@@ -743,18 +849,51 @@ export async function startGraphSimulator(options = {}) {
     return ok({ data: [entry] });
   }
 
-  function listMedia(fields) {
+  /**
+   * The account's media, newest first, a page at a time as Meta pages it: `limit` items (at
+   * most `mediaPageMax`, `mediaPageSize` without one) after the cursor `after`; the answer's
+   * `paging` has the page's `cursors` and, only when more remain, `next` (the URL of the next
+   * page). A cursor names the item it stands for, so posts published meanwhile (at the top)
+   * do not shift the pages after it.
+   */
+  function listMedia(fields, params, pathText) {
     const wanted = fields.length > 0 ? fields : ["id"];
     const unknown = wanted.find((field) => !MEDIA_FIELDS.has(field));
     if (unknown) return graphError(meta.noField(unknown, "IGMedia"));
-    // Newest first, as Meta lists them.
-    const data = [...media.values()].reverse().map((item) => {
+    let limit = config.mediaPageSize;
+    if (params.limit !== undefined) {
+      limit = Number(params.limit);
+      if (!Number.isInteger(limit) || limit < 1) return graphError(meta.badParam("limit", params.limit));
+      limit = Math.min(limit, config.mediaPageMax);
+    }
+    const all = [...media.values()].reverse();
+    let start = 0;
+    if (params.after !== undefined) {
+      const id = cursorId(params.after);
+      const index = id === null ? -1 : all.findIndex((item) => item.id === id);
+      if (index < 0) return graphError(meta.badParam("after", params.after));
+      start = index + 1;
+    }
+    const page = all.slice(start, start + limit);
+    const data = page.map((item) => {
       const entry = {};
       for (const field of wanted) entry[field] = mediaField(item, field);
       entry.id = item.id;
       return entry;
     });
-    return ok({ data });
+    const answer = { data };
+    if (page.length > 0) {
+      answer.paging = { cursors: { before: cursorOf(page[0].id), after: cursorOf(page.at(-1).id) } };
+      if (start + limit < all.length) {
+        const next = new URLSearchParams({ fields: wanted.join(","), limit: String(limit), after: answer.paging.cursors.after });
+        answer.paging.next = `${baseUrl}${pathText}?${next}`;
+      }
+      if (start > 0) {
+        const previous = new URLSearchParams({ fields: wanted.join(","), limit: String(limit), before: answer.paging.cursors.before });
+        answer.paging.previous = `${baseUrl}${pathText}?${previous}`;
+      }
+    }
+    return ok(answer);
   }
 
   /** Applies a queued fault that replaces the answer; `null` when the call goes on as normal. */
@@ -846,9 +985,14 @@ export async function startGraphSimulator(options = {}) {
     const target = route(req.method, segments, params);
     target.versionMismatch = apiVersion !== null && version !== null && version !== apiVersion;
     call.op = target.op;
+    const subject = subjectOf(target, params);
+    if (target.op === "publish" && subject.container) {
+      subject.container.publishCallSeqs.push(call.seq);
+      call.containerId = subject.container.id;
+    }
 
     // A call no operation matches (a wrong path) meets only faults for "any".
-    const fault = takeFault(target.op);
+    const fault = takeFault(target.op, subject.texts);
     if (fault) call.fault = { id: fault.id, kind: fault.kind };
     if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.kind === "hang") return hang(res, call);
@@ -1082,6 +1226,16 @@ function sniff(bytes) {
   if (head.toString("latin1", 0, 4) === "RIFF" && head.toString("latin1", 8, 12) === "WEBP") return "WebP";
   if (/^\s*</.test(head.toString("latin1"))) return "HTML or XML";
   return "not a JPEG";
+}
+
+/** A paging cursor: opaque to the client, the media id it stands for to the simulator. */
+function cursorOf(id) {
+  return Buffer.from(`media:${id}`).toString("base64url");
+}
+
+function cursorId(cursor) {
+  const text = Buffer.from(String(cursor), "base64url").toString("utf8");
+  return text.startsWith("media:") ? text.slice("media:".length) : null;
 }
 
 function ratioText(width, height) {
