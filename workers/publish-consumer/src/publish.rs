@@ -611,14 +611,54 @@ impl Run<'_, '_> {
                 break;
             }
         }
-        // Oldest first: of two posts with the same caption, the first sent is the first out.
+        // Oldest first: of drafts with the same caption, the first sent is the first out. So
+        // this draft's post is the one after those of the same-caption drafts sent before it
+        // that have not found theirs yet.
         candidates.sort();
+        let mut untaken = Vec::new();
         for (_, media_id) in candidates {
             if !self.media_taken(&media_id).await? {
-                return Ok(Learned::Media(Some(media_id)));
+                untaken.push(media_id);
             }
         }
-        Ok(Learned::Media(None))
+        if untaken.is_empty() {
+            return Ok(Learned::Media(None));
+        }
+        let earlier = self.earlier_twins(since).await?;
+        Ok(Learned::Media(untaken.into_iter().nth(earlier)))
+    }
+
+    /// Drafts with this draft's approved text, sent to `media_publish` since `since` and
+    /// before this one, whose post may be live and is not matched yet (drafts_by_publish_sent_at).
+    async fn earlier_twins(&self, since: Option<OffsetDateTime>) -> Result<usize, Halt> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            n: usize,
+        }
+        let (Some(mine), Some(since)) = (self.row.publish_sent_at.as_deref(), since) else {
+            return Ok(0);
+        };
+        let text = |value: Option<&str>| value.map_or(JsValue::NULL, JsValue::from_str);
+        let count = self
+            .ctx
+            .db
+            .prepare(
+                "SELECT COUNT(*) AS n FROM drafts
+                 WHERE publish_sent_at >= ?1
+                   AND (publish_sent_at < ?2 OR (publish_sent_at = ?2 AND id < ?3))
+                   AND media_id IS NULL AND status IN ('approved', 'publishing', 'published')
+                   AND approved_caption IS ?4 AND approved_hashtags IS ?5",
+            )
+            .bind(&[
+                JsValue::from_str(&domain::message::format_rfc3339(since)),
+                JsValue::from_str(mine),
+                JsValue::from_str(&self.id.to_string()),
+                text(self.row.approved_caption.as_deref()),
+                text(self.row.approved_hashtags.as_deref()),
+            ])?
+            .first::<Count>(None)
+            .await?;
+        Ok(count.map_or(0, |c| c.n))
     }
 
     /// Whether another draft recorded `media_id` (drafts_by_media_id).
