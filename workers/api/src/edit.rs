@@ -39,7 +39,7 @@ pub async fn handle(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, MAX_EDIT_BYTES).await?;
+    let body = crate::body::read_json(req, MAX_EDIT_BYTES).await?;
     let edit = parse_edit(&body).map_err(ApiError::Validation)?;
     let target = Target::at_revision(req, env, id, edit.revision).await?;
     if target.row.status() != domain::draft::Status::Draft {

@@ -8,6 +8,7 @@ mod actions;
 mod approve;
 mod auth;
 mod body;
+mod check;
 mod config;
 mod decide;
 mod drafts;
@@ -92,6 +93,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::CommentDraft => actions::comment(req, env, ctx, &actor, param(0)).await,
         Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
         Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
+        Route::CheckText => check::handle(req).await,
         Route::ReviewList => review::list(req, env, &actor).await,
         Route::ReviewFailures => review::failures(env, &actor).await,
         Route::ReviewLoginPage => review::login_page(req, env).await,

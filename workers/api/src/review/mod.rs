@@ -82,8 +82,8 @@ fn login_html(next: &str, error: Option<&str>) -> String {
 
 pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
     auth::require_same_origin(req)?;
-    let body = crate::generate::read_body(req, LOGIN_BODY_BYTES).await?;
-    let form = query_pairs(&format!("?{}", String::from_utf8_lossy(&body)));
+    let body = crate::body::read(req, LOGIN_BODY_BYTES).await?;
+    let form = crate::body::form(&body);
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
