@@ -28,10 +28,10 @@ use crate::decide::{Decision, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
-struct ApprovalRequest {
-    revision: i64,
-    comment: Option<String>,
-    scheduled_at: Option<OffsetDateTime>,
+pub(crate) struct ApprovalRequest {
+    pub(crate) revision: i64,
+    pub(crate) comment: Option<String>,
+    pub(crate) scheduled_at: Option<OffsetDateTime>,
 }
 
 pub async fn approve(
@@ -274,7 +274,7 @@ async fn queue_publish(
     }
 }
 
-fn parse_request(
+pub(crate) fn parse_request(
     body: &[u8],
     allowed: &[&str],
     now: OffsetDateTime,

@@ -20,7 +20,7 @@ pub async fn handle(req: &mut Request) -> Result<Response, ApiError> {
 }
 
 /// Every refused character of the body's texts, by field path, in field order.
-fn refused_in(body: &[u8]) -> Result<Vec<Value>, Vec<FieldError>> {
+pub(crate) fn refused_in(body: &[u8]) -> Result<Vec<Value>, Vec<FieldError>> {
     let (fields, mut problems) = body::object(body, &FIELDS)?;
     let mut texts: Vec<(String, String)> = Vec::new();
     for name in ["caption", "altText", "comment"] {

@@ -13,6 +13,8 @@ mod config;
 mod decide;
 mod drafts;
 mod edit;
+#[cfg(test)]
+mod fuzz;
 mod generate;
 mod media;
 mod model;
