@@ -76,7 +76,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
     match def.route {
         Route::Healthz => reply::json(
             200,
-            &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION") }),
+            &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION"), "instance": instance() }),
         ),
         Route::OpenApi => {
             let config = config::DocumentedConfig::from_env(env)?;
@@ -106,4 +106,11 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
     }
+}
+
+/// A random id made once per instance of this Worker's wasm: `/healthz` shows it, so a
+/// change means the instance was started again (after a crash, a deploy, or an eviction).
+fn instance() -> &'static str {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(platform::clock::random_hex::<8>)
 }
