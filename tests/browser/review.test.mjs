@@ -706,7 +706,7 @@ test("invisible characters are shown before saving, as the server's rule names t
   await warning.waitFor({ state: "visible" });
   const text = await warning.textContent();
   assert.match(text, /U\+202E RIGHT-TO-LEFT OVERRIDE at character 6/);
-  assert.match(text, /U\+200B ZERO WIDTH SPACE at character 16/);
+  assert.match(text, /U\+200B ZERO WIDTH SPACE at character 14/);
   assert.equal(await caption.getAttribute("aria-invalid"), "true");
   await page.getByLabel(/^Hashtags/).fill("#cafe #lat\u2066te");
   await page.locator("#hashtags-hidden").waitFor({ state: "visible" });
