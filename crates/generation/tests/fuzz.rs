@@ -2,6 +2,8 @@
 //! tags, publishing times, and the model providers' answers. Nothing panics, and what is
 //! accepted keeps the rules.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use domain::content::invisible;
 use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR};
 use generation::chain::parse_answer;

@@ -1,6 +1,8 @@
 //! Fuzzing the readers of Meta's answers: whatever the Graph API (or something in front of
 //! it) answers, each is read or classified, and nothing panics.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use instagram::{
     classify, parse_container_status, parse_created_id, parse_media_page, parse_permalink,
     parse_publishing_limit, regain_access_seconds, retry_after_seconds,

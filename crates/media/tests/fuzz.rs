@@ -2,6 +2,8 @@
 //! (valid images damaged at random, or noise), fitting them either gives an image Instagram
 //! takes or an error, and nothing panics.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use media::provider::{decode_base64, openai, workers_ai};
 use media::{Format, check_instagram_image, fit_for_instagram, inspect_jpeg, placeholder_jpeg};
 use proptest::prelude::*;

@@ -13,7 +13,7 @@ mod config;
 mod decide;
 mod drafts;
 mod edit;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
 mod generate;
 mod media;
