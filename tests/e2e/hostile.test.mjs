@@ -232,7 +232,15 @@ function streamBody(method, path, headers, limit, megabytes) {
       while (status === null && sent < until && !req.destroyed) {
         const size = Math.min(16 * 1024, until - sent);
         sent += size;
-        if (!req.write(Buffer.alloc(size, "a"))) await new Promise((done) => req.once("drain", done).once("close", done));
+        if (!req.write(Buffer.alloc(size, "a"))) {
+          await new Promise((done) => {
+            const go = () => {
+              req.off("drain", go).off("close", go);
+              done();
+            };
+            req.once("drain", go).once("close", go);
+          });
+        }
         await new Promise((done) => setTimeout(done, 1));
       }
     };
