@@ -694,6 +694,39 @@ test("comments are added to the history with the reviewer's name", async () => {
   assert.match(await page.locator("#history li").first().textContent(), /Ben\s+commented on revision \d+Could we mention the opening hours\?\nThanks/);
 });
 
+test("invisible characters are shown before saving, as the server's rule names them; emoji sequences and flags are not", async () => {
+  const draft = await review.generate();
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${draft.draftId}`);
+  const caption = page.getByLabel("Caption", { exact: true });
+  const warning = page.locator("#caption-hidden");
+  assert.equal(await warning.isHidden(), true, "a warning before anything was typed");
+  // A right-to-left override turns "Sale 50% off" around; a zero-width space hides a break.
+  await caption.fill("Sale \u202E%05 ffo\u200B today");
+  await warning.waitFor({ state: "visible" });
+  const text = await warning.textContent();
+  assert.match(text, /U\+202E RIGHT-TO-LEFT OVERRIDE at character 6/);
+  assert.match(text, /U\+200B ZERO WIDTH SPACE at character 14/);
+  assert.equal(await caption.getAttribute("aria-invalid"), "true");
+  await page.getByLabel(/^Hashtags/).fill("#cafe #lat\u2066te");
+  await page.locator("#hashtags-hidden").waitFor({ state: "visible" });
+  assert.match(await page.locator("#hashtags-hidden").textContent(), /U\+2066 LEFT-TO-RIGHT ISOLATE in hashtag 2/);
+  await page.getByLabel("Add a comment").fill("ok\u200B");
+  await page.locator("#comment-hidden").waitFor({ state: "visible" });
+  await screenshot(page, "draft-invisible-characters");
+  // The server refuses the save with the same characters.
+  await page.getByRole("button", { name: "Save text" }).click();
+  await page.locator("#save-status.error").waitFor();
+  assert.match(await page.locator("#caption-problem").textContent(), /U\+202E RIGHT-TO-LEFT OVERRIDE/);
+  // What real text needs raises nothing: a ZWJ emoji sequence and a flag's tag sequence.
+  await caption.fill("Chef \u{1F469}\u200D\u{1F373} from Scotland \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}");
+  await page.getByLabel(/^Hashtags/).fill("#cafe");
+  await warning.waitFor({ state: "hidden" });
+  await page.locator("#hashtags-hidden").waitFor({ state: "hidden" });
+  await page.getByRole("button", { name: "Save text" }).click();
+  await page.locator("#save-status.ok").waitFor();
+});
+
 test("when the session has ended, a save is refused and the text stays in the form", async () => {
   const draft = await review.generate();
   const page = await open(BEN);
