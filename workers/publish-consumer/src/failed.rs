@@ -108,7 +108,7 @@ async fn publish_failed(
         Start::GiveUp {
             reason,
             token,
-            cause: last,
+            cause: last.map(Box::new),
         },
     )
     .await?;

@@ -134,7 +134,7 @@ pub enum Start {
     GiveUp {
         reason: String,
         token: bool,
-        cause: Option<LogRow>,
+        cause: Option<Box<LogRow>>,
     },
 }
 
@@ -350,7 +350,7 @@ struct Run<'a, 't> {
     /// The run's last failed Graph call: a give-up names its class and code.
     last_failure: Option<Failure>,
     /// For the failed queue's give-up: the logged failure that led to it.
-    cause: Option<LogRow>,
+    cause: Option<Box<LogRow>>,
     /// Log rows not written yet: they go with the run's next write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
 }
