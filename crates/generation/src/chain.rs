@@ -719,6 +719,43 @@ altText, and no other text."
         assert_eq!(chain.attempts(), 2);
     }
 
+    /// A caption whose text runs the other way (U+202E) or hides a break (U+200B) reads
+    /// differently to a reviewer than to Instagram: the model is asked again, and an answer
+    /// that keeps them is refused.
+    #[test]
+    fn invisible_characters_are_repaired_or_refused() {
+        let mut chain = GenerationChain::new(&request(2), 5);
+        let hidden = answer(
+            "Sale \u{202E}%05 ffo",
+            &["coffee", "shibuya"],
+            "A\u{200B}latte",
+        );
+        assert_eq!(chain.accept(&hidden), ChainStep::Repair);
+        let repair = chain.prompt().messages[3].content.clone();
+        assert!(
+            repair.contains("caption contains U+202E RIGHT-TO-LEFT OVERRIDE at character 6"),
+            "{repair}"
+        );
+        assert!(
+            repair.contains("alt text contains U+200B ZERO WIDTH SPACE"),
+            "{repair}"
+        );
+        match chain.accept(&hidden) {
+            ChainStep::Failed(ChainError::UnusableAnswer { problems, .. }) => {
+                assert_eq!(problems.len(), 2, "{problems:?}");
+            }
+            step => panic!("{step:?}"),
+        }
+        // An emoji sequence and a flag are real text.
+        let mut chain = GenerationChain::new(&request(2), 5);
+        let emoji = answer(
+            "Chef \u{1F469}\u{200D}\u{1F373} \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            &["coffee", "shibuya"],
+            "A latte",
+        );
+        assert!(matches!(chain.accept(&emoji), ChainStep::Done(_)));
+    }
+
     #[test]
     fn bad_twice_fails_with_the_last_problems() {
         let mut chain = GenerationChain::new(&request(2), 5);
