@@ -25,6 +25,6 @@ pub use error::{
 };
 pub use request::{FORM_CONTENT_TYPE, GraphConfig, GraphRequest, form_urlencode};
 pub use response::{
-    ContainerStatus, MediaItem, MediaPage, PublishingLimit, parse_container_status,
+    ContainerStatus, MediaItem, MediaPage, PublishingLimit, instagram_time, parse_container_status,
     parse_created_id, parse_media_page, parse_permalink, parse_publishing_limit,
 };

@@ -2,7 +2,9 @@
 //! permalinks. Each parser takes the status, the `Retry-After` header and the body text.
 
 use domain::publish::Reading;
+use domain::timestamp::parse_rfc3339;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::error::{Class, GraphError, build, classify, clean_message, subcode_class};
 
@@ -214,6 +216,27 @@ pub struct MediaItem {
     /// Empty for a post without a caption.
     pub caption: String,
     pub timestamp: Option<String>,
+}
+
+impl MediaItem {
+    /// When the post went out, if its timestamp reads as one.
+    pub fn published_at(&self) -> Option<OffsetDateTime> {
+        self.timestamp.as_deref().and_then(instagram_time)
+    }
+}
+
+/// Instagram's timestamps (`2026-02-14T09:12:45+0000`): RFC 3339 but for the offset's colon,
+/// within the years `domain::timestamp` accepts.
+pub fn instagram_time(text: &str) -> Option<OffsetDateTime> {
+    if let Ok(at) = parse_rfc3339(text) {
+        return Some(at);
+    }
+    let (head, offset) = text.split_at_checked(text.len().checked_sub(5)?)?;
+    let (sign, digits) = offset.split_at_checked(1)?;
+    if !matches!(sign, "+" | "-") || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    parse_rfc3339(&format!("{head}{sign}{}:{}", &digits[..2], &digits[2..])).ok()
 }
 
 /// A page of the account's media, and the cursor of the next page if there is one.

@@ -4,8 +4,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use instagram::{
-    classify, parse_container_status, parse_created_id, parse_media_page, parse_permalink,
-    parse_publishing_limit, regain_access_seconds, retry_after_seconds,
+    classify, instagram_time, parse_container_status, parse_created_id, parse_media_page,
+    parse_permalink, parse_publishing_limit, regain_access_seconds, retry_after_seconds,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -114,7 +114,24 @@ proptest! {
             let _ = limit.remaining();
         }
         let _ = parse_permalink(status, retry_after, &body);
-        let _ = parse_media_page(status, retry_after, &body);
+        if let Ok(page) = parse_media_page(status, retry_after, &body) {
+            for item in &page.items {
+                let _ = item.published_at();
+            }
+        }
+    }
+
+    #[test]
+    fn instagram_times_are_read_within_the_years_or_refused(
+        text in prop_oneof![
+            text(30),
+            (0i64..=99_999, 0u32..=99, 0u32..=99, 0u32..=99, prop_oneof![Just("+"), Just("-"), Just("Z"), Just("é")], 0u32..=9_999)
+                .prop_map(|(y, mo, d, h, sign, off)| format!("{y:04}-{mo:02}-{d:02}T{h:02}:12:45{sign}{off:04}")),
+        ],
+    ) {
+        if let Some(at) = instagram_time(&text) {
+            prop_assert!((2010..=2100).contains(&at.year()), "{text} read as {at}");
+        }
     }
 
     #[test]

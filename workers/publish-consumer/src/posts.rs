@@ -256,9 +256,7 @@ async fn published_since(
         .map_err(|e| e.to_string())?;
     Ok(rows
         .iter()
-        .filter_map(|row| {
-            OffsetDateTime::parse(&row.at, &time::format_description::well_known::Rfc3339).ok()
-        })
+        .filter_map(|row| domain::timestamp::parse_rfc3339(&row.at).ok())
         .collect())
 }
 

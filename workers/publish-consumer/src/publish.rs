@@ -595,7 +595,7 @@ impl Run<'_, '_> {
             };
             let mut older = false;
             for item in &page.items {
-                let at = item.timestamp.as_deref().and_then(instagram_time);
+                let at = item.published_at();
                 if let (Some(at), Some(since)) = (at, since)
                     && at < since
                 {
@@ -1029,24 +1029,6 @@ impl Run<'_, '_> {
     fn crash_point(&self, point: &str) -> Result<(), Halt> {
         crash_point(self.ctx.settings, self.id, point)
     }
-}
-
-/// Instagram's timestamps (`2026-02-14T09:12:45+0000`): RFC 3339 but for the offset's colon.
-fn instagram_time(text: &str) -> Option<OffsetDateTime> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(at);
-    }
-    let (head, offset) = text.split_at_checked(text.len().checked_sub(5)?)?;
-    let (sign, digits) = offset.split_at_checked(1)?;
-    if !matches!(sign, "+" | "-")
-        || digits.len() != 4
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let fixed = format!("{head}{sign}{}:{}", &digits[..2], &digits[2..]);
-    OffsetDateTime::parse(&fixed, &Rfc3339).ok()
 }
 
 /// Crash points already passed in this isolate: each crashes once, like a consumer that died

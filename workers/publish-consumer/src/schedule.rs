@@ -26,7 +26,6 @@ use platform::store::{DraftRow, DraftStore};
 use platform::trace::Tracer;
 use serde::Serialize;
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
@@ -72,9 +71,9 @@ impl ScheduleSettings {
         };
         let token_expires_at = match optional(env, "INSTAGRAM_TOKEN_EXPIRES_AT") {
             None => None,
-            Some(text) => Some(OffsetDateTime::parse(&text, &Rfc3339).map_err(|_| {
+            Some(text) => Some(domain::timestamp::parse_rfc3339(&text).map_err(|_| {
                 format!(
-                    "setting INSTAGRAM_TOKEN_EXPIRES_AT is {text:?}, expected an RFC 3339 time such as 2030-01-31T09:00:00Z"
+                    "setting INSTAGRAM_TOKEN_EXPIRES_AT is {text:?}, expected an RFC 3339 time between 2010 and 2100 such as 2030-01-31T09:00:00Z"
                 )
             })?),
         };
