@@ -54,7 +54,9 @@ pub fn check_secret(secret: &str) -> Result<(), Weakness> {
     let most = counts.values().copied().max().unwrap_or(0);
     let alphabet = alphabet_size(&chars);
     let distinct = counts.len();
-    if period * 2 <= chars.len() || most * 4 > chars.len() || distinct * 3 < chars.len().min(alphabet)
+    if period * 2 <= chars.len()
+        || most * 4 > chars.len()
+        || distinct * 3 < chars.len().min(alphabet)
     {
         return Err(Weakness::LowVariety);
     }
@@ -194,7 +196,10 @@ mod tests {
         check(&"0123456789abcdef".repeat(2), Err("too little variety"));
         check(&format!("{}b", "a".repeat(40)), Err("too little variety"));
         // Four letters drawn at random: 80 bits, however long it looks.
-        check("abdcbadcabcdbdacdbcaabdcbdacdbcadbacbdca", Err("too little variety"));
+        check(
+            "abdcbadcabcdbdacdbcaabdcbdacdbcadbacbdca",
+            Err("too little variety"),
+        );
         // 25 hex digits: 100 bits.
         check(&HEX_32[..25], Err("about 100 bits"));
         check("5d41402abc4b 2a76b9719d911017c592", Err("spaces"));
@@ -238,12 +243,27 @@ mod tests {
         check("", Err("lists nobody"));
         check("alice", Err("not name:token"));
         check("alice:short", Err("entry 1: the token is shorter"));
-        check("alice:aaaaaaaaaaaaaaaa", Err("entry 1: the token is shorter"));
+        check(
+            "alice:aaaaaaaaaaaaaaaa",
+            Err("entry 1: the token is shorter"),
+        );
         check(&format!("<b>:{token_a}"), Err("the name must be"));
-        check(&format!("a:{token_a},a:{token_b}"), Err("entries 1 and 2 have the same name"));
-        check(&format!("a:{token_a},b:{token_a}"), Err("entries 1 and 2 have the same token"));
+        check(
+            &format!("a:{token_a},a:{token_b}"),
+            Err("entries 1 and 2 have the same name"),
+        );
+        check(
+            &format!("a:{token_a},b:{token_a}"),
+            Err("entries 1 and 2 have the same token"),
+        );
         // Written the wrong way round: the error must not print the token as a "name".
-        check(&format!("{token_a}:Aiko"), Err("entry 1: the token is shorter"));
-        check(&format!("{}:Aiko", &token_b[..40]), Err("entry 1: the token is shorter"));
+        check(
+            &format!("{token_a}:Aiko"),
+            Err("entry 1: the token is shorter"),
+        );
+        check(
+            &format!("{}:Aiko", &token_b[..40]),
+            Err("entry 1: the token is shorter"),
+        );
     }
 }

@@ -284,9 +284,7 @@ pub async fn withdraw(
 fn withdrawable(row: &DraftRow) -> Result<(), ApiError> {
     const TOO_LATE: &str = "media_publish may already have been called for this post, so it can no longer be withdrawn";
     match row.status() {
-        Status::Approved
-            if row.publish_claim.is_none() && row.publish_sent_container.is_none() =>
-        {
+        Status::Approved if row.publish_claim.is_none() && row.publish_sent_container.is_none() => {
             Ok(())
         }
         Status::Approved | Status::Publishing => Err(ApiError::Conflict(format!(

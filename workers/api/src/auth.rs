@@ -59,7 +59,9 @@ fn api_token(env: &Env) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     check_secret(&token).map_err(|weakness| {
-        worker::console_error!("API_TOKEN {weakness}; the API refuses every bearer token until it is replaced");
+        worker::console_error!(
+            "API_TOKEN {weakness}; the API refuses every bearer token until it is replaced"
+        );
         ApiError::NotConfigured(format!(
             "API_TOKEN {weakness}; the API is closed until it is replaced"
         ))
@@ -233,7 +235,11 @@ pub fn require_same_origin(req: &Request) -> Result<(), ApiError> {
 
 /// Signs in with a reviewer's token: the session id for the cookie and its lifetime. Every
 /// attempt counts against the client's limit before the token is compared.
-pub async fn sign_in(req: &Request, env: &Env, token: &str) -> Result<(String, Actor, u64), ApiError> {
+pub async fn sign_in(
+    req: &Request,
+    env: &Env,
+    token: &str,
+) -> Result<(String, Actor, u64), ApiError> {
     limit::attempt(req, env).await?;
     let reviewers = reviewers(env)?;
     // Every configured token is compared, in constant time, whichever matches.

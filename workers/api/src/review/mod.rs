@@ -118,7 +118,9 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
             503,
             login_html(
                 &next,
-                Some("Sign-in is not available right now. The operator can see why in the Worker's log."),
+                Some(
+                    "Sign-in is not available right now. The operator can see why in the Worker's log.",
+                ),
             ),
         ),
         Err(other) => Err(other),
@@ -360,7 +362,10 @@ pub async fn draft(
         Status::Discarded => body.push_str(r#"<p>Discarded.</p>"#),
     }
     // Taking the approval back: offered while nothing can have gone to Instagram yet.
-    if status == Status::Approved && row.publish_claim.is_none() && row.publish_sent_container.is_none() {
+    if status == Status::Approved
+        && row.publish_claim.is_none()
+        && row.publish_sent_container.is_none()
+    {
         body.push_str(r#"<div class="stack withdraw"><label for="withdraw-comment">Why withdraw (optional)</label><textarea id="withdraw-comment" rows="2"></textarea><p class="hint">Withdrawing stops publishing and returns the draft to review.</p><div class="actions"><button type="button" id="withdraw" class="danger">Withdraw approval</button></div></div>"#);
     }
     body.push_str(r#"</section>"#);
