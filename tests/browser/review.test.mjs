@@ -124,7 +124,7 @@ test("sign in: a wrong token shows the error, a right one lands on /review; sign
   await page.getByRole("heading", { name: "Drafts" }).waitFor();
   await page.getByRole("button", { name: "Sign out Aiko" }).waitFor();
   const [cookie] = await page.context().cookies();
-  assert.equal(cookie.name, "review_session");
+  assert.equal(cookie.name, "__Host-review_session");
   assert.match(cookie.value, /^[0-9a-f]{64}$/);
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.secure, true);
@@ -143,9 +143,9 @@ test("sign in: a wrong token shows the error, a right one lands on /review; sign
   // Signing out: back to the login page, and the old cookie is worth nothing any more.
   await Promise.all([page.waitForURL(/\/review\/login$/), page.getByRole("button", { name: "Sign out Aiko" }).click()]);
   assert.deepEqual(await page.context().cookies(), []);
-  const replay = await fetch(`${review.url}/review`, { redirect: "manual", headers: { cookie: `review_session=${cookie.value}` } });
+  const replay = await fetch(`${review.url}/review`, { redirect: "manual", headers: { cookie: `__Host-review_session=${cookie.value}` } });
   assert.equal(replay.status, 303, "a signed-out session still opens the list");
-  const api = await review.request("GET", "/api/v1/drafts", { token: null, headers: { cookie: `review_session=${cookie.value}` } });
+  const api = await review.request("GET", "/api/v1/drafts", { token: null, headers: { cookie: `__Host-review_session=${cookie.value}` } });
   assert.equal(api.status, 401);
 });
 
@@ -201,9 +201,9 @@ test("signed out, every page sends you to sign in and every action is refused, c
     // No cookie, no token: 401.
     const anonymous = await review.request(method, path, { token: null, body, headers: { origin: review.url } });
     assert.equal(anonymous.status, 401, `${method} ${path}: ${anonymous.text}`);
-    // A reviewer's token is not the API's bearer token.
-    const reviewerAsBearer = await review.request(method, path, { token: AIKO.token, body });
-    assert.equal(reviewerAsBearer.status, 401, `${method} ${path} with a reviewer token as bearer`);
+    // A token nobody has: 401.
+    const wrongBearer = await review.request(method, path, { token: `${AIKO.token}x`, body });
+    assert.equal(wrongBearer.status, 401, `${method} ${path} with a wrong bearer token`);
     // A live cookie from another origin, or with no Origin at all: 403.
     for (const origin of ["http://evil.example", "null", `${review.url}.evil.example`, undefined]) {
       const headers = { cookie, ...(origin === undefined ? {} : { origin }) };
@@ -241,6 +241,7 @@ test("a signed-in reviewer's browser refuses to act for another origin's page", 
     { site: evil.sameSiteUrl, action: target(`/api/v1/drafts/${id}/approve`), fields: { revision: before.revision }, status: 403 },
     { site: evil.sameSiteUrl, action: target(`/api/v1/drafts/${id}/discard`), fields: { revision: before.revision }, status: 403, enctype: "text/plain" },
     { site: evil.sameSiteUrl, action: target("/review/logout"), fields: {}, status: 403 },
+    { site: evil.sameSiteUrl, action: target("/review/logout/everywhere"), fields: {}, status: 403 },
     { site: evil.sameSiteUrl, action: target("/review/login"), fields: { token: BEN.token, next: "/review" }, status: 403 },
     // Another site: the cookie is not even sent.
     { site: evil.url, action: target(`/api/v1/drafts/${id}/comments`), fields: { comment: "forged" }, status: 401 },
@@ -577,6 +578,7 @@ test("a timed post not queued yet: its time is changed on the page, then it is p
   const later = new Date(Math.ceil((Date.now() + 5 * 3600e3) / 60e3) * 60e3);
   const approved = await review.request("POST", `/api/v1/drafts/${id}/approve`, {
     body: { revision: draft.revision, scheduledAt: rfc3339(later) },
+    token: BEN.token,
   });
   assert.equal(approved.status, 200, approved.text);
   const page = await open(AIKO, { ...DESKTOP, timezoneId: "UTC" });

@@ -19,8 +19,8 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** Screenshots are test artifacts, kept (ignored by git) for a person to look at. */
 export const SCREENSHOTS = join(ROOT, "target", "screenshots");
 
-export const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3" };
-export const BEN = { name: "Ben", token: "ben-review-0a9e8d7c6b5f4e3d" };
+export const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3c5e1" };
+export const BEN = { name: "Ben", token: "ben-review-0a9e8d7c6b5f4e3d2c1b" };
 export const REVIEWERS = `${AIKO.name}:${AIKO.token}\n${BEN.name}:${BEN.token}`;
 
 export const IMAGE = "image-consumer";
@@ -219,12 +219,12 @@ export async function sessionCookie(base, reviewer = AIKO) {
   });
   assert.equal(response.status, 303, await response.text());
   const cookie = response.headers.get("set-cookie");
-  assert.match(cookie, /^review_session=[0-9a-f]{64};/);
+  assert.match(cookie, /^__Host-review_session=[0-9a-f]{64};/);
   return cookie.split(";")[0];
 }
 
 export const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** The headers every review page, asset and redirect carries. */
 export function assertSecurityHeaders(headers, where) {

@@ -11,6 +11,11 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "test-token-5d41402abc4b2a76b9719d911017c592";
+/**
+ * The reviewer every pipeline has unless a test sets its own `REVIEWERS`: approving,
+ * re-approving, rescheduling and withdrawing need a person, so tests send this token.
+ */
+export const REVIEWER = { name: "Riko", token: "riko-review-3f8a91c4d2b7e6a05c1d9f2e" };
 const CONFIGS = {
   api: "wrangler/api.toml",
   "publish-consumer": "wrangler/publish-consumer.toml",
@@ -275,15 +280,18 @@ function defined(vars) {
  * - `idle`: names of consumer Workers (such as "image-consumer") started without their
  *   queue consumers: what is sent to their queues waits there, undelivered, so a test can
  *   look at the state before any delivery and then hand the message over with `deliver`.
+ * - `logs`: when true, every Worker's log lines are kept in `pipeline.logs` (`{ level,
+ *   message }`, oldest first) instead of being printed, so a test can look for what must
+ *   or must not be logged.
  * - `d1LatencyMs`: every Worker's D1 binding yields this long before each statement (see
  *   D1_LATENCY_SCRIPT), so that requests fired at the same moment really interleave. With
  *   `record`, every statement run lands in `pipeline.statements` (`{ worker, sql }`).
  */
 export async function startPipeline(
   vars = {},
-  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs } = {},
+  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs, logs = false } = {},
 ) {
-  const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
+  const apiVars = { API_TOKEN, REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}`, ...(vars.api ?? {}) };
   const aiBinding = (options) =>
     ai === undefined
       ? options
@@ -315,7 +323,7 @@ export async function startPipeline(
       queueConsumers: {},
     });
   }
-  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null };
+  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, logs: [] };
   const sink = async (request) => {
     const { pathname } = new URL(request.url);
     const body = await request.json();
@@ -366,7 +374,8 @@ export async function startPipeline(
       serviceBindings: record ? { SINK: sink } : {},
     });
   }
-  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers });
+  const logging = logs ? { handleStructuredLogs: ({ level, message }) => records.logs.push({ level, message }) } : {};
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers, ...logging });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const db = await mf.getD1Database("DB", d1LatencyMs === undefined ? "api" : D1_LATENCY_WORKER);
   for (const statement of migrationStatements()) {
@@ -384,7 +393,7 @@ function variantWorkerName(variant) {
 }
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null }) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, logs: [] }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
@@ -417,6 +426,11 @@ export class Pipeline {
    */
   refuseSends(refuse) {
     this.records.refuse = refuse;
+  }
+
+  /** With `logs`: every log line of every Worker so far, oldest first, as `{ level, message }`. */
+  get logs() {
+    return this.records.logs;
   }
 
   /** With `record`: the sends refused by `refuseSends`, oldest first. */

@@ -91,11 +91,6 @@ pub async fn bearer_actor(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     let given = bearer(req)?;
     let api = api_token(env)?;
     let people = reviewers(env).unwrap_or_default();
-    if api.is_none() && people.is_empty() {
-        return Err(ApiError::NotConfigured(
-            "API_TOKEN is not set; the API is closed".into(),
-        ));
-    }
     let mut found = None;
     if let Some(api) = &api
         && constant_time_eq(given.as_bytes(), api.as_bytes())
@@ -115,6 +110,10 @@ pub async fn bearer_actor(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     }
     match found {
         Some(actor) if !given.is_empty() => Ok(actor),
+        // Fails closed: without `API_TOKEN` only reviewers' own tokens open anything.
+        _ if api.is_none() => Err(ApiError::NotConfigured(
+            "API_TOKEN is not set; the API is closed".into(),
+        )),
         _ => Err(limit::failed(req, env, Failure::Bearer).await),
     }
 }
