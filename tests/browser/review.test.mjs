@@ -984,3 +984,108 @@ test("a phone-sized screen: no page scrolls sideways, even with long unbroken te
   }
   assert.deepEqual(wide, []);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Taking an approval back, signing out everywhere, and polling that backs off
+
+/** A draft approved by Ben's script (his own token) for a time hours ahead: nothing queued yet. */
+async function approvedForLater() {
+  const draft = await review.generate();
+  const later = new Date(Math.ceil((Date.now() + 5 * 3600e3) / 60e3) * 60e3);
+  const approved = await review.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
+    body: { revision: draft.revision, scheduledAt: rfc3339(later) },
+    token: BEN.token,
+  });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal((await review.row(draft.draftId)).approved_by, "Ben", "the approval does not name the reviewer whose token it was");
+  return approved.json;
+}
+
+test("an approved post is withdrawn on the page: back under review, nothing published", async () => {
+  const approved = await approvedForLater();
+  const id = approved.draftId;
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${id}`);
+  const withdraw = page.getByRole("button", { name: "Withdraw approval" });
+  await withdraw.waitFor();
+  await screenshot(page, "draft-approved-desktop");
+  const phone = await open(AIKO, PHONE);
+  await phone.goto(`${review.url}/review/${id}`);
+  await phone.getByRole("button", { name: "Withdraw approval" }).waitFor();
+  await screenshot(phone, "draft-approved-phone");
+  assert.ok((await overflow(phone)) <= 0, `the approved draft scrolls sideways on a phone by ${await overflow(phone)} px`);
+
+  await page.getByLabel("Why withdraw (optional)").fill("The offer changed");
+  await Promise.all([page.waitForEvent("load"), withdraw.click()]);
+  await page.getByRole("button", { name: "Approve" }).waitFor();
+  assert.equal(await page.locator("#status").textContent(), "draft");
+  const row = await review.row(id);
+  assert.equal(row.status, "draft");
+  assert.equal(row.approved_caption, null);
+  assert.deepEqual(
+    (await comments(id)).map((c) => `${c.reviewer} ${c.decision} ${c.comment}`),
+    ["Ben approve ", "Aiko withdraw The offer changed"],
+  );
+  assert.match(await page.locator("#history").textContent(), /Aiko\s+withdrew the approval of revision/);
+  assert.equal(publishMessages(id).length, 0);
+});
+
+test("once publishing has started the page offers no withdrawal", async () => {
+  const approved = await approvedForLater();
+  await review.db
+    .prepare("UPDATE drafts SET status = 'publishing', publish_claim = 'claim-x', claim_expires_at = '2999-01-01T00:00:00Z' WHERE id = ?1")
+    .bind(approved.draftId)
+    .run();
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${approved.draftId}`);
+  await page.getByText("publishing is on its way").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Withdraw approval" }).count(), 0);
+});
+
+test("sign out everywhere ends the reviewer's sessions in every browser", async () => {
+  const laptop = await open(AIKO);
+  const phone = await open(AIKO, PHONE);
+  const ben = await open(BEN);
+  for (const page of [laptop, phone, ben]) await page.goto(`${review.url}/review`);
+  await Promise.all([phone.waitForURL(/\/review\/login$/), phone.getByRole("button", { name: "Sign out everywhere" }).click()]);
+  assert.deepEqual(await phone.context().cookies(), []);
+  await laptop.reload();
+  assert.equal(new URL(laptop.url()).pathname, "/review/login", "the laptop's session survived");
+  await ben.reload();
+  assert.equal(new URL(ben.url()).pathname, "/review", "another reviewer was signed out");
+});
+
+test("a draft page waiting for a post to go out polls less and less often, at least once a minute", async () => {
+  const approved = await approvedForLater();
+  const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...DESKTOP });
+  contexts.push(context);
+  const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
+  await context.addCookies([{ name, value, url: review.url, httpOnly: true, secure: true, sameSite: "Strict" }]);
+  const page = await context.newPage();
+  watch(page);
+  await page.clock.install();
+  const path = `/api/v1/drafts/${approved.draftId}`;
+  const polls = [];
+  let pending = 0;
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname !== path) return;
+    pending += 1;
+    polls.push(page.evaluate(() => Date.now()));
+  });
+  const done = () => (pending -= 1);
+  page.on("requestfinished", (request) => new URL(request.url()).pathname === path && done());
+  page.on("requestfailed", (request) => new URL(request.url()).pathname === path && done());
+  await page.goto(`${review.url}/review/${approved.draftId}`);
+  const start = await page.evaluate(() => Date.now());
+  // Ten minutes of the page's time, a second at a time, each poll answered before going on.
+  for (let second = 0; second < 600; second += 1) {
+    await page.clock.runFor(1000);
+    await eventually(() => pending === 0, "the poll's answer", 5000);
+  }
+  const times = (await Promise.all(polls)).map((t) => (t - start) / 1000);
+  const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]));
+  assert.ok(gaps[0] <= 3, `the first look came after ${gaps[0]} s`);
+  assert.ok(times.length <= 20, `${times.length} polls in ten minutes: ${times.join(", ")}`);
+  assert.ok(Math.max(...gaps) <= 62, `a gap of ${Math.max(...gaps)} s, more than a minute: ${times.join(", ")}`);
+  assert.ok(gaps.at(-1) >= 55, `still polling every ${gaps.at(-1)} s after ten minutes`);
+});

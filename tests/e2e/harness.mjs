@@ -374,7 +374,7 @@ export async function startPipeline(
       serviceBindings: record ? { SINK: sink } : {},
     });
   }
-  const logging = logs ? { handleStructuredLogs: ({ level, message }) => records.logs.push({ level, message }) } : {};
+  const logging = logs ? { handleStructuredLogs: ({ level, message }) => void records.logs.push({ level, message }) } : {};
   const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers, ...logging });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const db = await mf.getD1Database("DB", d1LatencyMs === undefined ? "api" : D1_LATENCY_WORKER);
