@@ -392,6 +392,8 @@ function variantWorkerName(variant) {
   return `api-${variant}`;
 }
 
+let clientAddresses = 0;
+
 export class Pipeline {
   constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, logs: [] }) {
     this.mf = mf;
@@ -477,7 +479,11 @@ export class Pipeline {
    * `signal` can abort it, so a test of a hang cannot hang itself.
    */
   async request(method, path, { body, token = API_TOKEN, headers = {}, raw, signal } = {}) {
-    const init = { method, headers: { ...headers }, signal };
+    // Each request comes from a client address of its own unless the test names one: failed
+    // credentials are limited per client, and a test about the limit sets the address.
+    clientAddresses += 1;
+    const client = `10.${(clientAddresses >> 16) & 255}.${(clientAddresses >> 8) & 255}.${clientAddresses & 255}`;
+    const init = { method, headers: { "cf-connecting-ip": client, ...headers }, signal };
     if (token !== null) init.headers.authorization = `Bearer ${token}`;
     if (raw !== undefined) {
       init.body = raw;
