@@ -50,13 +50,21 @@ afterEach(async () => {
   assert.deepEqual(seen, [], "the page had script errors or CSP violations");
 });
 
+/**
+ * The session cookie as the browser keeps it: `__Host-` cookies are host-only, `Secure` and
+ * for `Path=/` (a cookie given with a URL would be neither here).
+ */
+function sessionCookieFor(name, value) {
+  return { name, value, domain: new URL(review.url).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" };
+}
+
 /** A new browser context (its own cookies), signed in as `reviewer` unless null. */
 async function open(reviewer = AIKO, options = DESKTOP) {
   const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
   contexts.push(context);
   if (reviewer) {
     const [name, value] = (await sessionCookie(review.url, reviewer)).split("=");
-    await context.addCookies([{ name, value, url: review.url, httpOnly: true, secure: true, sameSite: "Strict" }]);
+    await context.addCookies([sessionCookieFor(name, value)]);
   }
   const page = await context.newPage();
   watch(page);
@@ -1060,7 +1068,7 @@ test("a draft page waiting for a post to go out polls less and less often, at le
   const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...DESKTOP });
   contexts.push(context);
   const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
-  await context.addCookies([{ name, value, url: review.url, httpOnly: true, secure: true, sameSite: "Strict" }]);
+  await context.addCookies([sessionCookieFor(name, value)]);
   const page = await context.newPage();
   watch(page);
   await page.clock.install();
