@@ -11,13 +11,15 @@ import { API_TOKEN, REVIEWER, startPipeline } from "./harness.mjs";
 const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3c5e1" };
 const RIKO_NEW_TOKEN = "riko-rotated-b93e0c7a5d1f42e8a6c4";
 const REVIEWERS = `${REVIEWER.name}:${REVIEWER.token}\n${AIKO.name}:${AIKO.token}`;
+/** A webhook's URL is its secret; this one cannot be fetched (no such port), so fetch throws. */
+const WEBHOOK = "https://hooks.example.com:99999/services/T000/B000/secret-webhook-path";
 
 let pipeline;
 let openai;
 before(async () => {
   openai = await startFakeOpenAI();
   pipeline = await startPipeline(
-    { api: { REVIEWERS } },
+    { api: { REVIEWERS }, "publish-consumer": { ALERT_WEBHOOK_URL: WEBHOOK } },
     {
       record: true,
       logs: true,
@@ -416,4 +418,16 @@ test("comments per draft are limited and a history is read in bounded pages", as
   assert.equal(history.json.comments.length, 200);
   assert.equal(history.json.comments[0].comment, "note 1");
   assert.deepEqual(history.json.comments.slice(-2).map((c) => c.decision), ["comment", "edit"]);
+});
+
+test("a webhook that cannot be fetched is logged without its URL", async () => {
+  // A draft waiting for review for two days: the scheduler's run sends the reminder digest.
+  const draft = await readyDraft();
+  await pipeline.db.prepare("UPDATE drafts SET created_at = ?2 WHERE id = ?1").bind(draft.draftId, new Date(Date.now() - 48 * 3600e3).toISOString()).run();
+  await pipeline.runCron({ at: Date.now() });
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.message.includes("the alert webhook could not be reached")), {
+    what: "the failed webhook in the log",
+  });
+  const all = JSON.stringify(pipeline.logs);
+  for (const part of ["secret-webhook-path", "hooks.example.com", "T000/B000"]) assert.ok(!all.includes(part), `the log holds the webhook's ${part}`);
 });
