@@ -246,6 +246,9 @@ export function assertSecurityHeaders(headers, where) {
   assert.ok(!csp.includes("unsafe-inline") && !csp.includes("unsafe-eval"), `${where}: ${csp}`);
   assert.deepEqual(directives["default-src"], ["'none'"], `${where}: ${csp}`);
   assert.deepEqual(directives["frame-ancestors"], ["'none'"], `${where}: ${csp}`);
+  // Images only from this Worker (and the empty data: favicon), not from any https site.
+  assert.deepEqual(directives["img-src"], ["'self'", "data:"], `${where}: ${csp}`);
+  assert.match(get("strict-transport-security") ?? "", /^max-age=\d{8,}/, `${where}: Strict-Transport-Security`);
   assert.equal(get("x-content-type-options"), "nosniff", where);
   assert.equal(get("x-frame-options"), "DENY", where);
   assert.equal(get("referrer-policy"), "same-origin", where);
