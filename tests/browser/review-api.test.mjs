@@ -53,11 +53,12 @@ test("two approvals at the same moment: exactly one 200 and one publish message,
     const draft = await review.generate();
     const id = draft.draftId;
     const body = { revision: draft.revision, comment: `round ${round}` };
-    // Two reviewers, or a reviewer and an API client, press Approve at once.
+    // Two reviewers on the page, or one on the page and a script with a reviewer's token,
+    // press Approve at once.
     const [first, second] =
       round % 2 === 0
         ? await Promise.all([asReviewer(aiko, "POST", `/api/v1/drafts/${id}/approve`, body), asReviewer(ben, "POST", `/api/v1/drafts/${id}/approve`, body)])
-        : await Promise.all([asReviewer(aiko, "POST", `/api/v1/drafts/${id}/approve`, body), review.request("POST", `/api/v1/drafts/${id}/approve`, { body })]);
+        : await Promise.all([asReviewer(aiko, "POST", `/api/v1/drafts/${id}/approve`, body), review.request("POST", `/api/v1/drafts/${id}/approve`, { body, token: BEN.token })]);
     const statuses = [first.status, second.status].sort();
     assert.deepEqual(statuses, [200, 409], `round ${round}: ${first.text} / ${second.text}`);
     const [winner, loser] = first.status === 200 ? [first, second] : [second, first];
@@ -210,9 +211,10 @@ test("401 without a token or a live session, on every JSON route", async () => {
   const ways = [
     ["nothing", { token: null }],
     ["a wrong bearer token", { token: `${API_TOKEN}x` }],
-    ["a reviewer's token as the bearer token", { token: AIKO.token }],
-    ["a made-up session", { token: null, headers: { cookie: `review_session=${"ab".repeat(32)}`, origin: review.url } }],
-    ["a malformed session cookie", { token: null, headers: { cookie: "review_session=../../etc", origin: review.url } }],
+    ["a reviewer's token with a character more", { token: `${AIKO.token}x` }],
+    ["a made-up session", { token: null, headers: { cookie: `__Host-review_session=${"ab".repeat(32)}`, origin: review.url } }],
+    ["a malformed session cookie", { token: null, headers: { cookie: "__Host-review_session=../../etc", origin: review.url } }],
+    ["the session id under the cookie's old name", { token: null, headers: { cookie: aiko.replace("__Host-", ""), origin: review.url } }],
     ["an expired session", { token: null, headers: { cookie: expired, origin: review.url } }],
   ];
   for (const [method, path, body] of routes) {
@@ -251,6 +253,7 @@ test("cross-origin posts are refused whatever they carry, and change nothing", a
     ["POST", `/api/v1/drafts/${id}/discard`],
     ["POST", `/api/v1/drafts/${id}/regenerate`],
     ["POST", "/review/logout"],
+    ["POST", "/review/logout/everywhere"],
   ];
   for (const [method, path] of paths) {
     for (const [type, raw] of Object.entries(bodies)) {

@@ -50,13 +50,21 @@ afterEach(async () => {
   assert.deepEqual(seen, [], "the page had script errors or CSP violations");
 });
 
+/**
+ * The session cookie as the browser keeps it: `__Host-` cookies are host-only, `Secure` and
+ * for `Path=/` (a cookie given with a URL would be neither here).
+ */
+function sessionCookieFor(name, value) {
+  return { name, value, domain: new URL(review.url).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" };
+}
+
 /** A new browser context (its own cookies), signed in as `reviewer` unless null. */
 async function open(reviewer = AIKO, options = DESKTOP) {
   const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
   contexts.push(context);
   if (reviewer) {
     const [name, value] = (await sessionCookie(review.url, reviewer)).split("=");
-    await context.addCookies([{ name, value, url: review.url, httpOnly: true, secure: true, sameSite: "Strict" }]);
+    await context.addCookies([sessionCookieFor(name, value)]);
   }
   const page = await context.newPage();
   watch(page);
@@ -124,7 +132,7 @@ test("sign in: a wrong token shows the error, a right one lands on /review; sign
   await page.getByRole("heading", { name: "Drafts" }).waitFor();
   await page.getByRole("button", { name: "Sign out Aiko" }).waitFor();
   const [cookie] = await page.context().cookies();
-  assert.equal(cookie.name, "review_session");
+  assert.equal(cookie.name, "__Host-review_session");
   assert.match(cookie.value, /^[0-9a-f]{64}$/);
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.secure, true);
@@ -143,9 +151,9 @@ test("sign in: a wrong token shows the error, a right one lands on /review; sign
   // Signing out: back to the login page, and the old cookie is worth nothing any more.
   await Promise.all([page.waitForURL(/\/review\/login$/), page.getByRole("button", { name: "Sign out Aiko" }).click()]);
   assert.deepEqual(await page.context().cookies(), []);
-  const replay = await fetch(`${review.url}/review`, { redirect: "manual", headers: { cookie: `review_session=${cookie.value}` } });
+  const replay = await fetch(`${review.url}/review`, { redirect: "manual", headers: { cookie: `__Host-review_session=${cookie.value}` } });
   assert.equal(replay.status, 303, "a signed-out session still opens the list");
-  const api = await review.request("GET", "/api/v1/drafts", { token: null, headers: { cookie: `review_session=${cookie.value}` } });
+  const api = await review.request("GET", "/api/v1/drafts", { token: null, headers: { cookie: `__Host-review_session=${cookie.value}` } });
   assert.equal(api.status, 401);
 });
 
@@ -201,9 +209,9 @@ test("signed out, every page sends you to sign in and every action is refused, c
     // No cookie, no token: 401.
     const anonymous = await review.request(method, path, { token: null, body, headers: { origin: review.url } });
     assert.equal(anonymous.status, 401, `${method} ${path}: ${anonymous.text}`);
-    // A reviewer's token is not the API's bearer token.
-    const reviewerAsBearer = await review.request(method, path, { token: AIKO.token, body });
-    assert.equal(reviewerAsBearer.status, 401, `${method} ${path} with a reviewer token as bearer`);
+    // A token nobody has: 401.
+    const wrongBearer = await review.request(method, path, { token: `${AIKO.token}x`, body });
+    assert.equal(wrongBearer.status, 401, `${method} ${path} with a wrong bearer token`);
     // A live cookie from another origin, or with no Origin at all: 403.
     for (const origin of ["http://evil.example", "null", `${review.url}.evil.example`, undefined]) {
       const headers = { cookie, ...(origin === undefined ? {} : { origin }) };
@@ -241,6 +249,7 @@ test("a signed-in reviewer's browser refuses to act for another origin's page", 
     { site: evil.sameSiteUrl, action: target(`/api/v1/drafts/${id}/approve`), fields: { revision: before.revision }, status: 403 },
     { site: evil.sameSiteUrl, action: target(`/api/v1/drafts/${id}/discard`), fields: { revision: before.revision }, status: 403, enctype: "text/plain" },
     { site: evil.sameSiteUrl, action: target("/review/logout"), fields: {}, status: 403 },
+    { site: evil.sameSiteUrl, action: target("/review/logout/everywhere"), fields: {}, status: 403 },
     { site: evil.sameSiteUrl, action: target("/review/login"), fields: { token: BEN.token, next: "/review" }, status: 403 },
     // Another site: the cookie is not even sent.
     { site: evil.url, action: target(`/api/v1/drafts/${id}/comments`), fields: { comment: "forged" }, status: 401 },
@@ -577,6 +586,7 @@ test("a timed post not queued yet: its time is changed on the page, then it is p
   const later = new Date(Math.ceil((Date.now() + 5 * 3600e3) / 60e3) * 60e3);
   const approved = await review.request("POST", `/api/v1/drafts/${id}/approve`, {
     body: { revision: draft.revision, scheduledAt: rfc3339(later) },
+    token: BEN.token,
   });
   assert.equal(approved.status, 200, approved.text);
   const page = await open(AIKO, { ...DESKTOP, timezoneId: "UTC" });
@@ -1043,4 +1053,110 @@ test("a post live with its media id unknown says so; a post on its way says why 
   await page.goto(`${review.url}/review/${waiting}`);
   assert.equal(await page.locator(".notice.failed").count(), 0, "a waiting post shown as failed");
   assert.match(await page.locator(".notice.waiting").textContent(), /^Waiting: the container 1789 is being processed/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Taking an approval back, signing out everywhere, and polling that backs off
+
+/** A draft approved by Ben's script (his own token) for a time hours ahead: nothing queued yet. */
+async function approvedForLater() {
+  const draft = await review.generate();
+  const later = new Date(Math.ceil((Date.now() + 5 * 3600e3) / 60e3) * 60e3);
+  const approved = await review.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
+    body: { revision: draft.revision, scheduledAt: rfc3339(later) },
+    token: BEN.token,
+  });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal((await review.row(draft.draftId)).approved_by, "Ben", "the approval does not name the reviewer whose token it was");
+  return approved.json;
+}
+
+test("an approved post is withdrawn on the page: back under review, nothing published", async () => {
+  const approved = await approvedForLater();
+  const id = approved.draftId;
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${id}`);
+  const withdraw = page.getByRole("button", { name: "Withdraw approval" });
+  await withdraw.waitFor();
+  await screenshot(page, "draft-approved-desktop");
+  const phone = await open(AIKO, PHONE);
+  await phone.goto(`${review.url}/review/${id}`);
+  await phone.getByRole("button", { name: "Withdraw approval" }).waitFor();
+  await screenshot(phone, "draft-approved-phone");
+  assert.ok((await overflow(phone)) <= 0, `the approved draft scrolls sideways on a phone by ${await overflow(phone)} px`);
+
+  await page.getByLabel("Why withdraw (optional)").fill("The offer changed");
+  await Promise.all([page.waitForEvent("load"), withdraw.click()]);
+  await page.getByRole("button", { name: "Approve" }).waitFor();
+  assert.equal(await page.locator("#status").textContent(), "draft");
+  const row = await review.row(id);
+  assert.equal(row.status, "draft");
+  assert.equal(row.approved_caption, null);
+  assert.deepEqual(
+    (await comments(id)).map((c) => `${c.reviewer} ${c.decision} ${c.comment}`),
+    ["Ben approve ", "Aiko withdraw The offer changed"],
+  );
+  assert.match(await page.locator("#history").textContent(), /Aiko\s+withdrew the approval of revision/);
+  assert.equal(publishMessages(id).length, 0);
+});
+
+test("once publishing has started the page offers no withdrawal", async () => {
+  const approved = await approvedForLater();
+  await review.db
+    .prepare("UPDATE drafts SET status = 'publishing', publish_claim = 'claim-x', claim_expires_at = '2999-01-01T00:00:00Z' WHERE id = ?1")
+    .bind(approved.draftId)
+    .run();
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${approved.draftId}`);
+  await page.getByText("publishing is on its way").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Withdraw approval" }).count(), 0);
+});
+
+test("sign out everywhere ends the reviewer's sessions in every browser", async () => {
+  const laptop = await open(AIKO);
+  const phone = await open(AIKO, PHONE);
+  const ben = await open(BEN);
+  for (const page of [laptop, phone, ben]) await page.goto(`${review.url}/review`);
+  await Promise.all([phone.waitForURL(/\/review\/login$/), phone.getByRole("button", { name: "Sign out everywhere" }).click()]);
+  assert.deepEqual(await phone.context().cookies(), []);
+  await laptop.reload();
+  assert.equal(new URL(laptop.url()).pathname, "/review/login", "the laptop's session survived");
+  await ben.reload();
+  assert.equal(new URL(ben.url()).pathname, "/review", "another reviewer was signed out");
+});
+
+test("a draft page waiting for a post to go out polls less and less often, at least once a minute", async (t) => {
+  const approved = await approvedForLater();
+  const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...DESKTOP });
+  contexts.push(context);
+  const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
+  await context.addCookies([sessionCookieFor(name, value)]);
+  const page = await context.newPage();
+  watch(page);
+  await page.clock.install();
+  const path = `/api/v1/drafts/${approved.draftId}`;
+  const polls = [];
+  let pending = 0;
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname !== path) return;
+    pending += 1;
+    polls.push(page.evaluate(() => Date.now()));
+  });
+  const done = () => (pending -= 1);
+  page.on("requestfinished", (request) => new URL(request.url()).pathname === path && done());
+  page.on("requestfailed", (request) => new URL(request.url()).pathname === path && done());
+  await page.goto(`${review.url}/review/${approved.draftId}`);
+  const start = await page.evaluate(() => Date.now());
+  // Ten minutes of the page's time, a second at a time, each poll answered before going on.
+  for (let second = 0; second < 600; second += 1) {
+    await page.clock.runFor(1000);
+    await eventually(() => pending === 0, "the poll's answer", 5000);
+  }
+  const times = (await Promise.all(polls)).map((t) => (t - start) / 1000);
+  const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]));
+  t.diagnostic(`polls at ${times.map((s) => s.toFixed(0)).join(", ")} s`);
+  assert.ok(gaps[0] <= 3, `the first look came after ${gaps[0]} s`);
+  assert.ok(times.length <= 20, `${times.length} polls in ten minutes: ${times.join(", ")}`);
+  assert.ok(Math.max(...gaps) <= 62, `a gap of ${Math.max(...gaps)} s, more than a minute: ${times.join(", ")}`);
+  assert.ok(gaps.at(-1) >= 55, `still polling every ${gaps.at(-1)} s after ten minutes`);
 });

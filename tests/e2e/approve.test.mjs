@@ -3,7 +3,7 @@
 // `approved` without a message.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { startPipeline } from "./harness.mjs";
+import { REVIEWER, startPipeline } from "./harness.mjs";
 
 let pipeline;
 before(async () => {
@@ -43,7 +43,10 @@ test("with the KV copy behind D1, an approval snapshots D1's text at the revisio
   await kv.put(`draft:${draft.draftId}`, JSON.stringify(stale));
 
   // A page that read the copy names its revision: refused, nothing approved or queued.
-  const byCopy = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, { body: { revision: stale.revision } });
+  const byCopy = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
+    body: { revision: stale.revision },
+    token: REVIEWER.token,
+  });
   assert.equal(byCopy.status, 409, byCopy.text);
   assert.equal(byCopy.json.error.code, "revision_conflict");
   assert.equal(byCopy.json.error.current.caption, "Pumpkin soup is back, now with ginger");
@@ -53,6 +56,7 @@ test("with the KV copy behind D1, an approval snapshots D1's text at the revisio
   // D1's revision: the snapshot is D1's text and image at that revision.
   const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
     body: { revision: edited.json.revision },
+    token: REVIEWER.token,
   });
   assert.equal(approved.status, 200, approved.text);
   const row = await pipeline.draftRow(draft.draftId);
@@ -71,6 +75,7 @@ test("a publish message that cannot be queued leaves the draft failed with the r
   try {
     const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
       body: { revision: draft.revision },
+      token: REVIEWER.token,
     });
     assert.equal(approved.status, 503, approved.text);
     assert.ok(approved.headers.get("retry-after"), "no Retry-After");
@@ -88,6 +93,7 @@ test("a publish message that cannot be queued leaves the draft failed with the r
   // The way out works: approve it again, and one message goes.
   const again = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/reapprove`, {
     body: { revision: row.revision },
+    token: REVIEWER.token,
   });
   assert.equal(again.status, 200, again.text);
   assert.equal((await pipeline.draftRow(draft.draftId)).status, "approved");

@@ -12,6 +12,11 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "test-token-5d41402abc4b2a76b9719d911017c592";
+/**
+ * The reviewer every pipeline has unless a test sets its own `REVIEWERS`: approving,
+ * re-approving, rescheduling and withdrawing need a person, so tests send this token.
+ */
+export const REVIEWER = { name: "Riko", token: "riko-review-3f8a91c4d2b7e6a05c1d9f2e" };
 const CONFIGS = {
   api: "wrangler/api.toml",
   "publish-consumer": "wrangler/publish-consumer.toml",
@@ -286,7 +291,7 @@ export async function startPipeline(
   vars = {},
   { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs, logs = false } = {},
 ) {
-  const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
+  const apiVars = { API_TOKEN, REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}`, ...(vars.api ?? {}) };
   const aiBinding = (options) =>
     ai === undefined
       ? options
@@ -405,6 +410,8 @@ function variantWorkerName(variant) {
   return `api-${variant}`;
 }
 
+let clientAddresses = 0;
+
 export class Pipeline {
   constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] }) {
     this.mf = mf;
@@ -499,7 +506,11 @@ export class Pipeline {
    * `signal` can abort it, so a test of a hang cannot hang itself.
    */
   async request(method, path, { body, token = API_TOKEN, headers = {}, raw, signal } = {}) {
-    const init = { method, headers: { ...headers }, signal };
+    // Each request comes from a client address of its own unless the test names one: failed
+    // credentials are limited per client, and a test about the limit sets the address.
+    clientAddresses += 1;
+    const client = `10.${(clientAddresses >> 16) & 255}.${(clientAddresses >> 8) & 255}.${clientAddresses & 255}`;
+    const init = { method, headers: { "cf-connecting-ip": client, ...headers }, signal };
     if (token !== null) init.headers.authorization = `Bearer ${token}`;
     if (raw !== undefined) {
       init.body = raw;

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { reply, startFakeOpenAI } from "../fakes/openai.mjs";
-import { API_TOKEN, ROOT, startPipeline } from "./harness.mjs";
+import { API_TOKEN, REVIEWER, ROOT, startPipeline } from "./harness.mjs";
 import { assertNothingStored, OPENAI_KEY, OPENAI_MODEL, UUID_V4 } from "./support.mjs";
 
 const document = JSON.parse(readFileSync(join(ROOT, "workers/api/openapi.json"), "utf8"));
@@ -684,6 +684,7 @@ test("scheduledAt without an offset is 400 with 'needs a UTC offset such as +09:
   const { id, draft } = await draftWithImage("Approve me later");
   const approve = await pipeline.request("POST", `/api/v1/drafts/${id}/approve`, {
     body: { revision: draft.revision, scheduledAt: "2030-01-31T09:00:00" },
+    token: REVIEWER.token,
   });
   assert.equal(approve.status, 400, approve.text);
   const problem = approve.json.error.problems.find((p) => p.path === "scheduledAt");

@@ -15,6 +15,7 @@ import {
   sha256,
   startPublishing,
 } from "./publish-support.mjs";
+import { REVIEWER } from "./harness.mjs";
 import { assertNoSecret } from "./support.mjs";
 
 const LANGSMITH_KEY = "lsv2_pt_publish_e2e_5c4b3a291807";
@@ -641,7 +642,10 @@ test("generate, approve, publish: Instagram receives exactly the approved revisi
     },
     { what: "the image to be ready" },
   );
-  const approved = await p.pipeline.request("POST", `/api/v1/drafts/${id}/approve`, { body: { revision: ready.revision } });
+  const approved = await p.pipeline.request("POST", `/api/v1/drafts/${id}/approve`, {
+    body: { revision: ready.revision },
+    token: REVIEWER.token,
+  });
   assert.equal(approved.status, 200, approved.text);
   // The api queued the publish message; the (idle) publish consumer is handed it.
   const [queued] = p.sent("publish-queue", id);

@@ -150,7 +150,7 @@ test("README: the Try it commands, run as written with bash, make a draft and re
   try {
     // The repository root as the README expects it: only wrangler/api.dev.vars, as scripts/dev writes it.
     mkdirSync(join(folder, "wrangler"));
-    writeFileSync(join(folder, "wrangler", "api.dev.vars"), `API_TOKEN=${API_TOKEN}\nREVIEWERS=readme:readme-reviewer-token\n`);
+    writeFileSync(join(folder, "wrangler", "api.dev.vars"), `API_TOKEN=${API_TOKEN}\nREVIEWERS=readme:readme-reviewer-5d41402abc4b2a76b9719d91\n`);
 
     const blocks = tryItBlocks(README);
     const others = otherCurlCommands(README, blocks);

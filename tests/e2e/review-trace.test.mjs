@@ -78,6 +78,7 @@ test("an edited, approved draft becomes an example of (generated, approved) text
   assert.equal(edited.status, 200, edited.text);
   const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
     body: { revision: edited.json.revision, comment: "Shorter is better" },
+    token: REVIEWER_TOKEN,
   });
   assert.equal(approved.status, 200, approved.text);
 
@@ -95,7 +96,7 @@ test("an edited, approved draft becomes an example of (generated, approved) text
   await pipeline.eventually(() => runsNamed("review.edit", draft.draftId).length === 1, { what: "the edit run" });
   await pipeline.eventually(() => runsNamed("review.approve", draft.draftId).length === 1, { what: "the approve run" });
   const run = runsNamed("review.approve", draft.draftId)[0];
-  assert.equal(run.inputs.reviewer, "api");
+  assert.equal(run.inputs.reviewer, "Aiko");
   assert.equal(run.outputs.details.comment, "Shorter is better");
   // No secret in anything sent.
   const sent = JSON.stringify(langsmith.requests.map((r) => r.json));
@@ -106,6 +107,7 @@ test("approving the text as it was written adds no example", async () => {
   const draft = await readyDraft();
   const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
     body: { revision: draft.revision },
+    token: REVIEWER_TOKEN,
   });
   assert.equal(approved.status, 200, approved.text);
   await pipeline.eventually(() => runsNamed("review.approve", draft.draftId).length === 1, { what: "the approve run" });
@@ -125,6 +127,7 @@ test("a LangSmith that hangs does not hold up a review", async () => {
   });
   const approved = await via.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
     body: { revision: edited.json.revision },
+    token: REVIEWER_TOKEN,
   });
   const took = Date.now() - started;
   assert.equal(edited.status, 200, edited.text);

@@ -12,6 +12,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, beforeEach, test } from "node:test";
 import { startFakeLangSmith } from "../fakes/langsmith.mjs";
 import { IMAGE, message, PUBLISH, rfc3339, startPublishing } from "./publish-support.mjs";
+import { REVIEWER } from "./harness.mjs";
 import { assertNoSecret, insertStatement } from "./support.mjs";
 
 const MINUTE = 60_000;
@@ -150,15 +151,16 @@ function tokyo(ms) {
   return new Date(ms + 9 * HOUR).toISOString().replace(/\.\d+Z$/, "+09:00");
 }
 
+/** A reviewer's request (approving and rescheduling are a person's decisions). */
 function post(path, body) {
-  return p.pipeline.request("POST", path, { body });
+  return p.pipeline.request("POST", path, { body, token: REVIEWER.token });
 }
 
 test("approval: without a time the publish message goes at once, due now; with one nothing is queued until the scheduler's run at that time", async () => {
   const now = await reviewed();
   const later = await reviewed();
   const approveAt = Date.now();
-  const approved = await p.pipeline.request("POST", `/api/v1/drafts/${now.id}/approve`, { body: { revision: now.revision } });
+  const approved = await post(`/api/v1/drafts/${now.id}/approve`, { revision: now.revision });
   assert.equal(approved.status, 200, approved.text);
   assert.deepEqual(approved.json.publish, { queued: "now" });
   assert.equal(approved.json.publishHold, null);
@@ -170,8 +172,9 @@ test("approval: without a time the publish message goes at once, due now; with o
   assert.ok(Math.abs(Date.parse(nowRow.publish_due_at) - approveAt) < 5000);
 
   const scheduledAt = Math.ceil((Date.now() + 2 * MINUTE) / 1000) * 1000;
-  const timed = await p.pipeline.request("POST", `/api/v1/drafts/${later.id}/approve`, {
-    body: { revision: later.revision, scheduledAt: new Date(scheduledAt).toISOString().replace("Z", "+00:00") },
+  const timed = await post(`/api/v1/drafts/${later.id}/approve`, {
+    revision: later.revision,
+    scheduledAt: new Date(scheduledAt).toISOString().replace("Z", "+00:00"),
   });
   assert.equal(timed.status, 200, timed.text);
   assert.deepEqual(timed.json.publish, { queued: "at_scheduled_time" });

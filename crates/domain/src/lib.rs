@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod change;
 pub mod content;
+pub mod credentials;
 pub mod draft;
 pub mod idempotency;
 pub mod message;

@@ -1,4 +1,5 @@
-//! Review-page sessions in D1: who signed in, until when.
+//! Review-page sessions in D1: who signed in, until when, and with which token (a
+//! fingerprint of it, keyed by the session's own id, never the token itself).
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -6,6 +7,21 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
 use crate::store::DB_BINDING;
+
+/// A session to store: only hashes of its id and of the token it was made with.
+pub struct NewSession<'a> {
+    pub id_hash: &'a str,
+    pub reviewer: &'a str,
+    pub token_fingerprint: &'a str,
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LiveSession {
+    pub reviewer: String,
+    pub token_fingerprint: String,
+}
 
 pub struct SessionStore {
     db: D1Database,
@@ -26,41 +42,49 @@ impl SessionStore {
         })
     }
 
-    pub async fn create(
-        &self,
-        id_hash: &str,
-        reviewer: &str,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> worker::Result<()> {
+    pub async fn create(&self, session: &NewSession<'_>) -> worker::Result<()> {
         self.db
             .prepare(
-                "INSERT INTO review_sessions (id_hash, reviewer, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO review_sessions (id_hash, reviewer, token_fingerprint, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .bind(&[text(id_hash), text(reviewer), time(now), time(expires_at)])?
+            .bind(&[
+                text(session.id_hash),
+                text(session.reviewer),
+                text(session.token_fingerprint),
+                time(session.now),
+                time(session.expires_at),
+            ])?
             .run()
             .await?;
         Ok(())
     }
 
-    /// The reviewer of a live session.
-    pub async fn reviewer(
+    /// A live session: its reviewer and the fingerprint of the token it was made with.
+    pub async fn live(
         &self,
         id_hash: &str,
         now: OffsetDateTime,
-    ) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            reviewer: String,
-        }
-        Ok(self
-            .db
-            .prepare("SELECT reviewer FROM review_sessions WHERE id_hash = ?1 AND expires_at > ?2")
+    ) -> worker::Result<Option<LiveSession>> {
+        self.db
+            .prepare(
+                "SELECT reviewer, token_fingerprint FROM review_sessions
+                 WHERE id_hash = ?1 AND expires_at > ?2",
+            )
             .bind(&[text(id_hash), time(now)])?
-            .first::<Row>(None)
-            .await?
-            .map(|row| row.reviewer))
+            .first::<LiveSession>(None)
+            .await
+    }
+
+    /// Ends every session of `reviewer` ("sign out everywhere"); returns how many.
+    pub async fn delete_all_of(&self, reviewer: &str) -> worker::Result<usize> {
+        let result = self
+            .db
+            .prepare("DELETE FROM review_sessions WHERE reviewer = ?1 RETURNING id_hash")
+            .bind(&[text(reviewer)])?
+            .all()
+            .await?;
+        Ok(result.results::<serde_json::Value>()?.len())
     }
 
     pub async fn delete(&self, id_hash: &str) -> worker::Result<()> {

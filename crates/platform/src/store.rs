@@ -22,6 +22,10 @@ use worker::{D1Database, D1PreparedStatement, Env};
 use crate::d1::{self, Rows};
 
 pub const DB_BINDING: &str = "DB";
+/// Plain comments a draft keeps at most; decisions are recorded regardless.
+pub const MAX_COMMENTS_PER_DRAFT: usize = 200;
+/// How many comments and decisions, and how many publish steps, a history shows: the newest.
+pub const HISTORY_LIMIT: usize = 200;
 
 /// One row of `drafts`, as stored.
 #[derive(Debug, Clone, Deserialize)]
@@ -461,32 +465,71 @@ impl DraftStore {
             ])
     }
 
-    /// The draft's review comments and decisions, and every publish step, oldest first, as
-    /// JSON objects with camel-case names: one round trip.
+    /// A plain comment (not a decision), only while the draft has fewer than
+    /// [`MAX_COMMENTS_PER_DRAFT`] of them; whether it was recorded.
+    pub async fn add_comment(&self, comment: &NewComment<'_>) -> worker::Result<bool> {
+        let inserted = self
+            .db
+            .prepare(
+                "INSERT INTO review_comments (draft_id, revision, reviewer, decision, comment, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE (SELECT COUNT(*) FROM review_comments WHERE draft_id = ?1 AND decision = ?4) < ?7
+                 RETURNING id",
+            )
+            .bind(&[
+                text(&comment.draft_id.to_string()),
+                JsValue::from_f64(comment.revision as f64),
+                text(comment.reviewer),
+                text(comment.decision),
+                text(comment.comment),
+                time(comment.now),
+                JsValue::from_f64(MAX_COMMENTS_PER_DRAFT as f64),
+            ])?
+            .all()
+            .await?;
+        Ok(inserted.results::<serde_json::Value>()?.len() == 1)
+    }
+
+    /// The draft's newest [`HISTORY_LIMIT`] review comments and decisions, and its newest
+    /// [`HISTORY_LIMIT`] publish steps, each oldest first, as JSON objects with camel-case
+    /// names: one round trip, bounded however long the draft's life.
     pub async fn history(
         &self,
         id: DraftId,
     ) -> worker::Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
         let id = text(&id.to_string());
+        let limit = JsValue::from_f64(HISTORY_LIMIT as f64);
         let comments = self
             .db
             .prepare(
-                "SELECT revision, reviewer, decision, comment, created_at AS createdAt
-                 FROM review_comments WHERE draft_id = ?1 ORDER BY id",
+                "SELECT * FROM (
+                     SELECT id, revision, reviewer, decision, comment, created_at AS createdAt
+                     FROM review_comments WHERE draft_id = ?1 ORDER BY id DESC LIMIT ?2
+                 ) ORDER BY id",
             )
-            .bind(std::slice::from_ref(&id))?;
+            .bind(&[id.clone(), limit.clone()])?;
         let steps = self
             .db
             .prepare(
-                "SELECT attempt, step, outcome, error_class AS errorClass, error_code AS errorCode,
-                        error_subcode AS errorSubcode, message, container_id AS containerId,
-                        media_id AS mediaId, duration_ms AS durationMs, created_at AS createdAt
-                 FROM publish_logs WHERE draft_id = ?1 ORDER BY id",
+                "SELECT * FROM (
+                     SELECT id, attempt, step, outcome, error_class AS errorClass,
+                            error_code AS errorCode, error_subcode AS errorSubcode, message,
+                            container_id AS containerId, media_id AS mediaId,
+                            duration_ms AS durationMs, created_at AS createdAt
+                     FROM publish_logs WHERE draft_id = ?1 ORDER BY id DESC LIMIT ?2
+                 ) ORDER BY id",
             )
-            .bind(&[id])?;
+            .bind(&[id, limit])?;
         let results = self.db.batch(vec![comments, steps]).await?;
         let rows = |i: usize| -> worker::Result<Vec<serde_json::Value>> {
-            results.get(i).map_or(Ok(Vec::new()), |r| r.results())
+            let mut rows: Vec<serde_json::Value> =
+                results.get(i).map_or(Ok(Vec::new()), |r| r.results())?;
+            for row in &mut rows {
+                if let Some(object) = row.as_object_mut() {
+                    object.remove("id");
+                }
+            }
+            Ok(rows)
         };
         Ok((rows(0)?, rows(1)?))
     }

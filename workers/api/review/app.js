@@ -471,18 +471,31 @@
     $("#comment").value = "";
   });
 
-  // Work that finishes elsewhere (the image, publishing) shows up without a reload.
+  $("#withdraw")?.addEventListener("click", () => {
+    const comment = $("#withdraw-comment").value.trim();
+    act(`/api/v1/drafts/${id}/withdraw`, comment ? { comment } : {}, "Withdrawing the approval…");
+  });
+
+  // Work that finishes elsewhere (the image, publishing) shows up without a reload. The page
+  // looks every 2 s at first and half as often again after each look that finds nothing
+  // new, but at least once a minute: a post approved for next week is not asked about every
+  // 2 s for days.
+  const POLL_FIRST_MS = 2000;
+  const POLL_MAX_MS = 60000;
+  let pollDelay = POLL_FIRST_MS;
   const waiting = () =>
     ["pending", "generating"].includes(draft.image.status) || ["approved", "publishing"].includes(draft.status);
   async function poll() {
     if (!waiting()) return;
     const { status, json } = await call("GET", `/api/v1/drafts/${id}`);
+    let moved = false;
     if (status === 200) {
       if (json.status !== draft.status) {
         location.reload();
         return;
       }
       if (json.revision !== revision) {
+        moved = true;
         // Only the image moved: take the new revision silently. The text moved: say so.
         if (sameText(textOf(json), base)) adopt(json, false);
         else showConflict(json);
@@ -490,7 +503,8 @@
       draft = json;
       showImage(json);
     }
-    setTimeout(poll, 2000);
+    pollDelay = moved ? POLL_FIRST_MS : Math.min(pollDelay * 1.5, POLL_MAX_MS);
+    setTimeout(poll, pollDelay);
   }
-  setTimeout(poll, 2000);
+  setTimeout(poll, POLL_FIRST_MS);
 })();

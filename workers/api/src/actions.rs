@@ -6,7 +6,7 @@ use domain::message::{Action, QueueMessage};
 use generation::{GenerateRules, parse_generate_request};
 use platform::clock::now;
 use platform::queue::{IMAGE_QUEUE, send};
-use platform::store::{Change, DraftStore, Expected, NewComment};
+use platform::store::{Change, DraftStore, MAX_COMMENTS_PER_DRAFT, NewComment};
 use platform::trace::Tracer;
 use serde_json::{Value, json};
 use worker::{Context, Env, Request, Response};
@@ -39,16 +39,22 @@ pub async fn comment(
     let store = DraftStore::from_env(env)?;
     let row = drafts::visible_row(&store, id).await?;
     let started = now();
-    let statement = store.comment_statement(&NewComment {
-        draft_id: id,
-        revision: row.revision,
-        status: row.status(),
-        reviewer: &actor.name,
-        decision: "comment",
-        comment: &comment,
-        now: started,
-    })?;
-    statement.run().await?;
+    let recorded = store
+        .add_comment(&NewComment {
+            draft_id: id,
+            revision: row.revision,
+            status: row.status(),
+            reviewer: &actor.name,
+            decision: "comment",
+            comment: &comment,
+            now: started,
+        })
+        .await?;
+    if !recorded {
+        return Err(ApiError::Conflict(format!(
+            "the draft has {MAX_COMMENTS_PER_DRAFT} comments, the most it keeps"
+        )));
+    }
     crate::review_trace::event(
         env,
         ctx,
@@ -230,21 +236,25 @@ pub async fn regenerate(
             Ok(json!({ "text": text })),
             &config.writer,
         );
-        // A reviewer asked for new text: it replaces the current one whatever the image did
-        // meanwhile.
+        // The new text replaces the text the reviewer asked at. If someone edited it (or
+        // decided) while the model ran, this conflicts like an edit and the new text is
+        // dropped; an image that arrived meanwhile changes nothing the text depends on.
+        let latest = drafts::visible_row(store, id).await?;
+        if latest.revision != row.revision
+            && (latest.text() != row.text() || latest.status() != row.status())
+        {
+            return Err(conflict(&latest));
+        }
         row = store
             .apply(
                 id,
-                Expected {
-                    revision: None,
-                    ..row.expected()
-                },
+                latest.expected(),
                 &Change::Rewritten { text: &text },
                 now(),
             )
             .await
             .map_err(|e| ApiError::Conflict(e.to_string()))?
-            .ok_or_else(|| conflict(&row))?;
+            .ok_or_else(|| conflict(&latest))?;
     }
     drafts::refresh_copy(env, ctx, &row);
     let details = json!({ "text": new_text, "image": new_image });

@@ -8,6 +8,12 @@
 //! message sent; if that fails, the approval is rolled back, so no draft waits in
 //! `approved` with no message.
 //!
+//! `.../withdraw` takes an approval back while no `media_publish` may have been called for
+//! it: the draft returns to review and nothing is published.
+//!
+//! These are a named reviewer's acts (a session, or the reviewer's own token); the route
+//! table refuses the `API_TOKEN` before any of this runs.
+//!
 //! A post with a `scheduledAt` is not queued here: the scheduler (publish-consumer's Cron
 //! Trigger) queues it when its time comes, however far ahead, and holds it back while the
 //! publishing quota is used up.
@@ -219,6 +225,78 @@ pub async fn reschedule(
         due_at,
     )
     .await
+}
+
+/// `POST /api/v1/drafts/{id}/withdraw {revision, comment?}`: an approved post goes back to
+/// review, its approval undone, as long as no `media_publish` may have been called for it
+/// (`Change::Withdraw` is conditional on no claim and no sent container). A publish message
+/// already queued finds a draft under review and publishes nothing.
+pub async fn withdraw(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let request =
+        parse_request(&body, &["revision", "comment"], now()).map_err(ApiError::Validation)?;
+    let target = Target::at_revision(req, env, id, request.revision).await?;
+    withdrawable(&target.row)?;
+    let record = Decision {
+        reviewer: &actor.name,
+        kind: "withdraw",
+        comment: request.comment.as_deref().unwrap_or(""),
+    };
+    let started = now();
+    let row = match crate::decide::apply(
+        &target.store,
+        id,
+        target.expected(),
+        &Change::Withdraw,
+        &record,
+        started,
+    )
+    .await?
+    {
+        Some(row) => row,
+        None => {
+            // Lost a race: a consumer may have claimed it meanwhile, or someone else acted.
+            let now_row = drafts::visible_row(&target.store, id).await?;
+            withdrawable(&now_row)?;
+            return Err(drafts::revision_conflict(
+                &target.origin,
+                &now_row,
+                target.max_hashtags,
+                request.revision,
+            ));
+        }
+    };
+    drafts::refresh_copy(env, ctx, &row);
+    let details = json!({ "comment": request.comment });
+    crate::review_trace::event(env, ctx, actor, "withdraw", &row, details);
+    reply::json(200, &target.view(&row)?)
+}
+
+/// Whether an approval can still be taken back: approved, and no publisher holds it or may
+/// have called `media_publish` for it.
+fn withdrawable(row: &DraftRow) -> Result<(), ApiError> {
+    const TOO_LATE: &str = "media_publish may already have been called for this post, so it can no longer be withdrawn";
+    match row.status() {
+        Status::Approved if row.publish_claim.is_none() && row.publish_sent_container.is_none() => {
+            Ok(())
+        }
+        Status::Approved | Status::Publishing => Err(ApiError::Conflict(format!(
+            "publishing has started: {TOO_LATE}"
+        ))),
+        Status::Published => Err(ApiError::Conflict(format!(
+            "the post is published: {TOO_LATE}"
+        ))),
+        other => Err(ApiError::Conflict(format!(
+            "the draft is {other}; only an approved post can be withdrawn"
+        ))),
+    }
 }
 
 /// What happened to the publish request.

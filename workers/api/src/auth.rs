@@ -1,50 +1,134 @@
-//! Who is calling: the API's bearer token, or a reviewer signed in on the review page.
+//! Who is calling: the automation's `API_TOKEN`, a reviewer's own token, or a reviewer signed
+//! in on the review page.
 //!
-//! Reviewers are configured in the secret `REVIEWERS` as `name:token` pairs, one per line or
-//! separated by commas. Signing in with a token starts a session: a random id in an
-//! `HttpOnly; Secure; SameSite=Strict` cookie, its SHA-256 in D1 with an expiry. A request
-//! authenticated by the cookie that changes something must also come from this origin
-//! (`Origin`), so no other site can make a signed-in browser act.
+//! Reviewers are configured in the secret `REVIEWERS` as `name:token` pairs (see
+//! `domain::credentials`). A reviewer's token works as a bearer token, so a script can act for
+//! a person, and signs that person in on the review page. Signing in starts a session: a
+//! random id in an `HttpOnly; Secure; SameSite=Strict` `__Host-` cookie; D1 keeps its SHA-256
+//! and a fingerprint of the token it was made with, so a changed or removed token ends the
+//! session at its next request. A request authenticated by the cookie that changes something
+//! must also come from this origin (`Origin`), so no other site can make a signed-in browser
+//! act.
+//!
+//! Approving, re-approving, rescheduling and withdrawing are a person's decisions: the
+//! `API_TOKEN` may generate, read and edit, but gets 403 there.
 
+use domain::credentials::{Reviewer, check_secret, parse_reviewers};
 use platform::clock::{now, random_hex, sha256_hex};
 use platform::config::number;
-use platform::sessions::SessionStore;
+use platform::sessions::{NewSession, SessionStore};
 use worker::{Env, Method, Request};
 
+use crate::limit::{self, Failure};
 use crate::reply::ApiError;
 
-pub const SESSION_COOKIE: &str = "review_session";
-/// The name recorded on what the bearer token does.
+/// `__Host-`: the browser keeps it only if it is `Secure`, has `Path=/` and no `Domain`, so
+/// no other host (a sibling subdomain) can set or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-review_session";
+/// The name recorded on what the `API_TOKEN` does.
 pub const API_ACTOR: &str = "api";
-const MIN_TOKEN_CHARS: usize = 16;
-const MAX_NAME_CHARS: usize = 40;
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// Recorded on comments and approvals (`approved_by`).
+    /// Recorded on comments and decisions (`approved_by`).
     pub name: String,
     pub via: Via,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    BearerToken,
+    /// The automation's `API_TOKEN`: no person.
+    ApiToken,
+    /// A reviewer's own token, as a bearer token.
+    ReviewerToken,
+    /// A reviewer's session from the review page.
     Session,
 }
 
-/// Fails closed: without a configured `API_TOKEN` no API route answers to a bearer token.
-pub fn require_bearer(req: &Request, env: &Env) -> Result<Actor, ApiError> {
-    let expected = platform::config::optional(env, "API_TOKEN")
-        .ok_or_else(|| ApiError::NotConfigured("API_TOKEN is not set; the API is closed".into()))?;
+impl Actor {
+    /// A named person, not the automation.
+    pub fn is_reviewer(&self) -> bool {
+        self.via != Via::ApiToken
+    }
+}
+
+/// The `API_TOKEN`, if set. A weak one closes the API with an error naming the variable.
+fn api_token(env: &Env) -> Result<Option<String>, ApiError> {
+    let Some(token) = platform::config::optional(env, "API_TOKEN") else {
+        return Ok(None);
+    };
+    check_secret(&token).map_err(|weakness| {
+        worker::console_error!(
+            "API_TOKEN {weakness}; the API refuses every bearer token until it is replaced"
+        );
+        ApiError::NotConfigured(format!(
+            "API_TOKEN {weakness}; the API is closed until it is replaced"
+        ))
+    })?;
+    Ok(Some(token))
+}
+
+/// The reviewers. A list that cannot be read is logged (by entry number, never a name or a
+/// token) and answered with a message that says nothing about it.
+pub fn reviewers(env: &Env) -> Result<Vec<Reviewer>, ApiError> {
+    let text = platform::config::optional(env, "REVIEWERS").ok_or_else(|| {
+        ApiError::NotConfigured("no reviewers are configured; nobody can sign in to review".into())
+    })?;
+    parse_reviewers(&text).map_err(|error| {
+        worker::console_error!("{error}; nobody can sign in to review until it is fixed");
+        ApiError::NotConfigured(
+            "reviewers are not configured correctly; the operator finds why in the Worker's log"
+                .into(),
+        )
+    })
+}
+
+/// Whoever the bearer token belongs to: the automation or a reviewer. Every configured
+/// token is compared, in constant time, whichever matches. A failure is counted against the
+/// client (see `limit`).
+pub async fn bearer_actor(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     let given = bearer(req)?;
-    if !given.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        Ok(Actor {
+    let api = api_token(env)?;
+    let people = reviewers(env).unwrap_or_default();
+    let mut found = None;
+    if let Some(api) = &api
+        && constant_time_eq(given.as_bytes(), api.as_bytes())
+    {
+        found = Some(Actor {
             name: API_ACTOR.into(),
-            via: Via::BearerToken,
-        })
+            via: Via::ApiToken,
+        });
+    }
+    for reviewer in &people {
+        if constant_time_eq(given.as_bytes(), reviewer.token.as_bytes()) {
+            found = Some(Actor {
+                name: reviewer.name.clone(),
+                via: Via::ReviewerToken,
+            });
+        }
+    }
+    match found {
+        Some(actor) if !given.is_empty() => Ok(actor),
+        // No token at all is no guess: not counted.
+        _ if given.is_empty() && api.is_some() => Err(ApiError::Unauthorized),
+        // Fails closed: without `API_TOKEN` only reviewers' own tokens open anything.
+        _ if api.is_none() => Err(ApiError::NotConfigured(
+            "API_TOKEN is not set; the API is closed".into(),
+        )),
+        _ => Err(limit::failed(req, env, Failure::Bearer).await),
+    }
+}
+
+/// Only the `API_TOKEN` (generate, the OpenAPI document).
+pub async fn require_api_token(req: &Request, env: &Env) -> Result<Actor, ApiError> {
+    let actor = bearer_actor(req, env).await?;
+    if actor.via == Via::ApiToken {
+        Ok(actor)
     } else {
-        Err(ApiError::Unauthorized)
+        Err(ApiError::Forbidden(
+            "this route takes the API_TOKEN; a reviewer's token is for reviewing".into(),
+        ))
     }
 }
 
@@ -62,11 +146,12 @@ pub(crate) fn bearer_token(header: &str) -> &str {
     }
 }
 
-/// The bearer token if one is sent, else a reviewer's session (the review page calls the
-/// same JSON API). A session's state-changing request must come from this origin.
-pub async fn require_token_or_session(req: &Request, env: &Env) -> Result<Actor, ApiError> {
+/// A bearer token (the `API_TOKEN` or a reviewer's) if one is sent, else a reviewer's session
+/// (the review page calls the same JSON API). A session's state-changing request must come
+/// from this origin.
+pub async fn require_any(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     if req.headers().get("authorization")?.is_some() {
-        return require_bearer(req, env);
+        return bearer_actor(req, env).await;
     }
     match session(req, env).await? {
         Some(actor) => {
@@ -77,24 +162,53 @@ pub async fn require_token_or_session(req: &Request, env: &Env) -> Result<Actor,
     }
 }
 
-/// The signed-in reviewer, if the request carries a live session.
+/// A named reviewer, by session or by their own token: the `API_TOKEN` is refused (403).
+pub async fn require_reviewer(req: &Request, env: &Env) -> Result<Actor, ApiError> {
+    let actor = require_any(req, env).await?;
+    if actor.is_reviewer() {
+        Ok(actor)
+    } else {
+        Err(ApiError::Forbidden(
+            "approving, re-approving, rescheduling and withdrawing are a reviewer's decisions: send a reviewer's own token (REVIEWERS) or use the review page; the API_TOKEN cannot".into(),
+        ))
+    }
+}
+
+/// The fingerprint of the token a session was made with: SHA-256 of the session's secret id
+/// and the token, so the stored value alone is no help in guessing the token.
+async fn token_fingerprint(session_id: &str, token: &str) -> Result<String, ApiError> {
+    Ok(sha256_hex(format!("{session_id}\n{token}").as_bytes()).await?)
+}
+
+/// The signed-in reviewer, if the request carries a live session made with the reviewer's
+/// current token. A session whose reviewer was removed, or whose token changed, ends here.
 pub async fn session(req: &Request, env: &Env) -> Result<Option<Actor>, ApiError> {
     let Some(id) = session_id(req)? else {
         return Ok(None);
     };
     let id_hash = sha256_hex(id.as_bytes()).await?;
     let sessions = SessionStore::from_env(env)?;
-    let Some(name) = sessions.reviewer(&id_hash, now()).await? else {
+    let Some(live) = sessions.live(&id_hash, now()).await? else {
         return Ok(None);
     };
-    // Someone taken off REVIEWERS is signed out at once, whatever their session says.
-    let still_a_reviewer = reviewers(env).is_ok_and(|list| list.iter().any(|(n, _)| *n == name));
-    if !still_a_reviewer {
+    let people = reviewers(env).unwrap_or_default();
+    let current = match people.iter().find(|r| r.name == live.reviewer) {
+        Some(reviewer) => Some(token_fingerprint(&id, &reviewer.token).await?),
+        None => None,
+    };
+    let still_valid = current.is_some_and(|fingerprint| {
+        constant_time_eq(fingerprint.as_bytes(), live.token_fingerprint.as_bytes())
+    });
+    if !still_valid {
         sessions.delete(&id_hash).await?;
+        worker::console_log!(
+            "review session of {} ended: the reviewer's token changed or was removed",
+            live.reviewer
+        );
         return Ok(None);
     }
     Ok(Some(Actor {
-        name,
+        name: live.reviewer,
         via: Via::Session,
     }))
 }
@@ -130,33 +244,43 @@ pub fn require_same_origin(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Signs in with a reviewer's token: the session id for the cookie and its lifetime.
-pub async fn sign_in(env: &Env, token: &str) -> Result<(String, Actor, u64), ApiError> {
+/// Signs in with a reviewer's token: the session id for the cookie and its lifetime. Every
+/// attempt counts against the client's limit before the token is compared.
+pub async fn sign_in(
+    req: &Request,
+    env: &Env,
+    token: &str,
+) -> Result<(String, Actor, u64), ApiError> {
+    limit::attempt(req, env).await?;
     let reviewers = reviewers(env)?;
     // Every configured token is compared, in constant time, whichever matches.
+    let token = token.trim();
     let mut found = None;
-    for (name, expected) in &reviewers {
-        if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
-            found = Some(name.clone());
+    for reviewer in &reviewers {
+        if constant_time_eq(token.as_bytes(), reviewer.token.as_bytes()) {
+            found = Some(reviewer);
         }
     }
-    let name = found.ok_or(ApiError::Unauthorized)?;
+    let Some(reviewer) = found.filter(|_| !token.is_empty()) else {
+        return Err(limit::failed(req, env, Failure::SignIn).await);
+    };
     let hours: u64 = number(env, "REVIEW_SESSION_HOURS", 12).map_err(ApiError::NotConfigured)?;
     let seconds = hours.clamp(1, 24 * 30) * 3600;
     let id = random_hex::<32>();
     let started = now();
     SessionStore::from_env(env)?
-        .create(
-            &sha256_hex(id.as_bytes()).await?,
-            &name,
-            started,
-            started + time::Duration::seconds(seconds as i64),
-        )
+        .create(&NewSession {
+            id_hash: &sha256_hex(id.as_bytes()).await?,
+            reviewer: &reviewer.name,
+            token_fingerprint: &token_fingerprint(&id, &reviewer.token).await?,
+            now: started,
+            expires_at: started + time::Duration::seconds(seconds as i64),
+        })
         .await?;
     Ok((
         id,
         Actor {
-            name,
+            name: reviewer.name.clone(),
             via: Via::Session,
         },
         seconds,
@@ -172,6 +296,15 @@ pub async fn sign_out(req: &Request, env: &Env) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Ends every session of the signed-in reviewer, on every device.
+pub async fn sign_out_everywhere(env: &Env, actor: &Actor) -> Result<usize, ApiError> {
+    let ended = SessionStore::from_env(env)?
+        .delete_all_of(&actor.name)
+        .await?;
+    worker::console_log!("{} signed out everywhere ({ended} sessions)", actor.name);
+    Ok(ended)
+}
+
 pub fn session_cookie(id: &str, max_age_seconds: u64) -> String {
     format!(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_seconds}"
@@ -180,59 +313,6 @@ pub fn session_cookie(id: &str, max_age_seconds: u64) -> String {
 
 pub fn cleared_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
-}
-
-fn reviewers(env: &Env) -> Result<Vec<(String, String)>, ApiError> {
-    let text = platform::config::optional(env, "REVIEWERS").ok_or_else(|| {
-        ApiError::NotConfigured("REVIEWERS is not set; nobody can sign in to review".into())
-    })?;
-    parse_reviewers(&text).map_err(ApiError::NotConfigured)
-}
-
-/// `name:token` pairs, one per line or separated by commas. Names are what comments and
-/// approvals record; tokens are long random secrets.
-pub fn parse_reviewers(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut reviewers: Vec<(String, String)> = Vec::new();
-    for (i, entry) in text
-        .split(['\n', ','])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .enumerate()
-    {
-        let n = i + 1;
-        let (name, token) = entry
-            .split_once(':')
-            .ok_or_else(|| format!("REVIEWERS entry {n} is not name:token"))?;
-        let (name, token) = (name.trim(), token.trim());
-        let name_ok = !name.is_empty()
-            && name.chars().count() <= MAX_NAME_CHARS
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || " ._-".contains(c));
-        if !name_ok {
-            return Err(format!(
-                "REVIEWERS entry {n}: the name must be 1 to {MAX_NAME_CHARS} letters, digits, spaces, '.', '_' or '-'"
-            ));
-        }
-        if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "REVIEWERS entry {n} ({name}): the token must be at least {MIN_TOKEN_CHARS} characters without spaces"
-            ));
-        }
-        if reviewers.iter().any(|(other, _)| other == name) {
-            return Err(format!("REVIEWERS names {name} twice"));
-        }
-        if reviewers.iter().any(|(_, other)| other == token) {
-            return Err(format!(
-                "REVIEWERS entry {n} ({name}) reuses another reviewer's token"
-            ));
-        }
-        reviewers.push((name.to_owned(), token.to_owned()));
-    }
-    if reviewers.is_empty() {
-        return Err("REVIEWERS lists nobody".into());
-    }
-    Ok(reviewers)
 }
 
 /// Compares in time that depends only on the lengths, so a token cannot be guessed byte by
@@ -252,53 +332,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reviewer_lists() {
-        let check = |text: &str, expected: Result<&[(&str, &str)], &str>| {
-            let got = parse_reviewers(text);
-            match expected {
-                Ok(pairs) => {
-                    let pairs: Vec<(String, String)> = pairs
-                        .iter()
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .collect();
-                    assert_eq!(got, Ok(pairs), "{text}");
-                }
-                Err(reason) => {
-                    let error = got.expect_err(text);
-                    assert!(error.contains(reason), "{text}: {error}");
-                }
-            }
-        };
-        check(
-            "Aiko Tanaka:0123456789abcdef0123\nbob:fedcba9876543210fedc",
-            Ok(&[
-                ("Aiko Tanaka", "0123456789abcdef0123"),
-                ("bob", "fedcba9876543210fedc"),
-            ]),
-        );
-        check(
-            " 佐藤 : 0123456789abcdef , x:aaaaaaaaaaaaaaaaaaaa ",
-            Ok(&[("佐藤", "0123456789abcdef"), ("x", "aaaaaaaaaaaaaaaaaaaa")]),
-        );
-        check("", Err("lists nobody"));
-        check("alice", Err("not name:token"));
-        check("alice:short", Err("at least 16"));
-        check("<b>:0123456789abcdef", Err("the name must be"));
-        check(
-            "a:0123456789abcdef,a:fedcba9876543210",
-            Err("names a twice"),
-        );
-        check(
-            "a:0123456789abcdef,b:0123456789abcdef",
-            Err("reuses another"),
-        );
-    }
-
-    #[test]
     fn equal_only_when_equal() {
         assert!(constant_time_eq(b"secret-token", b"secret-token"));
         assert!(!constant_time_eq(b"secret-token", b"secret-tokem"));
         assert!(!constant_time_eq(b"secret-token", b"secret-token-longer"));
         assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_only() {
+        let cookie = session_cookie(&"a".repeat(64), 60);
+        assert!(cookie.starts_with("__Host-"), "{cookie}");
+        for part in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+            assert!(cookie.contains(part), "{cookie}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
     }
 }

@@ -16,6 +16,7 @@ mod edit;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
 mod generate;
+mod limit;
 mod media;
 mod model;
 mod openapi;
@@ -41,6 +42,12 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     if page {
         let _ = review::security_headers(response.headers());
     }
+    // Every answer: HTTPS only from now on, and no content sniffing (a JSON error that quotes
+    // a request is never run as a page).
+    let _ = response
+        .headers()
+        .set("strict-transport-security", review::HSTS);
+    let _ = response.headers().set("x-content-type-options", "nosniff");
     // HEAD answers as GET would, headers and all, without the body.
     if head {
         return Ok(Response::empty()?
@@ -61,8 +68,9 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
     };
     let actor = match def.access {
         Access::Public => None,
-        Access::BearerToken => Some(auth::require_bearer(req, env)?),
-        Access::TokenOrSession => Some(auth::require_token_or_session(req, env).await?),
+        Access::ApiToken => Some(auth::require_api_token(req, env).await?),
+        Access::TokenOrSession => Some(auth::require_any(req, env).await?),
+        Access::Reviewer => Some(auth::require_reviewer(req, env).await?),
         Access::Session => match auth::session(req, env).await? {
             Some(actor) => Some(actor),
             None => return review::sign_in_first(req),
@@ -91,6 +99,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::ApproveDraft => approve::approve(req, env, ctx, &actor, param(0)).await,
         Route::ReapproveDraft => approve::reapprove(req, env, ctx, &actor, param(0)).await,
         Route::ScheduleDraft => approve::reschedule(req, env, ctx, &actor, param(0)).await,
+        Route::WithdrawDraft => approve::withdraw(req, env, ctx, &actor, param(0)).await,
         Route::DraftHistory => actions::history(env, param(0)).await,
         Route::CommentDraft => actions::comment(req, env, ctx, &actor, param(0)).await,
         Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
@@ -101,6 +110,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::ReviewLoginPage => review::login_page(req, env).await,
         Route::ReviewLogin => review::login(req, env).await,
         Route::ReviewLogout => review::logout(req, env).await,
+        Route::ReviewLogoutEverywhere => review::logout_everywhere(req, env, &actor).await,
         Route::ReviewAsset => review::asset(param(0)),
         Route::ReviewDraft => review::draft(req, env, &actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),

@@ -16,6 +16,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed credentials from this client (or from everyone): wait and try again.
+    #[error("too many failed attempts; try again later")]
+    TooManyAttempts { retry_after_seconds: u64 },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed on this route; allowed: {}", .0.join(", "))]
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (400, "bad_request"),
             ApiError::Unauthorized => (401, "unauthorized"),
             ApiError::Forbidden(_) => (403, "forbidden"),
+            ApiError::TooManyAttempts { .. } => (429, "too_many_attempts"),
             ApiError::NotFound(_) => (404, "not_found"),
             ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),
@@ -90,6 +94,9 @@ impl ApiError {
             ApiError::InProgress {
                 retry_after_seconds,
                 ..
+            }
+            | ApiError::TooManyAttempts {
+                retry_after_seconds,
             } => retry_after = Some(*retry_after_seconds),
             ApiError::Unavailable {
                 retry_after_seconds,

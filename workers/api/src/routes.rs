@@ -12,6 +12,7 @@ pub enum Route {
     ApproveDraft,
     ReapproveDraft,
     ScheduleDraft,
+    WithdrawDraft,
     DraftHistory,
     CommentDraft,
     DiscardDraft,
@@ -22,6 +23,7 @@ pub enum Route {
     ReviewLoginPage,
     ReviewLogin,
     ReviewLogout,
+    ReviewLogoutEverywhere,
     ReviewAsset,
     ReviewDraft,
     PendingImage,
@@ -41,11 +43,14 @@ pub struct RouteDef {
 pub enum Access {
     /// Anyone: health, and the media Instagram itself downloads.
     Public,
-    /// Needs `Authorization: Bearer <API_TOKEN>`.
-    BearerToken,
-    /// The bearer token, or a reviewer's session cookie (the review page calls these); a
-    /// session's changes must come from this origin.
+    /// Needs `Authorization: Bearer <API_TOKEN>`, the automation's token.
+    ApiToken,
+    /// The `API_TOKEN`, a reviewer's own token as the bearer token, or a reviewer's session
+    /// cookie (the review page calls these); a session's changes must come from this origin.
     TokenOrSession,
+    /// A person's decision: a reviewer's own token as the bearer token, or a reviewer's
+    /// session. The `API_TOKEN` gets 403.
+    Reviewer,
     /// A page: without a session it sends the visitor to sign in.
     Session,
 }
@@ -61,13 +66,13 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/api/v1/openapi.json",
         route: Route::OpenApi,
-        access: Access::BearerToken,
+        access: Access::ApiToken,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/generate",
         route: Route::Generate,
-        access: Access::BearerToken,
+        access: Access::ApiToken,
     },
     RouteDef {
         method: "GET",
@@ -91,19 +96,25 @@ pub const ROUTES: &[RouteDef] = &[
         method: "POST",
         pattern: "/api/v1/drafts/{id}/approve",
         route: Route::ApproveDraft,
-        access: Access::TokenOrSession,
+        access: Access::Reviewer,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/reapprove",
         route: Route::ReapproveDraft,
-        access: Access::TokenOrSession,
+        access: Access::Reviewer,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/schedule",
         route: Route::ScheduleDraft,
-        access: Access::TokenOrSession,
+        access: Access::Reviewer,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/withdraw",
+        route: Route::WithdrawDraft,
+        access: Access::Reviewer,
     },
     RouteDef {
         method: "GET",
@@ -158,6 +169,12 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/review/logout",
         route: Route::ReviewLogout,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/review/logout/everywhere",
+        route: Route::ReviewLogoutEverywhere,
+        access: Access::Session,
     },
     RouteDef {
         method: "GET",
@@ -404,8 +421,8 @@ mod tests {
         assert_eq!(documented, routes);
     }
 
-    /// Every JSON API route needs the token, and the document says so route by route: an
-    /// operation is public in the document exactly when its route is.
+    /// Every JSON API route needs a credential, and the document says which, route by route:
+    /// exactly the schemes its `Access` accepts.
     #[test]
     fn the_api_is_protected_and_documented_as_such() {
         let document: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
@@ -413,7 +430,10 @@ mod tests {
         for def in ROUTES {
             if def.pattern.starts_with("/api/") {
                 assert!(
-                    matches!(def.access, Access::BearerToken | Access::TokenOrSession),
+                    matches!(
+                        def.access,
+                        Access::ApiToken | Access::TokenOrSession | Access::Reviewer
+                    ),
                     "{def:?}"
                 );
             }
@@ -422,8 +442,33 @@ mod tests {
             }
             let operation = &document["paths"][def.pattern][def.method.to_lowercase()];
             let security = operation.get("security").unwrap_or(default_security);
-            let public = security.as_array().is_some_and(|s| s.is_empty());
-            assert_eq!(public, def.access == Access::Public, "{def:?}: {security}");
+            let mut schemes: Vec<&str> = security
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s.as_object().unwrap().keys().map(String::as_str))
+                .collect();
+            schemes.sort();
+            let expected: &[&str] = match def.access {
+                Access::Public => &[],
+                Access::ApiToken => &["apiToken"],
+                Access::TokenOrSession => &["apiToken", "reviewSession", "reviewerToken"],
+                Access::Reviewer => &["reviewSession", "reviewerToken"],
+                Access::Session => unreachable!("pages are not in the document"),
+            };
+            assert_eq!(schemes, expected, "{def:?}");
+        }
+    }
+
+    /// The decisions that send a post to Instagram, or take it back, are a person's.
+    #[test]
+    fn decisions_need_a_reviewer() {
+        for name in ["approve", "reapprove", "schedule", "withdraw"] {
+            let path = format!("/api/v1/drafts/abc/{name}");
+            let Match::Found { def, .. } = find("POST", &path) else {
+                panic!("no route for {path}");
+            };
+            assert_eq!(def.access, Access::Reviewer, "{path}");
         }
     }
 }

@@ -9,7 +9,7 @@
 use domain::message::format_rfc3339;
 use platform::clock::{now, random_hex};
 use platform::config::optional;
-use platform::http::{Call, fetch_text};
+use platform::http::{Call, HttpError, fetch_text};
 use platform::store::{DB_BINDING, DraftRow};
 use serde::Deserialize;
 use time::Duration;
@@ -182,10 +182,16 @@ impl Alerts {
             headers: &[("content-type", "application/json")],
             body: Some(&body),
         };
-        // Errors name no URL: the webhook's URL is its secret.
+        // Errors name no URL: the webhook's URL is its secret, and the runtime's own fetch
+        // errors can quote it ("Fetch API cannot load: <url>"), so their text is dropped.
         let response = fetch_text(&call, WEBHOOK_TIMEOUT_MS)
             .await
-            .map_err(|e| format!("the alert webhook failed: {e}"))?;
+            .map_err(|error| match error {
+                HttpError::Timeout(ms) => format!("the alert webhook gave no answer within {ms} ms"),
+                HttpError::Transport(_) => {
+                    "the alert webhook could not be reached (the error's text is not logged: it can contain the webhook's URL)".to_owned()
+                }
+            })?;
         let status = response.status;
         if (200..300).contains(&status) {
             Ok(())

@@ -35,7 +35,11 @@ pub fn json_block(id: &str, value: &serde_json::Value) -> String {
 }
 
 /// No inline script or style anywhere: the page's code is `app.js`, its looks `app.css`.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Images come only from this Worker (`/media/...`), and `data:` for the empty favicon.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Browsers that saw this over HTTPS use nothing else for the host for two years.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// The headers every page and page asset carries.
 pub fn security_headers(headers: &Headers) -> Result<(), ApiError> {
@@ -83,7 +87,7 @@ pub fn layout(title: &str, reviewer: Option<&str>, body: &str) -> String {
     if let Some(name) = reviewer {
         let _ = write!(
             html,
-            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/failures">Failures</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form></nav>"#,
+            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/failures">Failures</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form><form method="post" action="/review/logout/everywhere"><button type="submit" class="link" title="Ends your sessions on every device">Sign out everywhere</button></form></nav>"#,
             esc(name)
         );
     }
@@ -123,6 +127,18 @@ pub fn error_class_words(class: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Images on the pages come from this Worker only (and the empty `data:` favicon), not
+    /// from any https site.
+    #[test]
+    fn images_only_from_this_site() {
+        let img_src = CSP
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("img-src"))
+            .unwrap();
+        assert_eq!(img_src, "img-src 'self' data:");
+    }
 
     #[test]
     fn text_never_becomes_markup() {

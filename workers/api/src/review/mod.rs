@@ -16,7 +16,7 @@ use worker::{Env, Headers, Request, Response};
 use crate::auth::{self, Actor};
 use crate::drafts::{self, query_pairs};
 use crate::reply::ApiError;
-pub use html::security_headers;
+pub use html::{HSTS, security_headers};
 use html::{esc, json_block, layout, page_response, redirect, time};
 
 const PAGE_SIZE: u32 = 20;
@@ -91,15 +91,37 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
             .unwrap_or_default()
     };
     let next = safe_next(&field("next"));
-    match auth::sign_in(env, &field("token")).await {
+    match auth::sign_in(req, env, &field("token")).await {
         Ok((id, _, seconds)) => redirect(&next, Some(&auth::session_cookie(&id, seconds))),
         Err(ApiError::Unauthorized) => page_response(
             401,
             login_html(&next, Some("That token is not a reviewer's token.")),
         ),
-        Err(ApiError::NotConfigured(reason)) => page_response(
+        Err(ApiError::TooManyAttempts {
+            retry_after_seconds,
+        }) => {
+            let response = page_response(
+                429,
+                login_html(
+                    &next,
+                    Some("Too many attempts to sign in. Wait a minute and try again."),
+                ),
+            )?;
+            response
+                .headers()
+                .set("retry-after", &retry_after_seconds.to_string())?;
+            Ok(response)
+        }
+        // What is wrong with the configuration is in the log (auth::reviewers), never here:
+        // it could name people, or print a token written in the wrong place.
+        Err(ApiError::NotConfigured(_)) => page_response(
             503,
-            login_html(&next, Some(&format!("Sign-in is not set up: {reason}"))),
+            login_html(
+                &next,
+                Some(
+                    "Sign-in is not available right now. The operator can see why in the Worker's log.",
+                ),
+            ),
         ),
         Err(other) => Err(other),
     }
@@ -108,6 +130,18 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
 pub async fn logout(req: &Request, env: &Env) -> Result<Response, ApiError> {
     auth::require_same_origin(req)?;
     auth::sign_out(req, env).await?;
+    redirect("/review/login", Some(&auth::cleared_cookie()))
+}
+
+/// "Sign out everywhere": ends every session of the signed-in reviewer, this one included
+/// (a lost phone, a shared computer).
+pub async fn logout_everywhere(
+    req: &Request,
+    env: &Env,
+    actor: &Actor,
+) -> Result<Response, ApiError> {
+    auth::require_same_origin(req)?;
+    auth::sign_out_everywhere(env, actor).await?;
     redirect("/review/login", Some(&auth::cleared_cookie()))
 }
 
@@ -333,6 +367,13 @@ pub async fn draft(
         Status::Approved | Status::Publishing => body.push_str(r#"<p>Approved; publishing is on its way. This page updates by itself.</p>"#),
         Status::Published => body.push_str(r#"<p>Published.</p>"#),
         Status::Discarded => body.push_str(r#"<p>Discarded.</p>"#),
+    }
+    // Taking the approval back: offered while nothing can have gone to Instagram yet.
+    if status == Status::Approved
+        && row.publish_claim.is_none()
+        && row.publish_sent_container.is_none()
+    {
+        body.push_str(r#"<div class="stack withdraw"><label for="withdraw-comment">Why withdraw (optional)</label><textarea id="withdraw-comment" rows="2"></textarea><p class="hint">Withdrawing stops publishing and returns the draft to review.</p><div class="actions"><button type="button" id="withdraw" class="danger">Withdraw approval</button></div></div>"#);
     }
     body.push_str(r#"</section>"#);
 

@@ -1,0 +1,269 @@
+//! Who may act: the rules for the secrets people and clients present.
+//!
+//! `REVIEWERS` lists the people who review, `name:token` each; `API_TOKEN` is the automation's
+//! token. Both are checked here before any request is compared with them: a secret must carry
+//! at least 128 bits of randomness in practice, judged from its length and the variety of its
+//! characters (a long run of one letter, a short pattern repeated, or a handful of different
+//! characters is refused). Errors name the variable and the entry's place in it, never a name
+//! or a token: a list written in the wrong order (`token:name`) would otherwise print a token.
+
+use std::collections::BTreeMap;
+
+/// A secret must carry at least this much randomness.
+pub const MIN_SECRET_BITS: u32 = 128;
+/// 22 characters of base64 carry 132 bits; nothing shorter can reach `MIN_SECRET_BITS` with
+/// the characters people type.
+pub const MIN_SECRET_CHARS: usize = 22;
+pub const MAX_NAME_CHARS: usize = 40;
+
+/// Why a secret is refused. Says nothing about the secret's characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Weakness {
+    #[error("is shorter than {MIN_SECRET_CHARS} characters")]
+    TooShort,
+    #[error("contains spaces or control characters")]
+    Whitespace,
+    #[error(
+        "has too little variety (one character too often, a short part repeated, or too few different characters)"
+    )]
+    LowVariety,
+    #[error("carries about {bits} bits of randomness; at least {MIN_SECRET_BITS} are needed")]
+    TooFewBits { bits: u32 },
+}
+
+/// Whether `secret` carries at least [`MIN_SECRET_BITS`] of randomness in practice.
+///
+/// The estimate is the length of the secret's shortest repeating part times the bits per
+/// character of the alphabet its characters come from (hex digits: 4; otherwise by the
+/// classes used: lower case, upper case, digits, other). On top, no character may make up
+/// more than a quarter of it, and it must use at least a third as many different characters
+/// as its length or its alphabet allow, which a random token does with overwhelming probability.
+pub fn check_secret(secret: &str) -> Result<(), Weakness> {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.iter().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Weakness::Whitespace);
+    }
+    if chars.len() < MIN_SECRET_CHARS {
+        return Err(Weakness::TooShort);
+    }
+    let period = shortest_period(&chars);
+    let mut counts: BTreeMap<char, usize> = BTreeMap::new();
+    for c in &chars {
+        *counts.entry(*c).or_default() += 1;
+    }
+    let most = counts.values().copied().max().unwrap_or(0);
+    let alphabet = alphabet_size(&chars);
+    let distinct = counts.len();
+    if period * 2 <= chars.len()
+        || most * 4 > chars.len()
+        || distinct * 3 < chars.len().min(alphabet)
+    {
+        return Err(Weakness::LowVariety);
+    }
+    let bits = (period as f64 * (alphabet as f64).log2()).floor() as u32;
+    if bits < MIN_SECRET_BITS {
+        return Err(Weakness::TooFewBits { bits });
+    }
+    Ok(())
+}
+
+/// The length of the shortest prefix that, repeated, gives `chars` (`chars.len()` if none).
+fn shortest_period(chars: &[char]) -> usize {
+    (1..chars.len())
+        .find(|&p| (p..chars.len()).all(|i| chars[i] == chars[i - p]))
+        .unwrap_or(chars.len())
+}
+
+/// How many characters the secret's characters were likely drawn from.
+fn alphabet_size(chars: &[char]) -> usize {
+    let hex_lower = chars
+        .iter()
+        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(c));
+    let hex_upper = chars
+        .iter()
+        .all(|c| c.is_ascii_digit() || ('A'..='F').contains(c));
+    if hex_lower || hex_upper {
+        return 16;
+    }
+    let has = |test: fn(&char) -> bool| chars.iter().any(test);
+    let mut size = 0;
+    if has(char::is_ascii_lowercase) {
+        size += 26;
+    }
+    if has(char::is_ascii_uppercase) {
+        size += 26;
+    }
+    if has(char::is_ascii_digit) {
+        size += 10;
+    }
+    if has(char::is_ascii_punctuation) {
+        size += 32;
+    }
+    if has(|c| !c.is_ascii()) {
+        size += 100;
+    }
+    size
+}
+
+/// One person who may review: the name recorded on what they do, and their own token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reviewer {
+    pub name: String,
+    pub token: String,
+}
+
+/// `name:token` pairs, one per line or separated by commas. Names are 1 to 40 letters,
+/// digits, spaces, `.`, `_` or `-`; tokens are distinct secrets passing [`check_secret`].
+/// An error names the entry by its place, never its name or token.
+pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
+    let mut reviewers: Vec<Reviewer> = Vec::new();
+    for (i, entry) in text
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        let n = i + 1;
+        let (name, token) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("REVIEWERS entry {n} is not name:token"))?;
+        let (name, token) = (name.trim(), token.trim());
+        let name_ok = !name.is_empty()
+            && name.chars().count() <= MAX_NAME_CHARS
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || " ._-".contains(c));
+        if !name_ok {
+            return Err(format!(
+                "REVIEWERS entry {n}: the name must be 1 to {MAX_NAME_CHARS} letters, digits, spaces, '.', '_' or '-'"
+            ));
+        }
+        check_secret(token)
+            .map_err(|weakness| format!("REVIEWERS entry {n}: the token {weakness}"))?;
+        if let Some(other) = reviewers.iter().position(|r| r.name == name) {
+            return Err(format!(
+                "REVIEWERS entries {} and {n} have the same name",
+                other + 1
+            ));
+        }
+        if let Some(other) = reviewers.iter().position(|r| r.token == token) {
+            return Err(format!(
+                "REVIEWERS entries {} and {n} have the same token",
+                other + 1
+            ));
+        }
+        reviewers.push(Reviewer {
+            name: name.to_owned(),
+            token: token.to_owned(),
+        });
+    }
+    if reviewers.is_empty() {
+        return Err("REVIEWERS lists nobody".into());
+    }
+    Ok(reviewers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX_32: &str = "5d41402abc4b2a76b9719d911017c592";
+    const HEX_48: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822c";
+    const BASE64_22: &str = "q3Jx_8Lw-Zt0PbN4mYc1Ae";
+
+    fn check(secret: &str, expected: Result<(), &str>) {
+        let got = check_secret(secret);
+        match expected {
+            Ok(()) => assert_eq!(got, Ok(()), "{secret}"),
+            Err(reason) => {
+                let error = got.expect_err(secret).to_string();
+                assert!(error.contains(reason), "{secret}: {error}");
+                assert!(!error.contains(secret), "the reason quotes the secret");
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_need_128_bits_in_practice() {
+        check(HEX_32, Ok(()));
+        check(HEX_48, Ok(()));
+        check(&HEX_48.to_uppercase(), Ok(()));
+        check(BASE64_22, Ok(()));
+        check("test-token-5d41402abc4b2a76b9719d911017c592", Ok(()));
+        check("aaaaaaaaaaaaaaaa", Err("shorter than 22"));
+        check(&"a".repeat(64), Err("too little variety"));
+        check(&"ab".repeat(32), Err("too little variety"));
+        check(&"0123456789abcdef".repeat(2), Err("too little variety"));
+        check(&format!("{}b", "a".repeat(40)), Err("too little variety"));
+        // Four letters drawn at random: 80 bits, however long it looks.
+        check(
+            "abdcbadcabcdbdacdbcaabdcbdacdbcadbacbdca",
+            Err("too little variety"),
+        );
+        // 25 hex digits: 100 bits.
+        check(&HEX_32[..25], Err("about 100 bits"));
+        check("5d41402abc4b 2a76b9719d911017c592", Err("spaces"));
+        check(&format!("{HEX_32}\u{7}"), Err("control"));
+    }
+
+    #[test]
+    fn reviewer_lists() {
+        let token_a = HEX_32;
+        let token_b = HEX_48;
+        let check = |text: &str, expected: Result<&[(&str, &str)], &str>| {
+            let got = parse_reviewers(text);
+            match expected {
+                Ok(pairs) => {
+                    let pairs: Vec<Reviewer> = pairs
+                        .iter()
+                        .map(|(name, token)| Reviewer {
+                            name: name.to_string(),
+                            token: token.to_string(),
+                        })
+                        .collect();
+                    assert_eq!(got, Ok(pairs), "{text}");
+                }
+                Err(reason) => {
+                    let error = got.expect_err(text);
+                    assert!(error.contains(reason), "{text}: {error}");
+                    for secret in [token_a, token_b] {
+                        assert!(!error.contains(secret), "{error} quotes a token");
+                    }
+                }
+            }
+        };
+        check(
+            &format!("Aiko Tanaka:{token_a}\nbob:{token_b}"),
+            Ok(&[("Aiko Tanaka", token_a), ("bob", token_b)]),
+        );
+        check(
+            &format!(" 佐藤 : {token_a} , x:{token_b} "),
+            Ok(&[("佐藤", token_a), ("x", token_b)]),
+        );
+        check("", Err("lists nobody"));
+        check("alice", Err("not name:token"));
+        check("alice:short", Err("entry 1: the token is shorter"));
+        check(
+            "alice:aaaaaaaaaaaaaaaa",
+            Err("entry 1: the token is shorter"),
+        );
+        check(&format!("<b>:{token_a}"), Err("the name must be"));
+        check(
+            &format!("a:{token_a},a:{token_b}"),
+            Err("entries 1 and 2 have the same name"),
+        );
+        check(
+            &format!("a:{token_a},b:{token_a}"),
+            Err("entries 1 and 2 have the same token"),
+        );
+        // Written the wrong way round: the error must not print the token as a "name".
+        check(
+            &format!("{token_a}:Aiko"),
+            Err("entry 1: the token is shorter"),
+        );
+        check(
+            &format!("{}:Aiko", &token_b[..40]),
+            Err("entry 1: the token is shorter"),
+        );
+    }
+}

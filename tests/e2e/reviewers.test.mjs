@@ -1,0 +1,433 @@
+// Who may approve: approving, re-approving, rescheduling and withdrawing are a named
+// reviewer's acts (a session, or the reviewer's own token as the bearer token); the
+// automation's API_TOKEN generates, reads and edits but gets 403 there. Withdrawing an
+// approval, sessions bound to the token that made them, "sign out everywhere", limits on
+// failed credentials, secret strength, and the smaller guards around them.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { reply, startFakeOpenAI } from "../fakes/openai.mjs";
+import { API_TOKEN, REVIEWER, startPipeline } from "./harness.mjs";
+
+const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3c5e1" };
+const RIKO_NEW_TOKEN = "riko-rotated-b93e0c7a5d1f42e8a6c4";
+const REVIEWERS = `${REVIEWER.name}:${REVIEWER.token}\n${AIKO.name}:${AIKO.token}`;
+/** A webhook's URL is its secret; this one cannot be fetched (no such port), so fetch throws. */
+const WEBHOOK = "https://hooks.example.com:99999/services/T000/B000/secret-webhook-path";
+
+let pipeline;
+let openai;
+before(async () => {
+  openai = await startFakeOpenAI();
+  pipeline = await startPipeline(
+    { api: { REVIEWERS }, "publish-consumer": { ALERT_WEBHOOK_URL: WEBHOOK } },
+    {
+      record: true,
+      logs: true,
+      // Messages stay in the publish queue, so a withdrawn post's message can be handed over.
+      idle: ["publish-consumer"],
+      variants: {
+        // The same storage after Riko got a new token, and after Riko was removed.
+        rotated: { REVIEWERS: `${REVIEWER.name}:${RIKO_NEW_TOKEN}\n${AIKO.name}:${AIKO.token}` },
+        removed: { REVIEWERS: `${AIKO.name}:${AIKO.token}` },
+        weakApiToken: { API_TOKEN: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+        shortApiToken: { API_TOKEN: "0123456789abcdef" },
+        noApiToken: { API_TOKEN: undefined },
+        // A token written where the name goes, and a guessable token.
+        wrongOrder: { REVIEWERS: `${REVIEWER.token}:${REVIEWER.name}` },
+        weakReviewer: { REVIEWERS: `${REVIEWER.name}:aaaaaaaaaaaaaaaa` },
+        // The caption writer is a model that takes its time.
+        slowModel: { LLM_PROVIDER: "openai", OPENAI_BASE_URL: openai.baseUrl, OPENAI_API_KEY: "sk-fake-reviewers-test" },
+      },
+    },
+  );
+});
+after(async () => {
+  await pipeline?.dispose();
+  await openai?.close();
+});
+
+let clients = 0;
+/** A client address of its own, so one test's failures do not count against another's. */
+function client() {
+  clients += 1;
+  return `198.51.100.${clients}`;
+}
+
+/** A generated draft with its image stored, as a reviewer finds it. */
+async function readyDraft(via = pipeline) {
+  const made = await via.generate({ brief: "Pumpkin soup is back on the menu", language: "en" });
+  assert.equal(made.status, 201, made.text);
+  return pipeline.eventually(
+    async () => {
+      const draft = await pipeline.request("GET", `/api/v1/drafts/${made.json.draftId}`);
+      return draft.json?.image?.status === "ready" ? draft.json : null;
+    },
+    { what: "the image" },
+  );
+}
+
+/** Signs in through the login form; the session's cookie (`name=value`). */
+async function signIn(token, { via = pipeline, ip = client() } = {}) {
+  const response = await fetch(`${via.url}/review/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: via.url, "cf-connecting-ip": ip },
+    body: new URLSearchParams({ token, next: "/review" }),
+  });
+  assert.equal(response.status, 303, await response.text());
+  return response.headers.get("set-cookie").split(";")[0];
+}
+
+/** A request with a session cookie from this site's own page. */
+function withSession(via, cookie, method, path, body) {
+  return via.request(method, path, { token: null, body, headers: { cookie, origin: via.url } });
+}
+
+const publishSends = (id) => pipeline.sent.filter((s) => s.queue === "publish-queue" && s.body?.id === id);
+
+async function approvedDraft(options = {}) {
+  const draft = await readyDraft();
+  const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
+    body: { revision: draft.revision, ...options },
+    token: REVIEWER.token,
+  });
+  assert.equal(approved.status, 200, approved.text);
+  return approved.json;
+}
+
+test("the API_TOKEN gets 403 on approve, reapprove, schedule and withdraw, and nothing changes", async () => {
+  const underReview = await readyDraft();
+  const approved = await approvedDraft({ scheduledAt: new Date(Date.now() + 86400000).toISOString() });
+  const failed = await approvedDraft();
+  await pipeline.db.prepare("UPDATE drafts SET status = 'failed', last_error = 'test' WHERE id = ?1").bind(failed.draftId).run();
+  const failedRevision = (await pipeline.draftRow(failed.draftId)).revision;
+  for (const [id, action, body] of [
+    [underReview.draftId, "approve", { revision: underReview.revision }],
+    [failed.draftId, "reapprove", { revision: failedRevision }],
+    [approved.draftId, "schedule", { revision: approved.revision, scheduledAt: null }],
+    [approved.draftId, "withdraw", { revision: approved.revision }],
+  ]) {
+    const rowBefore = await pipeline.draftRow(id);
+    const sendsBefore = publishSends(id).length;
+    const refused = await pipeline.request("POST", `/api/v1/drafts/${id}/${action}`, { body });
+    assert.equal(refused.status, 403, `${action}: ${refused.text}`);
+    assert.equal(refused.json.error.code, "forbidden");
+    assert.match(refused.json.error.message, /reviewer/);
+    assert.deepEqual(await pipeline.draftRow(id), rowBefore, `${action} changed the draft`);
+    assert.equal(publishSends(id).length, sendsBefore, `${action} queued a message`);
+  }
+  // The same requests with a reviewer's token go through.
+  for (const [id, action, body] of [
+    [underReview.draftId, "approve", { revision: underReview.revision }],
+    [failed.draftId, "reapprove", { revision: failedRevision }],
+  ]) {
+    const done = await pipeline.request("POST", `/api/v1/drafts/${id}/${action}`, { body, token: REVIEWER.token });
+    assert.equal(done.status, 200, `${action}: ${done.text}`);
+  }
+  const withdrawn = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
+    body: { revision: approved.revision },
+    token: AIKO.token,
+  });
+  assert.equal(withdrawn.status, 200, withdrawn.text);
+});
+
+test("the API_TOKEN keeps generate, reading and editing; a reviewer's token is not the automation's", async () => {
+  const draft = await readyDraft();
+  const read = await pipeline.request("GET", `/api/v1/drafts/${draft.draftId}`);
+  assert.equal(read.status, 200, read.text);
+  const edited = await pipeline.request("PATCH", `/api/v1/drafts/${draft.draftId}`, {
+    body: { revision: draft.revision, caption: "Pumpkin soup, now with ginger" },
+  });
+  assert.equal(edited.status, 200, edited.text);
+  const history = await pipeline.request("GET", `/api/v1/drafts/${draft.draftId}/history`);
+  assert.deepEqual(history.json.comments.map((c) => `${c.reviewer} ${c.decision}`), ["api edit"]);
+  // A reviewer's token reads and acts for that person, but does not generate.
+  const asAiko = await pipeline.request("GET", `/api/v1/drafts/${draft.draftId}`, { token: AIKO.token });
+  assert.equal(asAiko.status, 200, asAiko.text);
+  const generate = await pipeline.generate({ brief: "Not for reviewers", language: "en" }, { token: AIKO.token });
+  assert.equal(generate.status, 403, generate.text);
+});
+
+test("a reviewer's token or session approves, and the approval names that reviewer", async () => {
+  const byToken = await readyDraft();
+  const approved = await pipeline.request("POST", `/api/v1/drafts/${byToken.draftId}/approve`, {
+    body: { revision: byToken.revision, comment: "From my script" },
+    token: AIKO.token,
+  });
+  assert.equal(approved.status, 200, approved.text);
+  const row = await pipeline.draftRow(byToken.draftId);
+  assert.equal(row.status, "approved");
+  assert.equal(row.approved_by, "Aiko");
+  const history = await pipeline.request("GET", `/api/v1/drafts/${byToken.draftId}/history`);
+  assert.deepEqual(history.json.comments.map((c) => `${c.reviewer} ${c.decision} ${c.comment}`), ["Aiko approve From my script"]);
+
+  const bySession = await readyDraft();
+  const cookie = await signIn(REVIEWER.token);
+  assert.match(cookie, /^__Host-review_session=[0-9a-f]{64}$/);
+  const viaPage = await withSession(pipeline, cookie, "POST", `/api/v1/drafts/${bySession.draftId}/approve`, { revision: bySession.revision });
+  assert.equal(viaPage.status, 200, viaPage.text);
+  assert.equal((await pipeline.draftRow(bySession.draftId)).approved_by, REVIEWER.name);
+});
+
+test("withdraw: an approved post not yet sent goes back to review, and its queued message publishes nothing", async () => {
+  const approved = await approvedDraft();
+  const [message] = publishSends(approved.draftId);
+  assert.ok(message, "the approval queued no message");
+  const withdrawn = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
+    body: { revision: approved.revision, comment: "The offer changed" },
+    token: AIKO.token,
+  });
+  assert.equal(withdrawn.status, 200, withdrawn.text);
+  assert.equal(withdrawn.json.status, "draft");
+  const row = await pipeline.draftRow(approved.draftId);
+  assert.equal(row.status, "draft");
+  assert.equal(row.approved_caption, null);
+  assert.equal(row.approved_by, null);
+  assert.equal(row.publish_due_at, null);
+  const history = await pipeline.request("GET", `/api/v1/drafts/${approved.draftId}/history`);
+  assert.deepEqual(history.json.comments.map((c) => `${c.reviewer} ${c.decision}`).at(-1), "Aiko withdraw");
+  // The message already in the queue reaches a draft under review: nothing is published.
+  const { outcomes } = await pipeline.deliver("publish-consumer", "publish-queue", [message.body]);
+  assert.deepEqual(outcomes, ["acked"]);
+  const after = await pipeline.draftRow(approved.draftId);
+  assert.equal(after.status, "draft");
+  assert.equal(after.container_id, null);
+  assert.equal(after.media_id, null);
+  // Withdrawn twice: nothing left to take back.
+  const again = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
+    body: { revision: withdrawn.json.revision },
+    token: AIKO.token,
+  });
+  assert.equal(again.status, 409, again.text);
+});
+
+test("withdraw once media_publish may have been called: 409 saying so, nothing changes", async () => {
+  for (const [what, change] of [
+    ["a container sent to media_publish", "publish_sent_container = 'container-1', publish_sent_at = '2030-01-01T00:00:00Z'"],
+    ["a publisher holding the claim", "status = 'publishing', publish_claim = 'claim-1', claim_expires_at = '2999-01-01T00:00:00Z'"],
+    ["a published post", "status = 'published', media_id = 'media-1'"],
+  ]) {
+    const approved = await approvedDraft();
+    await pipeline.db.prepare(`UPDATE drafts SET ${change} WHERE id = ?1`).bind(approved.draftId).run();
+    const before = await pipeline.draftRow(approved.draftId);
+    const refused = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
+      body: { revision: before.revision },
+      token: REVIEWER.token,
+    });
+    assert.equal(refused.status, 409, `${what}: ${refused.text}`);
+    assert.match(refused.json.error.message, /media_publish may already have been called/, what);
+    assert.deepEqual(await pipeline.draftRow(approved.draftId), before, `${what}: the draft changed`);
+    const history = await pipeline.request("GET", `/api/v1/drafts/${approved.draftId}/history`);
+    assert.ok(!history.json.comments.some((c) => c.decision === "withdraw"), `${what}: a withdrawal was recorded`);
+  }
+});
+
+test("after a reviewer's token changes, or the reviewer is removed, their old session gets 401 on its next request", async () => {
+  const rotated = pipeline.variant("rotated");
+  const removed = pipeline.variant("removed");
+  const path = "/api/v1/drafts";
+  // Unchanged token: the session works on every copy of the Worker that has it.
+  const kept = await signIn(AIKO.token);
+  for (const via of [pipeline, rotated, removed]) {
+    assert.equal((await withSession(via, kept, "GET", path)).status, 200);
+  }
+  // Riko's token changes: the session made with the old one ends at once, for good.
+  const old = await signIn(REVIEWER.token);
+  assert.equal((await withSession(pipeline, old, "GET", path)).status, 200);
+  const ended = await withSession(rotated, old, "GET", path);
+  assert.equal(ended.status, 401, ended.text);
+  assert.equal((await withSession(pipeline, old, "GET", path)).status, 401, "the ended session came back");
+  // The page sends the visitor to sign in.
+  const page = await fetch(`${rotated.url}/review`, { redirect: "manual", headers: { cookie: old } });
+  assert.equal(page.status, 303);
+  // The new token signs in.
+  const fresh = await signIn(RIKO_NEW_TOKEN, { via: rotated });
+  assert.equal((await withSession(rotated, fresh, "GET", path)).status, 200);
+  // Riko removed: a session of Riko's ends too.
+  const another = await signIn(REVIEWER.token);
+  assert.equal((await withSession(removed, another, "GET", path)).status, 401);
+  // The database holds no token, only fingerprints.
+  const { results } = await pipeline.db.prepare("SELECT * FROM review_sessions").all();
+  const stored = JSON.stringify(results);
+  for (const secret of [REVIEWER.token, RIKO_NEW_TOKEN, AIKO.token]) assert.ok(!stored.includes(secret), "a token is stored");
+  assert.ok(results.every((r) => /^[0-9a-f]{64}$/.test(r.token_fingerprint)), stored);
+});
+
+test("a session from before sessions remembered their token ends at its next request", async () => {
+  const cookie = await signIn(AIKO.token);
+  await pipeline.db.prepare("UPDATE review_sessions SET token_fingerprint = ''").run();
+  assert.equal((await withSession(pipeline, cookie, "GET", "/api/v1/drafts")).status, 401);
+});
+
+test("sign out everywhere ends every session of that reviewer, and only theirs", async () => {
+  const [phone, laptop, other] = [await signIn(REVIEWER.token), await signIn(REVIEWER.token), await signIn(AIKO.token)];
+  const fromElsewhere = await fetch(`${pipeline.url}/review/logout/everywhere`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { cookie: phone, origin: "https://evil.example" },
+  });
+  assert.equal(fromElsewhere.status, 403);
+  assert.equal((await withSession(pipeline, laptop, "GET", "/api/v1/drafts")).status, 200);
+  const out = await fetch(`${pipeline.url}/review/logout/everywhere`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { cookie: phone, origin: pipeline.url },
+  });
+  assert.equal(out.status, 303);
+  assert.match(out.headers.get("set-cookie"), /^__Host-review_session=;.*Max-Age=0/);
+  for (const cookie of [phone, laptop]) {
+    assert.equal((await withSession(pipeline, cookie, "GET", "/api/v1/drafts")).status, 401);
+  }
+  assert.equal((await withSession(pipeline, other, "GET", "/api/v1/drafts")).status, 200, "another reviewer was signed out");
+});
+
+test("failed sign-ins and bearer tokens are limited per client and logged without the token", async () => {
+  const ip = client();
+  const wrong = "wrong-token-0f9e8d7c6b5a49382716";
+  const signInAs = (token, from = ip) =>
+    fetch(`${pipeline.url}/review/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: pipeline.url, "cf-connecting-ip": from },
+      body: new URLSearchParams({ token, next: "/review" }),
+    });
+  for (let i = 0; i < 10; i++) assert.equal((await signInAs(wrong)).status, 401, `attempt ${i + 1}`);
+  const limited = await signInAs(REVIEWER.token);
+  assert.equal(limited.status, 429, "an 11th sign-in within the minute was let through");
+  assert.equal(limited.headers.get("retry-after"), "60");
+  assert.ok(!limited.headers.get("set-cookie"), "a limited client got a session");
+  // Another client is not held back by this one.
+  assert.equal((await signInAs(REVIEWER.token, client())).status, 303);
+
+  const bearerIp = client();
+  const asBearer = (token) => pipeline.request("GET", "/api/v1/drafts", { token, headers: { "cf-connecting-ip": bearerIp } });
+  for (let i = 0; i < 20; i++) assert.equal((await asBearer(wrong)).status, 401, `bearer failure ${i + 1}`);
+  const over = await asBearer(wrong);
+  assert.equal(over.status, 429, over.text);
+  assert.equal(over.json.error.code, "too_many_attempts");
+  // A right token is not a failure.
+  assert.equal((await asBearer(API_TOKEN)).status, 200);
+
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.includes(`client ${bearerIp}`) && l.includes("over the failure limit")), {
+    what: "the failures in the log",
+  });
+  const logged = pipeline.logs.filter((l) => l.includes("auth:"));
+  assert.ok(logged.some((l) => l.includes(`client ${ip}`) && l.includes("sign-in")), JSON.stringify(logged.slice(0, 3)));
+  const all = JSON.stringify(pipeline.logs);
+  for (const secret of [wrong, REVIEWER.token, AIKO.token, API_TOKEN]) assert.ok(!all.includes(secret), "a token reached the log");
+});
+
+test("a weak API_TOKEN closes the API with an error naming the variable, not the value", async () => {
+  for (const [variant, token] of [
+    ["weakApiToken", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+    ["shortApiToken", "0123456789abcdef"],
+  ]) {
+    const via = pipeline.variant(variant);
+    const response = await via.request("GET", "/api/v1/drafts", { token });
+    assert.equal(response.status, 503, response.text);
+    assert.equal(response.json.error.code, "not_configured");
+    assert.match(response.json.error.message, /^API_TOKEN /);
+    assert.ok(!response.text.includes(token), "the answer quotes the token");
+  }
+});
+
+test("without API_TOKEN the automation's routes are closed (503); a reviewer's own token still works", async () => {
+  const via = pipeline.variant("noApiToken");
+  const closed = await via.request("GET", "/api/v1/drafts", { token: API_TOKEN });
+  assert.equal(closed.status, 503, closed.text);
+  assert.equal(closed.json.error.message, "API_TOKEN is not set; the API is closed");
+  assert.equal((await via.request("GET", "/api/v1/drafts", { token: AIKO.token })).status, 200);
+});
+
+test("the sign-in page never shows what is wrong with REVIEWERS; the log says, without a token", async () => {
+  for (const variant of ["wrongOrder", "weakReviewer"]) {
+    const via = pipeline.variant(variant);
+    const response = await fetch(`${via.url}/review/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: via.url, "cf-connecting-ip": client() },
+      body: new URLSearchParams({ token: REVIEWER.token, next: "/review" }),
+    });
+    const page = await response.text();
+    assert.equal(response.status, 503, page);
+    assert.match(page, /Sign-in is not available right now/);
+    for (const detail of ["REVIEWERS entry", "entry 1", "the token is", REVIEWER.token, REVIEWER.name, "aaaaaaaaaaaaaaaa"]) {
+      assert.ok(!page.includes(detail), `${variant}: the page shows ${detail}`);
+    }
+  }
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.includes("REVIEWERS entry 1: the token")), { what: "the log line" });
+  assert.ok(!JSON.stringify(pipeline.logs).includes(REVIEWER.token), "the wrong-order token reached the log");
+});
+
+test("every answer carries Strict-Transport-Security; JSON answers carry nosniff", async () => {
+  for (const [what, response] of [
+    ["a draft list", await pipeline.request("GET", "/api/v1/drafts")],
+    ["an error", await pipeline.request("GET", "/api/v1/drafts", { token: null })],
+    ["health", await pipeline.request("GET", "/healthz", { token: null })],
+    ["a page", await pipeline.request("GET", "/review/login", { token: null })],
+  ]) {
+    assert.match(response.headers.get("strict-transport-security") ?? "", /^max-age=\d{8,}/, what);
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff", what);
+  }
+});
+
+test("regenerate conflicts like an edit when the draft was edited while the model ran; the edit stays", async () => {
+  const slow = pipeline.variant("slowModel");
+  const draft = await readyDraft();
+  openai.script(reply.delay(1500));
+  const regenerating = slow.request("POST", `/api/v1/drafts/${draft.draftId}/regenerate`, {
+    body: { revision: draft.revision, text: true },
+  });
+  await pipeline.eventually(() => openai.calls().length > 0, { what: "the model call" });
+  const edited = await pipeline.request("PATCH", `/api/v1/drafts/${draft.draftId}`, {
+    body: { revision: draft.revision, caption: "Typed while the model ran" },
+  });
+  assert.equal(edited.status, 200, edited.text);
+  const regenerated = await regenerating;
+  assert.equal(regenerated.status, 409, regenerated.text);
+  assert.equal(regenerated.json.error.code, "revision_conflict");
+  assert.equal(regenerated.json.error.current.caption, "Typed while the model ran");
+  assert.equal((await pipeline.draftRow(draft.draftId)).caption, "Typed while the model ran");
+
+  // Nobody edits meanwhile: the new text is written.
+  const now = await pipeline.request("GET", `/api/v1/drafts/${draft.draftId}`);
+  const quiet = await slow.request("POST", `/api/v1/drafts/${draft.draftId}/regenerate`, {
+    body: { revision: now.json.revision, text: true },
+  });
+  assert.equal(quiet.status, 200, quiet.text);
+  assert.notEqual(quiet.json.caption, "Typed while the model ran");
+});
+
+test("comments per draft are limited and a history is read in bounded pages", async () => {
+  const draft = await readyDraft();
+  const insert = pipeline.db.prepare(
+    "INSERT INTO review_comments (draft_id, revision, reviewer, decision, comment, created_at) VALUES (?1, ?2, 'Aiko', 'comment', ?3, ?4)",
+  );
+  await pipeline.db.batch(
+    Array.from({ length: 199 }, (_, i) => insert.bind(draft.draftId, draft.revision, `note ${i}`, new Date(Date.now() + i).toISOString())),
+  );
+  const last = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/comments`, { body: { comment: "the 200th" }, token: AIKO.token });
+  assert.equal(last.status, 201, last.text);
+  const refused = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/comments`, { body: { comment: "one more" }, token: AIKO.token });
+  assert.equal(refused.status, 409, refused.text);
+  assert.match(refused.json.error.message, /200 comments/);
+  // A decision is still recorded, and the history shows the newest 200, oldest first.
+  const edited = await pipeline.request("PATCH", `/api/v1/drafts/${draft.draftId}`, { body: { revision: draft.revision, caption: "Edited at the end" } });
+  assert.equal(edited.status, 200, edited.text);
+  const history = await pipeline.request("GET", `/api/v1/drafts/${draft.draftId}/history`);
+  assert.equal(history.json.comments.length, 200);
+  assert.equal(history.json.comments[0].comment, "note 1");
+  assert.deepEqual(history.json.comments.slice(-2).map((c) => c.decision), ["comment", "edit"]);
+});
+
+test("a webhook that cannot be fetched is logged without its URL", async () => {
+  // A draft waiting for review for two days: the scheduler's run sends the reminder digest.
+  const draft = await readyDraft();
+  await pipeline.db.prepare("UPDATE drafts SET created_at = ?2 WHERE id = ?1").bind(draft.draftId, new Date(Date.now() - 48 * 3600e3).toISOString()).run();
+  await pipeline.runCron({ at: Date.now() });
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.includes("the alert webhook could not be reached")), {
+    what: "the failed webhook in the log",
+  });
+  const all = JSON.stringify(pipeline.logs);
+  for (const part of ["secret-webhook-path", "hooks.example.com", "T000/B000"]) assert.ok(!all.includes(part), `the log holds the webhook's ${part}`);
+});
