@@ -239,7 +239,7 @@ pub async fn withdraw(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let request =
         parse_request(&body, &["revision", "comment"], now()).map_err(ApiError::Validation)?;
     let target = Target::at_revision(req, env, id, request.revision).await?;
