@@ -106,9 +106,10 @@ test("a time whose UTC year passes 9999 is a 400 with its path on generate, appr
   const digest = await databaseDigest();
   const answers = [
     await pipeline.generate({ brief: "Far ahead", scheduledAt: far }),
-    await pipeline.request("POST", `/api/v1/drafts/${id}/approve`, { body: { revision, scheduledAt: far } }),
-    await pipeline.request("POST", `/api/v1/drafts/${id}/schedule`, { body: { revision, scheduledAt: far } }),
-    await pipeline.request("POST", `/api/v1/drafts/${id}/approve`, { body: { revision, scheduledAt: "2101-01-01T00:00:00Z" } }),
+    // Decisions are a reviewer's: their own token.
+    await pipeline.request("POST", `/api/v1/drafts/${id}/approve`, { body: { revision, scheduledAt: far }, token: REVIEWER.token }),
+    await pipeline.request("POST", `/api/v1/drafts/${id}/schedule`, { body: { revision, scheduledAt: far }, token: REVIEWER.token }),
+    await pipeline.request("POST", `/api/v1/drafts/${id}/approve`, { body: { revision, scheduledAt: "2101-01-01T00:00:00Z" }, token: REVIEWER.token }),
   ];
   for (const { status, json } of answers) {
     assert.equal(status, 400, JSON.stringify(json));
@@ -258,13 +259,16 @@ test("a 60 MB chunked body to any route that reads one is refused (413) as it st
   const id = drafts[2];
   const json = { "content-type": "application/json" };
   const bearer = { ...json, authorization: `Bearer ${API_TOKEN}` };
+  // A person's decisions take a reviewer's own token.
+  const reviewer = { ...json, authorization: `Bearer ${REVIEWER.token}` };
   // Each route with its body limit (the README's and the OpenAPI document's).
   const routes = [
     ["POST", "/api/v1/generate", bearer, 47776],
     ["PATCH", `/api/v1/drafts/${id}`, bearer, 65536],
-    ["POST", `/api/v1/drafts/${id}/approve`, bearer, 16384],
-    ["POST", `/api/v1/drafts/${id}/reapprove`, bearer, 16384],
-    ["POST", `/api/v1/drafts/${id}/schedule`, bearer, 16384],
+    ["POST", `/api/v1/drafts/${id}/approve`, reviewer, 16384],
+    ["POST", `/api/v1/drafts/${id}/reapprove`, reviewer, 16384],
+    ["POST", `/api/v1/drafts/${id}/schedule`, reviewer, 16384],
+    ["POST", `/api/v1/drafts/${id}/withdraw`, reviewer, 16384],
     ["POST", `/api/v1/drafts/${id}/comments`, bearer, 16384],
     ["POST", `/api/v1/drafts/${id}/discard`, bearer, 16384],
     ["POST", `/api/v1/drafts/${id}/regenerate`, bearer, 16384],

@@ -792,6 +792,8 @@ fn render(id: DraftId, plan: &WritePlan) -> (String, Vec<JsValue>) {
         .sets
         .iter()
         .map(|(column, set)| match set {
+            // A cleared column reads as such in the statement (and in D1's statement log).
+            Set::To(Value::Null) => format!("{column} = NULL"),
             Set::To(value) => format!("{column} = {}", param(value)),
             Set::CopyOf(other) => format!("{column} = {other}"),
             Set::Increment => format!("{column} = {column} + 1"),
