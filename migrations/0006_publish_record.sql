@@ -27,3 +27,7 @@ WHERE status IN ('approved', 'publishing', 'failed', 'draft')
 -- A post found by a lookup is taken only if no other draft recorded it: that check, and the
 -- lookup of a lost answer, read drafts by media id.
 CREATE INDEX drafts_by_media_id ON drafts (media_id) WHERE media_id IS NOT NULL;
+
+-- Of drafts with the same text whose answers were lost, the first sent takes the first post:
+-- the lookup counts the same-text drafts sent just before it.
+CREATE INDEX drafts_by_publish_sent_at ON drafts (publish_sent_at) WHERE publish_sent_at IS NOT NULL;

@@ -694,6 +694,39 @@ test("comments are added to the history with the reviewer's name", async () => {
   assert.match(await page.locator("#history li").first().textContent(), /Ben\s+commented on revision \d+Could we mention the opening hours\?\nThanks/);
 });
 
+test("invisible characters are shown before saving, as the server's rule names them; emoji sequences and flags are not", async () => {
+  const draft = await review.generate();
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${draft.draftId}`);
+  const caption = page.getByLabel("Caption", { exact: true });
+  const warning = page.locator("#caption-hidden");
+  assert.equal(await warning.isHidden(), true, "a warning before anything was typed");
+  // A right-to-left override turns "Sale 50% off" around; a zero-width space hides a break.
+  await caption.fill("Sale \u202E%05 ffo\u200B today");
+  await warning.waitFor({ state: "visible" });
+  const text = await warning.textContent();
+  assert.match(text, /U\+202E RIGHT-TO-LEFT OVERRIDE at character 6/);
+  assert.match(text, /U\+200B ZERO WIDTH SPACE at character 14/);
+  assert.equal(await caption.getAttribute("aria-invalid"), "true");
+  await page.getByLabel(/^Hashtags/).fill("#cafe #lat\u2066te");
+  await page.locator("#hashtags-hidden").waitFor({ state: "visible" });
+  assert.match(await page.locator("#hashtags-hidden").textContent(), /U\+2066 LEFT-TO-RIGHT ISOLATE in hashtag 2/);
+  await page.getByLabel("Add a comment").fill("ok\u200B");
+  await page.locator("#comment-hidden").waitFor({ state: "visible" });
+  await screenshot(page, "draft-invisible-characters");
+  // The server refuses the save with the same characters.
+  await page.getByRole("button", { name: "Save text" }).click();
+  await page.locator("#save-status.error").waitFor();
+  assert.match(await page.locator("#caption-problem").textContent(), /U\+202E RIGHT-TO-LEFT OVERRIDE/);
+  // What real text needs raises nothing: a ZWJ emoji sequence and a flag's tag sequence.
+  await caption.fill("Chef \u{1F469}\u200D\u{1F373} from Scotland \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}");
+  await page.getByLabel(/^Hashtags/).fill("#cafe");
+  await warning.waitFor({ state: "hidden" });
+  await page.locator("#hashtags-hidden").waitFor({ state: "hidden" });
+  await page.getByRole("button", { name: "Save text" }).click();
+  await page.locator("#save-status.ok").waitFor();
+});
+
 test("when the session has ended, a save is refused and the text stays in the form", async () => {
   const draft = await review.generate();
   const page = await open(BEN);
@@ -981,4 +1014,33 @@ test("a phone-sized screen: no page scrolls sideways, even with long unbroken te
     }
   }
   assert.deepEqual(wide, []);
+});
+
+test("a post live with its media id unknown says so; a post on its way says why it waits, not that it failed", async () => {
+  const published = await review.insertDraft({ caption: "Live, but Instagram never said which post it is" });
+  const waiting = await review.insertDraft({ caption: "Approved, its container still being processed" });
+  for (const [id, status, lastError] of [
+    [published, "published", null],
+    [waiting, "approved", "the container 1789 is being processed (IN_PROGRESS); its status is read again in 10 s"],
+  ]) {
+    const { image_key: key, revision } = await review.makeImage(id);
+    await review.db
+      .prepare(
+        `UPDATE drafts SET status = ?2, revision = ?3, last_error = ?4, approved_revision = ?5, approved_caption = caption,
+           approved_hashtags = hashtags, approved_alt_text = alt_text, approved_image_key = ?6, approved_by = 'Aiko', approved_at = ?7,
+           media_id = NULL, permalink = NULL
+         WHERE id = ?1`,
+      )
+      .bind(id, status, revision + 1, lastError, revision, key, rfc3339(new Date()))
+      .run();
+  }
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${published}`);
+  const live = page.locator(".notice.published");
+  assert.match(await live.textContent(), /media id is unknown/);
+  assert.equal(await page.locator(".notice.published a").count(), 0, "a link without a media id");
+  await screenshot(page, "published-media-unknown");
+  await page.goto(`${review.url}/review/${waiting}`);
+  assert.equal(await page.locator(".notice.failed").count(), 0, "a waiting post shown as failed");
+  assert.match(await page.locator(".notice.waiting").textContent(), /^Waiting: the container 1789 is being processed/);
 });

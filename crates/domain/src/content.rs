@@ -1,5 +1,6 @@
 //! The texts of a post and every rule Instagram sets on them: lengths, the hashtag cap (the
-//! caption's own `#tags` included), the mention cap, and which control characters may appear.
+//! caption's own `#tags` included), the mention cap, which control characters may appear,
+//! and no invisible character that changes what a text shows ([`invisible`]).
 //!
 //! Each type can only be built through `parse`, so a value that exists is within limits. The
 //! same rules serve a model's answer (`generation`) and a person's edit (the API), so the
@@ -10,6 +11,8 @@ use std::collections::HashSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
+
+pub mod invisible;
 
 /// Instagram rejects captions longer than this (counted by [`char_count`]).
 pub const MAX_CAPTION_CHARS: usize = 2_200;
@@ -252,6 +255,8 @@ pub enum HashtagError {
     TooLong { chars: usize, max: usize },
     #[error("it contains the control character {}", code_point(*.0))]
     ControlCharacter(char),
+    #[error("it contains the invisible character {}", invisible::describe(*.0))]
+    InvisibleCharacter(char),
     #[error("only letters, digits and _ are allowed")]
     NotTagCharacters,
     #[error("Instagram ignores hashtags made only of digits")]
@@ -282,6 +287,17 @@ pub enum ContentError {
         code_points(.characters)
     )]
     ControlCharacters { field: Field, characters: Vec<char> },
+    /// Only in the caption or the alt text; a hashtag's are [`HashtagError::InvisibleCharacter`].
+    #[error(
+        "{} contains {}, which a reader cannot see but which changes what the text shows; remove {}",
+        .field.noun(),
+        invisible_list(.characters),
+        if .characters.len() == 1 { "it" } else { "them" }
+    )]
+    InvisibleCharacters {
+        field: Field,
+        characters: Vec<invisible::Refused>,
+    },
     /// The list alone is over the cap.
     #[error("{count} hashtags given, at most {max} are allowed")]
     TooManyHashtags { count: usize, max: usize },
@@ -311,7 +327,8 @@ impl ContentError {
             | ContentError::TooManyMentions { .. }
             | ContentError::TooManyHashtagsWithCaption { .. } => Field::Caption,
             ContentError::EmptyAltText | ContentError::AltTextTooLong { .. } => Field::AltText,
-            ContentError::ControlCharacters { field, .. } => *field,
+            ContentError::ControlCharacters { field, .. }
+            | ContentError::InvisibleCharacters { field, .. } => *field,
             ContentError::TooManyHashtags { .. } => Field::Hashtags,
             ContentError::InvalidHashtag { index, .. }
             | ContentError::DuplicateHashtag { index, .. } => Field::Hashtag(*index),
@@ -319,14 +336,28 @@ impl ContentError {
     }
 }
 
-/// Line breaks normalised, control characters refused, then trimmed. The check sees the text
-/// as given, so a control character at either end is refused too, not trimmed away.
+/// `U+202E RIGHT-TO-LEFT OVERRIDE at character 4, ...`.
+fn invisible_list(characters: &[invisible::Refused]) -> String {
+    characters
+        .iter()
+        .map(|r| format!("{} at character {}", r.name, r.at + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Line breaks normalised, control and invisible characters refused, then trimmed. The
+/// checks see the text as given, so such a character at either end is refused too, not
+/// trimmed away.
 fn multiline_text(text: &str, field: Field) -> (String, Vec<ContentError>) {
     let text = normalize_line_breaks(text);
     let mut errors = Vec::new();
     let characters = control_characters(&text, &LAYOUT_CONTROLS);
     if !characters.is_empty() {
         errors.push(ContentError::ControlCharacters { field, characters });
+    }
+    let characters = invisible::refused(&text);
+    if !characters.is_empty() {
+        errors.push(ContentError::InvisibleCharacters { field, characters });
     }
     (text.trim().to_owned(), errors)
 }
@@ -417,6 +448,9 @@ impl Hashtag {
     pub fn parse(text: &str) -> Result<Self, HashtagError> {
         if let Some(&c) = control_characters(text, &[]).first() {
             return Err(HashtagError::ControlCharacter(c));
+        }
+        if let Some(found) = invisible::refused(text).first() {
+            return Err(HashtagError::InvisibleCharacter(found.character));
         }
         let tag = text.trim().trim_start_matches(is_hashtag_sign);
         let chars = char_count(tag);

@@ -11,3 +11,4 @@ pub mod draft;
 pub mod idempotency;
 pub mod message;
 pub mod publish;
+pub mod timestamp;

@@ -119,12 +119,8 @@ impl QueueMessage {
             .filter(|n| *n >= 1)
             .ok_or_else(|| invalid("attempt", format!("{attempt} is not a whole number from 1")))?;
         let requested_at = string_field(object, "requestedAt")?;
-        let requested_at = OffsetDateTime::parse(requested_at, &Rfc3339).map_err(|_| {
-            invalid(
-                "requestedAt",
-                format!("{requested_at:?} is not an RFC 3339 time"),
-            )
-        })?;
+        let requested_at = crate::timestamp::parse_rfc3339(requested_at)
+            .map_err(|e| invalid("requestedAt", format!("{requested_at:?} {e}")))?;
         Ok(Self {
             id,
             action,
@@ -245,14 +241,22 @@ mod tests {
             message("publish", json!(1), "yesterday"),
             Err(invalid(
                 "requestedAt",
-                "\"yesterday\" is not an RFC 3339 time".into(),
+                "\"yesterday\" is not an RFC 3339 date-time with a UTC offset".into(),
             )),
         );
         check(
             message("publish", json!(1), "2025-01-01 00:00:00"),
             Err(invalid(
                 "requestedAt",
-                "\"2025-01-01 00:00:00\" is not an RFC 3339 time".into(),
+                "\"2025-01-01 00:00:00\" is not an RFC 3339 date-time with a UTC offset".into(),
+            )),
+        );
+        // A time whose UTC year passes 9999 would overflow on its way to UTC.
+        check(
+            message("publish", json!(1), "9999-12-31T23:30:00-01:00"),
+            Err(invalid(
+                "requestedAt",
+                "\"9999-12-31T23:30:00-01:00\" is outside the years 2010 to 2100 (in UTC)".into(),
             )),
         );
         check(json!({ "id": "42", "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z" }), Err(invalid("id", r#""42" is not a draft id (expected a UUID like 123e4567-e89b-42d3-a456-426614174000)"#.into())));

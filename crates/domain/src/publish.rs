@@ -38,7 +38,8 @@ pub struct Policy {
     /// How long throttling may hold a draft before it is given up on.
     pub throttle_limit_seconds: u32,
     /// How long a draft may be unresolved before the operator is told, unless the read was
-    /// refused outright (then at once).
+    /// refused outright (then at once); also how long after the send a live post's media id
+    /// is looked up again before it is recorded as unknown.
     pub unresolved_alert_seconds: u32,
 }
 
@@ -325,14 +326,9 @@ impl Machine {
                     note: "the container was published, but no recent post matches it: the media id is unknown".into(),
                 },
             },
-            (Some(Action::FindMedia { .. }), Outcome::Failed(trouble)) => Action::Succeed {
-                media_id: None,
-                found: false,
-                note: format!(
-                    "the container was published, but the media id could not be looked up: {}",
-                    trouble.reason()
-                ),
-            },
+            (Some(Action::FindMedia { .. }), Outcome::Failed(trouble)) => {
+                self.lookup_failed(trouble)
+            }
             (Some(Action::CreateContainer), Outcome::Failed(trouble)) => self.failed(trouble),
             (last, outcome) => Action::GiveUp {
                 reason: format!(
@@ -458,6 +454,40 @@ impl Machine {
             Reading::InProgress => self.poll(&container_id),
             Reading::Dead { .. } => self.dead(reading),
             Reading::Published => unreachable_published(),
+        }
+    }
+
+    /// The post is live and the lookup of its media id failed: looked up again later while
+    /// that may help (no attempt spent), for at most `unresolved_alert_seconds` after the
+    /// send; after that, or when Meta refuses the lookup, published with the media unknown.
+    fn lookup_failed(&mut self, trouble: Trouble) -> Action {
+        let since_sent = self.record.sent.as_ref().map(|sent| self.now - sent.at);
+        let limit = Duration::seconds(i64::from(self.policy.unresolved_alert_seconds));
+        match since_sent {
+            Some(waited) if !trouble.refuses_reading() && waited < limit => {
+                let checks = u32::try_from(waited.whole_minutes()).unwrap_or(u32::MAX);
+                let delay = self
+                    .policy
+                    .backoff
+                    .delay_seconds(checks.clamp(1, 16), self.seed)
+                    .clamp(1, whole_seconds(limit - waited).max(1));
+                Action::Defer {
+                    deferral: Deferral::Wait,
+                    delay,
+                    reason: format!(
+                        "the post is live; its media id could not be looked up yet ({}); looked up again in {delay} s",
+                        trouble.reason()
+                    ),
+                }
+            }
+            _ => Action::Succeed {
+                media_id: None,
+                found: false,
+                note: format!(
+                    "the container was published, but the media id could not be looked up: {}",
+                    trouble.reason()
+                ),
+            },
         }
     }
 

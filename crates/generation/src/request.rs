@@ -1,10 +1,12 @@
 //! The body of `POST /api/v1/generate`: its validation, which lists every problem by field
 //! path, and its fingerprint for detecting a reused Idempotency-Key.
 
+use domain::content::invisible;
 use domain::content::{
     ContentError, HARD_MAX_HASHTAGS, LAYOUT_CONTROLS, char_count, code_point, control_characters,
     normalize_line_breaks,
 };
+use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR, TimeError, parse_rfc3339};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -293,6 +295,17 @@ impl Problems {
                 format!("must not contain control characters{but}, got {controls}"),
             );
         }
+        let hidden = invisible::refused(&text);
+        if !hidden.is_empty() {
+            let names: Vec<&str> = hidden.iter().map(|r| r.name.as_str()).collect();
+            let names = names.join(", ");
+            return self.push(
+                path,
+                format!(
+                    "must not contain invisible characters that change what it shows, got {names}"
+                ),
+            );
+        }
         let text = text.trim();
         let chars = char_count(text);
         if chars == 0 {
@@ -396,26 +409,31 @@ impl Problems {
 /// A publishing time as a person gives it: RFC 3339 with a UTC offset, later than `now`.
 /// Returned in UTC, as it is stored; the reason for a refusal is meant for a person.
 pub fn parse_scheduled_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
-    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
-        // "YYYY-MM-DDThh:mm..." without a trailing "Z" or "+hh:mm"/"-hh:mm".
-        let has_time = matches!(text.as_bytes().get(10), Some(b'T' | b't'));
-        let has_offset =
-            text.ends_with(['Z', 'z']) || text.get(11..).is_some_and(|t| t.contains(['+', '-']));
-        if has_time && !has_offset {
-            format!(
-                "needs a UTC offset such as +09:00 or Z, as in \"2030-01-31T09:00:00+09:00\"; got {text:?}"
-            )
-        } else {
-            format!(
-                "must be an RFC 3339 date-time with a UTC offset, such as \"2030-01-31T09:00:00+09:00\"; got {text:?}"
-            )
+    let at = parse_rfc3339(text).map_err(|error| match error {
+        TimeError::OutOfRange => format!(
+            "must be a time in the years {EARLIEST_YEAR} to {LATEST_YEAR}; got {text:?}"
+        ),
+        TimeError::NotRfc3339 => {
+            // "YYYY-MM-DDThh:mm..." without a trailing "Z" or "+hh:mm"/"-hh:mm".
+            let has_time = matches!(text.as_bytes().get(10), Some(b'T' | b't'));
+            let has_offset = text.ends_with(['Z', 'z'])
+                || text.get(11..).is_some_and(|t| t.contains(['+', '-']));
+            if has_time && !has_offset {
+                format!(
+                    "needs a UTC offset such as +09:00 or Z, as in \"2030-01-31T09:00:00+09:00\"; got {text:?}"
+                )
+            } else {
+                format!(
+                    "must be an RFC 3339 date-time with a UTC offset, such as \"2030-01-31T09:00:00+09:00\"; got {text:?}"
+                )
+            }
         }
     })?;
     if at <= now {
         let now = now.format(&Rfc3339).unwrap_or_else(|_| now.to_string());
         return Err(format!("must be later than now ({now}), got {text}"));
     }
-    Ok(at.to_offset(time::UtcOffset::UTC))
+    Ok(at)
 }
 
 pub(crate) fn kind(value: &Value) -> &'static str {
@@ -688,6 +706,34 @@ mod tests {
         check(
             r#"{"brief": "x", "scheduledAt": 1893456000}"#,
             &[("scheduledAt", "expected a string, got a number")],
+        );
+    }
+
+    #[test]
+    fn scheduled_at_outside_the_years_instagram_can_use() {
+        // In UTC this is the year 10000, which no conversion survives.
+        check(
+            r#"{"brief": "x", "scheduledAt": "9999-12-31T23:30:00-01:00"}"#,
+            &[("scheduledAt", "must be a time in the years 2010 to 2100")],
+        );
+        check(
+            r#"{"brief": "x", "scheduledAt": "2101-01-01T00:00:00Z"}"#,
+            &[("scheduledAt", "must be a time in the years 2010 to 2100")],
+        );
+    }
+
+    #[test]
+    fn invisible_characters_in_the_brief_and_keywords() {
+        check(
+            r#"{"brief": "a\u202eb", "keywords": ["k\u200b"], "imagePrompt": "\u2066p"}"#,
+            &[
+                (
+                    "brief",
+                    "invisible characters that change what it shows, got U+202E RIGHT-TO-LEFT OVERRIDE",
+                ),
+                ("keywords[0]", "got U+200B ZERO WIDTH SPACE"),
+                ("imagePrompt", "got U+2066 LEFT-TO-RIGHT ISOLATE"),
+            ],
         );
     }
 

@@ -16,7 +16,6 @@ use domain::message::format_rfc3339;
 use domain::publish::{Record, Sent};
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
@@ -198,7 +197,7 @@ fn text_of(
 }
 
 fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text?, &Rfc3339).ok()
+    domain::timestamp::parse_rfc3339(text?).ok()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -212,6 +212,43 @@
     updateCounts();
   }
 
+  // Invisible characters that change what a text shows (a direction override, a zero-width
+  // space, ...) are refused on saving. The server's rule names them (POST /api/v1/text/check),
+  // so the page shows exactly what a save would refuse, while the person types.
+  const checked = { caption: fields.caption, hashtags: fields.hashtags, altText: fields.altText, comment: $("#comment") };
+  let checkTimer = null;
+  let checkRound = 0;
+
+  function checkLater() {
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(checkHidden, 200);
+  }
+
+  async function checkHidden() {
+    const round = ++checkRound;
+    const body = {};
+    if (fields.caption) Object.assign(body, current());
+    if (checked.comment) body.comment = checked.comment.value;
+    const { status, json } = await call("POST", "/api/v1/text/check", body);
+    if (round !== checkRound || status !== 200) return;
+    const found = {};
+    for (const refused of json.refused ?? []) (found[refused.path.split("[")[0]] ??= []).push(refused);
+    for (const [name, field] of Object.entries(checked)) {
+      const element = $(`#${name}-hidden`);
+      if (!field || !element) continue;
+      const list = found[name] ?? [];
+      const where = (r) => (name === "hashtags" ? `${r.name} in hashtag ${Number(r.path.slice(9, -1)) + 1}` : `${r.name} at character ${r.at + 1}`);
+      element.textContent = list.length
+        ? `Invisible ${list.length === 1 ? "character" : "characters"} that would change what readers see, refused on saving: ${list.map(where).join(", ")}. Remove ${list.length === 1 ? "it" : "them"}.`
+        : "";
+      element.hidden = list.length === 0;
+      if (list.length) field.setAttribute("aria-invalid", "true");
+    }
+  }
+
+  for (const field of Object.values(checked)) field?.addEventListener("input", checkLater);
+  if (Object.values(checked).some((field) => field && field.value)) checkHidden();
+
   async function call(method, path, body) {
     const response = await fetch(path, {
       method,

@@ -26,7 +26,7 @@ pub async fn comment(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let (fields, mut problems) = body::object(&body, &["comment"]).map_err(ApiError::Validation)?;
     let comment = body::comment(&fields, &mut problems);
     if comment.is_none() && problems.is_empty() {
@@ -73,7 +73,7 @@ pub async fn discard(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let (fields, mut problems) =
         body::object(&body, &["revision", "comment"]).map_err(ApiError::Validation)?;
     let revision = body::revision(&fields, &mut problems);
@@ -111,7 +111,7 @@ pub async fn regenerate(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let (fields, mut problems) = body::object(&body, &["revision", "text", "image", "comment"])
         .map_err(ApiError::Validation)?;
     let revision = body::revision(&fields, &mut problems);

@@ -28,10 +28,10 @@ use crate::decide::{Decision, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
-struct ApprovalRequest {
-    revision: i64,
-    comment: Option<String>,
-    scheduled_at: Option<OffsetDateTime>,
+pub(crate) struct ApprovalRequest {
+    pub(crate) revision: i64,
+    pub(crate) comment: Option<String>,
+    pub(crate) scheduled_at: Option<OffsetDateTime>,
 }
 
 pub async fn approve(
@@ -42,7 +42,7 @@ pub async fn approve(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
     let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
         .map_err(ApiError::Validation)?;
@@ -90,7 +90,7 @@ pub async fn reapprove(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
     let request =
         parse_request(&body, &["revision", "comment"], started).map_err(ApiError::Validation)?;
@@ -175,7 +175,7 @@ pub async fn reschedule(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, body::MAX_ACTION_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
     let names_time = serde_json::from_slice::<serde_json::Value>(&body)
         .is_ok_and(|value| value.get("scheduledAt").is_some());
@@ -274,7 +274,7 @@ async fn queue_publish(
     }
 }
 
-fn parse_request(
+pub(crate) fn parse_request(
     body: &[u8],
     allowed: &[&str],
     now: OffsetDateTime,

@@ -50,11 +50,16 @@ pub fn require_bearer(req: &Request, env: &Env) -> Result<Actor, ApiError> {
 
 fn bearer(req: &Request) -> Result<String, ApiError> {
     let header = req.headers().get("authorization")?.unwrap_or_default();
+    Ok(bearer_token(&header).to_owned())
+}
+
+/// The token of an `Authorization: Bearer <token>` header; empty for any other header.
+pub(crate) fn bearer_token(header: &str) -> &str {
     // The scheme name is case-insensitive (RFC 9110, section 11.1).
-    Ok(match header.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim().to_owned(),
-        _ => String::new(),
-    })
+    match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => "",
+    }
 }
 
 /// The bearer token if one is sent, else a reviewer's session (the review page calls the
@@ -96,12 +101,17 @@ pub async fn session(req: &Request, env: &Env) -> Result<Option<Actor>, ApiError
 
 fn session_id(req: &Request) -> Result<Option<String>, ApiError> {
     let cookies = req.headers().get("cookie")?.unwrap_or_default();
-    Ok(cookies
+    Ok(session_id_in(&cookies))
+}
+
+/// The session id of a `Cookie` header, if it holds one of the form this Worker gives out.
+pub(crate) fn session_id_in(cookies: &str) -> Option<String> {
+    cookies
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.to_owned())
-        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())))
+        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Refuses a state-changing request whose `Origin` is not this Worker's own: with a cookie,

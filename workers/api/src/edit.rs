@@ -24,11 +24,11 @@ const FIELDS: [&str; 4] = ["revision", "caption", "hashtags", "altText"];
 
 /// An edit as sent: the revision it was made on, and the fields it changes.
 #[derive(Debug)]
-struct EditRequest {
-    revision: i64,
-    caption: Option<String>,
-    hashtags: Option<Vec<String>>,
-    alt_text: Option<String>,
+pub(crate) struct EditRequest {
+    pub(crate) revision: i64,
+    pub(crate) caption: Option<String>,
+    pub(crate) hashtags: Option<Vec<String>>,
+    pub(crate) alt_text: Option<String>,
 }
 
 pub async fn handle(
@@ -39,7 +39,7 @@ pub async fn handle(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let body = crate::generate::read_json_body(req, MAX_EDIT_BYTES).await?;
+    let body = crate::body::read_json(req, MAX_EDIT_BYTES).await?;
     let edit = parse_edit(&body).map_err(ApiError::Validation)?;
     let target = Target::at_revision(req, env, id, edit.revision).await?;
     if target.row.status() != domain::draft::Status::Draft {
@@ -77,7 +77,7 @@ pub async fn handle(
 }
 
 /// Checks the body's shape, listing every problem by field path.
-fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
+pub(crate) fn parse_edit(body: &[u8]) -> Result<EditRequest, Vec<FieldError>> {
     let (fields, mut problems) = body::object(body, &FIELDS)?;
     let revision = body::revision(&fields, &mut problems);
     let caption = body::string(&fields, "caption", &mut problems);

@@ -43,7 +43,7 @@ struct OwnedKey {
 
 pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
     let config = ApiConfig::from_env(env)?;
-    let body = read_json_body(req, MAX_BODY_BYTES).await?;
+    let body = crate::body::read_json(req, MAX_BODY_BYTES).await?;
     let idempotency_key = idempotency_key(req)?;
     let origin = drafts::origin(req);
     let started = now();
@@ -494,34 +494,4 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
         )));
     }
     Ok(Some(key))
-}
-
-/// Checks type and size before reading, so an oversized body is refused without buffering.
-/// Reads a body of any type, at most `max_bytes`, checking the declared size first.
-pub async fn read_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > max_bytes) {
-        return Err(ApiError::TooLarge(max_bytes));
-    }
-    let body = req.bytes().await?;
-    if body.len() > max_bytes {
-        return Err(ApiError::TooLarge(max_bytes));
-    }
-    Ok(body)
-}
-
-pub async fn read_json_body(req: &mut Request, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-    let content_type = req
-        .headers()
-        .get("content-type")?
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if media_type != "application/json" {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    read_body(req, max_bytes).await
 }

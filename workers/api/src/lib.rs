@@ -8,10 +8,13 @@ mod actions;
 mod approve;
 mod auth;
 mod body;
+mod check;
 mod config;
 mod decide;
 mod drafts;
 mod edit;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fuzz;
 mod generate;
 mod media;
 mod model;
@@ -73,7 +76,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
     match def.route {
         Route::Healthz => reply::json(
             200,
-            &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION") }),
+            &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION"), "instance": instance() }),
         ),
         Route::OpenApi => {
             let config = config::DocumentedConfig::from_env(env)?;
@@ -92,6 +95,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::CommentDraft => actions::comment(req, env, ctx, &actor, param(0)).await,
         Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
         Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
+        Route::CheckText => check::handle(req).await,
         Route::ReviewList => review::list(req, env, &actor).await,
         Route::ReviewFailures => review::failures(env, &actor).await,
         Route::ReviewLoginPage => review::login_page(req, env).await,
@@ -102,4 +106,11 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
     }
+}
+
+/// A random id made once per instance of this Worker's wasm: `/healthz` shows it, so a
+/// change means the instance was started again (after a crash, a deploy, or an eviction).
+fn instance() -> &'static str {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(platform::clock::random_hex::<8>)
 }

@@ -98,12 +98,12 @@ pub async fn serve(req: &Request, env: &Env, key: &str) -> Result<Response, ApiE
 
 /// One entry of an `If-None-Match` list, weak tags compared as strong ones (`W/` dropped).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum EntityTag {
+pub(crate) enum EntityTag {
     Any,
     Tag(String),
 }
 
-fn entity_tags(header: &str) -> Vec<EntityTag> {
+pub(crate) fn entity_tags(header: &str) -> Vec<EntityTag> {
     header
         .split(',')
         .map(str::trim)
@@ -141,14 +141,14 @@ fn unsatisfiable(size: u64) -> Result<Response, ApiError> {
 /// One byte range of a `Range: bytes=...` header. Several ranges, or another unit, are
 /// ignored (the whole object is sent), as RFC 9110 allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ByteRange {
+pub(crate) enum ByteRange {
     From(u64),
     FromTo(u64, u64),
     Last(u64),
 }
 
 impl ByteRange {
-    fn parse(header: &str) -> Option<Self> {
+    pub(crate) fn parse(header: &str) -> Option<Self> {
         let spec = header.trim().strip_prefix("bytes=")?.trim();
         if spec.contains(',') {
             return None;
@@ -167,7 +167,7 @@ impl ByteRange {
     }
 
     /// `(offset, length)` within an object of `size` bytes; `None` when unsatisfiable.
-    fn resolve(self, size: u64) -> Option<(u64, u64)> {
+    pub(crate) fn resolve(self, size: u64) -> Option<(u64, u64)> {
         match self {
             ByteRange::From(start) if start < size => Some((start, size - start)),
             ByteRange::FromTo(start, end) if start < size => {

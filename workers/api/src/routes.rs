@@ -16,6 +16,7 @@ pub enum Route {
     CommentDraft,
     DiscardDraft,
     RegenerateDraft,
+    CheckText,
     ReviewList,
     ReviewFailures,
     ReviewLoginPage,
@@ -126,6 +127,12 @@ pub const ROUTES: &[RouteDef] = &[
         method: "POST",
         pattern: "/api/v1/drafts/{id}/regenerate",
         route: Route::RegenerateDraft,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/text/check",
+        route: Route::CheckText,
         access: Access::TokenOrSession,
     },
     RouteDef {

@@ -108,7 +108,7 @@ async fn publish_failed(
         Start::GiveUp {
             reason,
             token,
-            cause: last,
+            cause: last.map(Box::new),
         },
     )
     .await?;
@@ -118,8 +118,23 @@ async fn publish_failed(
         Done::Unresolved => {
             "its post may be live and could not be read: left unresolved, not failed".into()
         }
-        // The draft changed between the read and the claim: the next delivery reads it again.
+        // Another writer was first: a consumer that holds the draft now finishes it; anything
+        // else, the next delivery reads the draft again.
         Done::Busy | Done::LostClaim => {
+            let now_held = ctx
+                .store
+                .get(message.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some_and(|row| {
+                    row.status() == Status::Publishing
+                        && row.claim_expires_at().is_some_and(|lease| lease > now())
+                });
+            if now_held {
+                return Ok(
+                    "a consumer claimed the draft meanwhile; its holder records the outcome".into(),
+                );
+            }
             return Err("the draft changed while its failure was recorded".into());
         }
         other => format!("left to the publish workflow ({})", other.label()),

@@ -33,9 +33,10 @@ use crate::graph::{Failure, Graph};
 use crate::settings::Settings;
 
 /// Media per page of the account's recent media, and pages read at most, when a post whose
-/// answer was lost is looked for: enough for a busy hour of several pipelines.
+/// answer was lost is looked for. The lookup stops at the first post older than the send, so
+/// it reads only what went out since; 1,000 posts is ten days of the publishing quota.
 const MEDIA_PAGE: u32 = 50;
-const MEDIA_PAGES: u32 = 4;
+const MEDIA_PAGES: u32 = 20;
 /// A post's timestamp on Instagram may be a little earlier than the time the call was sent
 /// from here (clocks differ).
 const CLOCK_SLACK: Duration = Duration::minutes(2);
@@ -133,7 +134,7 @@ pub enum Start {
     GiveUp {
         reason: String,
         token: bool,
-        cause: Option<LogRow>,
+        cause: Option<Box<LogRow>>,
     },
 }
 
@@ -349,7 +350,7 @@ struct Run<'a, 't> {
     /// The run's last failed Graph call: a give-up names its class and code.
     last_failure: Option<Failure>,
     /// For the failed queue's give-up: the logged failure that led to it.
-    cause: Option<LogRow>,
+    cause: Option<Box<LogRow>>,
     /// Log rows not written yet: they go with the run's next write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
 }
@@ -610,14 +611,54 @@ impl Run<'_, '_> {
                 break;
             }
         }
-        // Oldest first: of two posts with the same caption, the first sent is the first out.
+        // Oldest first: of drafts with the same caption, the first sent is the first out. So
+        // this draft's post is the one after those of the same-caption drafts sent before it
+        // that have not found theirs yet.
         candidates.sort();
+        let mut untaken = Vec::new();
         for (_, media_id) in candidates {
             if !self.media_taken(&media_id).await? {
-                return Ok(Learned::Media(Some(media_id)));
+                untaken.push(media_id);
             }
         }
-        Ok(Learned::Media(None))
+        if untaken.is_empty() {
+            return Ok(Learned::Media(None));
+        }
+        let earlier = self.earlier_twins(since).await?;
+        Ok(Learned::Media(untaken.into_iter().nth(earlier)))
+    }
+
+    /// Drafts with this draft's approved text, sent to `media_publish` since `since` and
+    /// before this one, whose post may be live and is not matched yet (drafts_by_publish_sent_at).
+    async fn earlier_twins(&self, since: Option<OffsetDateTime>) -> Result<usize, Halt> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            n: usize,
+        }
+        let (Some(mine), Some(since)) = (self.row.publish_sent_at.as_deref(), since) else {
+            return Ok(0);
+        };
+        let text = |value: Option<&str>| value.map_or(JsValue::NULL, JsValue::from_str);
+        let count = self
+            .ctx
+            .db
+            .prepare(
+                "SELECT COUNT(*) AS n FROM drafts
+                 WHERE publish_sent_at >= ?1
+                   AND (publish_sent_at < ?2 OR (publish_sent_at = ?2 AND id < ?3))
+                   AND media_id IS NULL AND status IN ('approved', 'publishing', 'published')
+                   AND approved_caption IS ?4 AND approved_hashtags IS ?5",
+            )
+            .bind(&[
+                JsValue::from_str(&domain::message::format_rfc3339(since)),
+                JsValue::from_str(mine),
+                JsValue::from_str(&self.id.to_string()),
+                text(self.row.approved_caption.as_deref()),
+                text(self.row.approved_hashtags.as_deref()),
+            ])?
+            .first::<Count>(None)
+            .await?;
+        Ok(count.map_or(0, |c| c.n))
     }
 
     /// Whether another draft recorded `media_id` (drafts_by_media_id).

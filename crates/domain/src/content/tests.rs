@@ -557,3 +557,40 @@ fn control_characters_in_a_text() {
         &['\r'],
     );
 }
+
+#[test]
+fn invisible_characters_are_refused_by_field() {
+    let paths = |input: RawPostText| -> Vec<String> {
+        PostText::parse(&input, 5)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| format!("{}: {e}", e.field()))
+            .collect()
+    };
+    assert_eq!(
+        paths(raw("Sale \u{202E}%05 ffo", &[], "x")),
+        [
+            "caption: caption contains U+202E RIGHT-TO-LEFT OVERRIDE at character 6, which a reader cannot see but which changes what the text shows; remove it"
+        ]
+    );
+    assert_eq!(
+        paths(raw("ok", &["ca\u{200B}fe"], "a\u{200B}b\u{2066}")),
+        [
+            "hashtags[0]: hashtag \"ca\\u{200b}fe\" is not valid: it contains the invisible character U+200B ZERO WIDTH SPACE",
+            "altText: alt text contains U+200B ZERO WIDTH SPACE at character 2, U+2066 LEFT-TO-RIGHT ISOLATE at character 4, which a reader cannot see but which changes what the text shows; remove them",
+        ]
+    );
+    // What real text needs: a ZWJ emoji sequence, a flag tag sequence, Persian with ZWNJ.
+    for caption in [
+        "Chef \u{1F469}\u{200D}\u{1F373} today",
+        "Scotland \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+    ] {
+        assert_eq!(
+            paths(raw(caption, &[], "x")),
+            Vec::<String>::new(),
+            "{caption}"
+        );
+    }
+}

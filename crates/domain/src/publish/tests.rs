@@ -592,13 +592,26 @@ fn check_promises(record: &Record, path: &[(Action, Outcome)], last: &Action) {
             sent_before = Some(container_id);
         }
     }
-    // A published reading always ends in success.
+    // A published reading ends in success, or, when the media lookup failed in a way that
+    // waiting may cure, in a wait that spends no attempt (bounded by the time since the send).
     if path
         .iter()
         .any(|(_, outcome)| outcome == &Outcome::Status(Reading::Published))
     {
+        let lookup_failed = matches!(
+            path.last(),
+            Some((Action::FindMedia { .. }, Outcome::Failed(t))) if !t.refuses_reading()
+        );
         assert!(
-            matches!(last, Action::Succeed { .. }),
+            matches!(last, Action::Succeed { .. })
+                || (lookup_failed
+                    && matches!(
+                        last,
+                        Action::Defer {
+                            deferral: Deferral::Wait,
+                            ..
+                        }
+                    )),
             "live but ended {last:?}: {path:?}"
         );
     }
@@ -634,5 +647,51 @@ fn check_promises(record: &Record, path: &[(Action, Outcome)], last: &Action) {
                 panic!("gave up with {other:?} as the last read of the sent container: {path:?}")
             }
         }
+    }
+}
+
+/// Window 5: a live post whose media lookup fails is looked up again while that may help,
+/// and recorded as published with its media unknown once Meta refuses the lookup or the
+/// bound since the send has passed: never a wait without end.
+#[test]
+fn a_failed_media_lookup_waits_a_bounded_time_then_publishes_with_the_media_unknown() {
+    let record = |sent_ago: i64| Record {
+        container_id: Some("c1".into()),
+        sent: Some(Sent {
+            container_id: "c1".into(),
+            at: NOW - Duration::seconds(sent_ago),
+        }),
+        ..Record::default()
+    };
+    let lookup = |sent_ago: i64, trouble: Trouble| {
+        let (mut machine, action) = start(record(sent_ago));
+        assert!(matches!(action, Action::ReadStatus { .. }));
+        assert!(matches!(
+            machine.next(Outcome::Status(Reading::Published)),
+            Action::FindMedia { .. }
+        ));
+        machine.next(Outcome::Failed(trouble))
+    };
+    let transient = || Trouble::Transient("busy".into());
+    assert!(matches!(
+        lookup(60, transient()),
+        Action::Defer {
+            deferral: Deferral::Wait,
+            ..
+        }
+    ));
+    let past = i64::from(POLICY.unresolved_alert_seconds) + 1;
+    assert!(matches!(
+        lookup(past, transient()),
+        Action::Succeed { media_id: None, .. }
+    ));
+    for refusal in [
+        Trouble::Refused("code 100".into()),
+        Trouble::TokenInvalid("code 190".into()),
+    ] {
+        assert!(matches!(
+            lookup(60, refusal),
+            Action::Succeed { media_id: None, .. }
+        ));
     }
 }

@@ -82,8 +82,8 @@ fn login_html(next: &str, error: Option<&str>) -> String {
 
 pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
     auth::require_same_origin(req)?;
-    let body = crate::generate::read_body(req, LOGIN_BODY_BYTES).await?;
-    let form = query_pairs(&format!("?{}", String::from_utf8_lossy(&body)));
+    let body = crate::body::read(req, LOGIN_BODY_BYTES).await?;
+    let form = crate::body::form(&body);
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -262,9 +262,14 @@ pub async fn draft(
         writer = esc(&row.provider),
     );
     if let Some(error) = &row.last_error {
+        // On a draft still on its way, the reason is why it waits, not a failure.
+        let (class, label) = match status {
+            Status::Approved | Status::Publishing => ("waiting", "Waiting:"),
+            _ => ("failed", "Why it failed:"),
+        };
         let _ = write!(
             body,
-            r#"<div class="notice failed" role="status"><strong>Why it failed:</strong> {}</div>"#,
+            r#"<div class="notice {class}" role="status"><strong>{label}</strong> {}</div>"#,
             esc(error)
         );
     }
@@ -274,6 +279,8 @@ pub async fn draft(
             r#"<div class="notice published"><strong>Published:</strong> <a href="{0}" rel="noopener noreferrer" target="_blank">{0}</a></div>"#,
             esc(link)
         );
+    } else if status == Status::Published && row.media_id.is_none() {
+        body.push_str(r#"<div class="notice published" role="status"><strong>Published.</strong> The post is live, but Instagram did not say which post it is (its media id is unknown), so there is no link: look for it on the account.</div>"#);
     }
     if let Some(at) = &row.scheduled_at {
         let _ = write!(body, r#"<p class="meta">Scheduled for {}</p>"#, time(at));
@@ -301,7 +308,7 @@ pub async fn draft(
     let disabled = if editable { "" } else { " disabled" };
     let _ = write!(
         body,
-        r#"<section aria-labelledby="edit-title" class="card"><h2 id="edit-title">Text</h2><form id="edit-form" novalidate><div class="field"><label for="caption">Caption</label><textarea id="caption" name="caption" rows="8" aria-describedby="caption-count caption-problem"{disabled}>{caption}</textarea><p class="count" id="caption-count" aria-live="polite"></p><p class="problem" id="caption-problem"></p></div><div class="field"><label for="hashtags">Hashtags <span class="hint">(separated by spaces)</span></label><input id="hashtags" name="hashtags" value="{tags}" aria-describedby="hashtags-count hashtags-problem"{disabled}><p class="count" id="hashtags-count" aria-live="polite"></p><p class="problem" id="hashtags-problem"></p></div><div class="field"><label for="altText">Alt text</label><textarea id="altText" name="altText" rows="3" aria-describedby="altText-count altText-problem"{disabled}>{alt}</textarea><p class="count" id="altText-count" aria-live="polite"></p><p class="problem" id="altText-problem"></p></div>"#,
+        r#"<section aria-labelledby="edit-title" class="card"><h2 id="edit-title">Text</h2><form id="edit-form" novalidate><div class="field"><label for="caption">Caption</label><textarea id="caption" name="caption" rows="8" aria-describedby="caption-count caption-problem"{disabled}>{caption}</textarea><p class="count" id="caption-count" aria-live="polite"></p><p class="problem" id="caption-problem"></p><p class="problem hidden-characters" id="caption-hidden" role="alert" hidden></p></div><div class="field"><label for="hashtags">Hashtags <span class="hint">(separated by spaces)</span></label><input id="hashtags" name="hashtags" value="{tags}" aria-describedby="hashtags-count hashtags-problem"{disabled}><p class="count" id="hashtags-count" aria-live="polite"></p><p class="problem" id="hashtags-problem"></p><p class="problem hidden-characters" id="hashtags-hidden" role="alert" hidden></p></div><div class="field"><label for="altText">Alt text</label><textarea id="altText" name="altText" rows="3" aria-describedby="altText-count altText-problem"{disabled}>{alt}</textarea><p class="count" id="altText-count" aria-live="polite"></p><p class="problem" id="altText-problem"></p><p class="problem hidden-characters" id="altText-hidden" role="alert" hidden></p></div>"#,
         caption = esc(&text.caption),
         tags = esc(&text
             .hashtags
@@ -330,7 +337,7 @@ pub async fn draft(
     body.push_str(r#"</section>"#);
 
     // Comments and history.
-    body.push_str(r#"<section aria-labelledby="history-title" class="card"><h2 id="history-title">History</h2><form id="comment-form" class="stack"><label for="comment">Add a comment</label><textarea id="comment" rows="2" required></textarea><div class="actions"><button type="submit">Comment</button></div></form><ol class="history" id="history">"#);
+    body.push_str(r#"<section aria-labelledby="history-title" class="card"><h2 id="history-title">History</h2><form id="comment-form" class="stack"><label for="comment">Add a comment</label><textarea id="comment" rows="2" required></textarea><p class="problem hidden-characters" id="comment-hidden" role="alert" hidden></p><div class="actions"><button type="submit">Comment</button></div></form><ol class="history" id="history">"#);
     for entry in history_entries(&comments, &steps) {
         body.push_str(&entry);
     }

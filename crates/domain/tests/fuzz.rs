@@ -1,0 +1,147 @@
+//! Fuzzing every parser of outside text in `domain`: times, queue messages, draft ids, and
+//! the text rules. Each property holds for every input, and nothing panics.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use domain::content::{PostText, RawPostText, invisible};
+use domain::draft::DraftId;
+use domain::message::{QueueMessage, format_rfc3339};
+use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR, parse_rfc3339};
+use proptest::prelude::*;
+use time::UtcOffset;
+
+/// Characters that trouble text rules: invisible and direction-changing ones, joiners, tags,
+/// emoji parts, controls, scripts that use joiners, and anything else.
+fn tricky_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        3 => any::<char>(),
+        3 => prop::sample::select(vec![
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}',
+            '\u{2060}', '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{061C}', '\u{FE0F}', '\u{E0001}',
+            '\u{E0020}', '\u{E0067}', '\u{E007F}', '\u{1F3F4}', '\u{1F469}', '\u{1F373}',
+            '\u{1F3FD}', '\u{2764}', '#', '＃', '@', '＠', '\r', '\n', '\t', '\u{0}', '\u{85}',
+            '\u{0645}', '\u{06CC}', '\u{0915}', '\u{094D}', 'a', ' ', '.', '_', '%',
+        ]),
+    ]
+}
+
+fn tricky_text(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(tricky_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
+}
+
+/// RFC 3339 look-alikes: every field anywhere in its digits' range, or beyond it.
+fn time_text() -> impl Strategy<Value = String> {
+    (
+        0u32..=9999,
+        0u32..=13,
+        0u32..=32,
+        0u32..=25,
+        0u32..=61,
+        0u32..=61,
+        prop::option::of(0u32..1_000_000_000),
+        prop_oneof![
+            Just("Z".to_owned()),
+            (any::<bool>(), 0u32..=25, 0u32..=61)
+                .prop_map(|(east, h, m)| format!("{}{h:02}:{m:02}", if east { '+' } else { '-' }))
+        ],
+    )
+        .prop_map(|(y, mo, d, h, mi, s, frac, offset)| {
+            let frac = frac.map_or(String::new(), |f| format!(".{f}"));
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{offset}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn times_are_within_the_years_or_refused(text in prop_oneof![time_text(), ".{0,40}".prop_map(|s: String| s), tricky_text(40)]) {
+        if let Ok(at) = parse_rfc3339(&text) {
+            prop_assert!((EARLIEST_YEAR..=LATEST_YEAR).contains(&at.year()), "{text} -> {at}");
+            prop_assert_eq!(at.offset(), UtcOffset::UTC);
+            // Whatever is accepted can be written and read back.
+            let written = format_rfc3339(at);
+            prop_assert!(parse_rfc3339(&written).is_ok(), "{written}");
+        }
+    }
+}
+
+/// JSON with the message's fields, each of a random kind and value.
+fn message_json() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        Just(serde_json::json!(null)),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        any::<f64>().prop_map(|n| serde_json::json!(n)),
+        time_text().prop_map(|t| serde_json::json!(t)),
+        prop::sample::select(vec![
+            "publish",
+            "retry",
+            "generate_image",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            ""
+        ])
+        .prop_map(|t| serde_json::json!(t)),
+        tricky_text(20).prop_map(|t| serde_json::json!(t)),
+    ];
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["id", "action", "attempt", "requestedAt", "x"]),
+            value,
+        ),
+        0..6,
+    )
+    .prop_map(|fields| {
+        let object: serde_json::Map<String, serde_json::Value> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        serde_json::Value::Object(object).to_string()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn queue_messages_parse_or_are_refused(text in prop_oneof![message_json(), tricky_text(60)]) {
+        if let Ok(message) = QueueMessage::parse_str(&text) {
+            let again = QueueMessage::parse(&message.to_json());
+            prop_assert!(again.is_ok(), "{text}: {again:?}");
+        }
+    }
+
+    #[test]
+    fn draft_ids_parse_or_are_refused(text in tricky_text(40)) {
+        if let Ok(id) = DraftId::parse(&text) {
+            prop_assert_eq!(id.to_string(), text.to_ascii_lowercase());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    /// An accepted text holds no refused character, and every place named is in the text.
+    #[test]
+    fn texts_pass_the_rules_or_are_refused_by_field(
+        caption in tricky_text(60),
+        hashtags in prop::collection::vec(tricky_text(8), 0..6),
+        alt_text in tricky_text(30),
+    ) {
+        for text in [&caption, &alt_text] {
+            let count = text.chars().count();
+            for found in invisible::refused(text) {
+                prop_assert!(found.at < count);
+                prop_assert_eq!(text.chars().nth(found.at), Some(found.character));
+            }
+        }
+        let raw = RawPostText { caption, hashtags, alt_text };
+        match PostText::parse(&raw, 5) {
+            Ok(text) => {
+                let raw = text.to_raw();
+                prop_assert!(invisible::refused(&raw.caption).is_empty());
+                prop_assert!(invisible::refused(&raw.alt_text).is_empty());
+                prop_assert!(raw.hashtags.iter().all(|t| invisible::refused(t).is_empty()));
+            }
+            Err(errors) => prop_assert!(!errors.is_empty()),
+        }
+    }
+}

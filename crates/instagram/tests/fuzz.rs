@@ -1,0 +1,129 @@
+//! Fuzzing the readers of Meta's answers: whatever the Graph API (or something in front of
+//! it) answers, each is read or classified, and nothing panics.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use instagram::{
+    classify, parse_container_status, parse_created_id, parse_media_page, parse_permalink,
+    parse_publishing_limit, regain_access_seconds, retry_after_seconds,
+};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn text(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            any::<char>(),
+            prop::sample::select(vec![
+                '{', '}', '"', ':', ',', '1', '-', ' ', 'e', '\u{202E}'
+            ])
+        ],
+        0..max,
+    )
+    .prop_map(|c| c.into_iter().collect())
+}
+
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            1i64, 2, 4, 9, 17, 24, 25, 32, 100, 190, 368, 9004, 9007, 36003, 80002, 2207027,
+            2207042
+        ])
+        .prop_map(Value::from),
+        text(8).prop_map(Value::from),
+        Just(Value::Null),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        number(),
+        text(20).prop_map(Value::from),
+        any::<bool>().prop_map(Value::from)
+    ];
+    leaf.prop_recursive(3, 24, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        "id",
+                        "error",
+                        "code",
+                        "error_subcode",
+                        "message",
+                        "status_code",
+                        "status",
+                        "data",
+                        "config",
+                        "quota_usage",
+                        "quota_total",
+                        "permalink",
+                        "paging",
+                        "cursors",
+                        "after",
+                        "next",
+                        "caption",
+                        "timestamp",
+                        "is_transient",
+                        "estimated_time_to_regain_access",
+                        "x",
+                    ]),
+                    inner
+                ),
+                0..6,
+            )
+            .prop_map(|f| Value::Object(f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+        ]
+    })
+}
+
+/// Graph-shaped answers: an error object with codes, a data page, or anything at all.
+fn body() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (number(), number(), text(30)).prop_map(|(code, sub, message)| {
+            json!({"error": {"code": code, "error_subcode": sub, "message": message}}).to_string()
+        }),
+        json_value()
+            .prop_map(|v| json!({"data": [v], "paging": {"cursors": {"after": "x"}}}).to_string()),
+        json_value().prop_map(|v| v.to_string()),
+        text(80),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn graph_answers_are_read_or_classified(
+        status in prop_oneof![Just(200u16), Just(400), Just(429), Just(500), any::<u16>()],
+        retry_after in prop::option::of(prop_oneof![text(12), (0u64..=u64::MAX).prop_map(|n| n.to_string())]),
+        body in body(),
+    ) {
+        let retry_after = retry_after.as_deref();
+        let error = classify(status, retry_after, &body);
+        let _ = (error.class(), error.message(), error.retry_after_seconds(), error.is_retryable());
+        let _ = parse_created_id(status, retry_after, &body);
+        if let Ok(container) = parse_container_status(status, retry_after, &body) {
+            let _ = (container.status_code(), container.failure());
+        }
+        if let Ok(limit) = parse_publishing_limit(status, retry_after, &body) {
+            let _ = limit.remaining();
+        }
+        let _ = parse_permalink(status, retry_after, &body);
+        let _ = parse_media_page(status, retry_after, &body);
+    }
+
+    #[test]
+    fn usage_and_retry_headers_are_read_or_ignored(header in prop_oneof![
+        text(40),
+        json_value().prop_map(|v| json!({"1": [{"estimated_time_to_regain_access": v}]}).to_string()),
+    ]) {
+        let _ = regain_access_seconds(&header);
+        let _ = retry_after_seconds(&header);
+        let _ = classify(400, Some(&header), "{}").with_business_use_case_usage(Some(&header));
+    }
+}
