@@ -394,16 +394,22 @@ export async function startPipeline(
       }
     : {};
   const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers, ...stdio });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
-  const db = await mf.getD1Database("DB", d1LatencyMs === undefined ? "api" : D1_LATENCY_WORKER);
-  for (const statement of migrationStatements()) {
-    await db.prepare(statement).run();
+  try {
+    const url = (await mf.ready).toString().replace(/\/$/, "");
+    const db = await mf.getD1Database("DB", d1LatencyMs === undefined ? "api" : D1_LATENCY_WORKER);
+    for (const statement of migrationStatements()) {
+      await db.prepare(statement).run();
+    }
+    const variantUrls = {};
+    for (const variant of Object.keys(variants)) {
+      variantUrls[variant] = (await mf.unsafeGetDirectURL(variantWorkerName(variant))).toString().replace(/\/$/, "");
+    }
+    return new Pipeline(mf, url, db, variantUrls, records);
+  } catch (error) {
+    // A runtime that started must not outlive a failed start.
+    await mf.dispose().catch(() => {});
+    throw error;
   }
-  const variantUrls = {};
-  for (const variant of Object.keys(variants)) {
-    variantUrls[variant] = (await mf.unsafeGetDirectURL(variantWorkerName(variant))).toString().replace(/\/$/, "");
-  }
-  return new Pipeline(mf, url, db, variantUrls, records);
 }
 
 function variantWorkerName(variant) {

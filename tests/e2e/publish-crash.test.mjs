@@ -39,7 +39,7 @@ import { instagramCaption, message, rfc3339, seeded, sha256, sleep, startPublish
 
 const BASE_SEED = Number(process.env.PUBLISH_CRASH_SEED ?? 15_2026);
 const ONLY = process.env.PUBLISH_CRASH_ONLY;
-const CONCURRENCY = Number(process.env.PUBLISH_CRASH_CONCURRENCY ?? 10);
+const CONCURRENCY = Number(process.env.PUBLISH_CRASH_CONCURRENCY ?? 6);
 const LEASE_SECONDS = 3;
 const SETTLE_SECONDS = 3;
 /** The simulator's PUBLISHED lags media_publish by this much (less than the settle time). */

@@ -293,12 +293,21 @@ async function run(p, SEED, rng, { chance, int, shuffle }, started) {
     assert.ok(draft, `a post no draft asked for: ${item.imageUrl}`);
     postsPerDraft.set(draft.id, [...(postsPerDraft.get(draft.id) ?? []), item]);
   }
+  // Why a live post's media id is unknown: the lookup failed, or it ran and did not find it.
+  const unknown = { lookupFailed: 0, notFound: 0, other: 0 };
+  for (const row of rows.filter((r) => r.status === "published" && !r.media_id)) {
+    const notes = (await p.logs(row.id)).filter((l) => l.step === "reconcile").map((l) => l.message ?? "");
+    if (notes.some((note) => /could not be looked up/.test(note))) unknown.lookupFailed += 1;
+    else if (notes.some((note) => /no recent post matches/.test(note))) unknown.notFound += 1;
+    else unknown.other += 1;
+  }
   const figures = {
     seed: SEED,
     drafts: DRAFTS,
     doubles,
     publishedWithMediaId: rows.filter((r) => r.status === "published" && r.media_id).length,
     publishedMediaUnknown: rows.filter((r) => r.status === "published" && !r.media_id).length,
+    unknown,
     failed: counts.failed ?? 0,
     seconds: Math.round((Date.now() - started) / 1000),
   };

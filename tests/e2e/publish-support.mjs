@@ -93,19 +93,26 @@ export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle =
     path: "/hook",
     initial: () => ({ status: 200, body: { ok: true } }),
   });
-  const pipeline = await startPipeline(
-    {
-      [PUBLISH]: {
-        GRAPH_API_BASE_URL: simulator.url,
-        GRAPH_API_VERSION: simulator.apiVersion,
-        PUBLIC_MEDIA_BASE_URL: relay.url,
-        ALERT_WEBHOOK_URL: `${webhook.url}/hook`,
-        ...SETTINGS,
-        ...vars,
+  let pipeline;
+  try {
+    pipeline = await startPipeline(
+      {
+        [PUBLISH]: {
+          GRAPH_API_BASE_URL: simulator.url,
+          GRAPH_API_VERSION: simulator.apiVersion,
+          PUBLIC_MEDIA_BASE_URL: relay.url,
+          ALERT_WEBHOOK_URL: `${webhook.url}/hook`,
+          ...SETTINGS,
+          ...vars,
+        },
       },
-    },
-    { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs, d1LatencyMs },
-  );
+      { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs, d1LatencyMs },
+    );
+  } catch (error) {
+    // Nothing left listening: a failed start must not keep the test process alive.
+    await Promise.all([simulator.close(), relay.close(), webhook.close()]);
+    throw error;
+  }
   relay.target = pipeline.url;
   return new Publishing(pipeline, simulator, relay, webhook);
 }
