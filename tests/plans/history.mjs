@@ -46,7 +46,7 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
   if (due > 0) {
     await db
       .prepare(
-        `WITH RECURSIVE n(i) AS (SELECT ?2 + 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 + ?3)
+        `WITH RECURSIVE n(i) AS (SELECT CAST(?2 AS INTEGER) + 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 + ?3)
          INSERT INTO drafts (id, status, revision, language, provider, caption, hashtags, alt_text,
                              image_status, image_key, image_prompt, scheduled_at, approved_revision,
                              approved_caption, approved_hashtags, approved_alt_text, approved_image_key,
@@ -63,16 +63,17 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
     // Five steps a published draft: claim, container, status, publish (with its media id),
     // permalink; then round again with retries for the rest.
     const steps = "CASE i % 5 WHEN 0 THEN 'claim' WHEN 1 THEN 'container' WHEN 2 THEN 'status' WHEN 3 THEN 'publish' ELSE 'permalink' END";
-    const draft = `((i / 5) % ?3) + 1`;
+    // Bound numbers reach SQLite as reals: cast, for integer division.
+    const draft = `((i / 5) % CAST(?3 AS INTEGER)) + 1`;
     // In chunks: one statement per 200,000 rows keeps each within D1's time for a query.
     for (let from = 0; from < logs; from += 200_000) {
       const to = Math.min(logs, from + 200_000);
       await db
         .prepare(
-          `WITH RECURSIVE n(i) AS (SELECT ?4 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 - 1)
+          `WITH RECURSIVE n(i) AS (SELECT CAST(?4 AS INTEGER) UNION ALL SELECT i + 1 FROM n WHERE i < ?2 - 1)
            INSERT INTO publish_logs (draft_id, attempt, step, outcome, error_class, message, container_id,
                                      media_id, duration_ms, created_at)
-           SELECT printf('00000000-0000-4000-8000-%012x', ${draft}), 1 + i / (5 * ?3), ${steps},
+           SELECT printf('00000000-0000-4000-8000-%012x', ${draft}), 1 + i / (5 * CAST(?3 AS INTEGER)), ${steps},
                   CASE WHEN i >= 5 * ?3 THEN 'retry' ELSE 'ok' END,
                   CASE WHEN i >= 5 * ?3 THEN 'transient' END, 'step ' || i, 'container-' || ${draft},
                   CASE WHEN i % 5 = 3 AND i < 5 * ?3 THEN 'media-' || ${draft} END, 120,
