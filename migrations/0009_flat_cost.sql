@@ -25,9 +25,9 @@ CREATE TRIGGER draft_counts_on_update AFTER UPDATE OF status, caption ON drafts
 WHEN OLD.status IS NOT NEW.status OR (OLD.caption IS NULL) IS NOT (NEW.caption IS NULL)
 BEGIN UPDATE draft_counts SET count = count - 1 WHERE status = OLD.status AND OLD.caption IS NOT NULL; UPDATE draft_counts SET count = count + 1 WHERE status = NEW.status AND NEW.caption IS NOT NULL; END;
 
--- The quota's window: publish steps by time (the first `publish ok` or `reconcile ok` of
+-- The quota's window: successful publish steps by time (the first `publish ok` or `reconcile ok` of
 -- each media id in the last 24 hours), and whether a media id was published before it.
-CREATE INDEX publish_logs_by_step_time ON publish_logs (step, created_at);
+CREATE INDEX publish_logs_by_step_time ON publish_logs (step, outcome, created_at);
 CREATE INDEX publish_logs_by_media_id ON publish_logs (media_id) WHERE media_id IS NOT NULL;
 -- Failures of the last days, by day, on the review page.
 CREATE INDEX publish_logs_by_time ON publish_logs (created_at);

@@ -84,6 +84,17 @@ async function bench(drafts, logs) {
       rowsWritten: pipeline.costs.reduce((sum, c) => sum + c.rowsWritten, 0),
     };
     rows["scheduler run, 10 due"] = first;
+    // Where a run's reads go, most first (on stderr).
+    const bySql = new Map();
+    for (const c of pipeline.costs) {
+      const key = c.sql.replace(/\s+/g, " ").slice(0, 110);
+      const seen = bySql.get(key) ?? { n: 0, rowsRead: 0, rowsWritten: 0 };
+      bySql.set(key, { n: seen.n + 1, rowsRead: seen.rowsRead + c.rowsRead, rowsWritten: seen.rowsWritten + c.rowsWritten });
+    }
+    console.error(`${drafts} drafts, the scheduler run with 10 due, by statement:`);
+    for (const [sql, c] of [...bySql].sort((a, b) => b[1].rowsRead - a[1].rowsRead).slice(0, 8)) {
+      console.error(`  ${c.rowsRead} read, ${c.rowsWritten} written, ${c.n}x: ${sql}`);
+    }
     rows["scheduler run, none due"] = await measure(pipeline, () => pipeline.runCron({ at: now }));
     return rows;
   } finally {

@@ -232,10 +232,11 @@ async fn in_flight(run: &Run<'_>) -> Result<u32, String> {
 }
 
 /// When this pipeline's posts within the quota's window went out, oldest first: the first
-/// log row that recorded each media id. Reads the window's publish steps (an index by step
-/// and time) and, for each media id among them, whether an older row recorded it (an index
-/// by media id): rows in proportion to the window, not to the history. The indexes are named:
-/// left to itself the planner walks every media id in order for the GROUP BY.
+/// log row that recorded each media id. Reads the window's successful publish steps (an
+/// index by step, outcome and time) and, for each media id among them, whether an older row
+/// recorded it (an index by media id): rows in proportion to the window, not to the history.
+/// The indexes are named: left to itself the planner walks every media id in order for the
+/// GROUP BY.
 async fn published_since(
     run: &Run<'_>,
     since: OffsetDateTime,
