@@ -2,7 +2,7 @@
 // bindings read from the wrangler configs (not repeated here), shared queues, KV, D1 and R2,
 // and the D1 migrations applied. Outside services are replaced per test through variables.
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -181,15 +181,20 @@ class D1PreparedStatement {
   }
   async first(...args) {
     await this.db.before([this]);
-    return this.inner.first(...args);
+    // first() has no meta: run it as all() to report its cost, answer as first() would.
+    if (!this.db.env.COST) return this.inner.first(...args);
+    const result = await this.inner.all();
+    await this.db.after([this], [result]);
+    const row = result.results[0] ?? null;
+    return args[0] != null && row !== null ? row[args[0]] : row;
   }
   async all() {
     await this.db.before([this]);
-    return this.inner.all();
+    return this.db.after([this], [await this.inner.all()]);
   }
   async run() {
     await this.db.before([this]);
-    return this.inner.run();
+    return this.db.after([this], [await this.inner.run()]);
   }
   async raw(...args) {
     await this.db.before([this]);
@@ -209,12 +214,26 @@ class D1Database {
     }
     await pause(this.ms);
   }
+  async after(statements, results) {
+    if (this.env.COST) {
+      const records = statements.map((statement, i) => ({
+        worker: this.env.WORKER,
+        sql: statement.sql,
+        rowsRead: results[i]?.meta?.rows_read ?? 0,
+        rowsWritten: results[i]?.meta?.rows_written ?? 0,
+      }));
+      await this.env.COST.fetch("http://recorder/d1-cost", { method: "POST", body: JSON.stringify(records) });
+    }
+    return results.length === 1 ? results[0] : results;
+  }
   prepare(query) {
     return new D1PreparedStatement(this, this.inner.prepare(query), query);
   }
   async batch(statements) {
     await this.before(statements);
-    return this.inner.batch(statements.map((statement) => statement.inner));
+    const results = await this.inner.batch(statements.map((statement) => statement.inner));
+    await this.after(statements, results);
+    return results;
   }
   async exec(query) {
     await this.before([{ sql: query }]);
@@ -286,11 +305,20 @@ function defined(vars) {
  *   `record`, every statement run lands in `pipeline.statements` (`{ worker, sql }`).
  * - `logs`: when true, every line the Workers print (console.log, console.error) is kept in
  *   `pipeline.logs`, oldest first, and still printed.
+ * - `costs`: when true, every statement's D1 cost lands in `pipeline.costs` (`{ worker, sql,
+ *   rowsRead, rowsWritten }`, from its result's `meta`), through the same D1 stand-in (with
+ *   no latency unless `d1LatencyMs` says).
+ *
+ * With the environment variable `D1_STATEMENT_LOG` set to a file, every pipeline appends each
+ * statement it runs to that file, one JSON `{ worker, sql }` a line: what the query-plan test
+ * (tests/plans) reads after the end-to-end suite.
  */
 export async function startPipeline(
   vars = {},
-  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs, logs = false } = {},
+  { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs, logs = false, costs = false } = {},
 ) {
+  const statementLog = process.env.D1_STATEMENT_LOG;
+  if (d1LatencyMs === undefined && (costs || statementLog)) d1LatencyMs = 0;
   const apiVars = { API_TOKEN, REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}`, ...(vars.api ?? {}) };
   const aiBinding = (options) =>
     ai === undefined
@@ -323,11 +351,20 @@ export async function startPipeline(
       queueConsumers: {},
     });
   }
-  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] };
+  const records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [], costs: [] };
+  const logged = new Set();
   const sink = async (request) => {
     const { pathname } = new URL(request.url);
     const body = await request.json();
-    if (pathname === "/metrics") records.metrics.push(body);
+    if (pathname === "/d1-cost") {
+      if (costs) records.costs.push(...body);
+      if (statementLog) {
+        const fresh = body
+          .map(({ worker, sql }) => JSON.stringify({ worker, sql }))
+          .filter((line) => !logged.has(line) && logged.add(line));
+        if (fresh.length > 0) appendFileSync(statementLog, fresh.map((line) => `${line}\n`).join(""));
+      }
+    } else if (pathname === "/metrics") records.metrics.push(body);
     else if (pathname === "/d1") records.statements.push(...body);
     else if (records.refuse !== null && body.some((record) => records.refuse(record))) {
       records.refused.push(...body);
@@ -375,7 +412,7 @@ export async function startPipeline(
       modules: true,
       script: D1_LATENCY_SCRIPT,
       d1Databases: { DB: database },
-      serviceBindings: record ? { SINK: sink } : {},
+      serviceBindings: { ...(record ? { SINK: sink } : {}), ...(costs || statementLog ? { COST: sink } : {}) },
     });
   }
   const stdio = logs
@@ -419,7 +456,7 @@ function variantWorkerName(variant) {
 let clientAddresses = 0;
 
 export class Pipeline {
-  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [] }) {
+  constructor(mf, url, db, variantUrls = {}, records = { metrics: [], sent: [], statements: [], refused: [], refuse: null, hold: null, logs: [], costs: [] }) {
     this.mf = mf;
     this.url = url;
     this.db = db;
@@ -479,6 +516,14 @@ export class Pipeline {
    */
   get statements() {
     return this.records.statements;
+  }
+
+  /**
+   * With `costs`: every D1 statement the Workers ran so far, oldest first, with what D1 said
+   * it cost, as `{ worker, sql, rowsRead, rowsWritten }` (reported after it ran).
+   */
+  get costs() {
+    return this.records.costs;
   }
 
   /**

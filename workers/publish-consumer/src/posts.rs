@@ -220,8 +220,10 @@ async fn in_flight(run: &Run<'_>) -> Result<u32, String> {
     let count = run
         .db
         .prepare(
-            "SELECT COUNT(*) AS n FROM drafts
-             WHERE (status = 'approved' AND publish_due_at IS NOT NULL) OR status = 'publishing'",
+            // Two ranges of the (status, publish_due_at) index: rows read are the posts in
+            // flight, not the history.
+            "SELECT (SELECT COUNT(*) FROM drafts WHERE status = 'approved' AND publish_due_at IS NOT NULL)
+                  + (SELECT COUNT(*) FROM drafts WHERE status = 'publishing') AS n",
         )
         .first::<Count>(None)
         .await
@@ -230,7 +232,11 @@ async fn in_flight(run: &Run<'_>) -> Result<u32, String> {
 }
 
 /// When this pipeline's posts within the quota's window went out, oldest first: the first
-/// log row that recorded each media id.
+/// log row that recorded each media id. Reads the window's successful publish steps (an
+/// index by step, outcome and time) and, for each media id among them, whether an older row
+/// recorded it (an index by media id): rows in proportion to the window, not to the history.
+/// The indexes are named: left to itself the planner walks every media id in order for the
+/// GROUP BY.
 async fn published_since(
     run: &Run<'_>,
     since: OffsetDateTime,
@@ -242,9 +248,14 @@ async fn published_since(
     let rows = run
         .db
         .prepare(
-            "SELECT MIN(created_at) AS at FROM publish_logs
-             WHERE step IN ('publish', 'reconcile') AND outcome = 'ok' AND media_id IS NOT NULL
-             GROUP BY media_id HAVING MIN(created_at) > ?1
+            "SELECT MIN(created_at) AS at FROM publish_logs AS recent INDEXED BY publish_logs_by_step_time
+             WHERE step IN ('publish', 'reconcile') AND created_at > ?1
+               AND outcome = 'ok' AND media_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM publish_logs AS earlier INDEXED BY publish_logs_by_media_id
+                               WHERE earlier.media_id = recent.media_id
+                                 AND earlier.step IN ('publish', 'reconcile')
+                                 AND earlier.outcome = 'ok' AND earlier.created_at <= ?1)
+             GROUP BY media_id
              ORDER BY at LIMIT 1000",
         )
         .bind(&[time(since)])

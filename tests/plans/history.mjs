@@ -1,0 +1,105 @@
+// Fills a D1 database (with the migrations applied) with a long history, in a few statements:
+// `drafts` drafts, one in a thousand in each of draft / approved (scheduled ahead) / failed /
+// discarded, the rest published; `due` more approved drafts whose time has come; `logs`
+// publish log rows spread over the published drafts (each published draft's `publish ok`
+// row carries its media id); a review comment per draft in a hundred; `deadLetters` dead
+// letters. Times spread evenly over the year before `now`. Used by the query-plan test (for
+// realistic statistics) and by scripts/bench-scale.
+
+/** The id of the i-th generated draft (1-based), a valid hyphenated UUID. */
+export function draftId(i) {
+  return `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
+}
+
+const ID_SQL = "printf('00000000-0000-4000-8000-%012x', i)";
+const YEAR = 365 * 24 * 3600;
+
+export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters = 0, now = new Date() }) {
+  const at = now.toISOString().replace(/\.\d+Z$/, "Z");
+  const spacing = Math.max(1, Math.floor(YEAR / Math.max(drafts, 1)));
+  const time = (offset) => `strftime('%Y-%m-%dT%H:%M:%SZ', ?1, printf('-%d seconds', ${offset}))`;
+  const status = `CASE i % 1000 WHEN 1 THEN 'draft' WHEN 2 THEN 'approved' WHEN 3 THEN 'failed' WHEN 4 THEN 'discarded' ELSE 'published' END`;
+  await db
+    .prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       INSERT INTO drafts (id, status, revision, language, provider, caption, hashtags, alt_text,
+                           generated_caption, generated_hashtags, generated_alt_text, request, writer,
+                           image_status, image_key, image_prompt, image_requests, scheduled_at,
+                           approved_revision, approved_caption, approved_hashtags, approved_alt_text,
+                           approved_image_key, approved_at, approved_by, publish_attempts,
+                           media_id, permalink, created_at, updated_at)
+       SELECT ${ID_SQL}, ${status}, 1, 'en', 'fake', 'A caption of draft ' || i, '["#history"]', 'alt text',
+              'A caption of draft ' || i, '["#history"]', 'alt text', '{}', '{}',
+              'ready', 'images/' || i || '.png', 'a prompt', 1,
+              CASE WHEN i % 1000 = 2 THEN strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '+30 days') END,
+              CASE WHEN i % 1000 IN (2, 3, 0) OR i % 1000 > 4 THEN 1 END,
+              'A caption of draft ' || i, '["#history"]', 'alt text', 'images/' || i || '.png',
+              ${time(`(?2 - i) * ${spacing}`)}, 'reviewer',
+              CASE WHEN i % 1000 = 3 OR i % 1000 = 0 OR i % 1000 > 4 THEN 1 ELSE 0 END,
+              CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'media-' || i END,
+              CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'https://instagram.test/p/' || i END,
+              ${time(`(?2 - i) * ${spacing} + 3600`)}, ${time(`(?2 - i) * ${spacing}`)}
+       FROM n`,
+    )
+    .bind(at, drafts)
+    .run();
+  if (due > 0) {
+    await db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT CAST(?2 AS INTEGER) + 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2 + ?3)
+         INSERT INTO drafts (id, status, revision, language, provider, caption, hashtags, alt_text,
+                             image_status, image_key, image_prompt, scheduled_at, approved_revision,
+                             approved_caption, approved_hashtags, approved_alt_text, approved_image_key,
+                             approved_at, approved_by, created_at, updated_at)
+         SELECT ${ID_SQL}, 'approved', 1, 'en', 'fake', 'A caption', '["#due"]', 'alt text', 'ready',
+                'images/' || i || '.png', 'a prompt', ${time(60)}, 1, 'A caption', '["#due"]', 'alt text',
+                'images/' || i || '.png', ${time(120)}, 'reviewer', ${time(3600)}, ${time(120)}
+         FROM n`,
+      )
+      .bind(at, drafts, due)
+      .run();
+  }
+  if (logs > 0) {
+    // Five steps a published draft: claim, container, status, publish (with its media id),
+    // permalink; then round again with retries for the rest.
+    const steps = "CASE i % 5 WHEN 0 THEN 'claim' WHEN 1 THEN 'container' WHEN 2 THEN 'status' WHEN 3 THEN 'publish' ELSE 'permalink' END";
+    // Bound numbers reach SQLite as reals: cast, for integer division.
+    const draft = `((i / 5) % CAST(?3 AS INTEGER)) + 1`;
+    // In chunks: one statement per 200,000 rows keeps each within D1's time for a query.
+    for (let from = 0; from < logs; from += 200_000) {
+      const to = Math.min(logs, from + 200_000);
+      await db
+        .prepare(
+          `WITH RECURSIVE n(i) AS (SELECT CAST(?4 AS INTEGER) UNION ALL SELECT i + 1 FROM n WHERE i < ?2 - 1)
+           INSERT INTO publish_logs (draft_id, attempt, step, outcome, error_class, message, container_id,
+                                     media_id, duration_ms, created_at)
+           SELECT printf('00000000-0000-4000-8000-%012x', ${draft}), 1 + i / (5 * CAST(?3 AS INTEGER)), ${steps},
+                  CASE WHEN i >= 5 * ?3 THEN 'retry' ELSE 'ok' END,
+                  CASE WHEN i >= 5 * ?3 THEN 'transient' END, 'step ' || i, 'container-' || ${draft},
+                  CASE WHEN i % 5 = 3 AND i < 5 * ?3 THEN 'media-' || ${draft} END, 120,
+                  ${time(`(?3 - ${draft}) * ${spacing} + 1800 - i % 5`)}
+           FROM n`,
+        )
+        .bind(at, to, drafts, from)
+        .run();
+    }
+  }
+  await db
+    .prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 100 FROM n WHERE i + 100 <= ?2)
+       INSERT INTO review_comments (draft_id, revision, reviewer, decision, comment, created_at)
+       SELECT ${ID_SQL}, 1, 'reviewer', 'approve', 'fine', ${time(`(?2 - i) * ${spacing}`)} FROM n`,
+    )
+    .bind(at, drafts)
+    .run();
+  if (deadLetters > 0) {
+    await db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+         INSERT INTO dead_letters (message_id, queue, body, reason, first_seen_at, last_seen_at)
+         SELECT 'message-' || i, 'publish', '{}', 'unreadable', ${time("i * 60")}, ${time("i * 60")} FROM n`,
+      )
+      .bind(at, deadLetters)
+      .run();
+  }
+}
