@@ -460,6 +460,10 @@ test("the image: a placeholder while it is made, then the real one without a rel
   assert.match(await image.getAttribute("src"), /\/media\/pending\.svg$/);
   assert.equal(await page.locator("#image-status").textContent(), "Image: pending");
   assert.ok(await image.evaluate((img) => img.decode().then(() => img.naturalWidth > 0)), "the placeholder does not load");
+  // Approving waits for the image: the write rules refuse it without one, so the page does.
+  const approve = page.getByRole("button", { name: "Approve" });
+  assert.equal(await approve.isDisabled(), true, "Approve offered before the image exists");
+  assert.equal(await page.locator("#approve-waits").isVisible(), true);
   await page.evaluate(() => {
     window.sameDocument = true;
   });
@@ -469,6 +473,8 @@ test("the image: a placeholder while it is made, then the real one without a rel
   await page.locator("#image-status").filter({ hasText: "Image: ready" }).waitFor();
   assert.ok(await image.evaluate((img) => img.decode().then(() => img.naturalWidth === 1080)), "the real image does not load");
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page reloaded");
+  assert.equal(await approve.isEnabled(), true, "Approve still off with the image ready");
+  assert.equal(await page.locator("#approve-waits").isHidden(), true);
   // The new revision is taken silently: a save now is not a conflict.
   assert.equal(await page.locator("#revision").textContent(), String(row.revision));
   await fillText(page, { caption: "Waiting for the picture 🍲 (it came)" });

@@ -346,6 +346,13 @@
       image.src = d.image.previewUrl;
     }
     say("#image-status", `Image: ${d.image.status}${d.image.error ? ` (${d.image.error})` : ""}`);
+    // Approval waits for the image (the server rendered the button disabled until then).
+    const approve = $("#approve");
+    if (approve && d.image.status === "ready") {
+      approve.disabled = false;
+      const waits = $("#approve-waits");
+      if (waits) waits.hidden = true;
+    }
   }
 
   const editForm = $("#edit-form");

@@ -8,7 +8,7 @@ mod html;
 use std::fmt::Write;
 
 use domain::content::{MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_MENTIONS};
-use domain::draft::Status;
+use domain::draft::{DraftState, Event, ImageStatus, Status};
 use platform::store::{DraftStore, PageCursor};
 use serde_json::{Value, json};
 use worker::{Env, Headers, Request, Response};
@@ -359,17 +359,66 @@ pub async fn draft(
 
     // Decisions open to the draft.
     body.push_str(r#"<section aria-labelledby="decide-title" class="card"><h2 id="decide-title">Decide</h2><p id="decide-status" role="status"></p>"#);
-    match status {
-        Status::Draft => body.push_str(r#"<form id="approve-form" class="stack"><label for="approve-comment">Comment (optional)</label><textarea id="approve-comment" rows="2"></textarea><label for="schedule">Publish at (optional; empty publishes now)</label><input id="schedule" type="datetime-local"><p class="hint" id="zone"></p><p class="problem" id="schedule-problem"></p><p class="hint">Approving sends exactly the text and image shown, at this revision. The changes from the written text are shown above.</p><div class="actions"><button type="submit" class="primary" id="approve">Approve</button><button type="button" id="discard" class="danger">Discard</button><button type="button" id="new-image">New image</button></div></form>"#),
-        Status::Failed => body.push_str(r#"<div class="actions"><button type="button" class="primary" id="reapprove">Publish again with the approved text</button></div><fieldset class="stack"><legend>Or regenerate and review again</legend><label><input type="checkbox" id="regen-text" checked> New text</label><label><input type="checkbox" id="regen-image"> New image</label><div class="actions"><button type="button" id="regenerate">Regenerate</button><button type="button" id="discard" class="danger">Discard</button></div></fieldset>"#),
+    // What the draft offers is what the write rules allow (`reviewer_actions`), so a button is
+    // shown exactly when its write would be legal. Approval waits for the image: the form is
+    // there, its button enabled by the page once the image is ready.
+    let state = row.state();
+    let offered = domain::change::reviewer_actions(state);
+    let offers = |event: Event| offered.contains(&event);
+    let approvable_once_ready = domain::change::reviewer_actions(DraftState {
+        image: ImageStatus::Ready,
+        ..state
+    })
+    .contains(&Event::Approve);
+    if approvable_once_ready {
+        let waits = !offers(Event::Approve);
+        body.push_str(r#"<form id="approve-form" class="stack"><label for="approve-comment">Comment (optional)</label><textarea id="approve-comment" rows="2"></textarea><label for="schedule">Publish at (optional; empty publishes now)</label><input id="schedule" type="datetime-local"><p class="hint" id="zone"></p><p class="problem" id="schedule-problem"></p><p class="hint">Approving sends exactly the text and image shown, at this revision. The changes from the written text are shown above.</p>"#);
+        if waits {
+            body.push_str(r#"<p class="hint" id="approve-waits">Approving is possible once the image is ready.</p>"#);
+        }
+        body.push_str(r#"<div class="actions">"#);
+        body.push_str(if waits {
+            r#"<button type="submit" class="primary" id="approve" disabled>Approve</button>"#
+        } else {
+            r#"<button type="submit" class="primary" id="approve">Approve</button>"#
+        });
+        if offers(Event::Discard) {
+            body.push_str(r#"<button type="button" id="discard" class="danger">Discard</button>"#);
+        }
+        if offers(Event::Regenerate) {
+            body.push_str(r#"<button type="button" id="new-image">New image</button>"#);
+        }
+        body.push_str("</div></form>");
+    } else if offers(Event::Reapprove) {
+        body.push_str(r#"<div class="actions"><button type="button" class="primary" id="reapprove">Publish again with the approved text</button></div>"#);
+        if offers(Event::Regenerate) {
+            body.push_str(r#"<fieldset class="stack"><legend>Or regenerate and review again</legend><label><input type="checkbox" id="regen-text" checked> New text</label><label><input type="checkbox" id="regen-image"> New image</label><div class="actions"><button type="button" id="regenerate">Regenerate</button>"#);
+            if offers(Event::Discard) {
+                body.push_str(
+                    r#"<button type="button" id="discard" class="danger">Discard</button>"#,
+                );
+            }
+            body.push_str("</div></fieldset>");
+        }
+    } else if offers(Event::Reschedule)
+        && row.scheduled_at.is_some()
+        && row.publish_due_at.is_none()
+    {
         // A timed post not queued yet: its time can still change, or it can go now.
-        Status::Approved if row.scheduled_at.is_some() && row.publish_due_at.is_none() => body.push_str(r#"<p>Approved, waiting for its time. This page updates by itself.</p><form id="schedule-form" class="stack"><label for="new-schedule">Change the time</label><input id="new-schedule" type="datetime-local"><p class="hint" id="zone"></p><p class="problem" id="schedule-problem"></p><div class="actions"><button type="submit" class="primary" id="reschedule">Change the time</button><button type="button" id="publish-now">Publish now</button></div></form>"#),
-        Status::Approved | Status::Publishing => body.push_str(r#"<p>Approved; publishing is on its way. This page updates by itself.</p>"#),
-        Status::Published => body.push_str(r#"<p>Published.</p>"#),
-        Status::Discarded => body.push_str(r#"<p>Discarded.</p>"#),
+        body.push_str(r#"<p>Approved, waiting for its time. This page updates by itself.</p><form id="schedule-form" class="stack"><label for="new-schedule">Change the time</label><input id="new-schedule" type="datetime-local"><p class="hint" id="zone"></p><p class="problem" id="schedule-problem"></p><div class="actions"><button type="submit" class="primary" id="reschedule">Change the time</button><button type="button" id="publish-now">Publish now</button></div></form>"#);
+    } else {
+        body.push_str(match status {
+            Status::Approved | Status::Publishing => {
+                r#"<p>Approved; publishing is on its way. This page updates by itself.</p>"#
+            }
+            Status::Published => r#"<p>Published.</p>"#,
+            Status::Discarded => r#"<p>Discarded.</p>"#,
+            _ => r#"<p>Nothing to decide now.</p>"#,
+        });
     }
-    // Taking the approval back: offered while nothing can have gone to Instagram yet.
-    if status == Status::Approved
+    // Taking the approval back: offered while nothing can have gone to Instagram yet (the
+    // guards of the withdraw write).
+    if offers(Event::Withdraw)
         && row.publish_claim.is_none()
         && row.publish_sent_container.is_none()
     {
