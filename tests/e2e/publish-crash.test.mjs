@@ -36,6 +36,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 import { instagramCaption, message, rfc3339, seeded, sha256, sleep, startPublishing, uuidFrom } from "./publish-support.mjs";
+import { REVIEWER } from "./harness.mjs";
 
 const BASE_SEED = Number(process.env.PUBLISH_CRASH_SEED ?? 15_2026);
 const ONLY = process.env.PUBLISH_CRASH_ONLY;
@@ -292,7 +293,7 @@ async function followUp(flow, crashed) {
 /** A reviewer tries a failed draft again: re-approves it, or (by the seed) asks for a new image and approves that. */
 async function tryAgain(flow, row) {
   if (flow.rng.chance(0.5)) {
-    const answer = await p.pipeline.request("POST", `/api/v1/drafts/${flow.id}/reapprove`, { body: { revision: row.revision } });
+    const answer = await p.pipeline.request("POST", `/api/v1/drafts/${flow.id}/reapprove`, { body: { revision: row.revision }, token: REVIEWER.token });
     assert.equal(answer.status, 200, `${flow.name}: reapprove: ${answer.text}`);
     flow.note = "re-approved";
     return;
@@ -306,7 +307,7 @@ async function tryAgain(flow, row) {
     },
     { timeoutMs: 30_000, what: `${flow.name}: the regenerated image` },
   );
-  answer = await p.pipeline.request("POST", `/api/v1/drafts/${flow.id}/approve`, { body: { revision: ready.revision } });
+  answer = await p.pipeline.request("POST", `/api/v1/drafts/${flow.id}/approve`, { body: { revision: ready.revision }, token: REVIEWER.token });
   assert.equal(answer.status, 200, `${flow.name}: approve: ${answer.text}`);
   flow.note = "regenerated (image) and approved";
 }

@@ -19,6 +19,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { instagramCaption, message, rfc3339, seeded, sleep, startPublishing } from "./publish-support.mjs";
+import { REVIEWER } from "./harness.mjs";
 
 const SEEDS = (process.env.PUBLISH_RANDOM_SEEDS ?? process.env.PUBLISH_RANDOM_SEED ?? String(Math.floor(Math.random() * 2 ** 31)))
   .split(",")
@@ -263,7 +264,7 @@ async function run(p, SEED, rng, { chance, int, shuffle }, started) {
     .bind(ids)
     .all();
   for (const row of failed) {
-    const answer = await p.pipeline.request("POST", `/api/v1/drafts/${row.id}/reapprove`, { body: { revision: row.revision } });
+    const answer = await p.pipeline.request("POST", `/api/v1/drafts/${row.id}/reapprove`, { body: { revision: row.revision }, token: REVIEWER.token });
     assert.equal(answer.status, 200, `reapprove ${row.id}: ${answer.text}`);
     stats.reapproved += 1;
   }

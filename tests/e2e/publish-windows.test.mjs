@@ -18,6 +18,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import { message, PUBLISH, rfc3339, sleep, startPublishing } from "./publish-support.mjs";
+import { REVIEWER } from "./harness.mjs";
 
 const LEASE_SECONDS = 2;
 /** Copies of the consumer with other settings. */
@@ -343,7 +344,7 @@ test("window 8: attempts count per approval: after a re-approval the scheduler q
   assert.equal(row.status, "failed", row.last_error);
   assert.match(row.last_error, /attempt 2/);
   // Re-approved; its publish message is lost, and the scheduler queues it again once overdue.
-  const answer = await p.pipeline.request("POST", `/api/v1/drafts/${draft.id}/reapprove`, { body: { revision: row.revision } });
+  const answer = await p.pipeline.request("POST", `/api/v1/drafts/${draft.id}/reapprove`, { body: { revision: row.revision }, token: REVIEWER.token });
   assert.equal(answer.status, 200, answer.text);
   const before = sentFor("publish-queue", draft.id).length;
   await p.pipeline.runCron({ at: Date.now() + 3 * 60_000 });

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::content::RawPostText;
 use crate::draft::{DraftState, Event, ImageStatus, Refusal, Status, transition};
-use crate::message::format_rfc3339;
+use crate::message::{format_rfc3339, format_rfc3339_millis};
 
 /// What must still hold for a change to apply: the state it was decided from and, for a
 /// person's edits and approvals, the revision they saw.
@@ -218,6 +218,11 @@ pub enum Value {
 impl Value {
     fn text(value: &str) -> Self {
         Value::Text(value.to_owned())
+    }
+
+    /// With milliseconds: a column whose order within a second matters (`publish_sent_at`).
+    fn precise_time(at: OffsetDateTime) -> Self {
+        Value::Text(format_rfc3339_millis(at))
     }
 
     fn time(at: OffsetDateTime) -> Self {
@@ -441,7 +446,8 @@ pub fn plan(
         } => {
             plan.guard(owner(claim));
             plan.set("publish_sent_container", Value::text(container_id));
-            plan.set("publish_sent_at", Value::time(*at));
+            // Of same-text drafts, the first sent takes the first post: the order counts.
+            plan.set("publish_sent_at", Value::precise_time(*at));
         }
         Change::MediaPublished { claim, media_id } => {
             plan.guard(owner(claim));

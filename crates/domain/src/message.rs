@@ -150,6 +150,15 @@ fn invalid(field: &'static str, reason: String) -> MessageError {
 }
 
 /// RFC 3339 in UTC with whole seconds; the form every time in this system is written in.
+/// `at` in UTC with milliseconds, always three digits (`2026-02-14T09:12:45.120Z`), so that
+/// such texts order as their times do: for a column whose order within a second matters.
+pub fn format_rfc3339_millis(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let seconds = format_rfc3339(at);
+    let stem = seconds.strip_suffix('Z').unwrap_or(&seconds);
+    format!("{stem}.{:03}Z", at.millisecond())
+}
+
 pub fn format_rfc3339(at: OffsetDateTime) -> String {
     let at = at
         .to_offset(time::UtcOffset::UTC)
@@ -163,6 +172,17 @@ mod tests {
     use super::*;
     use serde_json::json;
     use time::macros::datetime;
+
+    #[test]
+    fn times_with_milliseconds_order_as_text_as_they_do_in_time() {
+        let at = datetime!(2026-02-14 09:12:45.1204 UTC);
+        assert_eq!(format_rfc3339_millis(at), "2026-02-14T09:12:45.120Z");
+        let whole = datetime!(2026-02-14 09:12:45 UTC);
+        assert_eq!(format_rfc3339_millis(whole), "2026-02-14T09:12:45.000Z");
+        let later = datetime!(2026-02-14 09:12:45.9 +09:00);
+        assert!(format_rfc3339_millis(whole) < format_rfc3339_millis(at));
+        assert_eq!(format_rfc3339_millis(later), "2026-02-14T00:12:45.900Z");
+    }
 
     const ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 

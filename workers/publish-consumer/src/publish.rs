@@ -650,7 +650,7 @@ impl Run<'_, '_> {
                    AND approved_caption IS ?4 AND approved_hashtags IS ?5",
             )
             .bind(&[
-                JsValue::from_str(&domain::message::format_rfc3339(since)),
+                JsValue::from_str(&domain::message::format_rfc3339_millis(since)),
                 JsValue::from_str(mine),
                 JsValue::from_str(&self.id.to_string()),
                 text(self.row.approved_caption.as_deref()),
