@@ -626,6 +626,8 @@ pub fn reviewer_actions(state: DraftState) -> Vec<Event> {
         Event::Reschedule,
         Event::Reapprove,
         Event::Regenerate,
+        // "New image" on a draft under review.
+        Event::ImageRequested,
         Event::Discard,
     ]
     .into_iter()

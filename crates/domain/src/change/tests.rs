@@ -293,7 +293,12 @@ fn a_found_post_belongs_to_one_draft() {
 fn the_page_offers_exactly_the_legal_actions() {
     assert_eq!(
         reviewer_actions(state(Status::Draft)),
-        [Event::Edit, Event::Approve, Event::Discard]
+        [
+            Event::Edit,
+            Event::Approve,
+            Event::ImageRequested,
+            Event::Discard
+        ]
     );
     assert_eq!(
         reviewer_actions(state(Status::Approved)),

@@ -385,7 +385,7 @@ pub async fn draft(
         if offers(Event::Discard) {
             body.push_str(r#"<button type="button" id="discard" class="danger">Discard</button>"#);
         }
-        if offers(Event::Regenerate) {
+        if offers(Event::ImageRequested) {
             body.push_str(r#"<button type="button" id="new-image">New image</button>"#);
         }
         body.push_str("</div></form>");
