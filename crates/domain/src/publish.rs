@@ -214,18 +214,7 @@ impl Machine {
         now: OffsetDateTime,
         seed: u64,
     ) -> (Machine, Action) {
-        let mut machine = Machine {
-            settled: record.sent.is_none(),
-            policy,
-            record,
-            now,
-            seed,
-            invalid,
-            last: None,
-            made_new: false,
-            publish_failed: None,
-            giving_up: None,
-        };
+        let mut machine = Machine::new(policy, record, invalid, now, seed);
         let action = machine.first();
         machine.last = Some(action.clone());
         (machine, action)
@@ -241,24 +230,34 @@ impl Machine {
         now: OffsetDateTime,
         seed: u64,
     ) -> (Machine, Action) {
-        let mut machine = Machine {
-            settled: record.sent.is_none(),
-            policy,
-            record,
-            now,
-            seed,
-            invalid: None,
-            last: None,
-            made_new: false,
-            publish_failed: None,
-            giving_up: None,
-        };
+        let mut machine = Machine::new(policy, record, None, now, seed);
         let action = match machine.record.media_id.clone() {
             Some(media_id) => already_recorded(media_id),
             None => machine.stop(reason, token),
         };
         machine.last = Some(action.clone());
         (machine, action)
+    }
+
+    fn new(
+        policy: Policy,
+        record: Record,
+        invalid: Option<String>,
+        now: OffsetDateTime,
+        seed: u64,
+    ) -> Machine {
+        Machine {
+            settled: record.sent.is_none(),
+            policy,
+            record,
+            now,
+            seed,
+            invalid,
+            last: None,
+            made_new: false,
+            publish_failed: None,
+            giving_up: None,
+        }
     }
 
     /// The attempt this run is, counted from 1 within the approval.

@@ -232,6 +232,19 @@ pub struct DraftStore {
     db: D1Database,
 }
 
+/// A comment's six columns (?1..?6), then the statement's own condition (?7).
+fn comment_row(comment: &NewComment<'_>, condition: JsValue) -> [JsValue; 7] {
+    [
+        text(&comment.draft_id.to_string()),
+        JsValue::from_f64(comment.revision as f64),
+        text(comment.reviewer),
+        text(comment.decision),
+        text(comment.comment),
+        time(comment.now),
+        condition,
+    ]
+}
+
 fn text(value: &str) -> JsValue {
     JsValue::from_str(value)
 }
@@ -468,15 +481,7 @@ impl DraftStore {
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6
                  WHERE EXISTS (SELECT 1 FROM drafts WHERE id = ?1 AND revision = ?2 AND status = ?7)",
             )
-            .bind(&[
-                text(&comment.draft_id.to_string()),
-                JsValue::from_f64(comment.revision as f64),
-                text(comment.reviewer),
-                text(comment.decision),
-                text(comment.comment),
-                time(comment.now),
-                text(comment.status.as_str()),
-            ])
+            .bind(&comment_row(comment, text(comment.status.as_str())))
     }
 
     /// A plain comment (not a decision), only while the draft has fewer than
@@ -490,15 +495,10 @@ impl DraftStore {
                  WHERE (SELECT COUNT(*) FROM review_comments WHERE draft_id = ?1 AND decision = ?4) < ?7
                  RETURNING id",
             )
-            .bind(&[
-                text(&comment.draft_id.to_string()),
-                JsValue::from_f64(comment.revision as f64),
-                text(comment.reviewer),
-                text(comment.decision),
-                text(comment.comment),
-                time(comment.now),
+            .bind(&comment_row(
+                comment,
                 JsValue::from_f64(MAX_COMMENTS_PER_DRAFT as f64),
-            ])?
+            ))?
             .all()
             .await?;
         Ok(inserted.results::<serde_json::Value>()?.len() == 1)
