@@ -67,7 +67,6 @@ const POINTS = [
   ["ClaimPublish", "plain"],
   ["create_container", "plain"],
   ["create_container", "transient"],
-  ["ContainerCreated", "plain"],
   ["container_status", "plain"],
   ["PublishSent", "plain"],
   ["media_publish", "plain"],

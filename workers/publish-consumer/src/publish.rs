@@ -19,6 +19,7 @@ use domain::message::{Action as MessageAction, QueueMessage};
 use domain::publish::{Action, Machine, Outcome as Learned, Trouble};
 use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
+use platform::d1::Rows;
 use platform::publish_log::{Entry, LogRow, Outcome, PublishLog, Step};
 use platform::queue::{FAILED_QUEUE, PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, StoreError, applied_row};
@@ -241,6 +242,7 @@ pub async fn run(
         last_failure: None,
         cause: None,
         pending: Vec::new(),
+        permalink: None,
     };
     let result = run.run(start).await;
     let mut done = match result {
@@ -335,6 +337,9 @@ fn again(message: &QueueMessage, attempt: u32, at: OffsetDateTime, delay: u32) -
     }
 }
 
+/// A permalink read: the link or why not, and how long the call took (ms).
+type PermalinkRead = (Result<String, Failure>, i64);
+
 /// One claimed run.
 struct Run<'a, 't> {
     ctx: &'a Ctx<'a>,
@@ -351,8 +356,11 @@ struct Run<'a, 't> {
     last_failure: Option<Failure>,
     /// For the failed queue's give-up: the logged failure that led to it.
     cause: Option<Box<LogRow>>,
-    /// Log rows not written yet: they go with the run's next write, saving a round trip.
+    /// Log rows (and a new container's record) not written yet: they go with the run's next
+    /// write, saving a round trip.
     pending: Vec<D1PreparedStatement>,
+    /// The permalink read beside the write that recorded the media id, for that media id.
+    permalink: Option<(String, PermalinkRead)>,
 }
 
 impl Run<'_, '_> {
@@ -483,8 +491,21 @@ impl Run<'_, '_> {
             duration_ms: Some(duration),
             ..self.entry()
         };
-        self.apply_with_log(&change, Step::Container, Outcome::Ok, &entry, started)
-            .await?;
+        // Written with the run's next write (the send's record, or the deferral), saving a
+        // round trip: a container lost with a run that died first was never sent, and a new
+        // one is made.
+        let log = self.ctx.log.insert_statement(
+            self.id,
+            Step::Container,
+            Outcome::Ok,
+            &entry,
+            started,
+        )?;
+        let apply =
+            self.ctx
+                .store
+                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+        self.pending.extend([log, apply]);
         Ok(Learned::Created { container_id })
     }
 
@@ -549,8 +570,20 @@ impl Run<'_, '_> {
                     duration_ms: Some(duration),
                     ..self.entry()
                 };
-                self.apply_with_log(&change, Step::Publish, Outcome::Ok, &entry, started)
-                    .await?;
+                let log = self.ctx.log.insert_statement(
+                    self.id,
+                    Step::Publish,
+                    Outcome::Ok,
+                    &entry,
+                    started,
+                )?;
+                let (statements, at) = self.batch_for(&change, vec![log])?;
+                // The permalink, read next once the post is live, is read meanwhile: the
+                // write's round trip hides behind the Graph call.
+                let (results, link) =
+                    futures::join!(ctx.store.batch(statements), self.read_permalink(&media_id));
+                self.written(&change, &results?, at)?;
+                self.permalink = Some((media_id.clone(), link?));
                 Ok(Learned::Published { media_id })
             }
             Err(failure) => {
@@ -700,15 +733,10 @@ impl Run<'_, '_> {
         let mut failure = None;
         let mut duration = None;
         if let Some(media_id) = media_id {
-            let ctx = self.ctx;
-            let (result, ms) = self
-                .traced(
-                    "permalink",
-                    json!({ "mediaId": media_id }),
-                    ctx.graph.permalink(media_id),
-                    |link| json!({ "permalink": link }),
-                )
-                .await?;
+            let (result, ms) = match self.permalink.take() {
+                Some((read_for, read)) if read_for == media_id => read,
+                _ => self.read_permalink(media_id).await?,
+            };
             duration = Some(ms);
             match result {
                 Ok(link) => permalink = Some(link),
@@ -905,20 +933,18 @@ impl Run<'_, '_> {
         Ok(Done::Failed)
     }
 
-    /// Applies `change` together with its log row, in one transaction.
-    async fn apply_with_log(
+    async fn read_permalink(
         &mut self,
-        change: &Change<'_>,
-        step: Step,
-        outcome: Outcome,
-        entry: &Entry<'_>,
-        started: OffsetDateTime,
-    ) -> Result<(), Halt> {
-        let row = self
-            .ctx
-            .log
-            .insert_statement(self.id, step, outcome, entry, started)?;
-        self.write(change, vec![row]).await
+        media_id: &str,
+    ) -> Result<PermalinkRead, Halt> {
+        let ctx = self.ctx;
+        self.traced(
+            "permalink",
+            json!({ "mediaId": media_id }),
+            ctx.graph.permalink(media_id),
+            |link| json!({ "permalink": link }),
+        )
+        .await
     }
 
     /// Applies a change after the pending log rows and before `rest`, in one batch (one round
@@ -928,6 +954,17 @@ impl Run<'_, '_> {
         change: &Change<'_>,
         rest: Vec<D1PreparedStatement>,
     ) -> Result<(), Halt> {
+        let (statements, at) = self.batch_for(change, rest)?;
+        let results = self.ctx.store.batch(statements).await?;
+        self.written(change, &results, at)
+    }
+
+    /// The batch [`Run::write`] sends, and where the change's own statement is in it.
+    fn batch_for(
+        &mut self,
+        change: &Change<'_>,
+        rest: Vec<D1PreparedStatement>,
+    ) -> Result<(Vec<D1PreparedStatement>, usize), Halt> {
         let apply =
             self.ctx
                 .store
@@ -936,7 +973,11 @@ impl Run<'_, '_> {
         let at = statements.len();
         statements.push(apply);
         statements.extend(rest);
-        let results = self.ctx.store.batch(statements).await?;
+        Ok((statements, at))
+    }
+
+    /// Takes the row a batch from [`Run::batch_for`] wrote, or `LostClaim`.
+    fn written(&mut self, change: &Change<'_>, results: &[Rows], at: usize) -> Result<(), Halt> {
         self.crash_point(&format!("{:?}", change.event()))?;
         match results.get(at).map(applied_row).transpose()?.flatten() {
             Some(row) => {
