@@ -412,7 +412,7 @@ export async function startGraphSimulator(options = {}) {
       issuedAt: record.issuedAt,
       expiresAt: record.expiresAt,
       ageSeconds: Math.floor((now() - record.issuedAt) / 1000),
-      expiresInSeconds: Math.floor((record.expiresAt - now()) / 1000),
+      expiresInSeconds: Math.ceil((record.expiresAt - now()) / 1000),
       expired: now() >= record.expiresAt,
       revoked: record.revoked ? { subcode: record.revoked.subcode } : null,
     };
