@@ -1398,3 +1398,66 @@ test("accounts and tokens over the control API", async () => {
   assert.equal((await controlCall("POST", "/accounts", { username: "no spaces" })).status, 400);
   assert.equal((await controlCall("POST", "/tokens/revoke", { token: "never-made" })).status, 400);
 });
+
+test("scripts/graph-simulator with GRAPH_SIMULATOR_ACCOUNTS prints every account and the OAuth URLs, and GRAPH_SIMULATOR_STATE keeps tokens across a restart", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const folder = mkdtempSync(join(tmpdir(), "graph-simulator-"));
+  const env = { GRAPH_SIMULATOR_PORT: "0", GRAPH_SIMULATOR_ACCOUNTS: "3", GRAPH_SIMULATOR_STATE: join(folder, "state.json") };
+  try {
+    let issued;
+    await withSimulatorScript(env, async (url, out) => {
+      for (const line of [
+        /@local_simulator\s+user id 17841405822304914\s+token local-simulator-token\n/,
+        /@local_simulator_2\s+user id (\d{17})\s+token local-simulator-token-2\n/,
+        /@local_simulator_3\s+user id \d{17}\s+token local-simulator-token-3\n/,
+        new RegExp(`authorize\\s+${url}/oauth/authorize\\n`),
+        new RegExp(`token\\s+${url}/oauth/access_token\\n`),
+        new RegExp(`exchange\\s+${url}/access_token\\n`),
+        new RegExp(`refresh\\s+${url}/refresh_access_token\\n`),
+        /app id 990602627938098, app secret local-simulator-app-secret/,
+      ]) {
+        assert.match(out, line);
+      }
+      const second = /@local_simulator_2\s+user id (\d{17})/.exec(out)[1];
+      const answer = await fetch(`${url}/__control/tokens/issue`, { method: "POST", body: JSON.stringify({ userId: second, ageSeconds: 3600 }) });
+      issued = (await answer.json()).token;
+      const page = await (await fetch(`${url}/oauth/authorize?client_id=990602627938098&redirect_uri=https://a.example/cb&response_type=code&scope=instagram_business_basic`)).text();
+      assert.equal((page.match(/class="allow"/g) ?? []).length, 3);
+    });
+    // Started again on the same state file: the issued token still works, for the same account.
+    await withSimulatorScript(env, async (url) => {
+      const me = await fetch(`${url}/me?fields=username`, { headers: { authorization: `Bearer ${issued}` } });
+      assert.deepEqual(Object.keys(await me.json()).sort(), ["id", "username"]);
+      const state = await (await fetch(`${url}/__control/accounts`)).json();
+      assert.equal(state.accounts.length, 3);
+    });
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+/** Runs scripts/graph-simulator with `env`, waits for its banner, calls `body(url, out)`, stops it. */
+async function withSimulatorScript(env, body) {
+  const script = fileURLToPath(new URL("../../scripts/graph-simulator", import.meta.url));
+  const child = spawn(script, [], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    let out = "";
+    let timer;
+    const url = await new Promise((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        out += chunk;
+        const match = /URL\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (match && out.includes("control")) resolve(match[1]);
+      });
+      child.on("exit", (code) => reject(new Error(`exited with ${code}: ${out}`)));
+      timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 5000);
+    }).finally(() => clearTimeout(timer));
+    await body(url, out);
+  } finally {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+}

@@ -15,7 +15,9 @@
 // raw request headers (the token would be recorded) and cannot answer after destroying the
 // socket, which the lost-answer fault needs.
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { dirname } from "node:path";
 
 export const DEFAULT_TOKEN = "local-simulator-token";
 /** The Instagram professional account the simulator serves (the id in Meta's examples). */
@@ -288,6 +290,8 @@ const meta = {
  * - `limits`: overrides of DEFAULT_LIMITS
  * - `permalinkBase` ("https://www.instagram.com/p/")
  * - `log`: a function given one line per call (method, path, operation, outcome; never a token)
+ * - `persistPath`: a JSON file that keeps the accounts and tokens across restarts (for
+ *   `scripts/dev`, whose D1 keeps the tokens it was given); none by default
  */
 export async function startGraphSimulator(options = {}) {
   const token = options.token ?? DEFAULT_TOKEN;
@@ -763,7 +767,42 @@ export async function startGraphSimulator(options = {}) {
     const added = addAccount(spec);
     const account = accounts.get(added.userId);
     account.startQuotaTotal = account.quotaTotal;
+    persist();
     return added;
+  }
+
+  // ---- persistence (persistPath) --------------------------------------------------------
+
+  const persistPath = options.persistPath ?? null;
+  // Nothing is written before what the file held was read back.
+  let restored = false;
+
+  /** Writes the accounts and tokens to `persistPath` (whole, then renamed into place). */
+  function persist() {
+    if (!persistPath || !restored) return;
+    const data = {
+      accounts: [...accounts.values()].map(({ userId: id, username, quotaTotal, startToken }) => ({ userId: id, username, quotaTotal, startToken })),
+      tokens: [...tokens.values()],
+    };
+    mkdirSync(dirname(persistPath), { recursive: true });
+    writeFileSync(`${persistPath}.tmp`, JSON.stringify(data), { mode: 0o600 });
+    renameSync(`${persistPath}.tmp`, persistPath);
+  }
+
+  /** Restores what `persist` wrote: accounts not there yet, and every token it knew. */
+  function restore() {
+    if (!persistPath || !existsSync(persistPath)) return;
+    const data = JSON.parse(readFileSync(persistPath, "utf8"));
+    for (const saved of data.accounts ?? []) {
+      if (accounts.has(saved.userId)) continue;
+      if ([...accounts.values()].some((account) => account.username === saved.username)) continue;
+      const account = { userId: saved.userId, username: saved.username, quotaTotal: saved.quotaTotal ?? null, startToken: saved.startToken };
+      account.startQuotaTotal = account.quotaTotal;
+      accounts.set(account.userId, account);
+    }
+    for (const record of data.tokens ?? []) {
+      if (accounts.has(record.userId) && !tokens.has(record.value)) tokens.set(record.value, record);
+    }
   }
 
   const control = {
@@ -1554,18 +1593,29 @@ export async function startGraphSimulator(options = {}) {
 
   // The default account first, then the accounts asked for at start.
   addAccountKept({ username: options.username ?? DEFAULT_USERNAME, userId, token, quotaTotal: undefined });
-  for (const spec of options.accounts ?? []) addAccountKept(spec);
+  restore();
+  restored = true;
+  for (const spec of options.accounts ?? []) {
+    // Accounts restored from persistPath are there already.
+    if (spec.userId !== undefined && accounts.has(String(spec.userId))) continue;
+    if ([...accounts.values()].some((account) => account.username === spec.username)) continue;
+    addAccountKept(spec);
+  }
+  persist();
 
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://simulator");
     const handler = url.pathname.startsWith("/__control/") ? handleControl : handleGraph;
-    handler(req, res, url).catch((error) => {
-      // A simulator bug answers 500 rather than crash the test run; it names no token.
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { message: `graph simulator failed: ${error.message}` } }));
-      }
-    });
+    // Each call may have made or changed a token: kept at once with persistPath.
+    handler(req, res, url)
+      .then(() => persist())
+      .catch((error) => {
+        // A simulator bug answers 500 rather than crash the test run; it names no token.
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: { message: `graph simulator failed: ${error.message}` } }));
+        }
+      });
   });
   server.on("connection", (socket) => {
     sockets.add(socket);
