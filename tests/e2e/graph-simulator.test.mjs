@@ -993,3 +993,471 @@ test("scripts/graph-simulator starts on the given port and prints its URL and to
     await exited;
   }
 });
+
+// ---- several accounts, and Instagram Login ---------------------------------------------------------
+
+const REDIRECT = "https://pipeline.example/review/accounts/callback";
+const SCOPE = "instagram_business_basic,instagram_business_content_publish";
+
+/** Sends a request to the simulator's base URL without a version or a token header. */
+async function plain(method, path, { form, headers = {}, redirect = "manual" } = {}) {
+  const init = { method, headers: { ...headers }, redirect };
+  if (form) {
+    init.body = new URLSearchParams(form).toString();
+    init.headers["content-type"] = FORM;
+  }
+  const response = await fetch(`${sim.url}${path}`, init);
+  const text = await response.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+/** The authorization page's URL with these parameters (the app's own by default). */
+function authorizeUrl(params = {}) {
+  const query = new URLSearchParams({
+    client_id: sim.app.appId,
+    redirect_uri: REDIRECT,
+    response_type: "code",
+    scope: SCOPE,
+    state: "st-8f1c",
+    ...params,
+  });
+  return `/oauth/authorize?${query}`;
+}
+
+/** The Allow links of an authorization page, by username. */
+function allowLinks(html) {
+  const links = {};
+  for (const match of html.matchAll(/<li data-user-id="(\d+)" data-username="([^"]+)">.*?<a class="allow" role="button" href="([^"]+)">Allow<\/a><\/li>/g)) {
+    links[match[2]] = { userId: match[1], href: match[3].replaceAll("&amp;", "&") };
+  }
+  return links;
+}
+
+/** Opens the page, clicks Allow for `username`, and returns the code and state it redirects with. */
+async function authorize(username, params) {
+  const page = await plain("GET", authorizeUrl(params));
+  assert.equal(page.status, 200, page.text);
+  const link = allowLinks(page.text)[username];
+  assert.ok(link, `no Allow link for @${username}: ${page.text}`);
+  const click = await plain("GET", link.href);
+  assert.equal(click.status, 302, click.text);
+  const location = new URL(click.headers.get("location"));
+  assert.equal(`${location.origin}${location.pathname}`, params?.redirect_uri ?? REDIRECT);
+  assert.equal(location.hash, "#_", "Meta appends #_ to the redirect");
+  return { code: location.searchParams.get("code"), state: location.searchParams.get("state"), location };
+}
+
+function exchangeCode(code, overrides = {}) {
+  return plain("POST", "/oauth/access_token", {
+    form: { client_id: sim.app.appId, client_secret: sim.app.appSecret, grant_type: "authorization_code", redirect_uri: REDIRECT, code, ...overrides },
+  });
+}
+
+function longLived(token, secret = sim.app.appSecret) {
+  return plain("GET", `/access_token?${new URLSearchParams({ grant_type: "ig_exchange_token", client_secret: secret, access_token: token })}`);
+}
+
+function refresh(token) {
+  return plain("GET", `/refresh_access_token?${new URLSearchParams({ grant_type: "ig_refresh_token", access_token: token })}`);
+}
+
+/** A container made and published for the account of `token` at `user`; the media id. */
+async function publishAs(user, token, caption) {
+  const created = await graph("POST", `${user}/media`, { form: [["image_url", images.at("/ok.jpg")], ["caption", caption]], token });
+  assert.equal(created.status, 200, created.text);
+  const published = await graph("POST", `${user}/media_publish`, { form: [["creation_id", created.json.id]], token });
+  assert.equal(published.status, 200, published.text);
+  return published.json.id;
+}
+
+test("two accounts publish to their own media, quota and list; the default account stays the first", async () => {
+  const shop = sim.control.addAccount({ username: "shop_tokyo", quotaTotal: 1 });
+  assert.match(shop.userId, /^\d{17}$/);
+  assert.notEqual(shop.userId, sim.userId);
+  assert.match(shop.token, /^IGAA[A-Za-z0-9_-]{40}$/);
+  // Accounts added by earlier tests stay (reset keeps accounts): the default one is first.
+  assert.deepEqual(sim.accounts()[0], { userId: sim.userId, username: "local_simulator", token: TOKEN });
+  assert.deepEqual(sim.accounts().at(-1), shop);
+
+  const mine = await publishAs(sim.userId, TOKEN, "Default account's post");
+  const theirs = await publishAs(shop.userId, shop.token, "Shop's post");
+  assert.deepEqual(sim.state.media(sim.userId).map((item) => item.id), [mine]);
+  assert.deepEqual(sim.state.media(shop.userId).map((item) => item.id), [theirs]);
+  // Each account lists only its own media, with its own username.
+  const listed = await graph("GET", `${shop.userId}/media?fields=id,username`, { token: shop.token });
+  assert.deepEqual(listed.json.data, [{ id: theirs, username: "shop_tokyo" }]);
+  assert.deepEqual((await ig.media()).json.data.map((item) => item.id), [mine]);
+  // Quotas are per account: the shop's one post used its quota of 1; the default has 100.
+  assert.deepEqual((await graph("GET", `${shop.userId}/content_publishing_limit?fields=quota_usage,config`, { token: shop.token })).json, {
+    data: [{ quota_usage: 1, config: { quota_total: 1, quota_duration: 86400 } }],
+  });
+  assert.deepEqual(sim.state.quota(), { usage: 1, total: 100, durationSeconds: 86400 });
+  const another = await graph("POST", `${shop.userId}/media`, { form: [["image_url", images.at("/ok.jpg")]], token: shop.token });
+  assertGraphError(await graph("POST", `${shop.userId}/media_publish`, { form: [["creation_id", another.json.id]], token: shop.token }), {
+    code: 9,
+    subcode: 2207042,
+  });
+  assert.equal((await publishAs(sim.userId, TOKEN, "Still room here")).length, 17);
+  assert.equal(sim.calls.find((call) => call.op === "container" && call.account === shop.userId).tokenRef, sim.state.tokenRef(shop.token));
+  // reset keeps the accounts and their start tokens, and empties their media.
+  sim.control.reset();
+  assert.deepEqual(
+    sim.state.accounts().filter((account) => ["local_simulator", "shop_tokyo"].includes(account.username)).map((account) => [account.username, account.media, account.quota.total]),
+    [
+      ["local_simulator", 0, 100],
+      ["shop_tokyo", 0, 1],
+    ],
+  );
+  assert.equal((await graph("GET", "me?fields=username", { token: shop.token })).json.username, "shop_tokyo");
+});
+
+test("a token of one account is refused on another account's objects with 100/33, as Meta answers an object it cannot see", async () => {
+  const shop = sim.control.addAccount({ username: "shop_osaka" });
+  const id = await container();
+  const cases = [
+    ["a container for the other account", () => graph("POST", `${shop.userId}/media`, { form: [["image_url", images.at("/ok.jpg")]] })],
+    ["its publishing limit", () => graph("GET", `${shop.userId}/content_publishing_limit?fields=quota_usage`)],
+    ["its media", () => graph("GET", `${shop.userId}/media?fields=id`)],
+    ["its account", () => graph("GET", `${shop.userId}?fields=username`)],
+    ["the default account's container, read with the shop's token", () => ig.status(id, { token: shop.token })],
+  ];
+  for (const [what, send] of cases) {
+    assertGraphError(await send(), { code: 100, subcode: 33, type: "GraphMethodException" }, what);
+  }
+  // Publishing the default account's container under the shop: the container is not the shop's.
+  assertGraphError(await graph("POST", `${shop.userId}/media_publish`, { form: [["creation_id", id]], token: shop.token }), {
+    code: 24,
+    subcode: 2207006,
+  });
+  assert.equal(sim.state.media().length, 0);
+  assert.equal(images.hits.length, 1, "only the default account's own container downloaded its image");
+});
+
+test("Instagram Login: authorize, Allow, code, short-lived token, long-lived token, /me, refresh", async () => {
+  const shop = sim.control.addAccount({ username: "shop_kyoto" });
+  const { code, state } = await authorize("shop_kyoto");
+  assert.equal(state, "st-8f1c");
+  assert.match(code, /^AQ[A-Za-z0-9_-]{40,}$/);
+
+  const short = await exchangeCode(code);
+  assert.equal(short.status, 200, short.text);
+  // user_id is a JSON number, as Meta sends it: read it from the text, not through a double.
+  assert.match(short.text, new RegExp(`"user_id":${shop.userId}[,}]`));
+  assert.equal(short.json.permissions, SCOPE);
+  const shortInfo = sim.state.token(short.json.access_token);
+  assert.deepEqual([shortInfo.userId, shortInfo.kind, shortInfo.origin], [shop.userId, "short", "code"]);
+  assert.equal(shortInfo.expiresAt - shortInfo.issuedAt, 3600 * 1000);
+
+  const long = await longLived(short.json.access_token);
+  assert.equal(long.status, 200, long.text);
+  assert.deepEqual(Object.keys(long.json).sort(), ["access_token", "expires_in", "token_type"]);
+  assert.deepEqual([long.json.token_type, long.json.expires_in], ["bearer", 5184000]);
+  const longToken = long.json.access_token;
+  assert.equal(sim.state.token(longToken).kind, "long");
+
+  for (const path of ["v25.0/me?fields=user_id,username", "me?fields=user_id,username"]) {
+    const me = await plain("GET", `/${path}`, { headers: { authorization: `Bearer ${longToken}` } });
+    assert.deepEqual(me.json, { user_id: shop.userId, username: "shop_kyoto", id: shop.userId }, path);
+  }
+  assert.equal((await plain("GET", `/me?fields=username&access_token=${longToken}`)).json.username, "shop_kyoto", "token as a parameter");
+  // The long-lived token publishes to the shop's account.
+  const mediaId = await publishAs(shop.userId, longToken, "Connected through Instagram Login");
+  assert.deepEqual(sim.state.media(shop.userId).map((item) => item.id), [mediaId]);
+
+  // A day later it can be refreshed: a new token for 60 days; the old one works until it expires.
+  sim.control.advanceClock(24 * 60 * 60 * 1000);
+  const renewed = await refresh(longToken);
+  assert.equal(renewed.status, 200, renewed.text);
+  assert.deepEqual([renewed.json.token_type, renewed.json.expires_in], ["bearer", 5184000]);
+  assert.notEqual(renewed.json.access_token, longToken);
+  assert.equal(sim.state.token(renewed.json.access_token).origin, "refresh");
+  assert.equal(sim.state.token(renewed.json.access_token).expiresInSeconds, 5184000);
+  for (const value of [longToken, renewed.json.access_token]) {
+    assert.equal((await graph("GET", "me?fields=username", { token: value })).json.username, "shop_kyoto");
+  }
+  assert.deepEqual(
+    sim.calls.filter((call) => ["authorize", "allow", "token", "exchange", "refresh"].includes(call.op)).map((call) => [call.op, call.status, call.account]),
+    [
+      ["authorize", 200, null],
+      ["allow", 302, shop.userId],
+      ["token", 200, shop.userId],
+      ["exchange", 200, shop.userId],
+      ["refresh", 200, shop.userId],
+    ],
+  );
+  assert.equal(sim.calls.find((call) => call.op === "refresh").issuedTokenRef, sim.state.tokenRef(renewed.json.access_token));
+  // No token, code or secret is recorded, in calls, state or the log.
+  const recorded = [JSON.stringify(sim.calls), JSON.stringify(sim.state.snapshot()), logLines.join("\n"), await (await fetch(`${sim.url}/__control/calls`)).text()];
+  for (const secret of [code, short.json.access_token, longToken, renewed.json.access_token, sim.app.appSecret]) {
+    for (const text of recorded) assert.ok(!text.includes(secret), "a secret was recorded");
+  }
+  assert.equal(sim.calls.find((call) => call.op === "token").body.client_secret, "[redacted]");
+});
+
+test("refresh is refused while a token is under a day old, once it expired, and for a short-lived token", async () => {
+  const shop = sim.control.addAccount({ username: "shop_nagoya" });
+  const young = await refresh(shop.token);
+  assertGraphError(young, { code: 100 }, "a token issued now");
+  assert.match(young.json.error.message, /at least 24 hours old/);
+  sim.control.setTokenAge(shop.token, 86399);
+  assertGraphError(await refresh(shop.token), { code: 100 }, "a second short of a day");
+  // 9 days from expiry and 51 days old: refreshed.
+  const [aged] = sim.control.setTokenAge(shop.token, 51 * 86400);
+  assert.equal(aged.expiresInSeconds, 9 * 86400);
+  assert.equal((await refresh(shop.token)).status, 200);
+  // Expired: 190/463, and the token publishes nothing any more.
+  sim.control.expire(shop.token);
+  assertGraphError(await refresh(shop.token), { code: 190, subcode: 463 }, "expired");
+  assertGraphError(await graph("GET", `${shop.userId}/content_publishing_limit?fields=quota_usage`, { token: shop.token }), { code: 190, subcode: 463 });
+  // Expiry by the clock too: a token 1 second from expiry, then a second later.
+  const soon = sim.control.issueToken(shop.userId, { ageSeconds: 2 * 86400, expiresInSeconds: 1 });
+  assert.equal((await refresh(soon)).status, 200);
+  sim.control.advanceClock(1000);
+  assertGraphError(await refresh(soon), { code: 190, subcode: 463 }, "expired by the clock");
+  const short = sim.control.issueToken(shop.userId, { kind: "short", ageSeconds: 1800 });
+  assertGraphError(await refresh(short), { code: 100 }, "a short-lived token");
+  assertGraphError(await longLived(sim.control.issueToken(shop.userId)), { code: 100 }, "a long-lived token is not exchanged again");
+  assertGraphError(await longLived(short, "wrong-secret"), { code: 101 }, "a wrong app secret");
+  assertGraphError(await plain("GET", `/refresh_access_token?grant_type=nope&access_token=${short}`), { code: 100 }, "a wrong grant type");
+});
+
+test("a revoked token answers 190/460 everywhere; revoking an account's tokens ends them all", async () => {
+  const shop = sim.control.addAccount({ username: "shop_kobe" });
+  const second = sim.control.issueToken(shop.userId, { ageSeconds: 2 * 86400 });
+  const [revoked] = sim.control.revoke(shop.token);
+  assert.deepEqual(revoked.revoked, { subcode: 460 });
+  for (const [what, send] of [
+    ["publishing limit", () => graph("GET", `${shop.userId}/content_publishing_limit?fields=quota_usage`, { token: shop.token })],
+    ["me", () => graph("GET", "me?fields=username", { token: shop.token })],
+    ["refresh", () => refresh(shop.token)],
+  ]) {
+    const answer = await send();
+    assertGraphError(answer, { code: 190, subcode: 460 }, what);
+    assert.match(answer.json.error.message, /changed their password/, what);
+  }
+  // The account's other token still works until the account's tokens are all revoked.
+  assert.equal((await refresh(second)).status, 200);
+  sim.control.revoke({ userId: shop.userId }, { subcode: 458 });
+  assertGraphError(await graph("GET", "me", { token: second }), { code: 190, subcode: 458 });
+  // The default account is untouched.
+  assert.equal((await ig.limit()).status, 200);
+  // Over HTTP too, naming the token by its reference.
+  const third = sim.control.issueToken(shop.userId);
+  const answer = await fetch(`${sim.url}/__control/tokens/revoke`, { method: "POST", body: JSON.stringify({ ref: sim.state.tokenRef(third) }) });
+  assert.equal((await answer.json()).tokens[0].revoked.subcode, 460);
+  assertGraphError(await graph("GET", "me", { token: third }), { code: 190, subcode: 460 });
+});
+
+test("a code is single-use, expires in minutes, and is bound to the app and the redirect URI", async () => {
+  sim.control.addAccount({ username: "shop_sendai" });
+  const first = await authorize("shop_sendai");
+  assert.equal((await exchangeCode(first.code)).status, 200);
+  const reused = await exchangeCode(first.code);
+  assert.equal(reused.status, 400);
+  assert.deepEqual(reused.json, { error_type: "OAuthException", code: 400, error_message: "This authorization code has been used" });
+
+  const second = await authorize("shop_sendai");
+  const cases = [
+    ["another app", { client_id: "123" }, "Invalid platform app"],
+    ["a wrong secret", { client_secret: "nope" }, "Error validating client secret."],
+    ["another grant type", { grant_type: "password" }, "Unsupported grant_type: password"],
+    ["an unknown code", { code: "AQnotacode" }, "Invalid authorization code"],
+  ];
+  for (const [what, overrides, message] of cases) {
+    const answer = await exchangeCode(second.code, overrides);
+    assert.equal(answer.status, 400, what);
+    assert.equal(answer.json.error_message, message, what);
+  }
+  // Those refusals did not spend it; another redirect URI does.
+  const elsewhere = await exchangeCode(second.code, { redirect_uri: "https://evil.example/callback" });
+  assert.match(elsewhere.json.error_message, /redirect_uri is identical/);
+  assert.equal((await exchangeCode(second.code)).json.error_message, "This authorization code has been used");
+
+  const late = await authorize("shop_sendai");
+  sim.control.advanceClock(600 * 1000);
+  assert.equal((await exchangeCode(late.code)).json.error_message, "This authorization code has expired");
+  assert.equal(sim.state.tokens().filter((token) => token.origin === "code").length, 1, "one short-lived token in all");
+});
+
+test("the authorization page lists every account with an Allow link carrying state; Cancel and bad requests", async () => {
+  const shop = sim.control.addAccount({ username: "shop_fukuoka" });
+  const page = await plain("GET", authorizeUrl({ state: "a&b=<c>" }));
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type"), /^text\/html/);
+  const links = allowLinks(page.text);
+  assert.deepEqual(Object.keys(links), sim.accounts().map((account) => account.username));
+  assert.equal(Object.keys(links)[0], "local_simulator");
+  assert.equal(links.shop_fukuoka.userId, shop.userId);
+  const allowHref = new URL(links.shop_fukuoka.href, sim.url);
+  assert.equal(allowHref.searchParams.get("state"), "a&b=<c>");
+  assert.equal(allowHref.searchParams.get("redirect_uri"), REDIRECT);
+  assert.ok(!page.text.includes("a&b=<c>"), "state is escaped in the page");
+  const click = await plain("GET", links.shop_fukuoka.href);
+  const location = new URL(click.headers.get("location"));
+  assert.equal(location.searchParams.get("state"), "a&b=<c>");
+  assert.ok(location.searchParams.get("code"));
+
+  // Cancel comes back with Meta's access_denied and the state.
+  const cancel = page.text.match(/<a class="cancel" href="([^"]+)">Cancel<\/a>/)[1].replaceAll("&amp;", "&");
+  const denied = new URL((await plain("GET", cancel)).headers.get("location"));
+  assert.deepEqual(
+    ["error", "error_reason", "state", "code"].map((name) => denied.searchParams.get(name)),
+    ["access_denied", "user_denied", "a&b=<c>", null],
+  );
+
+  for (const [what, params] of [
+    ["another app", { client_id: "42" }],
+    ["no redirect URI", { redirect_uri: "" }],
+    ["response_type token", { response_type: "token" }],
+    ["no basic scope", { scope: "instagram_business_content_publish" }],
+  ]) {
+    const answer = await plain("GET", authorizeUrl(params));
+    assert.equal(answer.status, 400, what);
+    assert.match(answer.text, /Invalid Request/, what);
+    assert.deepEqual(allowLinks(answer.text), {}, what);
+  }
+});
+
+test("a token granted without the publish permission reads but cannot publish (code 10)", async () => {
+  const shop = sim.control.addAccount({ username: "shop_sapporo" });
+  const { code } = await authorize("shop_sapporo", { scope: "instagram_business_basic" });
+  const short = await exchangeCode(code);
+  assert.equal(short.json.permissions, "instagram_business_basic");
+  const token = short.json.access_token;
+  assert.equal((await graph("GET", "me?fields=username", { token })).json.username, "shop_sapporo");
+  assertGraphError(await graph("POST", `${shop.userId}/media`, { form: [["image_url", images.at("/ok.jpg")]], token }), { code: 10 });
+  assert.equal(images.hits.length, 0);
+});
+
+test("faults on the token calls and per account: each OAuth op can fail, and one account's faults leave the other alone", async () => {
+  const shop = sim.control.addAccount({ username: "shop_naha" });
+  sim.control.setTokenAge(shop.token, 2 * 86400);
+  sim.control.fault([
+    { op: "refresh", code: 2, message: "An unexpected error has occurred." },
+    { op: "token", kind: "raw", status: 502, body: "<html>Bad gateway</html>" },
+    { op: "exchange", kind: "rate_limit", retryAfter: 30 },
+    { op: "authorize", kind: "raw", status: 500, body: "down" },
+    { op: "me", code: 190, subcode: 467 },
+  ]);
+  assertGraphError(await refresh(shop.token), { code: 2 });
+  assert.equal((await exchangeCode("AQx")).status, 502);
+  assert.equal((await longLived("x")).status, 429);
+  assert.equal((await plain("GET", authorizeUrl())).text, "down");
+  assertGraphError(await graph("GET", "me", { token: shop.token }), { code: 190, subcode: 467 });
+  assert.deepEqual(
+    sim.calls.map((call) => [call.op, call.fault?.kind ?? null]),
+    [
+      ["refresh", "error"],
+      ["token", "raw"],
+      ["exchange", "rate_limit"],
+      ["authorize", "raw"],
+      ["me", "error"],
+    ],
+  );
+  assert.equal((await refresh(shop.token)).status, 200, "a fault takes one call");
+
+  // An account-bound sticky fault: the shop is out of quota and its token expired; the default is not.
+  sim.control.fault([{ kind: "quota_exhausted", account: shop.userId }, { kind: "token_expired", account: shop.userId, subcode: 460 }]);
+  assertGraphError(await graph("GET", "me", { token: shop.token }), { code: 190, subcode: 460 });
+  assert.deepEqual(sim.state.quota(shop.userId).usage, 100);
+  assert.equal((await ig.limit()).json.data[0].quota_usage, 0);
+  assert.equal((await publishAs(sim.userId, TOKEN, "The default account still publishes")).length, 17);
+  sim.control.clearFaults("token_expired");
+  assert.equal((await graph("GET", "me", { token: shop.token })).status, 200);
+  // A queued fault for one account passes the other's calls by.
+  sim.control.fault({ op: "limit", code: 4, account: shop.userId });
+  assert.equal((await ig.limit()).status, 200);
+  assertGraphError(await graph("GET", `${shop.userId}/content_publishing_limit?fields=quota_usage`, { token: shop.token }), { code: 4 });
+  assert.throws(() => sim.control.fault({ op: "limit", code: 4, account: "1" }), /account/);
+});
+
+test("accounts and tokens over the control API", async () => {
+  const added = await controlCall("POST", "/accounts", { username: "shop_kanazawa", quotaTotal: 3 });
+  assert.equal(added.status, 200);
+  const { userId, token } = added.json.account;
+  const listed0 = (await controlCall("GET", "/accounts")).json.accounts;
+  assert.deepEqual([listed0[0].username, listed0[0].quota.total], ["local_simulator", 100]);
+  assert.deepEqual(listed0.at(-1), { userId, username: "shop_kanazawa", quota: { usage: 0, total: 3, durationSeconds: 86400 }, media: 0 });
+  assert.equal((await controlCall("POST", `/accounts/${userId}`, { quotaTotal: 5 })).json.account.quota.total, 5);
+  const aged = await controlCall("POST", "/tokens/age", { token, seconds: 51 * 86400 });
+  assert.equal(aged.json.tokens[0].expiresInSeconds, 9 * 86400);
+  const issued = await controlCall("POST", "/tokens/issue", { userId, kind: "short" });
+  assert.equal(issued.json.info.kind, "short");
+  assert.equal((await controlCall("POST", "/tokens/expiry", { token: issued.json.token, expiresInSeconds: 0 })).json.tokens[0].expired, true);
+  assert.equal((await controlCall("POST", "/tokens/expire", { userId })).json.tokens.length, 2);
+  const listed = await controlCall("GET", `/tokens?userId=${userId}`);
+  assert.ok(listed.json.tokens.every((t) => t.expired));
+  assert.ok(!JSON.stringify(listed.json).includes(token), "the token list holds no token");
+  assert.equal((await controlCall("POST", "/accounts", { username: "shop_kanazawa" })).status, 400, "a username is taken once");
+  assert.equal((await controlCall("POST", "/accounts", { username: "no spaces" })).status, 400);
+  assert.equal((await controlCall("POST", "/tokens/revoke", { token: "never-made" })).status, 400);
+});
+
+test("scripts/graph-simulator with GRAPH_SIMULATOR_ACCOUNTS prints every account and the OAuth URLs, and GRAPH_SIMULATOR_STATE keeps tokens across a restart", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const folder = mkdtempSync(join(tmpdir(), "graph-simulator-"));
+  const env = { GRAPH_SIMULATOR_PORT: "0", GRAPH_SIMULATOR_ACCOUNTS: "3", GRAPH_SIMULATOR_STATE: join(folder, "state.json") };
+  try {
+    let issued;
+    await withSimulatorScript(env, async (url, out) => {
+      for (const line of [
+        /@local_simulator\s+user id 17841405822304914\s+token local-simulator-token\n/,
+        /@local_simulator_2\s+user id (\d{17})\s+token local-simulator-token-2\n/,
+        /@local_simulator_3\s+user id \d{17}\s+token local-simulator-token-3\n/,
+        new RegExp(`authorize\\s+${url}/oauth/authorize\\n`),
+        new RegExp(`token\\s+${url}/oauth/access_token\\n`),
+        new RegExp(`exchange\\s+${url}/access_token\\n`),
+        new RegExp(`refresh\\s+${url}/refresh_access_token\\n`),
+        /app id 990602627938098, app secret local-simulator-app-secret/,
+      ]) {
+        assert.match(out, line);
+      }
+      const second = /@local_simulator_2\s+user id (\d{17})/.exec(out)[1];
+      const answer = await fetch(`${url}/__control/tokens/issue`, { method: "POST", body: JSON.stringify({ userId: second, ageSeconds: 3600 }) });
+      issued = (await answer.json()).token;
+      const page = await (await fetch(`${url}/oauth/authorize?client_id=990602627938098&redirect_uri=https://a.example/cb&response_type=code&scope=instagram_business_basic`)).text();
+      assert.equal((page.match(/class="allow"/g) ?? []).length, 3);
+    });
+    // Started again on the same state file: the issued token still works, for the same account.
+    await withSimulatorScript(env, async (url) => {
+      const me = await fetch(`${url}/me?fields=username`, { headers: { authorization: `Bearer ${issued}` } });
+      assert.deepEqual(Object.keys(await me.json()).sort(), ["id", "username"]);
+      const state = await (await fetch(`${url}/__control/accounts`)).json();
+      assert.equal(state.accounts.length, 3);
+    });
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+/** Runs scripts/graph-simulator with `env`, waits for its banner, calls `body(url, out)`, stops it. */
+async function withSimulatorScript(env, body) {
+  const script = fileURLToPath(new URL("../../scripts/graph-simulator", import.meta.url));
+  const child = spawn(script, [], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    let out = "";
+    let timer;
+    const url = await new Promise((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        out += chunk;
+        const match = /URL\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (match && out.includes("control")) resolve(match[1]);
+      });
+      child.on("exit", (code) => reject(new Error(`exited with ${code}: ${out}`)));
+      timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 5000);
+    }).finally(() => clearTimeout(timer));
+    await body(url, out);
+  } finally {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+}

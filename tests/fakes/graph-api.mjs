@@ -1,6 +1,8 @@
 // A local, stateful Instagram Graph API for single-image publishing, so tests and
 // `scripts/dev` run the whole flow (container -> status -> media_publish -> permalink) without
-// a Meta account. It accepts exactly the requests crates/instagram builds (form-encoded POST
+// a Meta account. It serves several accounts, each with its own media, quota and tokens, and
+// Instagram Login on the same base URL: the authorization page, the code exchange, the
+// long-lived exchange and the refresh, with tokens that expire and can be revoked. It accepts exactly the requests crates/instagram builds (form-encoded POST
 // bodies, `?fields=` on GETs, `Authorization: Bearer <token>`) and answers in the shapes its
 // parsers read, with Meta's error codes and subcodes (../shared/notes/instagram-graph-api.md).
 //
@@ -13,11 +15,19 @@
 // raw request headers (the token would be recorded) and cannot answer after destroying the
 // socket, which the lost-answer fault needs.
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { dirname } from "node:path";
 
 export const DEFAULT_TOKEN = "local-simulator-token";
 /** The Instagram professional account the simulator serves (the id in Meta's examples). */
 export const DEFAULT_USER_ID = "17841405822304914";
+export const DEFAULT_USERNAME = "local_simulator";
+/** The Instagram app Instagram Login runs for: its id (Meta's example id) and its secret. */
+export const DEFAULT_APP_ID = "990602627938098";
+export const DEFAULT_APP_SECRET = "local-simulator-app-secret";
+/** What a token made by Instagram Login may do, as its scope names it. */
+export const DEFAULT_SCOPE = Object.freeze(["instagram_business_basic", "instagram_business_content_publish"]);
 export const DEFAULT_API_VERSION = "v25.0";
 export const DEFAULT_PORT = 8790;
 
@@ -33,8 +43,26 @@ export const DEFAULT_LIMITS = Object.freeze({
   maxAltTextChars: 1000,
 });
 
-/** The operations a fault can target. */
-export const OPERATIONS = Object.freeze(["container", "status", "publish", "permalink", "limit", "media", "any"]);
+/**
+ * The operations a fault can target: the publishing calls, the account read (`me`), and
+ * Instagram Login: `authorize` (the page), `allow` (its Allow link, which makes the code),
+ * `token` (POST /oauth/access_token), `exchange` (GET /access_token) and `refresh`.
+ */
+export const OPERATIONS = Object.freeze([
+  "container",
+  "status",
+  "publish",
+  "permalink",
+  "limit",
+  "media",
+  "me",
+  "authorize",
+  "allow",
+  "token",
+  "exchange",
+  "refresh",
+  "any",
+]);
 const FAULT_KINDS = Object.freeze([
   "error",
   "raw",
@@ -50,6 +78,8 @@ const STICKY_KINDS = new Set(["token_expired", "quota_exhausted"]);
 const CONTAINER_STATUSES = new Set(["IN_PROGRESS", "FINISHED", "ERROR", "EXPIRED", "PUBLISHED"]);
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+// Token ids: a new account's ids come after the default one's.
+const ACCOUNT_ID_BASE = 17841400000000000n;
 const MAX_REQUEST_BYTES = 1024 * 1024;
 // Meta's ids are long digit strings; distinct ranges keep containers and media apart.
 const CONTAINER_ID_BASE = 17889455560050000n;
@@ -61,6 +91,7 @@ const STATUS_TEXT = {
   EXPIRED: "Expired: Media was not published within 24 hours.",
 };
 const CONTAINER_FIELDS = new Set(["id", "status_code", "status"]);
+const ACCOUNT_FIELDS = new Set(["id", "user_id", "username", "name", "account_type"]);
 const MEDIA_FIELDS = new Set([
   "id",
   "permalink",
@@ -215,6 +246,15 @@ const meta = {
     userMsg: "You have reached the maximum number of posts that is allowed to be published within 24 hours.",
   }),
   throttled: () => ({ code: 4, isTransient: true, message: "Application request limit reached" }),
+  noPermission: () => ({ code: 10, message: "(#10) Application does not have permission for this action" }),
+  badClientSecret: () => ({ code: 101, message: "Error validating client secret." }),
+  notShortLived: () => ({ code: 100, message: "(#100) Only a short-lived access token can be exchanged for a long-lived one" }),
+  notLongLived: () => ({ code: 100, message: "(#100) Only a long-lived access token can be refreshed" }),
+  tooYoung: (hours) => ({
+    code: 100,
+    message: `(#100) The access token is ${hours} hours old; it can be refreshed once it is at least 24 hours old`,
+  }),
+  badGrantType: (value) => ({ code: 100, message: `(#100) Unsupported grant_type: ${JSON.stringify(value ?? "")}` }),
   serverError: () => ({
     code: 2,
     isTransient: true,
@@ -225,8 +265,15 @@ const meta = {
 /**
  * Starts the simulator on loopback. Options (all optional):
  * - `port` (0 = any free port), `host` ("127.0.0.1")
- * - `token`: the one access token accepted (DEFAULT_TOKEN)
- * - `userId`: the account served (DEFAULT_USER_ID)
+ * - `token`: the default account's access token (DEFAULT_TOKEN)
+ * - `userId`, `username`: the default account, the first one (DEFAULT_USER_ID, "local_simulator")
+ * - `accounts`: more accounts at start, each `{ username, userId?, quotaTotal?, token? }`, as
+ *   `addAccount` takes them
+ * - `appId`, `appSecret`: the Instagram app of Instagram Login (DEFAULT_APP_ID, DEFAULT_APP_SECRET)
+ * - `redirectUris`: the redirect URIs registered for the app; `null` (default) accepts any
+ * - `shortLivedSeconds` (3600), `longLivedSeconds` (5184000, 60 days), `codeTtlSeconds` (600),
+ *   `refreshMinAgeSeconds` (86400): token and code lifetimes, and the age a token needs before
+ *   it can be refreshed
  * - `apiVersion`: the path's version segment ("v25.0"); requests carry it or no version at
  *   all; `null` accepts any version
  * - `finishAfterMs`, `finishAfterReads`: a new container is IN_PROGRESS until both hold: that
@@ -236,18 +283,24 @@ const meta = {
  *   since the call and that many status reads were answered since (0 and 0: PUBLISHED at once)
  * - `mediaPageSize` (25), `mediaPageMax` (100): the recent-media list's page without a
  *   `limit`, and the largest `limit` honoured
- * - `quotaTotal` (100), `quotaDurationSeconds` (86400): the publishing quota
+ * - `quotaTotal` (100), `quotaDurationSeconds` (86400): the publishing quota of each account
+ *   without a quota of its own
  * - `containerTtlMs` (24 h): an unpublished container is EXPIRED after this
  * - `imageFetchTimeoutMs` (10000): a slower image download fails as Meta's does
  * - `limits`: overrides of DEFAULT_LIMITS
  * - `permalinkBase` ("https://www.instagram.com/p/")
- * - `log`: a function given one line per call (method, path, operation, outcome; never the token)
+ * - `log`: a function given one line per call (method, path, operation, outcome; never a token)
+ * - `persistPath`: a JSON file that keeps the accounts and tokens across restarts (for
+ *   `scripts/dev`, whose D1 keeps the tokens it was given); none by default
  */
 export async function startGraphSimulator(options = {}) {
   const token = options.token ?? DEFAULT_TOKEN;
   const userId = String(options.userId ?? DEFAULT_USER_ID);
   const apiVersion = options.apiVersion === undefined ? DEFAULT_API_VERSION : options.apiVersion;
   const log = typeof options.log === "function" ? options.log : null;
+  const appId = String(options.appId ?? DEFAULT_APP_ID);
+  const appSecret = String(options.appSecret ?? DEFAULT_APP_SECRET);
+  const redirectUris = Array.isArray(options.redirectUris) ? options.redirectUris.map(String) : null;
   const initialConfig = () => ({
     finishAfterMs: options.finishAfterMs ?? 0,
     finishAfterReads: options.finishAfterReads ?? 0,
@@ -261,25 +314,138 @@ export async function startGraphSimulator(options = {}) {
     imageFetchTimeoutMs: options.imageFetchTimeoutMs ?? 10_000,
     permalinkBase: options.permalinkBase ?? "https://www.instagram.com/p/",
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    shortLivedSeconds: options.shortLivedSeconds ?? 3600,
+    longLivedSeconds: options.longLivedSeconds ?? 5_184_000,
+    codeTtlSeconds: options.codeTtlSeconds ?? 600,
+    refreshMinAgeSeconds: options.refreshMinAgeSeconds ?? 86400,
   });
 
   let config = initialConfig();
-  /** Every Graph call, oldest first; the same array for the simulator's whole life. */
+  /** Every call (Graph and Instagram Login), oldest first; the same array for the simulator's whole life. */
   const calls = [];
   const containers = new Map();
   const media = new Map();
+  /** The accounts, by user id, in the order they came; the default one first. */
+  const accounts = new Map();
+  /** Every token the simulator knows, by its value. */
+  const tokens = new Map();
+  /** Authorization codes made by the Allow link, by value. */
+  const codes = new Map();
   /** Faults for the next calls, in the order queued. */
   const faults = [];
-  /** Faults that hold until cleared, by kind. */
+  /** Faults that hold until cleared, by kind and account ("token_expired:*" for every account). */
   const sticky = new Map();
   /** Answers held open by a hang, closed by reset or close. */
   const hung = new Set();
   const sockets = new Set();
   let sequence = 0;
   let faultSequence = 0;
-  // Simulated time: advancing it expires containers and frees the quota window.
+  let accountSequence = 0n;
+  // Simulated time: advancing it expires containers and tokens and frees the quota window.
   let clockOffsetMs = 0;
   const now = () => Date.now() + clockOffsetMs;
+
+  // ---- accounts and tokens --------------------------------------------------------------
+
+  /** A new token for an account: `kind` "short" or "long", issued now unless `issuedAt` says. */
+  function issueToken(account, { kind = "long", value, issuedAt = now(), expiresInSeconds, origin = "issued", permissions } = {}) {
+    const lifetime = expiresInSeconds ?? (kind === "short" ? config.shortLivedSeconds : config.longLivedSeconds);
+    const record = {
+      value: value ?? `IGAA${randomBytes(30).toString("base64url")}`,
+      userId: account.userId,
+      kind,
+      origin,
+      permissions: [...(permissions ?? DEFAULT_SCOPE)],
+      issuedAt,
+      expiresAt: issuedAt + lifetime * 1000,
+      revoked: null,
+    };
+    if (tokens.has(record.value)) throw new Error("that token is already in use");
+    tokens.set(record.value, record);
+    return record;
+  }
+
+  /** Adds an account with a long-lived start token; `{ userId, username, token }`. */
+  function addAccount(spec = {}) {
+    if (!spec || typeof spec !== "object") throw new Error("an account is an object with a username");
+    const username = String(spec.username ?? "");
+    if (!/^[A-Za-z0-9._]{1,30}$/.test(username)) throw new Error("username is 1 to 30 letters, digits, '.' or '_'");
+    let id = spec.userId === undefined ? null : String(spec.userId);
+    if (id !== null && !/^\d{1,20}$/.test(id)) throw new Error("userId is a string of digits");
+    if (id === null) {
+      do {
+        accountSequence += 1n;
+        id = String(ACCOUNT_ID_BASE + accountSequence);
+      } while (accounts.has(id));
+    }
+    if (accounts.has(id)) throw new Error(`an account ${id} exists already`);
+    if ([...accounts.values()].some((account) => account.username === username)) throw new Error(`an account @${username} exists already`);
+    if (spec.quotaTotal !== undefined && !(Number.isInteger(spec.quotaTotal) && spec.quotaTotal >= 0)) {
+      throw new Error("quotaTotal is a whole number");
+    }
+    const account = { userId: id, username, quotaTotal: spec.quotaTotal ?? null, startToken: null };
+    accounts.set(id, account);
+    try {
+      account.startToken = issueToken(account, { value: spec.token, origin: "start" }).value;
+    } catch (error) {
+      accounts.delete(id);
+      throw error;
+    }
+    return { userId: id, username, token: account.startToken };
+  }
+
+  /** Every account's start token as new: issued now, not revoked; other tokens and codes gone. */
+  function resetTokens() {
+    tokens.clear();
+    codes.clear();
+    for (const account of accounts.values()) issueToken(account, { value: account.startToken, origin: "start" });
+  }
+
+  /** A short, stable reference to a token for records and state: never the token itself. */
+  function tokenRef(value) {
+    return createHash("sha256").update(String(value)).digest("hex").slice(0, 12);
+  }
+
+  function tokenView(record) {
+    return {
+      ref: tokenRef(record.value),
+      userId: record.userId,
+      kind: record.kind,
+      origin: record.origin,
+      permissions: [...record.permissions],
+      issuedAt: record.issuedAt,
+      expiresAt: record.expiresAt,
+      ageSeconds: Math.floor((now() - record.issuedAt) / 1000),
+      expiresInSeconds: Math.ceil((record.expiresAt - now()) / 1000),
+      expired: now() >= record.expiresAt,
+      revoked: record.revoked ? { subcode: record.revoked.subcode } : null,
+    };
+  }
+
+  /** The tokens a control call names: a token's value, `{token}`, `{ref}` or `{userId}` (all of that account's). */
+  function selectTokens(selector) {
+    if (typeof selector === "string") selector = { token: selector };
+    if (!selector || typeof selector !== "object") throw new Error("name a token: its value, {token}, {ref} or {userId}");
+    let found;
+    if (selector.token !== undefined) found = tokens.has(String(selector.token)) ? [tokens.get(String(selector.token))] : [];
+    else if (selector.ref !== undefined) found = [...tokens.values()].filter((record) => tokenRef(record.value) === String(selector.ref));
+    else if (selector.userId !== undefined) found = [...tokens.values()].filter((record) => record.userId === String(selector.userId));
+    else throw new Error("name a token: its value, {token}, {ref} or {userId}");
+    if (found.length === 0) throw new Error("no such token");
+    return found;
+  }
+
+  /** Why a token is refused (Meta's 190 body), or null when it is good now. */
+  function tokenProblem(record) {
+    if (!record) return meta.invalidToken();
+    if (record.revoked) return meta.tokenExpired(record.revoked.subcode, record.revoked.message);
+    if (now() >= record.expiresAt) return meta.tokenExpired(463, expiredMessage(record.expiresAt, now()));
+    return null;
+  }
+
+  function quotaTotalOf(account) {
+    return account?.quotaTotal ?? config.quotaTotal;
+  }
 
   // ---- state ----------------------------------------------------------------------------
 
@@ -325,10 +491,29 @@ export async function startGraphSimulator(options = {}) {
     return container.forced?.detail ?? STATUS_TEXT[status];
   }
 
-  function quotaUsage() {
-    if (sticky.has("quota_exhausted")) return config.quotaTotal;
+  /** The sticky fault of `kind` that holds for `account` (its own first, then one for every account). */
+  function stickyFor(kind, account) {
+    return (account && sticky.get(`${kind}:${account}`)) || sticky.get(`${kind}:*`) || null;
+  }
+
+  /** An account's posts in the rolling window (its total while a quota_exhausted fault holds). */
+  function quotaUsage(account = userId) {
+    if (stickyFor("quota_exhausted", account)) return quotaTotalOf(accounts.get(account));
     const since = now() - config.quotaDurationSeconds * 1000;
-    return [...media.values()].filter((item) => item.publishedAt > since).length;
+    return [...media.values()].filter((item) => item.userId === account && item.publishedAt > since).length;
+  }
+
+  function quotaView(account = userId) {
+    return { usage: quotaUsage(account), total: quotaTotalOf(accounts.get(account)), durationSeconds: config.quotaDurationSeconds };
+  }
+
+  function accountView(account) {
+    return {
+      userId: account.userId,
+      username: account.username,
+      quota: quotaView(account.userId),
+      media: [...media.values()].filter((item) => item.userId === account.userId).length,
+    };
   }
 
   function containerView(container) {
@@ -369,7 +554,10 @@ export async function startGraphSimulator(options = {}) {
       containers: [...containers.values()].map(containerView),
       media: [...media.values()].map(mediaView),
       doubleAttempts: state.doubleAttempts(),
-      quota: { usage: quotaUsage(), total: config.quotaTotal, durationSeconds: config.quotaDurationSeconds },
+      quota: quotaView(),
+      accounts: [...accounts.values()].map(accountView),
+      tokens: [...tokens.values()].map(tokenView),
+      app: { appId, redirectUris },
       faults: structuredClone(faults),
       sticky: structuredClone([...sticky.values()]),
       calls: calls.length,
@@ -401,7 +589,11 @@ export async function startGraphSimulator(options = {}) {
     }
     if (spec.match !== undefined && STICKY_KINDS.has(kind)) throw new Error(`a ${kind} fault holds for every call; it takes no match`);
     if (spec.skip !== undefined && !(Number.isInteger(spec.skip) && spec.skip >= 0)) throw new Error("skip is a whole number of calls");
+    if (spec.account !== undefined && !accounts.has(String(spec.account))) {
+      throw new Error(`account is the user id of one of the simulator's accounts, not ${JSON.stringify(spec.account)}`);
+    }
     const fault = { ...spec, kind, op, id: ++faultSequence };
+    if (spec.account !== undefined) fault.account = String(spec.account);
     if (STICKY_KINDS.has(kind)) {
       delete fault.times;
       if (kind === "token_expired") fault.subcode = spec.subcode ?? 463;
@@ -414,7 +606,7 @@ export async function startGraphSimulator(options = {}) {
   function addFaults(specs) {
     const list = (Array.isArray(specs) ? specs : [specs]).map(normalizeFault);
     for (const fault of list) {
-      if (STICKY_KINDS.has(fault.kind)) sticky.set(fault.kind, fault);
+      if (STICKY_KINDS.has(fault.kind)) sticky.set(`${fault.kind}:${fault.account ?? "*"}`, fault);
       else faults.push(fault);
     }
     return structuredClone(list);
@@ -422,7 +614,7 @@ export async function startGraphSimulator(options = {}) {
 
   function clearFaults(kind) {
     if (kind) {
-      sticky.delete(kind);
+      for (const [key, fault] of sticky) if (fault.kind === kind) sticky.delete(key);
       for (let i = faults.length - 1; i >= 0; i -= 1) if (faults[i].kind === kind) faults.splice(i, 1);
     } else {
       faults.length = 0;
@@ -446,11 +638,12 @@ export async function startGraphSimulator(options = {}) {
 
   /**
    * Takes one use of the first queued fault for `op` whose `match` (if any) is part of one
-   * of the call's subject `texts`.
+   * of the call's subject `texts` and whose `account` (if any) is the call's.
    */
-  function takeFault(op, texts = []) {
+  function takeFault(op, texts = [], account = null) {
     const index = faults.findIndex((fault) => {
       if (fault.op !== "any" && fault.op !== op) return false;
+      if (fault.account !== undefined && fault.account !== account) return false;
       if (fault.match !== undefined && !texts.some((text) => text.includes(fault.match))) return false;
       if (fault.skip > 0) {
         // This call passes it by (and may meet a fault queued after it).
@@ -500,6 +693,116 @@ export async function startGraphSimulator(options = {}) {
     sequence = 0;
     clockOffsetMs = 0;
     config = initialConfig();
+    for (const account of accounts.values()) account.quotaTotal = account.startQuotaTotal;
+    resetTokens();
+  }
+
+  function accountOrThrow(id) {
+    const account = accounts.get(String(id));
+    if (!account) throw new Error(`no account ${id}`);
+    return account;
+  }
+
+  function wholeSeconds(value, name) {
+    if (!Number.isFinite(value) || value < 0) throw new Error(`${name} is a number of seconds, 0 or more`);
+    return value;
+  }
+
+  const tokenControls = {
+    /** A new token for the account: `{kind: "long"|"short", ageSeconds, expiresInSeconds, permissions}`; its value. */
+    issueToken(id, { kind = "long", ageSeconds = 0, expiresInSeconds, permissions } = {}) {
+      const account = accountOrThrow(id);
+      if (kind !== "long" && kind !== "short") throw new Error('kind is "long" or "short"');
+      const issuedAt = now() - wholeSeconds(ageSeconds, "ageSeconds") * 1000;
+      const lifetime = expiresInSeconds === undefined ? undefined : ageSeconds + wholeSeconds(expiresInSeconds, "expiresInSeconds");
+      return issueToken(account, { kind, issuedAt, expiresInSeconds: lifetime, origin: "issued", permissions }).value;
+    },
+    /** Revokes tokens (a value, `{token}`, `{ref}` or `{userId}`): 190 with `subcode` (460, "password changed") from now on. */
+    revoke(selector, { subcode = 460, message } = {}) {
+      if (!Number.isInteger(subcode)) throw new Error("subcode is an integer");
+      return selectTokens(selector).map((record) => {
+        record.revoked = { subcode, message };
+        return tokenView(record);
+      });
+    },
+    /** Expires tokens now: 190/463 from now on. */
+    expire(selector) {
+      return selectTokens(selector).map((record) => {
+        record.expiresAt = Math.min(record.expiresAt, now());
+        return tokenView(record);
+      });
+    },
+    /**
+     * Makes tokens `seconds` old: issued that long ago, expiring as long after as their lifetime
+     * says, or in `expiresInSeconds` from now when given.
+     */
+    setTokenAge(selector, seconds, { expiresInSeconds } = {}) {
+      wholeSeconds(seconds, "seconds");
+      return selectTokens(selector).map((record) => {
+        const lifetime = record.expiresAt - record.issuedAt;
+        record.issuedAt = now() - seconds * 1000;
+        record.expiresAt = expiresInSeconds === undefined ? record.issuedAt + lifetime : now() + wholeSeconds(expiresInSeconds, "expiresInSeconds") * 1000;
+        return tokenView(record);
+      });
+    },
+    /** Makes tokens expire `expiresInSeconds` from now (0: now). */
+    setTokenExpiry(selector, expiresInSeconds) {
+      wholeSeconds(expiresInSeconds, "expiresInSeconds");
+      return selectTokens(selector).map((record) => {
+        record.expiresAt = now() + expiresInSeconds * 1000;
+        return tokenView(record);
+      });
+    },
+    /** An account's own publishing quota (`null`: the simulator's `quotaTotal` again). */
+    setAccountQuota(id, quotaTotal) {
+      const account = accountOrThrow(id);
+      if (quotaTotal !== null && !(Number.isInteger(quotaTotal) && quotaTotal >= 0)) throw new Error("quotaTotal is a whole number or null");
+      account.quotaTotal = quotaTotal;
+      return accountView(account);
+    },
+  };
+
+  /** Adds an account (see `addAccount`); reset keeps it, with its start token as new. */
+  function addAccountKept(spec) {
+    const added = addAccount(spec);
+    const account = accounts.get(added.userId);
+    account.startQuotaTotal = account.quotaTotal;
+    persist();
+    return added;
+  }
+
+  // ---- persistence (persistPath) --------------------------------------------------------
+
+  const persistPath = options.persistPath ?? null;
+  // Nothing is written before what the file held was read back.
+  let restored = false;
+
+  /** Writes the accounts and tokens to `persistPath` (whole, then renamed into place). */
+  function persist() {
+    if (!persistPath || !restored) return;
+    const data = {
+      accounts: [...accounts.values()].map(({ userId: id, username, quotaTotal, startToken }) => ({ userId: id, username, quotaTotal, startToken })),
+      tokens: [...tokens.values()],
+    };
+    mkdirSync(dirname(persistPath), { recursive: true });
+    writeFileSync(`${persistPath}.tmp`, JSON.stringify(data), { mode: 0o600 });
+    renameSync(`${persistPath}.tmp`, persistPath);
+  }
+
+  /** Restores what `persist` wrote: accounts not there yet, and every token it knew. */
+  function restore() {
+    if (!persistPath || !existsSync(persistPath)) return;
+    const data = JSON.parse(readFileSync(persistPath, "utf8"));
+    for (const saved of data.accounts ?? []) {
+      if (accounts.has(saved.userId)) continue;
+      if ([...accounts.values()].some((account) => account.username === saved.username)) continue;
+      const account = { userId: saved.userId, username: saved.username, quotaTotal: saved.quotaTotal ?? null, startToken: saved.startToken };
+      account.startQuotaTotal = account.quotaTotal;
+      accounts.set(account.userId, account);
+    }
+    for (const record of data.tokens ?? []) {
+      if (accounts.has(record.userId) && !tokens.has(record.value)) tokens.set(record.value, record);
+    }
   }
 
   const control = {
@@ -517,14 +820,20 @@ export async function startGraphSimulator(options = {}) {
     },
     /** Changes settings for what comes next (finishAfterMs, quotaTotal, limits, ...). */
     configure,
-    /** Back to the state at start: no calls, containers, media, faults; clock and settings reset. */
+    /**
+     * Back to the state at start: no calls, containers, media, faults; clock and settings reset;
+     * the accounts stay, each with only its start token, as new, and no codes.
+     */
     reset,
+    addAccount: addAccountKept,
+    ...tokenControls,
   };
 
   const state = {
     containers: () => [...containers.values()].map(containerView),
     container: (id) => (containers.has(String(id)) ? containerView(containers.get(String(id))) : undefined),
-    media: () => [...media.values()].map(mediaView),
+    /** Every published media, oldest first; with a user id, only that account's. */
+    media: (account) => [...media.values()].filter((item) => account === undefined || item.userId === String(account)).map(mediaView),
     /**
      * media_publish calls per container that any named: `{containerId, imageUrl, caption,
      * publishCalls, published, doubleAttempts}`, oldest container first.
@@ -535,7 +844,16 @@ export async function startGraphSimulator(options = {}) {
         .map((container) => ({ containerId: container.id, imageUrl: container.imageUrl, caption: container.caption, ...publishCounts(container) })),
     /** Every media_publish received after its container was published: each a double. */
     doubleAttempts: () => [...containers.values()].reduce((sum, container) => sum + publishCounts(container).doubleAttempts, 0),
-    quota: () => ({ usage: quotaUsage(), total: config.quotaTotal, durationSeconds: config.quotaDurationSeconds }),
+    /** The default account's quota, or the named account's. */
+    quota: (account) => quotaView(account === undefined ? userId : String(account)),
+    /** `{userId, username, quota, media}` of every account, the default one first (no tokens). */
+    accounts: () => [...accounts.values()].map(accountView),
+    /** Every token (or one account's) as `{ref, userId, kind, origin, issuedAt, expiresAt, ...}`: never its value. */
+    tokens: (account) => [...tokens.values()].filter((record) => account === undefined || record.userId === String(account)).map(tokenView),
+    /** What the simulator knows of one token, by its value; undefined when it never made it. */
+    token: (value) => (tokens.has(String(value)) ? tokenView(tokens.get(String(value))) : undefined),
+    /** The reference calls and state name a token by (a hash prefix, not the token). */
+    tokenRef,
     faults: () => structuredClone({ queued: faults, sticky: [...sticky.values()] }),
     snapshot,
   };
@@ -575,6 +893,34 @@ export async function startGraphSimulator(options = {}) {
         const id = decodeURIComponent(container[1]);
         return sendJson(res, 200, { container: setContainerStatus(id, input.status_code, input) });
       }
+      if (req.method === "GET" && path === "/accounts") return sendJson(res, 200, { accounts: state.accounts() });
+      if (req.method === "POST" && path === "/accounts") return sendJson(res, 200, { account: control.addAccount(input) });
+      const account = path.match(/^\/accounts\/(\d+)$/);
+      if (req.method === "POST" && account) {
+        return sendJson(res, 200, { account: control.setAccountQuota(account[1], input.quotaTotal ?? null) });
+      }
+      if (req.method === "GET" && path === "/tokens") {
+        return sendJson(res, 200, { tokens: state.tokens(url.searchParams.get("userId") ?? undefined) });
+      }
+      const tokenAction = path.match(/^\/tokens\/(issue|revoke|expire|age|expiry)$/);
+      if (req.method === "POST" && tokenAction) {
+        const selector = {};
+        for (const key of ["token", "ref", "userId"]) if (input[key] !== undefined) selector[key] = input[key];
+        switch (tokenAction[1]) {
+          case "issue": {
+            const value = control.issueToken(input.userId, input);
+            return sendJson(res, 200, { token: value, info: state.token(value) });
+          }
+          case "revoke":
+            return sendJson(res, 200, { tokens: control.revoke(selector, input) });
+          case "expire":
+            return sendJson(res, 200, { tokens: control.expire(selector) });
+          case "age":
+            return sendJson(res, 200, { tokens: control.setTokenAge(selector, input.seconds, input) });
+          case "expiry":
+            return sendJson(res, 200, { tokens: control.setTokenExpiry(selector, input.expiresInSeconds) });
+        }
+      }
     } catch (error) {
       return sendJson(res, 400, { error: { message: error.message } });
     }
@@ -586,10 +932,19 @@ export async function startGraphSimulator(options = {}) {
   /** Works out which operation a request is, before anything is checked, so faults can match. */
   function route(method, segments, params) {
     const [node, edge, ...extra] = segments;
+    // Instagram Login and token renewal, on the same base URL as the Graph API.
+    if (node === "oauth" && edge === "authorize" && method === "GET") {
+      if (extra.length === 0) return { op: "authorize" };
+      if (extra.length === 1 && extra[0] === "allow") return { op: "allow" };
+    }
+    if (node === "oauth" && edge === "access_token" && extra.length === 0 && method === "POST") return { op: "token" };
+    if (node === "access_token" && edge === undefined && method === "GET") return { op: "exchange" };
+    if (node === "refresh_access_token" && edge === undefined && method === "GET") return { op: "refresh" };
     if (extra.length > 0 || node === undefined || node === "") return { op: null };
     if (edge === undefined) {
       if (method !== "GET") return { op: null };
       const fields = fieldList(params.fields);
+      if (node === "me" || accounts.has(node)) return { op: "me", node, fields };
       return { op: fields.includes("permalink") || media.has(node) ? "permalink" : "status", node, fields };
     }
     if (method === "POST" && edge === "media") return { op: "container", node };
@@ -599,48 +954,226 @@ export async function startGraphSimulator(options = {}) {
     return { op: null, node };
   }
 
-  async function answerGraph(req, call, target, params, pathText) {
+  /**
+   * The account a call is about, for faults with `account` and the record: its token's
+   * account, else the account its path names, the code it exchanges or the account it allows.
+   */
+  function accountOfCall(target, params, record) {
+    if (record) return record.userId;
+    if (target.node && accounts.has(target.node)) return target.node;
+    if (target.op === "token") return codes.get(String(params.code ?? ""))?.userId ?? null;
+    if (target.op === "allow" && accounts.has(String(params.user_id ?? ""))) return String(params.user_id);
+    return null;
+  }
+
+  async function answerGraph(req, call, target, params, pathText, auth) {
     if (target.versionMismatch) return graphError(meta.unknownPath(pathText));
-    const auth = checkAuth(req, call);
-    if (auth) return auth;
+    switch (target.op) {
+      case "authorize":
+        return authorizePage(params);
+      case "allow":
+        return allow(call, params);
+      case "token":
+        return exchangeCode(call, params);
+    }
+    const refused = checkAuth(call, auth, TOKEN_PARAM_OPS.has(target.op));
+    if (refused) return refused;
+    const own = auth.record.userId;
     const { op, node } = target;
+    switch (op) {
+      case "exchange":
+        return exchangeToken(call, params, auth.record);
+      case "refresh":
+        return refreshToken(call, params, auth.record);
+      case "me":
+        return readAccount(req, node === "me" ? own : node, own, target.fields);
+    }
     if (op === null) {
-      if (node && node !== userId && !containers.has(node) && !media.has(node)) {
+      if (node && !accounts.has(node) && !containers.has(node) && !media.has(node)) {
         return graphError(meta.unsupported(req.method, node));
       }
       return graphError(meta.unknownPath(pathText));
     }
-    if (["container", "publish", "limit", "media"].includes(op) && node !== userId) {
+    // Another account's objects are, to this token, objects that do not exist (100/33).
+    if (["container", "publish", "limit", "media"].includes(op) && node !== own) {
       return graphError(meta.unsupported(req.method, node));
+    }
+    if ((op === "container" || op === "publish") && !auth.record.permissions.includes("instagram_business_content_publish")) {
+      return graphError(meta.noPermission());
     }
     switch (op) {
       case "container":
-        return createContainer(call, params);
+        return createContainer(call, params, own);
       case "publish":
-        return publish(call, params);
+        return publish(call, params, own);
       case "status":
       case "permalink":
-        return readNode(node, target.fields);
+        return readNode(node, target.fields, own);
       case "limit":
-        return publishingLimit(target.fields);
+        return publishingLimit(target.fields, own);
       case "media":
-        return listMedia(target.fields, params, pathText);
+        return listMedia(target.fields, params, pathText, own);
     }
     return graphError(meta.unknownPath(pathText));
   }
 
-  function checkAuth(req, call) {
-    const expired = sticky.get("token_expired");
+  /** Null when the call's token is good now; Meta's 190 answer otherwise. */
+  function checkAuth(call, auth, paramAllowed) {
+    const expired = stickyFor("token_expired", call.account);
     if (expired) return graphError(meta.tokenExpired(expired.subcode, expired.message));
-    const presented = bearer(req.headers.authorization);
-    call.auth.valid = presented === token;
-    if (call.auth.valid) return null;
     // Meta would accept the token as a parameter too; crates/instagram never sends it there.
-    if (!call.auth.present && (call.tokenInQuery || call.tokenInBody)) return graphError(meta.tokenOnlyInHeader());
-    return graphError(meta.invalidToken());
+    if (!paramAllowed && auth.header === null && (call.tokenInQuery || call.tokenInBody)) return graphError(meta.tokenOnlyInHeader());
+    const problem = tokenProblem(auth.record);
+    call.auth.valid = problem === null;
+    return problem === null ? null : graphError(problem);
   }
 
-  async function createContainer(call, params) {
+  // ---- Instagram Login ------------------------------------------------------------------
+
+  /**
+   * What is wrong with an authorization request (`client_id`, `redirect_uri`,
+   * `response_type`, `scope`), as the text of Meta's error page; null when nothing is.
+   */
+  function authorizeProblem(params) {
+    if (String(params.client_id ?? "") !== appId) return "Invalid Request: Request parameters are invalid: Invalid platform app";
+    let redirect;
+    try {
+      redirect = new URL(String(params.redirect_uri ?? ""));
+    } catch {
+      return "Invalid Request: Request parameters are invalid: Invalid redirect_uri";
+    }
+    if (!["http:", "https:"].includes(redirect.protocol) || (redirectUris && !redirectUris.includes(String(params.redirect_uri)))) {
+      return "Invalid Request: Request parameters are invalid: Invalid redirect_uri";
+    }
+    if (params.response_type !== "code") return "Invalid Request: Request parameters are invalid: response_type must be code";
+    if (!scopeOf(params.scope).includes("instagram_business_basic")) {
+      return "Invalid Request: Request parameters are invalid: Invalid scope field(s): instagram_business_basic is required";
+    }
+    return null;
+  }
+
+  /** The authorization page: each account with an Allow link, and Cancel. */
+  function authorizePage(params) {
+    const problem = authorizeProblem(params);
+    if (problem) return htmlAnswer(400, "Error", `<p class="error">${escapeHtml(problem)}</p>`);
+    const carried = { client_id: params.client_id, redirect_uri: params.redirect_uri, response_type: "code", scope: params.scope };
+    if (params.state !== undefined) carried.state = params.state;
+    const link = (extra) => `/oauth/authorize/allow?${new URLSearchParams({ ...carried, ...extra })}`;
+    const items = [...accounts.values()]
+      .map(
+        (account) =>
+          `<li data-user-id="${account.userId}" data-username="${escapeHtml(account.username)}"><span class="username">@${escapeHtml(account.username)}</span> ` +
+          `<a class="allow" role="button" href="${escapeHtml(link({ user_id: account.userId }))}">Allow</a></li>`,
+      )
+      .join("\n");
+    const scope = scopeOf(params.scope).map((name) => `<li>${escapeHtml(name)}</li>`).join("");
+    return htmlAnswer(
+      200,
+      "Log in with Instagram",
+      `<p>An app (${escapeHtml(appId)}) asks to use your Instagram professional account:</p>\n<ul class="scope">${scope}</ul>\n` +
+        `<p>Choose the account:</p>\n<ul class="accounts">\n${items}\n</ul>\n` +
+        `<p><a class="cancel" href="${escapeHtml(link({ decision: "cancel" }))}">Cancel</a></p>`,
+    );
+  }
+
+  /** The Allow (or Cancel) link: a code bound to the app and the redirect URI, back to the app. */
+  function allow(call, params) {
+    const problem = authorizeProblem(params);
+    if (problem) return htmlAnswer(400, "Error", `<p class="error">${escapeHtml(problem)}</p>`);
+    const target = new URL(String(params.redirect_uri));
+    if (params.decision === "cancel") {
+      target.searchParams.set("error", "access_denied");
+      target.searchParams.set("error_reason", "user_denied");
+      target.searchParams.set("error_description", "The user denied your request.");
+    } else {
+      const account = accounts.get(String(params.user_id ?? ""));
+      if (!account) return htmlAnswer(400, "Error", '<p class="error">Invalid Request: no such account</p>');
+      const code = `AQ${randomBytes(48).toString("base64url")}`;
+      codes.set(code, {
+        userId: account.userId,
+        clientId: appId,
+        redirectUri: String(params.redirect_uri),
+        scope: scopeOf(params.scope),
+        expiresAt: now() + config.codeTtlSeconds * 1000,
+        used: false,
+      });
+      call.account = account.userId;
+      target.searchParams.set("code", code);
+    }
+    if (params.state !== undefined) target.searchParams.set("state", String(params.state));
+    // Meta appends `#_` to the redirect; a browser never sends the fragment on.
+    target.hash = "_";
+    return { status: 302, body: "", headers: { location: target.href, "content-type": "text/html; charset=utf-8" } };
+  }
+
+  /** POST /oauth/access_token: a code for a short-lived token, errors in api.instagram.com's shape. */
+  function exchangeCode(call, params) {
+    if (String(params.client_id ?? "") !== appId) return oauthError("Invalid platform app");
+    if (String(params.client_secret ?? "") !== appSecret) return oauthError("Error validating client secret.");
+    if (params.grant_type !== "authorization_code") return oauthError(`Unsupported grant_type: ${params.grant_type ?? ""}`);
+    if (!params.code) return oauthError("Missing required field: code");
+    const code = codes.get(String(params.code));
+    if (!code) return oauthError("Invalid authorization code");
+    if (code.used) return oauthError("This authorization code has been used");
+    // Single use: a code presented by the app is spent, whatever follows.
+    code.used = true;
+    if (now() >= code.expiresAt) return oauthError("This authorization code has expired");
+    if (String(params.redirect_uri ?? "") !== code.redirectUri) {
+      return oauthError("Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request");
+    }
+    const account = accounts.get(code.userId);
+    const record = issueToken(account, { kind: "short", origin: "code", permissions: code.scope });
+    call.account = account.userId;
+    call.issuedTokenRef = tokenRef(record.value);
+    // Meta's user_id here is a JSON number, not a string: 17 digits do not fit a double.
+    const body = `{"access_token":${JSON.stringify(record.value)},"user_id":${account.userId},"permissions":${JSON.stringify(record.permissions.join(","))}}`;
+    return { status: 200, body };
+  }
+
+  /** GET /access_token?grant_type=ig_exchange_token: a short-lived token for a long-lived one. */
+  function exchangeToken(call, params, record) {
+    if (params.grant_type !== "ig_exchange_token") return graphError(meta.badGrantType(params.grant_type));
+    if (String(params.client_secret ?? "") !== appSecret) return graphError(meta.badClientSecret());
+    if (record.kind !== "short") return graphError(meta.notShortLived());
+    const issued = issueToken(accounts.get(record.userId), { kind: "long", origin: "exchange", permissions: record.permissions });
+    call.issuedTokenRef = tokenRef(issued.value);
+    return ok({ access_token: issued.value, token_type: "bearer", expires_in: config.longLivedSeconds });
+  }
+
+  /**
+   * GET /refresh_access_token?grant_type=ig_refresh_token: a new long-lived token for one at
+   * least a day old and not expired; the old one keeps working until it expires.
+   */
+  function refreshToken(call, params, record) {
+    if (params.grant_type !== "ig_refresh_token") return graphError(meta.badGrantType(params.grant_type));
+    if (record.kind !== "long") return graphError(meta.notLongLived());
+    const ageMs = now() - record.issuedAt;
+    if (ageMs < config.refreshMinAgeSeconds * 1000) return graphError(meta.tooYoung(Math.floor(ageMs / 3_600_000)));
+    const issued = issueToken(accounts.get(record.userId), { kind: "long", origin: "refresh", permissions: record.permissions });
+    call.issuedTokenRef = tokenRef(issued.value);
+    return ok({ access_token: issued.value, token_type: "bearer", expires_in: config.longLivedSeconds });
+  }
+
+  /** GET /me (or /{user-id}) with `fields`: the token's own account only. */
+  function readAccount(req, id, own, fields) {
+    if (id !== own) return graphError(meta.unsupported(req.method, id));
+    const account = accounts.get(id);
+    const wanted = fields.length > 0 ? fields : ["id"];
+    const unknown = wanted.find((field) => !ACCOUNT_FIELDS.has(field));
+    if (unknown) return graphError(meta.noField(unknown, "User"));
+    const answer = {};
+    for (const field of wanted) {
+      if (field === "user_id") answer.user_id = account.userId;
+      else if (field === "username") answer.username = account.username;
+      else if (field === "name") answer.name = account.username;
+      else if (field === "account_type") answer.account_type = "BUSINESS";
+    }
+    // One id per account here; on Meta `id` (app-scoped) and `user_id` may differ.
+    answer.id = account.userId;
+    return ok(answer);
+  }
+
+  async function createContainer(call, params, owner) {
     const imageUrl = params.image_url;
     const caption = params.caption ?? "";
     const altText = params.alt_text;
@@ -674,7 +1207,7 @@ export async function startGraphSimulator(options = {}) {
     const createdAt = now();
     containers.set(id, {
       id,
-      userId,
+      userId: owner,
       imageUrl,
       caption,
       altText: altText ?? null,
@@ -745,11 +1278,12 @@ export async function startGraphSimulator(options = {}) {
     return { record, width: jpeg.width, height: jpeg.height };
   }
 
-  function publish(call, params) {
+  function publish(call, params, owner) {
     const creationId = params.creation_id;
     if (!creationId) return graphError(meta.missingParam("creation_id"));
     const container = containers.get(String(creationId));
-    if (!container) return graphError(meta.containerNotFound(creationId));
+    // Another account's container is, to this account, one that does not exist.
+    if (!container || container.userId !== owner) return graphError(meta.containerNotFound(creationId));
     // Nothing below awaits, so two concurrent publishes of one container cannot both pass.
     // A published container is refused even while its status still reads FINISHED.
     if (container.mediaId) return graphError(meta.alreadyPublished());
@@ -763,7 +1297,7 @@ export async function startGraphSimulator(options = {}) {
       case "ERROR":
         return graphError(meta.containerFailed());
     }
-    if (quotaUsage() >= config.quotaTotal) return graphError(meta.quotaReached());
+    if (quotaUsage(owner) >= quotaTotalOf(accounts.get(owner))) return graphError(meta.quotaReached());
     sequence += 1;
     const id = String(MEDIA_ID_BASE + BigInt(sequence));
     const shortcode = createHash("sha256").update(id).digest("base64url").slice(0, 11);
@@ -771,7 +1305,7 @@ export async function startGraphSimulator(options = {}) {
     media.set(id, {
       id,
       containerId: container.id,
-      userId,
+      userId: owner,
       caption: container.caption,
       altText: container.altText,
       imageUrl: container.imageUrl,
@@ -791,10 +1325,10 @@ export async function startGraphSimulator(options = {}) {
     return { ...ok({ id }), published: id };
   }
 
-  function readNode(id, fields) {
+  function readNode(id, fields, owner) {
     const wanted = fields.length > 0 ? fields : ["id"];
     const container = containers.get(id);
-    if (container) {
+    if (container && container.userId === owner) {
       const unknown = wanted.find((field) => !CONTAINER_FIELDS.has(field));
       if (unknown) return graphError(meta.noField(unknown, "ShadowIGMediaBuilder"));
       const status = statusOf(container, { read: wanted.includes("status_code") });
@@ -807,7 +1341,7 @@ export async function startGraphSimulator(options = {}) {
       return ok(answer);
     }
     const item = media.get(id);
-    if (item) {
+    if (item && item.userId === owner) {
       const unknown = wanted.find((field) => !MEDIA_FIELDS.has(field));
       if (unknown) return graphError(meta.noField(unknown, "IGMedia"));
       const answer = {};
@@ -831,19 +1365,19 @@ export async function startGraphSimulator(options = {}) {
       case "media_url":
         return item.imageUrl;
       case "username":
-        return "local_simulator";
+        return accounts.get(item.userId)?.username;
       default:
         return item[field];
     }
   }
 
-  function publishingLimit(fields) {
+  function publishingLimit(fields, owner) {
     const wanted = fields.length > 0 ? fields : ["quota_usage"];
     const entry = {};
     for (const field of wanted) {
-      if (field === "quota_usage") entry.quota_usage = quotaUsage();
+      if (field === "quota_usage") entry.quota_usage = quotaUsage(owner);
       else if (field === "config") {
-        entry.config = { quota_total: config.quotaTotal, quota_duration: config.quotaDurationSeconds };
+        entry.config = { quota_total: quotaTotalOf(accounts.get(owner)), quota_duration: config.quotaDurationSeconds };
       } else return graphError(meta.noField(field, "ContentPublishingLimitResponse"));
     }
     return ok({ data: [entry] });
@@ -856,7 +1390,7 @@ export async function startGraphSimulator(options = {}) {
    * page). A cursor names the item it stands for, so posts published meanwhile (at the top)
    * do not shift the pages after it.
    */
-  function listMedia(fields, params, pathText) {
+  function listMedia(fields, params, pathText, owner) {
     const wanted = fields.length > 0 ? fields : ["id"];
     const unknown = wanted.find((field) => !MEDIA_FIELDS.has(field));
     if (unknown) return graphError(meta.noField(unknown, "IGMedia"));
@@ -866,7 +1400,7 @@ export async function startGraphSimulator(options = {}) {
       if (!Number.isInteger(limit) || limit < 1) return graphError(meta.badParam("limit", params.limit));
       limit = Math.min(limit, config.mediaPageMax);
     }
-    const all = [...media.values()].reverse();
+    const all = [...media.values()].filter((item) => item.userId === owner).reverse();
     let start = 0;
     if (params.after !== undefined) {
       const id = cursorId(params.after);
@@ -897,7 +1431,7 @@ export async function startGraphSimulator(options = {}) {
   }
 
   /** Applies a queued fault that replaces the answer; `null` when the call goes on as normal. */
-  function faultAnswer(fault) {
+  function faultAnswer(fault, account) {
     switch (fault.kind) {
       case "error":
         return graphError({
@@ -922,7 +1456,7 @@ export async function startGraphSimulator(options = {}) {
         if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
         if (fault.regainAccessMinutes !== undefined) {
           headers["x-business-use-case-usage"] = JSON.stringify({
-            [userId]: [
+            [account ?? userId]: [
               {
                 type: "instagram",
                 call_count: 100,
@@ -985,6 +1519,15 @@ export async function startGraphSimulator(options = {}) {
     const target = route(req.method, segments, params);
     target.versionMismatch = apiVersion !== null && version !== null && version !== apiVersion;
     call.op = target.op;
+    // The publishing calls take the token from the Authorization header only, as
+    // crates/instagram sends it; the account read and the token calls take it from the header
+    // or, as Meta documents them, the `access_token` parameter.
+    const headerToken = bearer(req.headers.authorization);
+    const paramToken = form.access_token ?? query.access_token ?? null;
+    const presented = TOKEN_PARAM_OPS.has(target.op) ? (headerToken ?? paramToken) : headerToken;
+    const auth = { presented, record: presented === null ? undefined : tokens.get(presented), header: headerToken };
+    call.tokenRef = presented === null ? null : tokenRef(presented);
+    call.account = accountOfCall(target, params, auth.record);
     const subject = subjectOf(target, params);
     if (target.op === "publish" && subject.container) {
       subject.container.publishCallSeqs.push(call.seq);
@@ -992,12 +1535,12 @@ export async function startGraphSimulator(options = {}) {
     }
 
     // A call no operation matches (a wrong path) meets only faults for "any".
-    const fault = takeFault(target.op, subject.texts);
+    const fault = takeFault(target.op, subject.texts, call.account);
     if (fault) call.fault = { id: fault.id, kind: fault.kind };
     if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.kind === "hang") return hang(res, call);
 
-    const answer = (fault && faultAnswer(fault)) ?? (await answerGraph(req, call, target, params, url.pathname));
+    const answer = (fault && faultAnswer(fault, call.account)) ?? (await answerGraph(req, call, target, params, url.pathname, auth));
     if (fault?.kind === "lost_answer" && answer.published) {
       // The post is live; only the answer goes missing.
       const mode = String(fault.mode ?? "destroy");
@@ -1042,21 +1585,37 @@ export async function startGraphSimulator(options = {}) {
     if (!log) return;
     const outcome = call.outcome === "answered" ? String(call.status) : call.outcome;
     const fault = call.fault ? ` [fault ${call.fault.kind}]` : "";
-    // The path never holds the token as crates/instagram builds it; this is a second guard.
-    const path = token ? call.path.split(token).join("[redacted]") : call.path;
+    // The path never holds a token as crates/instagram builds it; this is a second guard.
+    let path = call.path;
+    for (const value of tokens.keys()) if (path.includes(value)) path = path.split(value).join("[redacted]");
     log(`${call.method} ${path} ${call.op ?? "-"} -> ${outcome}${fault}`);
   }
+
+  // The default account first, then the accounts asked for at start.
+  addAccountKept({ username: options.username ?? DEFAULT_USERNAME, userId, token, quotaTotal: undefined });
+  restore();
+  restored = true;
+  for (const spec of options.accounts ?? []) {
+    // Accounts restored from persistPath are there already.
+    if (spec.userId !== undefined && accounts.has(String(spec.userId))) continue;
+    if ([...accounts.values()].some((account) => account.username === spec.username)) continue;
+    addAccountKept(spec);
+  }
+  persist();
 
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://simulator");
     const handler = url.pathname.startsWith("/__control/") ? handleControl : handleGraph;
-    handler(req, res, url).catch((error) => {
-      // A simulator bug answers 500 rather than crash the test run; it names no token.
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { message: `graph simulator failed: ${error.message}` } }));
-      }
-    });
+    // Each call may have made or changed a token: kept at once with persistPath.
+    handler(req, res, url)
+      .then(() => persist())
+      .catch((error) => {
+        // A simulator bug answers 500 rather than crash the test run; it names no token.
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: { message: `graph simulator failed: ${error.message}` } }));
+        }
+      });
   });
   server.on("connection", (socket) => {
     sockets.add(socket);
@@ -1078,9 +1637,25 @@ export async function startGraphSimulator(options = {}) {
     /** GraphConfig.user_id. */
     userId,
     port: address.port,
-    /** The accepted token, for the test or dev setup that sends it. */
+    /** The default account's token, for the test or dev setup that sends it. */
     token,
-    /** Every Graph call so far (control calls are not recorded), oldest first. */
+    /** The default account's username. */
+    username: accounts.get(userId).username,
+    /** The Instagram app of Instagram Login: `{ appId, appSecret }`. */
+    app: { appId, appSecret },
+    /** Instagram Login's URLs, all on `url`. */
+    oauth: {
+      authorize: `${baseUrl}/oauth/authorize`,
+      token: `${baseUrl}/oauth/access_token`,
+      exchange: `${baseUrl}/access_token`,
+      refresh: `${baseUrl}/refresh_access_token`,
+      me: `${baseUrl}/${apiVersion ?? DEFAULT_API_VERSION}/me`,
+    },
+    /** Adds an account: `{ username, userId?, quotaTotal?, token? }` -> `{ userId, username, token }`. */
+    addAccount: addAccountKept,
+    /** Every account with its start token: `[{ userId, username, token }]`, the default one first. */
+    accounts: () => [...accounts.values()].map((account) => ({ userId: account.userId, username: account.username, token: account.startToken })),
+    /** Every call so far (Graph and Instagram Login; control calls are not), oldest first. */
     calls,
     state,
     control,
@@ -1128,11 +1703,43 @@ function bearer(header) {
   return match ? match[1] : null;
 }
 
-/** Request parameters as recorded: an `access_token` parameter's value never is. */
+/** Request parameters as recorded: a token's, a code's or the app secret's value never is. */
 function redactParams(params) {
   const copy = { ...params };
-  if ("access_token" in copy) copy.access_token = "[redacted]";
+  for (const name of ["access_token", "client_secret", "code"]) if (name in copy) copy[name] = "[redacted]";
   return copy;
+}
+
+/** Operations that take the token from the `access_token` parameter as well as the header. */
+const TOKEN_PARAM_OPS = new Set(["me", "exchange", "refresh"]);
+
+/** A scope parameter's permissions: comma- or space-separated. */
+function scopeOf(scope) {
+  return String(scope ?? "")
+    .split(/[\s,]+/)
+    .filter(Boolean);
+}
+
+/** api.instagram.com's error body for the code exchange (not the Graph API's shape). */
+function oauthError(message) {
+  return { status: 400, body: { error_type: "OAuthException", code: 400, error_message: message } };
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+/** A small HTML page, as the authorization window is one. */
+function htmlAnswer(status, title, main) {
+  const body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · Instagram (local simulator)</title></head>
+<body><main>
+<h1>${escapeHtml(title)}</h1>
+${main}
+</main></body></html>
+`;
+  return { status, body, headers: { "content-type": "text/html; charset=utf-8" } };
 }
 
 async function readBody(req) {
@@ -1247,9 +1854,9 @@ function metaTime(ms) {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+0000");
 }
 
-function expiredMessage() {
-  const at = new Date(Date.now() - 3600_000).toUTCString();
-  return `Error validating access token: Session has expired on ${at}. The current time is ${new Date().toUTCString()}.`;
+function expiredMessage(expiredAt = Date.now() - 3600_000, at = Date.now()) {
+  const when = new Date(expiredAt).toUTCString();
+  return `Error validating access token: Session has expired on ${when}. The current time is ${new Date(at).toUTCString()}.`;
 }
 
 function sleep(ms) {
