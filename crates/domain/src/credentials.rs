@@ -167,16 +167,19 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
     Ok(reviewers)
 }
 
-/// A name as someone gives it (signing in, or `X-Reviewer`), made comparable: trimmed, at most
-/// [`MAX_NAME_CHARS`] characters, in lower case. Reviewers are found by it, and failures are
+/// A name as someone gives it (signing in, or `X-Reviewer`), made comparable: trimmed,
+/// case-folded, at most [`MAX_NAME_CHARS`] characters. Reviewers are found by it, and failures are
 /// counted under it whether or not it is a reviewer's.
 pub fn name_key(given: &str) -> String {
     given
         .trim()
         .chars()
+        // Upper case, then lower: `µ` and `μ`, `ß` and `SS` become alike, as case folding
+        // makes them.
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
         .take(MAX_NAME_CHARS)
-        .collect::<String>()
-        .to_lowercase()
+        .collect()
 }
 
 /// The given name as a log line may show it: its [`name_key`] with every character a reviewer's
@@ -314,6 +317,9 @@ mod tests {
         assert_eq!(name_key("  Aiko Tanaka "), "aiko tanaka");
         assert_eq!(name_key("AIKO"), name_key("aiko"));
         assert_eq!(name_key("ÉLODIE"), "élodie");
+        assert_eq!(name_key("Strauß"), name_key("STRAUSS"));
+        // A capital that is two letters in lower case still leaves the key bounded.
+        assert_eq!(name_key(&"İ".repeat(40)).chars().count(), MAX_NAME_CHARS);
         assert_eq!(name_key(""), "");
         let long = "x".repeat(10_000);
         assert_eq!(name_key(&long).chars().count(), MAX_NAME_CHARS);
