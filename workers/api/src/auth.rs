@@ -114,12 +114,12 @@ pub async fn bearer_actor(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     }
     match found {
         Some(actor) if !given.is_empty() => Ok(actor),
-        // No token at all is no guess: not counted.
-        _ if given.is_empty() && api.is_some() => Err(ApiError::Unauthorized),
         // Fails closed: without `API_TOKEN` only reviewers' own tokens open anything.
         _ if api.is_none() && named.is_none() => Err(ApiError::NotConfigured(
             "API_TOKEN is not set; the API is closed".into(),
         )),
+        // No token at all is no guess: not counted.
+        _ if given.is_empty() => Err(ApiError::Unauthorized),
         _ => {
             let failure = Failure::Bearer {
                 name: named.as_deref(),
