@@ -60,7 +60,7 @@ async function bench(drafts, logs) {
       method: "POST",
       redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", origin: pipeline.url },
-      body: new URLSearchParams({ token: REVIEWER_TOKEN, next: "/review" }),
+      body: new URLSearchParams({ name: "bench", token: REVIEWER_TOKEN, next: "/review" }),
     });
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0];
     if (!cookie) throw new Error(`signing in to the review page failed: ${login.status}`);

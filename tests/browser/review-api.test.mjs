@@ -205,7 +205,7 @@ test("401 without a token or a live session, on every JSON route", async () => {
     ["POST", "/api/v1/generate", { brief: "x", language: "en" }],
     ["GET", "/api/v1/openapi.json"],
   ];
-  const expired = await sessionCookie(review.url, BEN);
+  const expired = await sessionCookie(review.url, BEN, { fresh: true });
   const expiredHash = await review.db.prepare("SELECT id_hash FROM review_sessions ORDER BY created_at DESC, rowid DESC LIMIT 1").first();
   await review.db.prepare("UPDATE review_sessions SET expires_at = '2000-01-01T00:00:00Z' WHERE id_hash = ?1").bind(expiredHash.id_hash).run();
   const ways = [
@@ -269,7 +269,7 @@ test("cross-origin posts are refused whatever they carry, and change nothing", a
     method: "POST",
     redirect: "manual",
     headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
-    body: new URLSearchParams({ token: BEN.token, next: "/review" }),
+    body: new URLSearchParams({ name: BEN.name, token: BEN.token, next: "/review" }),
   });
   assert.equal(login.status, 403);
   assert.equal(login.headers.get("set-cookie"), null);
@@ -292,7 +292,7 @@ test(
       method: "POST",
       redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", origin: removed.url },
-      body: new URLSearchParams({ token: BEN.token, next: "/review" }),
+      body: new URLSearchParams({ name: BEN.name, token: BEN.token, next: "/review" }),
     });
     assert.equal(login.status, 401);
     // ...and the session he had must not act for him either.

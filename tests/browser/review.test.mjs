@@ -58,12 +58,15 @@ function sessionCookieFor(name, value) {
   return { name, value, domain: new URL(review.url).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" };
 }
 
-/** A new browser context (its own cookies), signed in as `reviewer` unless null. */
-async function open(reviewer = AIKO, options = DESKTOP) {
+/**
+ * A new browser context (its own cookies), signed in as `reviewer` unless null: with the
+ * reviewer's kept session, or with a session of its own when `fresh`.
+ */
+async function open(reviewer = AIKO, options = DESKTOP, { fresh = false } = {}) {
   const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
   contexts.push(context);
   if (reviewer) {
-    const [name, value] = (await sessionCookie(review.url, reviewer)).split("=");
+    const [name, value] = (await sessionCookie(review.url, reviewer, { fresh })).split("=");
     await context.addCookies([sessionCookieFor(name, value)]);
   }
   const page = await context.newPage();
@@ -114,19 +117,37 @@ test("sign in: a wrong token shows the error, a right one lands on /review; sign
   const login = await page.goto(`${review.url}/review/login`);
   assertSecurityHeaders(login.headers(), "the login page");
   await page.getByRole("heading", { name: "Sign in to review" }).waitFor();
+  const name = page.getByLabel("Your name");
   const token = page.getByLabel("Reviewer token");
+  assert.equal(await name.getAttribute("autocomplete"), "username");
   assert.equal(await token.getAttribute("type"), "password", "the token is typed unseen");
+  assert.ok((await name.boundingBox()).y < (await token.boundingBox()).y, "the name is not above the token");
+  assert.ok(await name.evaluate((el) => el === document.activeElement), "the name field does not have the focus");
 
-  await token.fill("not-a-reviewer-token-at-all");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  const error = page.getByRole("alert");
-  await error.waitFor();
-  assert.equal(await error.textContent(), "That token is not a reviewer's token.");
+  const signInWith = async (who, secret) => {
+    await page.getByLabel("Your name").fill(who);
+    await page.getByLabel("Reviewer token").fill(secret);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor();
+    return page.getByRole("alert").textContent();
+  };
+  // A wrong token for a reviewer, and a name that is no reviewer's: the same words.
+  assert.equal(await signInWith("Aiko", "not-a-reviewer-token-at-all"), "That name and token are not a reviewer's.");
   assert.equal(new URL(page.url()).pathname, "/review/login");
+  // The name is filled in again, the token is not, and the token field has the focus.
+  assert.equal(await page.getByLabel("Your name").inputValue(), "Aiko");
+  assert.equal(await page.getByLabel("Reviewer token").inputValue(), "");
+  assert.ok(await page.getByLabel("Reviewer token").evaluate((el) => el === document.activeElement));
+  assert.equal(await signInWith("Nobody", "not-a-reviewer-token-at-all"), "That name and token are not a reviewer's.");
+  // Ben's token under Aiko's name opens nothing.
+  assert.equal(await signInWith("Aiko", BEN.token), "That name and token are not a reviewer's.");
   assert.deepEqual(await page.context().cookies(), [], "a wrong token got a cookie");
   // The page does not echo the wrong token back.
   assert.ok(!(await page.content()).includes("not-a-reviewer-token-at-all"));
+  assert.ok(!(await page.content()).includes(BEN.token));
 
+  // The name as a person types it on a phone: capitals and a trailing space do not matter.
+  await page.getByLabel("Your name").fill("aiko ");
   await page.getByLabel("Reviewer token").fill(AIKO.token);
   await Promise.all([page.waitForURL(`${review.url}/review`), page.getByRole("button", { name: "Sign in" }).click()]);
   await page.getByRole("heading", { name: "Drafts" }).waitFor();
@@ -164,6 +185,7 @@ test("signed out, a page sends you to sign in and back to it afterwards", async 
   const url = new URL(page.url());
   assert.equal(url.pathname, "/review/login");
   assert.equal(url.searchParams.get("next"), `/review/${draft.draftId}`);
+  await page.getByLabel("Your name").fill(BEN.name);
   await page.getByLabel("Reviewer token").fill(BEN.token);
   await Promise.all([page.waitForURL(`${review.url}/review/${draft.draftId}`), page.getByRole("button", { name: "Sign in" }).click()]);
   await page.getByRole("button", { name: "Sign out Ben" }).waitFor();
@@ -173,7 +195,7 @@ test("signed out, a page sends you to sign in and back to it afterwards", async 
     method: "POST",
     redirect: "manual",
     headers: { "content-type": "application/x-www-form-urlencoded", origin: review.url },
-    body: new URLSearchParams({ token: BEN.token, next: "https://evil.example/review" }),
+    body: new URLSearchParams({ name: BEN.name, token: BEN.token, next: "https://evil.example/review" }),
   });
   assert.equal(offsite.status, 303);
   assert.equal(offsite.headers.get("location"), "/review");
@@ -250,7 +272,7 @@ test("a signed-in reviewer's browser refuses to act for another origin's page", 
     { site: evil.sameSiteUrl, action: target(`/api/v1/drafts/${id}/discard`), fields: { revision: before.revision }, status: 403, enctype: "text/plain" },
     { site: evil.sameSiteUrl, action: target("/review/logout"), fields: {}, status: 403 },
     { site: evil.sameSiteUrl, action: target("/review/logout/everywhere"), fields: {}, status: 403 },
-    { site: evil.sameSiteUrl, action: target("/review/login"), fields: { token: BEN.token, next: "/review" }, status: 403 },
+    { site: evil.sameSiteUrl, action: target("/review/login"), fields: { name: BEN.name, token: BEN.token, next: "/review" }, status: 403 },
     // Another site: the cookie is not even sent.
     { site: evil.url, action: target(`/api/v1/drafts/${id}/comments`), fields: { comment: "forged" }, status: 401 },
     { site: evil.url, action: target(`/api/v1/drafts/${id}/approve`), fields: { revision: before.revision }, status: 401 },
@@ -1030,6 +1052,14 @@ test("a phone-sized screen: no page scrolls sideways, even with long unbroken te
     }
   }
   assert.deepEqual(wide, []);
+  // The sign-in form after a failed attempt, on the phone: the name kept, the error above.
+  await signedOut.goto(`${review.url}/review/login?next=/review`);
+  await signedOut.getByLabel("Your name").fill("Someone");
+  await signedOut.getByLabel("Reviewer token").fill("not-a-reviewer-token-at-all");
+  await signedOut.getByRole("button", { name: "Sign in" }).click();
+  await signedOut.getByRole("alert").waitFor();
+  assert.equal(await overflow(signedOut), 0, "the sign-in form with its error is too wide");
+  await screenshot(signedOut, "phone-login");
 });
 
 test("a post live with its media id unknown says so; a post on its way says why it waits, not that it failed", async () => {
@@ -1119,8 +1149,8 @@ test("once publishing has started the page offers no withdrawal", async () => {
 });
 
 test("sign out everywhere ends the reviewer's sessions in every browser", async () => {
-  const laptop = await open(AIKO);
-  const phone = await open(AIKO, PHONE);
+  const laptop = await open(AIKO, DESKTOP, { fresh: true });
+  const phone = await open(AIKO, PHONE, { fresh: true });
   const ben = await open(BEN);
   for (const page of [laptop, phone, ben]) await page.goto(`${review.url}/review`);
   await Promise.all([phone.waitForURL(/\/review\/login$/), phone.getByRole("button", { name: "Sign out everywhere" }).click()]);

@@ -36,7 +36,7 @@ async function signIn() {
     method: "POST",
     redirect: "manual",
     headers: { "content-type": "application/x-www-form-urlencoded", origin: pipeline.url },
-    body: `token=${REVIEWER.token}&next=%2Freview`,
+    body: `name=${REVIEWER.name}&token=${REVIEWER.token}&next=%2Freview`,
   });
   assert.equal(response.status, 303);
   const cookie = response.headers.get("set-cookie");
@@ -84,7 +84,7 @@ test("a sign-in body with a percent sign before a multi-byte character is refuse
       method: "POST",
       redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", origin },
-      body: "token=%1é",
+      body: "name=%1é&token=%1é",
     });
     assert.equal(response.status, expected, `Origin ${origin}`);
     await response.text();
@@ -426,6 +426,7 @@ function randomRequest(r) {
     default:
       break;
   }
+  if (r.chance(0.1)) headers["x-reviewer"] = r.pick([REVIEWER.name, "RIKO ", "", "Nobody", "%1", "x".repeat(300)]);
   if (r.chance(0.6)) headers.origin = r.pick([pipeline.url, "https://elsewhere.example", "null", ""]);
   if (r.chance(0.2)) headers.range = r.pick(["bytes=0-1", "bytes=-1", "bytes=18446744073709551615-", "bytes=1-0", "bytes=0-1,2-3", "items=1-2", "bytes=é"]);
   if (r.chance(0.15)) headers["if-none-match"] = r.pick(["*", '"x"', 'W/"a", "b"', ",,,", '"']);
@@ -436,7 +437,10 @@ function randomRequest(r) {
     headers["content-type"] = r.pick(["application/json", "application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded", "text/plain", "APPLICATION/JSON", "multipart/form-data; boundary=x"]);
     if (r.chance(0.1)) headers["content-encoding"] = r.pick(["gzip", "br", "identity"]);
     if (kind <= 2) body = JSON.stringify(randomValue(r, 1 + (kind === 0 ? 2 : 0)) ?? {});
-    else if (kind === 3) body = `token=${r.pick(["%1é", REVIEWER.token, "%", "%%"])}&next=${encode(trickyText(r, 6))}`;
+    else if (kind === 3) {
+      const name = r.pick([REVIEWER.name, "%1é", "", "%", encode(trickyText(r, 6)), encode("x".repeat(5000))]);
+      body = `name=${name}&token=${r.pick(["%1é", REVIEWER.token, "%", "%%"])}&next=${encode(trickyText(r, 6))}`;
+    }
     else if (kind === 4) body = Buffer.from(Array.from({ length: r.int(200) }, () => r.int(256)));
     else body = "x".repeat(r.pick([0, 1, 16 * 1024 + 1, 70 * 1024]));
   }

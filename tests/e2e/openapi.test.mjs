@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, startPipeline } from "./harness.mjs";
+import { API_TOKEN, REVIEWER, ROOT, startPipeline } from "./harness.mjs";
 
 const METHODS = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 const document = JSON.parse(readFileSync(join(ROOT, "workers/api/openapi.json"), "utf8"));
@@ -342,6 +342,40 @@ test("the document's security matches the Worker: every operation needs the bear
     if (pattern === "/healthz") assert.equal(access, "Public", `${method} ${pattern}`);
     else assert.notEqual(access, "Public", `${method} ${pattern}`);
   }
+});
+
+test("X-Reviewer: documented on every operation a reviewer's token opens, and the token must be that reviewer's", async () => {
+  const ref = "#/components/parameters/Reviewer";
+  const header = resolve({ $ref: ref });
+  assert.equal(header.in, "header");
+  assert.equal(header.name, "X-Reviewer");
+  assert.equal(header.required, false);
+  for (const { path, method, operation } of operations()) {
+    const takesReviewerToken = securityOf(operation).some((requirement) => "reviewerToken" in requirement);
+    const documented = (operation.parameters ?? []).some((parameter) => parameter.$ref === ref);
+    assert.equal(documented, takesReviewerToken, `${method.toUpperCase()} ${path}`);
+  }
+  const list = { path: "/api/v1/drafts", method: "get", operation: document.paths["/api/v1/drafts"].get };
+  const as = (token, name) => pipeline.request("GET", "/api/v1/drafts", { token, headers: { "x-reviewer": name } });
+  // The reviewer's own name, spelled as people type it: theirs.
+  const own = await as(REVIEWER.token, ` ${REVIEWER.name.toUpperCase()} `);
+  assert.equal(own.status, 200, own.text);
+  checkAnswer(list, own);
+  // A name that is not the token's, a name that is no reviewer's, the API_TOKEN under a name:
+  // the documented 401, the same each time.
+  const refused = [];
+  for (const [token, name] of [
+    [REVIEWER.token, header.example],
+    [REVIEWER.token, "Nobody at all"],
+    [API_TOKEN, REVIEWER.name],
+  ]) {
+    const answer = await as(token, name);
+    assert.equal(answer.status, 401, `${name}: ${answer.text}`);
+    checkAnswer(list, answer);
+    refused.push(answer.json);
+  }
+  assert.deepEqual(refused[1], refused[0]);
+  assert.deepEqual(refused[2], refused[0]);
 });
 
 test("every request example is accepted, and the draft it makes reads back as documented", async () => {

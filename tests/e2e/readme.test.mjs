@@ -14,7 +14,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { API_TOKEN, ROOT, startPipeline } from "./harness.mjs";
+import { API_TOKEN, REVIEWER, ROOT, startPipeline } from "./harness.mjs";
 import { draftIds, UUID_V4 } from "./support.mjs";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -121,9 +121,12 @@ function bash(script, cwd, timeoutMs = 60000) {
 
 const MARK = "__readme_test__";
 
+/** The reviewer the README's script approves for. */
+const AIKO = { name: "Aiko", token: "aiko-readme-4b1e7d0c9a8f6e5d3c2b" };
+
 let pipeline;
 before(async () => {
-  pipeline = await startPipeline();
+  pipeline = await startPipeline({ api: { REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}\n${AIKO.name}:${AIKO.token}` } });
 });
 after(() => pipeline?.dispose());
 
@@ -226,6 +229,43 @@ test("README: the Try it commands, run as written with bash, make a draft and re
   } finally {
     rmSync(folder, { recursive: true, force: true });
     await proxy.close();
+  }
+});
+
+// Guards the README's "approve from a script" against the api Worker: a reviewer's token as the
+// bearer token with their name in X-Reviewer (workers/api/src/auth.rs), the revision read from
+// GET /api/v1/drafts/{id}, and approve recording the reviewer as approved_by.
+test("README: approving from a script, run as written with bash, approves as the person named", async (t) => {
+  for (const tool of ["bash", "curl", "sed"]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+      t.skip(`${tool} is not installed; the README's examples need it`);
+      return;
+    }
+  }
+  const { blocks } = codeBlocks(README);
+  const block = blocks.find((b) => b.lang === "sh" && b.code.includes("/approve") && /^AIKO=/m.test(b.code));
+  assert.ok(block, 'README.md has no ```sh block approving for Aiko from a script');
+  assert.match(block.code, /x-reviewer: Aiko/, "the script does not name the reviewer");
+  const made = await pipeline.generate({ brief: "Approved from a script", language: "en" });
+  assert.equal(made.status, 201, made.text);
+  await pipeline.settleImages();
+  // Only the two placeholders change: the Worker's origin and Aiko's token.
+  const code = block.code.replace(/^ORIGIN=\S+/m, `ORIGIN=${pipeline.url}`).replace(/^AIKO=\S+/m, `AIKO=${AIKO.token}`);
+  assert.notEqual(code, block.code);
+  const script = ["set -o pipefail", `trap 'echo "${MARK} failed with $?: $BASH_COMMAND" >&2' ERR`, `DRAFT=${made.json.draftId}`, code].join("\n");
+  const folder = mkdtempSync(join(tmpdir(), "readme-"));
+  try {
+    const run = await bash(script, folder);
+    const report = `exit ${run.code}\n--- script\n${script}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+    assert.equal(run.code, 0, report);
+    assert.doesNotMatch(run.stderr, new RegExp(`${MARK} failed`), report);
+    const answer = JSON.parse(run.stdout.trim().split("\n").at(-1));
+    assert.equal(answer.error, undefined, report);
+    const row = await pipeline.draftRow(made.json.draftId);
+    assert.equal(row.status, "approved", report);
+    assert.equal(row.approved_by, AIKO.name);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
   }
 });
 

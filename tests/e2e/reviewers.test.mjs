@@ -9,8 +9,11 @@ import { reply, startFakeOpenAI } from "../fakes/openai.mjs";
 import { API_TOKEN, REVIEWER, startPipeline } from "./harness.mjs";
 
 const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3c5e1" };
+// Reviewers whose names the limit tests use up: nobody else signs in as them.
+const MIKA = { name: "Mika", token: "mika-review-5e2d9c8b7a6f4130e2d1" };
+const NANA = { name: "Nana", token: "nana-review-0c9b8a7d6e5f4321a0b9" };
 const RIKO_NEW_TOKEN = "riko-rotated-b93e0c7a5d1f42e8a6c4";
-const REVIEWERS = `${REVIEWER.name}:${REVIEWER.token}\n${AIKO.name}:${AIKO.token}`;
+const REVIEWERS = [REVIEWER, AIKO, MIKA, NANA].map((r) => `${r.name}:${r.token}`).join("\n");
 /** A webhook's URL is its secret; this one cannot be fetched (no such port), so fetch throws. */
 const WEBHOOK = "https://hooks.example.com:99999/services/T000/B000/secret-webhook-path";
 
@@ -66,14 +69,19 @@ async function readyDraft(via = pipeline) {
   );
 }
 
-/** Signs in through the login form; the session's cookie (`name=value`). */
-async function signIn(token, { via = pipeline, ip = client() } = {}) {
-  const response = await fetch(`${via.url}/review/login`, {
+/** Posts the login form with a name and a token, from client address `ip`. */
+function postSignIn(name, token, { via = pipeline, ip = client() } = {}) {
+  return fetch(`${via.url}/review/login`, {
     method: "POST",
     redirect: "manual",
     headers: { "content-type": "application/x-www-form-urlencoded", origin: via.url, "cf-connecting-ip": ip },
-    body: new URLSearchParams({ token, next: "/review" }),
+    body: new URLSearchParams({ name, token, next: "/review" }),
   });
+}
+
+/** Signs `{ name, token }` in through the login form; the session's cookie (`name=value`). */
+async function signIn({ name, token }, options = {}) {
+  const response = await postSignIn(name, token, options);
   assert.equal(response.status, 303, await response.text());
   return response.headers.get("set-cookie").split(";")[0];
 }
@@ -162,7 +170,7 @@ test("a reviewer's token or session approves, and the approval names that review
   assert.deepEqual(history.json.comments.map((c) => `${c.reviewer} ${c.decision} ${c.comment}`), ["Aiko approve From my script"]);
 
   const bySession = await readyDraft();
-  const cookie = await signIn(REVIEWER.token);
+  const cookie = await signIn(REVIEWER);
   assert.match(cookie, /^__Host-review_session=[0-9a-f]{64}$/);
   const viaPage = await withSession(pipeline, cookie, "POST", `/api/v1/drafts/${bySession.draftId}/approve`, { revision: bySession.revision });
   assert.equal(viaPage.status, 200, viaPage.text);
@@ -227,12 +235,12 @@ test("after a reviewer's token changes, or the reviewer is removed, their old se
   const removed = pipeline.variant("removed");
   const path = "/api/v1/drafts";
   // Unchanged token: the session works on every copy of the Worker that has it.
-  const kept = await signIn(AIKO.token);
+  const kept = await signIn(AIKO);
   for (const via of [pipeline, rotated, removed]) {
     assert.equal((await withSession(via, kept, "GET", path)).status, 200);
   }
   // Riko's token changes: the session made with the old one ends at once, for good.
-  const old = await signIn(REVIEWER.token);
+  const old = await signIn(REVIEWER);
   assert.equal((await withSession(pipeline, old, "GET", path)).status, 200);
   const ended = await withSession(rotated, old, "GET", path);
   assert.equal(ended.status, 401, ended.text);
@@ -241,10 +249,10 @@ test("after a reviewer's token changes, or the reviewer is removed, their old se
   const page = await fetch(`${rotated.url}/review`, { redirect: "manual", headers: { cookie: old } });
   assert.equal(page.status, 303);
   // The new token signs in.
-  const fresh = await signIn(RIKO_NEW_TOKEN, { via: rotated });
+  const fresh = await signIn({ name: REVIEWER.name, token: RIKO_NEW_TOKEN }, { via: rotated });
   assert.equal((await withSession(rotated, fresh, "GET", path)).status, 200);
   // Riko removed: a session of Riko's ends too.
-  const another = await signIn(REVIEWER.token);
+  const another = await signIn(REVIEWER);
   assert.equal((await withSession(removed, another, "GET", path)).status, 401);
   // The database holds no token, only fingerprints.
   const { results } = await pipeline.db.prepare("SELECT * FROM review_sessions").all();
@@ -254,13 +262,13 @@ test("after a reviewer's token changes, or the reviewer is removed, their old se
 });
 
 test("a session from before sessions remembered their token ends at its next request", async () => {
-  const cookie = await signIn(AIKO.token);
+  const cookie = await signIn(AIKO);
   await pipeline.db.prepare("UPDATE review_sessions SET token_fingerprint = ''").run();
   assert.equal((await withSession(pipeline, cookie, "GET", "/api/v1/drafts")).status, 401);
 });
 
 test("sign out everywhere ends every session of that reviewer, and only theirs", async () => {
-  const [phone, laptop, other] = [await signIn(REVIEWER.token), await signIn(REVIEWER.token), await signIn(AIKO.token)];
+  const [phone, laptop, other] = [await signIn(REVIEWER), await signIn(REVIEWER), await signIn(AIKO)];
   const fromElsewhere = await fetch(`${pipeline.url}/review/logout/everywhere`, {
     method: "POST",
     redirect: "manual",
@@ -294,14 +302,9 @@ test("failed sign-ins and bearer tokens are limited per client and logged withou
   const ip = client();
   await startOfAMinute();
   const wrong = "wrong-token-0f9e8d7c6b5a49382716";
-  const signInAs = (token, from = ip) =>
-    fetch(`${pipeline.url}/review/login`, {
-      method: "POST",
-      redirect: "manual",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: pipeline.url, "cf-connecting-ip": from },
-      body: new URLSearchParams({ token, next: "/review" }),
-    });
-  for (let i = 0; i < 10; i++) assert.equal((await signInAs(wrong)).status, 401, `attempt ${i + 1}`);
+  // Each wrong attempt names someone else, so no name reaches its own limit here.
+  const signInAs = (token, from = ip, name = REVIEWER.name) => postSignIn(name, token, { ip: from });
+  for (let i = 0; i < 10; i++) assert.equal((await signInAs(wrong, ip, `Guess ${i}`)).status, 401, `attempt ${i + 1}`);
   const limited = await signInAs(REVIEWER.token);
   assert.equal(limited.status, 429, "an 11th sign-in within the minute was let through");
   assert.equal(limited.headers.get("retry-after"), "60");
@@ -326,6 +329,103 @@ test("failed sign-ins and bearer tokens are limited per client and logged withou
   assert.ok(logged.some((l) => l.includes(`client ${ip}`) && l.includes("sign-in")), JSON.stringify(logged.slice(0, 3)));
   const all = JSON.stringify(pipeline.logs);
   for (const secret of [wrong, REVIEWER.token, AIKO.token, API_TOKEN]) assert.ok(!all.includes(secret), "a token reached the log");
+});
+
+/** A page's text with `name` (as given, and as the form fills it in again) made neutral. */
+const withoutName = (page, name) => page.replaceAll(name.trim(), "NAME");
+
+test("failed sign-ins are limited per name from any client: a name over its limit is refused even with its token, others are not", async () => {
+  const wrong = "wrong-token-1a2b3c4d5e6f70819a2b";
+  const nobody = "Nobody Here";
+  await startOfAMinute();
+  // Ten failures for Mika, and ten for a name that is no reviewer's, each from a client of its
+  // own: no client comes near its own limit. The answers are the same for both names.
+  for (let i = 0; i < 10; i++) {
+    const [asMika, asNobody] = [await postSignIn(MIKA.name, wrong), await postSignIn(nobody, wrong)];
+    const [mikaPage, nobodyPage] = [await asMika.text(), await asNobody.text()];
+    assert.equal(asMika.status, 401, `Mika's attempt ${i + 1}: ${mikaPage}`);
+    assert.equal(asNobody.status, asMika.status, `attempt ${i + 1}`);
+    assert.equal(withoutName(nobodyPage, nobody), withoutName(mikaPage, MIKA.name), `attempt ${i + 1}: the pages differ`);
+    assert.match(mikaPage, /That name and token are not a reviewer&#39;s\./);
+  }
+  // Over the name's limit: Mika's own token, from a client never seen, spelled otherwise.
+  const refused = await postSignIn("  MIKA ", MIKA.token);
+  const refusedPage = await refused.text();
+  assert.equal(refused.status, 429, `Mika signed in over the name's limit: ${refusedPage}`);
+  assert.equal(refused.headers.get("retry-after"), "60");
+  assert.ok(!refused.headers.get("set-cookie"), "a name over its limit got a session");
+  assert.match(refusedPage, /Too many attempts to sign in/);
+  const nobodyOver = await postSignIn(nobody, wrong);
+  assert.equal(nobodyOver.status, 429);
+  assert.equal(nobodyOver.headers.get("retry-after"), "60");
+  assert.equal(withoutName(await nobodyOver.text(), nobody), withoutName(refusedPage, "MIKA"), "the name's limit tells reviewers apart");
+  // Other names are not held back, from any of those clients.
+  const aiko = await signIn(AIKO, { ip: `198.51.100.${clients}` });
+  assert.equal((await withSession(pipeline, aiko, "GET", "/api/v1/drafts")).status, 200);
+
+  // The log names the clients and the names, never a token.
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.includes('sign-in refused for name "mika"')), { what: "the refusal in the log" });
+  const failures = pipeline.logs.filter((l) => l.includes("a sign-in's name and token matched no reviewer"));
+  assert.ok(failures.some((l) => l.includes('name "mika"') && /client 198\.51\.100\.\d+/.test(l)), JSON.stringify(failures.slice(0, 3)));
+  assert.ok(failures.some((l) => l.includes('name "nobody here"')), JSON.stringify(failures.slice(0, 3)));
+  const all = JSON.stringify(pipeline.logs);
+  for (const secret of [wrong, MIKA.token, AIKO.token]) assert.ok(!all.includes(secret), "a token reached the log");
+});
+
+test("a token typed where the name goes is neither logged nor shown again", async () => {
+  const response = await postSignIn(AIKO.token, AIKO.token);
+  const page = await response.text();
+  assert.equal(response.status, 401, page);
+  assert.ok(!page.includes(AIKO.token), "the page shows the token");
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.includes("a name shaped like a token, not shown")), { what: "the failure in the log" });
+  assert.ok(!JSON.stringify(pipeline.logs).includes(AIKO.token), "the token reached the log");
+});
+
+test("X-Reviewer: the bearer token must be that reviewer's, and failures count against the name", async () => {
+  const wrong = "wrong-token-9f8e7d6c5b4a39281706";
+  const as = (name, token, ip = client()) =>
+    pipeline.request("GET", "/api/v1/drafts", { token, headers: { "x-reviewer": name, "cf-connecting-ip": ip } });
+  // The reviewer's own token with their name, in any case: theirs.
+  const draft = await readyDraft();
+  const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
+    body: { revision: draft.revision },
+    token: AIKO.token,
+    headers: { "x-reviewer": " aiko " },
+  });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal((await pipeline.draftRow(draft.draftId)).approved_by, "Aiko");
+  // Someone else's valid token, the API_TOKEN, or a name that is no reviewer's: 401, the same answer.
+  const otherToken = await as(AIKO.name, REVIEWER.token);
+  assert.equal(otherToken.status, 401, otherToken.text);
+  const apiToken = await as(AIKO.name, API_TOKEN);
+  assert.equal(apiToken.status, 401, apiToken.text);
+  const noReviewer = await as("Nobody Else", REVIEWER.token);
+  assert.equal(noReviewer.status, 401, noReviewer.text);
+  assert.deepEqual(noReviewer.json, otherToken.json);
+
+  // Ten wrong tokens for Nana from ten clients: the name is over its limit, no client is.
+  await startOfAMinute();
+  for (let i = 0; i < 10; i++) assert.equal((await as(NANA.name, wrong)).status, 401, `failure ${i + 1}`);
+  const over = await as(NANA.name, wrong);
+  assert.equal(over.status, 429, over.text);
+  assert.equal(over.json.error.code, "too_many_attempts");
+  assert.equal(over.headers.get("retry-after"), "60");
+  // The same wrong token from a client of its own without the header: only that client counts.
+  assert.equal((await pipeline.request("GET", "/api/v1/drafts", { token: wrong, headers: { "cf-connecting-ip": client() } })).status, 401);
+  // The limit is the name's, for signing in too: Nana's own token is refused there.
+  const signInOver = await postSignIn(NANA.name, NANA.token);
+  assert.equal(signInOver.status, 429, await signInOver.text());
+  // A right bearer token is not a failure, as without the header.
+  assert.equal((await as(NANA.name, NANA.token)).status, 200);
+  // Another reviewer's name is not held back.
+  assert.equal((await as(AIKO.name, AIKO.token)).status, 200);
+  assert.equal((await as(AIKO.name, wrong)).status, 401);
+
+  await pipeline.eventually(() => pipeline.logs.some((l) => l.includes("not the token of the reviewer named in X-Reviewer") && l.includes('name "nana"') && l.includes("over the failure limit")), {
+    what: "the failures in the log",
+  });
+  const all = JSON.stringify(pipeline.logs);
+  for (const secret of [wrong, NANA.token, REVIEWER.token, AIKO.token, API_TOKEN]) assert.ok(!all.includes(secret), "a token reached the log");
 });
 
 test("a weak API_TOKEN closes the API with an error naming the variable, not the value", async () => {
@@ -357,7 +457,7 @@ test("the sign-in page never shows what is wrong with REVIEWERS; the log says, w
       method: "POST",
       redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", origin: via.url, "cf-connecting-ip": client() },
-      body: new URLSearchParams({ token: REVIEWER.token, next: "/review" }),
+      body: new URLSearchParams({ name: REVIEWER.name, token: REVIEWER.token, next: "/review" }),
     });
     const page = await response.text();
     assert.equal(response.status, 503, page);

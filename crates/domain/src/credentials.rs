@@ -113,7 +113,8 @@ pub struct Reviewer {
 }
 
 /// `name:token` pairs, one per line or separated by commas. Names are 1 to 40 letters,
-/// digits, spaces, `.`, `_` or `-`; tokens are distinct secrets passing [`check_secret`].
+/// digits, spaces, `.`, `_` or `-`, distinct ignoring case (see [`name_key`]); tokens are
+/// distinct secrets passing [`check_secret`].
 /// An error names the entry by its place, never its name or token.
 pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
     let mut reviewers: Vec<Reviewer> = Vec::new();
@@ -140,7 +141,10 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         }
         check_secret(token)
             .map_err(|weakness| format!("REVIEWERS entry {n}: the token {weakness}"))?;
-        if let Some(other) = reviewers.iter().position(|r| r.name == name) {
+        if let Some(other) = reviewers
+            .iter()
+            .position(|r| name_key(&r.name) == name_key(name))
+        {
             return Err(format!(
                 "REVIEWERS entries {} and {n} have the same name",
                 other + 1
@@ -161,6 +165,43 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         return Err("REVIEWERS lists nobody".into());
     }
     Ok(reviewers)
+}
+
+/// A name as someone gives it (signing in, or `X-Reviewer`), made comparable: trimmed,
+/// case-folded, at most [`MAX_NAME_CHARS`] characters. Reviewers are found by it, and failures are
+/// counted under it whether or not it is a reviewer's.
+pub fn name_key(given: &str) -> String {
+    given
+        .trim()
+        .chars()
+        // Upper case, then lower: `µ` and `μ`, `ß` and `SS` become alike, as case folding
+        // makes them.
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .take(MAX_NAME_CHARS)
+        .collect()
+}
+
+/// The given name as a log line may show it: its [`name_key`] with every character a reviewer's
+/// name cannot hold replaced by `?`, so no control, direction or markup character reaches
+/// the log. `None` when the name could be a token ([`check_secret`] accepts it, as every
+/// token does): someone who typed their token into the name field is not logged.
+pub fn name_for_log(given: &str) -> Option<String> {
+    if check_secret(given.trim()).is_ok() {
+        return None;
+    }
+    Some(
+        name_key(given)
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || " ._-".contains(c) {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -253,6 +294,10 @@ mod tests {
             Err("entries 1 and 2 have the same name"),
         );
         check(
+            &format!("Aiko:{token_a},aiko :{token_b}"),
+            Err("entries 1 and 2 have the same name"),
+        );
+        check(
             &format!("a:{token_a},b:{token_a}"),
             Err("entries 1 and 2 have the same token"),
         );
@@ -265,5 +310,35 @@ mod tests {
             &format!("{}:Aiko", &token_b[..40]),
             Err("entry 1: the token is shorter"),
         );
+    }
+
+    #[test]
+    fn names_compare_trimmed_bounded_and_in_lower_case() {
+        assert_eq!(name_key("  Aiko Tanaka "), "aiko tanaka");
+        assert_eq!(name_key("AIKO"), name_key("aiko"));
+        assert_eq!(name_key("ÉLODIE"), "élodie");
+        assert_eq!(name_key("Strauß"), name_key("STRAUSS"));
+        // A capital that is two letters in lower case still leaves the key bounded.
+        assert_eq!(name_key(&"İ".repeat(40)).chars().count(), MAX_NAME_CHARS);
+        assert_eq!(name_key(""), "");
+        let long = "x".repeat(10_000);
+        assert_eq!(name_key(&long).chars().count(), MAX_NAME_CHARS);
+        // Two names alike in their first 40 characters share a key; no reviewer's name is longer.
+        assert_eq!(name_key(&format!("{long}a")), name_key(&format!("{long}b")));
+    }
+
+    #[test]
+    fn a_logged_name_is_plain_and_never_token_shaped() {
+        assert_eq!(name_for_log(" Aiko ").as_deref(), Some("aiko"));
+        assert_eq!(
+            name_for_log("a\nb\u{202e}<script>").as_deref(),
+            Some("a?b??script?")
+        );
+        assert_eq!(name_for_log(&"y".repeat(500)).unwrap().chars().count(), 40);
+        // Typed into the name field, a token is not logged.
+        for token in [HEX_32, HEX_48, BASE64_22] {
+            assert_eq!(name_for_log(token), None, "{token}");
+            assert_eq!(name_for_log(&format!(" {token} ")), None, "{token}");
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! Fuzzing every parser of outside text in `domain`: times, queue messages, draft ids, and
-//! the text rules. Each property holds for every input, and nothing panics.
+//! Fuzzing every parser of outside text in `domain`: times, queue messages, draft ids, the
+//! text rules, and names given at sign-in. Each property holds for every input, and nothing panics.
 
 #![cfg(not(target_arch = "wasm32"))]
 
 use domain::content::{PostText, RawPostText, invisible};
+use domain::credentials::{MAX_NAME_CHARS, check_secret, name_for_log, name_key};
 use domain::draft::DraftId;
 use domain::message::{QueueMessage, format_rfc3339};
 use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR, parse_rfc3339};
@@ -142,6 +143,28 @@ proptest! {
                 prop_assert!(raw.hashtags.iter().all(|t| invisible::refused(t).is_empty()));
             }
             Err(errors) => prop_assert!(!errors.is_empty()),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    /// A given name's key is bounded and ignores case and surrounding spaces; what a log shows
+    /// of it is plain, bounded, and never a string that could be a token.
+    #[test]
+    fn names_given_are_bounded_and_logged_plainly(
+        name in prop_oneof![tricky_text(80), "[A-Za-z0-9_-]{20,48}".prop_map(|s: String| s)],
+    ) {
+        let key = name_key(&name);
+        prop_assert!(key.chars().count() <= MAX_NAME_CHARS);
+        prop_assert_eq!(name_key(&format!("  {}\n", name.to_uppercase())), name_key(&name.to_lowercase()));
+        match name_for_log(&name) {
+            Some(shown) => {
+                prop_assert!(shown.chars().count() <= MAX_NAME_CHARS);
+                prop_assert!(shown.chars().all(|c| c.is_alphanumeric() || " ._-?".contains(c)), "{shown:?}");
+            }
+            None => prop_assert!(check_secret(name.trim()).is_ok()),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! Approving, re-approving, rescheduling and withdrawing are a person's decisions: the
 //! `API_TOKEN` may generate, read and edit, but gets 403 there.
 
-use domain::credentials::{Reviewer, check_secret, parse_reviewers};
+use domain::credentials::{Reviewer, check_secret, name_key, parse_reviewers};
 use platform::clock::{now, random_hex, sha256_hex};
 use platform::config::number;
 use platform::sessions::{NewSession, SessionStore};
@@ -84,40 +84,71 @@ pub fn reviewers(env: &Env) -> Result<Vec<Reviewer>, ApiError> {
     })
 }
 
+/// The header with which a script names the reviewer whose token it sends.
+pub const REVIEWER_HEADER: &str = "x-reviewer";
+
 /// Whoever the bearer token belongs to: the automation or a reviewer. Every configured
-/// token is compared, in constant time, whichever matches. A failure is counted against the
-/// client (see `limit`).
+/// token is compared, in constant time, whichever matches. With `X-Reviewer`, the token must
+/// be that reviewer's. A failure is counted against the client and, with `X-Reviewer`, against
+/// the name (see `limit`).
 pub async fn bearer_actor(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     let given = bearer(req)?;
+    let named = req.headers().get(REVIEWER_HEADER)?;
     let api = api_token(env)?;
     let people = reviewers(env).unwrap_or_default();
     let mut found = None;
     if let Some(api) = &api
         && constant_time_eq(given.as_bytes(), api.as_bytes())
+        && named.is_none()
     {
         found = Some(Actor {
             name: API_ACTOR.into(),
             via: Via::ApiToken,
         });
     }
-    for reviewer in &people {
-        if constant_time_eq(given.as_bytes(), reviewer.token.as_bytes()) {
-            found = Some(Actor {
-                name: reviewer.name.clone(),
-                via: Via::ReviewerToken,
-            });
-        }
+    if let Some(reviewer) = matching_reviewer(&people, named.as_deref(), &given) {
+        found = Some(Actor {
+            name: reviewer.name.clone(),
+            via: Via::ReviewerToken,
+        });
     }
     match found {
         Some(actor) if !given.is_empty() => Ok(actor),
-        // No token at all is no guess: not counted.
-        _ if given.is_empty() && api.is_some() => Err(ApiError::Unauthorized),
         // Fails closed: without `API_TOKEN` only reviewers' own tokens open anything.
-        _ if api.is_none() => Err(ApiError::NotConfigured(
+        _ if api.is_none() && named.is_none() => Err(ApiError::NotConfigured(
             "API_TOKEN is not set; the API is closed".into(),
         )),
-        _ => Err(limit::failed(req, env, Failure::Bearer).await),
+        // No token at all is no guess: not counted.
+        _ if given.is_empty() => Err(ApiError::Unauthorized),
+        _ => {
+            let failure = Failure::Bearer {
+                name: named.as_deref(),
+            };
+            Err(limit::failed(req, env, failure).await)
+        }
     }
+}
+
+/// The reviewer whose token `token` is, and, when a name is given, whose name it is too (by
+/// `name_key`). Every reviewer's token and name are compared, in constant time, whoever
+/// matches, so the work is the same whether the name is a reviewer's or not.
+fn matching_reviewer<'a>(
+    people: &'a [Reviewer],
+    name: Option<&str>,
+    token: &str,
+) -> Option<&'a Reviewer> {
+    let name = name.map(name_key);
+    let mut found = None;
+    for reviewer in people {
+        let token_matches = constant_time_eq(token.as_bytes(), reviewer.token.as_bytes());
+        let name_matches = name.as_ref().is_none_or(|name| {
+            constant_time_eq(name.as_bytes(), name_key(&reviewer.name).as_bytes())
+        });
+        if token_matches & name_matches {
+            found = Some(reviewer);
+        }
+    }
+    found.filter(|_| !token.is_empty())
 }
 
 /// Only the `API_TOKEN` (generate, the OpenAPI document).
@@ -244,25 +275,19 @@ pub fn require_same_origin(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Signs in with a reviewer's token: the session id for the cookie and its lifetime. Every
-/// attempt counts against the client's limit before the token is compared.
+/// Signs in with a reviewer's name and token: the session id for the cookie and its
+/// lifetime. Every attempt counts against the client's and the name's limits before the token
+/// is compared; a name that is no reviewer's is counted and answered the same way.
 pub async fn sign_in(
     req: &Request,
     env: &Env,
+    name: &str,
     token: &str,
 ) -> Result<(String, Actor, u64), ApiError> {
-    limit::attempt(req, env).await?;
+    limit::attempt(req, env, name).await?;
     let reviewers = reviewers(env)?;
-    // Every configured token is compared, in constant time, whichever matches.
-    let token = token.trim();
-    let mut found = None;
-    for reviewer in &reviewers {
-        if constant_time_eq(token.as_bytes(), reviewer.token.as_bytes()) {
-            found = Some(reviewer);
-        }
-    }
-    let Some(reviewer) = found.filter(|_| !token.is_empty()) else {
-        return Err(limit::failed(req, env, Failure::SignIn).await);
+    let Some(reviewer) = matching_reviewer(&reviewers, Some(name), token.trim()) else {
+        return Err(limit::failed(req, env, Failure::SignIn { name }).await);
     };
     let hours: u64 = number(env, "REVIEW_SESSION_HOURS", 12).map_err(ApiError::NotConfigured)?;
     let seconds = hours.clamp(1, 24 * 30) * 3600;

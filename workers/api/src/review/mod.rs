@@ -8,6 +8,7 @@ mod html;
 use std::fmt::Write;
 
 use domain::content::{MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_MENTIONS};
+use domain::credentials::{MAX_NAME_CHARS, check_secret};
 use domain::draft::{DraftState, Event, ImageStatus, Status};
 use platform::store::{DraftStore, PageCursor};
 use serde_json::{Value, json};
@@ -63,19 +64,33 @@ pub async fn login_page(req: &Request, env: &Env) -> Result<Response, ApiError> 
         .find(|(k, _)| k == "next")
         .map(|(_, v)| v)
         .unwrap_or_default();
-    page_response(200, login_html(&next, None))
+    page_response(200, login_html(&next, "", None))
 }
 
-fn login_html(next: &str, error: Option<&str>) -> String {
+/// The sign-in form: the reviewer's name, then their token. After a failed attempt the name
+/// is filled in again, unless it could be a token typed in the wrong field (never shown).
+fn login_html(next: &str, name: &str, error: Option<&str>) -> String {
     let error = error.map_or(String::new(), |e| {
         format!(
             r#"<p class="error" role="alert" id="login-error">{}</p>"#,
             esc(e)
         )
     });
+    let name = name.trim();
+    let name: String = if check_secret(name).is_ok() {
+        String::new()
+    } else {
+        name.chars().take(MAX_NAME_CHARS).collect()
+    };
+    let (name_focus, token_focus) = if name.is_empty() {
+        (" autofocus", "")
+    } else {
+        ("", " autofocus")
+    };
     let body = format!(
-        r#"<section class="card narrow"><h1>Sign in to review</h1>{error}<form method="post" action="/review/login"><input type="hidden" name="next" value="{next}"><label for="token">Reviewer token</label><input id="token" name="token" type="password" autocomplete="current-password" required autofocus><p class="hint">Your own token, as configured in <code>REVIEWERS</code>. It is never shown again.</p><button type="submit" class="primary">Sign in</button></form></section>"#,
-        next = esc(next)
+        r#"<section class="card narrow"><h1>Sign in to review</h1>{error}<form method="post" action="/review/login"><input type="hidden" name="next" value="{next}"><label for="name">Your name</label><input id="name" name="name" type="text" autocomplete="username" autocapitalize="none" autocorrect="off" spellcheck="false" maxlength="{MAX_NAME_CHARS}" value="{name}" required{name_focus}><p class="hint">As it is written in <code>REVIEWERS</code> (capitals do not matter).</p><label for="token">Reviewer token</label><input id="token" name="token" type="password" autocomplete="current-password" required{token_focus}><p class="hint">Your own token, as configured in <code>REVIEWERS</code>. It is never shown again.</p><button type="submit" class="primary">Sign in</button></form></section>"#,
+        next = esc(next),
+        name = esc(&name),
     );
     layout("Sign in", None, &body)
 }
@@ -91,11 +106,17 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
             .unwrap_or_default()
     };
     let next = safe_next(&field("next"));
-    match auth::sign_in(req, env, &field("token")).await {
+    let name = field("name");
+    match auth::sign_in(req, env, &name, &field("token")).await {
         Ok((id, _, seconds)) => redirect(&next, Some(&auth::session_cookie(&id, seconds))),
+        // The same words whether or not the name is a reviewer's.
         Err(ApiError::Unauthorized) => page_response(
             401,
-            login_html(&next, Some("That token is not a reviewer's token.")),
+            login_html(
+                &next,
+                &name,
+                Some("That name and token are not a reviewer's."),
+            ),
         ),
         Err(ApiError::TooManyAttempts {
             retry_after_seconds,
@@ -104,6 +125,7 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
                 429,
                 login_html(
                     &next,
+                    &name,
                     Some("Too many attempts to sign in. Wait a minute and try again."),
                 ),
             )?;
@@ -118,6 +140,7 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
             503,
             login_html(
                 &next,
+                "",
                 Some(
                     "Sign-in is not available right now. The operator can see why in the Worker's log.",
                 ),
