@@ -15,8 +15,9 @@ use crate::plan::{self, Waiting};
 use crate::schedule::{Report, Run, select_drafts};
 use crate::tasks::REMINDERS;
 
-/// Drafts in one digest at most; more wait for the next run.
-const PER_DIGEST: u32 = 500;
+/// Drafts in one digest at most (a run reads and marks each): more wait for the next run's
+/// digest.
+const PER_DIGEST: u32 = 100;
 /// How long a run may hold the task.
 const LEASE: Duration = Duration::minutes(5);
 
