@@ -37,10 +37,10 @@ fn time(at: OffsetDateTime) -> JsValue {
 /// first, as many as the publishing quota lets through; the rest are held with the reason
 /// and the time they are expected to go.
 pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
-    // Two ranges of the index of approved drafts with nothing queued (migration 0009), each
-    // ordered and limited: the timed posts whose time has come, and the untimed ones (rare:
-    // a post whose message could not be queued). Rows read are the due posts, at most
-    // 2 x PER_RUN, whatever the history or the posts scheduled ahead.
+    // Two ranges of the (status, scheduled_at) index, each ordered and limited: approved
+    // posts whose time has come, and untimed ones. Rows read are the posts due or in flight
+    // (a queued post stays approved until its consumer claims it), not the history nor the
+    // posts scheduled ahead.
     let due = select_drafts(
         &run.db,
         "SELECT * FROM (
