@@ -37,25 +37,37 @@ fn time(at: OffsetDateTime) -> JsValue {
 /// first, as many as the publishing quota lets through; the rest are held with the reason
 /// and the time they are expected to go.
 pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
-    // Two ranges of the (status, scheduled_at) index, each ordered and limited: approved
-    // posts whose time has come, and untimed ones. Rows read are the posts due or in flight
-    // (a queued post stays approved until its consumer claims it), not the history nor the
-    // posts scheduled ahead.
-    let due = select_drafts(
+    // Two ranges of the index of approved drafts with nothing queued, by time (migration
+    // 0009), each in its order and limited: the timed posts whose time has come, and the
+    // untimed ones (rare: a post whose message went missing before it was recorded). Rows
+    // read are the due posts, not the history, the posts scheduled ahead nor the ones in
+    // flight. They are merged here: a sort in D1 reads every row again.
+    let mut due = select_drafts(
         &run.db,
         "SELECT * FROM (
-             SELECT *, scheduled_at AS due_order FROM drafts
+             SELECT * FROM drafts INDEXED BY drafts_waiting_by_schedule
              WHERE status = 'approved' AND publish_due_at IS NULL AND scheduled_at <= ?1
-             ORDER BY scheduled_at, id LIMIT ?2)
+             ORDER BY scheduled_at LIMIT ?2)
          UNION ALL
          SELECT * FROM (
-             SELECT *, COALESCE(approved_at, updated_at) AS due_order FROM drafts
+             SELECT * FROM drafts INDEXED BY drafts_waiting_by_schedule
              WHERE status = 'approved' AND publish_due_at IS NULL AND scheduled_at IS NULL
-             ORDER BY due_order, id LIMIT ?2)
-         ORDER BY due_order, id LIMIT ?2",
+             ORDER BY COALESCE(approved_at, updated_at) LIMIT ?2)",
         &[time(run.now), JsValue::from_f64(f64::from(PER_RUN))],
     )
     .await?;
+    let due_order = |row: &DraftRow| {
+        row.scheduled_at
+            .clone()
+            .or_else(|| row.approved_at.clone())
+            .unwrap_or_else(|| row.updated_at.clone())
+    };
+    due.sort_by(|a, b| {
+        due_order(a)
+            .cmp(&due_order(b))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    due.truncate(PER_RUN as usize);
     report.due = due.len();
     if due.is_empty() {
         return Ok(());
