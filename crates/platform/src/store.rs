@@ -338,7 +338,7 @@ impl DraftStore {
             ],
         );
         let page = self.db.prepare(sql).bind(&binds)?;
-        // Kept in step with every write by the triggers of migration 0009: six rows read.
+        // Kept in step with every write by the triggers of migration 0008: six rows read.
         let counts = self
             .db
             .prepare("SELECT status, count FROM draft_counts WHERE count > 0");
