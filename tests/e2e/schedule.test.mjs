@@ -779,5 +779,6 @@ test("each run is traced to LangSmith with its counts (no secret in it), and the
   assert.deepEqual(point.blobs, ["schedule_run", "ok"]);
   assert.deepEqual(point.indexes, ["schedule"]);
   assert.deepEqual(point.doubles.slice(0, 3), [2, 2, 0], "due, queued, held");
-  assert.equal(point.doubles.length, 16);
+  assert.equal(point.doubles.length, 18);
+  assert.ok(point.doubles[16] > 0, "D1 rows read");
 });

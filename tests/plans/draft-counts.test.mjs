@@ -1,5 +1,5 @@
 // The per-status counts a list page shows come from `draft_counts`, kept by triggers
-// (migration 0009): after any mix of inserts, text written, status changes and deletes they
+// (migration 0008): after any mix of inserts, text written, status changes and deletes they
 // equal a count of the table.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";

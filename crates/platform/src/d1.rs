@@ -2,9 +2,21 @@
 //! serde_wasm_bindgen, several JS calls per column, and a draft row has over forty columns:
 //! about half of all the calls from wasm to JS a generate request made. Here a statement's
 //! rows cross into wasm as one JSON string, which serde_json reads.
+//!
+//! Every statement the Workers send goes through [`all`] or [`batch`] (clippy's
+//! `disallowed-methods` refuses the `worker` crate's own `first`, `run`, `all`, `raw`, `batch`
+//! and `exec`), and each result's `meta` (`rows_read`, `rows_written`: what D1 bills) is
+//! added to the [`metered`] scopes the statement runs in: a request, a scheduler run, a queue
+//! batch, one message of it.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
-use worker::js_sys::{Array, JSON};
+use worker::js_sys::{Array, JSON, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::types::{D1Database as D1DatabaseSys, D1Result as D1ResultSys};
@@ -21,6 +33,19 @@ pub struct Rows {
 impl Rows {
     fn read(result: &JsValue) -> Result<Self> {
         let result: &D1ResultSys = result.unchecked_ref();
+        if let Ok(meta) = result.meta() {
+            let count = |name: &str| {
+                Reflect::get(&meta, &JsValue::from_str(name))
+                    .ok()
+                    .and_then(|n| n.as_f64())
+                    .filter(|n| n.is_finite() && *n >= 0.0)
+                    .map_or(0, |n| n as u64)
+            };
+            add(Usage {
+                rows_read: count("rows_read"),
+                rows_written: count("rows_written"),
+            });
+        }
         let json = match result.results()? {
             Some(rows) => JSON::stringify(&rows)?
                 .as_string()
@@ -55,7 +80,9 @@ impl Rows {
     }
 }
 
-/// Runs `statement` and returns its rows.
+/// Runs `statement` and returns its rows (none for a write without `RETURNING`). The one way
+/// a single statement is run: D1's `first()` reports no `meta`, so a statement that wants one
+/// row says `LIMIT 1`.
 pub async fn all(statement: D1PreparedStatement) -> Result<Rows> {
     let result = JsFuture::from(statement.inner().all()?).await?;
     Rows::read(&result)
@@ -77,4 +104,114 @@ pub async fn batch(db: &D1Database, mut statements: Vec<D1PreparedStatement>) ->
     let results = JsFuture::from(sys.batch(statements)?).await?;
     let results: Array = results.dyn_into()?;
     results.iter().map(|result| Rows::read(&result)).collect()
+}
+
+/// D1 rows read and written, as each result's `meta` counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+thread_local! {
+    /// The meters of the scopes being polled now, outermost first. A Worker's isolate runs one
+    /// poll at a time, so while a statement's result is read, the stack holds exactly the
+    /// scopes of the future that awaited it.
+    static METERS: RefCell<Vec<Rc<Cell<Usage>>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn add(usage: Usage) {
+    METERS.with(|meters| {
+        for meter in meters.borrow().iter() {
+            let sum = meter.get();
+            meter.set(Usage {
+                rows_read: sum.rows_read + usage.rows_read,
+                rows_written: sum.rows_written + usage.rows_written,
+            });
+        }
+    });
+}
+
+/// What the innermost scope polled now has used so far; `None` outside every scope.
+pub fn usage() -> Option<Usage> {
+    METERS.with(|meters| meters.borrow().last().map(|meter| meter.get()))
+}
+
+/// Runs `future`, counting the rows of every D1 statement it runs, also in the scopes around
+/// it; returns its output and the count.
+pub async fn metered<F: Future>(future: F) -> (F::Output, Usage) {
+    let meter = Rc::new(Cell::new(Usage::default()));
+    let output = Metered {
+        future: Box::pin(future),
+        meter: meter.clone(),
+    }
+    .await;
+    (output, meter.get())
+}
+
+struct Metered<F> {
+    future: Pin<Box<F>>,
+    meter: Rc<Cell<Usage>>,
+}
+
+/// Takes the meter off the stack however the poll ends.
+struct Popped;
+
+impl Drop for Popped {
+    fn drop(&mut self) {
+        METERS.with(|meters| meters.borrow_mut().pop());
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        METERS.with(|meters| meters.borrow_mut().push(this.meter.clone()));
+        let _popped = Popped;
+        this.future.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The futures here never wait: one poll finishes them.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = Box::pin(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+        {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("a future that waits"),
+        }
+    }
+
+    #[test]
+    fn a_statement_counts_in_every_scope_it_runs_in_and_no_other() {
+        let counted = |read, written| Usage {
+            rows_read: read,
+            rows_written: written,
+        };
+        add(counted(100, 100)); // outside every scope: nowhere
+        assert_eq!(usage(), None);
+        let ((inner, sibling), outer) = block_on(metered(async {
+            add(counted(3, 1));
+            let (_, inner) = metered(async {
+                add(counted(5, 2));
+                assert_eq!(usage(), Some(counted(5, 2)));
+            })
+            .await;
+            let (_, sibling) = metered(async { add(counted(7, 0)) }).await;
+            assert_eq!(usage(), Some(counted(15, 3)));
+            (inner, sibling)
+        }));
+        assert_eq!(inner, counted(5, 2));
+        assert_eq!(sibling, counted(7, 0));
+        assert_eq!(outer, counted(15, 3));
+        assert_eq!(usage(), None);
+    }
 }

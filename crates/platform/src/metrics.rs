@@ -1,9 +1,13 @@
-//! Custom metrics in Workers Analytics Engine: queue latency and processing outcomes.
-//! Writing is fire-and-forget in the runtime; a missing binding only logs.
+//! Custom metrics in Workers Analytics Engine: queue latency, processing outcomes, and what
+//! each request, scheduler run and queue batch cost in D1 (rows read and written, from each
+//! result's `meta`, see [`crate::d1::metered`]). Writing is fire-and-forget in the runtime; a
+//! missing binding only logs.
 
 use domain::message::QueueMessage;
 use time::OffsetDateTime;
 use worker::{AnalyticsEngineDataPointBuilder, Env};
+
+use crate::d1::Usage;
 
 pub const METRICS_BINDING: &str = "METRICS";
 
@@ -58,9 +62,55 @@ pub fn record_publish_attempt(
     }
 }
 
+/// One data point per api request: blobs = [event, method, route (its pattern, such as
+/// `/api/v1/drafts/{id}`, or "" when none matched), status], doubles = [d1_rows_read,
+/// d1_rows_written, duration_ms], index = "api".
+pub fn record_request(
+    env: &Env,
+    method: &str,
+    route: &str,
+    status: u16,
+    d1: Usage,
+    duration_ms: f64,
+) {
+    let write = || -> worker::Result<()> {
+        let dataset = env.analytics_engine(METRICS_BINDING)?;
+        AnalyticsEngineDataPointBuilder::new()
+            .indexes(["api"])
+            .blobs(["api_request", method, route, status.to_string().as_str()])
+            .doubles([d1.rows_read as f64, d1.rows_written as f64, duration_ms])
+            .write_to(&dataset)
+    };
+    if let Err(error) = write() {
+        worker::console_warn!("writing a metric failed: {error}");
+    }
+}
+
+/// One data point per queue batch a consumer handled: blobs = [event, queue], doubles =
+/// [messages, d1_rows_read, d1_rows_written, duration_ms], index = the queue.
+pub fn record_batch(env: &Env, queue: &str, messages: usize, d1: Usage, duration_ms: f64) {
+    let write = || -> worker::Result<()> {
+        let dataset = env.analytics_engine(METRICS_BINDING)?;
+        AnalyticsEngineDataPointBuilder::new()
+            .indexes([queue])
+            .blobs(["queue_batch", queue])
+            .doubles([
+                messages as f64,
+                d1.rows_read as f64,
+                d1.rows_written as f64,
+                duration_ms,
+            ])
+            .write_to(&dataset)
+    };
+    if let Err(error) = write() {
+        worker::console_warn!("writing a metric failed: {error}");
+    }
+}
+
 /// One data point per scheduler run (publish-consumer's Cron Trigger): blobs = [event,
 /// outcome ("ok", or "errors" when a task failed)], doubles = `counts` in the order the
-/// scheduler documents (at most 20), index = "schedule".
+/// scheduler documents (at most 20; the run's D1 rows read and written among them), index =
+/// "schedule".
 pub fn record_schedule_run(env: &Env, outcome: &str, counts: &[f64]) {
     let write = || -> worker::Result<()> {
         let dataset = env.analytics_engine(METRICS_BINDING)?;

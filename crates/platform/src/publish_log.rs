@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
+use crate::d1;
 use crate::store::DB_BINDING;
 
 /// A step of the publish workflow.
@@ -191,16 +192,16 @@ impl PublishLog {
         entry: &Entry<'_>,
         now: OffsetDateTime,
     ) -> worker::Result<()> {
-        self.insert_statement(id, step, outcome, entry, now)?
-            .run()
-            .await?;
+        d1::all(self.insert_statement(id, step, outcome, entry, now)?)
+            .await?
+            .checked()?;
         Ok(())
     }
 
     /// The draft's rows, oldest first: the newest [`MAX_ROWS`] of them. What
     /// `GET /api/v1/drafts/{id}` shows as `publishLog`.
     pub async fn for_draft(&self, id: DraftId) -> worker::Result<Vec<LogRow>> {
-        let mut rows = self
+        let statement = self
             .db
             .prepare(
                 "SELECT attempt, step, outcome, error_class, error_code, error_subcode, message,
@@ -210,10 +211,8 @@ impl PublishLog {
             .bind(&[
                 text(&id.to_string()),
                 JsValue::from_f64(f64::from(MAX_ROWS)),
-            ])?
-            .all()
-            .await?
-            .results::<LogRow>()?;
+            ])?;
+        let mut rows = d1::all(statement).await?.checked()?.all::<LogRow>()?;
         rows.reverse();
         Ok(rows)
     }
@@ -221,16 +220,14 @@ impl PublishLog {
     /// The newest row that says why publishing stopped or last went wrong (a `give_up`, else
     /// the newest failed or retried step), for the failure's reason.
     pub async fn last_failure(&self, id: DraftId) -> worker::Result<Option<LogRow>> {
-        self.db
-            .prepare(
+        let statement = self.db.prepare(
                 "SELECT attempt, step, outcome, error_class, error_code, error_subcode, message,
                         container_id, media_id, duration_ms, created_at
                  FROM publish_logs
                  WHERE draft_id = ?1 AND outcome IN ('failed', 'retry') AND step NOT IN ('permalink', 'wait')
                  ORDER BY step = 'give_up' DESC, id DESC LIMIT 1",
             )
-            .bind(&[text(&id.to_string())])?
-            .first::<LogRow>(None)
-            .await
+            .bind(&[text(&id.to_string())])?;
+        d1::all(statement).await?.checked()?.first()
     }
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+use crate::d1;
 use crate::store::DB_BINDING;
 
 /// A session to store: only hashes of its id and of the token it was made with.
@@ -43,8 +44,7 @@ impl SessionStore {
     }
 
     pub async fn create(&self, session: &NewSession<'_>) -> worker::Result<()> {
-        self.db
-            .prepare(
+        let statement = self.db.prepare(
                 "INSERT INTO review_sessions (id_hash, reviewer, token_fingerprint, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
@@ -54,9 +54,8 @@ impl SessionStore {
                 text(session.token_fingerprint),
                 time(session.now),
                 time(session.expires_at),
-            ])?
-            .run()
-            .await?;
+            ])?;
+        d1::all(statement).await?.checked()?;
         Ok(())
     }
 
@@ -66,44 +65,48 @@ impl SessionStore {
         id_hash: &str,
         now: OffsetDateTime,
     ) -> worker::Result<Option<LiveSession>> {
-        self.db
+        let statement = self
+            .db
             .prepare(
                 "SELECT reviewer, token_fingerprint FROM review_sessions
-                 WHERE id_hash = ?1 AND expires_at > ?2",
+                 WHERE id_hash = ?1 AND expires_at > ?2 LIMIT 1",
             )
-            .bind(&[text(id_hash), time(now)])?
-            .first::<LiveSession>(None)
-            .await
+            .bind(&[text(id_hash), time(now)])?;
+        d1::all(statement).await?.checked()?.first()
     }
 
     /// Ends every session of `reviewer` ("sign out everywhere"); returns how many.
     pub async fn delete_all_of(&self, reviewer: &str) -> worker::Result<usize> {
-        let result = self
+        let statement = self
             .db
             .prepare("DELETE FROM review_sessions WHERE reviewer = ?1 RETURNING id_hash")
-            .bind(&[text(reviewer)])?
-            .all()
-            .await?;
-        Ok(result.results::<serde_json::Value>()?.len())
+            .bind(&[text(reviewer)])?;
+        Ok(d1::all(statement)
+            .await?
+            .checked()?
+            .all::<serde_json::Value>()?
+            .len())
     }
 
     pub async fn delete(&self, id_hash: &str) -> worker::Result<()> {
-        self.db
+        let statement = self
+            .db
             .prepare("DELETE FROM review_sessions WHERE id_hash = ?1")
-            .bind(&[text(id_hash)])?
-            .run()
-            .await?;
+            .bind(&[text(id_hash)])?;
+        d1::all(statement).await?.checked()?;
         Ok(())
     }
 
     /// Removes expired sessions; returns how many.
     pub async fn purge_expired(&self, now: OffsetDateTime) -> worker::Result<usize> {
-        let result = self
+        let statement = self
             .db
             .prepare("DELETE FROM review_sessions WHERE expires_at <= ?1 RETURNING id_hash")
-            .bind(&[time(now)])?
-            .all()
-            .await?;
-        Ok(result.results::<serde_json::Value>()?.len())
+            .bind(&[time(now)])?;
+        Ok(d1::all(statement)
+            .await?
+            .checked()?
+            .all::<serde_json::Value>()?
+            .len())
     }
 }

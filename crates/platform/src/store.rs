@@ -286,7 +286,7 @@ impl DraftStore {
     }
 
     pub async fn insert(&self, draft: &NewDraft<'_>) -> worker::Result<()> {
-        self.insert_statement(draft)?.run().await?;
+        d1::all(self.insert_statement(draft)?).await?.checked()?;
         Ok(())
     }
 
@@ -338,7 +338,7 @@ impl DraftStore {
             ],
         );
         let page = self.db.prepare(sql).bind(&binds)?;
-        // Kept in step with every write by the triggers of migration 0009: six rows read.
+        // Kept in step with every write by the triggers of migration 0008: six rows read.
         let counts = self
             .db
             .prepare("SELECT status, count FROM draft_counts WHERE count > 0");
@@ -414,9 +414,10 @@ impl DraftStore {
         struct Discarded {
             image_key: Option<String>,
         }
-        let result = self.discard_textless_statement(id)?.all().await?;
+        let result = d1::all(self.discard_textless_statement(id)?).await?;
         Ok(result
-            .results::<Discarded>()?
+            .checked()?
+            .all::<Discarded>()?
             .into_iter()
             .next()
             .map(|row| row.image_key))
@@ -449,7 +450,7 @@ impl DraftStore {
         }
         let list =
             serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        Ok(self
+        let statement = self
             .db
             .prepare(
                 "SELECT image_key AS key FROM drafts
@@ -458,10 +459,11 @@ impl DraftStore {
                  SELECT approved_image_key AS key FROM drafts
                  WHERE status != 'discarded' AND approved_image_key IN (SELECT value FROM json_each(?1))",
             )
-            .bind(&[text(&list)])?
-            .all()
+            .bind(&[text(&list)])?;
+        Ok(d1::all(statement)
             .await?
-            .results::<Key>()?
+            .checked()?
+            .all::<Key>()?
             .into_iter()
             .map(|k| k.key)
             .collect())
@@ -487,7 +489,7 @@ impl DraftStore {
     /// A plain comment (not a decision), only while the draft has fewer than
     /// [`MAX_COMMENTS_PER_DRAFT`] of them; whether it was recorded.
     pub async fn add_comment(&self, comment: &NewComment<'_>) -> worker::Result<bool> {
-        let inserted = self
+        let statement = self
             .db
             .prepare(
                 "INSERT INTO review_comments (draft_id, revision, reviewer, decision, comment, created_at)
@@ -498,10 +500,9 @@ impl DraftStore {
             .bind(&comment_row(
                 comment,
                 JsValue::from_f64(MAX_COMMENTS_PER_DRAFT as f64),
-            ))?
-            .all()
-            .await?;
-        Ok(inserted.results::<serde_json::Value>()?.len() == 1)
+            ))?;
+        let inserted = d1::all(statement).await?;
+        Ok(inserted.checked()?.all::<serde_json::Value>()?.len() == 1)
     }
 
     /// The draft's newest [`HISTORY_LIMIT`] review comments and decisions, and its newest
@@ -534,10 +535,11 @@ impl DraftStore {
                  ) ORDER BY id",
             )
             .bind(&[id, limit])?;
-        let results = self.db.batch(vec![comments, steps]).await?;
+        let results = d1::batch(&self.db, vec![comments, steps]).await?;
         let rows = |i: usize| -> worker::Result<Vec<serde_json::Value>> {
-            let mut rows: Vec<serde_json::Value> =
-                results.get(i).map_or(Ok(Vec::new()), |r| r.results())?;
+            let mut rows: Vec<serde_json::Value> = results
+                .get(i)
+                .map_or(Ok(Vec::new()), |r| r.checked()?.all())?;
             for row in &mut rows {
                 if let Some(object) = row.as_object_mut() {
                     object.remove("id");
@@ -557,7 +559,7 @@ impl DraftStore {
             class: String,
             count: i64,
         }
-        let rows = self
+        let statement = self
             .db
             .prepare(
                 // An attempt logs several steps; each failed attempt counts once.
@@ -568,10 +570,8 @@ impl DraftStore {
                    AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
                  GROUP BY day, class ORDER BY day DESC, class",
             )
-            .bind(&[text(&format!("-{days} days"))])?
-            .all()
-            .await?
-            .results::<Row>()?;
+            .bind(&[text(&format!("-{days} days"))])?;
+        let rows = d1::all(statement).await?.checked()?.all::<Row>()?;
         Ok(rows
             .into_iter()
             .map(|r| (r.day, r.class, r.count))
@@ -587,7 +587,7 @@ impl DraftStore {
         struct Owner {
             owner: String,
         }
-        let owner = self
+        let statement = self
             .db
             .prepare(
                 "INSERT INTO idempotency_keys
@@ -609,9 +609,8 @@ impl DraftStore {
                 time(claim.lease_until),
                 time(claim.now),
                 time(claim.expires_at),
-            ])?
-            .first::<Owner>(None)
-            .await?;
+            ])?;
+        let owner = d1::all(statement).await?.checked()?.first::<Owner>()?;
         Ok(owner.is_some_and(|o| o.owner == claim.owner))
     }
 
@@ -628,15 +627,14 @@ impl DraftStore {
             lease_expires_at: String,
             draft_id: Option<String>,
         }
-        let row = self
+        let statement = self
             .db
             .prepare(
                 "SELECT fingerprint, state, lease_expires_at, draft_id FROM idempotency_keys
-                 WHERE key = ?1 AND expires_at > ?2",
+                 WHERE key = ?1 AND expires_at > ?2 LIMIT 1",
             )
-            .bind(&[text(key), time(now)])?
-            .first::<Row>(None)
-            .await?;
+            .bind(&[text(key), time(now)])?;
+        let row = d1::all(statement).await?.checked()?.first::<Row>()?;
         Ok(row.map(|row| HeldKey {
             fingerprint: row.fingerprint,
             done: row.state == "done",
@@ -676,13 +674,15 @@ impl DraftStore {
 
     /// Deletes the keys that expired before `now`; returns how many.
     pub async fn purge_expired_keys(&self, now: OffsetDateTime) -> worker::Result<usize> {
-        let result = self
+        let statement = self
             .db
             .prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1 RETURNING key")
-            .bind(&[time(now)])?
-            .all()
-            .await?;
-        Ok(result.results::<serde_json::Value>()?.len())
+            .bind(&[time(now)])?;
+        Ok(d1::all(statement)
+            .await?
+            .checked()?
+            .all::<serde_json::Value>()?
+            .len())
     }
 
     // --- dead letters ----------------------------------------------------------------------
@@ -693,7 +693,7 @@ impl DraftStore {
         letter: &DeadLetter<'_>,
         now: OffsetDateTime,
     ) -> worker::Result<()> {
-        let result = self
+        let statement = self
             .db
             .prepare(
                 "INSERT INTO dead_letters (message_id, queue, body, reason, first_seen_at, last_seen_at)
@@ -708,10 +708,9 @@ impl DraftStore {
                 text(letter.body),
                 text(letter.reason),
                 time(now),
-            ])?
-            .all()
-            .await?;
-        if result.results::<serde_json::Value>()?.len() == 1 {
+            ])?;
+        let result = d1::all(statement).await?;
+        if result.checked()?.all::<serde_json::Value>()?.len() == 1 {
             Ok(())
         } else {
             Err(worker::Error::RustError(

@@ -232,7 +232,18 @@ impl Tracer {
         });
     }
 
-    pub fn finish(self, result: Result<Value, String>) -> Trace {
+    /// The root run, with what the workflow cost in D1 so far in its metadata (`d1_rows_read`,
+    /// `d1_rows_written`) when it runs in a [`crate::d1::metered`] scope.
+    pub fn finish(mut self, result: Result<Value, String>) -> Trace {
+        if let Some(usage) = crate::d1::usage() {
+            if !self.metadata.is_object() {
+                self.metadata = Value::Object(serde_json::Map::new());
+            }
+            if let Some(metadata) = self.metadata.as_object_mut() {
+                metadata.insert("d1_rows_read".into(), usage.rows_read.into());
+                metadata.insert("d1_rows_written".into(), usage.rows_written.into());
+            }
+        }
         let (outputs, error) = split(result);
         Trace {
             root: Run {

@@ -157,18 +157,16 @@ pub async fn regenerate(
         Status::Failed => target.decide(&Change::Regenerate, &record, started).await?,
         Status::Draft => {
             // The record alone, conditional on the revision; the text or image change follows.
-            store
-                .comment_statement(&NewComment {
-                    draft_id: id,
-                    revision,
-                    status: Status::Draft,
-                    reviewer: &actor.name,
-                    decision: "regenerate",
-                    comment: record.comment,
-                    now: started,
-                })?
-                .run()
-                .await?;
+            let record = store.comment_statement(&NewComment {
+                draft_id: id,
+                revision,
+                status: Status::Draft,
+                reviewer: &actor.name,
+                decision: "regenerate",
+                comment: record.comment,
+                now: started,
+            })?;
+            platform::d1::all(record).await?.checked()?;
             target.row.clone()
         }
         other => {

@@ -255,7 +255,10 @@ async fn create_draft(
     // The row must exist before the image message: the consumer reads its prompt there.
     let image_message = QueueMessage::new(id, Action::GenerateImage, 1, started);
     let stored_and_queued = async {
-        insert.run().await.map_err(Stage::Insert)?;
+        platform::d1::all(insert)
+            .await
+            .and_then(|result| result.checked().map(|_| ()))
+            .map_err(Stage::Insert)?;
         send(env, IMAGE_QUEUE, &image_message, 0)
             .await
             .map_err(Stage::Queue)

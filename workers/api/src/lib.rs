@@ -32,12 +32,30 @@ use crate::routes::{Access, Match, Route};
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let head = req.method() == Method::Head;
-    let page = req.path().starts_with("/review");
-    let response = match route(&mut req, &env, &ctx).await {
+    let started = platform::clock::now();
+    let method = req.method();
+    let head = method == Method::Head;
+    let path = req.path();
+    let page = path.starts_with("/review");
+    // Every D1 statement the request runs is counted (`platform::d1`): the request's data
+    // point carries the sum, and so does its trace, if it has one.
+    let (answer, d1) = platform::d1::metered(route(&mut req, &env, &ctx)).await;
+    let response = match answer {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
+    let pattern = match routes::find(method.as_ref(), &path) {
+        Match::Found { def, .. } => def.pattern,
+        _ => "",
+    };
+    platform::metrics::record_request(
+        &env,
+        method.as_ref(),
+        pattern,
+        response.status_code(),
+        d1,
+        (platform::clock::now() - started).whole_milliseconds() as f64,
+    );
     // Everything on the review page's paths, errors included, carries its security headers.
     if page {
         let _ = review::security_headers(response.headers());

@@ -103,7 +103,7 @@ impl Alerts {
         let at = now();
         let claim = random_hex::<12>();
         let quiet_since = repeat_after.map(|d| format_rfc3339(at - d));
-        let claimed = self
+        let statement = self
             .db
             .prepare(
                 "INSERT INTO operator_alerts (kind, first_at, last_at, count, claim, sent_at)
@@ -125,9 +125,10 @@ impl Alerts {
                 text(&claim),
                 quiet_since.as_deref().map_or(JsValue::NULL, text),
             ])
-            .map_err(|e| e.to_string())?
-            .first::<Claimed>(None)
+            .map_err(|e| e.to_string())?;
+        let claimed = platform::d1::all(statement)
             .await
+            .and_then(|result| result.checked()?.first::<Claimed>())
             .map_err(|e| format!("claiming the alert {kind}: {e}"))?
             .ok_or_else(|| format!("claiming the alert {kind} wrote no row"))?;
         if claimed.claim.as_deref() != Some(claim.as_str()) {
@@ -138,16 +139,17 @@ impl Alerts {
         match self.send(message).await {
             Ok(()) => Ok(Raised::Sent),
             Err(error) => {
-                let released = self
+                let statement = self
                     .db
                     .prepare(
                         "UPDATE operator_alerts SET claim = NULL, sent_at = NULL
                          WHERE kind = ?1 AND claim = ?2",
                     )
                     .bind(&[text(kind), text(&claim)])
-                    .map_err(|e| e.to_string())?
-                    .run()
-                    .await;
+                    .map_err(|e| e.to_string())?;
+                let released = platform::d1::all(statement)
+                    .await
+                    .and_then(|result| result.checked().map(|_| ()));
                 if let Err(e) = released {
                     // The claim stays; the alert is still not lost, as the caller retries.
                     worker::console_error!("releasing the alert {kind}: {e}");

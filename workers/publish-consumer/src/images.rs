@@ -17,12 +17,13 @@ use crate::schedule::{Report, Run, select_drafts};
 
 pub async fn ask_again(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
     let asked_before = run.now - run.settings.image_stuck;
+    // A range of the index of unfinished images under review by when they were asked for
+    // (migration 0009): rows read are the images overdue, not every draft waiting.
     let stuck = select_drafts(
         &run.db,
-        "SELECT * FROM drafts
-         WHERE status = 'draft' AND caption IS NOT NULL
-           AND (image_status = 'pending'
-                OR (image_status = 'generating' AND image_lease_expires_at <= ?1))
+        "SELECT * FROM drafts INDEXED BY drafts_unfinished_images
+         WHERE status = 'draft' AND image_status IN ('pending', 'generating') AND caption IS NOT NULL
+           AND (image_status = 'pending' OR image_lease_expires_at <= ?1)
            AND COALESCE(image_requested_at, created_at) <= ?2
          ORDER BY COALESCE(image_requested_at, created_at), id LIMIT ?3",
         &[

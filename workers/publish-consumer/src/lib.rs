@@ -51,13 +51,28 @@ async fn queue(
     env: Env,
     ctx: Context,
 ) -> worker::Result<()> {
+    let started = platform::clock::now();
     let queue_name = batch.queue();
-    let messages = well_formed(&env, &batch).await;
-    match queue_name.as_str() {
-        PUBLISH_QUEUE_NAME => publish_batch(&env, &ctx, messages).await,
+    let ((), d1) = platform::d1::metered(handle_batch(&env, &ctx, &batch, &queue_name)).await;
+    let duration = (platform::clock::now() - started).whole_milliseconds() as f64;
+    let size = batch.raw_iter().count();
+    platform::metrics::record_batch(&env, &queue_name, size, d1, duration);
+    Ok(())
+}
+
+/// One batch, every D1 statement of it counted by the caller's meter (`platform::d1`).
+async fn handle_batch(
+    env: &Env,
+    ctx: &Context,
+    batch: &MessageBatch<worker::wasm_bindgen::JsValue>,
+    queue_name: &str,
+) {
+    let messages = well_formed(env, batch).await;
+    match queue_name {
+        PUBLISH_QUEUE_NAME => publish_batch(env, ctx, messages).await,
         FAILED_QUEUE_NAME => {
             for (raw, message, received_at) in messages {
-                failed_message(&env, raw, &message, received_at).await;
+                failed_message(env, raw, &message, received_at).await;
             }
         }
         other => {
@@ -66,12 +81,11 @@ async fn queue(
                     "draft {}: this Worker does not consume {other}",
                     message.id
                 );
-                platform::metrics::record_message(&env, other, &message, "retry", received_at);
+                platform::metrics::record_message(env, other, &message, "retry", received_at);
                 raw.retry();
             }
         }
     }
-    Ok(())
 }
 
 /// The Cron Trigger (every minute): one scheduler run at the event's scheduled time. Nothing
@@ -82,19 +96,22 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let at = OffsetDateTime::from_unix_timestamp_nanos(event.schedule() as i128 * 1_000_000)
         .unwrap_or(started);
     let cron = event.cron();
-    let (report, trace, secrets) = schedule::run(&env, at, &cron).await;
+    // The run's D1 statements are counted: its data point and its trace carry the sum.
+    let ((report, trace, secrets), d1) =
+        platform::d1::metered(schedule::run(&env, at, &cron)).await;
     let duration = (platform::clock::now() - started).whole_milliseconds() as f64;
     let outcome = if report.errors.is_empty() {
         "ok"
     } else {
         "errors"
     };
-    platform::metrics::record_schedule_run(&env, outcome, &report.counts(duration));
+    platform::metrics::record_schedule_run(&env, outcome, &report.counts(duration, d1));
     let summary = serde_json::to_string(&report).unwrap_or_default();
+    let cost = format!("D1 rows read {}, written {}", d1.rows_read, d1.rows_written);
     if report.errors.is_empty() {
-        worker::console_log!("cron {cron}: schedule {summary}");
+        worker::console_log!("cron {cron}: schedule {summary}; {cost}");
     } else {
-        worker::console_error!("cron {cron}: schedule {summary}");
+        worker::console_error!("cron {cron}: schedule {summary}; {cost}");
     }
     ctx.wait_until(async move {
         if let Some(langsmith) = LangSmith::from_env(&env) {
@@ -157,7 +174,10 @@ async fn publish_batch(
     let publish_ctx = &publish_ctx;
     let traces: Vec<Trace> = futures::stream::iter(messages)
         .map(|(raw, message, received_at)| async move {
-            publish_message(publish_ctx, raw, &message, received_at).await
+            // Each message's own D1 cost goes in its trace (and counts in the batch's too).
+            platform::d1::metered(publish_message(publish_ctx, raw, &message, received_at))
+                .await
+                .0
         })
         .buffer_unordered(IN_FLIGHT)
         .collect()

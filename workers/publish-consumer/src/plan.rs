@@ -55,6 +55,19 @@ pub fn plan_quota(
     }
 }
 
+/// How many of the window's publish times [`plan_quota`] reads for `due` posts: none when
+/// every one fits, else one per post ahead of them and one per held post.
+pub fn published_needed(due: usize, limit: &PublishingLimit, in_flight: u32) -> usize {
+    let Some(remaining) = limit.remaining() else {
+        return 0;
+    };
+    let held = due.saturating_sub(remaining.saturating_sub(in_flight) as usize);
+    if held == 0 {
+        return 0;
+    }
+    in_flight.saturating_sub(remaining) as usize + held
+}
+
 /// Why a post is held, in words, for the draft.
 pub fn hold_reason(
     limit: &PublishingLimit,
@@ -143,11 +156,33 @@ mod tests {
     fn the_quota_lets_through_what_fits_and_dates_the_rest() {
         let published = [hours_ago(20), hours_ago(10), hours_ago(2)];
         let check = |due: usize, usage: u32, in_flight: u32, expect: QuotaPlan| {
+            let limit = limit(usage, Some(5));
             assert_eq!(
-                plan_quota(due, &limit(usage, Some(5)), in_flight, &published),
+                plan_quota(due, &limit, in_flight, &published),
                 expect,
                 "{due} due, {usage} used, {in_flight} in flight"
             );
+            // The scheduler reads only the publish times the plan uses: none when nothing is
+            // held.
+            let needed = published_needed(due, &limit, in_flight);
+            assert_eq!(needed == 0, expect.held_until.is_empty());
+            assert_eq!(
+                plan_quota(
+                    due,
+                    &limit,
+                    in_flight,
+                    &published[..needed.min(published.len())]
+                ),
+                expect,
+                "with the {needed} publish times read"
+            );
+            if needed > 0 && needed <= published.len() {
+                assert_ne!(
+                    plan_quota(due, &limit, in_flight, &published[..needed - 1]),
+                    expect,
+                    "one publish time fewer than read would do"
+                );
+            }
         };
         // Room for all.
         check(

@@ -37,16 +37,37 @@ fn time(at: OffsetDateTime) -> JsValue {
 /// first, as many as the publishing quota lets through; the rest are held with the reason
 /// and the time they are expected to go.
 pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
-    let due = select_drafts(
+    // Two ranges of the index of approved drafts with nothing queued, by time (migration
+    // 0009), each in its order and limited: the timed posts whose time has come, and the
+    // untimed ones (rare: a post whose message went missing before it was recorded). Rows
+    // read are the due posts, not the history, the posts scheduled ahead nor the ones in
+    // flight. They are merged here: a sort in D1 reads every row again.
+    let mut due = select_drafts(
         &run.db,
-        "SELECT * FROM drafts
-         WHERE status = 'approved' AND publish_due_at IS NULL
-           AND (scheduled_at IS NULL OR scheduled_at <= ?1)
-         ORDER BY COALESCE(scheduled_at, approved_at, updated_at), id
-         LIMIT ?2",
+        "SELECT * FROM (
+             SELECT * FROM drafts INDEXED BY drafts_waiting_by_schedule
+             WHERE status = 'approved' AND publish_due_at IS NULL AND scheduled_at <= ?1
+             ORDER BY scheduled_at LIMIT ?2)
+         UNION ALL
+         SELECT * FROM (
+             SELECT * FROM drafts INDEXED BY drafts_waiting_by_schedule
+             WHERE status = 'approved' AND publish_due_at IS NULL AND scheduled_at IS NULL
+             ORDER BY COALESCE(approved_at, updated_at) LIMIT ?2)",
         &[time(run.now), JsValue::from_f64(f64::from(PER_RUN))],
     )
     .await?;
+    let due_order = |row: &DraftRow| {
+        row.scheduled_at
+            .clone()
+            .or_else(|| row.approved_at.clone())
+            .unwrap_or_else(|| row.updated_at.clone())
+    };
+    due.sort_by(|a, b| {
+        due_order(a)
+            .cmp(&due_order(b))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    due.truncate(PER_RUN as usize);
     report.due = due.len();
     if due.is_empty() {
         return Ok(());
@@ -59,7 +80,14 @@ pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String>
             let window = limit
                 .quota_duration_seconds
                 .map_or(DEFAULT_WINDOW, |s| Duration::seconds(i64::from(s)));
-            let published = published_since(run, run.now - window).await?;
+            // When places free up matters only to posts held back: the window's publish
+            // times are read only then, and only as many as they wait for.
+            let needed = plan::published_needed(due.len(), &limit, in_flight);
+            let published = if needed > 0 {
+                published_since(run, run.now - window, needed).await?
+            } else {
+                Vec::new()
+            };
             let plan = plan::plan_quota(due.len(), &limit, in_flight, &published);
             report.quota_free = plan.free.map(i64::from);
             let holds: Vec<(String, Option<OffsetDateTime>)> = plan
@@ -217,35 +245,36 @@ async fn in_flight(run: &Run<'_>) -> Result<u32, String> {
     struct Count {
         n: u32,
     }
-    let count = run
-        .db
-        .prepare(
-            // Two ranges of the (status, publish_due_at) index: rows read are the posts in
-            // flight, not the history.
-            "SELECT (SELECT COUNT(*) FROM drafts WHERE status = 'approved' AND publish_due_at IS NOT NULL)
-                  + (SELECT COUNT(*) FROM drafts WHERE status = 'publishing') AS n",
-        )
-        .first::<Count>(None)
+    // Two ranges of the (status, publish_due_at) index: rows read are the posts in flight,
+    // not the history.
+    let statement = run.db.prepare(
+        "SELECT (SELECT COUNT(*) FROM drafts WHERE status = 'approved' AND publish_due_at IS NOT NULL)
+              + (SELECT COUNT(*) FROM drafts WHERE status = 'publishing') AS n",
+    );
+    let count = platform::d1::all(statement)
         .await
+        .and_then(|result| result.checked()?.first::<Count>())
         .map_err(|e| e.to_string())?;
     Ok(count.map_or(0, |c| c.n))
 }
 
-/// When this pipeline's posts within the quota's window went out, oldest first: the first
-/// log row that recorded each media id. Reads the window's successful publish steps (an
-/// index by step, outcome and time) and, for each media id among them, whether an older row
-/// recorded it (an index by media id): rows in proportion to the window, not to the history.
-/// The indexes are named: left to itself the planner walks every media id in order for the
-/// GROUP BY.
+/// When this pipeline's posts within the quota's window went out, oldest first, at most
+/// `limit`: the first log row that recorded each media id. Reads the window's successful
+/// publish steps (an index by step, outcome and time) and, for each media id among them,
+/// whether an older row recorded it (an index by media id): rows in proportion to the
+/// window, which Meta's quota itself bounds, not to the history; and only in a run that
+/// holds posts back. The indexes are named: left to itself the planner walks every media id
+/// in order for the GROUP BY.
 async fn published_since(
     run: &Run<'_>,
     since: OffsetDateTime,
+    limit: usize,
 ) -> Result<Vec<OffsetDateTime>, String> {
     #[derive(Deserialize)]
     struct At {
         at: String,
     }
-    let rows = run
+    let statement = run
         .db
         .prepare(
             "SELECT MIN(created_at) AS at FROM publish_logs AS recent INDEXED BY publish_logs_by_step_time
@@ -256,14 +285,13 @@ async fn published_since(
                                  AND earlier.step IN ('publish', 'reconcile')
                                  AND earlier.outcome = 'ok' AND earlier.created_at <= ?1)
              GROUP BY media_id
-             ORDER BY at LIMIT 1000",
+             ORDER BY at LIMIT ?2",
         )
-        .bind(&[time(since)])
-        .map_err(|e| e.to_string())?
-        .all()
+        .bind(&[time(since), JsValue::from_f64(limit as f64)])
+        .map_err(|e| e.to_string())?;
+    let rows = platform::d1::all(statement)
         .await
-        .map_err(|e| e.to_string())?
-        .results::<At>()
+        .and_then(|result| result.checked()?.all::<At>())
         .map_err(|e| e.to_string())?;
     Ok(rows
         .iter()

@@ -672,7 +672,7 @@ impl Run<'_, '_> {
             return Ok(0);
         };
         let text = |value: Option<&str>| value.map_or(JsValue::NULL, JsValue::from_str);
-        let count = self
+        let statement = self
             .ctx
             .db
             .prepare(
@@ -688,24 +688,28 @@ impl Run<'_, '_> {
                 JsValue::from_str(&self.id.to_string()),
                 text(self.row.approved_caption.as_deref()),
                 text(self.row.approved_hashtags.as_deref()),
-            ])?
-            .first::<Count>(None)
-            .await?;
+            ])?;
+        let count = platform::d1::all(statement)
+            .await?
+            .checked()?
+            .first::<Count>()?;
         Ok(count.map_or(0, |c| c.n))
     }
 
     /// Whether another draft recorded `media_id` (drafts_by_media_id).
     async fn media_taken(&self, media_id: &str) -> Result<bool, Halt> {
-        let row = self
+        let statement = self
             .ctx
             .db
             .prepare("SELECT id FROM drafts WHERE media_id = ?1 AND id != ?2 LIMIT 1")
             .bind(&[
                 JsValue::from_str(media_id),
                 JsValue::from_str(&self.id.to_string()),
-            ])?
-            .first::<Value>(None)
-            .await?;
+            ])?;
+        let row = platform::d1::all(statement)
+            .await?
+            .checked()?
+            .first::<Value>()?;
         Ok(row.is_some())
     }
 

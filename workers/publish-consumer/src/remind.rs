@@ -15,8 +15,9 @@ use crate::plan::{self, Waiting};
 use crate::schedule::{Report, Run, select_drafts};
 use crate::tasks::REMINDERS;
 
-/// Drafts in one digest at most; more wait for the next run.
-const PER_DIGEST: u32 = 500;
+/// Drafts in one digest at most (a run reads and marks each): more wait for the next run's
+/// digest.
+const PER_DIGEST: u32 = 100;
 /// How long a run may hold the task.
 const LEASE: Duration = Duration::minutes(5);
 
@@ -45,12 +46,23 @@ pub async fn remind(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
 
 async fn digest(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
     let settings = &run.settings;
-    let waiting = select_drafts(
+    // Two ranges of the index of drafts under review by reminder and age (migration 0009):
+    // never reminded and old enough (in index order), and reminded long enough ago. Rows
+    // read are the drafts due a reminder, not every draft waiting. They are merged here: a
+    // sort in D1 reads every row again.
+    let mut waiting = select_drafts(
         &run.db,
-        "SELECT * FROM drafts
-         WHERE status = 'draft' AND caption IS NOT NULL AND created_at <= ?1
-           AND (reminded_at IS NULL OR reminded_at <= ?2)
-         ORDER BY created_at, id LIMIT ?3",
+        "SELECT * FROM (
+             SELECT * FROM drafts INDEXED BY drafts_for_review_by_reminder
+             WHERE status = 'draft' AND caption IS NOT NULL
+               AND reminded_at IS NULL AND created_at <= ?1
+             ORDER BY created_at LIMIT ?3)
+         UNION ALL
+         SELECT * FROM (
+             SELECT * FROM drafts INDEXED BY drafts_for_review_by_reminder
+             WHERE status = 'draft' AND caption IS NOT NULL
+               AND reminded_at <= ?2 AND created_at <= ?1
+             ORDER BY created_at LIMIT ?3)",
         &[
             JsValue::from_str(&format_rfc3339(run.now - settings.remind_after)),
             JsValue::from_str(&format_rfc3339(run.now - settings.remind_every)),
@@ -58,6 +70,8 @@ async fn digest(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
         ],
     )
     .await?;
+    waiting.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    waiting.truncate(PER_DIGEST as usize);
     if waiting.is_empty() {
         return Ok(());
     }

@@ -22,6 +22,7 @@
 
 use observe::langsmith::{RunType, Trace};
 use platform::config::{number, optional, or_default};
+use platform::d1::Usage;
 use platform::store::{DraftRow, DraftStore};
 use platform::trace::Tracer;
 use serde::Serialize;
@@ -122,8 +123,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The Analytics Engine doubles, in this order.
-    pub fn counts(&self, duration_ms: f64) -> [f64; 16] {
+    /// The Analytics Engine doubles, in this order; the last two are the run's D1 rows read
+    /// and written.
+    pub fn counts(&self, duration_ms: f64, d1: Usage) -> [f64; 18] {
         let n = |v: usize| v as f64;
         [
             n(self.due),
@@ -142,6 +144,8 @@ impl Report {
             n(self.images_removed),
             n(self.errors.len()),
             duration_ms,
+            d1.rows_read as f64,
+            d1.rows_written as f64,
         ]
     }
 }

@@ -7,6 +7,7 @@
 //! the task; a run that finished records `done_at`, and one that failed only releases it.
 
 use domain::message::format_rfc3339;
+use platform::d1;
 use platform::store::DB_BINDING;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -51,7 +52,7 @@ impl Tasks {
             claim: Option<String>,
         }
         let done_since = done_since.map(format_rfc3339);
-        let claimed = self
+        let statement = self
             .db
             .prepare(
                 "INSERT INTO scheduler_tasks (task, claim, claimed_until) VALUES (?1, ?2, ?3)
@@ -67,35 +68,34 @@ impl Tasks {
                 time(until),
                 time(now),
                 done_since.as_deref().map_or(JsValue::NULL, text),
-            ])?
-            .first::<Claimed>(None)
-            .await?;
+            ])?;
+        let claimed = d1::all(statement).await?.checked()?.first::<Claimed>()?;
         Ok(claimed.is_some_and(|c| c.claim.as_deref() == Some(claim)))
     }
 
     /// The task is done: recorded, and free again.
     pub async fn finish(&self, task: &str, claim: &str, now: OffsetDateTime) -> worker::Result<()> {
-        self.db
+        let statement = self
+            .db
             .prepare(
                 "UPDATE scheduler_tasks SET claim = NULL, claimed_until = NULL, done_at = ?3
                  WHERE task = ?1 AND claim = ?2",
             )
-            .bind(&[text(task), text(claim), time(now)])?
-            .run()
-            .await?;
+            .bind(&[text(task), text(claim), time(now)])?;
+        d1::all(statement).await?.checked()?;
         Ok(())
     }
 
     /// The task failed: free again at once, not recorded as done, so the next run tries.
     pub async fn release(&self, task: &str, claim: &str) -> worker::Result<()> {
-        self.db
+        let statement = self
+            .db
             .prepare(
                 "UPDATE scheduler_tasks SET claim = NULL, claimed_until = NULL
                  WHERE task = ?1 AND claim = ?2",
             )
-            .bind(&[text(task), text(claim)])?
-            .run()
-            .await?;
+            .bind(&[text(task), text(claim)])?;
+        d1::all(statement).await?.checked()?;
         Ok(())
     }
 
@@ -104,24 +104,26 @@ impl Tasks {
         struct Row {
             cursor: Option<String>,
         }
-        Ok(self
+        let statement = self
             .db
-            .prepare("SELECT cursor FROM scheduler_tasks WHERE task = ?1")
-            .bind(&[text(task)])?
-            .first::<Row>(None)
+            .prepare("SELECT cursor FROM scheduler_tasks WHERE task = ?1 LIMIT 1")
+            .bind(&[text(task)])?;
+        Ok(d1::all(statement)
             .await?
+            .checked()?
+            .first::<Row>()?
             .and_then(|row| row.cursor))
     }
 
     pub async fn set_cursor(&self, task: &str, cursor: Option<&str>) -> worker::Result<()> {
-        self.db
+        let statement = self
+            .db
             .prepare(
                 "INSERT INTO scheduler_tasks (task, cursor) VALUES (?1, ?2)
                  ON CONFLICT (task) DO UPDATE SET cursor = excluded.cursor",
             )
-            .bind(&[text(task), cursor.map_or(JsValue::NULL, text)])?
-            .run()
-            .await?;
+            .bind(&[text(task), cursor.map_or(JsValue::NULL, text)])?;
+        d1::all(statement).await?.checked()?;
         Ok(())
     }
 }

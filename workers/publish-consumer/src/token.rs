@@ -45,11 +45,13 @@ pub async fn check(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
         });
         match answer {
             Ok(_) => {
-                run.alerts
+                let clear = run
+                    .alerts
                     .clear_statement(TOKEN_INVALID)
-                    .map_err(|e| e.to_string())?
-                    .run()
+                    .map_err(|e| e.to_string())?;
+                platform::d1::all(clear)
                     .await
+                    .and_then(|result| result.checked().map(|_| ()))
                     .map_err(|e| e.to_string())?;
             }
             Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
