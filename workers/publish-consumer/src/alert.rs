@@ -58,7 +58,7 @@ pub async fn draft_failed(
             .await;
     }
     let text = format!(
-        "An approved Instagram post for {label} failed (draft {id}): {reason}. It was not published (its container was read, or never sent). Re-approve or regenerate it.",
+        "An approved Instagram post failed (draft {id}, {label}): {reason}. It was not published (its container was read, or never sent). Re-approve or regenerate it.",
         id = draft.id
     );
     alerts

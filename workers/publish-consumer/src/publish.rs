@@ -888,7 +888,7 @@ impl Run<'_, '_> {
             let kind = format!("publish_unresolved:{}:{since}", self.id);
             let (_, label) = self.ctx.accounts.name_of(self.row.account_id.as_deref());
             let text = format!(
-                "An approved Instagram post for {label} needs a look (draft {}): {reason}. It is not marked failed, because it may be live; check the account, and the draft is settled at the next successful read.",
+                "An approved Instagram post needs a look (draft {}, {label}): {reason}. It is not marked failed, because it may be live; check the account, and the draft is settled at the next successful read.",
                 self.id
             );
             if let Err(error) = self.ctx.alerts.raise(&kind, &text, None).await {
