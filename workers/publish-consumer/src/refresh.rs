@@ -152,3 +152,54 @@ pub async fn refresh(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
         Err(errors.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform::accounts::AccountRow;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2030-01-31 09:00 UTC);
+
+    fn account(login: &str, state: &str, age_days: i64, expires_in_days: Option<i64>) -> Account {
+        let at = |t: OffsetDateTime| format_rfc3339(t);
+        Account {
+            row: AccountRow {
+                id: "1784".into(),
+                username: Some("cafe".into()),
+                login: login.into(),
+                graph_base_url: "https://graph.instagram.com".into(),
+                token_ciphertext: Some("sealed".into()),
+                token_key_id: Some("k".into()),
+                token_expires_at: expires_in_days.map(|d| at(NOW + Duration::days(d))),
+                token_refreshed_at: at(NOW - Duration::days(age_days)),
+                state: state.into(),
+                state_reason: None,
+                refresh_error: None,
+                created_at: at(NOW),
+            },
+            token: Ok("token".into()),
+        }
+    }
+
+    #[test]
+    fn a_token_is_due_once_a_day_old_and_within_ten_days_of_a_known_expiry() {
+        for (login, state, age, expires, due_now) in [
+            ("instagram", "connected", 2, Some(9), true),
+            ("instagram", "connected", 1, Some(10), true),
+            ("instagram", "connected", 0, Some(9), false),
+            ("instagram", "connected", 2, Some(11), false),
+            ("instagram", "connected", 2, Some(-1), true),
+            ("instagram", "connected", 30, None, false),
+            ("facebook", "connected", 2, Some(9), false),
+            ("instagram", "needs_reconnect", 2, Some(9), false),
+            ("instagram", "disconnected", 2, Some(9), false),
+        ] {
+            assert_eq!(
+                due(&account(login, state, age, expires), NOW),
+                due_now,
+                "{login} {state} {age} days old, expires in {expires:?} days"
+            );
+        }
+    }
+}
