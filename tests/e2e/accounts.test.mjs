@@ -25,6 +25,9 @@ const ROTATED = "publish-consumer-rotated";
 const UPGRADED = "publish-consumer-upgraded";
 /** A copy without TOKEN_ENCRYPTION_KEY. */
 const KEYLESS = "publish-consumer-keyless";
+/** A copy whose key is neither of the keys the tokens were sealed with: a lost key. */
+const LOST_KEY = "publish-consumer-lost-key";
+const THIRD_KEY = randomBytes(32).toString("base64");
 
 // crates/vault's stored form, rebuilt here: base64(nonce || ciphertext || tag), the account
 // id as associated data, the key id the first 8 bytes of SHA-256 over a label and the key.
@@ -111,6 +114,7 @@ before(async () => {
     copies: {
       [ROTATED]: { of: PUBLISH, vars: { TOKEN_ENCRYPTION_KEY: NEW_KEY, TOKEN_ENCRYPTION_KEY_PREVIOUS: TOKEN_ENCRYPTION_KEY } },
       [KEYLESS]: { of: PUBLISH, vars: { TOKEN_ENCRYPTION_KEY: undefined } },
+      [LOST_KEY]: { of: PUBLISH, vars: { TOKEN_ENCRYPTION_KEY: THIRD_KEY } },
     },
   });
   tokens.target = p.sim.url;
@@ -320,4 +324,17 @@ test("without TOKEN_ENCRYPTION_KEY the consumer says so by name and leaves every
   assert.equal((await p.row(draft.id)).status, "approved");
   const said = p.pipeline.logs.slice(mark).join("\n");
   assert.match(said, /the secret TOKEN_ENCRYPTION_KEY is not set/);
+});
+
+test("a lost key: the settings' account is taken again from its secret, sealed with the key there is, and publishes", async () => {
+  const before = await account();
+  assert.notEqual(before.token_key_id, keyId(THIRD_KEY));
+  await publishOne(LOST_KEY);
+  const row = await account();
+  assert.equal(row.token_key_id, keyId(THIRD_KEY));
+  assert.equal(row.state, "connected", "taking the secret again connects the account again");
+  assert.equal(openToken(THIRD_KEY, accountId, row.token_ciphertext), p.sim.token);
+  // Taken once: the next batch keeps it.
+  await publishOne(LOST_KEY);
+  assert.equal((await account()).token_ciphertext, row.token_ciphertext);
 });

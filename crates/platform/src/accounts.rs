@@ -73,6 +73,10 @@ pub struct Imported<'a> {
     pub expires_at: Option<OffsetDateTime>,
     /// SHA-256 of the account id and the secret's token: a changed secret is taken once.
     pub token_sha256: &'a str,
+    /// The ids of the keys the settings hold: a stored token sealed by neither (the key was
+    /// lost) is taken again from the secret, the best that can be had.
+    pub current_key_id: &'a str,
+    pub previous_key_id: Option<&'a str>,
     /// Who connected it, in words (the setting it came from).
     pub connected_by: &'a str,
     /// Taken only while no other account exists (the local simulator's account).
@@ -102,13 +106,16 @@ impl AccountStore {
     /// only while no other account exists), its token taken again only when the secret
     /// changed since it was last taken (so a token the scheduler refreshed since is kept),
     /// its Graph base URL kept in step with the settings. A changed secret also connects
-    /// the account again.
+    /// the account again. A stored token sealed by a key the settings no longer hold is
+    /// taken again from the secret too.
     pub fn import_statement(
         &self,
         account: &Imported<'_>,
         now: OffsetDateTime,
     ) -> worker::Result<D1PreparedStatement> {
-        const FRESH: &str = "accounts.imported_token_sha256 IS NOT excluded.imported_token_sha256";
+        const FRESH: &str = "(accounts.imported_token_sha256 IS NOT excluded.imported_token_sha256
+             OR (accounts.token_key_id IS NOT NULL AND accounts.token_key_id IS NOT ?11
+                 AND accounts.token_key_id IS NOT ?12))";
         let sql = format!(
             "INSERT INTO accounts (id, login, graph_base_url, token_ciphertext, token_key_id,
                  token_expires_at, token_refreshed_at, imported_token_sha256, state,
@@ -139,6 +146,8 @@ impl AccountStore {
             text(account.token_sha256),
             text(account.connected_by),
             JsValue::from_f64(if account.only_if_alone { 1.0 } else { 0.0 }),
+            text(account.current_key_id),
+            account.previous_key_id.map_or(JsValue::NULL, text),
         ])
     }
 

@@ -146,6 +146,11 @@ impl KeyRing {
         &self.current.id
     }
 
+    /// The id of the previous key, while one is set.
+    pub fn previous_id(&self) -> Option<&str> {
+        self.previous.as_ref().map(|key| key.id.as_str())
+    }
+
     /// Whether a token sealed by `key_id` should be sealed again with the current key.
     pub fn is_stale(&self, key_id: &str) -> bool {
         key_id != self.current.id

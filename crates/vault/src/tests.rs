@@ -64,6 +64,8 @@ fn the_previous_key_opens_until_rotation_and_an_unknown_key_is_named() {
     let sealed = old.seal("1784", TOKEN, [3; 12]);
     let rotated = ring(&KEY_B, Some(&KEY_A));
     assert!(rotated.is_stale(&sealed.key_id));
+    assert_eq!(rotated.previous_id(), Some(sealed.key_id.as_str()));
+    assert_eq!(old.previous_id(), None);
     assert_eq!(
         rotated
             .open("1784", &sealed.key_id, &sealed.ciphertext)

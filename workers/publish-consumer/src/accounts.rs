@@ -91,6 +91,8 @@ impl Accounts {
             key_id: &sealed.key_id,
             expires_at: own.expires_at,
             token_sha256: &fingerprint,
+            current_key_id: settings.keys.current_id(),
+            previous_key_id: settings.keys.previous_id(),
             connected_by: if settings.simulator {
                 "the local Graph API simulator (no INSTAGRAM_ACCOUNT_ID is set)"
             } else {
