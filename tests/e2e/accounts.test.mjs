@@ -338,3 +338,20 @@ test("a lost key: the settings' account is taken again from its secret, sealed w
   await publishOne(LOST_KEY);
   assert.equal((await account()).token_ciphertext, row.token_ciphertext);
 });
+
+test("a disconnected account (no token): its draft waits with the reason, and the unchanged secret does not connect it again", async () => {
+  await p.db
+    .prepare("UPDATE accounts SET state = 'disconnected', state_reason = 'disconnected by a reviewer', token_ciphertext = NULL, token_key_id = NULL WHERE id = ?1")
+    .bind(accountId)
+    .run();
+  const draft = await p.approvedDraft();
+  const { outcomes } = await p.pipeline.deliver(LOST_KEY, "publish-queue", [message(draft.id)]);
+  assert.deepEqual(outcomes, ["acked"]);
+  const row = await p.row(draft.id);
+  assert.equal(row.status, "approved");
+  assert.match(row.last_error, /is disconnected \(disconnected by a reviewer\)/);
+  assert.deepEqual(p.ops(), []);
+  const stored = await account();
+  assert.equal(stored.state, "disconnected");
+  assert.equal(stored.token_ciphertext, null);
+});

@@ -85,6 +85,16 @@ impl Graph {
         })
     }
 
+    /// The account without a token, for a run that calls nothing (its draft only waits);
+    /// a call made with it would be refused as unauthenticated.
+    pub fn without_token(settings: &Settings, account: &Account) -> Self {
+        Self {
+            config: account.graph(&settings.api_version),
+            token: String::new(),
+            timeout_ms: settings.graph_timeout_ms,
+        }
+    }
+
     /// `POST /{user}/media`: the new container's id.
     pub async fn create_container(
         &self,

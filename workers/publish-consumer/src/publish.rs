@@ -215,7 +215,12 @@ pub async fn run(
 ) -> Result<Done, String> {
     let started = now();
     let account = ctx.account(&draft)?;
-    let graph = Graph::new(ctx.settings, account)?;
+    let graph = match (&start, Graph::new(ctx.settings, account)) {
+        (_, Ok(graph)) => graph,
+        // A disconnected account holds no token; its draft only waits, calling nothing.
+        (Start::AccountUnavailable(_), Err(_)) => Graph::without_token(ctx.settings, account),
+        (_, Err(error)) => return Err(error),
+    };
     let claim = random_hex::<16>();
     let lease_until = started + Duration::seconds(i64::from(ctx.settings.lease_seconds));
     let note = match (&start, draft.status()) {
