@@ -19,7 +19,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
-import { API_TOKEN, migrationStatements, ROOT, workerOptions } from "../e2e/harness.mjs";
+import { API_TOKEN, migrationStatements, ROOT, TOKEN_ENCRYPTION_KEY, workerOptions } from "../e2e/harness.mjs";
 
 export const TS_SOURCE = join(ROOT, "tests", "bench", "ts", "worker.ts");
 export const TS_BUNDLE = join(ROOT, "target", "bench-ts", "worker.js");
@@ -80,7 +80,7 @@ const directSocket = [{ host: "127.0.0.1", port: 0 }];
 export async function startBenchPipeline(vars = {}, { compare = false, tsVars = {} } = {}) {
   const apiVars = { API_TOKEN, ...(vars.api ?? {}) };
   const api = workerOptions("api", apiVars);
-  const workers = [api, workerOptions("publish-consumer", vars["publish-consumer"] ?? {}), workerOptions("image-consumer", vars["image-consumer"] ?? {})];
+  const workers = [api, workerOptions("publish-consumer", { TOKEN_ENCRYPTION_KEY, ...(vars["publish-consumer"] ?? {}) }), workerOptions("image-consumer", vars["image-consumer"] ?? {})];
   if (compare) {
     const imageQueue = { IMAGE_QUEUE: { queueName: BENCH_QUEUE } };
     workers.push(

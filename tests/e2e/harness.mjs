@@ -17,6 +17,11 @@ export const API_TOKEN = "test-token-5d41402abc4b2a76b9719d911017c592";
  * re-approving, rescheduling and withdrawing need a person, so tests send this token.
  */
 export const REVIEWER = { name: "Riko", token: "riko-review-3f8a91c4d2b7e6a05c1d9f2e" };
+/**
+ * The publish consumer's TOKEN_ENCRYPTION_KEY in every pipeline unless a test sets its own: a
+ * key for tests only (32 bytes in base64), never one to deploy.
+ */
+export const TOKEN_ENCRYPTION_KEY = "dGVzdC1vbmx5LXRva2VuLWtleS0wMTIzNDU2Nzg5YWI=";
 const CONFIGS = {
   api: "wrangler/api.toml",
   "publish-consumer": "wrangler/publish-consumer.toml",
@@ -317,6 +322,7 @@ export async function startPipeline(
   vars = {},
   { variants = {}, ai, copies = {}, record = false, idle = [], d1LatencyMs, logs = false, costs = false } = {},
 ) {
+  vars = { ...vars, "publish-consumer": { TOKEN_ENCRYPTION_KEY, ...(vars["publish-consumer"] ?? {}) } };
   const statementLog = process.env.D1_STATEMENT_LOG;
   if (d1LatencyMs === undefined && (costs || statementLog)) d1LatencyMs = 0;
   const apiVars = { API_TOKEN, REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}`, ...(vars.api ?? {}) };

@@ -400,7 +400,7 @@ test("an expired token fails every draft it meets and alerts the operator once; 
   assert.match(alerts[0].json.text, /access token is expired or invalid/);
   assert.deepEqual(Object.keys(alerts[0].json), ["text"]);
   assertNoSecret(alerts[0].text, [p.sim.token], "the alert");
-  const record = await p.alertRow("token_invalid");
+  const record = await p.alertRow(`token_invalid:${p.sim.userId}`);
   assert.equal(record.count, 4);
 
   // A new token works: the next publish clears the alert, so the next expiry alerts again.
@@ -408,7 +408,7 @@ test("an expired token fails every draft it meets and alerts the operator once; 
   const fresh = await p.approvedDraft();
   await p.publish([message(fresh.id)]);
   assert.equal((await p.row(fresh.id)).status, "published");
-  assert.equal(await p.alertRow("token_invalid"), null);
+  assert.equal(await p.alertRow(`token_invalid:${p.sim.userId}`), null);
   p.sim.control.fault({ kind: "token_expired" });
   const later = await p.approvedDraft();
   await p.publish([message(later.id)]);

@@ -22,8 +22,6 @@ const REVIEW_BASE_URL = "https://pipeline.example";
 const LANGSMITH_KEY = "lsv2_pt_schedule_e2e_9f8e7d6c5b4a";
 /** A copy with the default grace for unreferenced images (60 minutes). */
 const GRACE = "publish-consumer-grace";
-/** A copy that knows when the token expires: 3 days after the tests start. */
-const EXPIRING = "publish-consumer-expiring";
 const STARTED = Date.now();
 const TOKEN_EXPIRES_AT = rfc3339(new Date(STARTED + 3 * DAY));
 
@@ -42,7 +40,6 @@ before(async () => {
     idle: [IMAGE],
     copies: {
       [GRACE]: { of: PUBLISH, vars: { ORPHAN_IMAGE_GRACE_MINUTES: "60" } },
-      [EXPIRING]: { of: PUBLISH, vars: { INSTAGRAM_TOKEN_EXPIRES_AT: TOKEN_EXPIRES_AT } },
     },
   });
 });
@@ -739,19 +736,25 @@ test("token health: a 190 tells the operator once, holds due posts, and a workin
   await fire(T + 2 * HOUR);
   assertQueuedOnce([draft.id], "with the token fixed");
   assert.equal((await read(draft.id)).json.publishHold, null);
-  assert.ok(await p.alertRow("token_invalid"));
+  assert.ok(await p.alertRow(`token_invalid:${p.sim.userId}`));
   await fire(T + DAY + 3 * HOUR);
-  assert.equal(await p.alertRow("token_invalid"), null, "a working token kept the alert");
+  assert.equal(await p.alertRow(`token_invalid:${p.sim.userId}`), null, "a working token kept the alert");
 
-  // INSTAGRAM_TOKEN_EXPIRES_AT within 7 days: told once, not on the next day's check.
+  // A token that expires within 7 days (a Facebook Login token, which is not renewed here):
+  // told once, not on the next day's check.
   p.webhook.reset();
-  await fire(T + 2 * DAY + 4 * HOUR, EXPIRING);
+  await p.db
+    .prepare("UPDATE accounts SET token_expires_at = ?2, login = 'facebook' WHERE id = ?1")
+    .bind(p.sim.userId, TOKEN_EXPIRES_AT)
+    .run();
+  await fire(T + 2 * DAY + 4 * HOUR);
   calls = p.webhook.calls();
   assert.equal(calls.length, 1);
   assert.match(calls[0].json.text, new RegExp(`expires at ${TOKEN_EXPIRES_AT}`));
-  await fire(T + 3 * DAY + 5 * HOUR, EXPIRING);
+  await fire(T + 3 * DAY + 5 * HOUR);
   assert.equal(p.webhook.calls().length, 1, "the expiry was told twice");
-  assert.equal((await p.alertRow(`token_expiring:${TOKEN_EXPIRES_AT}`)).count, 2);
+  assert.equal((await p.alertRow(`token_expiring:${p.sim.userId}:${TOKEN_EXPIRES_AT}`)).count, 2);
+  await p.db.prepare("UPDATE accounts SET token_expires_at = NULL, login = 'instagram' WHERE id = ?1").bind(p.sim.userId).run();
 });
 
 test("each run is traced to LangSmith with its counts (no secret in it), and the counts go to Analytics Engine", async () => {
@@ -767,7 +770,7 @@ test("each run is traced to LangSmith with its counts (no secret in it), and the
   const children = langsmith.runs().filter((r) => r.parent_run_id === run.id);
   assert.deepEqual(
     children.map((c) => c.name),
-    ["timed_posts", "lost_messages", "stuck_publishing", "stuck_images", "reminders", "purge", "textless_drafts", "unreferenced_images", "token_check"],
+    ["timed_posts", "lost_messages", "stuck_publishing", "stuck_images", "reminders", "purge", "textless_drafts", "unreferenced_images", "token_check", "token_refresh", "token_keys"],
   );
   assert.equal(children[0].outputs.queued, 2);
   assertNoSecret(JSON.stringify(langsmith.runs()), [LANGSMITH_KEY, p.sim.token], "the trace");

@@ -17,11 +17,16 @@
 //! - Throttling and the publishing quota wait without spending attempts; throttling is
 //!   bounded by `throttle_limit_seconds`, after which the draft is given up on with a reason.
 //! - Attempts count per approval, on the draft (`publish_attempts`), not per message.
+//! - A draft whose account cannot publish (it needs reconnecting, or is disconnected) waits,
+//!   spending nothing, and is never given up for it: the account may come back.
 
 use time::{Duration, OffsetDateTime};
 
 use crate::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use crate::change::Deferral;
+
+/// How long a draft whose account cannot publish waits before it is looked at again.
+pub const ACCOUNT_WAIT_SECONDS: u32 = 900;
 
 /// The publishing policy, from the consumer's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +239,29 @@ impl Machine {
         let action = match machine.record.media_id.clone() {
             Some(media_id) => already_recorded(media_id),
             None => machine.stop(reason, token),
+        };
+        machine.last = Some(action.clone());
+        (machine, action)
+    }
+
+    /// The draft's account cannot publish now (`reason` says why, naming it): nothing can be
+    /// read or sent without its token, and nothing is given up, since the account may come
+    /// back. The draft waits, spending no attempt, whatever its record holds (a container
+    /// that may have been sent is read once the account is back).
+    pub fn account_unavailable(
+        policy: Policy,
+        record: Record,
+        reason: String,
+        now: OffsetDateTime,
+        seed: u64,
+    ) -> (Machine, Action) {
+        let mut machine = Machine::new(policy, record, None, now, seed);
+        // A deferral must not forget a send that no read has settled.
+        machine.settled = machine.record.sent.is_none();
+        let action = Action::Defer {
+            deferral: Deferral::Wait,
+            delay: ACCOUNT_WAIT_SECONDS,
+            reason,
         };
         machine.last = Some(action.clone());
         (machine, action)

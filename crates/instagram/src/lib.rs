@@ -9,7 +9,9 @@
 //!
 //! **Architecture Invariant:** the access token never enters this crate. It is in no URL, form
 //! or error message built here, so a logged request or a stored error cannot leak it; Meta's
-//! own messages are redacted in case they echo a token back.
+//! own messages are redacted in case they echo a token back. The one request Meta documents
+//! with the token as a query parameter (`refresh_access_token`) is marked so, and the shell
+//! adds it; the refreshed token it reads back is redacted from `Debug` and from errors.
 //!
 //! **Architecture Invariant:** failures are classified by the body's `error.code` and
 //! `error.error_subcode`, never by the HTTP status alone: Meta answers most errors, throttling
@@ -23,8 +25,11 @@ pub use error::{
     GraphError, MAX_MESSAGE_CHARS, QUOTA_SUBCODE, classify, regain_access_seconds,
     retry_after_seconds,
 };
-pub use request::{FORM_CONTENT_TYPE, GraphConfig, GraphRequest, form_urlencode};
+pub use request::{
+    FORM_CONTENT_TYPE, GraphConfig, GraphRequest, form_urlencode, refresh_access_token,
+};
 pub use response::{
-    ContainerStatus, MediaItem, MediaPage, PublishingLimit, instagram_time, parse_container_status,
-    parse_created_id, parse_media_page, parse_permalink, parse_publishing_limit,
+    ContainerStatus, MediaItem, MediaPage, PublishingLimit, RefreshedToken, instagram_time,
+    parse_container_status, parse_created_id, parse_media_page, parse_permalink,
+    parse_publishing_limit, parse_refreshed_token,
 };

@@ -25,6 +25,10 @@ pub struct GraphRequest {
     pub url: String,
     /// The fields of a POST body, in order; empty for a GET.
     pub form: Vec<(String, String)>,
+    /// Meta documents the token of this request as the `access_token` query parameter
+    /// (`refresh_access_token`): the shell appends it to the URL instead of the header, and
+    /// then reports no error text that could quote the URL.
+    pub token_in_query: bool,
 }
 
 impl GraphRequest {
@@ -97,6 +101,7 @@ impl GraphConfig {
             method: "GET",
             url: format!("{}?fields={fields}", self.url(segments)),
             form: Vec::new(),
+            token_in_query: false,
         }
     }
 
@@ -105,6 +110,7 @@ impl GraphConfig {
             method: "POST",
             url: self.url(segments),
             form,
+            token_in_query: false,
         }
     }
 
@@ -123,6 +129,22 @@ impl GraphConfig {
             encode_into(&mut url, segment, "%20");
         }
         url
+    }
+}
+
+/// `GET {base}/refresh_access_token?grant_type=ig_refresh_token`: a new long-lived
+/// Instagram Login token (60 days) for one that is at least a day old and not expired. The
+/// path has no version, as Meta documents it; the token goes in the query
+/// ([`GraphRequest::token_in_query`]), added by the shell.
+pub fn refresh_access_token(base_url: &str) -> GraphRequest {
+    GraphRequest {
+        method: "GET",
+        url: format!(
+            "{}/refresh_access_token?grant_type=ig_refresh_token",
+            base_url.trim_end_matches('/')
+        ),
+        form: Vec::new(),
+        token_in_query: true,
     }
 }
 

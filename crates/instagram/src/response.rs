@@ -283,6 +283,60 @@ pub fn parse_media_page(
     Ok(MediaPage { items, after })
 }
 
+/// The longest token accepted from a refresh: Meta's are a few hundred characters.
+pub const MAX_TOKEN_CHARS: usize = 4096;
+/// The longest lifetime accepted from a refresh (Meta's is 60 days).
+pub const MAX_EXPIRES_IN_SECONDS: u64 = 366 * 24 * 3600;
+
+/// A refreshed access token and how long it lasts. Its `Debug` shows no token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshedToken {
+    pub access_token: String,
+    pub expires_in_seconds: u64,
+}
+
+impl std::fmt::Debug for RefreshedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshedToken")
+            .field("access_token", &"[redacted]")
+            .field("expires_in_seconds", &self.expires_in_seconds)
+            .finish()
+    }
+}
+
+/// The answer to `refresh_access_token`:
+/// `{"access_token": "IGQV...", "token_type": "bearer", "expires_in": 5183944}`. A token
+/// must be 1 to [`MAX_TOKEN_CHARS`] visible ASCII characters and its lifetime 1 s to a
+/// year; errors never quote the token.
+pub fn parse_refreshed_token(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Result<RefreshedToken, GraphError> {
+    let value = success(status, retry_after, body)?;
+    let access_token = match value["access_token"].as_str() {
+        Some(token)
+            if (1..=MAX_TOKEN_CHARS).contains(&token.len())
+                && token.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            token.to_owned()
+        }
+        Some(_) => return Err(malformed("the refreshed access_token is not a token")),
+        None => return Err(malformed("the response has no access_token")),
+    };
+    let expires_in_seconds = match &value["expires_in"] {
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|s| (1..=MAX_EXPIRES_IN_SECONDS).contains(s))
+            .ok_or_else(|| malformed("the response's expires_in is not a lifetime"))?,
+        _ => return Err(malformed("the response has no expires_in")),
+    };
+    Ok(RefreshedToken {
+        access_token,
+        expires_in_seconds,
+    })
+}
+
 /// The body of a 2xx answer without an error. Meta sometimes reports an error with HTTP
 /// 200, so the body is checked too.
 fn success(status: u16, retry_after: Option<&str>, body: &str) -> Result<Value, GraphError> {

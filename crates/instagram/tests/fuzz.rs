@@ -5,7 +5,8 @@
 
 use instagram::{
     classify, instagram_time, parse_container_status, parse_created_id, parse_media_page,
-    parse_permalink, parse_publishing_limit, regain_access_seconds, retry_after_seconds,
+    parse_permalink, parse_publishing_limit, parse_refreshed_token, regain_access_seconds,
+    retry_after_seconds,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -68,6 +69,8 @@ fn json_value() -> impl Strategy<Value = Value> {
                         "next",
                         "caption",
                         "timestamp",
+                        "access_token",
+                        "expires_in",
                         "is_transient",
                         "estimated_time_to_regain_access",
                         "x",
@@ -114,6 +117,9 @@ proptest! {
             let _ = limit.remaining();
         }
         let _ = parse_permalink(status, retry_after, &body);
+        if let Ok(token) = parse_refreshed_token(status, retry_after, &body) {
+            prop_assert!(!token.access_token.is_empty() && token.expires_in_seconds > 0);
+        }
         if let Ok(page) = parse_media_page(status, retry_after, &body) {
             for item in &page.items {
                 let _ = item.published_at();

@@ -3,6 +3,7 @@
 //! configuration. Each piece is a thin wrapper over a `worker` binding; the decisions are
 //! made in `domain`.
 
+pub mod accounts;
 pub mod ai;
 pub mod clock;
 pub mod config;

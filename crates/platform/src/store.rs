@@ -94,6 +94,9 @@ pub struct DraftRow {
     pub permalink: Option<String>,
     pub last_error: Option<String>,
     pub reminded_at: Option<String>,
+    /// The account it is published to; `None`: the default account (the oldest).
+    #[serde(default)]
+    pub account_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

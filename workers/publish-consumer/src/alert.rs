@@ -16,8 +16,17 @@ use time::Duration;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-/// The expired or invalid token: one alert for every draft it fails, again after a day.
-pub const TOKEN_INVALID: &str = "token_invalid";
+/// The kind of an account's expired or invalid token: one alert for every draft it fails,
+/// again after a day.
+pub fn token_invalid_kind(account_id: &str) -> String {
+    format!("token_invalid:{account_id}")
+}
+/// The kind of "the token of this account expires at this time": once per account and
+/// expiry, whether the daily check or a failed refresh saw it first.
+pub fn token_expiring_kind(account_id: &str, expires_at: &str) -> String {
+    format!("token_expiring:{account_id}:{expires_at}")
+}
+
 /// How long an alert of a lasting cause stays quiet.
 pub const REPEAT_AFTER: Duration = Duration::DAY;
 const WEBHOOK_TIMEOUT_MS: u64 = 10_000;
@@ -29,22 +38,27 @@ pub fn draft_failed_kind(draft_id: &str, failed_at: &str) -> String {
 }
 
 /// Tells the operator that `draft` failed: once per failure, or, when an invalid token
-/// failed it, the token alert (once a day for every draft it fails).
+/// failed it, the account's token alert (once a day for every draft it fails). `account` is
+/// the draft's account's id and label.
 pub async fn draft_failed(
     alerts: &Alerts,
     draft: &DraftRow,
     token: bool,
+    account: &(String, String),
 ) -> Result<Raised, String> {
     let reason = draft.last_error.as_deref().unwrap_or("no reason recorded");
+    let (account_id, label) = account;
     if token {
         let text = format!(
-            "Instagram publishing is stopped: the access token is expired or invalid. Every draft published until INSTAGRAM_ACCESS_TOKEN is replaced fails (the first was {id}: {reason}). This alert repeats at most once a day.",
+            "Instagram publishing to {label} is stopped: the access token is expired or invalid. Every draft of {label} published until its token is replaced (INSTAGRAM_ACCESS_TOKEN, or connecting the account again) fails (the first was {id}: {reason}). This alert repeats at most once a day.",
             id = draft.id
         );
-        return alerts.raise(TOKEN_INVALID, &text, Some(REPEAT_AFTER)).await;
+        return alerts
+            .raise(&token_invalid_kind(account_id), &text, Some(REPEAT_AFTER))
+            .await;
     }
     let text = format!(
-        "An approved Instagram post failed (draft {id}): {reason}. It was not published (its container was read, or never sent). Re-approve or regenerate it.",
+        "An approved Instagram post failed (draft {id}, {label}): {reason}. It was not published (its container was read, or never sent). Re-approve or regenerate it.",
         id = draft.id
     );
     alerts

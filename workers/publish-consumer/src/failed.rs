@@ -69,7 +69,7 @@ async fn publish_failed(
     draft: DraftRow,
 ) -> Result<String, String> {
     let settings = Settings::from_env(env)?;
-    let ctx = Ctx::new(env, &settings).map_err(|e| e.to_string())?;
+    let ctx = Ctx::new(env, &settings).await?;
     match draft.status() {
         // Failed by the consumer, whose alert did not go out: the alert, once.
         Status::Failed => {

@@ -1,11 +1,16 @@
-//! The fetch shell around `instagram`: sends each [`GraphRequest`] with the token as a
-//! bearer header, within a deadline, and hands the answer to the crate's parsers.
+//! The fetch shell around `instagram`: sends each [`GraphRequest`] for one account with its
+//! token as a bearer header (or, for the one request Meta documents so, as the
+//! `access_token` parameter), within a deadline, and hands the answer to the crate's parsers.
 
 use std::fmt;
 
-use instagram::{ContainerStatus, GraphError, GraphRequest, MediaPage, PublishingLimit};
+use instagram::{
+    ContainerStatus, GraphConfig, GraphError, GraphRequest, MediaPage, PublishingLimit,
+    RefreshedToken,
+};
 use platform::http::{Call, HttpError, fetch_text};
 
+use crate::accounts::Account;
 use crate::settings::Settings;
 
 /// Why a Graph API call gave no usable result.
@@ -63,13 +68,31 @@ struct Answer {
     body: String,
 }
 
-pub struct Graph<'a> {
-    settings: &'a Settings,
+/// The Graph API as one account: its base URL, user id and token.
+pub struct Graph {
+    config: GraphConfig,
+    token: String,
+    timeout_ms: u64,
 }
 
-impl<'a> Graph<'a> {
-    pub fn new(settings: &'a Settings) -> Self {
-        Self { settings }
+impl Graph {
+    /// `Err` when the account's token cannot be opened (the reason names no token).
+    pub fn new(settings: &Settings, account: &Account) -> Result<Self, String> {
+        Ok(Self {
+            config: account.graph(&settings.api_version),
+            token: account.token.clone()?,
+            timeout_ms: settings.graph_timeout_ms,
+        })
+    }
+
+    /// The account without a token, for a run that calls nothing (its draft only waits);
+    /// a call made with it would be refused as unauthenticated.
+    pub fn without_token(settings: &Settings, account: &Account) -> Self {
+        Self {
+            config: account.graph(&settings.api_version),
+            token: String::new(),
+            timeout_ms: settings.graph_timeout_ms,
+        }
     }
 
     /// `POST /{user}/media`: the new container's id.
@@ -79,33 +102,30 @@ impl<'a> Graph<'a> {
         caption: &str,
         alt_text: &str,
     ) -> Result<String, Failure> {
-        let request = self
-            .settings
-            .graph
-            .create_container(image_url, caption, alt_text);
+        let request = self.config.create_container(image_url, caption, alt_text);
         self.call(&request, instagram::parse_created_id).await
     }
 
     pub async fn container_status(&self, container_id: &str) -> Result<ContainerStatus, Failure> {
-        let request = self.settings.graph.container_status(container_id);
+        let request = self.config.container_status(container_id);
         self.call(&request, instagram::parse_container_status).await
     }
 
     /// `POST /{user}/media_publish`: the media id. Any failure but a refusal leaves the
     /// outcome unknown; the caller reads the container status before anything else.
     pub async fn publish(&self, container_id: &str) -> Result<String, Failure> {
-        let request = self.settings.graph.publish(container_id);
+        let request = self.config.publish(container_id);
         self.call(&request, instagram::parse_created_id).await
     }
 
     pub async fn permalink(&self, media_id: &str) -> Result<String, Failure> {
-        let request = self.settings.graph.media_permalink(media_id);
+        let request = self.config.media_permalink(media_id);
         self.call(&request, instagram::parse_permalink).await
     }
 
-    /// The account's publishing quota. Also the scheduler's cheap call to check the token.
+    /// The account's publishing quota. Also the scheduler's cheap call to check a token.
     pub async fn publishing_limit(&self) -> Result<PublishingLimit, Failure> {
-        let request = self.settings.graph.publishing_limit();
+        let request = self.config.publishing_limit();
         self.call(&request, instagram::parse_publishing_limit).await
     }
 
@@ -115,8 +135,14 @@ impl<'a> Graph<'a> {
         limit: u32,
         after: Option<&str>,
     ) -> Result<MediaPage, Failure> {
-        let request = self.settings.graph.recent_media(limit, after);
+        let request = self.config.recent_media(limit, after);
         self.call(&request, instagram::parse_media_page).await
+    }
+
+    /// `refresh_access_token`: a new long-lived token for this account's (Instagram Login).
+    pub async fn refresh_token(&self) -> Result<RefreshedToken, Failure> {
+        let request = instagram::refresh_access_token(&self.config.base_url);
+        self.call(&request, instagram::parse_refreshed_token).await
     }
 
     async fn call<T>(
@@ -133,20 +159,27 @@ impl<'a> Graph<'a> {
     }
 
     async fn send(&self, request: &GraphRequest) -> Result<Answer, Failure> {
-        let authorization = format!("Bearer {}", self.settings.token);
+        let authorization = format!("Bearer {}", self.token);
         let body = request.body();
-        let mut headers = vec![("authorization", authorization.as_str())];
+        let mut headers = Vec::new();
+        let url = if request.token_in_query {
+            let token = instagram::form_urlencode(&[("access_token".into(), self.token.clone())]);
+            format!("{}&{token}", request.url)
+        } else {
+            headers.push(("authorization", authorization.as_str()));
+            request.url.clone()
+        };
         if let Some(content_type) = request.content_type() {
             headers.push(("content-type", content_type));
         }
         let outgoing = Call {
             method: request.method,
-            url: &request.url,
+            url: &url,
             headers: &headers,
             body: body.as_deref(),
         };
         // The deadline covers the body too: an answer that stalls halfway is no answer.
-        let timeout_ms = self.settings.graph_timeout_ms;
+        let timeout_ms = self.timeout_ms;
         match fetch_text(&outgoing, timeout_ms).await {
             Ok(answer) => Ok(Answer {
                 status: answer.status,
@@ -154,6 +187,10 @@ impl<'a> Graph<'a> {
                 usage: answer.header("x-business-use-case-usage"),
                 body: answer.body,
             }),
+            // The runtime's error text can quote the URL, which then holds the token.
+            Err(HttpError::Transport(_)) if request.token_in_query => Err(Failure::NoAnswer(
+                "the request failed (its error is not kept: it can quote the token's URL)".into(),
+            )),
             Err(HttpError::Transport(error)) => {
                 Err(Failure::NoAnswer(format!("the request failed: {error}")))
             }

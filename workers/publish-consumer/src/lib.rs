@@ -8,14 +8,17 @@
 //! metrics and traces. A message is acked only once its outcome is recorded; an error leaves
 //! it to the queue, which retries it and finally dead-letters it.
 
+mod accounts;
 mod alert;
 mod failed;
 mod graph;
 mod housekeeping;
 mod images;
+mod keys;
 mod plan;
 mod posts;
 mod publish;
+mod refresh;
 mod remind;
 mod schedule;
 mod settings;
@@ -147,21 +150,21 @@ async fn publish_batch(
     if !ANNOUNCED.swap(true, Ordering::Relaxed) {
         if settings.simulator {
             worker::console_log!(
-                "publish-consumer: no INSTAGRAM_ACCOUNT_ID is set, so posts go to the LOCAL Graph API simulator at {} (account {}), not to Instagram; images are offered at {}/media/",
-                settings.graph.base_url,
-                settings.graph.user_id,
+                "publish-consumer: no INSTAGRAM_ACCOUNT_ID is set, so while no other account is connected posts go to the LOCAL Graph API simulator at {} (account {}), not to Instagram; images are offered at {}/media/",
+                settings.account.base_url,
+                settings.account.user_id,
                 settings.public_media_base_url
             );
         } else {
             worker::console_log!(
-                "publish-consumer: publishing to {} {} for account {}",
-                settings.graph.base_url,
-                settings.graph.api_version,
-                settings.graph.user_id
+                "publish-consumer: the settings' account {} publishes through {} {}",
+                settings.account.user_id,
+                settings.account.base_url,
+                settings.api_version
             );
         }
     }
-    let publish_ctx = match Ctx::new(env, &settings) {
+    let publish_ctx = match Ctx::new(env, &settings).await {
         Ok(c) => c,
         Err(error) => {
             worker::console_error!("publish-consumer: {error}");
@@ -183,6 +186,7 @@ async fn publish_batch(
         .collect()
         .await;
     let mut secrets = settings.secrets();
+    secrets.extend(publish_ctx.accounts.secrets());
     secrets.extend(publish_ctx.alerts.secrets());
     let env = env.clone();
     ctx.wait_until(async move {

@@ -20,11 +20,13 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use worker::wasm_bindgen::JsValue;
 
-use crate::alert::{REPEAT_AFTER, TOKEN_INVALID};
+use crate::accounts::Account;
+use crate::alert::{REPEAT_AFTER, token_invalid_kind};
 use crate::graph::{Failure, Graph};
 use crate::plan::{self, DEFAULT_WINDOW};
 use crate::publish::{Ctx, Done};
 use crate::schedule::{Report, Run, select_drafts};
+use crate::settings::Settings;
 
 /// Drafts looked at per task and run; the rest wait for the next run.
 pub const PER_RUN: u32 = 50;
@@ -34,8 +36,9 @@ fn time(at: OffsetDateTime) -> JsValue {
 }
 
 /// (1) Approved drafts whose time has come and for which no message is queued, oldest due
-/// first, as many as the publishing quota lets through; the rest are held with the reason
-/// and the time they are expected to go.
+/// first, as many as each account's publishing quota lets through; the rest are held with
+/// the reason and the time they are expected to go. Each account is planned alone, so one
+/// account's quota, token or state never holds another's posts.
 pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
     // Two ranges of the index of approved drafts with nothing queued, by time (migration
     // 0009), each in its order and limited: the timed posts whose time has come, and the
@@ -73,24 +76,83 @@ pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String>
         return Ok(());
     }
     let publish = run.publish.as_ref().map_err(Clone::clone)?;
-    let graph = Graph::new(publish);
-    let (queue, holds) = match graph.publishing_limit().await {
+    let accounts = run.accounts.as_ref().map_err(Clone::clone)?;
+    // The due drafts by account, each group oldest due first; a draft whose account is not
+    // known goes with `None`.
+    let mut groups: Vec<(Option<&Account>, Vec<&DraftRow>)> = Vec::new();
+    for row in &due {
+        let account = accounts.for_draft(row.account_id.as_deref());
+        let key = account.map(Account::id);
+        match groups.iter_mut().find(|(a, _)| a.map(Account::id) == key) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((account, vec![row])),
+        }
+    }
+    let default_id = accounts
+        .default_account()
+        .map(Account::id)
+        .unwrap_or_default();
+    for (account, rows) in groups {
+        let (queue, holds) = match account {
+            Some(account) => {
+                plan_account(run, publish, account, default_id, rows.len(), report).await?
+            }
+            None => {
+                let reason = "held back: the draft's account is not connected here".to_owned();
+                (0, vec![(reason, None); rows.len()])
+            }
+        };
+        for row in &rows[..queue] {
+            if queue_one(run, row).await? {
+                report.queued += 1;
+            }
+        }
+        for (row, (reason, until)) in rows[queue..].iter().zip(holds) {
+            hold(run, row, &reason, until, report).await?;
+        }
+    }
+    Ok(())
+}
+
+/// How many of `due` posts of `account` go now, and why and until when each other waits.
+async fn plan_account(
+    run: &Run<'_>,
+    publish: &Settings,
+    account: &Account,
+    default_id: &str,
+    due: usize,
+    report: &mut Report,
+) -> Result<(usize, Vec<(String, Option<OffsetDateTime>)>), String> {
+    if let Some(reason) = account.unavailable() {
+        return Ok((0, vec![(format!("held back: {reason}"), None); due]));
+    }
+    let graph = match Graph::new(publish, account) {
+        Ok(graph) => graph,
+        Err(error) => {
+            report.errors.push(error.clone());
+            return Ok((0, vec![(format!("held back: {error}"), None); due]));
+        }
+    };
+    let label = account.label();
+    Ok(match graph.publishing_limit().await {
         Ok(limit) => {
-            let in_flight = in_flight(run).await?;
+            let in_flight = in_flight(run, account.id(), default_id).await?;
             let window = limit
                 .quota_duration_seconds
                 .map_or(DEFAULT_WINDOW, |s| Duration::seconds(i64::from(s)));
             // When places free up matters only to posts held back: the window's publish
             // times are read only then, and only as many as they wait for.
-            let needed = plan::published_needed(due.len(), &limit, in_flight);
+            let needed = plan::published_needed(due, &limit, in_flight);
             let published = if needed > 0 {
-                published_since(run, run.now - window, needed).await?
+                published_since(run, run.now - window, needed, account.id(), default_id).await?
             } else {
                 Vec::new()
             };
-            let plan = plan::plan_quota(due.len(), &limit, in_flight, &published);
-            report.quota_free = plan.free.map(i64::from);
-            let holds: Vec<(String, Option<OffsetDateTime>)> = plan
+            let plan = plan::plan_quota(due, &limit, in_flight, &published);
+            if let Some(free) = plan.free {
+                report.quota_free = Some(report.quota_free.unwrap_or(0) + i64::from(free));
+            }
+            let holds = plan
                 .held_until
                 .iter()
                 .map(|until| (plan::hold_reason(&limit, in_flight, *until), *until))
@@ -100,55 +162,52 @@ pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String>
         // Publishing cannot work: the posts wait, the operator is told (once a day).
         Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
             let text = format!(
-                "Instagram publishing is stopped: the access token is expired or invalid ({failure}). {} due post(s) wait until INSTAGRAM_ACCESS_TOKEN is replaced. This alert repeats at most once a day.",
-                due.len()
+                "Instagram publishing to {label} is stopped: the access token is expired or invalid ({failure}). {due} due post(s) wait until the token is replaced (INSTAGRAM_ACCESS_TOKEN, or connecting the account again). This alert repeats at most once a day."
             );
             if let Err(error) = run
                 .alerts
-                .raise(TOKEN_INVALID, &text, Some(REPEAT_AFTER))
+                .raise(&token_invalid_kind(account.id()), &text, Some(REPEAT_AFTER))
                 .await
             {
                 report.errors.push(error);
             }
             let reason = format!(
-                "held back: the Instagram access token is expired or invalid ({failure}); the post is queued once it works again"
+                "held back: the Instagram access token of {label} is expired or invalid ({failure}); the post is queued once it works again"
             );
-            (0, vec![(reason, None); due.len()])
+            (0, vec![(reason, None); due])
         }
         // The quota is unknown: queue them; the publish consumer waits for the quota itself.
         Err(failure) => {
-            report
-                .errors
-                .push(format!("reading the publishing quota: {failure}"));
-            (due.len(), Vec::new())
+            report.errors.push(format!(
+                "reading the publishing quota of {label}: {failure}"
+            ));
+            (due, Vec::new())
         }
-    };
-    for row in &due[..queue] {
-        if queue_one(run, row).await? {
-            report.queued += 1;
-        }
+    })
+}
+
+/// Holds a due draft back with `reason`, unless it already says so.
+async fn hold(
+    run: &Run<'_>,
+    row: &DraftRow,
+    reason: &str,
+    until: Option<OffsetDateTime>,
+    report: &mut Report,
+) -> Result<(), String> {
+    let until_text = until.map(format_rfc3339);
+    if row.publish_hold.as_deref() == Some(reason) && row.publish_hold_until == until_text {
+        report.held += 1;
+        return Ok(());
     }
-    for (row, (reason, until)) in due[queue..].iter().zip(holds) {
-        let until_text = until.map(format_rfc3339);
-        if row.publish_hold.as_deref() == Some(reason.as_str())
-            && row.publish_hold_until == until_text
-        {
-            report.held += 1;
-            continue;
-        }
-        let change = Change::PublishHeld {
-            reason: &reason,
-            until,
-        };
-        let id = draft_id(row)?;
-        let held = run
-            .store
-            .apply(id, row.expected_state(), &change, run.now)
-            .await
-            .map_err(|e| format!("draft {id}: holding it: {e}"))?;
-        if held.is_some() {
-            report.held += 1;
-        }
+    let change = Change::PublishHeld { reason, until };
+    let id = draft_id(row)?;
+    let held = run
+        .store
+        .apply(id, row.expected_state(), &change, run.now)
+        .await
+        .map_err(|e| format!("draft {id}: holding it: {e}"))?;
+    if held.is_some() {
+        report.held += 1;
     }
     Ok(())
 }
@@ -238,19 +297,25 @@ async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Posts that will count against the quota but that Meta does not count yet: queued or being
-/// published.
-async fn in_flight(run: &Run<'_>) -> Result<u32, String> {
+/// Posts of the account that will count against its quota but that Meta does not count
+/// yet: queued or being published. A draft without an account is the default account's.
+async fn in_flight(run: &Run<'_>, account_id: &str, default_id: &str) -> Result<u32, String> {
     #[derive(Deserialize)]
     struct Count {
         n: u32,
     }
     // Two ranges of the (status, publish_due_at) index: rows read are the posts in flight,
     // not the history.
-    let statement = run.db.prepare(
-        "SELECT (SELECT COUNT(*) FROM drafts WHERE status = 'approved' AND publish_due_at IS NOT NULL)
-              + (SELECT COUNT(*) FROM drafts WHERE status = 'publishing') AS n",
-    );
+    let statement = run
+        .db
+        .prepare(
+            "SELECT (SELECT COUNT(*) FROM drafts WHERE status = 'approved' AND publish_due_at IS NOT NULL
+                       AND COALESCE(account_id, ?2) = ?1)
+                  + (SELECT COUNT(*) FROM drafts WHERE status = 'publishing'
+                       AND COALESCE(account_id, ?2) = ?1) AS n",
+        )
+        .bind(&[JsValue::from_str(account_id), JsValue::from_str(default_id)])
+        .map_err(|e| e.to_string())?;
     let count = platform::d1::all(statement)
         .await
         .and_then(|result| result.checked()?.first::<Count>())
@@ -269,6 +334,8 @@ async fn published_since(
     run: &Run<'_>,
     since: OffsetDateTime,
     limit: usize,
+    account_id: &str,
+    default_id: &str,
 ) -> Result<Vec<OffsetDateTime>, String> {
     #[derive(Deserialize)]
     struct At {
@@ -284,10 +351,17 @@ async fn published_since(
                                WHERE earlier.media_id = recent.media_id
                                  AND earlier.step IN ('publish', 'reconcile')
                                  AND earlier.outcome = 'ok' AND earlier.created_at <= ?1)
+               AND EXISTS (SELECT 1 FROM drafts WHERE drafts.id = recent.draft_id
+                                                  AND COALESCE(drafts.account_id, ?3) = ?2)
              GROUP BY media_id
-             ORDER BY at LIMIT ?2",
+             ORDER BY at LIMIT ?4",
         )
-        .bind(&[time(since), JsValue::from_f64(limit as f64)])
+        .bind(&[
+            time(since),
+            JsValue::from_str(account_id),
+            JsValue::from_str(default_id),
+            JsValue::from_f64(limit as f64),
+        ])
         .map_err(|e| e.to_string())?;
     let rows = platform::d1::all(statement)
         .await

@@ -29,7 +29,8 @@ use time::{Duration, OffsetDateTime};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::alert::{Alerts, Raised, TOKEN_INVALID};
+use crate::accounts::{Account, Accounts};
+use crate::alert::{Alerts, Raised, token_invalid_kind};
 use crate::graph::{Failure, Graph};
 use crate::settings::Settings;
 
@@ -46,7 +47,8 @@ const CLOCK_SLACK: Duration = Duration::minutes(2);
 pub struct Ctx<'a> {
     pub env: &'a Env,
     pub settings: &'a Settings,
-    pub graph: Graph<'a>,
+    /// The accounts, read (and the settings' account brought in) at the batch's start.
+    pub accounts: Accounts,
     pub store: DraftStore,
     pub log: PublishLog,
     pub alerts: Alerts,
@@ -54,16 +56,27 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(env: &'a Env, settings: &'a Settings) -> worker::Result<Self> {
+    pub async fn new(env: &'a Env, settings: &'a Settings) -> Result<Self, String> {
+        let text = |e: worker::Error| e.to_string();
         Ok(Self {
             env,
             settings,
-            graph: Graph::new(settings),
-            store: DraftStore::from_env(env)?,
-            log: PublishLog::from_env(env)?,
-            alerts: Alerts::from_env(env)?,
-            db: env.d1(platform::store::DB_BINDING)?,
+            accounts: Accounts::prepare(env, settings, now()).await?,
+            store: DraftStore::from_env(env).map_err(text)?,
+            log: PublishLog::from_env(env).map_err(text)?,
+            alerts: Alerts::from_env(env).map_err(text)?,
+            db: env.d1(platform::store::DB_BINDING).map_err(text)?,
         })
+    }
+
+    /// The draft's account, or why there is none: an error, so the message is retried.
+    pub fn account(&self, draft: &DraftRow) -> Result<&Account, String> {
+        self.accounts
+            .for_draft(draft.account_id.as_deref())
+            .ok_or_else(|| match &draft.account_id {
+                Some(id) => format!("the draft's account {id} is not in D1 accounts"),
+                None => "no account is connected: the draft has nowhere to go".to_owned(),
+            })
     }
 }
 
@@ -131,6 +144,8 @@ impl From<worker::Error> for Halt {
 /// How a run starts: the publish workflow, or the failed queue's give-up with its reason.
 pub enum Start {
     Publish,
+    /// The draft's account cannot publish now: the draft waits with this reason.
+    AccountUnavailable(String),
     /// `cause`: the logged failure that led here, which the give-up row names.
     GiveUp {
         reason: String,
@@ -184,7 +199,11 @@ pub async fn handle(
         log_skip(ctx, message, &draft, &reason, started).await?;
         return Ok(Done::Skipped(reason));
     }
-    run(ctx, message, tracer, draft, Start::Publish).await
+    let start = match ctx.account(&draft)?.unavailable() {
+        Some(reason) => Start::AccountUnavailable(reason),
+        None => Start::Publish,
+    };
+    run(ctx, message, tracer, draft, start).await
 }
 
 /// Claims `draft` and runs the machine from `start` until it ends the run.
@@ -196,6 +215,13 @@ pub async fn run(
     start: Start,
 ) -> Result<Done, String> {
     let started = now();
+    let account = ctx.account(&draft)?;
+    let graph = match (&start, Graph::new(ctx.settings, account)) {
+        (_, Ok(graph)) => graph,
+        // A disconnected account holds no token; its draft only waits, calling nothing.
+        (Start::AccountUnavailable(_), Err(_)) => Graph::without_token(ctx.settings, account),
+        (_, Err(error)) => return Err(error),
+    };
     let claim = random_hex::<16>();
     let lease_until = started + Duration::seconds(i64::from(ctx.settings.lease_seconds));
     let note = match (&start, draft.status()) {
@@ -232,6 +258,8 @@ pub async fn run(
 
     let mut run = Run {
         ctx,
+        graph: &graph,
+        account: account.id(),
         tracer,
         message,
         id: message.id,
@@ -312,7 +340,8 @@ pub async fn alert_failed(ctx: &Ctx<'_>, draft: &DraftRow) -> Result<String, Str
     let token = last
         .as_ref()
         .is_some_and(|row| row.error_class.as_deref() == Some("token_invalid"));
-    let raised = crate::alert::draft_failed(&ctx.alerts, draft, token).await?;
+    let account = ctx.accounts.name_of(draft.account_id.as_deref());
+    let raised = crate::alert::draft_failed(&ctx.alerts, draft, token, &account).await?;
     Ok(match raised {
         Raised::Sent => "the operator was alerted".into(),
         Raised::AlreadySent { count } => {
@@ -343,6 +372,10 @@ type PermalinkRead = (Result<String, Failure>, i64);
 /// One claimed run.
 struct Run<'a, 't> {
     ctx: &'a Ctx<'a>,
+    /// The Graph API as the draft's account.
+    graph: &'a Graph,
+    /// The draft's account's id, for its token alert.
+    account: &'a str,
     tracer: &'t mut Tracer,
     message: &'a QueueMessage,
     id: DraftId,
@@ -372,6 +405,13 @@ impl Run<'_, '_> {
                 self.ctx.settings.policy(),
                 record,
                 self.post().err(),
+                at,
+                random_u64(),
+            ),
+            Start::AccountUnavailable(reason) => Machine::account_unavailable(
+                self.ctx.settings.policy(),
+                record,
+                reason,
                 at,
                 random_u64(),
             ),
@@ -460,7 +500,7 @@ impl Run<'_, '_> {
         // The machine asks for a container only when the snapshot is valid.
         let post = self.post().map_err(Halt::Store)?;
         let started = now();
-        let ctx = self.ctx;
+        let graph = self.graph;
         let (result, duration) = self
             .traced(
                 "create_container",
@@ -469,8 +509,7 @@ impl Run<'_, '_> {
                     "caption": post.caption,
                     "altText": post.alt_text,
                 }),
-                ctx.graph
-                    .create_container(&post.image_url, &post.caption, &post.alt_text),
+                graph.create_container(&post.image_url, &post.caption, &post.alt_text),
                 |id| json!({ "containerId": id }),
             )
             .await?;
@@ -510,12 +549,12 @@ impl Run<'_, '_> {
     }
 
     async fn read_status(&mut self, container_id: &str) -> Result<Learned, Halt> {
-        let ctx = self.ctx;
+        let graph = self.graph;
         let (result, duration) = self
             .traced(
                 "container_status",
                 json!({ "containerId": container_id }),
-                ctx.graph.container_status(container_id),
+                graph.container_status(container_id),
                 |status| json!({ "statusCode": status.status_code() }),
             )
             .await?;
@@ -547,12 +586,12 @@ impl Run<'_, '_> {
 
     async fn publish(&mut self, container_id: &str) -> Result<Learned, Halt> {
         let started = now();
-        let ctx = self.ctx;
+        let graph = self.graph;
         let (result, duration) = self
             .traced(
                 "media_publish",
                 json!({ "containerId": container_id }),
-                ctx.graph.publish(container_id),
+                graph.publish(container_id),
                 |media_id| json!({ "mediaId": media_id }),
             )
             .await?;
@@ -580,6 +619,7 @@ impl Run<'_, '_> {
                 let (statements, at) = self.batch_for(&change, vec![log])?;
                 // The permalink, read next once the post is live, is read meanwhile: the
                 // write's round trip hides behind the Graph call.
+                let ctx = self.ctx;
                 let (results, link) =
                     futures::join!(ctx.store.batch(statements), self.read_permalink(&media_id));
                 self.written(&change, &results?, at)?;
@@ -612,13 +652,13 @@ impl Run<'_, '_> {
         let mut after: Option<String> = None;
         let mut candidates = Vec::new();
         for _ in 0..MEDIA_PAGES {
-            let ctx = self.ctx;
+            let graph = self.graph;
             let cursor = after.clone();
             let (result, _) = self
                 .traced(
                     "recent_media",
                     json!({ "limit": MEDIA_PAGE, "after": cursor }),
-                    ctx.graph.recent_media(MEDIA_PAGE, cursor.as_deref()),
+                    graph.recent_media(MEDIA_PAGE, cursor.as_deref()),
                     |page| json!({ "items": page.items.len(), "more": page.after.is_some() }),
                 )
                 .await?;
@@ -785,7 +825,9 @@ impl Run<'_, '_> {
                         &entry,
                         started,
                     )?,
-                    self.ctx.alerts.clear_statement(TOKEN_INVALID)?,
+                    self.ctx
+                        .alerts
+                        .clear_statement(&token_invalid_kind(self.account))?,
                 ],
             )
             .await;
@@ -882,8 +924,9 @@ impl Run<'_, '_> {
                 .clone()
                 .unwrap_or_else(|| self.row.updated_at.clone());
             let kind = format!("publish_unresolved:{}:{since}", self.id);
+            let (_, label) = self.ctx.accounts.name_of(self.row.account_id.as_deref());
             let text = format!(
-                "An approved Instagram post needs a look (draft {}): {reason}. It is not marked failed, because it may be live; check the account, and the draft is settled at the next successful read.",
+                "An approved Instagram post needs a look (draft {}, {label}): {reason}. It is not marked failed, because it may be live; check the account, and the draft is settled at the next successful read.",
                 self.id
             );
             if let Err(error) = self.ctx.alerts.raise(&kind, &text, None).await {
@@ -929,7 +972,10 @@ impl Run<'_, '_> {
             reason,
         };
         self.write(&change, Vec::new()).await?;
-        if let Err(error) = crate::alert::draft_failed(&self.ctx.alerts, &self.row, token).await {
+        let account = self.ctx.accounts.name_of(self.row.account_id.as_deref());
+        if let Err(error) =
+            crate::alert::draft_failed(&self.ctx.alerts, &self.row, token, &account).await
+        {
             worker::console_error!("draft {}: {error}; the failed queue alerts", self.id);
             send(self.ctx.env, FAILED_QUEUE, self.message, 0).await?;
         }
@@ -937,15 +983,12 @@ impl Run<'_, '_> {
         Ok(Done::Failed)
     }
 
-    async fn read_permalink(
-        &mut self,
-        media_id: &str,
-    ) -> Result<PermalinkRead, Halt> {
-        let ctx = self.ctx;
+    async fn read_permalink(&mut self, media_id: &str) -> Result<PermalinkRead, Halt> {
+        let graph = self.graph;
         self.traced(
             "permalink",
             json!({ "mediaId": media_id }),
-            ctx.graph.permalink(media_id),
+            graph.permalink(media_id),
             |link| json!({ "permalink": link }),
         )
         .await

@@ -13,7 +13,9 @@
 //! 5. the reminder digest (`remind::remind`);
 //! 6. housekeeping: expired keys and sessions, textless drafts, unreferenced images
 //!    (`housekeeping`);
-//! 7. the daily token check (`token::check`).
+//! 7. the daily token check of every account (`token::check`);
+//! 8. Instagram Login tokens renewed when due (`refresh::refresh`);
+//! 9. tokens sealed by a previous key sealed again with the current one (`keys::reseal`).
 //!
 //! A task that fails does not stop the others; the next run tries again. Every write to a
 //! draft is a conditional `DraftStore::apply`, so overlapping runs, a retried run and a run
@@ -21,7 +23,7 @@
 //! and the counts go to Analytics Engine.
 
 use observe::langsmith::{RunType, Trace};
-use platform::config::{number, optional, or_default};
+use platform::config::{number, or_default};
 use platform::d1::Usage;
 use platform::store::{DraftRow, DraftStore};
 use platform::trace::Tracer;
@@ -31,10 +33,11 @@ use time::{Duration, OffsetDateTime};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+use crate::accounts::Accounts;
 use crate::alert::Alerts;
 use crate::settings::{LOCAL_MEDIA_BASE_URL, Settings};
 use crate::tasks::Tasks;
-use crate::{housekeeping, images, posts, remind, token};
+use crate::{housekeeping, images, keys, posts, refresh, remind, token};
 
 /// The scheduler's settings, from `[vars]`.
 pub struct ScheduleSettings {
@@ -53,8 +56,6 @@ pub struct ScheduleSettings {
     /// Where the review pages are (`REVIEW_BASE_URL`, else `PUBLIC_MEDIA_BASE_URL`: the api
     /// Worker's public origin).
     pub review_base_url: String,
-    /// The access token's known expiry (`INSTAGRAM_TOKEN_EXPIRES_AT`, RFC 3339), if set.
-    pub token_expires_at: Option<OffsetDateTime>,
     /// Images no draft points at are removed once this old (`ORPHAN_IMAGE_GRACE_MINUTES`).
     pub orphan_image_grace_minutes: i64,
     /// The api's `LLM_TIMEOUT_MS`: a textless draft younger than its generate lease may still
@@ -70,14 +71,6 @@ impl ScheduleSettings {
         let hours = |name: &str, default: i64| -> Result<Duration, String> {
             Ok(Duration::hours(number(env, name, default)?.max(1)))
         };
-        let token_expires_at = match optional(env, "INSTAGRAM_TOKEN_EXPIRES_AT") {
-            None => None,
-            Some(text) => Some(domain::timestamp::parse_rfc3339(&text).map_err(|_| {
-                format!(
-                    "setting INSTAGRAM_TOKEN_EXPIRES_AT is {text:?}, expected an RFC 3339 time between 2010 and 2100 such as 2030-01-31T09:00:00Z"
-                )
-            })?),
-        };
         let media_base = or_default(env, "PUBLIC_MEDIA_BASE_URL", LOCAL_MEDIA_BASE_URL);
         Ok(Self {
             lost_after: minutes("PUBLISH_LOST_AFTER_MINUTES", 10)?,
@@ -88,7 +81,6 @@ impl ScheduleSettings {
             review_base_url: or_default(env, "REVIEW_BASE_URL", &media_base)
                 .trim_end_matches('/')
                 .to_owned(),
-            token_expires_at,
             orphan_image_grace_minutes: number(env, "ORPHAN_IMAGE_GRACE_MINUTES", 60i64)?.max(0),
             llm_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000u64)?,
         })
@@ -116,9 +108,15 @@ pub struct Report {
     pub textless_finished: usize,
     pub textless_removed: usize,
     pub images_removed: usize,
-    /// The daily token check's finding, when it ran: `ok`, `invalid`, `unknown`.
+    /// The daily token check's finding, when it ran: `ok`, `invalid`, `unknown` (the worst
+    /// of the accounts').
     pub token: Option<&'static str>,
     pub token_expiring: bool,
+    pub tokens_refreshed: usize,
+    pub token_refreshes_failed: usize,
+    pub accounts_need_reconnect: usize,
+    /// Tokens sealed again with the current key.
+    pub tokens_resealed: usize,
     pub errors: Vec<String>,
 }
 
@@ -159,6 +157,9 @@ pub struct Run<'a> {
     /// The publishing settings (the Graph API): `Err` when misconfigured, which stops only
     /// the tasks that call Instagram.
     pub publish: Result<Settings, String>,
+    /// The accounts (the settings' account brought in first): `Err` when they cannot be read
+    /// or the key is missing, which stops only the tasks that call Instagram.
+    pub accounts: Result<Accounts, String>,
     pub store: DraftStore,
     pub db: D1Database,
     pub alerts: Alerts,
@@ -173,14 +174,22 @@ pub async fn run(env: &Env, now: OffsetDateTime, cron: &str) -> (Report, Trace, 
         json!({ "worker": "publish-consumer" }),
     );
     let mut report = Report::default();
-    let run = match prepare(env, now) {
+    let mut run = match prepare(env, now) {
         Ok(run) => run,
         Err(error) => {
             report.errors.push(error.clone());
             return (report, tracer.finish(Err(error)), Vec::new());
         }
     };
+    run.accounts = match &run.publish {
+        Ok(settings) => Accounts::prepare(env, settings, now).await,
+        Err(error) => Err(error.clone()),
+    };
+    if let Err(error) = &run.accounts {
+        worker::console_error!("schedule: the accounts: {error}");
+    }
     let mut secrets = run.publish.as_ref().map_or(Vec::new(), Settings::secrets);
+    secrets.extend(run.accounts.as_ref().map_or(Vec::new(), Accounts::secrets));
     secrets.extend(run.alerts.secrets());
 
     macro_rules! task {
@@ -217,6 +226,8 @@ pub async fn run(env: &Env, now: OffsetDateTime, cron: &str) -> (Report, Trace, 
             .map_err(|e| e.to_string())
     });
     task!("token_check", token::check(&run, &mut report));
+    task!("token_refresh", refresh::refresh(&run, &mut report));
+    task!("token_keys", keys::reseal(&run, &mut report));
     let outputs = serde_json::to_value(&report).unwrap_or(Value::Null);
     let trace = if report.errors.is_empty() {
         tracer.finish(Ok(outputs))
@@ -233,6 +244,7 @@ fn prepare(env: &Env, now: OffsetDateTime) -> Result<Run<'_>, String> {
         now,
         settings: ScheduleSettings::from_env(env)?,
         publish: Settings::from_env(env),
+        accounts: Err("not read yet".into()),
         store: DraftStore::from_env(env).map_err(text)?,
         db: env.d1(platform::store::DB_BINDING).map_err(text)?,
         alerts: Alerts::from_env(env).map_err(text)?,

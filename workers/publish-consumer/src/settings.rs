@@ -1,14 +1,19 @@
 //! The publish consumer's configuration, from `[vars]` and secrets, read once per batch.
 //!
-//! Without `INSTAGRAM_ACCOUNT_ID` it publishes to the local Graph API simulator
-//! (`scripts/graph-simulator`, tests/fakes/graph-api.mjs) with the simulator's account and
-//! token, and says so in the log: a Worker cannot reach 127.0.0.1 once deployed, so nothing
-//! is ever published to the real Instagram by accident.
+//! Accounts and their tokens live in D1 `accounts` (`crate::accounts`), sealed with
+//! `TOKEN_ENCRYPTION_KEY`, which is required. The account the settings name
+//! (`INSTAGRAM_ACCOUNT_ID` and the secret `INSTAGRAM_ACCESS_TOKEN`) is brought into D1 at the
+//! start of every batch and run, so a deploy from before accounts keeps publishing. Without
+//! `INSTAGRAM_ACCOUNT_ID` that account is the local Graph API simulator's
+//! (`scripts/graph-simulator`, tests/fakes/graph-api.mjs), taken only while no other account
+//! exists, and the log says so: a Worker cannot reach 127.0.0.1 once deployed, so nothing is
+//! ever published to the real Instagram by accident.
 
 use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use domain::publish::Policy;
-use instagram::GraphConfig;
 use platform::config::{number, optional, or_default};
+use time::OffsetDateTime;
+use vault::{KEY_SETTING, KeyRing, PREVIOUS_KEY_SETTING};
 use worker::Env;
 
 /// The simulator's defaults (tests/fakes/graph-api.mjs: DEFAULT_PORT, DEFAULT_TOKEN,
@@ -19,11 +24,35 @@ pub const SIMULATOR_ACCOUNT_ID: &str = "17841405822304914";
 /// Where `scripts/dev` serves the api Worker, and with it `/media/{key}`.
 pub const LOCAL_MEDIA_BASE_URL: &str = "http://127.0.0.1:8787";
 
-pub struct Settings {
-    pub graph: GraphConfig,
-    /// Sent only as `Authorization: Bearer`; redacted from traces.
+/// The account the settings name, brought into D1 `accounts`.
+pub struct SettingsAccount {
+    pub user_id: String,
+    /// The secret `INSTAGRAM_ACCESS_TOKEN` (or the simulator's); redacted from traces.
     pub token: String,
-    /// No account is configured: publishing goes to the local simulator.
+    /// `GRAPH_API_BASE_URL`.
+    pub base_url: String,
+    /// `INSTAGRAM_TOKEN_EXPIRES_AT`, if set: the secret's expiry, taken with it.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl SettingsAccount {
+    /// Facebook Login's host says `facebook`; everything else is Instagram Login.
+    pub fn login(&self) -> &'static str {
+        if self.base_url.contains("graph.facebook.com") {
+            "facebook"
+        } else {
+            "instagram"
+        }
+    }
+}
+
+pub struct Settings {
+    /// The path's version segment of every Graph call (`GRAPH_API_VERSION`).
+    pub api_version: String,
+    pub account: SettingsAccount,
+    /// `TOKEN_ENCRYPTION_KEY` and, while tokens are re-encrypted, the previous key.
+    pub keys: KeyRing,
+    /// No account is configured: the settings' account is the local simulator's.
     pub simulator: bool,
     /// The public origin of the api Worker, whose `/media/{key}` Meta downloads.
     pub public_media_base_url: String,
@@ -69,6 +98,19 @@ impl Settings {
                 SIMULATOR_BASE_URL,
             ),
         };
+        let keys = KeyRing::parse(
+            optional(env, KEY_SETTING).as_deref(),
+            optional(env, PREVIOUS_KEY_SETTING).as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let expires_at = match optional(env, "INSTAGRAM_TOKEN_EXPIRES_AT") {
+            None => None,
+            Some(text) => Some(domain::timestamp::parse_rfc3339(&text).map_err(|_| {
+                format!(
+                    "setting INSTAGRAM_TOKEN_EXPIRES_AT is {text:?}, expected an RFC 3339 time between 2010 and 2100 such as 2030-01-31T09:00:00Z"
+                )
+            })?),
+        };
         let max_attempts = number(env, "PUBLISH_MAX_ATTEMPTS", Backoff::PUBLISH.max_attempts)?;
         if max_attempts == 0 {
             return Err("setting PUBLISH_MAX_ATTEMPTS must be at least 1".into());
@@ -77,12 +119,14 @@ impl Settings {
             Ok(number(env, name, default)?.min(QUEUE_MAX_DELAY_SECONDS))
         };
         Ok(Self {
-            graph: GraphConfig {
-                base_url: or_default(env, "GRAPH_API_BASE_URL", default_base),
-                api_version: or_default(env, "GRAPH_API_VERSION", "v25.0"),
+            api_version: or_default(env, "GRAPH_API_VERSION", "v25.0"),
+            account: SettingsAccount {
                 user_id,
+                token,
+                base_url: or_default(env, "GRAPH_API_BASE_URL", default_base),
+                expires_at,
             },
-            token,
+            keys,
             simulator,
             public_media_base_url: or_default(env, "PUBLIC_MEDIA_BASE_URL", LOCAL_MEDIA_BASE_URL)
                 .trim_end_matches('/')
@@ -121,9 +165,9 @@ impl Settings {
         format!("{}/media/{key}", self.public_media_base_url)
     }
 
-    /// What must never reach a trace or a log.
+    /// What must never reach a trace or a log (the accounts' tokens: `Accounts::secrets`).
     pub fn secrets(&self) -> Vec<String> {
-        vec![self.token.clone()]
+        vec![self.account.token.clone()]
     }
 }
 

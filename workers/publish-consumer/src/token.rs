@@ -1,16 +1,18 @@
-//! The scheduler's daily token check: one cheap Graph API call (the publishing quota) with
-//! the access token. A 190 tells the operator (once a day, deduplicated in
-//! `operator_alerts`); a token that works clears that alert, so a new failure is told at
-//! once. With `INSTAGRAM_TOKEN_EXPIRES_AT` set, a token that expires within 7 days is told
-//! once per expiry. The check is claimed in `scheduler_tasks` and recorded when done; one
-//! that could not be made (no answer) is tried again by the next run.
+//! The scheduler's daily token check: for every connected account, one cheap Graph API call
+//! (the publishing quota) with its token. A 190 tells the operator (once a day per account,
+//! deduplicated in `operator_alerts`); a token that works clears that alert, so a new
+//! failure is told at once. A token whose known expiry is within 7 days is told once per
+//! account and expiry (an Instagram Login token is renewed before then by `refresh`, so this
+//! means renewing failed; a Facebook Login token is not renewed here). The check is claimed
+//! in `scheduler_tasks` and recorded when done; one that could not be made for some account
+//! (no answer) is tried again by the next run.
 
 use domain::message::format_rfc3339;
 use instagram::GraphError;
 use platform::clock::random_hex;
 use time::Duration;
 
-use crate::alert::{REPEAT_AFTER, TOKEN_INVALID};
+use crate::alert::{REPEAT_AFTER, token_expiring_kind, token_invalid_kind};
 use crate::graph::{Failure, Graph};
 use crate::plan::token_expires_soon;
 use crate::schedule::{Report, Run};
@@ -21,6 +23,7 @@ const LEASE: Duration = Duration::minutes(5);
 
 pub async fn check(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
     let publish = run.publish.as_ref().map_err(Clone::clone)?;
+    let accounts = run.accounts.as_ref().map_err(Clone::clone)?;
     let claim = random_hex::<12>();
     let claimed = run
         .tasks
@@ -37,46 +40,63 @@ pub async fn check(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
         return Ok(());
     }
     let result = async {
-        let answer = Graph::new(publish).publishing_limit().await;
-        report.token = Some(match &answer {
-            Ok(_) => "ok",
-            Err(Failure::Graph(GraphError::TokenInvalid { .. })) => "invalid",
-            Err(_) => "unknown",
-        });
-        match answer {
-            Ok(_) => {
-                let clear = run
-                    .alerts
-                    .clear_statement(TOKEN_INVALID)
-                    .map_err(|e| e.to_string())?;
-                platform::d1::all(clear)
-                    .await
-                    .and_then(|result| result.checked().map(|_| ()))
-                    .map_err(|e| e.to_string())?;
+        let mut unanswered = Vec::new();
+        let mut finding = "ok";
+        for account in accounts.iter().filter(|a| a.row.state == "connected") {
+            let label = account.label();
+            let answer = match Graph::new(publish, account) {
+                Ok(graph) => graph.publishing_limit().await,
+                Err(error) => Err(Failure::NoAnswer(error)),
+            };
+            match answer {
+                Ok(_) => {
+                    let clear = run
+                        .alerts
+                        .clear_statement(&token_invalid_kind(account.id()))
+                        .map_err(|e| e.to_string())?;
+                    platform::d1::all(clear)
+                        .await
+                        .and_then(|result| result.checked().map(|_| ()))
+                        .map_err(|e| e.to_string())?;
+                }
+                Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
+                    finding = "invalid";
+                    let text = format!(
+                        "Instagram publishing to {label} is stopped: the daily check found its access token expired or invalid ({failure}). Its posts wait or fail until the token is replaced (INSTAGRAM_ACCESS_TOKEN, or connecting the account again). This alert repeats at most once a day."
+                    );
+                    run.alerts
+                        .raise(&token_invalid_kind(account.id()), &text, Some(REPEAT_AFTER))
+                        .await?;
+                }
+                Err(failure) => {
+                    if finding == "ok" {
+                        finding = "unknown";
+                    }
+                    unanswered.push(format!("{label}: {failure}"));
+                }
             }
-            Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
+            if let Some(expires_at) = account.row.expires_at()
+                && token_expires_soon(expires_at, run.now)
+            {
+                let at = format_rfc3339(expires_at);
                 let text = format!(
-                    "Instagram publishing is stopped: the daily check found the access token expired or invalid ({failure}). Posts wait or fail until INSTAGRAM_ACCESS_TOKEN is replaced. This alert repeats at most once a day."
+                    "The Instagram access token of {label} expires at {at}: connect the account again (or replace INSTAGRAM_ACCESS_TOKEN) before then, or publishing to it stops."
                 );
                 run.alerts
-                    .raise(TOKEN_INVALID, &text, Some(REPEAT_AFTER))
+                    .raise(&token_expiring_kind(account.id(), &at), &text, None)
                     .await?;
+                report.token_expiring = true;
             }
-            Err(failure) => return Err(format!("the daily token check got no answer: {failure}")),
         }
-        if let Some(expires_at) = run.settings.token_expires_at
-            && token_expires_soon(expires_at, run.now)
-        {
-            let at = format_rfc3339(expires_at);
-            let text = format!(
-                "The Instagram access token expires at {at} (INSTAGRAM_TOKEN_EXPIRES_AT): refresh it and replace INSTAGRAM_ACCESS_TOKEN before then, or publishing stops."
-            );
-            run.alerts
-                .raise(&format!("token_expiring:{at}"), &text, None)
-                .await?;
-            report.token_expiring = true;
+        report.token = Some(finding);
+        if unanswered.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the daily token check got no answer: {}",
+                unanswered.join("; ")
+            ))
         }
-        Ok(())
     }
     .await;
     let freed = match &result {

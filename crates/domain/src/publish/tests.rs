@@ -695,3 +695,31 @@ fn a_failed_media_lookup_waits_a_bounded_time_then_publishes_with_the_media_unkn
         ));
     }
 }
+
+#[test]
+fn an_account_that_cannot_publish_makes_the_draft_wait_whatever_its_record() {
+    let reason = "the account @cafe needs reconnecting".to_owned();
+    for record in [
+        Record::default(),
+        Record {
+            container_id: Some("c1".into()),
+            sent: sent("c1", 30),
+            attempts_spent: 4,
+            ..Record::default()
+        },
+    ] {
+        let sent_before = record.sent.is_some();
+        let (machine, action) =
+            Machine::account_unavailable(POLICY, record, reason.clone(), NOW, 7);
+        assert_eq!(
+            action,
+            Action::Defer {
+                deferral: Deferral::Wait,
+                delay: ACCOUNT_WAIT_SECONDS,
+                reason: reason.clone(),
+            }
+        );
+        // A send no read settled is kept by the deferral.
+        assert_eq!(machine.sent_not_live(), !sent_before);
+    }
+}

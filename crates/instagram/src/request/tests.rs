@@ -265,3 +265,27 @@ fn decode_form(encoded: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+#[test]
+fn the_refresh_request_has_no_version_and_leaves_the_token_to_the_shell() {
+    for base in [
+        "https://graph.instagram.com",
+        "https://graph.instagram.com/",
+    ] {
+        let request = refresh_access_token(base);
+        check(
+            request.clone(),
+            (
+                "GET",
+                "https://graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token",
+                None,
+            ),
+        );
+        assert!(request.token_in_query);
+    }
+    assert!(
+        !config("https://graph.instagram.com")
+            .publishing_limit()
+            .token_in_query
+    );
+}

@@ -413,3 +413,62 @@ fn media_lists() {
         Err(token_expired())
     );
 }
+
+#[test]
+fn refreshed_tokens() {
+    let check = |status: u16, body: &str, expect: Result<(&str, u64), GraphError>| {
+        assert_eq!(
+            parse_refreshed_token(status, None, body),
+            expect.map(|(token, seconds)| RefreshedToken {
+                access_token: token.to_owned(),
+                expires_in_seconds: seconds,
+            }),
+            "{status} {body}"
+        );
+    };
+    check(
+        200,
+        r#"{"access_token":"IGQVJYnewtoken123","token_type":"bearer","expires_in":5183944}"#,
+        Ok(("IGQVJYnewtoken123", 5_183_944)),
+    );
+    check(
+        200,
+        r#"{"access_token":"IGQ","expires_in":1}"#,
+        Ok(("IGQ", 1)),
+    );
+    check(
+        200,
+        r#"{"expires_in":5183944}"#,
+        Err(bad("the response has no access_token")),
+    );
+    for token in [r#""""#, r#""has space""#, r#""tab\there""#, r#""é""#] {
+        check(
+            200,
+            &format!(r#"{{"access_token":{token},"expires_in":5}}"#),
+            Err(bad("the refreshed access_token is not a token")),
+        );
+    }
+    check(
+        200,
+        &format!(
+            r#"{{"access_token":"{}","expires_in":5}}"#,
+            "a".repeat(MAX_TOKEN_CHARS + 1)
+        ),
+        Err(bad("the refreshed access_token is not a token")),
+    );
+    for expires in ["0", "-5", "1.5", "\"5183944\"", "99999999999"] {
+        let body = format!(r#"{{"access_token":"IGQ","expires_in":{expires}}}"#);
+        let expect = if expires.starts_with('"') {
+            bad("the response has no expires_in")
+        } else {
+            bad("the response's expires_in is not a lifetime")
+        };
+        check(200, &body, Err(expect));
+    }
+    check(400, TOKEN_EXPIRED, Err(token_expired()));
+    let shown = format!(
+        "{:?}",
+        parse_refreshed_token(200, None, r#"{"access_token":"IGQsecret","expires_in":9}"#)
+    );
+    assert!(!shown.contains("IGQsecret"), "{shown}");
+}

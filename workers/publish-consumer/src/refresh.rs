@@ -1,0 +1,205 @@
+//! Renewing Instagram Login tokens: a long-lived token lasts 60 days and can be refreshed
+//! once it is a day old, so the scheduler refreshes each one that is at least
+//! [`REFRESH_AFTER`] old and expires within [`REFRESH_WITHIN`]. A token whose expiry is not
+//! known (taken from the settings without `INSTAGRAM_TOKEN_EXPIRES_AT`) cannot be timed and
+//! is not refreshed: set the setting when upgrading, and each refresh then records the next
+//! expiry itself.
+//!
+//! - Exactly once when runs overlap: the refresh is claimed with one conditional write that
+//!   also checks it is still due, with a lease, so a run that died frees it.
+//! - The old token stays until the new one is stored, under the claim.
+//! - Meta refusing the token (code 190: revoked, password changed) makes the account
+//!   `needs_reconnect`, written under the claim, and the operator hears once; its drafts wait.
+//! - Any other failure is recorded on the account and tried again by the next run; when the
+//!   token expires within `plan::TOKEN_WARNING` the operator hears once per expiry.
+
+use domain::message::format_rfc3339;
+use instagram::GraphError;
+use platform::accounts::AccountStore;
+use platform::clock::{random_bytes, random_hex};
+use time::{Duration, OffsetDateTime};
+
+use crate::accounts::Account;
+use crate::alert::token_expiring_kind;
+use crate::graph::{Failure, Graph};
+use crate::plan::token_expires_soon;
+use crate::schedule::{Report, Run};
+
+/// A token is refreshed once at least this old ...
+pub const REFRESH_AFTER: Duration = Duration::DAY;
+/// ... and expiring within this.
+pub const REFRESH_WITHIN: Duration = Duration::days(10);
+const LEASE: Duration = Duration::minutes(5);
+/// Accounts refreshed per run at most.
+const PER_RUN: usize = 10;
+
+/// Whether `account`'s token is due for a refresh at `now` (the claim checks it again).
+pub fn due(account: &Account, now: OffsetDateTime) -> bool {
+    let row = &account.row;
+    row.state == "connected"
+        && row.login == "instagram"
+        && row.token_ciphertext.is_some()
+        && row
+            .refreshed_at()
+            .is_some_and(|at| at <= now - REFRESH_AFTER)
+        && row
+            .expires_at()
+            .is_some_and(|at| at <= now + REFRESH_WITHIN)
+}
+
+pub async fn refresh(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+    let settings = run.publish.as_ref().map_err(Clone::clone)?;
+    let accounts = run.accounts.as_ref().map_err(Clone::clone)?;
+    let store = AccountStore::from_env(run.env).map_err(|e| e.to_string())?;
+    let now = run.now;
+    let mut errors = Vec::new();
+    for account in accounts.iter().filter(|a| due(a, now)).take(PER_RUN) {
+        let id = account.id();
+        let label = account.label();
+        let claim = random_hex::<12>();
+        let claimed = store
+            .claim_refresh(
+                id,
+                &claim,
+                now,
+                now + LEASE,
+                now - REFRESH_AFTER,
+                now + REFRESH_WITHIN,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if !claimed {
+            continue;
+        }
+        let answer = match Graph::new(settings, account) {
+            Ok(graph) => graph.refresh_token().await,
+            Err(error) => Err(Failure::NoAnswer(error)),
+        };
+        match answer {
+            Ok(fresh) => {
+                let sealed = settings.keys.seal(
+                    id,
+                    &fresh.access_token,
+                    random_bytes::<{ vault::NONCE_BYTES }>(),
+                );
+                let lifetime =
+                    Duration::seconds(i64::try_from(fresh.expires_in_seconds).unwrap_or(i64::MAX));
+                let stored = store
+                    .refreshed(
+                        id,
+                        &claim,
+                        &sealed.ciphertext,
+                        &sealed.key_id,
+                        now + lifetime,
+                        now,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if stored {
+                    report.tokens_refreshed += 1;
+                } else {
+                    errors.push(format!("{label}: the refreshed token came after the claim lapsed; the next run refreshes again"));
+                }
+            }
+            Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
+                let reason = format!("Instagram refused its token when it was renewed: {failure}");
+                let marked = store
+                    .needs_reconnect(id, &claim, &reason, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if marked {
+                    report.accounts_need_reconnect += 1;
+                    let text = format!(
+                        "The Instagram account {label} needs reconnecting: {reason}. Its posts wait, none fails, until it is connected again (replace INSTAGRAM_ACCESS_TOKEN for the account in the settings, or connect it again)."
+                    );
+                    let kind = format!("account_needs_reconnect:{id}:{}", format_rfc3339(now));
+                    if let Err(error) = run.alerts.raise(&kind, &text, None).await {
+                        errors.push(error);
+                    }
+                }
+            }
+            Err(failure) => {
+                report.token_refreshes_failed += 1;
+                let reason = failure.to_string();
+                store
+                    .refresh_failed(id, &claim, &reason)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                worker::console_error!(
+                    "the token of {label} could not be renewed: {reason}; the next run tries again"
+                );
+                if let Some(expires_at) = account.row.expires_at()
+                    && token_expires_soon(expires_at, now)
+                {
+                    let at = format_rfc3339(expires_at);
+                    let text = format!(
+                        "The Instagram access token of {label} expires at {at} and could not be renewed ({reason}). It is tried again every run; if it keeps failing, connect the account again (or replace INSTAGRAM_ACCESS_TOKEN) before then, or publishing to it stops."
+                    );
+                    if let Err(error) = run
+                        .alerts
+                        .raise(&token_expiring_kind(id, &at), &text, None)
+                        .await
+                    {
+                        errors.push(error);
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform::accounts::AccountRow;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2030-01-31 09:00 UTC);
+
+    fn account(login: &str, state: &str, age_days: i64, expires_in_days: Option<i64>) -> Account {
+        let at = |t: OffsetDateTime| format_rfc3339(t);
+        Account {
+            row: AccountRow {
+                id: "1784".into(),
+                username: Some("cafe".into()),
+                login: login.into(),
+                graph_base_url: "https://graph.instagram.com".into(),
+                token_ciphertext: Some("sealed".into()),
+                token_key_id: Some("k".into()),
+                token_expires_at: expires_in_days.map(|d| at(NOW + Duration::days(d))),
+                token_refreshed_at: at(NOW - Duration::days(age_days)),
+                state: state.into(),
+                state_reason: None,
+                refresh_error: None,
+                created_at: at(NOW),
+            },
+            token: Ok("token".into()),
+        }
+    }
+
+    #[test]
+    fn a_token_is_due_once_a_day_old_and_within_ten_days_of_a_known_expiry() {
+        for (login, state, age, expires, due_now) in [
+            ("instagram", "connected", 2, Some(9), true),
+            ("instagram", "connected", 1, Some(10), true),
+            ("instagram", "connected", 0, Some(9), false),
+            ("instagram", "connected", 2, Some(11), false),
+            ("instagram", "connected", 2, Some(-1), true),
+            ("instagram", "connected", 30, None, false),
+            ("facebook", "connected", 2, Some(9), false),
+            ("instagram", "needs_reconnect", 2, Some(9), false),
+            ("instagram", "disconnected", 2, Some(9), false),
+        ] {
+            assert_eq!(
+                due(&account(login, state, age, expires), NOW),
+                due_now,
+                "{login} {state} {age} days old, expires in {expires:?} days"
+            );
+        }
+    }
+}
