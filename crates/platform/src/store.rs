@@ -301,6 +301,18 @@ impl DraftStore {
         d1::all(statement).await?.first()
     }
 
+    /// The drafts with these ids that exist, in one round trip (by the primary key).
+    pub async fn get_many(&self, ids: &[DraftId]) -> worker::Result<Vec<DraftRow>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let ids =
+            serde_json::to_string(&ids).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let statement = self
+            .db
+            .prepare("SELECT * FROM drafts WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(&[text(&ids)])?;
+        d1::all(statement).await?.checked()?.all()
+    }
+
     /// A page of visible drafts (with text), newest first, optionally of one status,
     /// starting after `after` (the last draft of the previous page), and the number of
     /// visible drafts in each status: one round trip.
