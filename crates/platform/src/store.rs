@@ -29,6 +29,8 @@ pub const HISTORY_LIMIT: usize = 200;
 
 /// A time after every draft's: where the first page of drafts starts.
 const LAST_TIME: &str = "9999-12-31T23:59:59Z";
+/// Accounts one filtered list names at most (D1 binds at most 100 parameters).
+pub const MAX_ACCOUNTS_FILTERED: usize = 90;
 
 /// One row of `drafts`, as stored.
 #[derive(Debug, Clone, Deserialize)]
@@ -345,6 +347,95 @@ impl DraftStore {
         let counts = self
             .db
             .prepare("SELECT status, count FROM draft_counts WHERE count > 0");
+        let results = d1::batch(&self.db, vec![page, counts]).await?;
+        #[derive(Deserialize)]
+        struct Count {
+            status: String,
+            count: i64,
+        }
+        let rows = match results.first() {
+            Some(result) => result.all::<DraftRow>()?,
+            None => Vec::new(),
+        };
+        let counts = match results.get(1) {
+            Some(result) => result
+                .all::<Count>()?
+                .into_iter()
+                .map(|c| (c.status, c.count))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((rows, counts))
+    }
+
+    /// The account a draft names: `None` for no such draft, `Some(None)` for a draft of the
+    /// default account (no account named).
+    pub async fn account_of(&self, id: DraftId) -> worker::Result<Option<Option<String>>> {
+        #[derive(Deserialize)]
+        struct Named {
+            account_id: Option<String>,
+        }
+        let statement = self
+            .db
+            .prepare("SELECT account_id FROM drafts WHERE id = ?1")
+            .bind(&[text(&id.to_string())])?;
+        Ok(d1::all(statement)
+            .await?
+            .first::<Named>()?
+            .map(|n| n.account_id))
+    }
+
+    /// [`Self::page`] for the drafts of some accounts only: those naming one of `ids`, and,
+    /// with `default_too`, those naming none (the default account's). The counts are of
+    /// those drafts too. Each account's drafts are a range of an index by (account,
+    /// created_at), merged in order.
+    pub async fn page_of_accounts(
+        &self,
+        ids: &[String],
+        default_too: bool,
+        status: Option<Status>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> worker::Result<(Vec<DraftRow>, Vec<(String, i64)>)> {
+        // D1 binds at most 100 parameters.
+        let ids = &ids[..ids.len().min(MAX_ACCOUNTS_FILTERED)];
+        if ids.is_empty() && !default_too {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let (after_created, after_seq) =
+            after.map_or((LAST_TIME, 1_i64 << 53), |c| (c.created_at.as_str(), c.seq));
+        let first_id = 5;
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", first_id + i)).collect();
+        let mut accounts = Vec::new();
+        if !ids.is_empty() {
+            accounts.push(format!("account_id IN ({})", list.join(", ")));
+        }
+        if default_too {
+            accounts.push("account_id IS NULL".to_owned());
+        }
+        let accounts = format!("({})", accounts.join(" OR "));
+        let status_clause = if status.is_some() { " AND status = ?4" } else { "" };
+        let page_sql = format!(
+            "SELECT rowid AS row_seq, * FROM drafts
+             WHERE {accounts}{status_clause} AND (created_at, rowid) < (?1, ?2) AND caption IS NOT NULL
+             ORDER BY created_at DESC, rowid DESC
+             LIMIT ?3"
+        );
+        let mut binds = vec![
+            text(after_created),
+            JsValue::from_f64(after_seq as f64),
+            JsValue::from_f64(f64::from(limit)),
+            text(status.map_or("", |s| s.as_str())),
+        ];
+        binds.extend(ids.iter().map(|id| text(id)));
+        let page = self.db.prepare(page_sql).bind(&binds)?;
+        let counts_sql = format!(
+            "SELECT status, COUNT(*) AS count FROM drafts
+             WHERE {accounts} AND caption IS NOT NULL AND ?1 IS NOT NULL AND ?2 IS NOT NULL
+               AND ?3 IS NOT NULL AND ?4 IS NOT NULL
+             GROUP BY status"
+        );
+        let counts = self.db.prepare(counts_sql).bind(&binds)?;
         let results = d1::batch(&self.db, vec![page, counts]).await?;
         #[derive(Deserialize)]
         struct Count {
