@@ -22,7 +22,7 @@ use worker::{Env, Request, Response};
 use crate::auth::{self, Actor};
 use crate::drafts::query_pairs;
 use crate::reply::ApiError;
-use crate::review::html::{esc, layout, page_response, redirect, time as show_time};
+use crate::review::html::{esc, layout, page_response_sending_forms_to, redirect, time as show_time};
 use crate::scope::Scope;
 
 /// The local simulator (tests/fakes/graph-api.mjs): its default URL, app id and secret.
@@ -271,7 +271,27 @@ async fn render(
         }
         body.push_str("</ol></section>");
     }
-    page_response(status, layout("Accounts", Some(&actor.name), &body))
+    // "Connect" answers with a redirect to Instagram Login's page, which `form-action` holds.
+    let authorize = Settings::from_env(env)
+        .map(|s| origin_of(&s.login.authorize_base_url))
+        .unwrap_or_default();
+    let authorize = if authorize.is_empty() || authorize.contains([';', ',', ' ', '\'', '"']) {
+        "'none'".to_owned()
+    } else {
+        authorize
+    };
+    let html = layout("Accounts", Some(&actor.name), &body);
+    if authorize == "'none'" {
+        return crate::review::html::page_response(status, html);
+    }
+    page_response_sending_forms_to(status, html, &authorize)
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    url[..end].to_owned()
 }
 
 async fn refuse(env: &Env, actor: &Actor, text: &str) -> Result<Response, ApiError> {

@@ -119,7 +119,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
             reply::raw_json(&document)
         }
         Route::Generate => generate::handle(req, env, ctx).await,
-        Route::ListDrafts => drafts::list(req, env).await,
+        Route::ListDrafts => drafts::list(req, env, &actor).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
         Route::EditDraft => edit::handle(req, env, ctx, &actor, param(0)).await,
         Route::ApproveDraft => approve::approve(req, env, ctx, &actor, param(0)).await,

@@ -6,7 +6,8 @@
 use domain::account::AccountRef;
 use domain::draft::DraftId;
 use platform::accounts::{AccountRow, AccountStore};
-use platform::store::DraftStore;
+use domain::draft::Status;
+use platform::store::{DraftRow, DraftStore, PageCursor};
 use worker::Env;
 
 use crate::auth::Actor;
@@ -52,15 +53,6 @@ impl Scope {
     pub fn allows_account(&self, account: &AccountRow) -> bool {
         self.allows(Some(&account.id))
     }
-}
-
-/// The scope of `actor`: every account without reading D1, else the accounts it names.
-pub async fn resolve(env: &Env, actor: &Actor) -> Result<Scope, ApiError> {
-    if actor.accounts.is_none() {
-        return Ok(Scope::All);
-    }
-    let accounts = AccountStore::from_env(env)?.all().await?;
-    Ok(Scope::of(actor, &accounts))
 }
 
 /// Refuses a draft outside the caller's accounts: 404 to read it, 403 to act on it. A draft
@@ -111,4 +103,51 @@ pub fn label(accounts: &[AccountRow], account_id: Option<&str>) -> String {
         Some(account) => account.label(),
         None => account_id.map_or_else(|| "the default account".to_owned(), |id| format!("account {id}")),
     }
+}
+
+/// A page of drafts as `actor` may see them, of one account if `account` names one (else
+/// of every account in scope), with the counts per status of the same drafts, and every
+/// account (for labels). An `account` that names no account is a problem on `account`.
+pub async fn page(
+    env: &Env,
+    actor: &Actor,
+    account: Option<&str>,
+    status: Option<Status>,
+    cursor: Option<&PageCursor>,
+    limit: u32,
+    labels: bool,
+) -> Result<(Vec<DraftRow>, Vec<(String, i64)>, Vec<AccountRow>), ApiError> {
+    let store = DraftStore::from_env(env)?;
+    if account.is_none() && actor.accounts.is_none() && !labels {
+        // Every draft, and no account read.
+        let (rows, counts) = store.page(status, cursor, limit).await?;
+        return Ok((rows, counts, Vec::new()));
+    }
+    let accounts = AccountStore::from_env(env)?.all().await?;
+    let scope = Scope::of(actor, &accounts);
+    let (ids, default_too) = match account {
+        Some(text) => {
+            let found = find(&accounts, text).map_err(|reason| {
+                ApiError::Validation(vec![crate::body::problem("account", reason)])
+            })?;
+            if scope.allows_account(found) {
+                let default = accounts.first().is_some_and(|d| d.id == found.id);
+                (vec![found.id.clone()], default)
+            } else {
+                // Another account's drafts are not there for this reviewer.
+                (Vec::new(), false)
+            }
+        }
+        None => match scope {
+            Scope::All => {
+                let (rows, counts) = store.page(status, cursor, limit).await?;
+                return Ok((rows, counts, accounts));
+            }
+            Scope::Some { ids, default_too } => (ids, default_too),
+        },
+    };
+    let (rows, counts) = store
+        .page_of_accounts(&ids, default_too, status, cursor, limit)
+        .await?;
+    Ok((rows, counts, accounts))
 }
