@@ -190,7 +190,11 @@ impl AccountStore {
     /// Connects an account, or connects it again with a new token: the row is inserted or its
     /// token, username, login and state replaced, and the act recorded (`connect` for a new
     /// account, `reconnect` for a known one), in one transaction. Whether it was new.
-    pub async fn connect(&self, account: &Connected<'_>, now: OffsetDateTime) -> worker::Result<bool> {
+    pub async fn connect(
+        &self,
+        account: &Connected<'_>,
+        now: OffsetDateTime,
+    ) -> worker::Result<bool> {
         let action = self
             .db
             .prepare(
@@ -249,7 +253,12 @@ impl AccountStore {
 
     /// Disconnects an account: its token removed (ciphertext NULL), its state
     /// `disconnected`, the act recorded. Whether the account exists.
-    pub async fn disconnect(&self, id: &str, reviewer: &str, now: OffsetDateTime) -> worker::Result<bool> {
+    pub async fn disconnect(
+        &self,
+        id: &str,
+        reviewer: &str,
+        now: OffsetDateTime,
+    ) -> worker::Result<bool> {
         let action = self
             .db
             .prepare(

@@ -230,6 +230,8 @@ pub struct NewDraft<'a> {
     /// The validated request and the writer, as JSON, kept for regeneration and the page.
     pub request: &'a str,
     pub writer: &'a str,
+    /// The account it is for; `None`: the default account.
+    pub account_id: Option<&'a str>,
     pub now: OffsetDateTime,
 }
 
@@ -275,8 +277,9 @@ impl DraftStore {
             .prepare(
                 // Revision 0 until the text is written: the first revision a person sees is 1.
                 "INSERT INTO drafts (id, revision, language, provider, image_prompt, scheduled_at, request,
-                                     writer, image_requested_at, image_requests, created_at, updated_at)
-                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8)",
+                                     writer, image_requested_at, image_requests, created_at, updated_at,
+                                     account_id)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8, ?9)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -287,6 +290,7 @@ impl DraftStore {
                 text(draft.request),
                 text(draft.writer),
                 time(draft.now),
+                optional_text(draft.account_id),
             ])
     }
 
@@ -405,7 +409,9 @@ impl DraftStore {
         let (after_created, after_seq) =
             after.map_or((LAST_TIME, 1_i64 << 53), |c| (c.created_at.as_str(), c.seq));
         let first_id = 5;
-        let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", first_id + i)).collect();
+        let list: Vec<String> = (0..ids.len())
+            .map(|i| format!("?{}", first_id + i))
+            .collect();
         let mut accounts = Vec::new();
         if !ids.is_empty() {
             accounts.push(format!("account_id IN ({})", list.join(", ")));
@@ -414,7 +420,11 @@ impl DraftStore {
             accounts.push("account_id IS NULL".to_owned());
         }
         let accounts = format!("({})", accounts.join(" OR "));
-        let status_clause = if status.is_some() { " AND status = ?4" } else { "" };
+        let status_clause = if status.is_some() {
+            " AND status = ?4"
+        } else {
+            ""
+        };
         let page_sql = format!(
             "SELECT rowid AS row_seq, * FROM drafts
              WHERE {accounts}{status_clause} AND (created_at, rowid) < (?1, ?2) AND caption IS NOT NULL

@@ -22,7 +22,9 @@ use worker::{Env, Request, Response};
 use crate::auth::{self, Actor};
 use crate::drafts::query_pairs;
 use crate::reply::ApiError;
-use crate::review::html::{esc, layout, page_response_sending_forms_to, redirect, time as show_time};
+use crate::review::html::{
+    esc, layout, page_response_sending_forms_to, redirect, time as show_time,
+};
 use crate::scope::Scope;
 
 /// The local simulator (tests/fakes/graph-api.mjs): its default URL, app id and secret.
@@ -118,7 +120,11 @@ struct Answer {
 
 /// Sends `request` with `token` (as the bearer token, or as `access_token` where Meta
 /// documents it so). Errors never quote the URL, which may hold a token or the secret.
-async fn send(request: &GraphRequest, token: Option<&str>, timeout_ms: u64) -> Result<Answer, String> {
+async fn send(
+    request: &GraphRequest,
+    token: Option<&str>,
+    timeout_ms: u64,
+) -> Result<Answer, String> {
     let authorization = token.map(|t| format!("Bearer {t}"));
     let mut headers = Vec::new();
     let url = match token {
@@ -171,11 +177,20 @@ pub async fn page(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
         )),
         (_, Some(name)) => Some((
             "waiting",
-            format!("Disconnected {}.", name.chars().take(40).collect::<String>()),
+            format!(
+                "Disconnected {}.",
+                name.chars().take(40).collect::<String>()
+            ),
         )),
         _ => None,
     };
-    render(env, actor, 200, notice.as_ref().map(|(c, t)| (*c, t.as_str()))).await
+    render(
+        env,
+        actor,
+        200,
+        notice.as_ref().map(|(c, t)| (*c, t.as_str())),
+    )
+    .await
 }
 
 async fn render(
@@ -195,7 +210,10 @@ async fn render(
             esc(text)
         );
     }
-    let visible: Vec<_> = accounts.iter().filter(|a| scope.allows_account(a)).collect();
+    let visible: Vec<_> = accounts
+        .iter()
+        .filter(|a| scope.allows_account(a))
+        .collect();
     if visible.is_empty() {
         body.push_str(r#"<p class="empty">No accounts connected yet.</p>"#);
     } else {
@@ -331,7 +349,10 @@ pub async fn start(req: &Request, env: &Env, actor: &Actor) -> Result<Response, 
             started,
         )
         .await?;
-    redirect(&settings.login.authorize_url(&redirect_uri(req), &state), None)
+    redirect(
+        &settings.login.authorize_url(&redirect_uri(req), &state),
+        None,
+    )
 }
 
 /// `GET /review/accounts/callback?code=&state=`: the state must be one this session started,
@@ -372,11 +393,21 @@ pub async fn callback(req: &Request, env: &Env, actor: &Actor) -> Result<Respons
     }
     may_connect(actor)?;
     if !get("error").is_empty() {
-        return refuse(env, actor, "Instagram Login was cancelled; nothing was connected.").await;
+        return refuse(
+            env,
+            actor,
+            "Instagram Login was cancelled; nothing was connected.",
+        )
+        .await;
     }
     let code = get("code");
     if code.is_empty() || code.len() > 2048 {
-        return refuse(env, actor, "Instagram sent no authorization code back; nothing was connected.").await;
+        return refuse(
+            env,
+            actor,
+            "Instagram sent no authorization code back; nothing was connected.",
+        )
+        .await;
     }
     let settings = Settings::from_env(env)?;
     match connect_with_code(req, env, actor, &settings, &code).await {
@@ -386,7 +417,12 @@ pub async fn callback(req: &Request, env: &Env, actor: &Actor) -> Result<Respons
         ),
         Err(reason) => {
             worker::console_error!("accounts: connecting for {} failed: {reason}", actor.name);
-            refuse(env, actor, &format!("Connecting failed: {reason}. Nothing was stored.")).await
+            refuse(
+                env,
+                actor,
+                &format!("Connecting failed: {reason}. Nothing was stored."),
+            )
+            .await
         }
     }
 }
@@ -418,8 +454,9 @@ async fn connect_with_code(
     let answer = send(&me, Some(&long.access_token), timeout)
         .await
         .map_err(|e| format!("reading the account: {e}"))?;
-    let identity = login::parse_identity(answer.status, answer.retry_after.as_deref(), &answer.body)
-        .map_err(|e| format!("reading the account: {e}"))?;
+    let identity =
+        login::parse_identity(answer.status, answer.retry_after.as_deref(), &answer.body)
+            .map_err(|e| format!("reading the account: {e}"))?;
     if identity.user_id != short.user_id {
         return Err("the token is for another account than the one that signed in".into());
     }
@@ -501,41 +538,86 @@ pub async fn paste(req: &mut Request, env: &Env, actor: &Actor) -> Result<Respon
         && account.len() <= domain::account::MAX_ID_DIGITS
         && account.bytes().all(|b| b.is_ascii_digit());
     if !id_ok {
-        return refuse(env, actor, "The Instagram account id is its number (digits only).").await;
+        return refuse(
+            env,
+            actor,
+            "The Instagram account id is its number (digits only).",
+        )
+        .await;
     }
     if token.is_empty() || token.len() > 4096 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return refuse(env, actor, "That is not an access token: paste it whole, without spaces.").await;
+        return refuse(
+            env,
+            actor,
+            "That is not an access token: paste it whole, without spaces.",
+        )
+        .await;
     }
     let settings = Settings::from_env(env)?;
     let check = login::account(&settings.facebook_base_url, &settings.api_version, &account);
     let identity = match send(&check, Some(&token), settings.timeout_ms).await {
         Err(reason) => Err(format!("the Graph API could not be asked: {reason}")),
-        Ok(answer) => login::parse_identity(answer.status, answer.retry_after.as_deref(), &answer.body)
-            .map_err(|e| format!("the Graph API refused the token for account {account}: {e}")),
+        Ok(answer) => {
+            login::parse_identity(answer.status, answer.retry_after.as_deref(), &answer.body)
+                .map_err(|e| format!("the Graph API refused the token for account {account}: {e}"))
+        }
     };
     let identity = match identity {
         Ok(identity) if identity.user_id == account => identity,
-        Ok(_) => return refuse(env, actor, &format!("The token is not for account {account}; nothing was stored.")).await,
+        Ok(_) => {
+            return refuse(
+                env,
+                actor,
+                &format!("The token is not for account {account}; nothing was stored."),
+            )
+            .await;
+        }
         Err(reason) => {
-            worker::console_log!("accounts: a pasted token from {} was refused: {reason}", actor.name);
+            worker::console_log!(
+                "accounts: a pasted token from {} was refused: {reason}",
+                actor.name
+            );
             return refuse(env, actor, &format!("{reason}. Nothing was stored.")).await;
         }
     };
     let at = now();
-    match store(env, actor, &settings, &identity, "facebook", &settings.facebook_base_url, &token, None, at).await {
-        Ok(label) => redirect(&format!("/review/accounts?connected={}", encode(&label)), None),
+    match store(
+        env,
+        actor,
+        &settings,
+        &identity,
+        "facebook",
+        &settings.facebook_base_url,
+        &token,
+        None,
+        at,
+    )
+    .await
+    {
+        Ok(label) => redirect(
+            &format!("/review/accounts?connected={}", encode(&label)),
+            None,
+        ),
         Err(reason) => refuse(env, actor, &format!("{reason}. Nothing was stored.")).await,
     }
 }
 
 /// `POST /review/accounts/{id}/disconnect`: the token removed, the account kept (its drafts
 /// wait until it is connected again).
-pub async fn disconnect(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<Response, ApiError> {
+pub async fn disconnect(
+    req: &Request,
+    env: &Env,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
     auth::require_same_origin(req)?;
     let store = AccountStore::from_env(env)?;
     let accounts = store.all().await?;
     let scope = Scope::of(actor, &accounts);
-    let Some(account) = accounts.iter().find(|a| a.id == id && scope.allows_account(a)) else {
+    let Some(account) = accounts
+        .iter()
+        .find(|a| a.id == id && scope.allows_account(a))
+    else {
         return Err(ApiError::NotFound(format!("no account {id}")));
     };
     store.disconnect(&account.id, &actor.name, now()).await?;

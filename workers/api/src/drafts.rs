@@ -259,7 +259,11 @@ const MAX_PAGE: u32 = 100;
 /// `GET /api/v1/drafts?status=&account=&limit=&cursor=`: drafts newest first, one page per
 /// call, with the count of drafts in each status; only the accounts the caller reviews, or the
 /// one `account` names. Read from D1 in one round trip.
-pub async fn list(req: &Request, env: &Env, actor: &crate::auth::Actor) -> Result<Response, ApiError> {
+pub async fn list(
+    req: &Request,
+    env: &Env,
+    actor: &crate::auth::Actor,
+) -> Result<Response, ApiError> {
     let mut problems = Vec::new();
     let (mut status, mut limit, mut cursor, mut account) = (None, DEFAULT_PAGE, None, None);
     for (name, value) in query_pairs(&req.inner().url()) {

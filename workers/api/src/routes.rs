@@ -393,7 +393,11 @@ mod tests {
             Some((Route::ReviewAsset, &["app.js"])),
         );
         check("GET", "/review/abc", Some((Route::ReviewDraft, &["abc"])));
-        check("GET", "/review/accounts", Some((Route::ReviewAccounts, &[])));
+        check(
+            "GET",
+            "/review/accounts",
+            Some((Route::ReviewAccounts, &[])),
+        );
         check(
             "GET",
             "/review/accounts/callback",

@@ -5,8 +5,8 @@
 
 use domain::account::AccountRef;
 use domain::draft::DraftId;
-use platform::accounts::{AccountRow, AccountStore};
 use domain::draft::Status;
+use platform::accounts::{AccountRow, AccountStore};
 use platform::store::{DraftRow, DraftStore, PageCursor};
 use worker::Env;
 
@@ -65,10 +65,9 @@ pub async fn guard_draft(env: &Env, actor: &Actor, id: &str, acting: bool) -> Re
         return Ok(());
     };
     let store = DraftStore::from_env(env)?;
-    let (account, accounts) = futures::join!(
-        store.account_of(id),
-        async { AccountStore::from_env(env)?.all().await }
-    );
+    let (account, accounts) = futures::join!(store.account_of(id), async {
+        AccountStore::from_env(env)?.all().await
+    });
     let Some(account) = account? else {
         return Ok(());
     };
@@ -101,7 +100,10 @@ pub fn label(accounts: &[AccountRow], account_id: Option<&str>) -> String {
     };
     match found {
         Some(account) => account.label(),
-        None => account_id.map_or_else(|| "the default account".to_owned(), |id| format!("account {id}")),
+        None => account_id.map_or_else(
+            || "the default account".to_owned(),
+            |id| format!("account {id}"),
+        ),
     }
 }
 

@@ -77,7 +77,10 @@ pub fn page_response_sending_forms_to(
     origin: &str,
 ) -> Result<Response, ApiError> {
     let response = page_response(status, html)?;
-    let csp = CSP.replace("form-action 'self'", &format!("form-action 'self' {origin}"));
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
     response.headers().set("content-security-policy", &csp)?;
     Ok(response)
 }

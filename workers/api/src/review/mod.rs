@@ -256,11 +256,17 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
     }
     body.push_str("</nav>");
     // The account filter: the accounts this reviewer reviews.
-    let shown: Vec<_> = accounts.iter().filter(|a| scope.allows_account(a)).collect();
+    let shown: Vec<_> = accounts
+        .iter()
+        .filter(|a| scope.allows_account(a))
+        .collect();
     if shown.len() > 1 || account.is_some() {
         body.push_str(r#"<form method="get" action="/review" class="filter" id="account-filter"><label for="account">Account</label><select id="account" name="account"><option value="">All accounts</option>"#);
         for a in &shown {
-            let value = a.username.as_deref().map_or_else(|| a.id.clone(), |u| format!("@{u}"));
+            let value = a
+                .username
+                .as_deref()
+                .map_or_else(|| a.id.clone(), |u| format!("@{u}"));
             let selected = account.is_some_and(|wanted| {
                 domain::account::AccountRef::parse(wanted)
                     .is_some_and(|r| r.names(&a.id, a.username.as_deref()))
@@ -274,7 +280,10 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
             );
         }
         if let Some(s) = status {
-            let _ = write!(body, r#"</select><input type="hidden" name="status" value="{s}">"#);
+            let _ = write!(
+                body,
+                r#"</select><input type="hidden" name="status" value="{s}">"#
+            );
         } else {
             body.push_str("</select>");
         }
@@ -356,7 +365,9 @@ pub async fn draft(
     });
     let status = row.status();
     let text = row.text().unwrap_or_default();
-    let accounts = platform::accounts::AccountStore::from_env(env)?.all().await?;
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
     let account_label = crate::scope::label(&accounts, row.account_id.as_deref());
     let mut body = String::new();
     let _ = write!(
