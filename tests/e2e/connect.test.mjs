@@ -147,6 +147,22 @@ test("a callback whose state is wrong, used already, or another session's is ref
   // ...and the state is spent: the right session cannot use it afterwards either.
   const reused = await page(riko, "GET", callback);
   assert.equal(reused.status, 400);
+  // Back from Instagram's site the browser leaves the SameSite=Strict cookie out: the page
+  // asks for the same URL again from this site (once), which carries it.
+  const fresh = await authorize(riko, "founder");
+  const bare = await send("GET", fresh);
+  assert.equal(bare.status, 200);
+  const again = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(bare.text);
+  assert.ok(again, bare.text);
+  const resumed = again[1].replaceAll("&amp;", "&");
+  assert.equal(resumed, `${fresh}&resumed=1`);
+  assert.equal((await send("GET", resumed)).status, 303, "without a session the second time: sign in");
+  assert.match((await send("GET", resumed)).headers.get("location"), /^\/review\/login\?next=/);
+  const completed = await page(riko, "GET", resumed);
+  assert.equal(completed.status, 303, completed.text);
+  assert.equal((await accountRow(userId("founder"))).connected_by, REVIEWER.name);
+  await pipeline.db.prepare("DELETE FROM accounts WHERE id = ?1").bind(userId("founder")).run();
+  await pipeline.db.prepare("DELETE FROM account_actions WHERE account_id = ?1").bind(userId("founder")).run();
   // A state nobody made.
   const made = new URL(callback, "http://x");
   made.searchParams.set("state", randomBytes(32).toString("hex"));
@@ -156,8 +172,8 @@ test("a callback whose state is wrong, used already, or another session's is ref
   // A state used once works once: the second time is refused and records nothing more.
   const once = await authorize(riko, "shop_tokyo");
   assert.equal((await page(riko, "GET", once)).status, 303);
-  const again = await page(riko, "GET", once);
-  assert.equal(again.status, 400);
+  const twice = await page(riko, "GET", once);
+  assert.equal(twice.status, 400);
   assert.equal(await accountRow(userId("founder")), null);
   const after = await actions();
   assert.deepEqual(after.slice(before.length).map((a) => a.action), ["reconnect"]);

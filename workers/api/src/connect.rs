@@ -358,8 +358,27 @@ pub async fn start(req: &Request, env: &Env, actor: &Actor) -> Result<Response, 
 /// `GET /review/accounts/callback?code=&state=`: the state must be one this session started,
 /// unused and not lapsed; then the code becomes a short-lived token, that a long-lived one,
 /// the account is read with it, and the token is sealed and stored.
-pub async fn callback(req: &Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
-    let query = query_pairs(&req.inner().url());
+pub async fn callback(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req.inner().url();
+    let query = query_pairs(&url);
+    let Some(actor) = auth::session(req, env).await? else {
+        // Instagram sent the browser here from its own site, so the SameSite=Strict cookie
+        // stayed behind. The same URL again, from this page, is a same-site navigation that
+        // carries it; once only, then signing in is asked for.
+        if query.iter().any(|(k, _)| k == "resumed") {
+            return crate::review::sign_in_first(req);
+        }
+        let raw = url.split_once('?').map_or("", |(_, q)| q);
+        let raw = raw.split('#').next().unwrap_or("");
+        let again = format!("{CALLBACK_PATH}?{raw}&resumed=1");
+        let html = format!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={0}"><title>Connecting · Review</title></head><body><p>Connecting the account… <a href="{0}">Continue</a></p></body></html>"#,
+            esc(&again)
+        );
+        return crate::review::html::page_response(200, html);
+    };
+    let actor = &actor;
+    let query = query;
     let get = |name: &str| {
         query
             .iter()

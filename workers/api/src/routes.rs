@@ -209,7 +209,9 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/review/accounts/callback",
         route: Route::AccountCallback,
-        access: Access::Session,
+        // Coming back from Instagram, a cross-site navigation, the browser leaves out the
+        // SameSite=Strict session cookie: the route asks for it again itself.
+        access: Access::Public,
     },
     RouteDef {
         method: "POST",
