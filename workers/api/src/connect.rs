@@ -253,7 +253,7 @@ async fn render(
             };
             let _ = write!(
                 body,
-                r#"<tr data-account="{id}"><th scope="row">{label}{default}<br><span class="hint">{id}</span></th><td>{login_kind}</td><td><span class="badge {state_class}">{state}</span>{reason}</td><td>{expires}</td><td>{by}<br><span class="hint">{at}</span></td><td>{disconnect}</td></tr>"#,
+                r#"<tr data-account="{id}"><th scope="row">{label}{default}<br><span class="hint">{id}</span></th><td data-label="Login">{login_kind}</td><td data-label="State"><span class="badge {state_class}">{state}</span>{reason}</td><td data-label="Token expires">{expires}</td><td data-label="Connected by">{by}<br><span class="hint">{at}</span></td><td>{disconnect}</td></tr>"#,
                 id = esc(&account.id),
                 label = esc(&account.label()),
                 state_class = esc(&account.state),
