@@ -378,7 +378,6 @@ pub async fn callback(req: &Request, env: &Env) -> Result<Response, ApiError> {
         return crate::review::html::page_response(200, html);
     };
     let actor = &actor;
-    let query = query;
     let get = |name: &str| {
         query
             .iter()
