@@ -439,13 +439,30 @@ impl DraftStore {
         ];
         binds.extend(ids.iter().map(|id| text(id)));
         let page = self.db.prepare(page_sql).bind(&binds)?;
+        // Counted per branch, each a range of the (account, status) index, then added up: an
+        // OR here would make the planner walk every draft by status.
+        let mut branches = Vec::new();
+        if !ids.is_empty() {
+            let list: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+            branches.push(format!(
+                "SELECT status, COUNT(*) AS n FROM drafts
+                 WHERE account_id IN ({}) AND caption IS NOT NULL GROUP BY status",
+                list.join(", ")
+            ));
+        }
+        if default_too {
+            branches.push(
+                "SELECT status, COUNT(*) AS n FROM drafts
+                 WHERE account_id IS NULL AND caption IS NOT NULL GROUP BY status"
+                    .to_owned(),
+            );
+        }
         let counts_sql = format!(
-            "SELECT status, COUNT(*) AS count FROM drafts
-             WHERE {accounts} AND caption IS NOT NULL AND ?1 IS NOT NULL AND ?2 IS NOT NULL
-               AND ?3 IS NOT NULL AND ?4 IS NOT NULL
-             GROUP BY status"
+            "SELECT status, SUM(n) AS count FROM ({}) GROUP BY status",
+            branches.join(" UNION ALL ")
         );
-        let counts = self.db.prepare(counts_sql).bind(&binds)?;
+        let id_binds: Vec<JsValue> = ids.iter().map(|id| text(id)).collect();
+        let counts = self.db.prepare(counts_sql).bind(&id_binds)?;
         let results = d1::batch(&self.db, vec![page, counts]).await?;
         #[derive(Deserialize)]
         struct Count {

@@ -205,12 +205,12 @@ pub const ROUTES: &[RouteDef] = &[
         route: Route::ConnectAccount,
         access: Access::Session,
     },
+    // Coming back from Instagram, a cross-site navigation, the browser leaves out the
+    // SameSite=Strict session cookie: the route asks for it again itself.
     RouteDef {
         method: "GET",
         pattern: "/review/accounts/callback",
         route: Route::AccountCallback,
-        // Coming back from Instagram, a cross-site navigation, the browser leaves out the
-        // SameSite=Strict session cookie: the route asks for it again itself.
         access: Access::Public,
     },
     RouteDef {
