@@ -270,6 +270,10 @@ test("a draft is for the account named on generate (else the default); a reviewe
   assert.match(own.text, /For <strong id="draft-account">@shop_tokyo<\/strong>/);
   const listPage = await page(aiko, "GET", "/review");
   assert.ok(listPage.text.includes(tokyo.json.draftId) && !listPage.text.includes(other));
+  const failures = await page(aiko, "GET", "/review/failures");
+  assert.equal(failures.status, 200);
+  assert.match(failures.text, /shown only to reviewers of every account/);
+  assert.doesNotMatch((await page(riko, "GET", "/review/failures")).text, /shown only to reviewers of every account/);
   const accountsPage = await page(aiko, "GET", "/review/accounts");
   assert.ok(accountsPage.text.includes("@shop_tokyo") && !accountsPage.text.includes("@shop_osaka"));
   assert.ok(!accountsPage.text.includes("Connect an Instagram account"));

@@ -593,10 +593,18 @@ pub async fn failures(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let store = DraftStore::from_env(env)?;
     let (failed, _, _) =
         crate::scope::page(env, actor, None, Some(Status::Failed), None, 50, false).await?;
-    let by_day = store.failure_counts(30).await?;
+    // The errors by day are every account's: a reviewer limited to some accounts sees only
+    // their failed drafts.
+    let by_day = if actor.accounts.is_none() {
+        store.failure_counts(30).await?
+    } else {
+        Vec::new()
+    };
     let mut body = String::from("<h1>Failures</h1>");
     body.push_str(r#"<section class="card"><h2>Publish errors by day (30 days)</h2>"#);
-    if by_day.is_empty() {
+    if actor.accounts.is_some() {
+        body.push_str(r#"<p class="empty">Counted over every account, so shown only to reviewers of every account. Your accounts' failed drafts are below.</p>"#);
+    } else if by_day.is_empty() {
         body.push_str(r#"<p class="empty">No publish errors.</p>"#);
     } else {
         let mut classes: Vec<String> = by_day.iter().map(|(_, c, _)| c.clone()).collect();
