@@ -75,6 +75,10 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         }
     };
 
+    // The account it is for: the one named, else the default (the oldest), named on the row
+    // so lists by account find it by index.
+    let account_id = draft_account(env, &request).await?;
+
     let owned = match keyed {
         None => None,
         Some((key, fingerprint)) => {
@@ -124,6 +128,7 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         &request,
         id,
         owned.as_ref(),
+        account_id.as_deref(),
         started,
     )
     .await
@@ -138,6 +143,21 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             discard(env, &store, id, owned.as_ref()).await;
             Err(error)
         }
+    }
+}
+
+/// The id of the account a request is for: the one `account` names (a problem on `account`
+/// when none is connected by that name), else the default account; `None` while there is
+/// no account at all (the draft then goes to whichever becomes the default).
+async fn draft_account(env: &Env, request: &GenerateRequest) -> Result<Option<String>, ApiError> {
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
+    match &request.account {
+        Some(named) => crate::scope::find(&accounts, named)
+            .map(|account| Some(account.id.clone()))
+            .map_err(|reason| ApiError::Validation(vec![crate::body::problem("account", reason)])),
+        None => Ok(accounts.first().map(|account| account.id.clone())),
     }
 }
 
@@ -210,6 +230,7 @@ async fn create_draft(
     request: &GenerateRequest,
     id: DraftId,
     owned: Option<&OwnedKey>,
+    account_id: Option<&str>,
     started: OffsetDateTime,
 ) -> Result<DraftRow, ApiError> {
     let writer = &config.writer;
@@ -233,6 +254,7 @@ async fn create_draft(
         scheduled_at: request.scheduled_at,
         request: &request_json.to_string(),
         writer: &writer_json,
+        account_id,
         now: started,
     })?;
 
