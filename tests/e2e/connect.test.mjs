@@ -281,3 +281,16 @@ test("a draft is for the account named on generate (else the default); a reviewe
   assert.equal((await page(aiko, "POST", `/review/accounts/${userId("shop_osaka")}/disconnect`, {})).status, 404);
   assert.equal((await accountRow(userId("shop_osaka"))).state, "connected");
 });
+
+test("an account whose token Meta refused shows 'needs reconnect' with the reason on the page", async () => {
+  const id = userId("shop_osaka");
+  const reason = "Meta refused the token (code 190): connect the account again";
+  // As the scheduler's refresh leaves it (tests/e2e/accounts.test.mjs drives that part).
+  await pipeline.db.prepare("UPDATE accounts SET state = 'needs_reconnect', state_reason = ?2 WHERE id = ?1").bind(id, reason).run();
+  const listed = await page(riko, "GET", "/review/accounts");
+  assert.equal(listed.status, 200);
+  const row = new RegExp(`@shop_osaka[^]*?</tr>`).exec(listed.text)?.[0] ?? "";
+  assert.match(row, /needs reconnect/);
+  assert.ok(row.includes(reason.replace("'", "&#39;")), row);
+  await pipeline.db.prepare("UPDATE accounts SET state = 'connected', state_reason = NULL WHERE id = ?1").bind(id).run();
+});

@@ -218,13 +218,12 @@ async fn render(
         body.push_str(r#"<p class="empty">No accounts connected yet.</p>"#);
     } else {
         body.push_str(r#"<div class="scroll"><table id="accounts"><caption>Instagram accounts drafts are published to; the first is the default</caption><thead><tr><th scope="col">Account</th><th scope="col">Login</th><th scope="col">State</th><th scope="col">Token expires</th><th scope="col">Connected by</th><th scope="col"></th></tr></thead><tbody>"#);
-        for (i, account) in visible.iter().enumerate() {
+        for account in &visible {
             let default = if accounts.first().is_some_and(|d| d.id == account.id) {
                 r#" <span class="hint">(default)</span>"#
             } else {
                 ""
             };
-            let _ = i;
             let login_kind = match account.login.as_str() {
                 "instagram" => "Instagram Login",
                 _ => "Facebook Login",
