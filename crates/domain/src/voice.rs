@@ -353,10 +353,7 @@ impl Voice {
     pub fn without_avoided_words(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for word in &self.avoid {
-            loop {
-                let Some(range) = matches(&text, &word.lower).into_iter().next() else {
-                    break;
-                };
+            while let Some(range) = matches(&text, &word.lower).into_iter().next() {
                 let before_space = text[..range.start].ends_with(' ');
                 let after_space = text[range.end..].starts_with(' ');
                 let end = if before_space && after_space {

@@ -15,6 +15,7 @@ use domain::content::PostText;
 use domain::draft::{DraftId, DraftState, ImageStatus, Status};
 use domain::idempotency::{KeyVerdict, judge, lease_for};
 use domain::message::{Action, QueueMessage};
+use domain::voice::Voice;
 use generation::{
     ChainStep, GenerateRequest, GenerateRules, GenerationChain, MAX_BODY_BYTES, ModelError,
     parse_generate_request,
@@ -47,8 +48,13 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     let idempotency_key = idempotency_key(req)?;
     let origin = drafts::origin(req);
     let started = now();
+    // A draft made here belongs to the default account (its `account_id` stays NULL), whose
+    // voice also gives the language when the request names none.
+    let voice = crate::voice::of_account(env, None).await?;
     let rules = GenerateRules {
-        default_language: config.default_language.clone(),
+        default_language: voice
+            .language()
+            .map_or_else(|| config.default_language.clone(), str::to_owned),
         max_hashtags: config.max_hashtags,
         now: started,
     };
@@ -122,6 +128,7 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         &store,
         &config,
         &request,
+        &voice,
         id,
         owned.as_ref(),
         started,
@@ -208,6 +215,7 @@ async fn create_draft(
     store: &DraftStore,
     config: &ApiConfig,
     request: &GenerateRequest,
+    voice: &Voice,
     id: DraftId,
     owned: Option<&OwnedKey>,
     started: OffsetDateTime,
@@ -265,7 +273,7 @@ async fn create_draft(
     };
     let (stored, written) = futures::join!(
         stored_and_queued,
-        write_post(env, config, request, &mut tracer)
+        write_post(env, config, request, voice, &mut tracer)
     );
 
     let text = match (stored, written) {
@@ -352,18 +360,20 @@ enum Stage {
     Queue(worker::Error),
 }
 
-/// Runs the chain: prompt, model, parse; one repair round with the problems fed back.
+/// Runs the chain in the account's `voice`: prompt, model, parse; one repair round with the
+/// problems fed back.
 pub(crate) async fn write_post(
     env: &Env,
     config: &ApiConfig,
     request: &GenerateRequest,
+    voice: &Voice,
     tracer: &mut Tracer,
 ) -> Result<PostText, ApiError> {
     let writer = &config.writer;
     // Provider messages may echo the key in forms `generation` cannot recognise.
     let secrets = writer.secrets();
     let redact = |message: String| observe::redact::redact_text(&message, &secrets);
-    let mut chain = GenerationChain::new(request, config.max_hashtags);
+    let mut chain = GenerationChain::new(request, config.max_hashtags, voice);
     loop {
         let prompt = chain.prompt();
         let inputs = if tracer.is_on() {
@@ -373,7 +383,7 @@ pub(crate) async fn write_post(
         };
         let call = tracer.start_child("chat_model", RunType::Llm, inputs);
         let answer = writer
-            .complete(env, &prompt, request, config.model_timeout_ms)
+            .complete(env, &prompt, &chain, config.model_timeout_ms)
             .await;
         let metadata = json!({ "provider": writer.provider(), "model": writer.model(), "attempt": chain.attempts() + 1 });
         match answer {

@@ -18,6 +18,9 @@ pub enum Route {
     DiscardDraft,
     RegenerateDraft,
     CheckText,
+    GetVoice,
+    PutVoice,
+    ReviewVoice,
     ReviewList,
     ReviewFailures,
     ReviewLoginPage,
@@ -148,6 +151,18 @@ pub const ROUTES: &[RouteDef] = &[
     },
     RouteDef {
         method: "GET",
+        pattern: "/api/v1/accounts/{id}/voice",
+        route: Route::GetVoice,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "PUT",
+        pattern: "/api/v1/accounts/{id}/voice",
+        route: Route::PutVoice,
+        access: Access::Reviewer,
+    },
+    RouteDef {
+        method: "GET",
         pattern: "/review",
         route: Route::ReviewList,
         access: Access::Session,
@@ -187,6 +202,12 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/review/assets/{name}",
         route: Route::ReviewAsset,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/voice",
+        route: Route::ReviewVoice,
+        access: Access::Session,
     },
     RouteDef {
         method: "GET",
