@@ -1,6 +1,7 @@
 // Each account's voice: saved through PUT /api/v1/accounts/{id}/voice by a named reviewer
 // (revision-checked), put into the model's prompt, avoided words in a generated caption
-// repaired, always-used hashtags put in, and edits that break it refused by field.
+// repaired, always-used hashtags put in, edits that break it refused by field, and a draft
+// of another account written and checked in that account's voice.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import { reply, startFakeOpenAI, VALID_POST } from "../fakes/openai.mjs";
@@ -161,4 +162,14 @@ test("an edit that uses an avoided word or a never-used hashtag is refused by fi
   });
   assert.equal(second.status, 400, second.text);
   assert.deepEqual(second.json.error.problems.map((p) => p.reason), ['caption uses "gourmet", a word this account avoids']);
+
+  // Regenerated, it is written in that account's voice.
+  fake.reset();
+  const regenerated = await pipeline.request("POST", `/api/v1/drafts/${draftId}/regenerate`, {
+    body: { revision: fine.json.revision, text: true },
+  });
+  assert.equal(regenerated.status, 200, regenerated.text);
+  const system = fake.calls()[0].json.messages[0].content;
+  assert.match(system, /Never use these words, in any case, in the caption, the hashtags or the alt text: "gourmet"\./);
+  assert.doesNotMatch(system, /cheap|ShibuyaCafe/);
 });
