@@ -80,14 +80,16 @@ async function startRelay() {
  * draft gets its image from the image consumer, an approved one is published by the publish
  * consumer against the Graph API simulator (`review.sim`). `record` keeps every queue send
  * in `review.pipeline.sent`; `variants` start more api Workers on the same storage with other
- * variables (`review.pipeline.variant(name)`).
+ * variables (`review.pipeline.variant(name)`); `sim` are the simulator's options.
  */
-export async function startReview({ record = false, api = {}, variants = {} } = {}) {
-  const sim = await startGraphSimulator();
+export async function startReview({ record = false, api = {}, variants = {}, sim: simOptions = {} } = {}) {
+  const sim = await startGraphSimulator(simOptions);
   const relay = await startRelay();
+  // `api` may be a function of the simulator, for settings that name its URL.
+  const apiVars = typeof api === "function" ? api(sim) : api;
   const pipeline = await startPipeline(
     {
-      api: { REVIEWERS, ...api },
+      api: { REVIEWERS, ...apiVars },
       "publish-consumer": {
         GRAPH_API_BASE_URL: sim.url,
         GRAPH_API_VERSION: sim.apiVersion,

@@ -355,3 +355,82 @@ test("a disconnected account (no token): its draft waits with the reason, and th
   assert.equal(stored.state, "disconnected");
   assert.equal(stored.token_ciphertext, null);
 });
+
+test("one account out of quota, then throttled: the other account's due posts are queued and published on time, and the held ones say why", async () => {
+  // Two accounts of their own, connected as the page would leave them; earlier tests left the
+  // settings' account disconnected.
+  const insert = async (account) => {
+    const now = rfc3339(new Date());
+    await p.db
+      .prepare(
+        `INSERT INTO accounts (id, username, login, graph_base_url, token_ciphertext, token_key_id, token_expires_at,
+                               token_refreshed_at, state, connected_by, connected_at, created_at, updated_at)
+         VALUES (?1, ?2, 'instagram', ?3, ?4, ?5, ?6, ?7, 'connected', 'e2e', ?7, ?7, ?7)`,
+      )
+      .bind(account.userId, account.username, p.sim.url, sealToken(TOKEN_ENCRYPTION_KEY, account.userId, account.token), keyId(TOKEN_ENCRYPTION_KEY), rfc3339(new Date(Date.now() + 50 * DAY)), now)
+      .run();
+    return account;
+  };
+  const first = await insert(p.sim.addAccount({ username: "first_shop" }));
+  const second = await insert(p.sim.addAccount({ username: "second_shop" }));
+  const mediaOf = (userId) => p.sim.state.media(userId).map((m) => m.caption);
+  const sentFor = (ids) => p.pipeline.sent.filter((s) => s.queue === "publish-queue" && ids.includes(s.body?.id));
+
+  for (const [round, fault] of [
+    ["out of quota", { kind: "quota_exhausted", account: first.userId }],
+    ["throttled", { kind: "rate_limit", code: 4, retryAfter: 600, account: first.userId, times: 1_000 }],
+  ]) {
+    p.resetSim();
+    p.sim.control.fault(fault);
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const held = await p.approvedDrafts(2, () => ({ columns: { scheduled_at: past, account_id: first.userId } }));
+    const going = await p.approvedDrafts(2, () => ({ columns: { scheduled_at: past, account_id: second.userId } }));
+    p.pipeline.sent.length = 0;
+    await p.pipeline.runCron({ at: new Date() });
+    // The fault happened, to the first account only.
+    // The fault happened, to the first account only: its quota read said the quota is used
+    // up, or its calls were throttled.
+    const calls = p.calls();
+    const limits = (userId) => calls.filter((c) => c.op === "limit" && c.account === userId);
+    if (fault.kind === "quota_exhausted") {
+      const usage = p.sim.state.quota(first.userId);
+      assert.ok(usage.usage >= usage.total, `${round}: ${JSON.stringify(usage)}`);
+      assert.ok(limits(first.userId).length > 0, `${round}: the first account's quota was not read`);
+    } else {
+      assert.ok(limits(first.userId).some((c) => c.fault), `${round}: the first account's calls met no fault`);
+    }
+    assert.ok(!calls.some((c) => c.account === second.userId && c.fault), `${round}: the second account met a fault`);
+    // The second account's posts are queued this run. Out of quota, the first's are held
+    // with the reason; throttled, the quota could not be read, so they go to the consumer,
+    // which waits them out.
+    assert.deepEqual(sentFor(going.map((d) => d.id)).map((s) => s.body.id).sort(), going.map((d) => d.id).sort(), round);
+    if (fault.kind === "quota_exhausted") {
+      assert.equal(sentFor(held.map((d) => d.id)).length, 0, `${round}: a held post was queued`);
+      for (const d of held) {
+        const row = await p.row(d.id);
+        assert.equal(row.status, "approved", round);
+        assert.match(row.publish_hold ?? "", /quota/, `${round}: no hold reason on ${d.id}`);
+      }
+    }
+    // Delivered together in one batch with messages for the held posts, the second
+    // account's posts publish; the first account's wait, spending no attempt, failing nothing.
+    const batch = [...going.map((d) => message(d.id)), ...held.map((d) => message(d.id))];
+    const { outcomes } = await p.publish(batch);
+    assert.deepEqual(outcomes, batch.map(() => "acked"), round);
+    for (const d of going) {
+      const row = await p.row(d.id);
+      assert.equal(row.status, "published", `${round}: ${row.last_error}`);
+      assert.ok(mediaOf(second.userId).includes(d.instagramCaption), `${round}: not on the second account`);
+      assert.ok(!mediaOf(first.userId).includes(d.instagramCaption), `${round}: on the first account`);
+    }
+    for (const d of held) {
+      const row = await p.row(d.id);
+      assert.equal(row.status, "approved", `${round}: ${row.last_error}`);
+      assert.equal(row.publish_attempts, 0, round);
+      assert.match(`${row.last_error} ${row.publish_hold}`, fault.kind === "quota_exhausted" ? /quota/ : /throttl|limit/i, round);
+      assert.ok(!mediaOf(first.userId).includes(d.instagramCaption), round);
+    }
+    // Out of the way of the next round: the held drafts are discarded.
+    for (const d of held) await p.db.prepare("UPDATE drafts SET status = 'discarded', publish_due_at = NULL WHERE id = ?1").bind(d.id).run();
+  }
+});

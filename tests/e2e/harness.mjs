@@ -325,7 +325,8 @@ export async function startPipeline(
   vars = { ...vars, "publish-consumer": { TOKEN_ENCRYPTION_KEY, ...(vars["publish-consumer"] ?? {}) } };
   const statementLog = process.env.D1_STATEMENT_LOG;
   if (d1LatencyMs === undefined && (costs || statementLog)) d1LatencyMs = 0;
-  const apiVars = { API_TOKEN, REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}`, ...(vars.api ?? {}) };
+  // The api seals the tokens of accounts connected on the review page with the same key.
+  const apiVars = { API_TOKEN, REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}`, TOKEN_ENCRYPTION_KEY, ...(vars.api ?? {}) };
   const aiBinding = (options) =>
     ai === undefined
       ? options

@@ -7,6 +7,7 @@
 //! characters is refused). Errors name the variable and the entry's place in it, never a name
 //! or a token: a list written in the wrong order (`token:name`) would otherwise print a token.
 
+use crate::account::AccountRef;
 use std::collections::BTreeMap;
 
 /// A secret must carry at least this much randomness.
@@ -110,11 +111,24 @@ fn alphabet_size(chars: &[char]) -> usize {
 pub struct Reviewer {
     pub name: String,
     pub token: String,
+    /// The accounts this reviewer may review; `None`: every account.
+    pub accounts: Option<Vec<AccountRef>>,
+}
+
+impl Reviewer {
+    /// Whether this reviewer may see and act on the account with `id` and `username`.
+    pub fn may_review(&self, id: &str, username: Option<&str>) -> bool {
+        self.accounts
+            .as_ref()
+            .is_none_or(|refs| refs.iter().any(|r| r.names(id, username)))
+    }
 }
 
 /// `name:token` pairs, one per line or separated by commas. Names are 1 to 40 letters,
 /// digits, spaces, `.`, `_` or `-`, distinct ignoring case (see [`name_key`]); tokens are
-/// distinct secrets passing [`check_secret`].
+/// distinct secrets passing [`check_secret`]. After the token, separated by spaces, an
+/// entry may name the accounts the reviewer is limited to (`@username` or the account id,
+/// see [`AccountRef`]): `Aiko:<token> @shop_tokyo @shop_osaka`. Without them, every account.
 /// An error names the entry by its place, never its name or token.
 pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
     let mut reviewers: Vec<Reviewer> = Vec::new();
@@ -128,7 +142,25 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         let (name, token) = entry
             .split_once(':')
             .ok_or_else(|| format!("REVIEWERS entry {n} is not name:token"))?;
-        let (name, token) = (name.trim(), token.trim());
+        let (name, rest) = (name.trim(), token.trim());
+        let mut words = rest.split_whitespace();
+        let token = words.next().unwrap_or("");
+        let refs: Vec<&str> = words.collect();
+        let accounts = if refs.is_empty() {
+            None
+        } else {
+            let mut parsed = Vec::new();
+            for (j, word) in refs.iter().enumerate() {
+                let account = AccountRef::parse(word).ok_or_else(|| {
+                    format!(
+                        "REVIEWERS entry {n}: account {} is neither @username nor an account id",
+                        j + 1
+                    )
+                })?;
+                parsed.push(account);
+            }
+            Some(parsed)
+        };
         let name_ok = !name.is_empty()
             && name.chars().count() <= MAX_NAME_CHARS
             && name
@@ -159,6 +191,7 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         reviewers.push(Reviewer {
             name: name.to_owned(),
             token: token.to_owned(),
+            accounts,
         });
     }
     if reviewers.is_empty() {
@@ -248,6 +281,28 @@ mod tests {
     }
 
     #[test]
+    fn reviewers_limited_to_accounts() {
+        let text = format!("Aiko:{HEX_32} @Shop_Tokyo 17841400000000002\nBen:{HEX_48}");
+        let people = parse_reviewers(&text).unwrap();
+        assert_eq!(
+            people[0].accounts,
+            Some(vec![
+                AccountRef::Username("shop_tokyo".into()),
+                AccountRef::Id("17841400000000002".into())
+            ])
+        );
+        assert_eq!(people[0].token, HEX_32);
+        assert!(people[0].may_review("1", Some("shop_tokyo")));
+        assert!(people[0].may_review("17841400000000002", None));
+        assert!(!people[0].may_review("2", Some("founder")));
+        assert_eq!(people[1].accounts, None);
+        assert!(people[1].may_review("2", Some("founder")));
+        let error = parse_reviewers(&format!("Aiko:{HEX_32} @shop a-b")).unwrap_err();
+        assert!(error.contains("entry 1: account 2"), "{error}");
+        assert!(!error.contains(HEX_32));
+    }
+
+    #[test]
     fn reviewer_lists() {
         let token_a = HEX_32;
         let token_b = HEX_48;
@@ -260,6 +315,7 @@ mod tests {
                         .map(|(name, token)| Reviewer {
                             name: name.to_string(),
                             token: token.to_string(),
+                            accounts: None,
                         })
                         .collect();
                     assert_eq!(got, Ok(pairs), "{text}");

@@ -4,6 +4,7 @@
 //! This crate does no I/O: no HTTP, no storage, no clock, no randomness. Time, ids and random
 //! seeds enter as arguments from the Worker shells, so everything here is tested on the host.
 
+pub mod account;
 pub mod backoff;
 pub mod change;
 pub mod content;

@@ -171,6 +171,46 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    /// An account as named (generate's `account`, `?account=`, a `REVIEWERS` entry) is read or
+    /// refused, and what is read is a username or an id within bounds that names itself.
+    #[test]
+    fn account_names_are_read_or_refused(
+        text in prop_oneof![tricky_text(40), "@?[A-Za-z0-9._]{0,32}".prop_map(|s: String| s), "[0-9]{1,32}".prop_map(|s: String| s)],
+    ) {
+        use domain::account::{AccountRef, MAX_ID_DIGITS, MAX_USERNAME_CHARS, is_username};
+        if let Some(account) = AccountRef::parse(&text) {
+            match &account {
+                AccountRef::Username(name) => {
+                    prop_assert!(is_username(name) && name.len() <= MAX_USERNAME_CHARS);
+                    prop_assert!(account.names("x", Some(&name.to_uppercase())));
+                }
+                AccountRef::Id(id) => {
+                    prop_assert!(id.len() <= MAX_ID_DIGITS && id.bytes().all(|b| b.is_ascii_digit()));
+                    prop_assert!(account.names(id, None));
+                }
+            }
+            prop_assert_eq!(AccountRef::parse(&account.to_string()), Some(account));
+        }
+    }
+
+    /// A `REVIEWERS` entry with anything after the token is read as accounts or refused by its
+    /// place, and the refusal never quotes the token.
+    #[test]
+    fn reviewer_accounts_are_read_or_refused(rest in tricky_text(40)) {
+        const TOKEN: &str = "5d41402abc4b2a76b9719d911017c592";
+        let text = format!("Aiko:{TOKEN} {rest}");
+        match domain::credentials::parse_reviewers(&text) {
+            Ok(people) => {
+                prop_assert!(people.iter().all(|p| p.token != TOKEN || p.name == "Aiko"));
+            }
+            Err(error) => prop_assert!(!error.contains(TOKEN), "{error}"),
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(3_000))]
 
     /// A voice from anything is kept or refused with a path into the body; a kept one reads

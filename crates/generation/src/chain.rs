@@ -492,6 +492,7 @@ mod tests {
             hashtag_count,
             image_prompt: Some("a latte with heart latte art".to_owned()),
             scheduled_at: None,
+            account: None,
         }
     }
 

@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 12
     + 4 * 1024;
 
 /// The fields a body may have, in the order their problems are reported.
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "brief",
     "tone",
     "language",
@@ -45,6 +45,7 @@ const FIELDS: [&str; 7] = [
     "hashtagCount",
     "imagePrompt",
     "scheduledAt",
+    "account",
 ];
 
 /// The voice of the caption.
@@ -106,6 +107,9 @@ pub struct GenerateRequest {
     pub image_prompt: Option<String>,
     #[serde(serialize_with = "rfc3339")]
     pub scheduled_at: Option<OffsetDateTime>,
+    /// The account it is for, as named (`@username` or the id); `None`: the default account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl GenerateRequest {
@@ -123,6 +127,7 @@ impl GenerateRequest {
             self.image_prompt,
             self.scheduled_at
                 .map(|at| at.unix_timestamp_nanos().to_string()),
+            self.account,
         ])
         .to_string()
     }
@@ -207,6 +212,17 @@ pub fn parse_generate_request(
         None => Some(None),
         Some(value) => problems.scheduled_at(value, rules.now).map(Some),
     };
+    let account = match optional(&fields, "account") {
+        None => Some(None),
+        Some(Value::String(text)) => match domain::account::AccountRef::parse(text) {
+            Some(account) => Some(Some(account.to_string())),
+            None => problems.push(
+                "account",
+                "must be an account's @username or its id, such as @shop_tokyo or 17841400000000001",
+            ),
+        },
+        Some(_) => problems.push("account", "must be a string: @username or the account id"),
+    };
     for name in fields.keys() {
         if !FIELDS.contains(&name.as_str()) {
             let known = FIELDS.join(", ");
@@ -222,6 +238,7 @@ pub fn parse_generate_request(
         hashtag_count,
         image_prompt,
         scheduled_at,
+        account,
     ) {
         (
             Some(brief),
@@ -231,6 +248,7 @@ pub fn parse_generate_request(
             Some(hashtag_count),
             Some(image_prompt),
             Some(scheduled_at),
+            Some(account),
         ) if problems.0.is_empty() => Ok(GenerateRequest {
             brief,
             tone,
@@ -239,6 +257,7 @@ pub fn parse_generate_request(
             hashtag_count,
             image_prompt,
             scheduled_at,
+            account,
         }),
         _ => Err(problems.0),
     }
@@ -880,6 +899,7 @@ mod tests {
             hashtag_count: 5,
             image_prompt: None,
             scheduled_at: None,
+            account: None,
         }
     }
 
@@ -911,6 +931,7 @@ mod tests {
                 hashtag_count: 0,
                 image_prompt: Some("a latte".to_owned()),
                 scheduled_at: Some(datetime!(2030-01-01 00:00:01 UTC)),
+                account: None,
             },
         );
         check_ok(
@@ -950,6 +971,7 @@ mod tests {
         let request = GenerateRequest {
             keywords: vec!["k".to_owned()],
             scheduled_at: Some(datetime!(2030-01-01 09:00 +09:00)),
+            account: None,
             ..request("x")
         };
         assert_eq!(

@@ -338,6 +338,7 @@ mod tests {
             hashtag_count,
             image_prompt: None,
             scheduled_at: None,
+            account: None,
         }
     }
 

@@ -18,6 +18,7 @@
 //! included, with HTTP 400.
 
 pub mod error;
+pub mod login;
 pub mod request;
 pub mod response;
 

@@ -150,3 +150,70 @@ proptest! {
         let _ = classify(400, Some(&header), "{}").with_business_use_case_usage(Some(&header));
     }
 }
+
+/// Answers of the Instagram Login calls: the code exchange, the long-lived exchange and the
+/// account read, in the shapes Meta uses and broken ones, with ids as numbers and strings.
+fn login_body() -> impl Strategy<Value = String> {
+    let id = prop_oneof![
+        (1u64..=u64::MAX).prop_map(|n| n.to_string()),
+        Just("17841405822304914".to_owned()),
+        Just("1.7841405822304914e16".to_owned()),
+        Just("-1".to_owned()),
+        Just("\"17841405822304914\"".to_owned()),
+        Just("\"12a\"".to_owned()),
+        Just("null".to_owned()),
+    ];
+    let token = prop_oneof![
+        Just("\"IGAAtoken\"".to_owned()),
+        Just("\"\"".to_owned()),
+        Just("\"with space\"".to_owned()),
+        Just("7".to_owned()),
+    ];
+    let name = prop_oneof![
+        Just("\"shop_tokyo\"".to_owned()),
+        Just("\"a b\"".to_owned()),
+        Just("\"\"".to_owned()),
+        Just("null".to_owned()),
+    ];
+    prop_oneof![
+        (token.clone(), id.clone()).prop_map(|(t, i)| format!(
+            r#"{{"access_token":{t},"user_id":{i},"permissions":"instagram_business_basic"}}"#
+        )),
+        (token.clone(), id.clone())
+            .prop_map(|(t, i)| format!(r#"{{"data":[{{"access_token":{t},"user_id":{i}}}]}}"#)),
+        (id.clone(), name)
+            .prop_map(|(i, n)| format!(r#"{{"user_id":{i},"username":{n},"id":{i}}}"#)),
+        text(80).prop_map(|m| {
+            json!({"error_type": "OAuthException", "code": 400, "error_message": m}).to_string()
+        }),
+        text(120),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    /// Whatever Instagram Login answers is read or refused, nothing panics, an id read is
+    /// digits, and no error quotes the token in the answer.
+    #[test]
+    fn login_answers_are_read_or_refused(
+        status in prop_oneof![Just(200u16), Just(400u16), 100u16..=599],
+        body in login_body(),
+    ) {
+        use instagram::login::{parse_identity, parse_long_lived, parse_short_lived};
+        match parse_short_lived(status, &body) {
+            Ok(token) => {
+                prop_assert!(!token.user_id.is_empty() && token.user_id.bytes().all(|b| b.is_ascii_digit()));
+                prop_assert!(!token.access_token.is_empty());
+            }
+            Err(error) => prop_assert!(!error.to_string().contains("IGAAtoken")),
+        }
+        if let Err(error) = parse_long_lived(status, None, &body) {
+            prop_assert!(!error.to_string().contains("IGAAtoken"));
+        }
+        if let Ok(identity) = parse_identity(status, None, &body) {
+            prop_assert!(identity.user_id.bytes().all(|b| b.is_ascii_digit()));
+            prop_assert!(domain::account::is_username(&identity.username));
+        }
+    }
+}

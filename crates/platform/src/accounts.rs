@@ -36,6 +36,8 @@ pub struct AccountRow {
     pub state: String,
     pub state_reason: Option<String>,
     pub refresh_error: Option<String>,
+    pub connected_by: String,
+    pub connected_at: String,
     pub created_at: String,
 }
 
@@ -82,6 +84,40 @@ pub struct Imported<'a> {
     /// Taken only while no other account exists (the local simulator's account).
     pub only_if_alone: bool,
 }
+
+/// An account connected from the review page, its token already sealed.
+pub struct Connected<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub login: &'a str,
+    pub graph_base_url: &'a str,
+    pub ciphertext: &'a str,
+    pub key_id: &'a str,
+    pub expires_at: Option<OffsetDateTime>,
+    /// The reviewer who connected it.
+    pub connected_by: &'a str,
+}
+
+/// One act on an account (`account_actions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountAction {
+    pub account_id: String,
+    pub action: String,
+    pub login: Option<String>,
+    pub reviewer: String,
+    pub created_at: String,
+}
+
+/// An Instagram Login under way, as the callback finds it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PendingLogin {
+    pub reviewer: String,
+    pub session_sha256: String,
+    pub expires_at: String,
+}
+
+/// Acts on accounts shown on the accounts page.
+pub const RECENT_ACTIONS: u32 = 20;
 
 pub struct AccountStore {
     db: D1Database,
@@ -149,6 +185,178 @@ impl AccountStore {
             text(account.current_key_id),
             account.previous_key_id.map_or(JsValue::NULL, text),
         ])
+    }
+
+    /// Connects an account, or connects it again with a new token: the row is inserted or its
+    /// token, username, login and state replaced, and the act recorded (`connect` for a new
+    /// account, `reconnect` for a known one), in one transaction. Whether it was new.
+    pub async fn connect(
+        &self,
+        account: &Connected<'_>,
+        now: OffsetDateTime,
+    ) -> worker::Result<bool> {
+        let action = self
+            .db
+            .prepare(
+                "INSERT INTO account_actions (account_id, action, login, reviewer, created_at)
+                 SELECT ?1, CASE WHEN EXISTS (SELECT 1 FROM accounts WHERE id = ?1)
+                                 THEN 'reconnect' ELSE 'connect' END, ?2, ?3, ?4
+                 RETURNING action",
+            )
+            .bind(&[
+                text(account.id),
+                text(account.login),
+                text(account.connected_by),
+                time(now),
+            ])?;
+        let upsert = self
+            .db
+            .prepare(
+                "INSERT INTO accounts (id, username, login, graph_base_url, token_ciphertext,
+                     token_key_id, token_expires_at, token_refreshed_at, state, connected_by,
+                     connected_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'connected', ?9, ?8, ?8, ?8)
+                 ON CONFLICT (id) DO UPDATE SET
+                     username = excluded.username, login = excluded.login,
+                     graph_base_url = excluded.graph_base_url,
+                     token_ciphertext = excluded.token_ciphertext,
+                     token_key_id = excluded.token_key_id,
+                     token_expires_at = excluded.token_expires_at,
+                     token_refreshed_at = excluded.token_refreshed_at,
+                     state = 'connected', state_reason = NULL, refresh_error = NULL,
+                     refresh_claim = NULL, refresh_claimed_until = NULL,
+                     connected_by = excluded.connected_by, connected_at = excluded.connected_at,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(&[
+                text(account.id),
+                text(account.username),
+                text(account.login),
+                text(account.graph_base_url),
+                text(account.ciphertext),
+                text(account.key_id),
+                account.expires_at.map_or(JsValue::NULL, time),
+                time(now),
+                text(account.connected_by),
+            ])?;
+        let results = d1::batch(&self.db, vec![action, upsert]).await?;
+        #[derive(Deserialize)]
+        struct Done {
+            action: String,
+        }
+        let done: Option<Done> = match results.first() {
+            Some(rows) => rows.first()?,
+            None => None,
+        };
+        Ok(done.is_some_and(|d| d.action == "connect"))
+    }
+
+    /// Disconnects an account: its token removed (ciphertext NULL), its state
+    /// `disconnected`, the act recorded. Whether the account exists.
+    pub async fn disconnect(
+        &self,
+        id: &str,
+        reviewer: &str,
+        now: OffsetDateTime,
+    ) -> worker::Result<bool> {
+        let action = self
+            .db
+            .prepare(
+                "INSERT INTO account_actions (account_id, action, login, reviewer, created_at)
+                 SELECT id, 'disconnect', login, ?2, ?3 FROM accounts WHERE id = ?1",
+            )
+            .bind(&[text(id), text(reviewer), time(now)])?;
+        let update = self
+            .db
+            .prepare(
+                "UPDATE accounts SET token_ciphertext = NULL, token_key_id = NULL,
+                     state = 'disconnected', state_reason = ?2, refresh_claim = NULL,
+                     refresh_claimed_until = NULL, updated_at = ?3
+                 WHERE id = ?1 RETURNING id",
+            )
+            .bind(&[
+                text(id),
+                text(&format!("disconnected by {reviewer}")),
+                time(now),
+            ])?;
+        let results = d1::batch(&self.db, vec![action, update]).await?;
+        Ok(match results.get(1) {
+            Some(rows) => !rows.checked()?.all::<serde_json::Value>()?.is_empty(),
+            None => false,
+        })
+    }
+
+    /// Every account, the default first, and the latest acts on accounts, newest first.
+    pub async fn overview(&self) -> worker::Result<(Vec<AccountRow>, Vec<AccountAction>)> {
+        let actions = self
+            .db
+            .prepare(
+                "SELECT account_id, action, login, reviewer, created_at FROM account_actions
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .bind(&[JsValue::from_f64(f64::from(RECENT_ACTIONS))])?;
+        let results = d1::batch(&self.db, vec![self.all_statement()?, actions]).await?;
+        let rows = match results.first() {
+            Some(rows) => rows.checked()?.all()?,
+            None => Vec::new(),
+        };
+        let actions = match results.get(1) {
+            Some(rows) => rows.checked()?.all()?,
+            None => Vec::new(),
+        };
+        Ok((rows, actions))
+    }
+
+    /// Every account, the default first.
+    pub async fn all(&self) -> worker::Result<Vec<AccountRow>> {
+        d1::all(self.all_statement()?).await?.checked()?.all()
+    }
+
+    /// Starts an Instagram Login: its `state` (by SHA-256) bound to the reviewer and the
+    /// session, until `expires_at`. Lapsed ones are removed in the same transaction.
+    pub async fn begin_login(
+        &self,
+        state_sha256: &str,
+        reviewer: &str,
+        session_sha256: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> worker::Result<()> {
+        let purge = self
+            .db
+            .prepare("DELETE FROM oauth_states WHERE expires_at <= ?1")
+            .bind(&[time(now)])?;
+        let insert = self
+            .db
+            .prepare(
+                "INSERT INTO oauth_states (state_sha256, reviewer, session_sha256, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(&[
+                text(state_sha256),
+                text(reviewer),
+                text(session_sha256),
+                time(expires_at),
+                time(now),
+            ])?;
+        for result in d1::batch(&self.db, vec![purge, insert]).await? {
+            result.checked()?;
+        }
+        Ok(())
+    }
+
+    /// Takes the login whose `state` hashes to `state_sha256`, once: it is deleted as it is
+    /// read, so a second callback with the same state finds nothing. Lapsed or not; the
+    /// caller checks `expires_at`.
+    pub async fn take_login(&self, state_sha256: &str) -> worker::Result<Option<PendingLogin>> {
+        let statement = self
+            .db
+            .prepare(
+                "DELETE FROM oauth_states WHERE state_sha256 = ?1
+                 RETURNING reviewer, session_sha256, expires_at",
+            )
+            .bind(&[text(state_sha256)])?;
+        d1::all(statement).await?.checked()?.first()
     }
 
     /// Every account, the default (oldest) first.

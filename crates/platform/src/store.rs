@@ -29,6 +29,8 @@ pub const HISTORY_LIMIT: usize = 200;
 
 /// A time after every draft's: where the first page of drafts starts.
 const LAST_TIME: &str = "9999-12-31T23:59:59Z";
+/// Accounts one filtered list names at most (D1 binds at most 100 parameters).
+pub const MAX_ACCOUNTS_FILTERED: usize = 90;
 
 /// One row of `drafts`, as stored.
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +230,8 @@ pub struct NewDraft<'a> {
     /// The validated request and the writer, as JSON, kept for regeneration and the page.
     pub request: &'a str,
     pub writer: &'a str,
+    /// The account it is for; `None`: the default account.
+    pub account_id: Option<&'a str>,
     pub now: OffsetDateTime,
 }
 
@@ -273,8 +277,9 @@ impl DraftStore {
             .prepare(
                 // Revision 0 until the text is written: the first revision a person sees is 1.
                 "INSERT INTO drafts (id, revision, language, provider, image_prompt, scheduled_at, request,
-                                     writer, image_requested_at, image_requests, created_at, updated_at)
-                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8)",
+                                     writer, image_requested_at, image_requests, created_at, updated_at,
+                                     account_id)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8, ?9)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -285,6 +290,7 @@ impl DraftStore {
                 text(draft.request),
                 text(draft.writer),
                 time(draft.now),
+                optional_text(draft.account_id),
             ])
     }
 
@@ -299,6 +305,18 @@ impl DraftStore {
             .prepare("SELECT * FROM drafts WHERE id = ?1")
             .bind(&[text(&id.to_string())])?;
         d1::all(statement).await?.first()
+    }
+
+    /// The drafts with these ids that exist, in one round trip (by the primary key).
+    pub async fn get_many(&self, ids: &[DraftId]) -> worker::Result<Vec<DraftRow>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let ids =
+            serde_json::to_string(&ids).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let statement = self
+            .db
+            .prepare("SELECT * FROM drafts WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(&[text(&ids)])?;
+        d1::all(statement).await?.checked()?.all()
     }
 
     /// A page of visible drafts (with text), newest first, optionally of one status,
@@ -345,6 +363,118 @@ impl DraftStore {
         let counts = self
             .db
             .prepare("SELECT status, count FROM draft_counts WHERE count > 0");
+        let results = d1::batch(&self.db, vec![page, counts]).await?;
+        #[derive(Deserialize)]
+        struct Count {
+            status: String,
+            count: i64,
+        }
+        let rows = match results.first() {
+            Some(result) => result.all::<DraftRow>()?,
+            None => Vec::new(),
+        };
+        let counts = match results.get(1) {
+            Some(result) => result
+                .all::<Count>()?
+                .into_iter()
+                .map(|c| (c.status, c.count))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((rows, counts))
+    }
+
+    /// The account a draft names: `None` for no such draft, `Some(None)` for a draft of the
+    /// default account (no account named).
+    pub async fn account_of(&self, id: DraftId) -> worker::Result<Option<Option<String>>> {
+        #[derive(Deserialize)]
+        struct Named {
+            account_id: Option<String>,
+        }
+        let statement = self
+            .db
+            .prepare("SELECT account_id FROM drafts WHERE id = ?1")
+            .bind(&[text(&id.to_string())])?;
+        Ok(d1::all(statement)
+            .await?
+            .first::<Named>()?
+            .map(|n| n.account_id))
+    }
+
+    /// [`Self::page`] for the drafts of some accounts only: those naming one of `ids`, and,
+    /// with `default_too`, those naming none (the default account's). The counts are of
+    /// those drafts too. Each account's drafts are a range of an index by (account,
+    /// created_at), merged in order.
+    pub async fn page_of_accounts(
+        &self,
+        ids: &[String],
+        default_too: bool,
+        status: Option<Status>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> worker::Result<(Vec<DraftRow>, Vec<(String, i64)>)> {
+        // D1 binds at most 100 parameters.
+        let ids = &ids[..ids.len().min(MAX_ACCOUNTS_FILTERED)];
+        if ids.is_empty() && !default_too {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let (after_created, after_seq) =
+            after.map_or((LAST_TIME, 1_i64 << 53), |c| (c.created_at.as_str(), c.seq));
+        let first_id = 5;
+        let list: Vec<String> = (0..ids.len())
+            .map(|i| format!("?{}", first_id + i))
+            .collect();
+        let mut accounts = Vec::new();
+        if !ids.is_empty() {
+            accounts.push(format!("account_id IN ({})", list.join(", ")));
+        }
+        if default_too {
+            accounts.push("account_id IS NULL".to_owned());
+        }
+        let accounts = format!("({})", accounts.join(" OR "));
+        let status_clause = if status.is_some() {
+            " AND status = ?4"
+        } else {
+            ""
+        };
+        let page_sql = format!(
+            "SELECT rowid AS row_seq, * FROM drafts
+             WHERE {accounts}{status_clause} AND (created_at, rowid) < (?1, ?2) AND caption IS NOT NULL
+             ORDER BY created_at DESC, rowid DESC
+             LIMIT ?3"
+        );
+        let mut binds = vec![
+            text(after_created),
+            JsValue::from_f64(after_seq as f64),
+            JsValue::from_f64(f64::from(limit)),
+            text(status.map_or("", |s| s.as_str())),
+        ];
+        binds.extend(ids.iter().map(|id| text(id)));
+        let page = self.db.prepare(page_sql).bind(&binds)?;
+        // Counted per branch, each a range of the (account, status) index, then added up: an
+        // OR here would make the planner walk every draft by status.
+        let mut branches = Vec::new();
+        if !ids.is_empty() {
+            let list: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+            branches.push(format!(
+                "SELECT status, COUNT(*) AS n FROM drafts
+                 WHERE account_id IN ({}) AND caption IS NOT NULL GROUP BY status",
+                list.join(", ")
+            ));
+        }
+        if default_too {
+            branches.push(
+                "SELECT status, COUNT(*) AS n FROM drafts
+                 WHERE account_id IS NULL AND caption IS NOT NULL GROUP BY status"
+                    .to_owned(),
+            );
+        }
+        let counts_sql = format!(
+            "SELECT status, SUM(n) AS count FROM ({}) GROUP BY status",
+            branches.join(" UNION ALL ")
+        );
+        let id_binds: Vec<JsValue> = ids.iter().map(|id| text(id)).collect();
+        let counts = self.db.prepare(counts_sql).bind(&id_binds)?;
         let results = d1::batch(&self.db, vec![page, counts]).await?;
         #[derive(Deserialize)]
         struct Count {

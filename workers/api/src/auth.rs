@@ -13,6 +13,7 @@
 //! Approving, re-approving, rescheduling and withdrawing are a person's decisions: the
 //! `API_TOKEN` may generate, read and edit, but gets 403 there.
 
+use domain::account::AccountRef;
 use domain::credentials::{Reviewer, check_secret, name_key, parse_reviewers};
 use platform::clock::{now, random_hex, sha256_hex};
 use platform::config::number;
@@ -34,6 +35,8 @@ pub struct Actor {
     /// Recorded on comments and decisions (`approved_by`).
     pub name: String,
     pub via: Via,
+    /// The accounts a reviewer is limited to (`REVIEWERS`); `None`: every account.
+    pub accounts: Option<Vec<AccountRef>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,12 +107,14 @@ pub async fn bearer_actor(req: &Request, env: &Env) -> Result<Actor, ApiError> {
         found = Some(Actor {
             name: API_ACTOR.into(),
             via: Via::ApiToken,
+            accounts: None,
         });
     }
     if let Some(reviewer) = matching_reviewer(&people, named.as_deref(), &given) {
         found = Some(Actor {
             name: reviewer.name.clone(),
             via: Via::ReviewerToken,
+            accounts: reviewer.accounts.clone(),
         });
     }
     match found {
@@ -223,7 +228,8 @@ pub async fn session(req: &Request, env: &Env) -> Result<Option<Actor>, ApiError
         return Ok(None);
     };
     let people = reviewers(env).unwrap_or_default();
-    let current = match people.iter().find(|r| r.name == live.reviewer) {
+    let reviewer = people.iter().find(|r| r.name == live.reviewer);
+    let current = match reviewer {
         Some(reviewer) => Some(token_fingerprint(&id, &reviewer.token).await?),
         None => None,
     };
@@ -241,7 +247,16 @@ pub async fn session(req: &Request, env: &Env) -> Result<Option<Actor>, ApiError
     Ok(Some(Actor {
         name: live.reviewer,
         via: Via::Session,
+        accounts: reviewer.and_then(|r| r.accounts.clone()),
     }))
+}
+
+/// The SHA-256 of the request's session id, which an Instagram Login is bound to.
+pub async fn session_sha256(req: &Request) -> Result<Option<String>, ApiError> {
+    match session_id(req)? {
+        Some(id) => Ok(Some(sha256_hex(id.as_bytes()).await?)),
+        None => Ok(None),
+    }
 }
 
 fn session_id(req: &Request) -> Result<Option<String>, ApiError> {
@@ -307,6 +322,7 @@ pub async fn sign_in(
         Actor {
             name: reviewer.name.clone(),
             via: Via::Session,
+            accounts: reviewer.accounts.clone(),
         },
         seconds,
     ))
@@ -342,7 +358,7 @@ pub fn cleared_cookie() -> String {
 
 /// Compares in time that depends only on the lengths, so a token cannot be guessed byte by
 /// byte from response times.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut difference = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
         let x = a.get(i).copied().unwrap_or(0);

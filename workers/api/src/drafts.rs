@@ -125,6 +125,8 @@ pub struct DraftView<'a> {
     text: RawPostText,
     instagram_caption: Option<String>,
     language: &'a str,
+    /// The account it is published to; `None`: the default account.
+    account_id: Option<&'a str>,
     writer: Value,
     image: ImageView<'a>,
     scheduled_at: Option<&'a str>,
@@ -174,6 +176,7 @@ impl<'a> DraftView<'a> {
             text,
             instagram_caption,
             language: &row.language,
+            account_id: row.account_id.as_deref(),
             writer: json_column(&row.writer),
             image: ImageView {
                 status: &row.image_status,
@@ -253,11 +256,16 @@ pub fn revision_conflict(
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
-/// `GET /api/v1/drafts?status=&limit=&cursor=`: drafts newest first, one page per call, with
-/// the count of drafts in each status. Read from D1 in one round trip.
-pub async fn list(req: &Request, env: &Env) -> Result<Response, ApiError> {
+/// `GET /api/v1/drafts?status=&account=&limit=&cursor=`: drafts newest first, one page per
+/// call, with the count of drafts in each status; only the accounts the caller reviews, or the
+/// one `account` names. Read from D1 in one round trip.
+pub async fn list(
+    req: &Request,
+    env: &Env,
+    actor: &crate::auth::Actor,
+) -> Result<Response, ApiError> {
     let mut problems = Vec::new();
-    let (mut status, mut limit, mut cursor) = (None, DEFAULT_PAGE, None);
+    let (mut status, mut limit, mut cursor, mut account) = (None, DEFAULT_PAGE, None, None);
     for (name, value) in query_pairs(&req.inner().url()) {
         match name.as_str() {
             "status" => match Status::parse(&value) {
@@ -284,15 +292,24 @@ pub async fn list(req: &Request, env: &Env) -> Result<Response, ApiError> {
                     "is not a cursor this API gave out (use nextCursor as it is)",
                 )),
             },
+            "account" => account = Some(value),
             other => problems.push(crate::body::problem(other, "unknown query parameter")),
         }
     }
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));
     }
-    let store = DraftStore::from_env(env)?;
     // One more than the page, to know whether another page follows.
-    let (mut rows, counts) = store.page(status, cursor.as_ref(), limit + 1).await?;
+    let (mut rows, counts, _) = crate::scope::page(
+        env,
+        actor,
+        account.as_deref(),
+        status,
+        cursor.as_ref(),
+        limit + 1,
+        false,
+    )
+    .await?;
     let next = (rows.len() > limit as usize).then(|| {
         rows.truncate(limit as usize);
         rows.last().map(|row| PageCursor::after(row).encode())

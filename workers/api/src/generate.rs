@@ -48,13 +48,8 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     let idempotency_key = idempotency_key(req)?;
     let origin = drafts::origin(req);
     let started = now();
-    // A draft made here belongs to the default account (its `account_id` stays NULL), whose
-    // voice also gives the language when the request names none.
-    let voice = crate::voice::of_account(env, None).await?;
     let rules = GenerateRules {
-        default_language: voice
-            .language()
-            .map_or_else(|| config.default_language.clone(), str::to_owned),
+        default_language: config.default_language.clone(),
         max_hashtags: config.max_hashtags,
         now: started,
     };
@@ -79,6 +74,23 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             }
             return Err(ApiError::Validation(problems));
         }
+    };
+
+    // The account it is for: the one named, else the default (the oldest), named on the row
+    // so lists by account find it by index.
+    let account_id = draft_account(env, &request).await?;
+    // Written in that account's voice, whose language is the default for a request that
+    // names none: the body is read again with it (pure, and the fingerprint is the body's).
+    let voice = crate::voice::of_account(env, account_id.as_deref()).await?;
+    let request = match voice.language() {
+        Some(language) if language != rules.default_language => {
+            let rules = GenerateRules {
+                default_language: language.to_owned(),
+                ..rules
+            };
+            parse_generate_request(&body, &rules).map_err(ApiError::Validation)?
+        }
+        _ => request,
     };
 
     let owned = match keyed {
@@ -131,6 +143,7 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         &voice,
         id,
         owned.as_ref(),
+        account_id.as_deref(),
         started,
     )
     .await
@@ -145,6 +158,21 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             discard(env, &store, id, owned.as_ref()).await;
             Err(error)
         }
+    }
+}
+
+/// The id of the account a request is for: the one `account` names (a problem on `account`
+/// when none is connected by that name), else the default account; `None` while there is
+/// no account at all (the draft then goes to whichever becomes the default).
+async fn draft_account(env: &Env, request: &GenerateRequest) -> Result<Option<String>, ApiError> {
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
+    match &request.account {
+        Some(named) => crate::scope::find(&accounts, named)
+            .map(|account| Some(account.id.clone()))
+            .map_err(|reason| ApiError::Validation(vec![crate::body::problem("account", reason)])),
+        None => Ok(accounts.first().map(|account| account.id.clone())),
     }
 }
 
@@ -218,6 +246,7 @@ async fn create_draft(
     voice: &Voice,
     id: DraftId,
     owned: Option<&OwnedKey>,
+    account_id: Option<&str>,
     started: OffsetDateTime,
 ) -> Result<DraftRow, ApiError> {
     let writer = &config.writer;
@@ -241,6 +270,7 @@ async fn create_draft(
         scheduled_at: request.scheduled_at,
         request: &request_json.to_string(),
         writer: &writer_json,
+        account_id,
         now: started,
     })?;
 

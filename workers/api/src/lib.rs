@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod check;
 mod config;
+mod connect;
 mod decide;
 mod drafts;
 mod edit;
@@ -24,6 +25,7 @@ mod reply;
 mod review;
 mod review_trace;
 mod routes;
+mod scope;
 mod voice;
 
 use worker::{Context, Env, Method, Request, Response, event};
@@ -98,8 +100,14 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
     let actor = actor.unwrap_or_else(|| auth::Actor {
         name: String::new(),
         via: auth::Via::Session,
+        accounts: None,
     });
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    // A reviewer limited to some accounts: another account's draft is not found when read,
+    // refused when acted on.
+    if let Some(acting) = draft_route(def.route) {
+        scope::guard_draft(env, &actor, param(0), acting).await?;
+    }
     match def.route {
         Route::Healthz => reply::json(
             200,
@@ -112,7 +120,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
             reply::raw_json(&document)
         }
         Route::Generate => generate::handle(req, env, ctx).await,
-        Route::ListDrafts => drafts::list(req, env).await,
+        Route::ListDrafts => drafts::list(req, env, &actor).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
         Route::EditDraft => edit::handle(req, env, ctx, &actor, param(0)).await,
         Route::ApproveDraft => approve::approve(req, env, ctx, &actor, param(0)).await,
@@ -124,7 +132,7 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
         Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
         Route::CheckText => check::handle(req).await,
-        Route::GetVoice => voice::get(env, param(0)).await,
+        Route::GetVoice => voice::get(env, &actor, param(0)).await,
         Route::PutVoice => voice::put(req, env, &actor, param(0)).await,
         Route::ReviewVoice => review::voice::page(env, &actor).await,
         Route::ReviewList => review::list(req, env, &actor).await,
@@ -135,8 +143,29 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::ReviewLogoutEverywhere => review::logout_everywhere(req, env, &actor).await,
         Route::ReviewAsset => review::asset(param(0)),
         Route::ReviewDraft => review::draft(req, env, &actor, param(0)).await,
+        Route::ReviewAccounts => connect::page(req, env, &actor).await,
+        Route::ConnectAccount => connect::start(req, env, &actor).await,
+        Route::AccountCallback => connect::callback(req, env).await,
+        Route::PasteToken => connect::paste(req, env, &actor).await,
+        Route::DisconnectAccount => connect::disconnect(req, env, &actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
+    }
+}
+
+/// For a route about one draft: whether it acts on it (`true`) or reads it.
+fn draft_route(route: Route) -> Option<bool> {
+    match route {
+        Route::GetDraft | Route::DraftHistory | Route::ReviewDraft => Some(false),
+        Route::EditDraft
+        | Route::ApproveDraft
+        | Route::ReapproveDraft
+        | Route::ScheduleDraft
+        | Route::WithdrawDraft
+        | Route::CommentDraft
+        | Route::DiscardDraft
+        | Route::RegenerateDraft => Some(true),
+        _ => None,
     }
 }
 

@@ -29,6 +29,11 @@ pub enum Route {
     ReviewLogoutEverywhere,
     ReviewAsset,
     ReviewDraft,
+    ReviewAccounts,
+    ConnectAccount,
+    AccountCallback,
+    PasteToken,
+    DisconnectAccount,
     PendingImage,
     Media,
 }
@@ -202,6 +207,38 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/review/assets/{name}",
         route: Route::ReviewAsset,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/accounts",
+        route: Route::ReviewAccounts,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/review/accounts/connect",
+        route: Route::ConnectAccount,
+        access: Access::Session,
+    },
+    // Coming back from Instagram, a cross-site navigation, the browser leaves out the
+    // SameSite=Strict session cookie: the route asks for it again itself.
+    RouteDef {
+        method: "GET",
+        pattern: "/review/accounts/callback",
+        route: Route::AccountCallback,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/review/accounts/token",
+        route: Route::PasteToken,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/review/accounts/{id}/disconnect",
+        route: Route::DisconnectAccount,
+        access: Access::Session,
     },
     RouteDef {
         method: "GET",
@@ -379,6 +416,21 @@ mod tests {
             Some((Route::ReviewAsset, &["app.js"])),
         );
         check("GET", "/review/abc", Some((Route::ReviewDraft, &["abc"])));
+        check(
+            "GET",
+            "/review/accounts",
+            Some((Route::ReviewAccounts, &[])),
+        );
+        check(
+            "GET",
+            "/review/accounts/callback",
+            Some((Route::AccountCallback, &[])),
+        );
+        check(
+            "POST",
+            "/review/accounts/123/disconnect",
+            Some((Route::DisconnectAccount, &["123"])),
+        );
     }
 
     #[test]

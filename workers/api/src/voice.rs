@@ -1,7 +1,9 @@
 //! `GET/PUT /api/v1/accounts/{id}/voice`: an account's voice, which generation writes in and
 //! edits are checked against (`domain::voice`). A write names the revision it was made on (0
 //! before the first), as a draft's edit does: two reviewers never overwrite each other
-//! unseen, and the loser gets 409 with the voice as it now is.
+//! unseen, and the loser gets 409 with the voice as it now is. A reviewer limited to some
+//! accounts (`REVIEWERS`) reads and saves only theirs: another account's voice is not found
+//! when read (404) and refused when saved (403).
 
 use domain::voice::{RawVoice, Voice};
 use generation::FieldError;
@@ -13,6 +15,7 @@ use worker::{Env, Request, Response};
 use crate::auth::Actor;
 use crate::body;
 use crate::reply::{self, ApiError};
+use crate::scope::Scope;
 
 /// Three sample captions at Instagram's limit, every character escaped as a surrogate pair
 /// (12 bytes), and room for the lists.
@@ -43,7 +46,8 @@ pub(crate) async fn of_account(env: &Env, account_id: Option<&str>) -> Result<Vo
     })
 }
 
-pub async fn get(env: &Env, account_id: &str) -> Result<Response, ApiError> {
+pub async fn get(env: &Env, actor: &Actor, account_id: &str) -> Result<Response, ApiError> {
+    guard(env, actor, account_id, false).await?;
     let stored = account(env, account_id).await?;
     reply::json(200, &view(&stored))
 }
@@ -54,6 +58,7 @@ pub async fn put(
     actor: &Actor,
     account_id: &str,
 ) -> Result<Response, ApiError> {
+    guard(env, actor, account_id, true).await?;
     let body = body::read_json(req, MAX_VOICE_BYTES).await?;
     let (revision, voice) = parse_put(&body).map_err(ApiError::Validation)?;
     let store = VoiceStore::from_env(env)?;
@@ -73,6 +78,25 @@ pub async fn put(
                 current: Box::new(view(&current)),
             })
         }
+    }
+}
+
+/// Refuses an account outside the caller's: 404 to read its voice, 403 to save it. An
+/// account that does not exist is left to the route (its own 404).
+async fn guard(env: &Env, actor: &Actor, account_id: &str, acting: bool) -> Result<(), ApiError> {
+    if actor.accounts.is_none() {
+        return Ok(());
+    }
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
+    match accounts.iter().find(|a| a.id == account_id) {
+        Some(found) if !Scope::of(actor, &accounts).allows_account(found) => Err(if acting {
+            ApiError::Forbidden("this account is not one you review".into())
+        } else {
+            ApiError::NotFound(format!("no account {account_id}"))
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -25,13 +25,14 @@ mod settings;
 mod tasks;
 mod token;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use domain::message::QueueMessage;
 use futures::StreamExt;
 use observe::langsmith::Trace;
 use platform::queue::{FAILED_QUEUE_NAME, PUBLISH_QUEUE_NAME, well_formed};
-use platform::store::{DeadLetter, DraftStore};
+use platform::store::{DeadLetter, DraftRow, DraftStore};
 use platform::trace::{LangSmith, Tracer};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -175,12 +176,35 @@ async fn publish_batch(
         }
     };
     let publish_ctx = &publish_ctx;
+    // Every draft of the batch in one round trip; a message whose draft this misses (or all,
+    // if the read fails) reads its own.
+    let ids: Vec<_> = messages.iter().map(|(_, message, _)| message.id).collect();
+    let mut snapshots: HashMap<String, DraftRow> = publish_ctx
+        .store
+        .get_many(&ids)
+        .await
+        .map(|rows| rows.into_iter().map(|row| (row.id.clone(), row)).collect())
+        .unwrap_or_default();
+    let messages: Vec<_> = messages
+        .into_iter()
+        .map(|(raw, message, received_at)| {
+            // A draft delivered twice in one batch: the second delivery reads it afresh.
+            let snapshot = snapshots.remove(&message.id.to_string());
+            (raw, message, received_at, snapshot)
+        })
+        .collect();
     let traces: Vec<Trace> = futures::stream::iter(messages)
-        .map(|(raw, message, received_at)| async move {
+        .map(|(raw, message, received_at, snapshot)| async move {
             // Each message's own D1 cost goes in its trace (and counts in the batch's too).
-            platform::d1::metered(publish_message(publish_ctx, raw, &message, received_at))
-                .await
-                .0
+            platform::d1::metered(publish_message(
+                publish_ctx,
+                raw,
+                &message,
+                received_at,
+                snapshot,
+            ))
+            .await
+            .0
         })
         .buffer_unordered(IN_FLIGHT)
         .collect()
@@ -204,6 +228,7 @@ async fn publish_message(
     raw: RawMessage,
     message: &QueueMessage,
     received_at: OffsetDateTime,
+    snapshot: Option<DraftRow>,
 ) -> Trace {
     let mut tracer = Tracer::start(
         "publish",
@@ -214,7 +239,7 @@ async fn publish_message(
         }),
         json!({ "queue": PUBLISH_QUEUE_NAME, "simulator": ctx.settings.simulator }),
     );
-    let outcome = publish::handle(ctx, message, &mut tracer).await;
+    let outcome = publish::handle(ctx, message, &mut tracer, snapshot).await;
     let label = outcome.as_ref().map_or("error", Done::label);
     platform::metrics::record_message(ctx.env, PUBLISH_QUEUE_NAME, message, label, received_at);
     let result = match outcome {

@@ -161,29 +161,60 @@ struct Post {
     image_url: String,
 }
 
+/// `snapshot`: the draft as the batch read it (all of a batch's drafts in one round trip).
+/// A message is decided on it; if the claim then finds the draft changed, the draft is read
+/// again and the message decided again.
 pub async fn handle(
     ctx: &Ctx<'_>,
     message: &QueueMessage,
     tracer: &mut Tracer,
+    snapshot: Option<DraftRow>,
 ) -> Result<Done, String> {
     if message.action == MessageAction::GenerateImage {
         return Ok(Done::Skipped("not a publish message".into()));
     }
-    let draft = ctx.store.get(message.id).await.map_err(|e| e.to_string())?;
-    let Some(draft) = draft else {
-        return Ok(Done::Skipped("the draft no longer exists".into()));
-    };
+    let mut snapshot = snapshot;
+    loop {
+        let read_now = snapshot.is_none();
+        let draft = match snapshot.take() {
+            Some(draft) => draft,
+            None => match ctx.store.get(message.id).await.map_err(|e| e.to_string())? {
+                Some(draft) => draft,
+                None => return Ok(Done::Skipped("the draft no longer exists".into())),
+            },
+        };
+        match decide(ctx, message, tracer, draft, read_now).await? {
+            Some(done) => return Ok(done),
+            // The batch's snapshot was behind: decided again on the draft as it is now.
+            None => continue,
+        }
+    }
+}
+
+/// One decision on `draft`; `None` when the claim found the draft changed since a snapshot
+/// (`read_now` false) was read.
+async fn decide(
+    ctx: &Ctx<'_>,
+    message: &QueueMessage,
+    tracer: &mut Tracer,
+    draft: DraftRow,
+    read_now: bool,
+) -> Result<Option<Done>, String> {
     let started = now();
     let skip = match draft.status() {
         // A message that arrived before the post's time (the scheduler's side, posts.rs).
         Status::Approved => match draft.scheduled_at().filter(|at| *at > started) {
             Some(at) => {
-                return crate::posts::arrived_early(ctx, message, &draft, at, started).await;
+                return crate::posts::arrived_early(ctx, message, &draft, at, started)
+                    .await
+                    .map(Some);
             }
             None => None,
         },
         Status::Publishing => match draft.claim_expires_at() {
-            Some(lease) if lease > started => return step_aside(ctx, message, &draft).await,
+            Some(lease) if lease > started => {
+                return step_aside(ctx, message, &draft).await.map(Some);
+            }
             _ => None,
         },
         // A give-up that died between the failure and its alert: the alert, once.
@@ -197,13 +228,17 @@ pub async fn handle(
     };
     if let Some(reason) = skip {
         log_skip(ctx, message, &draft, &reason, started).await?;
-        return Ok(Done::Skipped(reason));
+        return Ok(Some(Done::Skipped(reason)));
     }
     let start = match ctx.account(&draft)?.unavailable() {
         Some(reason) => Start::AccountUnavailable(reason),
         None => Start::Publish,
     };
-    run(ctx, message, tracer, draft, start).await
+    match claim_and_run(ctx, message, tracer, &draft, start).await? {
+        Some(done) => Ok(Some(done)),
+        None if read_now => step_aside(ctx, message, &draft).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Claims `draft` and runs the machine from `start` until it ends the run.
@@ -214,8 +249,24 @@ pub async fn run(
     draft: DraftRow,
     start: Start,
 ) -> Result<Done, String> {
+    match claim_and_run(ctx, message, tracer, &draft, start).await? {
+        Some(done) => Ok(done),
+        // Another delivery claimed it between the read and the claim.
+        None => step_aside(ctx, message, &draft).await,
+    }
+}
+
+/// [`run`], or `None` when the claim's conditions no longer held: the draft changed since
+/// it was read.
+async fn claim_and_run(
+    ctx: &Ctx<'_>,
+    message: &QueueMessage,
+    tracer: &mut Tracer,
+    draft: &DraftRow,
+    start: Start,
+) -> Result<Option<Done>, String> {
     let started = now();
-    let account = ctx.account(&draft)?;
+    let account = ctx.account(draft)?;
     let graph = match (&start, Graph::new(ctx.settings, account)) {
         (_, Ok(graph)) => graph,
         // A disconnected account holds no token; its draft only waits, calling nothing.
@@ -252,8 +303,7 @@ pub async fn run(
     .await
     .map_err(|halt| describe(&halt))?;
     let Some(claimed) = claimed else {
-        // Another delivery claimed it between the read and the claim.
-        return step_aside(ctx, message, &draft).await;
+        return Ok(None);
     };
 
     let mut run = Run {
@@ -294,7 +344,7 @@ pub async fn run(
         duration,
         run.graph_calls,
     );
-    done
+    done.map(Some)
 }
 
 async fn log_skip(

@@ -176,6 +176,8 @@ mod tests {
                 state: state.into(),
                 state_reason: None,
                 refresh_error: None,
+                connected_by: "Aiko".into(),
+                connected_at: at(NOW),
                 created_at: at(NOW),
             },
             token: Ok("token".into()),

@@ -43,7 +43,11 @@ pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// The headers every page and page asset carries.
 pub fn security_headers(headers: &Headers) -> Result<(), ApiError> {
-    headers.set("content-security-policy", CSP)?;
+    // A page that set its own (the accounts page, which sends its form on to Instagram
+    // Login) keeps it.
+    if headers.get("content-security-policy")?.is_none() {
+        headers.set("content-security-policy", CSP)?;
+    }
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("x-frame-options", "DENY")?;
     headers.set("referrer-policy", "same-origin")?;
@@ -63,6 +67,22 @@ pub fn page_response(status: u16, html: String) -> Result<Response, ApiError> {
     Ok(Response::ok(html)?
         .with_status(status)
         .with_headers(headers))
+}
+
+/// A page whose forms may also go on to `origin` (a form's answer that redirects there is
+/// held to `form-action` too).
+pub fn page_response_sending_forms_to(
+    status: u16,
+    html: String,
+    origin: &str,
+) -> Result<Response, ApiError> {
+    let response = page_response(status, html)?;
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    response.headers().set("content-security-policy", &csp)?;
+    Ok(response)
 }
 
 pub fn redirect(location: &str, cookie: Option<&str>) -> Result<Response, ApiError> {
@@ -87,7 +107,7 @@ pub fn layout(title: &str, reviewer: Option<&str>, body: &str) -> String {
     if let Some(name) = reviewer {
         let _ = write!(
             html,
-            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/failures">Failures</a><a href="/review/voice">Voice</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form><form method="post" action="/review/logout/everywhere"><button type="submit" class="link" title="Ends your sessions on every device">Sign out everywhere</button></form></nav>"#,
+            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/accounts">Accounts</a><a href="/review/failures">Failures</a><a href="/review/voice">Voice</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form><form method="post" action="/review/logout/everywhere"><button type="submit" class="link" title="Ends your sessions on every device">Sign out everywhere</button></form></nav>"#,
             esc(name)
         );
     }

@@ -3,7 +3,7 @@
 //! `app.js` makes them live by calling the same JSON API as any client, with the session
 //! cookie, so the page and the API share one code path for every action.
 
-mod html;
+pub(crate) mod html;
 pub mod voice;
 
 use std::fmt::Write;
@@ -204,8 +204,24 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
     };
     let status = param("status").and_then(Status::parse);
     let cursor = param("cursor").and_then(PageCursor::decode);
-    let store = DraftStore::from_env(env)?;
-    let (mut rows, counts) = store.page(status, cursor.as_ref(), PAGE_SIZE + 1).await?;
+    let account = param("account").filter(|a| !a.is_empty());
+    let (mut rows, counts, accounts) = match crate::scope::page(
+        env,
+        actor,
+        account,
+        status,
+        cursor.as_ref(),
+        PAGE_SIZE + 1,
+        true,
+    )
+    .await
+    {
+        // An account that is not there shows an empty list, as another reviewer's would.
+        Err(ApiError::Validation(_)) => (Vec::new(), Vec::new(), Vec::new()),
+        other => other?,
+    };
+    let scope = crate::scope::Scope::of(actor, &accounts);
+    let account_query = account.map_or(String::new(), |a| format!("&account={}", encode(a)));
     let more = rows.len() > PAGE_SIZE as usize;
     rows.truncate(PAGE_SIZE as usize);
     let count = |s: Status| {
@@ -227,17 +243,55 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
             }
         );
     };
-    tab(&mut body, "/review", "All", total, status.is_none());
+    let all_href = match account {
+        Some(a) => format!("/review?account={}", encode(a)),
+        None => "/review".to_owned(),
+    };
+    tab(&mut body, &all_href, "All", total, status.is_none());
     for s in Status::ALL {
         tab(
             &mut body,
-            &format!("/review?status={s}"),
+            &format!("/review?status={s}{account_query}"),
             &capitalise(s.as_str()),
             count(s),
             status == Some(s),
         );
     }
     body.push_str("</nav>");
+    // The account filter: the accounts this reviewer reviews.
+    let shown: Vec<_> = accounts
+        .iter()
+        .filter(|a| scope.allows_account(a))
+        .collect();
+    if shown.len() > 1 || account.is_some() {
+        body.push_str(r#"<form method="get" action="/review" class="filter" id="account-filter"><label for="account">Account</label><select id="account" name="account"><option value="">All accounts</option>"#);
+        for a in &shown {
+            let value = a
+                .username
+                .as_deref()
+                .map_or_else(|| a.id.clone(), |u| format!("@{u}"));
+            let selected = account.is_some_and(|wanted| {
+                domain::account::AccountRef::parse(wanted)
+                    .is_some_and(|r| r.names(&a.id, a.username.as_deref()))
+            });
+            let _ = write!(
+                body,
+                r#"<option value="{}"{}>{}</option>"#,
+                esc(&value),
+                if selected { " selected" } else { "" },
+                esc(&a.label())
+            );
+        }
+        if let Some(s) = status {
+            let _ = write!(
+                body,
+                r#"</select><input type="hidden" name="status" value="{s}">"#
+            );
+        } else {
+            body.push_str("</select>");
+        }
+        body.push_str(r#"<button type="submit">Show</button></form>"#);
+    }
     if rows.is_empty() {
         body.push_str(r#"<p class="empty">No drafts here.</p>"#);
     } else {
@@ -252,8 +306,9 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
             );
             let _ = write!(
                 body,
-                r#"<li><a href="/review/{id}"><img src="{image}" alt="{alt}" width="72" height="72" loading="lazy"><span class="summary"><span class="caption">{preview}</span><span class="meta"><span class="badge {status}">{status}</span> {created}</span></span></a></li>"#,
+                r#"<li><a href="/review/{id}"><img src="{image}" alt="{alt}" width="72" height="72" loading="lazy"><span class="summary"><span class="caption">{preview}</span><span class="meta"><span class="badge {status}">{status}</span> <span class="account">{account}</span> {created}</span></span></a></li>"#,
                 id = esc(&row.id),
+                account = esc(&crate::scope::label(&accounts, row.account_id.as_deref())),
                 image = esc(&image),
                 alt = esc(&text.alt_text),
                 preview = esc(&preview),
@@ -268,6 +323,7 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
         if let Some(s) = status {
             let _ = write!(href, "&status={s}");
         }
+        href.push_str(&account_query);
         let _ = write!(
             body,
             r#"<p class="pager"><a href="{}" rel="next">Older drafts</a></p>"#,
@@ -312,10 +368,15 @@ pub async fn draft(
     });
     let status = row.status();
     let text = row.text().unwrap_or_default();
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
+    let account_label = crate::scope::label(&accounts, row.account_id.as_deref());
     let mut body = String::new();
     let _ = write!(
         body,
-        r#"<p class="back"><a href="/review">← All drafts</a></p><h1>Draft <span class="badge {s}" id="status">{s}</span></h1><p class="meta">Created {created} · revision <span id="revision">{rev}</span> · written by {writer}</p>"#,
+        r#"<p class="back"><a href="/review">← All drafts</a></p><h1>Draft <span class="badge {s}" id="status">{s}</span></h1><p class="meta">For <strong id="draft-account">{account}</strong> · created {created} · revision <span id="revision">{rev}</span> · written by {writer}</p>"#,
+        account = esc(&account_label),
         s = esc(&row.status),
         created = time(&row.created_at),
         rev = row.revision,
@@ -351,8 +412,9 @@ pub async fn draft(
         .unwrap_or("/media/pending.svg");
     let _ = write!(
         body,
-        r#"<figure class="post"><div class="post-head"><span class="avatar" aria-hidden="true"></span><span>your_account</span></div><div class="frame"><img id="preview-image" src="{image}" alt="{alt}"></div><figcaption><p class="post-caption" id="preview-caption">{caption}</p><p class="post-alt"><strong>Alt text:</strong> <span id="preview-alt">{alt}</span></p></figcaption></figure><p class="meta" id="image-status">Image: {istatus}{ierror}</p>"#,
+        r#"<figure class="post"><div class="post-head"><span class="avatar" aria-hidden="true"></span><span>{handle}</span></div><div class="frame"><img id="preview-image" src="{image}" alt="{alt}"></div><figcaption><p class="post-caption" id="preview-caption">{caption}</p><p class="post-alt"><strong>Alt text:</strong> <span id="preview-alt">{alt}</span></p></figcaption></figure><p class="meta" id="image-status">Image: {istatus}{ierror}</p>"#,
         image = esc(image),
+        handle = esc(account_label.trim_start_matches('@')),
         alt = esc(&text.alt_text),
         caption = esc(&text.caption),
         istatus = esc(&row.image_status),
@@ -532,11 +594,20 @@ fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<String> {
 /// expired token, the quota, an image problem) shows at a glance.
 pub async fn failures(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let store = DraftStore::from_env(env)?;
-    let (failed, _) = store.page(Some(Status::Failed), None, 50).await?;
-    let by_day = store.failure_counts(30).await?;
+    let (failed, _, _) =
+        crate::scope::page(env, actor, None, Some(Status::Failed), None, 50, false).await?;
+    // The errors by day are every account's: a reviewer limited to some accounts sees only
+    // their failed drafts.
+    let by_day = if actor.accounts.is_none() {
+        store.failure_counts(30).await?
+    } else {
+        Vec::new()
+    };
     let mut body = String::from("<h1>Failures</h1>");
     body.push_str(r#"<section class="card"><h2>Publish errors by day (30 days)</h2>"#);
-    if by_day.is_empty() {
+    if actor.accounts.is_some() {
+        body.push_str(r#"<p class="empty">Counted over every account, so shown only to reviewers of every account. Your accounts' failed drafts are below.</p>"#);
+    } else if by_day.is_empty() {
         body.push_str(r#"<p class="empty">No publish errors.</p>"#);
     } else {
         let mut classes: Vec<String> = by_day.iter().map(|(_, c, _)| c.clone()).collect();

@@ -16,7 +16,15 @@ use crate::auth::Actor;
 use crate::reply::ApiError;
 
 pub async fn page(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
-    let accounts = VoiceStore::from_env(env)?.all().await?;
+    let mut accounts = VoiceStore::from_env(env)?.all().await?;
+    // A reviewer limited to some accounts sees only theirs.
+    if actor.accounts.is_some() {
+        let rows = platform::accounts::AccountStore::from_env(env)?
+            .all()
+            .await?;
+        let scope = crate::scope::Scope::of(actor, &rows);
+        accounts.retain(|a| scope.allows(Some(&a.account_id)));
+    }
     let mut body = String::from(
         r#"<h1>Voice</h1><p class="hint">Each account's voice: generated posts are written in it, and a post that uses a word to avoid or a hashtag never used cannot be saved.</p><script src="/review/assets/voice.js" defer></script>"#,
     );
