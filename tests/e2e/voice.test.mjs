@@ -18,6 +18,8 @@ const VOICE = {
   avoidWords: ["cheap", "best deal"],
   sampleCaptions: ["Fresh chestnut cake from eight. See you at the counter."],
 };
+/** A reviewer limited to the second account. */
+const LIMO = { name: "Limo", token: "limo-review-8b3e1f0a7c6d5e4b2a9f" };
 const BODY = { brief: "Autumn menu launch at our Shibuya cafe", tone: "playful", hashtagCount: 5 };
 
 let fake;
@@ -25,7 +27,14 @@ let pipeline;
 before(async () => {
   fake = await startFakeOpenAI();
   pipeline = await startPipeline({
-    api: { LLM_PROVIDER: "openai", OPENAI_BASE_URL: fake.baseUrl, OPENAI_API_KEY: OPENAI_KEY, OPENAI_MODEL, LLM_TIMEOUT_MS: "10000" },
+    api: {
+      LLM_PROVIDER: "openai",
+      OPENAI_BASE_URL: fake.baseUrl,
+      OPENAI_API_KEY: OPENAI_KEY,
+      OPENAI_MODEL,
+      LLM_TIMEOUT_MS: "10000",
+      REVIEWERS: `${REVIEWER.name}:${REVIEWER.token}\n${LIMO.name}:${LIMO.token} @second_shop`,
+    },
   });
   // Two accounts, the default the older one.
   for (const [id, username, at] of [
@@ -172,4 +181,32 @@ test("an edit that uses an avoided word or a never-used hashtag is refused by fi
   const system = fake.calls()[0].json.messages[0].content;
   assert.match(system, /Never use these words, in any case, in the caption, the hashtags or the alt text: "gourmet"\./);
   assert.doesNotMatch(system, /cheap|ShibuyaCafe/);
+});
+
+test("generate for a named account writes in its voice, in its language when the request names none; a reviewer limited to one account reads and saves only its voice", async () => {
+  await saveVoice(DEFAULT_ACCOUNT, VOICE);
+  await saveVoice(SECOND_ACCOUNT, { language: "fr-FR", avoidWords: ["gourmet"] });
+  const created = await pipeline.generate({ ...BODY, account: "@second_shop" });
+  assert.equal(created.status, 201, created.text);
+  const system = fake.calls()[0].json.messages[0].content;
+  assert.match(system, /language whose BCP 47 tag is "fr-FR"/);
+  assert.match(system, /: "gourmet"\./);
+  assert.doesNotMatch(system, /cheap|ShibuyaCafe/);
+  assert.equal((await pipeline.draftRow(created.json.draftId)).account_id, SECOND_ACCOUNT);
+
+  const read = (account) => pipeline.request("GET", `/api/v1/accounts/${account}/voice`, { token: LIMO.token });
+  assert.equal((await read(SECOND_ACCOUNT)).status, 200);
+  const other = await read(DEFAULT_ACCOUNT);
+  assert.equal(other.status, 404, other.text);
+  const { revision } = (await read(SECOND_ACCOUNT)).json;
+  const saved = await putVoice(SECOND_ACCOUNT, { revision, avoidWords: ["fancy"] }, LIMO.token);
+  assert.equal(saved.status, 200, saved.text);
+  assert.equal(saved.json.updatedBy, LIMO.name);
+  const before = await pipeline.db.prepare("SELECT revision, voice FROM account_voices WHERE account_id = ?1").bind(DEFAULT_ACCOUNT).first();
+  const refused = await putVoice(DEFAULT_ACCOUNT, { revision: before.revision, avoidWords: [] }, LIMO.token);
+  assert.equal(refused.status, 403, refused.text);
+  assert.deepEqual(
+    await pipeline.db.prepare("SELECT revision, voice FROM account_voices WHERE account_id = ?1").bind(DEFAULT_ACCOUNT).first(),
+    before,
+  );
 });
