@@ -154,7 +154,7 @@ function checkAnswer({ path, method, operation }, answer) {
   if (answer.status === 404) {
     assert.equal(answer.json?.error?.code, "not_found", label);
     assert.doesNotMatch(answer.json.error.message, /^no route for/, `a route miss: ${label}`);
-    assert.match(answer.json.error.message, /^no draft with id /, label);
+    assert.match(answer.json.error.message, /^no (draft with id|account) /, label);
   }
   const documented = resolve(operation.responses[String(answer.status)]);
   assert.ok(documented, `${label}; documented: ${Object.keys(operation.responses).join(", ")}`);

@@ -199,7 +199,7 @@ fn strip_signs<'a>(
 
 /// The key under which Instagram treats two hashtags as one: `#Cafe`, `＃cafe` and `cafe`
 /// are the same tag.
-fn tag_key(tag: &str) -> String {
+pub(crate) fn tag_key(tag: &str) -> String {
     tag.trim()
         .trim_start_matches(is_hashtag_sign)
         .to_lowercase()
@@ -312,6 +312,12 @@ pub enum ContentError {
     },
     #[error("hashtag {tag:?} appears more than once")]
     DuplicateHashtag { index: usize, tag: String },
+    /// A word the account's voice avoids ([`crate::voice`]), as a whole word in any case.
+    #[error("{} uses {word:?}, a word this account avoids", .field.noun())]
+    AvoidedWord { field: Field, word: String },
+    /// A hashtag the account's voice never uses ([`crate::voice`]), in the list or the caption.
+    #[error("{} uses #{tag}, a hashtag this account never uses", .field.noun())]
+    NeverUsedHashtag { field: Field, tag: String },
 }
 
 impl ContentError {
@@ -328,7 +334,9 @@ impl ContentError {
             | ContentError::TooManyHashtagsWithCaption { .. } => Field::Caption,
             ContentError::EmptyAltText | ContentError::AltTextTooLong { .. } => Field::AltText,
             ContentError::ControlCharacters { field, .. }
-            | ContentError::InvisibleCharacters { field, .. } => *field,
+            | ContentError::InvisibleCharacters { field, .. }
+            | ContentError::AvoidedWord { field, .. }
+            | ContentError::NeverUsedHashtag { field, .. } => *field,
             ContentError::TooManyHashtags { .. } => Field::Hashtags,
             ContentError::InvalidHashtag { index, .. }
             | ContentError::DuplicateHashtag { index, .. } => Field::Hashtag(*index),

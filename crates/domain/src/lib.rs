@@ -11,6 +11,8 @@ pub mod content;
 pub mod credentials;
 pub mod draft;
 pub mod idempotency;
+pub mod language;
 pub mod message;
 pub mod publish;
 pub mod timestamp;
+pub mod voice;

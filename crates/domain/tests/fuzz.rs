@@ -1,5 +1,5 @@
 //! Fuzzing every parser of outside text in `domain`: times, queue messages, draft ids, the
-//! text rules, and names given at sign-in. Each property holds for every input, and nothing panics.
+//! text rules, names given at sign-in, and account voices. Each property holds for every input, and nothing panics.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -8,6 +8,7 @@ use domain::credentials::{MAX_NAME_CHARS, check_secret, name_for_log, name_key};
 use domain::draft::DraftId;
 use domain::message::{QueueMessage, format_rfc3339};
 use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR, parse_rfc3339};
+use domain::voice::{RawVoice, Voice};
 use proptest::prelude::*;
 use time::UtcOffset;
 
@@ -205,6 +206,61 @@ proptest! {
                 prop_assert!(people.iter().all(|p| p.token != TOKEN || p.name == "Aiko"));
             }
             Err(error) => prop_assert!(!error.contains(TOKEN), "{error}"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    /// A voice from anything is kept or refused with a path into the body; a kept one reads
+    /// back the same, checks any text without panicking, and finds each of its own words to
+    /// avoid in a caption that holds it between spaces.
+    #[test]
+    fn voices_parse_or_are_refused_by_path(
+        language in prop::option::of(tricky_text(14)),
+        tone in tricky_text(30),
+        always in prop::collection::vec(tricky_text(8), 0..4),
+        never in prop::collection::vec(tricky_text(8), 0..4),
+        avoid in prop::collection::vec(tricky_text(8), 0..4),
+        samples in prop::collection::vec(tricky_text(30), 0..4),
+        caption in tricky_text(60),
+        hashtags in prop::collection::vec(tricky_text(8), 0..4),
+    ) {
+        let raw = RawVoice {
+            language,
+            tone,
+            always_hashtags: always,
+            never_hashtags: never,
+            avoid_words: avoid,
+            sample_captions: samples,
+        };
+        match Voice::parse(&raw) {
+            Ok(voice) => {
+                prop_assert_eq!(Voice::parse(&voice.to_raw()), Ok(voice.clone()));
+                let text = RawPostText { caption: caption.clone(), hashtags, alt_text: caption };
+                for error in voice.check(&text) {
+                    let path = error.field().to_string();
+                    prop_assert!(path == "caption" || path == "altText" || path.starts_with("hashtags["));
+                }
+                for word in voice.avoid_words() {
+                    let text = RawPostText { caption: format!("a {word} b"), ..RawPostText::default() };
+                    prop_assert!(!voice.check(&text).is_empty(), "{word:?} not found");
+                }
+                let _ = voice.without_avoided_words(&text.caption);
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for error in errors {
+                    let path = error.path();
+                    prop_assert!(
+                        ["language", "tone", "alwaysHashtags", "neverHashtags", "avoidWords", "sampleCaptions"]
+                            .iter()
+                            .any(|field| path.starts_with(field)),
+                        "{path}"
+                    );
+                }
+            }
         }
     }
 }

@@ -7,10 +7,17 @@
 use domain::content::{
     ContentError, Field, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, PostText, RawPostText, hashtags_in,
 };
+use domain::voice::Voice;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::model::truncate;
 use crate::request::{GenerateRequest, Tone, kind};
+use crate::template_writer;
+
+/// How much of each sample caption the prompt quotes: enough to show a style, and a prompt
+/// stays short.
+pub const SAMPLE_PROMPT_CHARS: usize = 300;
 
 /// One first answer and one repaired answer; a model that fails twice is unlikely to do
 /// better a third time, and each round costs a model call.
@@ -73,6 +80,8 @@ pub struct GenerationChain {
     output_schema: Value,
     max_hashtags: usize,
     expected_hashtags: usize,
+    request: GenerateRequest,
+    voice: Voice,
     attempts: u32,
     /// The last unusable answer and its problems, shown to the model in the repair round.
     repair: Option<(String, Vec<String>)>,
@@ -80,14 +89,23 @@ pub struct GenerationChain {
 
 impl GenerationChain {
     /// `max_hashtags` is the configured cap; a request asking for more is held to the cap.
-    pub fn new(request: &GenerateRequest, max_hashtags: usize) -> Self {
-        let expected_hashtags = request.hashtag_count.min(max_hashtags);
+    /// `voice` is the account's: its always-used hashtags are among the post's (so the post
+    /// has at least as many tags as they are, within the cap), its tone, never-used hashtags,
+    /// words to avoid and sample captions go into the prompt, and answers are checked
+    /// against it.
+    pub fn new(request: &GenerateRequest, max_hashtags: usize, voice: &Voice) -> Self {
+        let expected_hashtags = request
+            .hashtag_count
+            .max(voice.always_hashtags().len())
+            .min(max_hashtags);
         Self {
-            system: system_message(&request.language, expected_hashtags),
+            system: system_message(&request.language, expected_hashtags, voice),
             user: user_message(request),
             output_schema: output_schema(expected_hashtags),
             max_hashtags,
             expected_hashtags,
+            request: request.clone(),
+            voice: voice.clone(),
             attempts: 0,
             repair: None,
         }
@@ -114,7 +132,12 @@ impl GenerationChain {
     /// `Failed` is a shell bug; it keeps counting attempts and never asks for another repair.
     pub fn accept(&mut self, answer: &str) -> ChainStep {
         self.attempts += 1;
-        match parse_answer(answer, self.max_hashtags, self.expected_hashtags) {
+        match parse_answer_in_voice(
+            answer,
+            self.max_hashtags,
+            self.expected_hashtags,
+            &self.voice,
+        ) {
             Ok(text) => {
                 self.repair = None;
                 ChainStep::Done(text)
@@ -130,15 +153,21 @@ impl GenerationChain {
         }
     }
 
+    /// The offline template writer's answer to this chain's request, in its voice, as a
+    /// model's would be given to [`GenerationChain::accept`].
+    pub fn offline_answer(&self) -> String {
+        template_writer::write_answer(&self.request, &self.voice, self.expected_hashtags)
+    }
+
     /// How many answers have been given to [`GenerationChain::accept`].
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
 }
 
-// The prompt template. Everything the model is told lives in the four functions below.
+// The prompt template. Everything the model is told lives in the functions below.
 
-fn system_message(language: &str, hashtags: usize) -> String {
+fn system_message(language: &str, hashtags: usize, voice: &Voice) -> String {
     let hashtag_rule = match hashtags {
         0 => "No hashtags: \"hashtags\" is an empty array.".to_owned(),
         1 => "Exactly 1 hashtag.".to_owned(),
@@ -160,8 +189,54 @@ Limits:
 - The alt text has at most {MAX_ALT_TEXT_CHARS} characters.
 
 Write the caption, the hashtags and the alt text in the language whose BCP 47 tag is \
-\"{language}\"."
+\"{language}\".{}",
+        voice_rules(voice)
     )
+}
+
+/// The account's voice, when it has one: short lines, each a rule the answer is checked by
+/// or a hint of style.
+fn voice_rules(voice: &Voice) -> String {
+    if !voice.guides_writing() {
+        return String::new();
+    }
+    let tags = |list: &[domain::content::Hashtag]| {
+        list.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rules = String::from("\n\nThe account's voice:");
+    if let Some(tone) = voice.tone() {
+        rules.push_str(&format!("\n- Its tone: {tone}"));
+    }
+    if !voice.always_hashtags().is_empty() {
+        rules.push_str(&format!(
+            "\n- These hashtags must be among the hashtags: {}.",
+            tags(voice.always_hashtags())
+        ));
+    }
+    if !voice.never_hashtags().is_empty() {
+        rules.push_str(&format!(
+            "\n- These hashtags must not appear, neither in the hashtags nor in the caption: {}.",
+            tags(voice.never_hashtags())
+        ));
+    }
+    let words: Vec<String> = voice.avoid_words().map(|w| format!("\"{w}\"")).collect();
+    if !words.is_empty() {
+        rules.push_str(&format!(
+            "\n- Never use these words, in any case, in the caption, the hashtags or the alt text: {}.",
+            words.join(", ")
+        ));
+    }
+    if !voice.sample_captions().is_empty() {
+        rules.push_str("\n- Past captions of the account, for their style only:");
+        for sample in voice.sample_captions() {
+            let sample = truncate(sample.as_ref(), SAMPLE_PROMPT_CHARS).replace('\n', " ");
+            rules.push_str(&format!("\n  > {sample}"));
+        }
+    }
+    rules
 }
 
 fn user_message(request: &GenerateRequest) -> String {
@@ -237,6 +312,19 @@ pub fn parse_answer(
     max_hashtags: usize,
     expected_hashtags: usize,
 ) -> Result<PostText, Vec<String>> {
+    parse_answer_in_voice(answer, max_hashtags, expected_hashtags, &Voice::default())
+}
+
+/// [`parse_answer`], then the account's voice: its always-used hashtags that the answer left
+/// out are put in (in place of the answer's last other tags, so the count stays: a model's
+/// choice of tags is worth less than a repair round), and every word to avoid and never-used
+/// hashtag is a problem, by field, for the repair round.
+pub fn parse_answer_in_voice(
+    answer: &str,
+    max_hashtags: usize,
+    expected_hashtags: usize,
+    voice: &Voice,
+) -> Result<PostText, Vec<String>> {
     let object = extract_object(answer).map_err(|problem| vec![problem])?;
     let mut problems = Vec::new();
 
@@ -274,11 +362,19 @@ pub fn parse_answer(
         Field::Hashtags | Field::Hashtag(_) => hashtags.is_none(),
         Field::AltText => alt_text.is_none(),
     };
-    let raw = RawPostText {
+    let mut raw = RawPostText {
         caption: caption.clone().unwrap_or_default(),
         hashtags: hashtags.clone().unwrap_or_default(),
         alt_text: alt_text.clone().unwrap_or_default(),
     };
+    if hashtags.is_some() && !count_reported {
+        raw.hashtags = voice.with_always_hashtags(&raw.hashtags, expected_hashtags);
+    }
+    for error in voice.check(&raw) {
+        if !missing(error.field()) {
+            problems.push(error.to_string());
+        }
+    }
     let errors = match PostText::parse(&raw, max_hashtags) {
         Ok(text) if problems.is_empty() => return Ok(text),
         Ok(_) => Vec::new(),
@@ -681,7 +777,7 @@ mod tests {
 
     #[test]
     fn good_answer_is_done_at_once() {
-        let mut chain = GenerationChain::new(&request(2), 5);
+        let mut chain = GenerationChain::new(&request(2), 5, &Voice::default());
         assert_eq!(chain.prompt().messages.len(), 2);
         let step = chain.accept(&good());
         assert!(matches!(step, ChainStep::Done(_)), "{step:?}");
@@ -690,7 +786,7 @@ mod tests {
 
     #[test]
     fn bad_then_good_is_repaired() {
-        let mut chain = GenerationChain::new(&request(2), 5);
+        let mut chain = GenerationChain::new(&request(2), 5, &Voice::default());
         let first = chain.prompt();
         let bad = answer("Opening #Friday", &["a"], "x");
         assert_eq!(chain.accept(&bad), ChainStep::Repair);
@@ -725,7 +821,7 @@ altText, and no other text."
     /// that keeps them is refused.
     #[test]
     fn invisible_characters_are_repaired_or_refused() {
-        let mut chain = GenerationChain::new(&request(2), 5);
+        let mut chain = GenerationChain::new(&request(2), 5, &Voice::default());
         let hidden = answer(
             "Sale \u{202E}%05 ffo",
             &["coffee", "shibuya"],
@@ -748,7 +844,7 @@ altText, and no other text."
             step => panic!("{step:?}"),
         }
         // An emoji sequence and a flag are real text.
-        let mut chain = GenerationChain::new(&request(2), 5);
+        let mut chain = GenerationChain::new(&request(2), 5, &Voice::default());
         let emoji = answer(
             "Chef \u{1F469}\u{200D}\u{1F373} \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
             &["coffee", "shibuya"],
@@ -759,7 +855,7 @@ altText, and no other text."
 
     #[test]
     fn bad_twice_fails_with_the_last_problems() {
-        let mut chain = GenerationChain::new(&request(2), 5);
+        let mut chain = GenerationChain::new(&request(2), 5, &Voice::default());
         assert_eq!(chain.accept("no"), ChainStep::Repair);
         let step = chain.accept(r#"{"caption": "Hi"}"#);
         let expect = ChainError::UnusableAnswer {
@@ -781,7 +877,7 @@ altText, and no other text."
 
     #[test]
     fn expected_hashtags_are_held_to_the_cap() {
-        let mut chain = GenerationChain::new(&request(5), 3);
+        let mut chain = GenerationChain::new(&request(5), 3, &Voice::default());
         assert!(
             chain.prompt().messages[0]
                 .content
@@ -793,7 +889,7 @@ altText, and no other text."
 
     #[test]
     fn prompt_template() {
-        let chain = GenerationChain::new(&request(2), 5);
+        let chain = GenerationChain::new(&request(2), 5, &Voice::default());
         let prompt = chain.prompt();
         assert_eq!(prompt.messages[0].role, Role::System);
         assert_eq!(
@@ -841,7 +937,7 @@ The image shows: a latte with heart latte art"
             tone: Tone::Informative,
             ..request(0)
         };
-        let prompt = GenerationChain::new(&request, 5).prompt();
+        let prompt = GenerationChain::new(&request, 5, &Voice::default()).prompt();
         assert!(
             prompt.messages[0]
                 .content
@@ -853,5 +949,91 @@ The image shows: a latte with heart latte art"
 Tone: informative (factual and helpful; teach the reader something)\n\
 Keywords to work in: none"
         );
+    }
+
+    fn shop_voice() -> Voice {
+        Voice::parse(&domain::voice::RawVoice {
+            tone: "warm, plain words".into(),
+            always_hashtags: vec!["ShopTokyo".into()],
+            never_hashtags: vec!["fyp".into()],
+            avoid_words: vec!["cheap".into()],
+            sample_captions: vec!["Fresh bread at eight.\nSee you!".into()],
+            ..Default::default()
+        })
+        .expect("a valid voice")
+    }
+
+    #[test]
+    fn the_prompt_carries_the_voice() {
+        let prompt = GenerationChain::new(&request(2), 5, &shop_voice()).prompt();
+        let system = &prompt.messages[0].content;
+        assert!(
+            system.ends_with(
+                "\n\nThe account's voice:\n- Its tone: warm, plain words\n\
+- These hashtags must be among the hashtags: #ShopTokyo.\n\
+- These hashtags must not appear, neither in the hashtags nor in the caption: #fyp.\n\
+- Never use these words, in any case, in the caption, the hashtags or the alt text: \"cheap\".\n\
+- Past captions of the account, for their style only:\n  > Fresh bread at eight. See you!"
+            ),
+            "{system}"
+        );
+        // Without a voice, nothing of it.
+        let plain = GenerationChain::new(&request(2), 5, &Voice::default()).prompt();
+        assert!(!plain.messages[0].content.contains("voice"));
+    }
+
+    #[test]
+    fn an_avoided_word_or_never_used_hashtag_is_repaired_and_always_used_hashtags_are_put_in() {
+        let mut chain = GenerationChain::new(&request(2), 5, &shop_voice());
+        let bad = answer("A CHEAP lunch #fyp", &["lunch", "Tokyo"], "Cheap bread");
+        assert_eq!(chain.accept(&bad), ChainStep::Repair);
+        let repair = &chain.prompt().messages[3].content;
+        for problem in [
+            "caption uses \"cheap\", a word this account avoids",
+            "caption uses #fyp, a hashtag this account never uses",
+            "alt text uses \"cheap\", a word this account avoids",
+        ] {
+            assert!(repair.contains(problem), "{repair}");
+        }
+        // The always-used hashtag left out takes the last place.
+        let ChainStep::Done(text) =
+            chain.accept(&answer("A good lunch", &["lunch", "Tokyo"], "Bread"))
+        else {
+            panic!("the repaired answer is used");
+        };
+        assert_eq!(text.to_raw().hashtags, ["lunch", "ShopTokyo"]);
+    }
+
+    #[test]
+    fn always_used_hashtags_count_within_the_cap() {
+        let request = request(0);
+        let chain = GenerationChain::new(&request, 5, &shop_voice());
+        assert_eq!(
+            chain.prompt().output_schema["properties"]["hashtags"]["description"],
+            "Exactly 1 distinct hashtags, without the leading #"
+        );
+        assert_eq!(
+            GenerationChain::new(&request, 0, &shop_voice()).expected_hashtags,
+            0
+        );
+    }
+
+    #[test]
+    fn the_offline_writer_keeps_the_voice() {
+        let request = GenerateRequest {
+            brief: "Cheap bread, fresh and CHEAP".into(),
+            keywords: vec!["fyp".into(), "bread".into()],
+            ..request(3)
+        };
+        let mut chain = GenerationChain::new(&request, 5, &shop_voice());
+        let answer = chain.offline_answer();
+        let ChainStep::Done(text) = chain.accept(&answer) else {
+            panic!("the offline answer is usable: {answer}");
+        };
+        let raw = text.to_raw();
+        assert_eq!(raw.hashtags[0], "ShopTokyo");
+        assert!(!raw.hashtags.iter().any(|t| t == "fyp"), "{raw:?}");
+        assert!(!raw.caption.to_lowercase().contains("cheap"), "{raw:?}");
+        assert!(shop_voice().check(&raw).is_empty());
     }
 }

@@ -16,6 +16,7 @@ pub mod workers_ai;
 
 pub use chain::{
     ChainError, ChainStep, ChatMessage, ChatPrompt, GenerationChain, Role, parse_answer,
+    parse_answer_in_voice,
 };
 pub use model::ModelError;
 pub use request::{

@@ -10,6 +10,7 @@ use domain::content::{
     Hashtag, MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_MENTIONS, char_count, is_hashtag_char,
     mention_count, strip_hashtag_signs, strip_mention_signs,
 };
+use domain::voice::Voice;
 use serde_json::json;
 
 use crate::model::truncate;
@@ -151,14 +152,17 @@ fn generic_tags(language: Language) -> &'static [&'static str] {
     }
 }
 
-/// Writes the answer a model would give for `request`, as a JSON object string.
-pub fn write_answer(request: &GenerateRequest) -> String {
+/// Writes the answer a model would give for `request` in the account's `voice`, with
+/// exactly `hashtag_count` tags, as a JSON object string. The voice's always-used hashtags
+/// come first, its never-used hashtags and words to avoid are left out (the words removed
+/// from the texts taken from the request and from the fixed sentences).
+pub fn write_answer(request: &GenerateRequest, voice: &Voice, hashtag_count: usize) -> String {
     let language = Language::of(request);
-    let hashtags = hashtags(request, language);
+    let hashtags = hashtags(request, language, voice, hashtag_count);
     json!({
-        "caption": caption(request, language, &hashtags),
+        "caption": voice.without_avoided_words(&caption(request, language, &hashtags)),
         "hashtags": hashtags,
-        "altText": alt_text(request, language),
+        "altText": voice.without_avoided_words(&alt_text(request, language)),
     })
     .to_string()
 }
@@ -207,26 +211,38 @@ fn caption(request: &GenerateRequest, language: Language, hashtags: &[String]) -
     caption
 }
 
-/// Exactly `hashtag_count` distinct tags: from the keywords, then from words of the brief,
-/// then generic ones, then numbered ones so that any count can be met.
-fn hashtags(request: &GenerateRequest, language: Language) -> Vec<String> {
-    let candidates = request
-        .keywords
+/// Exactly `hashtag_count` distinct tags the voice allows: its always-used ones, then from
+/// the keywords, then from words of the brief, then generic ones, then numbered ones so that
+/// any count can be met.
+fn hashtags(
+    request: &GenerateRequest,
+    language: Language,
+    voice: &Voice,
+    hashtag_count: usize,
+) -> Vec<String> {
+    let candidates = voice
+        .always_hashtags()
         .iter()
-        .map(|keyword| tag_from_keyword(keyword))
+        .map(|tag| tag.as_ref().to_owned())
+        .chain(
+            request
+                .keywords
+                .iter()
+                .map(|keyword| tag_from_keyword(keyword)),
+        )
         .chain(brief_words(&request.brief))
         .chain(generic_tags(language).iter().map(|tag| (*tag).to_owned()))
         .chain((2..).map(|n| format!("post{n}")));
-    let mut tags: Vec<String> = Vec::with_capacity(request.hashtag_count);
+    let mut tags: Vec<String> = Vec::with_capacity(hashtag_count);
     for candidate in candidates {
-        if tags.len() >= request.hashtag_count {
+        if tags.len() >= hashtag_count {
             break;
         }
         let candidate: String = candidate.chars().take(MAX_TAG_CHARS).collect();
         let taken = tags
             .iter()
             .any(|tag| tag.to_lowercase() == candidate.to_lowercase());
-        if !taken && Hashtag::parse(&candidate).is_ok() {
+        if !taken && Hashtag::parse(&candidate).is_ok() && voice.allows_hashtag(&candidate) {
             tags.push(candidate);
         }
     }
@@ -302,6 +318,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer_of(request: &GenerateRequest) -> String {
+        write_answer(request, &Voice::default(), request.hashtag_count)
+    }
     use crate::chain::{ChainStep, GenerationChain, parse_answer};
 
     fn request(
@@ -330,13 +350,13 @@ mod tests {
 
     /// Checks that the answer passes the same parser as a model's, and what it contains.
     fn check(request: &GenerateRequest, expect: Expect<'_>) {
-        let answer = write_answer(request);
-        assert_eq!(write_answer(request), answer, "not deterministic");
+        let answer = answer_of(request);
+        assert_eq!(answer_of(request), answer, "not deterministic");
         let text = match parse_answer(&answer, 30, request.hashtag_count) {
             Ok(text) => text,
             Err(problems) => panic!("{request:?}\n{answer}\n{problems:#?}"),
         };
-        let mut chain = GenerationChain::new(request, 30);
+        let mut chain = GenerationChain::new(request, 30, &Voice::default());
         assert_eq!(chain.accept(&answer), ChainStep::Done(text.clone()));
 
         let raw = text.to_raw();
@@ -407,7 +427,7 @@ mod tests {
     /// The caption the writer makes for a brief, after the parser.
     fn check_caption(brief: &str, keywords: &[&str], expect: &str) {
         let request = request("en", brief, keywords, 0);
-        let answer = write_answer(&request);
+        let answer = answer_of(&request);
         let text = parse_answer(&answer, 5, 0).unwrap_or_else(|p| panic!("{answer}\n{p:#?}"));
         let caption = text.to_raw().caption;
         assert!(caption.contains(expect), "{caption:?} lacks {expect:?}");
@@ -493,7 +513,7 @@ mod tests {
         let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
         let mut request = request("en", &"word ".repeat(400), &keywords, 30);
         request.tone = Tone::Inspirational;
-        let answer = write_answer(&request);
+        let answer = answer_of(&request);
         let text = parse_answer(&answer, 30, 30).unwrap_or_else(|p| panic!("{answer}\n{p:#?}"));
         let raw = text.to_raw();
         assert_eq!(raw.hashtags.len(), 30);
@@ -535,7 +555,7 @@ mod tests {
                         let mut request = request(language, brief, keywords, count);
                         request.tone = tone;
                         request.image_prompt = (count == 5).then(|| "画".repeat(1_000));
-                        let answer = write_answer(&request);
+                        let answer = answer_of(&request);
                         if let Err(problems) = parse_answer(&answer, 30, count) {
                             panic!("{request:?}\n{answer}\n{problems:#?}");
                         }
@@ -550,7 +570,7 @@ mod tests {
         let captions: Vec<String> = ["a", "b", "c", "d", "e", "f"]
             .iter()
             .map(|brief| {
-                let answer = write_answer(&request("en", brief, &[], 0));
+                let answer = answer_of(&request("en", brief, &[], 0));
                 parse_answer(&answer, 5, 0)
                     .map(|t| t.to_raw().caption)
                     .unwrap_or(answer)

@@ -16,3 +16,4 @@ pub mod queue;
 pub mod sessions;
 pub mod store;
 pub mod trace;
+pub mod voice;

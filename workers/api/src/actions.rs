@@ -201,6 +201,8 @@ pub async fn regenerate(
         if let Some(object) = request.as_object_mut() {
             object.remove("scheduledAt");
         }
+        // Written in the voice the draft's account has now.
+        let voice = crate::voice::of_account(env, row.account_id.as_deref()).await?;
         let rules = GenerateRules {
             default_language: config.default_language.clone(),
             max_hashtags: config.max_hashtags,
@@ -213,7 +215,8 @@ pub async fn regenerate(
             json!({ "draftId": id.to_string(), "request": request }),
             json!({ "workflow": "regenerate", "provider": config.writer.provider() }),
         );
-        let written = crate::generate::write_post(env, &config, &request, &mut tracer).await;
+        let written =
+            crate::generate::write_post(env, &config, &request, &voice, &mut tracer).await;
         let text = match written {
             Ok(text) => text.to_raw(),
             Err(error) => {

@@ -57,10 +57,20 @@ pub async fn handle(
         hashtags: edit.hashtags.unwrap_or(current.hashtags),
         alt_text: edit.alt_text.unwrap_or(current.alt_text),
     };
-    // The same rules as generation: Instagram's, whoever wrote the text.
-    let text = PostText::parse(&merged, target.max_hashtags)
-        .map_err(|errors| ApiError::Validation(errors.iter().map(FieldError::from).collect()))?
-        .to_raw();
+    // The same rules as generation: Instagram's and the account's voice, whoever wrote the
+    // text; every problem at once.
+    let voice = crate::voice::of_account(env, target.row.account_id.as_deref()).await?;
+    let parsed = PostText::parse(&merged, target.max_hashtags);
+    let mut errors = parsed.as_ref().err().cloned().unwrap_or_default();
+    errors.extend(voice.check(&merged));
+    let text = match parsed {
+        Ok(text) if errors.is_empty() => text.to_raw(),
+        _ => {
+            return Err(ApiError::Validation(
+                errors.iter().map(FieldError::from).collect(),
+            ));
+        }
+    };
     let record = Decision {
         reviewer: &actor.name,
         kind: "edit",

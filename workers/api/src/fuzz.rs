@@ -1,7 +1,7 @@
 //! Fuzzing every parser in this Worker that sees outside bytes: form bodies and query
-//! strings, the JSON bodies of the draft actions and the text check, cookies, the bearer
-//! header, `Range`, `If-None-Match`, paths, and page cursors. Nothing panics, and what is
-//! accepted keeps its rules.
+//! strings, the JSON bodies of the draft actions, the text check and an account's voice,
+//! cookies, the bearer header, `Range`, `If-None-Match`, paths, and page cursors. Nothing
+//! panics, and what is accepted keeps its rules.
 
 use domain::content::invisible;
 use domain::timestamp::LATEST_YEAR;
@@ -67,7 +67,8 @@ fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::sample::select(vec![
             "revision", "caption", "hashtags", "altText", "comment", "scheduledAt", "text",
-            "image",
+            "image", "language", "tone", "alwaysHashtags", "neverHashtags", "avoidWords",
+            "sampleCaptions",
         ])
         .prop_map(str::to_owned),
         1 => tricky_text(6),
@@ -109,6 +110,13 @@ proptest! {
         }
         if let Ok(found) = crate::check::refused_in(&body) {
             prop_assert!(found.iter().all(|r| r["path"].is_string()));
+        }
+        match crate::voice::parse_put(&body) {
+            Ok((revision, voice)) => {
+                prop_assert!(revision >= 0);
+                prop_assert_eq!(domain::voice::Voice::parse(&voice.to_raw()), Ok(voice));
+            }
+            Err(problems) => prop_assert!(!problems.is_empty()),
         }
     }
 

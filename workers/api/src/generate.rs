@@ -15,6 +15,7 @@ use domain::content::PostText;
 use domain::draft::{DraftId, DraftState, ImageStatus, Status};
 use domain::idempotency::{KeyVerdict, judge, lease_for};
 use domain::message::{Action, QueueMessage};
+use domain::voice::Voice;
 use generation::{
     ChainStep, GenerateRequest, GenerateRules, GenerationChain, MAX_BODY_BYTES, ModelError,
     parse_generate_request,
@@ -78,6 +79,19 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     // The account it is for: the one named, else the default (the oldest), named on the row
     // so lists by account find it by index.
     let account_id = draft_account(env, &request).await?;
+    // Written in that account's voice, whose language is the default for a request that
+    // names none: the body is read again with it (pure, and the fingerprint is the body's).
+    let voice = crate::voice::of_account(env, account_id.as_deref()).await?;
+    let request = match voice.language() {
+        Some(language) if language != rules.default_language => {
+            let rules = GenerateRules {
+                default_language: language.to_owned(),
+                ..rules
+            };
+            parse_generate_request(&body, &rules).map_err(ApiError::Validation)?
+        }
+        _ => request,
+    };
 
     let owned = match keyed {
         None => None,
@@ -126,6 +140,7 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         &store,
         &config,
         &request,
+        &voice,
         id,
         owned.as_ref(),
         account_id.as_deref(),
@@ -228,6 +243,7 @@ async fn create_draft(
     store: &DraftStore,
     config: &ApiConfig,
     request: &GenerateRequest,
+    voice: &Voice,
     id: DraftId,
     owned: Option<&OwnedKey>,
     account_id: Option<&str>,
@@ -287,7 +303,7 @@ async fn create_draft(
     };
     let (stored, written) = futures::join!(
         stored_and_queued,
-        write_post(env, config, request, &mut tracer)
+        write_post(env, config, request, voice, &mut tracer)
     );
 
     let text = match (stored, written) {
@@ -374,18 +390,20 @@ enum Stage {
     Queue(worker::Error),
 }
 
-/// Runs the chain: prompt, model, parse; one repair round with the problems fed back.
+/// Runs the chain in the account's `voice`: prompt, model, parse; one repair round with the
+/// problems fed back.
 pub(crate) async fn write_post(
     env: &Env,
     config: &ApiConfig,
     request: &GenerateRequest,
+    voice: &Voice,
     tracer: &mut Tracer,
 ) -> Result<PostText, ApiError> {
     let writer = &config.writer;
     // Provider messages may echo the key in forms `generation` cannot recognise.
     let secrets = writer.secrets();
     let redact = |message: String| observe::redact::redact_text(&message, &secrets);
-    let mut chain = GenerationChain::new(request, config.max_hashtags);
+    let mut chain = GenerationChain::new(request, config.max_hashtags, voice);
     loop {
         let prompt = chain.prompt();
         let inputs = if tracer.is_on() {
@@ -395,7 +413,7 @@ pub(crate) async fn write_post(
         };
         let call = tracer.start_child("chat_model", RunType::Llm, inputs);
         let answer = writer
-            .complete(env, &prompt, request, config.model_timeout_ms)
+            .complete(env, &prompt, &chain, config.model_timeout_ms)
             .await;
         let metadata = json!({ "provider": writer.provider(), "model": writer.model(), "attempt": chain.attempts() + 1 });
         match answer {

@@ -26,6 +26,7 @@ mod review;
 mod review_trace;
 mod routes;
 mod scope;
+mod voice;
 
 use worker::{Context, Env, Method, Request, Response, event};
 
@@ -131,6 +132,9 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
         Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
         Route::CheckText => check::handle(req).await,
+        Route::GetVoice => voice::get(env, &actor, param(0)).await,
+        Route::PutVoice => voice::put(req, env, &actor, param(0)).await,
+        Route::ReviewVoice => review::voice::page(env, &actor).await,
         Route::ReviewList => review::list(req, env, &actor).await,
         Route::ReviewFailures => review::failures(env, &actor).await,
         Route::ReviewLoginPage => review::login_page(req, env).await,

@@ -3,7 +3,7 @@
 //! so the system runs without keys). Request bodies and answers are built and read by
 //! `generation`; this module only moves them.
 
-use generation::{ChatPrompt, GenerateRequest, ModelError, openai, template_writer, workers_ai};
+use generation::{ChatPrompt, GenerationChain, ModelError, openai, workers_ai};
 use platform::ai::AiError;
 use platform::config::{optional, or_default};
 use platform::http::{Call, HttpError, fetch_text, within};
@@ -117,11 +117,11 @@ impl Writer {
         &self,
         env: &Env,
         prompt: &ChatPrompt,
-        request: &GenerateRequest,
+        chain: &GenerationChain,
         timeout_ms: u64,
     ) -> Result<Completion, ModelError> {
         match self {
-            Writer::Template => Ok(Completion::text(template_writer::write_answer(request))),
+            Writer::Template => Ok(Completion::text(chain.offline_answer())),
             Writer::OpenAi {
                 base_url,
                 model,

@@ -48,6 +48,11 @@ mod tests {
         check("/api/v1/generate", "post", generation::MAX_BODY_BYTES);
         check("/api/v1/drafts/{id}", "patch", crate::edit::MAX_EDIT_BYTES);
         check(
+            "/api/v1/accounts/{id}/voice",
+            "put",
+            crate::voice::MAX_VOICE_BYTES,
+        );
+        check(
             "/api/v1/drafts/{id}/approve",
             "post",
             crate::body::MAX_ACTION_BODY_BYTES,

@@ -18,6 +18,9 @@ pub enum Route {
     DiscardDraft,
     RegenerateDraft,
     CheckText,
+    GetVoice,
+    PutVoice,
+    ReviewVoice,
     ReviewList,
     ReviewFailures,
     ReviewLoginPage,
@@ -153,6 +156,18 @@ pub const ROUTES: &[RouteDef] = &[
     },
     RouteDef {
         method: "GET",
+        pattern: "/api/v1/accounts/{id}/voice",
+        route: Route::GetVoice,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "PUT",
+        pattern: "/api/v1/accounts/{id}/voice",
+        route: Route::PutVoice,
+        access: Access::Reviewer,
+    },
+    RouteDef {
+        method: "GET",
         pattern: "/review",
         route: Route::ReviewList,
         access: Access::Session,
@@ -223,6 +238,12 @@ pub const ROUTES: &[RouteDef] = &[
         method: "POST",
         pattern: "/review/accounts/{id}/disconnect",
         route: Route::DisconnectAccount,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/voice",
+        route: Route::ReviewVoice,
         access: Access::Session,
     },
     RouteDef {

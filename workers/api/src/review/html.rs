@@ -107,7 +107,7 @@ pub fn layout(title: &str, reviewer: Option<&str>, body: &str) -> String {
     if let Some(name) = reviewer {
         let _ = write!(
             html,
-            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/accounts">Accounts</a><a href="/review/failures">Failures</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form><form method="post" action="/review/logout/everywhere"><button type="submit" class="link" title="Ends your sessions on every device">Sign out everywhere</button></form></nav>"#,
+            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/accounts">Accounts</a><a href="/review/failures">Failures</a><a href="/review/voice">Voice</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form><form method="post" action="/review/logout/everywhere"><button type="submit" class="link" title="Ends your sessions on every device">Sign out everywhere</button></form></nav>"#,
             esc(name)
         );
     }

@@ -4,6 +4,7 @@
 //! cookie, so the page and the API share one code path for every action.
 
 pub(crate) mod html;
+pub mod voice;
 
 use std::fmt::Write;
 
@@ -25,6 +26,7 @@ const LOGIN_BODY_BYTES: usize = 4 * 1024;
 
 const APP_JS: &str = include_str!("../../review/app.js");
 const APP_CSS: &str = include_str!("../../review/app.css");
+const VOICE_JS: &str = include_str!("../../review/voice.js");
 
 /// Where a signed-out visitor goes: the sign-in page, coming back here afterwards.
 pub fn sign_in_first(req: &Request) -> Result<Response, ApiError> {
@@ -45,6 +47,7 @@ pub fn asset(name: &str) -> Result<Response, ApiError> {
     let (body, content_type) = match name {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "voice.js" => (VOICE_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::NotFound("no such asset".into())),
     };
     let headers = Headers::new();
