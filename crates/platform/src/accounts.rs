@@ -442,7 +442,7 @@ impl AccountStore {
                    AND token_ciphertext IS NOT NULL
                    AND (refresh_claim IS NULL OR refresh_claimed_until <= ?4)
                    AND token_refreshed_at <= ?5
-                   AND token_expires_at IS NOT NULL AND token_expires_at <= ?6
+                   AND (token_expires_at IS NULL OR token_expires_at <= ?6)
                  RETURNING id",
             )
             .bind(&[

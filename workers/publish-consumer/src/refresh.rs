@@ -1,9 +1,8 @@
 //! Renewing Instagram Login tokens: a long-lived token lasts 60 days and can be refreshed
 //! once it is a day old, so the scheduler refreshes each one that is at least
 //! [`REFRESH_AFTER`] old and expires within [`REFRESH_WITHIN`]. A token whose expiry is not
-//! known (taken from the settings without `INSTAGRAM_TOKEN_EXPIRES_AT`) cannot be timed and
-//! is not refreshed: set the setting when upgrading, and each refresh then records the next
-//! expiry itself.
+//! known (taken from the settings without `INSTAGRAM_TOKEN_EXPIRES_AT`) is refreshed once it
+//! is a day old: the answer says when the new one expires, and from then on it is timed.
 //!
 //! - Exactly once when runs overlap: the refresh is claimed with one conditional write that
 //!   also checks it is still due, with a lease, so a run that died frees it.
@@ -42,9 +41,7 @@ pub fn due(account: &Account, now: OffsetDateTime) -> bool {
         && row
             .refreshed_at()
             .is_some_and(|at| at <= now - REFRESH_AFTER)
-        && row
-            .expires_at()
-            .is_some_and(|at| at <= now + REFRESH_WITHIN)
+        && row.expires_at().is_none_or(|at| at <= now + REFRESH_WITHIN)
 }
 
 pub async fn refresh(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
@@ -185,14 +182,15 @@ mod tests {
     }
 
     #[test]
-    fn a_token_is_due_once_a_day_old_and_within_ten_days_of_a_known_expiry() {
+    fn a_token_is_due_once_a_day_old_and_within_ten_days_of_its_expiry_or_with_none_known() {
         for (login, state, age, expires, due_now) in [
             ("instagram", "connected", 2, Some(9), true),
             ("instagram", "connected", 1, Some(10), true),
             ("instagram", "connected", 0, Some(9), false),
             ("instagram", "connected", 2, Some(11), false),
             ("instagram", "connected", 2, Some(-1), true),
-            ("instagram", "connected", 30, None, false),
+            ("instagram", "connected", 30, None, true),
+            ("instagram", "connected", 0, None, false),
             ("facebook", "connected", 2, Some(9), false),
             ("instagram", "needs_reconnect", 2, Some(9), false),
             ("instagram", "disconnected", 2, Some(9), false),
