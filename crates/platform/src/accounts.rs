@@ -281,7 +281,7 @@ impl AccountStore {
             ])?;
         let results = d1::batch(&self.db, vec![action, update]).await?;
         Ok(match results.get(1) {
-            Some(rows) => !rows.checked()?.all::<serde_json::Value>()?.is_empty(),
+            Some(rows) => rows.checked()?.count()? > 0,
             None => false,
         })
     }
@@ -414,11 +414,7 @@ impl AccountStore {
                 text(key_id),
                 time(now),
             ])?;
-        Ok(!d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .is_empty())
+        Ok(d1::all(statement).await?.checked()?.count()? > 0)
     }
 
     /// Takes the refresh of account `id` for the run `claim` until `until`, if the account is
@@ -453,11 +449,7 @@ impl AccountStore {
                 time(refreshed_before),
                 time(expires_before),
             ])?;
-        Ok(!d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .is_empty())
+        Ok(d1::all(statement).await?.checked()?.count()? > 0)
     }
 
     /// The refreshed token, stored under the claim; the old one stays until this write.
@@ -486,11 +478,7 @@ impl AccountStore {
                 time(expires_at),
                 time(now),
             ])?;
-        Ok(!d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .is_empty())
+        Ok(d1::all(statement).await?.checked()?.count()? > 0)
     }
 
     /// The refresh failed for a reason that may pass: the claim is freed for the next run,
@@ -525,10 +513,6 @@ impl AccountStore {
                  WHERE id = ?1 AND refresh_claim = ?2 RETURNING id",
             )
             .bind(&[text(id), text(claim), text(reason), time(now)])?;
-        Ok(!d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .is_empty())
+        Ok(d1::all(statement).await?.checked()?.count()? > 0)
     }
 }

@@ -78,6 +78,11 @@ impl Rows {
     pub fn first<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         Ok(self.all::<T>()?.into_iter().next())
     }
+
+    /// How many rows came back: what a write with `RETURNING` changed.
+    pub fn count(&self) -> Result<usize> {
+        Ok(self.all::<serde::de::IgnoredAny>()?.len())
+    }
 }
 
 /// Runs `statement` and returns its rows (none for a write without `RETURNING`). The one way

@@ -81,11 +81,7 @@ impl SessionStore {
             .db
             .prepare("DELETE FROM review_sessions WHERE reviewer = ?1 RETURNING id_hash")
             .bind(&[text(reviewer)])?;
-        Ok(d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .len())
+        d1::all(statement).await?.checked()?.count()
     }
 
     pub async fn delete(&self, id_hash: &str) -> worker::Result<()> {
@@ -103,10 +99,6 @@ impl SessionStore {
             .db
             .prepare("DELETE FROM review_sessions WHERE expires_at <= ?1 RETURNING id_hash")
             .bind(&[time(now)])?;
-        Ok(d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .len())
+        d1::all(statement).await?.checked()?.count()
     }
 }

@@ -635,7 +635,7 @@ impl DraftStore {
                 JsValue::from_f64(MAX_COMMENTS_PER_DRAFT as f64),
             ))?;
         let inserted = d1::all(statement).await?;
-        Ok(inserted.checked()?.all::<serde_json::Value>()?.len() == 1)
+        Ok(inserted.checked()?.count()? == 1)
     }
 
     /// The draft's newest [`HISTORY_LIMIT`] review comments and decisions, and its newest
@@ -811,11 +811,7 @@ impl DraftStore {
             .db
             .prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1 RETURNING key")
             .bind(&[time(now)])?;
-        Ok(d1::all(statement)
-            .await?
-            .checked()?
-            .all::<serde_json::Value>()?
-            .len())
+        d1::all(statement).await?.checked()?.count()
     }
 
     // --- dead letters ----------------------------------------------------------------------
@@ -843,7 +839,7 @@ impl DraftStore {
                 time(now),
             ])?;
         let result = d1::all(statement).await?;
-        if result.checked()?.all::<serde_json::Value>()?.len() == 1 {
+        if result.checked()?.count()? == 1 {
             Ok(())
         } else {
             Err(worker::Error::RustError(
