@@ -327,7 +327,7 @@ impl DraftStore {
         status: Option<Status>,
         after: Option<&PageCursor>,
         limit: u32,
-    ) -> worker::Result<(Vec<DraftRow>, Vec<(String, i64)>)> {
+    ) -> worker::Result<Page> {
         // The first page continues after a cursor past every draft, so that each page is one
         // range of an index: by (status, created_at) for one status, else by created_at.
         let (after_created, after_seq) =
@@ -363,25 +363,7 @@ impl DraftStore {
         let counts = self
             .db
             .prepare("SELECT status, count FROM draft_counts WHERE count > 0");
-        let results = d1::batch(&self.db, vec![page, counts]).await?;
-        #[derive(Deserialize)]
-        struct Count {
-            status: String,
-            count: i64,
-        }
-        let rows = match results.first() {
-            Some(result) => result.all::<DraftRow>()?,
-            None => Vec::new(),
-        };
-        let counts = match results.get(1) {
-            Some(result) => result
-                .all::<Count>()?
-                .into_iter()
-                .map(|c| (c.status, c.count))
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok((rows, counts))
+        page_and_counts(&d1::batch(&self.db, vec![page, counts]).await?)
     }
 
     /// The account a draft names: `None` for no such draft, `Some(None)` for a draft of the
@@ -412,7 +394,7 @@ impl DraftStore {
         status: Option<Status>,
         after: Option<&PageCursor>,
         limit: u32,
-    ) -> worker::Result<(Vec<DraftRow>, Vec<(String, i64)>)> {
+    ) -> worker::Result<Page> {
         // D1 binds at most 100 parameters.
         let ids = &ids[..ids.len().min(MAX_ACCOUNTS_FILTERED)];
         if ids.is_empty() && !default_too {
@@ -475,25 +457,7 @@ impl DraftStore {
         );
         let id_binds: Vec<JsValue> = ids.iter().map(|id| text(id)).collect();
         let counts = self.db.prepare(counts_sql).bind(&id_binds)?;
-        let results = d1::batch(&self.db, vec![page, counts]).await?;
-        #[derive(Deserialize)]
-        struct Count {
-            status: String,
-            count: i64,
-        }
-        let rows = match results.first() {
-            Some(result) => result.all::<DraftRow>()?,
-            None => Vec::new(),
-        };
-        let counts = match results.get(1) {
-            Some(result) => result
-                .all::<Count>()?
-                .into_iter()
-                .map(|c| (c.status, c.count))
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok((rows, counts))
+        page_and_counts(&d1::batch(&self.db, vec![page, counts]).await?)
     }
 
     /// The statement that applies `change` if the draft still is as `expected`, returning the
@@ -966,6 +930,31 @@ fn render(id: DraftId, plan: &WritePlan) -> (String, Vec<JsValue>) {
 
 /// The row an applied change returned; `None` when its conditions no longer held. A result
 /// that is not a success is an error, never "nothing changed".
+/// A page of drafts, and the count of visible drafts per status.
+pub type Page = (Vec<DraftRow>, Vec<(String, i64)>);
+
+/// A page's rows and its per-status counts, from the batch `[page, counts]`.
+fn page_and_counts(results: &[Rows]) -> worker::Result<Page> {
+    #[derive(Deserialize)]
+    struct Count {
+        status: String,
+        count: i64,
+    }
+    let rows = match results.first() {
+        Some(result) => result.all::<DraftRow>()?,
+        None => Vec::new(),
+    };
+    let counts = match results.get(1) {
+        Some(result) => result
+            .all::<Count>()?
+            .into_iter()
+            .map(|c| (c.status, c.count))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok((rows, counts))
+}
+
 pub fn applied_row(result: &Rows) -> worker::Result<Option<DraftRow>> {
     result.checked()?.first()
 }
