@@ -207,12 +207,30 @@ pub fn name_key(given: &str) -> String {
     given
         .trim()
         .chars()
-        // Upper case, then lower: `µ` and `μ`, `ß` and `SS` become alike, as case folding
-        // makes them.
-        .flat_map(char::to_uppercase)
-        .flat_map(char::to_lowercase)
+        .flat_map(fold_case)
         .take(MAX_NAME_CHARS)
         .collect()
+}
+
+/// One character case-folded: upper case, then lower, repeated until nothing changes, so `µ`
+/// and `μ`, `ß`, `ẞ` and `SS` become alike and a folded name folds to itself. (`ẞ` lowers to
+/// `ß`, which only a second round turns into `ss`.)
+fn fold_case(c: char) -> Vec<char> {
+    let mut folded = vec![c];
+    // Three rounds reach the fixed point of every character Unicode has; the bound keeps
+    // the cost fixed whatever comes in.
+    for _ in 0..3 {
+        let next: Vec<char> = folded
+            .iter()
+            .flat_map(|c| c.to_uppercase())
+            .flat_map(char::to_lowercase)
+            .collect();
+        if next == folded {
+            break;
+        }
+        folded = next;
+    }
+    folded
 }
 
 /// The given name as a log line may show it: its [`name_key`] with every character a reviewer's
@@ -244,6 +262,19 @@ mod tests {
     const HEX_32: &str = "5d41402abc4b2a76b9719d911017c592";
     const HEX_48: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822c";
     const BASE64_22: &str = "q3Jx_8Lw-Zt0PbN4mYc1Ae";
+
+    #[test]
+    fn every_character_folds_to_a_fixed_point() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let once: String = fold_case(c).into_iter().collect();
+            let twice: String = once.chars().flat_map(fold_case).collect();
+            assert_eq!(once, twice, "{c:?} (U+{:04X})", u32::from(c));
+            let upper: String = c.to_uppercase().flat_map(fold_case).collect();
+            let lower: String = c.to_lowercase().flat_map(fold_case).collect();
+            assert_eq!(upper, lower, "{c:?} (U+{:04X})", u32::from(c));
+        }
+        assert_eq!(name_key("ẞ"), name_key("ss"));
+    }
 
     fn check(secret: &str, expected: Result<(), &str>) {
         let got = check_secret(secret);
