@@ -4,10 +4,11 @@
 // answers every call after 100 ms (BENCH_GRAPH_MS) and finishes containers at once. The
 // consumer works 5 drafts at a time, so the ceiling is 5 / (Graph calls per draft x 100 ms):
 // with container, status, media_publish and permalink, 5 / 0.4 s = 12.5 drafts per second.
-// A call takes a little longer than the delay, as the simulator does its work after it (the
-// container's image is downloaded from the api Worker, as Meta does): the ceiling a consumer
-// with no work of its own would reach is 5 / (calls x the mean call the simulator measured),
-// and the share of that one is the consumer's own efficiency. Both are printed.
+// The simulator downloads a container's image from the api Worker while the delay runs, as
+// Meta fetches it during the call; a call still takes a little longer than the delay (timers,
+// reading the request): the ceiling a consumer with no work of its own would reach is
+// 5 / (calls x the mean call the simulator measured), and the share of that one is the
+// consumer's own efficiency. Both are printed.
 //
 // The consumer is handed batches of max_batch_size (BENCH_BATCH, 20) back to back, as the queue
 // broker does when the queue is full and max_concurrency is 1.

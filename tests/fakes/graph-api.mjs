@@ -1194,7 +1194,7 @@ export async function startGraphSimulator(options = {}) {
       return graphError(meta.altTextTooLong(limits.maxAltTextChars));
     }
 
-    const image = await downloadImage(imageUrl, limits);
+    const image = await (call.imageDownload ?? downloadImage(imageUrl, limits));
     call.imageFetch = image.record;
     if (image.error) return graphError(image.error);
     const { width, height } = image;
@@ -1537,6 +1537,12 @@ export async function startGraphSimulator(options = {}) {
     // A call no operation matches (a wrong path) meets only faults for "any".
     const fault = takeFault(target.op, subject.texts, call.account);
     if (fault) call.fault = { id: fault.id, kind: fault.kind };
+    if (fault?.kind === "latency" && target.op === "container" && params.image_url) {
+      // Meta fetches the image while the call is in flight: a late answer is late by the
+      // delay, not by the delay and the download.
+      // Not enumerable: the call log shows calls, not promises.
+      Object.defineProperty(call, "imageDownload", { value: downloadImage(params.image_url, config.limits) });
+    }
     if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.kind === "hang") return hang(res, call);
 

@@ -267,6 +267,14 @@ impl Machine {
         (machine, action)
     }
 
+    /// Whether a run that starts publishing from `record` opens with a new container (when its
+    /// snapshot is valid). The consumer then makes that container while its claim is being
+    /// written: a container never sent is harmless, so one made for a claim that is lost is
+    /// only left to expire.
+    pub fn opens_with_container(record: &Record) -> bool {
+        record.media_id.is_none() && record.sent.is_none() && record.container_id.is_none()
+    }
+
     fn new(
         policy: Policy,
         record: Record,

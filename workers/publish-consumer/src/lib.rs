@@ -165,7 +165,15 @@ async fn publish_batch(
             );
         }
     }
-    let publish_ctx = match Ctx::new(env, &settings).await {
+    // Every draft of the batch in one round trip, read while the accounts are; a message
+    // whose draft this misses (or all, if the read fails) reads its own.
+    let ids: Vec<_> = messages.iter().map(|(_, message, _)| message.id).collect();
+    let snapshots = async {
+        let store = DraftStore::from_env(env).ok()?;
+        store.get_many(&ids).await.ok()
+    };
+    let (publish_ctx, snapshots) = futures::join!(Ctx::new(env, &settings), snapshots);
+    let publish_ctx = match publish_ctx {
         Ok(c) => c,
         Err(error) => {
             worker::console_error!("publish-consumer: {error}");
@@ -176,13 +184,7 @@ async fn publish_batch(
         }
     };
     let publish_ctx = &publish_ctx;
-    // Every draft of the batch in one round trip; a message whose draft this misses (or all,
-    // if the read fails) reads its own.
-    let ids: Vec<_> = messages.iter().map(|(_, message, _)| message.id).collect();
-    let mut snapshots: HashMap<String, DraftRow> = publish_ctx
-        .store
-        .get_many(&ids)
-        .await
+    let mut snapshots: HashMap<String, DraftRow> = snapshots
         .map(|rows| rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         .unwrap_or_default();
     let messages: Vec<_> = messages

@@ -723,3 +723,40 @@ fn an_account_that_cannot_publish_makes_the_draft_wait_whatever_its_record() {
         assert_eq!(machine.sent_not_live(), !sent_before);
     }
 }
+
+#[test]
+fn a_run_opens_with_a_container_exactly_when_it_says_so() {
+    let records = [
+        Record::default(),
+        Record {
+            container_id: Some("c1".into()),
+            ..Record::default()
+        },
+        Record {
+            container_id: Some("c1".into()),
+            sent: sent("c1", 60),
+            ..Record::default()
+        },
+        Record {
+            sent: sent("c1", 60),
+            ..Record::default()
+        },
+        Record {
+            media_id: Some("m1".into()),
+            ..Record::default()
+        },
+        Record {
+            attempts_spent: 2,
+            polls: 3,
+            ..Record::default()
+        },
+    ];
+    for record in records {
+        let opens = Machine::opens_with_container(&record);
+        let (_, action) = start(record.clone());
+        assert_eq!(opens, action == Action::CreateContainer, "{record:?}");
+        // An invalid snapshot never opens with a container.
+        let (_, action) = Machine::start(POLICY, record, Some("too long".into()), NOW, 7);
+        assert_ne!(action, Action::CreateContainer);
+    }
+}
