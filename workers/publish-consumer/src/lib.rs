@@ -25,6 +25,9 @@ mod settings;
 mod tasks;
 mod token;
 
+#[cfg(test)]
+mod layering;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
