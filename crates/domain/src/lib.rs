@@ -10,6 +10,7 @@ pub mod change;
 pub mod content;
 pub mod credentials;
 pub mod draft;
+pub mod error_class;
 pub mod idempotency;
 pub mod language;
 pub mod message;

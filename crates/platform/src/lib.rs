@@ -13,6 +13,8 @@ pub mod media;
 pub mod metrics;
 pub mod publish_log;
 pub mod queue;
+pub mod schedule;
+pub mod scheduler_tasks;
 pub mod sessions;
 pub mod store;
 pub mod trace;

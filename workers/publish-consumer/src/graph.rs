@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use domain::error_class::ErrorClass;
+use domain::publish::Trouble;
 use instagram::{
     ContainerStatus, GraphConfig, GraphError, GraphRequest, MediaPage, PublishingLimit,
     RefreshedToken,
@@ -23,10 +25,33 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn class(&self) -> &'static str {
+    /// Its class, from the one list (`domain::error_class`).
+    pub fn error_class(&self) -> ErrorClass {
         match self {
-            Failure::Graph(error) => error.class(),
-            Failure::NoAnswer(_) => "no_answer",
+            Failure::Graph(error) => match error {
+                GraphError::Transient { .. } => ErrorClass::Transient,
+                GraphError::RateLimited { .. } => ErrorClass::RateLimited,
+                GraphError::NotReady { .. } => ErrorClass::NotReady,
+                GraphError::NeedsNewContainer { .. } => ErrorClass::NeedsNewContainer,
+                GraphError::TokenInvalid { .. } => ErrorClass::TokenInvalid,
+                GraphError::Permanent { .. } => ErrorClass::Permanent,
+                GraphError::Unavailable { .. } => ErrorClass::Unavailable,
+                GraphError::Malformed(_) => ErrorClass::Malformed,
+            },
+            Failure::NoAnswer(_) => ErrorClass::NoAnswer,
+        }
+    }
+
+    /// Its class's stored name (`publish_logs.error_class`).
+    pub fn class(&self) -> &'static str {
+        self.error_class().as_str()
+    }
+
+    /// What the failure means to the publish machine.
+    pub fn trouble(&self) -> Trouble {
+        match self {
+            Failure::Graph(error) => error.trouble(),
+            Failure::NoAnswer(reason) => Trouble::Unclear(reason.clone()),
         }
     }
 
@@ -197,6 +222,44 @@ impl Graph {
             Err(HttpError::Timeout(_)) => Err(Failure::NoAnswer(format!(
                 "no answer within {timeout_ms} ms"
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every class the Graph client writes is on the one list, under the name the client
+    /// gives it, and every class on the list is written by some failure.
+    #[test]
+    fn the_classes_written_are_the_list() {
+        let answers: [(u16, &str); 8] = [
+            (500, r#"{"error":{"code":2,"message":"x"}}"#),
+            (400, r#"{"error":{"code":4,"message":"x"}}"#),
+            (
+                400,
+                r#"{"error":{"code":9007,"error_subcode":2207027,"message":"x"}}"#,
+            ),
+            (
+                400,
+                r#"{"error":{"code":9007,"error_subcode":2207020,"message":"x"}}"#,
+            ),
+            (400, r#"{"error":{"code":190,"message":"x"}}"#),
+            (400, r#"{"error":{"code":100,"message":"x"}}"#),
+            (503, "down"),
+            (200, "not json"),
+        ];
+        let mut written = Vec::new();
+        for (status, body) in answers {
+            let error = instagram::classify(status, None, body);
+            let failure = Failure::Graph(error.clone());
+            assert_eq!(failure.class(), error.class(), "{status} {body}");
+            written.push(failure.error_class());
+        }
+        written.push(Failure::NoAnswer("timeout".into()).error_class());
+        for class in ErrorClass::ALL {
+            assert!(written.contains(&class), "{class:?} is never written");
         }
     }
 }

@@ -214,6 +214,10 @@ fn no_crate_of_the_workspace_has_a_module_loop() {
         }
     }
     // Every crate and Worker was read, this one among them, and none is let off.
-    assert!(KNOWN_LOOPS.iter().all(|(c, _, _)| !c.ends_with("publish-consumer")));
+    assert!(
+        KNOWN_LOOPS
+            .iter()
+            .all(|(c, _, _)| !c.ends_with("publish-consumer"))
+    );
     assert!(checked >= 9, "only {checked} crates read");
 }

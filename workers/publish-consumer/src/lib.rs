@@ -1,7 +1,9 @@
 //! The publish-consumer Worker: publishes approved drafts from `PUBLISH_QUEUE` to Instagram
 //! (`publish`), handles `FAILED_QUEUE` (`failed`), and runs the scheduler on its Cron Trigger
-//! (`schedule`): timed posts, recovery of lost and stuck work, reminders, housekeeping and
-//! the daily token check.
+//! (`scheduler`): timed posts, recovery of lost and stuck work, reminders, housekeeping and
+//! the daily token check. What the three share is beside them: the Graph API shell
+//! (`graph`), the settings, the accounts and the operator's alerts. None of the three uses
+//! another's parts but `failed`, which gives up through `publish`.
 //!
 //! This file is the shell: it parses the batch, runs each message's workflow with at most
 //! [`IN_FLIGHT`] drafts at once, acks or retries each message by its outcome, and records
@@ -12,18 +14,9 @@ mod accounts;
 mod alert;
 mod failed;
 mod graph;
-mod housekeeping;
-mod images;
-mod keys;
-mod plan;
-mod posts;
 mod publish;
-mod refresh;
-mod remind;
-mod schedule;
+mod scheduler;
 mod settings;
-mod tasks;
-mod token;
 
 #[cfg(test)]
 mod layering;
@@ -105,7 +98,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let cron = event.cron();
     // The run's D1 statements are counted: its data point and its trace carry the sum.
     let ((report, trace, secrets), d1) =
-        platform::d1::metered(schedule::run(&env, at, &cron)).await;
+        platform::d1::metered(scheduler::run(&env, at, &cron)).await;
     let duration = (platform::clock::now() - started).whole_milliseconds() as f64;
     let outcome = if report.errors.is_empty() {
         "ok"
@@ -259,7 +252,7 @@ async fn publish_message(
             // Never ack what was not handled: the queue retries it, then dead-letters it.
             worker::console_error!("draft {}: publishing: {error}", message.id);
             raw.retry();
-            Err(error)
+            Err(error.to_string())
         }
     };
     tracer.finish(result)
@@ -281,7 +274,7 @@ async fn failed_message(
         }
         Err(error) => {
             worker::console_error!("draft {}: failed queue: {error}", message.id);
-            record_unhandled(env, &raw.id(), message, &error).await;
+            record_unhandled(env, &raw.id(), message, &error.to_string()).await;
             raw.retry();
         }
     }

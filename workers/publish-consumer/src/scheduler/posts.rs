@@ -1,6 +1,7 @@
 //! The scheduler's publishing tasks: timed posts whose time has come (within the publishing
-//! quota), publish messages that were lost, drafts left `publishing` by a consumer that died,
-//! and the consumer's side of a scheduled post: a message that arrived before its time.
+//! quota), publish messages that were lost, drafts left `publishing` by a consumer that died.
+//! (The consumer's side of a scheduled post, a message that arrived before its time, is
+//! `publish::early`.)
 //!
 //! A draft is queued with [`Change::PublishQueued`], a write conditional on the
 //! `publish_due_at` it read, before its message is sent: of two overlapping runs exactly one
@@ -9,56 +10,31 @@
 //! `PUBLISH_LOST_AFTER_MINUTES`; the publish workflow's claim and container check make a
 //! duplicate harmless either way.
 
-use domain::backoff::QUEUE_MAX_DELAY_SECONDS;
 use domain::draft::DraftId;
 use domain::message::{Action, QueueMessage, format_rfc3339};
 use instagram::GraphError;
-use platform::publish_log::{Entry, Outcome, Step};
 use platform::queue::{PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow};
-use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
-use worker::wasm_bindgen::JsValue;
 
+use super::context::{PER_RUN, Report, Run, TaskError};
+use super::plan::{self, DEFAULT_WINDOW};
 use crate::accounts::Account;
 use crate::alert::{REPEAT_AFTER, token_invalid_kind};
 use crate::graph::{Failure, Graph};
-use crate::plan::{self, DEFAULT_WINDOW};
-use crate::publish::{Ctx, Done};
-use crate::schedule::{Report, Run, select_drafts};
 use crate::settings::Settings;
-
-/// Drafts looked at per task and run; the rest wait for the next run.
-pub const PER_RUN: u32 = 50;
-
-fn time(at: OffsetDateTime) -> JsValue {
-    JsValue::from_str(&format_rfc3339(at))
-}
 
 /// (1) Approved drafts whose time has come and for which no message is queued, oldest due
 /// first, as many as each account's publishing quota lets through; the rest are held with
 /// the reason and the time they are expected to go. Each account is planned alone, so one
 /// account's quota, token or state never holds another's posts.
-pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     // Two ranges of the index of approved drafts with nothing queued, by time (migration
     // 0009), each in its order and limited: the timed posts whose time has come, and the
     // untimed ones (rare: a post whose message went missing before it was recorded). Rows
     // read are the due posts, not the history, the posts scheduled ahead nor the ones in
     // flight. They are merged here: a sort in D1 reads every row again.
-    let mut due = select_drafts(
-        &run.db,
-        "SELECT * FROM (
-             SELECT * FROM drafts INDEXED BY drafts_waiting_by_schedule
-             WHERE status = 'approved' AND publish_due_at IS NULL AND scheduled_at <= ?1
-             ORDER BY scheduled_at LIMIT ?2)
-         UNION ALL
-         SELECT * FROM (
-             SELECT * FROM drafts INDEXED BY drafts_waiting_by_schedule
-             WHERE status = 'approved' AND publish_due_at IS NULL AND scheduled_at IS NULL
-             ORDER BY COALESCE(approved_at, updated_at) LIMIT ?2)",
-        &[time(run.now), JsValue::from_f64(f64::from(PER_RUN))],
-    )
-    .await?;
+    let mut due = run.select.due_posts(run.now, PER_RUN).await?;
     let due_order = |row: &DraftRow| {
         row.scheduled_at
             .clone()
@@ -75,8 +51,7 @@ pub async fn queue_due(run: &Run<'_>, report: &mut Report) -> Result<(), String>
     if due.is_empty() {
         return Ok(());
     }
-    let publish = run.publish.as_ref().map_err(Clone::clone)?;
-    let accounts = run.accounts.as_ref().map_err(Clone::clone)?;
+    let (publish, accounts) = run.publishing()?;
     // The due drafts by account, each group oldest due first; a draft whose account is not
     // known goes with `None`.
     let mut groups: Vec<(Option<&Account>, Vec<&DraftRow>)> = Vec::new();
@@ -122,7 +97,7 @@ async fn plan_account(
     default_id: &str,
     due: usize,
     report: &mut Report,
-) -> Result<(usize, Vec<(String, Option<OffsetDateTime>)>), String> {
+) -> Result<(usize, Vec<(String, Option<OffsetDateTime>)>), TaskError> {
     if let Some(reason) = account.unavailable() {
         return Ok((0, vec![(format!("held back: {reason}"), None); due]));
     }
@@ -136,7 +111,7 @@ async fn plan_account(
     let label = account.label();
     Ok(match graph.publishing_limit().await {
         Ok(limit) => {
-            let in_flight = in_flight(run, account.id(), default_id).await?;
+            let in_flight = run.select.in_flight(account.id(), default_id).await?;
             let window = limit
                 .quota_duration_seconds
                 .map_or(DEFAULT_WINDOW, |s| Duration::seconds(i64::from(s)));
@@ -144,7 +119,9 @@ async fn plan_account(
             // times are read only then, and only as many as they wait for.
             let needed = plan::published_needed(due, &limit, in_flight);
             let published = if needed > 0 {
-                published_since(run, run.now - window, needed, account.id(), default_id).await?
+                run.select
+                    .published_since(run.now - window, needed, account.id(), default_id)
+                    .await?
             } else {
                 Vec::new()
             };
@@ -193,7 +170,7 @@ async fn hold(
     reason: &str,
     until: Option<OffsetDateTime>,
     report: &mut Report,
-) -> Result<(), String> {
+) -> Result<(), TaskError> {
     let until_text = until.map(format_rfc3339);
     if row.publish_hold.as_deref() == Some(reason) && row.publish_hold_until == until_text {
         report.held += 1;
@@ -205,7 +182,11 @@ async fn hold(
         .store
         .apply(id, row.expected_state(), &change, run.now)
         .await
-        .map_err(|e| format!("draft {id}: holding it: {e}"))?;
+        .map_err(|error| TaskError::Draft {
+            id,
+            doing: "holding it",
+            error,
+        })?;
     if held.is_some() {
         report.held += 1;
     }
@@ -215,16 +196,9 @@ async fn hold(
 /// (2) Approved drafts whose publish message is overdue by the grace: it was lost (a crash
 /// between the write and the send, a message dropped). Queued again, for the attempt the
 /// logs reached.
-pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     let overdue = run.now - run.settings.lost_after;
-    let lost = select_drafts(
-        &run.db,
-        "SELECT * FROM drafts
-         WHERE status = 'approved' AND publish_due_at IS NOT NULL AND publish_due_at <= ?1
-         ORDER BY publish_due_at, id LIMIT ?2",
-        &[time(overdue), JsValue::from_f64(f64::from(PER_RUN))],
-    )
-    .await?;
+    let lost = run.select.lost_messages(overdue, PER_RUN).await?;
     for row in &lost {
         if queue_one(run, row).await? {
             worker::console_log!(
@@ -242,17 +216,9 @@ pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), Stri
 /// grace and no message was queued for them since. The consumer that gets the new message
 /// claims the draft again and reads its container's status before anything else, so a post
 /// that went out is marked published and never posted twice.
-pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     let lapsed = run.now - run.settings.lost_after;
-    let stuck = select_drafts(
-        &run.db,
-        "SELECT * FROM drafts
-         WHERE status = 'publishing' AND claim_expires_at <= ?1
-           AND (publish_due_at IS NULL OR publish_due_at <= ?1)
-         ORDER BY claim_expires_at, id LIMIT ?2",
-        &[time(lapsed), JsValue::from_f64(f64::from(PER_RUN))],
-    )
-    .await?;
+    let stuck = run.select.stuck_publishing(lapsed, PER_RUN).await?;
     for row in &stuck {
         if queue_one(run, row).await? {
             worker::console_log!(
@@ -268,7 +234,7 @@ pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), Str
 
 /// Queues the draft's publish message if no other run did since `row` was read. `Ok(false)`:
 /// another run (or a consumer) was first.
-async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, String> {
+async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, TaskError> {
     let id = draft_id(row)?;
     let change = Change::PublishQueued {
         due_at: run.now,
@@ -278,7 +244,11 @@ async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, String> {
         .store
         .apply(id, row.expected_state(), &change, run.now)
         .await
-        .map_err(|e| format!("draft {id}: queueing it: {e}"))?;
+        .map_err(|error| TaskError::Draft {
+            id,
+            doing: "queueing it",
+            error,
+        })?;
     if won.is_none() {
         return Ok(false);
     }
@@ -291,143 +261,12 @@ async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, String> {
         Action::Publish
     };
     let message = QueueMessage::new(id, action, attempt, run.now);
-    send(run.env, PUBLISH_QUEUE, &message, 0).await.map_err(|e| {
-        format!("draft {id}: sending its publish message failed ({e}); it is queued again once overdue")
-    })?;
+    send(run.env, PUBLISH_QUEUE, &message, 0)
+        .await
+        .map_err(|error| TaskError::PublishNotSent { id, error })?;
     Ok(true)
 }
 
-/// Posts of the account that will count against its quota but that Meta does not count
-/// yet: queued or being published. A draft without an account is the default account's.
-async fn in_flight(run: &Run<'_>, account_id: &str, default_id: &str) -> Result<u32, String> {
-    #[derive(Deserialize)]
-    struct Count {
-        n: u32,
-    }
-    // Two ranges of the (status, publish_due_at) index: rows read are the posts in flight,
-    // not the history.
-    let statement = run
-        .db
-        .prepare(
-            "SELECT (SELECT COUNT(*) FROM drafts WHERE status = 'approved' AND publish_due_at IS NOT NULL
-                       AND COALESCE(account_id, ?2) = ?1)
-                  + (SELECT COUNT(*) FROM drafts WHERE status = 'publishing'
-                       AND COALESCE(account_id, ?2) = ?1) AS n",
-        )
-        .bind(&[JsValue::from_str(account_id), JsValue::from_str(default_id)])
-        .map_err(|e| e.to_string())?;
-    let count = platform::d1::all(statement)
-        .await
-        .and_then(|result| result.checked()?.first::<Count>())
-        .map_err(|e| e.to_string())?;
-    Ok(count.map_or(0, |c| c.n))
-}
-
-/// When this pipeline's posts within the quota's window went out, oldest first, at most
-/// `limit`: the first log row that recorded each media id. Reads the window's successful
-/// publish steps (an index by step, outcome and time) and, for each media id among them,
-/// whether an older row recorded it (an index by media id): rows in proportion to the
-/// window, which Meta's quota itself bounds, not to the history; and only in a run that
-/// holds posts back. The indexes are named: left to itself the planner walks every media id
-/// in order for the GROUP BY.
-async fn published_since(
-    run: &Run<'_>,
-    since: OffsetDateTime,
-    limit: usize,
-    account_id: &str,
-    default_id: &str,
-) -> Result<Vec<OffsetDateTime>, String> {
-    #[derive(Deserialize)]
-    struct At {
-        at: String,
-    }
-    let statement = run
-        .db
-        .prepare(
-            "SELECT MIN(created_at) AS at FROM publish_logs AS recent INDEXED BY publish_logs_by_step_time
-             WHERE step IN ('publish', 'reconcile') AND created_at > ?1
-               AND outcome = 'ok' AND media_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM publish_logs AS earlier INDEXED BY publish_logs_by_media_id
-                               WHERE earlier.media_id = recent.media_id
-                                 AND earlier.step IN ('publish', 'reconcile')
-                                 AND earlier.outcome = 'ok' AND earlier.created_at <= ?1)
-               AND EXISTS (SELECT 1 FROM drafts WHERE drafts.id = recent.draft_id
-                                                  AND COALESCE(drafts.account_id, ?3) = ?2)
-             GROUP BY media_id
-             ORDER BY at LIMIT ?4",
-        )
-        .bind(&[
-            time(since),
-            JsValue::from_str(account_id),
-            JsValue::from_str(default_id),
-            JsValue::from_f64(limit as f64),
-        ])
-        .map_err(|e| e.to_string())?;
-    let rows = platform::d1::all(statement)
-        .await
-        .and_then(|result| result.checked()?.all::<At>())
-        .map_err(|e| e.to_string())?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| domain::timestamp::parse_rfc3339(&row.at).ok())
-        .collect())
-}
-
-fn draft_id(row: &DraftRow) -> Result<DraftId, String> {
-    DraftId::parse(&row.id).map_err(|e| e.to_string())
-}
-
-/// The publish consumer got a message for an approved draft whose `scheduled_at` is still
-/// ahead (a message that arrived early, such as one from before the scheduler queued
-/// scheduled posts): it is not published; the same attempt is queued again for its time (at
-/// most a queue's longest delay ahead), recorded as the draft's due message. If another
-/// message was queued meanwhile, that one stands and this one is dropped.
-pub async fn arrived_early(
-    ctx: &Ctx<'_>,
-    message: &QueueMessage,
-    draft: &DraftRow,
-    scheduled_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<Done, String> {
-    let delay = u32::try_from((scheduled_at - now).whole_seconds().max(1))
-        .unwrap_or(u32::MAX)
-        .min(QUEUE_MAX_DELAY_SECONDS);
-    let due_at = now + Duration::seconds(i64::from(delay));
-    let change = Change::PublishQueued {
-        due_at,
-        previous: draft.publish_due_at.as_deref(),
-    };
-    let queued = ctx
-        .store
-        .apply(message.id, draft.expected_state(), &change, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    let note = if queued.is_some() {
-        let again = QueueMessage {
-            requested_at: due_at,
-            ..message.clone()
-        };
-        send(ctx.env, PUBLISH_QUEUE, &again, delay)
-            .await
-            .map_err(|e| e.to_string())?;
-        format!(
-            "the post is scheduled for {}; checked again in {delay} s",
-            format_rfc3339(scheduled_at)
-        )
-    } else {
-        format!(
-            "the post is scheduled for {}; another message is queued for it",
-            format_rfc3339(scheduled_at)
-        )
-    };
-    let entry = Entry {
-        attempt: message.attempt,
-        message: Some(&note),
-        ..Entry::default()
-    };
-    ctx.log
-        .insert(message.id, Step::Claim, Outcome::Skipped, &entry, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Done::Skipped(note))
+fn draft_id(row: &DraftRow) -> Result<DraftId, TaskError> {
+    Ok(DraftId::parse(&row.id)?)
 }

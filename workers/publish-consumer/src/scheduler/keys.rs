@@ -7,19 +7,18 @@
 use platform::accounts::AccountStore;
 use platform::clock::random_bytes;
 
-use crate::schedule::{Report, Run};
+use super::context::{Report, Run, TaskError};
 
 /// Tokens sealed again per run.
 const PER_RUN: u32 = 20;
 
-pub async fn reseal(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
-    let settings = run.publish.as_ref().map_err(Clone::clone)?;
+pub async fn reseal(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
+    let (settings, _) = run.publishing()?;
     let keys = &settings.keys;
-    let store = AccountStore::from_env(run.env).map_err(|e| e.to_string())?;
+    let store = AccountStore::from_env(run.env)?;
     let stale = store
         .sealed_by_other_keys(keys.current_id(), PER_RUN)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut errors = Vec::new();
     for row in &stale {
         let (Some(ciphertext), Some(key_id)) = (&row.token_ciphertext, &row.token_key_id) else {
@@ -41,15 +40,10 @@ pub async fn reseal(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
                 &sealed.key_id,
                 run.now,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if replaced {
             report.tokens_resealed += 1;
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    TaskError::of_accounts(errors)
 }

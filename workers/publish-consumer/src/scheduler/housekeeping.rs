@@ -14,14 +14,13 @@ use domain::content::RawPostText;
 use domain::draft::DraftId;
 use domain::idempotency::lease_for;
 use platform::media::{IMAGE_PREFIX, MEDIA_BINDING};
+use platform::scheduler_tasks::ORPHAN_IMAGES;
 use platform::sessions::SessionStore;
-use platform::store::{Change, DraftStore, Expected};
+use platform::store::{Change, Expected};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
-use worker::Env;
+use time::Duration;
 
-use crate::schedule::{Report, ScheduleSettings};
-use crate::tasks::{ORPHAN_IMAGES, Tasks};
+use super::context::{Report, Run, TaskError};
 
 /// The api's read copies in KV: `draft:<id>`.
 const KV_BINDING: &str = "DRAFTS";
@@ -36,24 +35,16 @@ struct Copy {
     text: RawPostText,
 }
 
-pub async fn purge(
-    env: &Env,
-    store: &DraftStore,
-    now: OffsetDateTime,
-    report: &mut Report,
-) -> worker::Result<()> {
-    report.keys_purged = store.purge_expired_keys(now).await?;
-    report.sessions_purged = SessionStore::from_env(env)?.purge_expired(now).await?;
+pub async fn purge(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
+    report.keys_purged = run.store.purge_expired_keys(run.now).await?;
+    report.sessions_purged = SessionStore::from_env(run.env)?
+        .purge_expired(run.now)
+        .await?;
     Ok(())
 }
 
-pub async fn sweep_textless(
-    env: &Env,
-    store: &DraftStore,
-    settings: &ScheduleSettings,
-    now: OffsetDateTime,
-    report: &mut Report,
-) -> worker::Result<()> {
+pub async fn sweep_textless(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
+    let (env, store, settings, now) = (run.env, &run.store, &run.settings, run.now);
     // A generate request may run this long; younger rows may still get their text.
     let before = now - lease_for(settings.llm_timeout_ms);
     for row in store.textless_drafts(before, TEXTLESS_PER_RUN).await? {
@@ -92,14 +83,9 @@ pub async fn sweep_textless(
     Ok(())
 }
 
-pub async fn sweep_images(
-    env: &Env,
-    store: &DraftStore,
-    tasks: &Tasks,
-    settings: &ScheduleSettings,
-    now: OffsetDateTime,
-    report: &mut Report,
-) -> worker::Result<()> {
+pub async fn sweep_images(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
+    let (env, store, tasks, now) = (run.env, &run.store, &run.tasks, run.now);
+    let settings = &run.settings;
     // An image job stores its object before it records it; give it time to record.
     let uploaded_before_ms = (now - Duration::minutes(settings.orphan_image_grace_minutes))
         .unix_timestamp() as f64
@@ -130,5 +116,6 @@ pub async fn sweep_images(
         }
     }
     let next = page.cursor().filter(|_| page.truncated());
-    tasks.set_cursor(ORPHAN_IMAGES, next.as_deref()).await
+    tasks.set_cursor(ORPHAN_IMAGES, next.as_deref()).await?;
+    Ok(())
 }

@@ -7,12 +7,13 @@
 //! the task; a run that finished records `done_at`, and one that failed only releases it.
 
 use domain::message::format_rfc3339;
-use platform::d1;
-use platform::store::DB_BINDING;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
+
+use crate::d1;
+use crate::store::DB_BINDING;
 
 pub const REMINDERS: &str = "reminders";
 pub const TOKEN_CHECK: &str = "token_check";

@@ -5,15 +5,13 @@
 //! `scheduler_tasks`, so overlapping runs send one digest.
 
 use domain::draft::DraftId;
-use domain::message::format_rfc3339;
 use platform::clock::random_hex;
+use platform::scheduler_tasks::REMINDERS;
 use platform::store::Change;
 use time::Duration;
-use worker::wasm_bindgen::JsValue;
 
-use crate::plan::{self, Waiting};
-use crate::schedule::{Report, Run, select_drafts};
-use crate::tasks::REMINDERS;
+use super::context::{Report, Run, TaskError};
+use super::plan::{self, Waiting};
 
 /// Drafts in one digest at most (a run reads and marks each): more wait for the next run's
 /// digest.
@@ -21,13 +19,12 @@ const PER_DIGEST: u32 = 100;
 /// How long a run may hold the task.
 const LEASE: Duration = Duration::minutes(5);
 
-pub async fn remind(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+pub async fn remind(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     let claim = random_hex::<12>();
     let claimed = run
         .tasks
         .claim(REMINDERS, &claim, run.now, run.now + LEASE, None)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !claimed {
         return Ok(());
     }
@@ -44,32 +41,20 @@ pub async fn remind(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
     result
 }
 
-async fn digest(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
+async fn digest(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     let settings = &run.settings;
     // Two ranges of the index of drafts under review by reminder and age (migration 0009):
     // never reminded and old enough (in index order), and reminded long enough ago. Rows
     // read are the drafts due a reminder, not every draft waiting. They are merged here: a
     // sort in D1 reads every row again.
-    let mut waiting = select_drafts(
-        &run.db,
-        "SELECT * FROM (
-             SELECT * FROM drafts INDEXED BY drafts_for_review_by_reminder
-             WHERE status = 'draft' AND caption IS NOT NULL
-               AND reminded_at IS NULL AND created_at <= ?1
-             ORDER BY created_at LIMIT ?3)
-         UNION ALL
-         SELECT * FROM (
-             SELECT * FROM drafts INDEXED BY drafts_for_review_by_reminder
-             WHERE status = 'draft' AND caption IS NOT NULL
-               AND reminded_at <= ?2 AND created_at <= ?1
-             ORDER BY created_at LIMIT ?3)",
-        &[
-            JsValue::from_str(&format_rfc3339(run.now - settings.remind_after)),
-            JsValue::from_str(&format_rfc3339(run.now - settings.remind_every)),
-            JsValue::from_f64(f64::from(PER_DIGEST)),
-        ],
-    )
-    .await?;
+    let mut waiting = run
+        .select
+        .due_reminders(
+            run.now - settings.remind_after,
+            run.now - settings.remind_every,
+            PER_DIGEST,
+        )
+        .await?;
     waiting.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
     waiting.truncate(PER_DIGEST as usize);
     if waiting.is_empty() {
@@ -87,10 +72,10 @@ async fn digest(run: &Run<'_>, report: &mut Report) -> Result<(), String> {
     run.alerts
         .notify(&text)
         .await
-        .map_err(|e| format!("the reminder digest was not sent ({e}); the next run tries again"))?;
+        .map_err(TaskError::DigestNotSent)?;
     report.digests_sent += 1;
     for row in &waiting {
-        let id = DraftId::parse(&row.id).map_err(|e| e.to_string())?;
+        let id = DraftId::parse(&row.id)?;
         let change = Change::Reminded {
             previous: row.reminded_at.as_deref(),
         };

@@ -12,22 +12,40 @@
 //! `failed-queue-dlq` and D1 `dead_letters`.
 
 use domain::draft::{ImageStatus, Status};
+use domain::error_class::ErrorClass;
 use domain::message::{Action, QueueMessage};
 use platform::clock::now;
 use platform::publish_log::{LogRow, Step};
 use platform::queue::FAILED_QUEUE_NAME;
-use platform::store::{Change, DraftRow, DraftStore};
+use platform::store::{Change, DraftRow, DraftStore, StoreError};
 use platform::trace::Tracer;
 use serde_json::json;
 use worker::Env;
 
-use crate::publish::{self, Ctx, Done, Start};
+use crate::publish::{self, Ctx, Done, PublishError, Start};
 use crate::settings::Settings;
 
+/// Why a failed-queue message was not handled: it is retried, then dead-lettered.
+#[derive(Debug, thiserror::Error)]
+pub enum FailedError {
+    /// The publish consumer's settings are not usable.
+    #[error("{0}")]
+    Settings(String),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Worker(#[from] worker::Error),
+    /// The draft moved meanwhile; the queue delivers again and the next read decides.
+    #[error("the draft changed while its failure was recorded")]
+    Changed,
+}
+
 /// Records on the draft that its work was given up on, and alerts.
-pub async fn handle(env: &Env, message: &QueueMessage) -> Result<String, String> {
-    let store = DraftStore::from_env(env).map_err(|e| e.to_string())?;
-    let Some(draft) = store.get(message.id).await.map_err(|e| e.to_string())? else {
+pub async fn handle(env: &Env, message: &QueueMessage) -> Result<String, FailedError> {
+    let store = DraftStore::from_env(env)?;
+    let Some(draft) = store.get(message.id).await? else {
         return Ok("the draft no longer exists".into());
     };
     match message.action {
@@ -40,7 +58,7 @@ async fn image_failed(
     store: &DraftStore,
     message: &QueueMessage,
     draft: &DraftRow,
-) -> Result<String, String> {
+) -> Result<String, FailedError> {
     if !matches!(
         draft.image_status(),
         ImageStatus::Pending | ImageStatus::Generating
@@ -54,11 +72,10 @@ async fn image_failed(
     };
     let applied = store
         .apply(message.id, draft.expected_state(), &change, now())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if applied.is_none() {
         // The draft moved meanwhile; the queue delivers again and the next read decides.
-        return Err("the draft changed while its failure was recorded".into());
+        return Err(FailedError::Changed);
     }
     Ok("the image is marked failed".into())
 }
@@ -67,8 +84,8 @@ async fn publish_failed(
     env: &Env,
     message: &QueueMessage,
     draft: DraftRow,
-) -> Result<String, String> {
-    let settings = Settings::from_env(env)?;
+) -> Result<String, FailedError> {
+    let settings = Settings::from_env(env).map_err(FailedError::Settings)?;
     let ctx = Ctx::new(env, &settings).await?;
     match draft.status() {
         // Failed by the consumer, whose alert did not go out: the alert, once.
@@ -86,15 +103,11 @@ async fn publish_failed(
     }
     // Given up the way the consumer gives up: under a claim of its own (so no other write
     // slips in between), and only after a status read says a sent container is not live.
-    let last = ctx
-        .log
-        .last_failure(message.id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let last = ctx.log.last_failure(message.id).await?;
     let reason = reason_from(last.as_ref(), message);
     let token = last
         .as_ref()
-        .is_some_and(|row| row.error_class.as_deref() == Some("token_invalid"));
+        .is_some_and(|row| row.error_class.as_deref() == Some(ErrorClass::TokenInvalid.as_str()));
     let mut tracer = Tracer::start(
         "give_up",
         json!({ "draftId": message.id.to_string(), "attempt": message.attempt }),
@@ -121,21 +134,16 @@ async fn publish_failed(
         // Another writer was first: a consumer that holds the draft now finishes it; anything
         // else, the next delivery reads the draft again.
         Done::Busy | Done::LostClaim => {
-            let now_held = ctx
-                .store
-                .get(message.id)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some_and(|row| {
-                    row.status() == Status::Publishing
-                        && row.claim_expires_at().is_some_and(|lease| lease > now())
-                });
+            let now_held = ctx.store.get(message.id).await?.is_some_and(|row| {
+                row.status() == Status::Publishing
+                    && row.claim_expires_at().is_some_and(|lease| lease > now())
+            });
             if now_held {
                 return Ok(
                     "a consumer claimed the draft meanwhile; its holder records the outcome".into(),
                 );
             }
-            return Err("the draft changed while its failure was recorded".into());
+            return Err(FailedError::Changed);
         }
         other => format!("left to the publish workflow ({})", other.label()),
     })

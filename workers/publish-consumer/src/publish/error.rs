@@ -1,0 +1,66 @@
+//! What can stop a publish run, or keep a message from being handled: an error is not
+//! acked, so the queue retries the message and finally dead-letters it.
+
+use domain::draft::DraftId;
+use platform::store::StoreError;
+
+use crate::settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The accounts could not be brought in or read.
+    #[error("{0}")]
+    Accounts(String),
+    #[error("the draft's account {0} is not in D1 accounts")]
+    UnknownAccount(String),
+    #[error("no account is connected: the draft has nowhere to go")]
+    NoAccount,
+    /// The draft's account's token cannot be opened (the reason names no token).
+    #[error("{0}")]
+    Token(String),
+    /// The approved snapshot cannot be posted, where the machine had said it could.
+    #[error("{0}")]
+    Snapshot(String),
+    /// A write found its conditions gone: another consumer holds the draft now.
+    #[error("the claim was lost")]
+    LostClaim,
+    /// D1 refused a read or a write of the draft.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// D1 (a log row, a lookup) or the queue failed.
+    #[error(transparent)]
+    Worker(#[from] worker::Error),
+    /// The operator's alert could not be sent.
+    #[error("{0}")]
+    Alert(String),
+    /// The run stopped dead at a crash point (`PUBLISH_CRASH_AFTER`, simulator only).
+    #[error("stopped dead after {0} (PUBLISH_CRASH_AFTER)")]
+    Crash(String),
+}
+
+/// Crash points already passed in this isolate: each crashes once, like a consumer that died
+/// there and whose message came back to a new one.
+static CRASHED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether the run stops dead after `point` (a Graph call's name, or the event a write
+/// recorded): only with `PUBLISH_CRASH_AFTER` naming this draft and point, which the settings
+/// accept for the local simulator only, and once per draft and point.
+pub fn crash_point(settings: &Settings, id: DraftId, point: &str) -> Result<(), PublishError> {
+    let id = id.to_string();
+    if !settings
+        .crash_after
+        .iter()
+        .any(|(draft, at)| *draft == id && at == point)
+    {
+        return Ok(());
+    }
+    let key = format!("{id}:{point}");
+    let mut crashed = CRASHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if crashed.contains(&key) {
+        return Ok(());
+    }
+    crashed.push(key);
+    Err(PublishError::Crash(point.to_owned()))
+}

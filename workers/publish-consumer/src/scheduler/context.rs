@@ -1,0 +1,210 @@
+//! What the scheduler's tasks share: the settings, the run (its clock, bindings, accounts),
+//! the report each task adds to, and what can stop a task.
+
+use domain::draft::{DraftId, InvalidDraftId};
+use platform::config::{number, or_default};
+use platform::d1::Usage;
+use platform::schedule::ScheduleStore;
+use platform::scheduler_tasks::Tasks;
+use platform::store::{DraftStore, StoreError};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use worker::Env;
+
+use crate::accounts::Accounts;
+use crate::alert::Alerts;
+use crate::settings::{LOCAL_MEDIA_BASE_URL, Settings};
+
+/// Drafts looked at per task and run; the rest wait for the next run.
+pub const PER_RUN: u32 = 50;
+
+/// Why a task stopped; the run goes on with the next task, and the next run tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The publishing settings or the accounts are not usable: only the tasks that call
+    /// Instagram stop.
+    #[error("{0}")]
+    Unavailable(String),
+    /// D1, R2, KV or a queue failed.
+    #[error(transparent)]
+    Worker(#[from] worker::Error),
+    #[error(transparent)]
+    BadId(#[from] InvalidDraftId),
+    /// A conditional write of a draft failed (not: found the draft changed).
+    #[error("draft {id}: {doing}: {error}")]
+    Draft {
+        id: DraftId,
+        doing: &'static str,
+        error: StoreError,
+    },
+    #[error(
+        "draft {id}: sending its publish message failed ({error}); it is queued again once overdue"
+    )]
+    PublishNotSent { id: DraftId, error: worker::Error },
+    #[error("draft {id}: sending generate_image failed: {error}")]
+    ImageNotSent { id: DraftId, error: worker::Error },
+    /// The operator's alert could not be sent; it is raised again by the next run.
+    #[error("{0}")]
+    Alert(String),
+    #[error("the reminder digest was not sent ({0}); the next run tries again")]
+    DigestNotSent(String),
+    #[error("the daily token check got no answer: {}", .0.join("; "))]
+    NoAnswer(Vec<String>),
+    /// Some accounts' work failed, each said; the others' was done.
+    #[error("{}", .0.join("; "))]
+    Accounts(Vec<String>),
+}
+
+impl TaskError {
+    /// `Ok` when nothing failed, else the accounts' failures as one error.
+    pub fn of_accounts(errors: Vec<String>) -> Result<(), TaskError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(TaskError::Accounts(errors))
+        }
+    }
+}
+
+impl Run<'_> {
+    /// The publishing settings, or why the tasks that call Instagram cannot run.
+    pub fn publishing(&self) -> Result<(&Settings, &Accounts), TaskError> {
+        let settings = self
+            .publish
+            .as_ref()
+            .map_err(|e| TaskError::Unavailable(e.clone()))?;
+        let accounts = self
+            .accounts
+            .as_ref()
+            .map_err(|e| TaskError::Unavailable(e.clone()))?;
+        Ok((settings, accounts))
+    }
+}
+
+/// The scheduler's settings, from `[vars]`.
+pub struct ScheduleSettings {
+    /// A publish message overdue, or a claim lapsed, this long counts as lost
+    /// (`PUBLISH_LOST_AFTER_MINUTES`).
+    pub lost_after: Duration,
+    /// An image pending this long since it was asked for is asked again
+    /// (`IMAGE_STUCK_MINUTES`)...
+    pub image_stuck: Duration,
+    /// ... and failed once asked this many times (`IMAGE_MAX_REQUESTS`).
+    pub image_max_requests: u32,
+    /// A draft waiting for review longer than this is reminded (`REMIND_AFTER_HOURS`) ...
+    pub remind_after: Duration,
+    /// ... at most once per this (`REMIND_EVERY_HOURS`).
+    pub remind_every: Duration,
+    /// Where the review pages are (`REVIEW_BASE_URL`, else `PUBLIC_MEDIA_BASE_URL`: the api
+    /// Worker's public origin).
+    pub review_base_url: String,
+    /// Images no draft points at are removed once this old (`ORPHAN_IMAGE_GRACE_MINUTES`).
+    pub orphan_image_grace_minutes: i64,
+    /// The api's `LLM_TIMEOUT_MS`: a textless draft younger than its generate lease may still
+    /// get its text.
+    pub llm_timeout_ms: u64,
+}
+
+impl ScheduleSettings {
+    pub fn from_env(env: &Env) -> Result<Self, String> {
+        let minutes = |name: &str, default: i64| -> Result<Duration, String> {
+            Ok(Duration::minutes(number(env, name, default)?.max(1)))
+        };
+        let hours = |name: &str, default: i64| -> Result<Duration, String> {
+            Ok(Duration::hours(number(env, name, default)?.max(1)))
+        };
+        let media_base = or_default(env, "PUBLIC_MEDIA_BASE_URL", LOCAL_MEDIA_BASE_URL);
+        Ok(Self {
+            lost_after: minutes("PUBLISH_LOST_AFTER_MINUTES", 10)?,
+            image_stuck: minutes("IMAGE_STUCK_MINUTES", 15)?,
+            image_max_requests: number(env, "IMAGE_MAX_REQUESTS", 3u32)?.max(1),
+            remind_after: hours("REMIND_AFTER_HOURS", 24)?,
+            remind_every: hours("REMIND_EVERY_HOURS", 24)?,
+            review_base_url: or_default(env, "REVIEW_BASE_URL", &media_base)
+                .trim_end_matches('/')
+                .to_owned(),
+            orphan_image_grace_minutes: number(env, "ORPHAN_IMAGE_GRACE_MINUTES", 60i64)?.max(0),
+            llm_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000u64)?,
+        })
+    }
+}
+
+/// What one run did. Also its trace's outputs and, as numbers, its Analytics Engine point.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Approved drafts whose time had come with nothing queued.
+    pub due: usize,
+    pub queued: usize,
+    pub held: usize,
+    /// Places left in the publishing quota's window when it was read.
+    pub quota_free: Option<i64>,
+    pub lost_requeued: usize,
+    pub stuck_requeued: usize,
+    pub images_asked_again: usize,
+    pub images_failed: usize,
+    pub digests_sent: usize,
+    pub reminded: usize,
+    pub keys_purged: usize,
+    pub sessions_purged: usize,
+    pub textless_finished: usize,
+    pub textless_removed: usize,
+    pub images_removed: usize,
+    /// The daily token check's finding, when it ran: `ok`, `invalid`, `unknown` (the worst
+    /// of the accounts').
+    pub token: Option<&'static str>,
+    pub token_expiring: bool,
+    pub tokens_refreshed: usize,
+    pub token_refreshes_failed: usize,
+    pub accounts_need_reconnect: usize,
+    /// Tokens sealed again with the current key.
+    pub tokens_resealed: usize,
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// The Analytics Engine doubles, in this order; the last two are the run's D1 rows read
+    /// and written.
+    pub fn counts(&self, duration_ms: f64, d1: Usage) -> [f64; 18] {
+        let n = |v: usize| v as f64;
+        [
+            n(self.due),
+            n(self.queued),
+            n(self.held),
+            n(self.lost_requeued),
+            n(self.stuck_requeued),
+            n(self.images_asked_again),
+            n(self.images_failed),
+            n(self.digests_sent),
+            n(self.reminded),
+            n(self.keys_purged),
+            n(self.sessions_purged),
+            n(self.textless_finished),
+            n(self.textless_removed),
+            n(self.images_removed),
+            n(self.errors.len()),
+            duration_ms,
+            d1.rows_read as f64,
+            d1.rows_written as f64,
+        ]
+    }
+}
+
+/// What the tasks of one run share.
+pub struct Run<'a> {
+    pub env: &'a Env,
+    /// The run's clock: the event's scheduled time.
+    pub now: OffsetDateTime,
+    pub settings: ScheduleSettings,
+    /// The publishing settings (the Graph API): `Err` when misconfigured, which stops only
+    /// the tasks that call Instagram.
+    pub publish: Result<Settings, String>,
+    /// The accounts (the settings' account brought in first): `Err` when they cannot be read
+    /// or the key is missing, which stops only the tasks that call Instagram.
+    pub accounts: Result<Accounts, String>,
+    pub store: DraftStore,
+    /// The tasks' selections of drafts.
+    pub select: ScheduleStore,
+    pub alerts: Alerts,
+    pub tasks: Tasks,
+}
