@@ -145,21 +145,7 @@ async fn publish_batch(
         }
     };
     if !ANNOUNCED.swap(true, Ordering::Relaxed) {
-        if settings.simulator {
-            worker::console_log!(
-                "publish-consumer: no INSTAGRAM_ACCOUNT_ID is set, so while no other account is connected posts go to the LOCAL Graph API simulator at {} (account {}), not to Instagram; images are offered at {}/media/",
-                settings.account.base_url,
-                settings.account.user_id,
-                settings.public_media_base_url
-            );
-        } else {
-            worker::console_log!(
-                "publish-consumer: the settings' account {} publishes through {} {}",
-                settings.account.user_id,
-                settings.account.base_url,
-                settings.api_version
-            );
-        }
+        announce(&settings);
     }
     // Every draft of the batch in one round trip, read while the accounts are; a message
     // whose draft this misses (or all, if the read fails) reads its own.
@@ -180,17 +166,7 @@ async fn publish_batch(
         }
     };
     let publish_ctx = &publish_ctx;
-    let mut snapshots: HashMap<String, DraftRow> = snapshots
-        .map(|rows| rows.into_iter().map(|row| (row.id.clone(), row)).collect())
-        .unwrap_or_default();
-    let messages: Vec<_> = messages
-        .into_iter()
-        .map(|(raw, message, received_at)| {
-            // A draft delivered twice in one batch: the second delivery reads it afresh.
-            let snapshot = snapshots.remove(&message.id.to_string());
-            (raw, message, received_at, snapshot)
-        })
-        .collect();
+    let messages = with_snapshots(messages, snapshots);
     let traces: Vec<Trace> = futures::stream::iter(messages)
         .map(|(raw, message, received_at, snapshot)| async move {
             // Each message's own D1 cost goes in its trace (and counts in the batch's too).
@@ -219,6 +195,43 @@ async fn publish_batch(
             }
         }
     });
+}
+
+/// Each message with its draft as the batch read it, if it did. A draft delivered twice in
+/// one batch: the second delivery reads it afresh.
+fn with_snapshots(
+    messages: Vec<(RawMessage, QueueMessage, OffsetDateTime)>,
+    snapshots: Option<Vec<DraftRow>>,
+) -> Vec<(RawMessage, QueueMessage, OffsetDateTime, Option<DraftRow>)> {
+    let mut snapshots: HashMap<String, DraftRow> = snapshots
+        .map(|rows| rows.into_iter().map(|row| (row.id.clone(), row)).collect())
+        .unwrap_or_default();
+    messages
+        .into_iter()
+        .map(|(raw, message, received_at)| {
+            let snapshot = snapshots.remove(&message.id.to_string());
+            (raw, message, received_at, snapshot)
+        })
+        .collect()
+}
+
+/// Says once per isolate where posts go: the local simulator, or the settings' account.
+fn announce(settings: &Settings) {
+    if settings.simulator {
+        worker::console_log!(
+            "publish-consumer: no INSTAGRAM_ACCOUNT_ID is set, so while no other account is connected posts go to the LOCAL Graph API simulator at {} (account {}), not to Instagram; images are offered at {}/media/",
+            settings.account.base_url,
+            settings.account.user_id,
+            settings.public_media_base_url
+        );
+    } else {
+        worker::console_log!(
+            "publish-consumer: the settings' account {} publishes through {} {}",
+            settings.account.user_id,
+            settings.account.base_url,
+            settings.api_version
+        );
+    }
 }
 
 async fn publish_message(

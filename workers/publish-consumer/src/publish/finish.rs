@@ -39,25 +39,17 @@ impl Run<'_, '_> {
             };
             self.log(Step::Reconcile, Outcome::Ok, entry).await?;
         }
-        let mut permalink = None;
-        let mut failure = None;
-        let mut duration = None;
-        if let Some(media_id) = media_id {
-            let (result, ms) = match self.permalink.take() {
-                Some((read_for, read)) if read_for == media_id => read,
-                _ => self.read_permalink(media_id).await?,
-            };
-            duration = Some(ms);
-            match result {
-                Ok(link) => permalink = Some(link),
-                Err(f) => failure = Some(f),
+        let (permalink, failure, duration) = match media_id {
+            Some(media_id) => {
+                let (result, ms) = self.permalink_of(media_id).await?;
+                match result {
+                    Ok(link) => (Some(link), None, Some(ms)),
+                    Err(failure) => (None, Some(failure), Some(ms)),
+                }
             }
-        }
-        let message = match (&permalink, &failure) {
-            (Some(link), _) => link.clone(),
-            (None, Some(f)) => format!("the post is live; its permalink could not be read: {f}"),
-            (None, None) => "the post is live; without its media id there is no permalink".into(),
+            None => (None, None, None),
         };
+        let message = permalink_note(permalink.as_deref(), failure.as_ref());
         let entry = Entry {
             message: Some(&message),
             container_id: self.row.container_id.as_deref(),
@@ -68,11 +60,7 @@ impl Run<'_, '_> {
             error_subcode: failure.as_ref().and_then(Failure::subcode),
             ..self.entry()
         };
-        let outcome = if failure.is_none() {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
-        };
+        let outcome = failure.as_ref().map_or(Outcome::Ok, |_| Outcome::Failed);
         let claim = self.claim.clone();
         let change = Change::PublishSucceeded {
             claim: &claim,
@@ -257,6 +245,14 @@ impl Run<'_, '_> {
         Ok(Done::Failed)
     }
 
+    /// The permalink of `media_id`: the one read beside the media id's write, else read now.
+    async fn permalink_of(&mut self, media_id: &str) -> Result<PermalinkRead, PublishError> {
+        match self.permalink.take() {
+            Some((read_for, read)) if read_for == media_id => Ok(read),
+            _ => self.read_permalink(media_id).await,
+        }
+    }
+
     pub(super) async fn read_permalink(
         &mut self,
         media_id: &str,
@@ -269,5 +265,14 @@ impl Run<'_, '_> {
             |link| json!({ "permalink": link }),
         )
         .await
+    }
+}
+
+/// The permalink step's log message: the link, or why there is none.
+pub(super) fn permalink_note(permalink: Option<&str>, failure: Option<&Failure>) -> String {
+    match (permalink, failure) {
+        (Some(link), _) => link.to_owned(),
+        (None, Some(f)) => format!("the post is live; its permalink could not be read: {f}"),
+        (None, None) => "the post is live; without its media id there is no permalink".into(),
     }
 }

@@ -152,38 +152,41 @@ mod tests {
         NOW - Duration::hours(h)
     }
 
+    /// Plans `due` posts and checks the plan, and that the publish times the scheduler reads
+    /// for it are exactly the ones it needs.
+    fn check(due: usize, usage: u32, in_flight: u32, expect: QuotaPlan) {
+        let published = [hours_ago(20), hours_ago(10), hours_ago(2)];
+        let limit = limit(usage, Some(5));
+        assert_eq!(
+            plan_quota(due, &limit, in_flight, &published),
+            expect,
+            "{due} due, {usage} used, {in_flight} in flight"
+        );
+        // The scheduler reads only the publish times the plan uses: none when nothing is
+        // held.
+        let needed = published_needed(due, &limit, in_flight);
+        assert_eq!(needed == 0, expect.held_until.is_empty());
+        assert_eq!(
+            plan_quota(
+                due,
+                &limit,
+                in_flight,
+                &published[..needed.min(published.len())]
+            ),
+            expect,
+            "with the {needed} publish times read"
+        );
+        if needed > 0 && needed <= published.len() {
+            assert_ne!(
+                plan_quota(due, &limit, in_flight, &published[..needed - 1]),
+                expect,
+                "one publish time fewer than read would do"
+            );
+        }
+    }
+
     #[test]
     fn the_quota_lets_through_what_fits_and_dates_the_rest() {
-        let published = [hours_ago(20), hours_ago(10), hours_ago(2)];
-        let check = |due: usize, usage: u32, in_flight: u32, expect: QuotaPlan| {
-            let limit = limit(usage, Some(5));
-            assert_eq!(
-                plan_quota(due, &limit, in_flight, &published),
-                expect,
-                "{due} due, {usage} used, {in_flight} in flight"
-            );
-            // The scheduler reads only the publish times the plan uses: none when nothing is
-            // held.
-            let needed = published_needed(due, &limit, in_flight);
-            assert_eq!(needed == 0, expect.held_until.is_empty());
-            assert_eq!(
-                plan_quota(
-                    due,
-                    &limit,
-                    in_flight,
-                    &published[..needed.min(published.len())]
-                ),
-                expect,
-                "with the {needed} publish times read"
-            );
-            if needed > 0 && needed <= published.len() {
-                assert_ne!(
-                    plan_quota(due, &limit, in_flight, &published[..needed - 1]),
-                    expect,
-                    "one publish time fewer than read would do"
-                );
-            }
-        };
         // Room for all.
         check(
             2,
