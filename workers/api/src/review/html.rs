@@ -126,21 +126,27 @@ pub fn time(rfc3339: &str) -> String {
     )
 }
 
-/// Publishing errors in words a person understands, by the Graph API client's classes.
+/// Publishing errors in words a person understands, by the classes the publish consumer
+/// writes (`domain::error_class`, the one list: a class added there is a compile error here).
 pub fn error_class_words(class: &str) -> &'static str {
-    match class {
-        "token_invalid" => {
+    use domain::error_class::ErrorClass;
+    match ErrorClass::parse(class) {
+        Some(ErrorClass::TokenInvalid) => {
             "Instagram no longer accepts the access token: an operator must renew it"
         }
-        "rate_limited" => "Instagram asked us to slow down (rate limit or publishing quota)",
-        "quota" => "The account reached Instagram's 24-hour publishing limit",
-        "transient" => "Instagram had a temporary problem",
-        "unavailable" => "Instagram could not be reached",
-        "not_ready" => "Instagram was still processing the image",
-        "needs_new_container" => "Instagram's upload expired or failed; a new one was needed",
-        "permanent" => "Instagram refused the post",
-        "malformed" => "Instagram answered with something unreadable",
-        _ => "Publishing failed",
+        Some(ErrorClass::RateLimited) => {
+            "Instagram asked us to slow down (rate limit or publishing quota)"
+        }
+        Some(ErrorClass::Transient) => "Instagram had a temporary problem",
+        Some(ErrorClass::Unavailable) => "Instagram could not be reached",
+        Some(ErrorClass::NoAnswer) => "Instagram gave no answer in time",
+        Some(ErrorClass::NotReady) => "Instagram was still processing the image",
+        Some(ErrorClass::NeedsNewContainer) => {
+            "Instagram's upload expired or failed; a new one was needed"
+        }
+        Some(ErrorClass::Permanent) => "Instagram refused the post",
+        Some(ErrorClass::Malformed) => "Instagram answered with something unreadable",
+        None => "Publishing failed",
     }
 }
 
@@ -158,6 +164,22 @@ mod tests {
             .find(|d| d.starts_with("img-src"))
             .unwrap();
         assert_eq!(img_src, "img-src 'self' data:");
+    }
+
+    /// Every class the consumer writes has its own words; a name off the list has none.
+    #[test]
+    fn every_error_class_written_has_its_words() {
+        use domain::error_class::ErrorClass;
+        let fallback = error_class_words("");
+        let mut words: Vec<&str> = ErrorClass::ALL
+            .iter()
+            .map(|class| error_class_words(class.as_str()))
+            .collect();
+        assert!(!words.contains(&fallback));
+        words.sort_unstable();
+        words.dedup();
+        assert_eq!(words.len(), ErrorClass::ALL.len());
+        assert_eq!(error_class_words("quota"), fallback);
     }
 
     #[test]
