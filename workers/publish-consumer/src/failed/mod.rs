@@ -167,3 +167,52 @@ fn reason_from(last: Option<&LogRow>, message: &QueueMessage) -> String {
         None => "publishing gave up: its message reached the failed queue".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::draft::DraftId;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn log_row(step: &str, class: Option<&str>, message: Option<&str>) -> LogRow {
+        LogRow {
+            attempt: 3,
+            step: step.into(),
+            outcome: "failed".into(),
+            error_class: class.map(Into::into),
+            error_code: None,
+            error_subcode: None,
+            message: message.map(Into::into),
+            container_id: None,
+            media_id: None,
+            duration_ms: None,
+            created_at: "2030-01-31T09:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_gives_its_draft_the_reason_the_logs_hold() {
+        let id = DraftId::parse("123e4567-e89b-42d3-a456-426614174000").unwrap();
+        let message = QueueMessage::new(id, Action::Retry, 3, datetime!(2030-01-31 09:00 UTC));
+        let give_up = log_row("give_up", None, Some("the container expired three times"));
+        let failure = log_row("publish", Some("transient"), Some("HTTP 500"));
+        for (last, reason) in [
+            (Some(&give_up), "the container expired three times"),
+            (
+                Some(&log_row("give_up", None, None)),
+                "publishing gave up after attempt 3",
+            ),
+            (
+                Some(&failure),
+                "publishing gave up after attempt 3: its message reached the failed queue; the last error (transient at step publish) was: HTTP 500",
+            ),
+            (
+                None,
+                "publishing gave up: its message reached the failed queue",
+            ),
+        ] {
+            assert_eq!(reason_from(last, &message), reason);
+        }
+    }
+}

@@ -64,3 +64,26 @@ pub fn crash_point(settings: &Settings, id: DraftId, point: &str) -> Result<(), 
     crashed.push(key);
     Err(PublishError::Crash(point.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The crash-point tests and the queue's logs read these words.
+    #[test]
+    fn a_run_that_stops_says_where_and_why() {
+        assert_eq!(
+            PublishError::Crash("media_publish".into()).to_string(),
+            "stopped dead after media_publish (PUBLISH_CRASH_AFTER)"
+        );
+        assert_eq!(PublishError::LostClaim.to_string(), "the claim was lost");
+        assert_eq!(
+            PublishError::UnknownAccount("1784".into()).to_string(),
+            "the draft's account 1784 is not in D1 accounts"
+        );
+        assert_eq!(
+            PublishError::NoAccount.to_string(),
+            "no account is connected: the draft has nowhere to go"
+        );
+    }
+}

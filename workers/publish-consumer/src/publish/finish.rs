@@ -276,3 +276,32 @@ pub(super) fn permalink_note(permalink: Option<&str>, failure: Option<&Failure>)
         (None, None) => "the post is live; without its media id there is no permalink".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_permalink_step_logs_the_link_or_why_there_is_none() {
+        let failure = Failure::NoAnswer("no answer within 15000 ms".into());
+        for (permalink, failure, note) in [
+            (
+                Some("https://instagram.com/p/x"),
+                None,
+                "https://instagram.com/p/x",
+            ),
+            (
+                None,
+                Some(&failure),
+                "the post is live; its permalink could not be read: no answer from the Graph API: no answer within 15000 ms",
+            ),
+            (
+                None,
+                None,
+                "the post is live; without its media id there is no permalink",
+            ),
+        ] {
+            assert_eq!(permalink_note(permalink, failure), note);
+        }
+    }
+}

@@ -33,6 +33,11 @@ pub fn again(message: &QueueMessage, attempt: u32, at: OffsetDateTime, delay: u3
 
 /// The approved snapshot as Instagram receives it, or why it breaks a rule today.
 pub fn post_of(row: &DraftRow, settings: &Settings) -> Result<Post, String> {
+    post_with(row, |key| settings.image_url(key))
+}
+
+/// [`post_of`], the image's URL made by `image_url` from its key.
+fn post_with(row: &DraftRow, image_url: impl Fn(&str) -> String) -> Result<Post, String> {
     let raw = row
         .approved_text()
         .ok_or("the draft has no approved text")?;
@@ -50,6 +55,10 @@ pub fn post_of(row: &DraftRow, settings: &Settings) -> Result<Post, String> {
     Ok(Post {
         caption: text.instagram_caption(),
         alt_text: text.alt_text.as_ref().to_owned(),
-        image_url: settings.image_url(key),
+        image_url: image_url(key),
     })
 }
+
+#[cfg(test)]
+#[path = "post_tests.rs"]
+mod tests;

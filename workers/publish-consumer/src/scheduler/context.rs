@@ -208,3 +208,41 @@ pub struct Run<'a> {
     pub alerts: Alerts,
     pub tasks: Tasks,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run's report and log carry these words; the end-to-end tests read some of them.
+    #[test]
+    fn a_task_error_says_which_draft_and_what_was_being_done() {
+        let id = DraftId::parse("123e4567-e89b-42d3-a456-426614174000").unwrap();
+        let d1 = || worker::Error::RustError("D1_ERROR: busy".into());
+        assert_eq!(
+            TaskError::Draft {
+                id,
+                doing: "holding it",
+                error: StoreError::D1(d1()),
+            }
+            .to_string(),
+            format!("draft {id}: holding it: D1: D1_ERROR: busy")
+        );
+        assert_eq!(
+            TaskError::PublishNotSent { id, error: d1() }.to_string(),
+            format!(
+                "draft {id}: sending its publish message failed (D1_ERROR: busy); it is queued again once overdue"
+            )
+        );
+        assert_eq!(
+            TaskError::NoAnswer(vec!["@a: x".into(), "@b: y".into()]).to_string(),
+            "the daily token check got no answer: @a: x; @b: y"
+        );
+        assert_eq!(TaskError::of_accounts(Vec::new()).ok(), Some(()));
+        assert_eq!(
+            TaskError::of_accounts(vec!["a".into(), "b".into()])
+                .unwrap_err()
+                .to_string(),
+            "a; b"
+        );
+    }
+}
