@@ -45,7 +45,7 @@ pub async fn draft_failed(
     draft: &DraftRow,
     token: bool,
     account: &(String, String),
-) -> Result<Raised, String> {
+) -> Result<Raised, AlertError> {
     let reason = draft.last_error.as_deref().unwrap_or("no reason recorded");
     let (account_id, label) = account;
     if token {
@@ -68,6 +68,34 @@ pub async fn draft_failed(
             None,
         )
         .await
+}
+
+/// Why an alert was not raised: it is unsent, and the next raise tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The statement could not be made.
+    #[error(transparent)]
+    Statement(worker::Error),
+    #[error("claiming the alert {kind}: {error}")]
+    Claim { kind: String, error: worker::Error },
+    #[error("claiming the alert {kind} wrote no row")]
+    NoRow { kind: String },
+    #[error("the operator alert could not be sent: {0}")]
+    NotSent(WebhookError),
+}
+
+/// Why the webhook did not take a message. Never its URL: the URL is its secret.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the alert webhook gave no answer within {0} ms")]
+    Timeout(u64),
+    /// The runtime's own text is dropped: it can quote the URL.
+    #[error(
+        "the alert webhook could not be reached (the error's text is not logged: it can contain the webhook's URL)"
+    )]
+    Unreachable,
+    #[error("the alert webhook answered HTTP {0}")]
+    Status(u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +136,7 @@ impl Alerts {
         kind: &str,
         message: &str,
         repeat_after: Option<Duration>,
-    ) -> Result<Raised, String> {
+    ) -> Result<Raised, AlertError> {
         #[derive(Deserialize)]
         struct Claimed {
             claim: Option<String>,
@@ -139,12 +167,17 @@ impl Alerts {
                 text(&claim),
                 quiet_since.as_deref().map_or(JsValue::NULL, text),
             ])
-            .map_err(|e| e.to_string())?;
+            .map_err(AlertError::Statement)?;
         let claimed = platform::d1::all(statement)
             .await
             .and_then(|result| result.checked()?.first::<Claimed>())
-            .map_err(|e| format!("claiming the alert {kind}: {e}"))?
-            .ok_or_else(|| format!("claiming the alert {kind} wrote no row"))?;
+            .map_err(|error| AlertError::Claim {
+                kind: kind.to_owned(),
+                error,
+            })?
+            .ok_or_else(|| AlertError::NoRow {
+                kind: kind.to_owned(),
+            })?;
         if claimed.claim.as_deref() != Some(claim.as_str()) {
             return Ok(Raised::AlreadySent {
                 count: claimed.count,
@@ -160,7 +193,7 @@ impl Alerts {
                          WHERE kind = ?1 AND claim = ?2",
                     )
                     .bind(&[text(kind), text(&claim)])
-                    .map_err(|e| e.to_string())?;
+                    .map_err(AlertError::Statement)?;
                 let released = platform::d1::all(statement)
                     .await
                     .and_then(|result| result.checked().map(|_| ()));
@@ -168,14 +201,14 @@ impl Alerts {
                     // The claim stays; the alert is still not lost, as the caller retries.
                     worker::console_error!("releasing the alert {kind}: {e}");
                 }
-                Err(format!("the operator alert could not be sent: {error}"))
+                Err(AlertError::NotSent(error))
             }
         }
     }
 
     /// Sends `message` as it is, without deduplication: the scheduler's reminder digest,
     /// which deduplicates per draft itself. `Err` when the webhook failed.
-    pub async fn notify(&self, message: &str) -> Result<(), String> {
+    pub async fn notify(&self, message: &str) -> Result<(), WebhookError> {
         self.send(message).await
     }
 
@@ -186,7 +219,7 @@ impl Alerts {
             .bind(&[text(kind)])
     }
 
-    async fn send(&self, message: &str) -> Result<(), String> {
+    async fn send(&self, message: &str) -> Result<(), WebhookError> {
         let Some(url) = &self.webhook else {
             worker::console_error!("OPERATOR ALERT (no ALERT_WEBHOOK_URL is set): {message}");
             return Ok(());
@@ -200,19 +233,18 @@ impl Alerts {
         };
         // Errors name no URL: the webhook's URL is its secret, and the runtime's own fetch
         // errors can quote it ("Fetch API cannot load: <url>"), so their text is dropped.
-        let response = fetch_text(&call, WEBHOOK_TIMEOUT_MS)
-            .await
-            .map_err(|error| match error {
-                HttpError::Timeout(ms) => format!("the alert webhook gave no answer within {ms} ms"),
-                HttpError::Transport(_) => {
-                    "the alert webhook could not be reached (the error's text is not logged: it can contain the webhook's URL)".to_owned()
-                }
-            })?;
+        let response =
+            fetch_text(&call, WEBHOOK_TIMEOUT_MS)
+                .await
+                .map_err(|error| match error {
+                    HttpError::Timeout(ms) => WebhookError::Timeout(ms),
+                    HttpError::Transport(_) => WebhookError::Unreachable,
+                })?;
         let status = response.status;
         if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(format!("the alert webhook answered HTTP {status}"))
+            Err(WebhookError::Status(status))
         }
     }
 }

@@ -4,6 +4,7 @@
 use domain::draft::DraftId;
 use platform::store::StoreError;
 
+use crate::alert::AlertError;
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +32,8 @@ pub enum PublishError {
     #[error(transparent)]
     Worker(#[from] worker::Error),
     /// The operator's alert could not be sent.
-    #[error("{0}")]
-    Alert(String),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
     /// The run stopped dead at a crash point (`PUBLISH_CRASH_AFTER`, simulator only).
     #[error("stopped dead after {0} (PUBLISH_CRASH_AFTER)")]
     Crash(String),

@@ -173,7 +173,7 @@ async fn decide(
 ) -> Result<Option<Done>, PublishError> {
     let started = now();
     let skip = match draft.status() {
-        // A message that arrived before the post's time (the scheduler's side, posts.rs).
+        // A message that arrived before the post's time (`early.rs`).
         Status::Approved => match draft.scheduled_at().filter(|at| *at > started) {
             Some(at) => {
                 return early::arrived_early(ctx, message, &draft, at, started)
@@ -379,7 +379,7 @@ async fn log_skip(
 
 /// A live claim holds the draft: this delivery steps aside and queues nothing, so duplicate
 /// deliveries never multiply the work. If the holder died, the scheduler's recovery queues
-/// the draft again once the lease lapsed (posts.rs).
+/// the draft again once the lease lapsed (`scheduler::posts`).
 async fn step_aside(
     ctx: &Ctx<'_>,
     message: &QueueMessage,
@@ -398,9 +398,7 @@ pub async fn alert_failed(ctx: &Ctx<'_>, draft: &DraftRow) -> Result<String, Pub
         .as_ref()
         .is_some_and(|row| row.error_class.as_deref() == Some(ErrorClass::TokenInvalid.as_str()));
     let account = ctx.accounts.name_of(draft.account_id.as_deref());
-    let raised = alert::draft_failed(&ctx.alerts, draft, token, &account)
-        .await
-        .map_err(PublishError::Alert)?;
+    let raised = alert::draft_failed(&ctx.alerts, draft, token, &account).await?;
     Ok(match raised {
         Raised::Sent => "the operator was alerted".into(),
         Raised::AlreadySent { count } => {

@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use worker::Env;
 
 use crate::accounts::Accounts;
-use crate::alert::Alerts;
+use crate::alert::{AlertError, Alerts, WebhookError};
 use crate::settings::{LOCAL_MEDIA_BASE_URL, Settings};
 
 /// Drafts looked at per task and run; the rest wait for the next run.
@@ -44,10 +44,10 @@ pub enum TaskError {
     #[error("draft {id}: sending generate_image failed: {error}")]
     ImageNotSent { id: DraftId, error: worker::Error },
     /// The operator's alert could not be sent; it is raised again by the next run.
-    #[error("{0}")]
-    Alert(String),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
     #[error("the reminder digest was not sent ({0}); the next run tries again")]
-    DigestNotSent(String),
+    DigestNotSent(WebhookError),
     #[error("the daily token check got no answer: {}", .0.join("; "))]
     NoAnswer(Vec<String>),
     /// Some accounts' work failed, each said; the others' was done.

@@ -146,7 +146,7 @@ async fn plan_account(
                 .raise(&token_invalid_kind(account.id()), &text, Some(REPEAT_AFTER))
                 .await
             {
-                report.errors.push(error);
+                report.errors.push(error.to_string());
             }
             let reason = format!(
                 "held back: the Instagram access token of {label} is expired or invalid ({failure}); the post is queued once it works again"

@@ -158,7 +158,7 @@ impl Refresh<'_> {
             );
             let kind = format!("account_needs_reconnect:{id}:{}", format_rfc3339(now));
             if let Err(error) = self.run.alerts.raise(&kind, &text, None).await {
-                errors.push(error);
+                errors.push(error.to_string());
             }
         }
         Ok(())
@@ -192,7 +192,7 @@ impl Refresh<'_> {
                 .raise(&token_expiring_kind(id, &at), &text, None)
                 .await
             {
-                errors.push(error);
+                errors.push(error.to_string());
             }
         }
         Ok(())

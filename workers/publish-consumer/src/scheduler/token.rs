@@ -83,8 +83,7 @@ async fn check_accounts(
             );
             run.alerts
                 .raise(&token_expiring_kind(account.id(), &at), &text, None)
-                .await
-                .map_err(TaskError::Alert)?;
+                .await?;
             report.token_expiring = true;
         }
     }
@@ -122,8 +121,7 @@ async fn check_one(
             );
             run.alerts
                 .raise(&token_invalid_kind(account.id()), &text, Some(REPEAT_AFTER))
-                .await
-                .map_err(TaskError::Alert)?;
+                .await?;
             Ok(None)
         }
         Err(failure) => Ok(Some(Err(failure))),
