@@ -1,7 +1,8 @@
 //! The module graph of every crate in the workspace has no loop: a module (a file or a
 //! folder directly under a crate's `src/`) that uses another through `crate::` never is used
 //! back by it, directly or through others. Read from the sources, so it holds for every
-//! crate and Worker, this one included.
+//! crate and Worker, this one included. And this Worker's files stay readable: none over
+//! [`MAX_FILE_LINES`] lines, no function over [`MAX_FN_LINES`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -16,6 +17,9 @@ const KNOWN_LOOPS: &[(&str, &str, &str)] = &[
     ("workers/api", "auth", "drafts"),
     ("workers/api", "drafts", "scope"),
 ];
+
+const MAX_FILE_LINES: usize = 600;
+const MAX_FN_LINES: usize = 80;
 
 /// Module name to the modules it uses, for one crate.
 type Graph = BTreeMap<String, BTreeSet<String>>;
@@ -220,4 +224,68 @@ fn no_crate_of_the_workspace_has_a_module_loop() {
             .all(|(c, _, _)| !c.ends_with("publish-consumer"))
     );
     assert!(checked >= 9, "only {checked} crates read");
+}
+
+/// The functions in `source` longer than `max` lines, with their lengths: from the line that
+/// opens one (`fn`, with its visibility and `async`) to the brace at its indentation that
+/// closes it.
+fn long_functions(source: &str, max: usize) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut long = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let indent = line.len() - code.len();
+        let mut rest = code;
+        for prefix in ["pub(crate) ", "pub(super) ", "pub ", "async ", "const "] {
+            rest = rest.strip_prefix(prefix).unwrap_or(rest);
+        }
+        let Some(name) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        let name = first_segment(name);
+        let Some(open) = (start..lines.len()).find(|&i| {
+            let end = lines[i].trim_end();
+            end.ends_with('{') || end.ends_with(';')
+        }) else {
+            continue;
+        };
+        if lines[open].trim_end().ends_with(';') {
+            continue;
+        }
+        let close = format!("{}}}", " ".repeat(indent));
+        let end = (open + 1..lines.len())
+            .find(|&i| lines[i] == close)
+            .unwrap_or(lines.len() - 1);
+        if end - start + 1 > max {
+            long.push((name, end - start + 1));
+        }
+    }
+    long
+}
+
+#[test]
+fn a_long_function_is_measured_from_its_signature_to_its_closing_brace() {
+    let body = "    let x = 1;\n".repeat(5);
+    let source = format!(
+        "pub async fn long(\n    a: u32,\n) -> u32 {{\n{body}}}\n\nfn short() {{}}\nfn decl();\n"
+    );
+    assert_eq!(long_functions(&source, 8), vec![("long".to_owned(), 9)]);
+    assert!(long_functions(&source, 9).is_empty());
+}
+
+#[test]
+fn this_workers_files_and_functions_stay_small() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "only {} files read", files.len());
+    for file in files {
+        let source = fs::read_to_string(&file).unwrap_or_default();
+        let lines = source.lines().count();
+        assert!(lines <= MAX_FILE_LINES, "{}: {lines} lines", file.display());
+        let long = long_functions(&source, MAX_FN_LINES);
+        assert!(long.is_empty(), "{}: {long:?}", file.display());
+    }
 }
