@@ -6,7 +6,7 @@ use platform::config::{number, or_default};
 use platform::d1::Usage;
 use platform::schedule::ScheduleStore;
 use platform::scheduler_tasks::Tasks;
-use platform::store::{DraftStore, StoreError};
+use platform::store::{Change, DraftRow, DraftStore, StoreError};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use worker::Env;
@@ -67,6 +67,43 @@ impl TaskError {
 }
 
 impl Run<'_> {
+    /// Applies `change` to the draft `row` as read, at the run's time: `Some` with the new
+    /// row when it won, `None` when the draft changed meanwhile. `doing` names the write in
+    /// the error.
+    pub async fn apply(
+        &self,
+        row: &DraftRow,
+        change: &Change<'_>,
+        doing: &'static str,
+    ) -> Result<Option<DraftRow>, TaskError> {
+        let id = DraftId::parse(&row.id)?;
+        self.store
+            .apply(id, row.expected_state(), change, self.now)
+            .await
+            .map_err(|error| TaskError::Draft { id, doing, error })
+    }
+
+    /// Frees the periodic `task` this run claimed: recorded as done when its work succeeded
+    /// (`done`), else released at once for the next run. A failure to free it is reported
+    /// as freeing `what`; its lease frees it anyway.
+    pub async fn free_task(
+        &self,
+        task: &str,
+        claim: &str,
+        done: bool,
+        what: &str,
+        report: &mut Report,
+    ) {
+        let freed = if done {
+            self.tasks.finish(task, claim, self.now).await
+        } else {
+            self.tasks.release(task, claim).await
+        };
+        if let Err(error) = freed {
+            report.errors.push(format!("freeing {what}: {error}"));
+        }
+    }
+
     /// The publishing settings, or why the tasks that call Instagram cannot run.
     pub fn publishing(&self) -> Result<(&Settings, &Accounts), TaskError> {
         let settings = self

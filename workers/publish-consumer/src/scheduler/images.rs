@@ -32,15 +32,7 @@ pub async fn ask_again(run: &Run<'_>, report: &mut Report) -> Result<(), TaskErr
                 requests,
                 reason: &reason,
             };
-            let failed = run
-                .store
-                .apply(id, row.expected_state(), &change, run.now)
-                .await
-                .map_err(|error| TaskError::Draft {
-                    id,
-                    doing: "failing its image",
-                    error,
-                })?;
+            let failed = run.apply(row, &change, "failing its image").await?;
             if failed.is_some() {
                 report.images_failed += 1;
             }
@@ -48,14 +40,8 @@ pub async fn ask_again(run: &Run<'_>, report: &mut Report) -> Result<(), TaskErr
         }
         let change = Change::ImageAskedAgain { requests };
         let asked = run
-            .store
-            .apply(id, row.expected_state(), &change, run.now)
-            .await
-            .map_err(|error| TaskError::Draft {
-                id,
-                doing: "asking for its image again",
-                error,
-            })?;
+            .apply(row, &change, "asking for its image again")
+            .await?;
         if asked.is_none() {
             continue;
         }

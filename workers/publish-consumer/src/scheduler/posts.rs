@@ -177,16 +177,7 @@ async fn hold(
         return Ok(());
     }
     let change = Change::PublishHeld { reason, until };
-    let id = draft_id(row)?;
-    let held = run
-        .store
-        .apply(id, row.expected_state(), &change, run.now)
-        .await
-        .map_err(|error| TaskError::Draft {
-            id,
-            doing: "holding it",
-            error,
-        })?;
+    let held = run.apply(row, &change, "holding it").await?;
     if held.is_some() {
         report.held += 1;
     }
@@ -235,20 +226,12 @@ pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), Tas
 /// Queues the draft's publish message if no other run did since `row` was read. `Ok(false)`:
 /// another run (or a consumer) was first.
 async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, TaskError> {
-    let id = draft_id(row)?;
+    let id = DraftId::parse(&row.id)?;
     let change = Change::PublishQueued {
         due_at: run.now,
         previous: row.publish_due_at.as_deref(),
     };
-    let won = run
-        .store
-        .apply(id, row.expected_state(), &change, run.now)
-        .await
-        .map_err(|error| TaskError::Draft {
-            id,
-            doing: "queueing it",
-            error,
-        })?;
+    let won = run.apply(row, &change, "queueing it").await?;
     if won.is_none() {
         return Ok(false);
     }
@@ -265,8 +248,4 @@ async fn queue_one(run: &Run<'_>, row: &DraftRow) -> Result<bool, TaskError> {
         .await
         .map_err(|error| TaskError::PublishNotSent { id, error })?;
     Ok(true)
-}
-
-fn draft_id(row: &DraftRow) -> Result<DraftId, TaskError> {
-    Ok(DraftId::parse(&row.id)?)
 }

@@ -138,6 +138,13 @@ impl Refresh<'_> {
         Ok(())
     }
 
+    /// Tells the operator once per `kind`; an alert not sent goes to `errors`.
+    async fn alert(&self, kind: &str, text: &str, errors: &mut Vec<String>) {
+        if let Err(error) = self.run.alerts.raise(kind, text, None).await {
+            errors.push(error.to_string());
+        }
+    }
+
     /// Meta refused the token (190): the account needs reconnecting, the operator hears once.
     async fn refused(
         &self,
@@ -157,9 +164,7 @@ impl Refresh<'_> {
                 "The Instagram account {label} needs reconnecting: {reason}. Its posts wait, none fails, until it is connected again (replace INSTAGRAM_ACCESS_TOKEN for the account in the settings, or connect it again)."
             );
             let kind = format!("account_needs_reconnect:{id}:{}", format_rfc3339(now));
-            if let Err(error) = self.run.alerts.raise(&kind, &text, None).await {
-                errors.push(error.to_string());
-            }
+            self.alert(&kind, &text, errors).await;
         }
         Ok(())
     }
@@ -186,14 +191,8 @@ impl Refresh<'_> {
             let text = format!(
                 "The Instagram access token of {label} expires at {at} and could not be renewed ({reason}). It is tried again every run; if it keeps failing, connect the account again (or replace INSTAGRAM_ACCESS_TOKEN) before then, or publishing to it stops."
             );
-            if let Err(error) = self
-                .run
-                .alerts
-                .raise(&token_expiring_kind(id, &at), &text, None)
-                .await
-            {
-                errors.push(error.to_string());
-            }
+            self.alert(&token_expiring_kind(id, &at), &text, errors)
+                .await;
         }
         Ok(())
     }

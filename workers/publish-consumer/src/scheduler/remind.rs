@@ -29,15 +29,14 @@ pub async fn remind(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError>
         return Ok(());
     }
     let result = digest(run, report).await;
-    let freed = match &result {
-        Ok(()) => run.tasks.finish(REMINDERS, &claim, run.now).await,
-        Err(_) => run.tasks.release(REMINDERS, &claim).await,
-    };
-    if let Err(error) = freed {
-        report
-            .errors
-            .push(format!("freeing the reminders task: {error}"));
-    }
+    run.free_task(
+        REMINDERS,
+        &claim,
+        result.is_ok(),
+        "the reminders task",
+        report,
+    )
+    .await;
     result
 }
 

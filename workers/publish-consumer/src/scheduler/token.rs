@@ -41,15 +41,14 @@ pub async fn check(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> 
         return Ok(());
     }
     let result = check_accounts(run, publish, accounts, report).await;
-    let freed = match &result {
-        Ok(()) => run.tasks.finish(TOKEN_CHECK, &claim, run.now).await,
-        Err(_) => run.tasks.release(TOKEN_CHECK, &claim).await,
-    };
-    if let Err(error) = freed {
-        report
-            .errors
-            .push(format!("freeing the token check: {error}"));
-    }
+    run.free_task(
+        TOKEN_CHECK,
+        &claim,
+        result.is_ok(),
+        "the token check",
+        report,
+    )
+    .await;
     result
 }
 
