@@ -190,16 +190,13 @@ async fn hold(
 pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     let overdue = run.now - run.settings.lost_after;
     let lost = run.select.lost_messages(overdue, PER_RUN).await?;
-    for row in &lost {
-        if queue_one(run, row).await? {
-            worker::console_log!(
-                "draft {}: its publish message was due at {} and never handled; queued again",
-                row.id,
-                row.publish_due_at.as_deref().unwrap_or("?")
-            );
-            report.lost_requeued += 1;
-        }
-    }
+    report.lost_requeued += requeue(run, &lost, |row| {
+        format!(
+            "its publish message was due at {} and never handled; queued again",
+            row.publish_due_at.as_deref().unwrap_or("?")
+        )
+    })
+    .await?;
     Ok(())
 }
 
@@ -210,17 +207,30 @@ pub async fn requeue_lost(run: &Run<'_>, report: &mut Report) -> Result<(), Task
 pub async fn recover_stuck(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError> {
     let lapsed = run.now - run.settings.lost_after;
     let stuck = run.select.stuck_publishing(lapsed, PER_RUN).await?;
-    for row in &stuck {
+    report.stuck_requeued += requeue(run, &stuck, |row| {
+        format!(
+            "stuck publishing since its claim lapsed at {}; queued for reconciliation",
+            row.claim_expires_at.as_deref().unwrap_or("?")
+        )
+    })
+    .await?;
+    Ok(())
+}
+
+/// Queues each of `rows` again, logging `note` of each queued; how many were.
+async fn requeue(
+    run: &Run<'_>,
+    rows: &[DraftRow],
+    note: impl Fn(&DraftRow) -> String,
+) -> Result<usize, TaskError> {
+    let mut queued = 0;
+    for row in rows {
         if queue_one(run, row).await? {
-            worker::console_log!(
-                "draft {}: stuck publishing since its claim lapsed at {}; queued for reconciliation",
-                row.id,
-                row.claim_expires_at.as_deref().unwrap_or("?")
-            );
-            report.stuck_requeued += 1;
+            worker::console_log!("draft {}: {}", row.id, note(row));
+            queued += 1;
         }
     }
-    Ok(())
+    Ok(queued)
 }
 
 /// Queues the draft's publish message if no other run did since `row` was read. `Ok(false)`:
