@@ -198,7 +198,7 @@ async fn publish_batch(
 }
 
 /// Each message with its draft as the batch read it, if it did. A draft delivered twice in
-/// one batch: the second delivery reads it afresh.
+/// one batch: every delivery reads it afresh (and so makes no container before its claim).
 fn with_snapshots(
     messages: Vec<(RawMessage, QueueMessage, OffsetDateTime)>,
     snapshots: Option<Vec<DraftRow>>,
@@ -206,6 +206,12 @@ fn with_snapshots(
     let mut snapshots: HashMap<String, DraftRow> = snapshots
         .map(|rows| rows.into_iter().map(|row| (row.id.clone(), row)).collect())
         .unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    for (_, message, _) in &messages {
+        if !seen.insert(message.id) {
+            snapshots.remove(&message.id.to_string());
+        }
+    }
     messages
         .into_iter()
         .map(|(raw, message, received_at)| {

@@ -121,7 +121,10 @@ impl Done {
 
 /// How a run starts: the publish workflow, or the failed queue's give-up with its reason.
 pub enum Start {
-    Publish,
+    /// `container_early`: a run that opens with a new container makes it while the claim is
+    /// written. Only for a draft decided on the batch's snapshot and delivered once in it, so
+    /// a duplicate delivery makes no container of its own.
+    Publish { container_early: bool },
     /// The draft's account cannot publish now: the draft waits with this reason.
     AccountUnavailable(String),
     /// `cause`: the logged failure that led here, which the give-up row names.
@@ -203,7 +206,9 @@ async fn decide(
     }
     let start = match ctx.account(&draft)?.unavailable() {
         Some(reason) => Start::AccountUnavailable(reason),
-        None => Start::Publish,
+        None => Start::Publish {
+            container_early: !read_now,
+        },
     };
     match claim_and_run(ctx, message, tracer, &draft, start).await? {
         Some(done) => Ok(Some(done)),
@@ -337,7 +342,9 @@ async fn claim(
     // trip less per draft. The claim's conditions are the snapshot's, so a claim that holds
     // holds for the text the container was made from.
     let early_post = match start {
-        Start::Publish if Machine::opens_with_container(&draft.publish_record()) => {
+        Start::Publish {
+            container_early: true,
+        } if Machine::opens_with_container(&draft.publish_record()) => {
             post_of(draft, ctx.settings).ok()
         }
         _ => None,

@@ -58,7 +58,7 @@ impl Run<'_, '_> {
         let record = self.row.publish_record();
         let at = now();
         let (mut machine, mut action) = match start {
-            Start::Publish => Machine::start(
+            Start::Publish { .. } => Machine::start(
                 self.ctx.settings.policy(),
                 record,
                 self.post().err(),
