@@ -7,7 +7,19 @@ export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 export const OPENAI_KEY = "sk-test-e2e-7Qx2Lk9PzR4mWv8N";
 export const OPENAI_MODEL = "gpt-e2e-fake";
 
-/** The ids of every draft row. */
+/** D1's RFC 3339 form of `date`, whole seconds, as the Workers write times. */
+export function rfc3339(date) {
+  return date.toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * The caption Instagram receives: domain::content::PostText::instagram_caption (the caption,
+ * then a blank line and the hashtags, each with one `#`).
+ */
+export function instagramCaption(caption, hashtags) {
+  return hashtags.length === 0 ? caption.trim() : `${caption.trim()}\n\n${hashtags.map((tag) => `#${tag.replace(/^#/, "")}`).join(" ")}`;
+}
+
 /** `INSERT INTO table` of `row`'s columns and values, a statement to run or batch. */
 export function insertStatement(db, table, row) {
   const names = Object.keys(row);
@@ -16,6 +28,7 @@ export function insertStatement(db, table, row) {
     .bind(...Object.values(row));
 }
 
+/** The ids of every draft row. */
 export async function draftIds(pipeline) {
   const { results } = await pipeline.db.prepare("SELECT id FROM drafts").all();
   return new Set(results.map((row) => row.id));
