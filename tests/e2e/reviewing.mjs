@@ -5,13 +5,17 @@
 import assert from "node:assert/strict";
 import { REVIEWER } from "./harness.mjs";
 
-export function reviewing(current) {
+/** Client addresses, each of its own, so one test's failures do not count against another's. */
+function counter() {
   let clients = 0;
-  /** A client address of its own, so one test's failures do not count against another's. */
-  function client() {
+  return () => {
     clients += 1;
     return `198.51.100.${clients}`;
-  }
+  };
+}
+
+/** `client()` hands out the client address of each sign-in unless a test names one. */
+export function reviewing(current, { client = counter() } = {}) {
 
   /** A generated draft with its image stored, as a reviewer finds it. */
   async function readyDraft(via = current()) {
@@ -63,5 +67,5 @@ export function reviewing(current) {
     return approved.json;
   }
 
-  return { client, readyDraft, postSignIn, signIn, withSession, publishSends, approvedDraft };
+  return { readyDraft, postSignIn, signIn, withSession, publishSends, approvedDraft };
 }
