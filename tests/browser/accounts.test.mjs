@@ -4,8 +4,8 @@
 // account; and a reviewer limited to one account, who can neither open nor approve the
 // other's drafts, on the page or through the API. Screenshots in target/screenshots/.
 import assert from "node:assert/strict";
-import { after, afterEach, before, test } from "node:test";
-import { AIKO, BEN, instagramCaption, launchChromium, overflow, screenshot, sessionCookie, signIn, startReview } from "./support.mjs";
+import { after, before, test } from "node:test";
+import { AIKO, BEN, instagramCaption, launchChromium, overflow, screenshot, sessionCookie, signIn, startReview, trackPages } from "./support.mjs";
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
@@ -14,8 +14,7 @@ const REVIEWERS = `${AIKO.name}:${AIKO.token}\n${BEN.name}:${BEN.token} @shop_os
 
 let review;
 let browser;
-let contexts = [];
-let problems = [];
+const pages = trackPages();
 before(async () => {
   [review, browser] = await Promise.all([
     startReview({
@@ -41,23 +40,10 @@ after(async () => {
   await browser?.close();
   await review?.dispose();
 });
-afterEach(async () => {
-  await Promise.all(contexts.map((context) => context.close()));
-  contexts = [];
-  const seen = problems;
-  problems = [];
-  assert.deepEqual(seen, [], "the page had script errors or CSP violations");
-});
 
 async function open(options = DESKTOP) {
-  const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(`${page.url()}: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
-  });
-  return page;
+  const context = await pages.newContext(browser, options);
+  return pages.watch(await context.newPage());
 }
 
 const simAccount = (username) => review.sim.state.accounts().find((a) => a.username === username);

@@ -5,7 +5,7 @@
 // `failed`, escaping, conflicts, the keyboard, a phone-sized screen, and the headers.
 // Screenshots land in target/screenshots/ (ignored by git) for a person to look at.
 import assert from "node:assert/strict";
-import { after, afterEach, before, test } from "node:test";
+import { after, before, test } from "node:test";
 import {
   AIKO,
   API_TOKEN,
@@ -18,9 +18,11 @@ import {
   rfc3339,
   screenshot,
   sessionCookie,
+  sessionCookieFor as sessionCookieOf,
   signIn,
   startEvilSite,
   startReview,
+  trackPages,
 } from "./support.mjs";
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
@@ -29,10 +31,8 @@ const DESKTOP = { viewport: { width: 1280, height: 900 } };
 let review;
 let browser;
 let evil;
-/** Contexts opened by the running test, closed after it. */
-let contexts = [];
-/** Script errors and CSP violations seen on any page: there must be none. */
-let problems = [];
+/** Contexts opened by the running test, closed after it; script errors and CSP violations fail it. */
+const pages = trackPages();
 
 before(async () => {
   [review, browser, evil] = await Promise.all([startReview({ record: true }), launchChromium(), startEvilSite()]);
@@ -42,20 +42,9 @@ after(async () => {
   await review?.dispose();
   await evil?.close();
 });
-afterEach(async () => {
-  await Promise.all(contexts.map((context) => context.close()));
-  contexts = [];
-  const seen = problems;
-  problems = [];
-  assert.deepEqual(seen, [], "the page had script errors or CSP violations");
-});
 
-/**
- * The session cookie as the browser keeps it: `__Host-` cookies are host-only, `Secure` and
- * for `Path=/` (a cookie given with a URL would be neither here).
- */
 function sessionCookieFor(name, value) {
-  return { name, value, domain: new URL(review.url).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" };
+  return sessionCookieOf(review.url, name, value);
 }
 
 /**
@@ -63,8 +52,7 @@ function sessionCookieFor(name, value) {
  * reviewer's kept session, or with a session of its own when `fresh`.
  */
 async function open(reviewer = AIKO, options = DESKTOP, { fresh = false } = {}) {
-  const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
-  contexts.push(context);
+  const context = await pages.newContext(browser, options);
   if (reviewer) {
     const [name, value] = (await sessionCookie(review.url, reviewer, { fresh })).split("=");
     await context.addCookies([sessionCookieFor(name, value)]);
@@ -75,10 +63,7 @@ async function open(reviewer = AIKO, options = DESKTOP, { fresh = false } = {}) 
 }
 
 function watch(page) {
-  page.on("pageerror", (error) => problems.push(`${page.url()}: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
-  });
+  return pages.watch(page);
 }
 
 /** Waits until `probe` (run in node) is truthy. */
@@ -1163,8 +1148,7 @@ test("sign out everywhere ends the reviewer's sessions in every browser", async 
 
 test("a draft page waiting for a post to go out polls less and less often, at least once a minute", async (t) => {
   const approved = await approvedForLater();
-  const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...DESKTOP });
-  contexts.push(context);
+  const context = await pages.newContext(browser, DESKTOP);
   const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
   await context.addCookies([sessionCookieFor(name, value)]);
   const page = await context.newPage();

@@ -1,18 +1,18 @@
 // What the review page's browser tests share: Debian's Chromium driven by playwright-core,
-// the compiled Workers started through the e2e harness with reviewers configured, the Graph
-// API simulator behind the publish consumer, and helpers that make drafts, sign in, check
+// the compiled Workers started through the e2e harness (startWithGraph) with reviewers
+// configured and the Graph API simulator behind the publish consumer, and helpers that make drafts, sign in, check
 // the security headers and keep screenshots.
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { afterEach } from "node:test";
 import { chromium } from "playwright-core";
-import { startGraphSimulator } from "../fakes/graph-api.mjs";
-import { API_TOKEN, ROOT, startPipeline } from "../e2e/harness.mjs";
-import { insertStatement } from "../e2e/support.mjs";
+import { API_TOKEN, GraphPipeline, ROOT, startWithGraph } from "../e2e/harness.mjs";
+import { insertStatement, instagramCaption, rfc3339 } from "../e2e/support.mjs";
 
-export { API_TOKEN };
+export { API_TOKEN, instagramCaption, rfc3339 };
 
 /** Debian's chromium (scripts/setup installs it); playwright-core's own download never works here. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -52,65 +52,26 @@ export async function launchChromium() {
 }
 
 /**
- * A relay in front of the api Worker standing for its public origin: the simulator downloads
- * `image_url` from it as Meta downloads from the public URL. Its target is set once the
- * pipeline is up (its URL is known only then).
- */
-async function startRelay() {
-  const relay = { target: null };
-  const server = createServer(async (req, res) => {
-    try {
-      const upstream = await fetch(relay.target + req.url, { method: req.method });
-      const body = Buffer.from(await upstream.arrayBuffer());
-      res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/octet-stream" });
-      res.end(body);
-    } catch (error) {
-      res.writeHead(502, { "content-type": "text/plain" });
-      res.end(String(error));
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  relay.url = `http://127.0.0.1:${server.address().port}`;
-  relay.close = () => new Promise((resolve) => server.close(resolve));
-  return relay;
-}
-
-/**
  * The three Workers with two reviewers configured and every queue running: a generated
  * draft gets its image from the image consumer, an approved one is published by the publish
  * consumer against the Graph API simulator (`review.sim`). `record` keeps every queue send
  * in `review.pipeline.sent`; `variants` start more api Workers on the same storage with other
  * variables (`review.pipeline.variant(name)`); `sim` are the simulator's options.
  */
-export async function startReview({ record = false, api = {}, variants = {}, sim: simOptions = {} } = {}) {
-  const sim = await startGraphSimulator(simOptions);
-  const relay = await startRelay();
-  // `api` may be a function of the simulator, for settings that name its URL.
-  const apiVars = typeof api === "function" ? api(sim) : api;
-  const pipeline = await startPipeline(
-    {
-      api: { REVIEWERS, ...apiVars },
-      "publish-consumer": {
-        GRAPH_API_BASE_URL: sim.url,
-        GRAPH_API_VERSION: sim.apiVersion,
-        PUBLIC_MEDIA_BASE_URL: relay.url,
-        GRAPH_TIMEOUT_MS: "5000",
-      },
-    },
-    { record, variants },
-  );
-  relay.target = pipeline.url;
-  return new Review(pipeline, sim, relay);
+export async function startReview({ record = false, api = {}, variants = {}, sim = {} } = {}) {
+  const started = await startWithGraph({
+    sim,
+    // `api` may be a function of the simulator, for settings that name its URL.
+    vars: (simulator) => ({
+      api: { REVIEWERS, ...(typeof api === "function" ? api(simulator) : api) },
+      "publish-consumer": { GRAPH_TIMEOUT_MS: "5000" },
+    }),
+    options: { record, variants },
+  });
+  return new Review(started);
 }
 
-export class Review {
-  constructor(pipeline, sim, relay) {
-    this.pipeline = pipeline;
-    this.sim = sim;
-    this.relay = relay;
-    this.url = pipeline.url;
-    this.db = pipeline.db;
-  }
+export class Review extends GraphPipeline {
 
   /** A draft from the generate endpoint (template writer), with its image made unless `image: false`. */
   async generate(body = {}, { image = true } = {}) {
@@ -174,10 +135,6 @@ export class Review {
     return row;
   }
 
-  row(id) {
-    return this.pipeline.draftRow(id);
-  }
-
   /** A JSON API request with the bearer token (or `token: null`, or a cookie in `headers`). */
   request(method, path, options) {
     return this.pipeline.request(method, path, options);
@@ -186,22 +143,47 @@ export class Review {
   eventually(probe, options) {
     return this.pipeline.eventually(probe, options);
   }
-
-  async dispose() {
-    await this.pipeline?.dispose();
-    await this.sim?.close();
-    await this.relay?.close();
-  }
 }
 
-/** D1's RFC 3339 form, whole seconds. */
-export function rfc3339(date) {
-  return date.toISOString().replace(/\.\d+Z$/, "Z");
+/**
+ * The browser contexts a test file's tests open, each closed after its test, and the script
+ * errors and CSP violations seen on any page watched: a test after which any was seen fails.
+ * Call once at the top of a test file (it registers the `afterEach`).
+ */
+export function trackPages() {
+  let contexts = [];
+  let problems = [];
+  afterEach(async () => {
+    await Promise.all(contexts.map((context) => context.close()));
+    contexts = [];
+    const seen = problems;
+    problems = [];
+    assert.deepEqual(seen, [], "the page had script errors or CSP violations");
+  });
+  return {
+    /** A new context (its own cookies) in Tokyo's time zone and en-US unless `options` say. */
+    async newContext(browser, options = {}) {
+      const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
+      contexts.push(context);
+      return context;
+    },
+    /** Records `page`'s script errors and CSP violations. */
+    watch(page) {
+      page.on("pageerror", (error) => problems.push(`${page.url()}: ${error.message}`));
+      page.on("console", (message) => {
+        if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
+      });
+      return page;
+    },
+  };
 }
 
-/** The caption Instagram receives: domain::content::PostText::instagram_caption. */
-export function instagramCaption(caption, hashtags) {
-  return hashtags.length === 0 ? caption.trim() : `${caption.trim()}\n\n${hashtags.map((tag) => `#${tag}`).join(" ")}`;
+/**
+ * The session cookie as the browser keeps it: `__Host-` cookies are host-only, `Secure` and
+ * for `Path=/` (a cookie given with a URL would be neither here).
+ */
+export function sessionCookieFor(base, name, value) {
+  return { name, value, domain: new URL(base).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" };
 }
 
 /** Signs `page` in through the login page with `reviewer`'s name and token. */

@@ -3,16 +3,15 @@
 // field, and a save from a page that is out of date is a conflict, not an overwrite.
 // Screenshots land in target/screenshots/.
 import assert from "node:assert/strict";
-import { after, afterEach, before, test } from "node:test";
-import { AIKO, BEN, launchChromium, overflow, screenshot, sessionCookie, startReview } from "./support.mjs";
+import { after, before, test } from "node:test";
+import { AIKO, BEN, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const ACCOUNT = "17841400000000201";
 
 let review;
 let browser;
-let contexts = [];
-let problems = [];
+const pages = trackPages();
 
 before(async () => {
   [review, browser] = await Promise.all([startReview(), launchChromium()]);
@@ -29,24 +28,12 @@ after(async () => {
   await browser?.close();
   await review?.dispose();
 });
-afterEach(async () => {
-  await Promise.all(contexts.map((context) => context.close()));
-  contexts = [];
-  const seen = problems;
-  problems = [];
-  assert.deepEqual(seen, [], "the page had script errors or CSP violations");
-});
 
 async function open(reviewer, options = PHONE) {
-  const context = await browser.newContext({ timezoneId: "Asia/Tokyo", locale: "en-US", ...options });
-  contexts.push(context);
+  const context = await pages.newContext(browser, options);
   const [name, value] = (await sessionCookie(review.url, reviewer)).split("=");
-  await context.addCookies([{ name, value, domain: new URL(review.url).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" }]);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(`${page.url()}: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
-  });
+  await context.addCookies([sessionCookieFor(review.url, name, value)]);
+  const page = pages.watch(await context.newPage());
   await page.goto(`${review.url}/review/voice`);
   return page.locator(`form[data-account="${ACCOUNT}"]`);
 }

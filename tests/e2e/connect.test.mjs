@@ -5,33 +5,35 @@
 import assert from "node:assert/strict";
 import { createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
-import { startGraphSimulator } from "../fakes/graph-api.mjs";
-import { REVIEWER, TOKEN_ENCRYPTION_KEY, startPipeline } from "./harness.mjs";
+import { GraphPipeline, REVIEWER, startWithGraph, TOKEN_ENCRYPTION_KEY } from "./harness.mjs";
 
 /** Limited to @shop_tokyo. */
 const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3c5e1" };
 const REVIEWERS = `${REVIEWER.name}:${REVIEWER.token}\n${AIKO.name}:${AIKO.token} @shop_tokyo`;
 
+let started;
 let sim;
 let pipeline;
 before(async () => {
-  sim = await startGraphSimulator({ accounts: [{ username: "shop_tokyo" }, { username: "shop_osaka" }, { username: "founder" }] });
-  const graph = {
-    INSTAGRAM_AUTHORIZE_BASE_URL: sim.url,
-    INSTAGRAM_TOKEN_BASE_URL: sim.url,
-    INSTAGRAM_GRAPH_BASE_URL: sim.url,
-    FACEBOOK_GRAPH_BASE_URL: sim.url,
-    GRAPH_API_VERSION: sim.apiVersion,
-  };
-  pipeline = await startPipeline(
-    { api: { REVIEWERS, ...graph }, "publish-consumer": { GRAPH_API_BASE_URL: sim.url, GRAPH_API_VERSION: sim.apiVersion } },
-    { idle: ["publish-consumer"], logs: true },
+  started = new GraphPipeline(
+    await startWithGraph({
+      sim: { accounts: [{ username: "shop_tokyo" }, { username: "shop_osaka" }, { username: "founder" }] },
+      vars: (sim) => ({
+        api: {
+          REVIEWERS,
+          INSTAGRAM_AUTHORIZE_BASE_URL: sim.url,
+          INSTAGRAM_TOKEN_BASE_URL: sim.url,
+          INSTAGRAM_GRAPH_BASE_URL: sim.url,
+          FACEBOOK_GRAPH_BASE_URL: sim.url,
+          GRAPH_API_VERSION: sim.apiVersion,
+        },
+      }),
+      options: { idle: ["publish-consumer"], logs: true },
+    }),
   );
+  ({ sim, pipeline } = started);
 });
-after(async () => {
-  await pipeline?.dispose();
-  await sim?.close();
-});
+after(() => started?.dispose());
 
 const userId = (username) => sim.state.accounts().find((a) => a.username === username).userId;
 

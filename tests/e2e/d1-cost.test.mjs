@@ -6,34 +6,32 @@
 // missed, or a meter that counts nothing, fails here.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { startGraphSimulator } from "../fakes/graph-api.mjs";
 import { startFakeLangSmith } from "../fakes/langsmith.mjs";
-import { startPipeline } from "./harness.mjs";
+import { GraphPipeline, startWithGraph } from "./harness.mjs";
 
 const LANGSMITH_KEY = "lsv2_pt_e2e_d1cost_0a1b2c3d4e5f";
 const PUBLISH = "publish-consumer";
 const DAY = 24 * 3600 * 1000;
 
+let started;
 let pipeline;
 let langsmith;
 let sim;
 before(async () => {
   langsmith = await startFakeLangSmith();
-  sim = await startGraphSimulator({ port: 0 });
   const tracing = { LANGSMITH_API_KEY: LANGSMITH_KEY, LANGSMITH_ENDPOINT: langsmith.url, LANGSMITH_PROJECT: "e2e-d1-cost" };
-  pipeline = await startPipeline(
-    {
-      api: tracing,
-      [PUBLISH]: { ...tracing, GRAPH_API_BASE_URL: sim.url, GRAPH_API_VERSION: sim.apiVersion },
-    },
-    // Only the request or the run under test touches D1 while it is measured.
-    { record: true, costs: true, idle: [PUBLISH, "image-consumer"] },
+  started = new GraphPipeline(
+    await startWithGraph({
+      vars: { api: tracing, [PUBLISH]: tracing },
+      // Only the request or the run under test touches D1 while it is measured.
+      options: { record: true, costs: true, idle: [PUBLISH, "image-consumer"] },
+    }),
   );
+  ({ pipeline, sim } = started);
 });
 after(async () => {
-  await pipeline?.dispose();
+  await started?.dispose();
   await langsmith?.close();
-  await sim?.close();
 });
 
 /** The rows D1 said `worker`'s statements read and wrote since `mark` (an index of costs). */

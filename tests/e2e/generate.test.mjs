@@ -98,7 +98,7 @@ test("openai: the draft holds the model's answer, and the model got the brief wi
   assert.equal(draft.approval, null);
   assert.equal(draft.lastError, null);
   // Whether the image is made yet depends on the image queue's batch timing here (the state
-  // before any delivery is tested deterministically in state.test.mjs). Either way the answer
+  // before any delivery is tested deterministically in edit.test.mjs). Either way the answer
   // is consistent: the text is the first revision, a stored image one more.
   const imageReady = draft.image.status === "ready";
   assert.equal(draft.revision, imageReady ? 2 : 1, JSON.stringify(draft.image));
@@ -377,122 +377,6 @@ test("a draft whose text fails after its image was made leaves no image behind",
   assert.equal(await pipeline.draftRow(imaged.id), null);
   assert.deepEqual(await pipeline.mediaKeys(`images/${imaged.id}/`), [], "the failed draft's image was left in R2");
   assertNothingStored(before, await pipeline.storedCounts(), "after a 502");
-});
-
-test("idempotency: a repeated request returns the same draft, with one model call, one row and one image", async () => {
-  await pipeline.settleImages();
-  const before = await pipeline.storedCounts();
-  const key = `idem-${randomUUID()}`;
-  const first = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(first.status, 201, first.text);
-  assert.equal(first.headers.get("idempotent-replayed"), null);
-  const second = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(second.status, 200, second.text);
-  assert.equal(second.headers.get("idempotent-replayed"), "true");
-  assert.equal(second.json.draftId, first.json.draftId);
-  assert.equal(second.json.caption, first.json.caption);
-  assert.deepEqual(second.json.writer, first.json.writer);
-  assert.equal(fake.calls().length, 1, "the replay called the model");
-
-  const id = first.json.draftId;
-  await pipeline.eventually(async () => (await pipeline.draftRow(id))?.image_status === "ready", { what: "the image" });
-  await drainImageQueue();
-  assert.equal((await pipeline.mediaKeys(`images/${id}/`)).length, 1, "images stored for the draft");
-  const after = await pipeline.storedCounts();
-  // One draft for the pair, one for the queue sentinel.
-  assert.equal(after.drafts, before.drafts + 2);
-  assert.equal(after.kvDrafts, before.kvDrafts + 2);
-  assert.equal(after.media, before.media + 2);
-  assert.equal(after.idempotencyKeys, before.idempotencyKeys + 1);
-  const held = await pipeline.db.prepare("SELECT draft_id FROM idempotency_keys WHERE key = ?1").bind(key).first();
-  assert.equal(held.draft_id, id);
-
-  // A replay after the image is made shows it.
-  const third = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(third.status, 200);
-  assert.equal(third.json.image.status, "ready");
-  assert.equal(fake.calls().length, 1);
-});
-
-test("idempotency: the same key with another body is refused with 422, and nothing runs", async () => {
-  const key = `idem-${randomUUID()}`;
-  const first = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(first.status, 201, first.text);
-  const before = await pipeline.storedCounts();
-  const other = await pipeline.generate({ ...BODY, brief: "A different brief" }, { headers: { "idempotency-key": key } });
-  assert.equal(other.status, 422, other.text);
-  assert.equal(other.json.error.code, "unprocessable");
-  assert.match(other.json.error.message, /Idempotency-Key/);
-  assert.equal(fake.calls().length, 1);
-  assertNothingStored(before, await pipeline.storedCounts(), "after a 422");
-  // The fingerprint is of the body as sent, before defaults and normalisation: a body that
-  // means the same but is written differently is another body.
-  for (const written of [{ ...BODY, brief: `  ${BRIEF} ` }, { ...BODY, language: "EN" }, { ...BODY, tone: undefined }]) {
-    const refused = await pipeline.generate(written, { headers: { "idempotency-key": key } });
-    assert.equal(refused.status, 422, `${JSON.stringify(written)}: ${refused.text}`);
-    assert.equal(refused.json.error.code, "unprocessable");
-  }
-  // The same JSON with its keys in another order and other spacing is the same body.
-  const reordered = `{\n  "hashtagCount": 5,\n  "keywords": [ "autumn", "chestnut cake" ],\n  "tone": "playful",  "language": "en",\n  "brief": ${JSON.stringify(BRIEF)}\n}`;
-  assert.notEqual(reordered, JSON.stringify(BODY));
-  assert.deepEqual(JSON.parse(reordered), BODY);
-  const same = await pipeline.generate(undefined, {
-    raw: reordered,
-    headers: { "content-type": "application/json", "idempotency-key": key },
-  });
-  assert.equal(same.status, 200, same.text);
-  assert.equal(same.headers.get("idempotent-replayed"), "true");
-  assert.equal(same.json.draftId, first.json.draftId);
-  assert.equal(fake.calls().length, 1);
-  assertNothingStored(before, await pipeline.storedCounts(), "after the 422s and the replay");
-});
-
-test("idempotency: after a 502 the key is free, and the retry makes the draft", async () => {
-  const key = `idem-${randomUUID()}`;
-  const before = await pipeline.storedCounts();
-  fake.script(reply.garbage(), reply.garbage());
-  const failed = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(failed.status, 502, failed.text);
-  assert.equal(await pipeline.count("idempotency_keys"), before.idempotencyKeys);
-
-  const retried = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(retried.status, 201, retried.text);
-  assert.equal(retried.headers.get("idempotent-replayed"), null);
-  assert.equal(retried.json.caption, VALID_POST.caption);
-  assert.equal(fake.calls().length, 3);
-  const held = await pipeline.db.prepare("SELECT draft_id FROM idempotency_keys WHERE key = ?1").bind(key).first();
-  assert.equal(held.draft_id, retried.json.draftId);
-});
-
-test("idempotency: a repeat while the first request still runs gets 409, then the draft", async () => {
-  const key = `idem-${randomUUID()}`;
-  fake.script(reply.delay(1000));
-  const first = pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  await pipeline.eventually(() => fake.calls().length === 1, { what: "the first model call" });
-  const early = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(early.status, 409, early.text);
-  assert.equal(early.json.error.code, "in_progress");
-  // The lease is 2 x LLM_TIMEOUT_MS (10 s) + 30 s = 50 s away; the wait asked for is capped at 60.
-  const retryAfter = Number(early.headers.get("retry-after"));
-  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 45 && retryAfter <= 50, `Retry-After ${early.headers.get("retry-after")}`);
-  const created = await first;
-  assert.equal(created.status, 201, created.text);
-  const late = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-  assert.equal(late.status, 200);
-  assert.equal(late.json.draftId, created.json.draftId);
-  assert.equal(fake.calls().length, 1);
-});
-
-test("an invalid Idempotency-Key is refused before anything runs", async () => {
-  const before = await pipeline.storedCounts();
-  for (const key of ["x".repeat(256), "two words"]) {
-    const refused = await pipeline.generate(BODY, { headers: { "idempotency-key": key } });
-    assert.equal(refused.status, 400, refused.text);
-    assert.equal(refused.json.error.code, "bad_request");
-    assert.match(refused.json.error.message, /Idempotency-Key/);
-  }
-  assert.equal(fake.calls().length, 0);
-  assertNothingStored(before, await pipeline.storedCounts(), "after a refused key");
 });
 
 test("the image is requested at once: it is made while the model is still writing the text", async () => {

@@ -3,12 +3,14 @@
 // and the D1 migrations applied. Outside services are replaced per test through variables.
 import { randomUUID } from "node:crypto";
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { startGraphSimulator } from "../fakes/graph-api.mjs";
+import { startScriptedFake } from "../fakes/server.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "test-token-5d41402abc4b2a76b9719d911017c592";
@@ -694,5 +696,98 @@ export class Pipeline {
 
   dispose() {
     return this.mf.dispose();
+  }
+}
+
+/**
+ * A relay in front of the api Worker, standing for its public origin: the simulator downloads
+ * `image_url` from it as Meta downloads from the public URL. Its target is set once the
+ * pipeline (whose URL is only known after start) is up. It counts what it served.
+ */
+async function startRelay() {
+  const relay = { target: null, served: [] };
+  const server = createServer(async (req, res) => {
+    try {
+      const upstream = await fetch(relay.target + req.url, { method: req.method });
+      const body = Buffer.from(await upstream.arrayBuffer());
+      relay.served.push({ path: req.url, status: upstream.status, bytes: body.length });
+      const headers = {};
+      for (const name of ["content-type", "etag", "cache-control"]) {
+        const value = upstream.headers.get(name);
+        if (value !== null) headers[name] = value;
+      }
+      res.writeHead(upstream.status, { ...headers, "content-length": body.length });
+      res.end(body);
+    } catch (error) {
+      res.writeHead(502, { "content-type": "text/plain" });
+      res.end(String(error));
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  relay.url = `http://127.0.0.1:${server.address().port}`;
+  relay.close = () => new Promise((resolve) => server.close(resolve));
+  return relay;
+}
+
+/**
+ * The one way to start the Workers with the Instagram side faked: the Graph API simulator
+ * (`sim`, its options) behind publish-consumer, a relay as the api's public origin (the
+ * simulator downloads images through it), and, with `webhook`, an alert webhook fake at
+ * `${webhook.url}/hook`. `vars` are per Worker as for startPipeline, or a function of the
+ * simulator answering them (for settings that name its URL); publish-consumer's Graph, media
+ * and webhook settings come first and `vars` go on top. `options` go to startPipeline.
+ * Answers `{ pipeline, sim, relay, webhook }`; `GraphPipeline` wraps it.
+ */
+export async function startWithGraph({ sim: simOptions = {}, vars = {}, webhook: withWebhook = false, options = {} } = {}) {
+  const sim = await startGraphSimulator(simOptions);
+  const relay = await startRelay();
+  const webhook = withWebhook
+    ? await startScriptedFake("alert-webhook", { path: "/hook", initial: () => ({ status: 200, body: { ok: true } }) })
+    : null;
+  const given = typeof vars === "function" ? vars(sim) : vars;
+  try {
+    const pipeline = await startPipeline(
+      {
+        ...given,
+        "publish-consumer": {
+          GRAPH_API_BASE_URL: sim.url,
+          GRAPH_API_VERSION: sim.apiVersion,
+          PUBLIC_MEDIA_BASE_URL: relay.url,
+          ...(webhook ? { ALERT_WEBHOOK_URL: `${webhook.url}/hook` } : {}),
+          ...(given["publish-consumer"] ?? {}),
+        },
+      },
+      options,
+    );
+    relay.target = pipeline.url;
+    return { pipeline, sim, relay, webhook };
+  } catch (error) {
+    // Nothing left listening: a failed start must not keep the test process alive.
+    await Promise.all([sim.close(), relay.close(), webhook?.close()]);
+    throw error;
+  }
+}
+
+/** What startWithGraph started, as one object: the pipeline and its fakes, disposed together. */
+export class GraphPipeline {
+  constructor({ pipeline, sim, relay, webhook = null }) {
+    this.pipeline = pipeline;
+    this.sim = sim;
+    this.relay = relay;
+    this.webhook = webhook;
+    this.url = pipeline.url;
+    this.db = pipeline.db;
+  }
+
+  /** The draft's D1 row, or null. */
+  row(id) {
+    return this.pipeline.draftRow(id);
+  }
+
+  async dispose() {
+    await this.pipeline?.dispose();
+    await this.sim?.close();
+    await this.relay?.close();
+    await this.webhook?.close();
   }
 }

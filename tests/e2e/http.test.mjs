@@ -6,19 +6,17 @@
 //
 // Each test names the Rust it guards; line numbers are those of commit 15edb50.
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { reply, startFakeOpenAI } from "../fakes/openai.mjs";
 import { API_TOKEN, REVIEWER, ROOT, startPipeline } from "./harness.mjs";
-import { assertNothingStored, OPENAI_KEY, OPENAI_MODEL, UUID_V4 } from "./support.mjs";
+import { assertNothingStored, OPENAI_KEY, OPENAI_MODEL, UUID_V4, withImages } from "./support.mjs";
 
 const document = JSON.parse(readFileSync(join(ROOT, "workers/api/openapi.json"), "utf8"));
 /** generation::MAX_BODY_BYTES, as crates/generation/src/request.rs derives it. */
 const MAX_BODY_BYTES = 47776;
-/** How long the slow model takes to answer; the Idempotency-Key lease is 2 x LLM_TIMEOUT_MS + 30 s. */
-const SLOW_MODEL_MS = 3000;
 const SLOW_TIMEOUT_MS = 10000;
 
 let fake;
@@ -50,39 +48,7 @@ after(async () => {
   await fake?.close();
 });
 
-/** A draft made by the template writer, with its image stored: `{ id, draft, key }`. */
-async function draftWithImage(brief = "Our new autumn menu: squash soup and chestnut cake") {
-  const made = await pipeline.generate({ brief, language: "en" });
-  assert.equal(made.status, 201, made.text);
-  const id = made.json.draftId;
-  const row = await pipeline.eventually(async () => {
-    const row = await pipeline.draftRow(id);
-    return row?.image_status === "ready" && row;
-  }, { what: `the image of draft ${id}` });
-  const draft = await pipeline.request("GET", `/api/v1/drafts/${id}`);
-  assert.equal(draft.status, 200, draft.text);
-  return { id, draft: draft.json, key: row.image_key };
-}
-
-let shared;
-/** One draft with its image for every media test of this file. */
-async function sharedDraft() {
-  shared ??= draftWithImage();
-  return shared;
-}
-
-async function r2Bytes(key) {
-  const bucket = await pipeline.mf.getR2Bucket("MEDIA", "api");
-  const object = await bucket.get(key);
-  assert.ok(object, `no R2 object ${key}`);
-  return Buffer.from(await object.arrayBuffer());
-}
-
-/** GET `path` of the api Worker, answering status, headers and the body's bytes. */
-async function getBytes(path, headers = {}) {
-  const response = await fetch(pipeline.url + path, { headers });
-  return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
-}
+const { draftWithImage, sharedDraft } = withImages(() => pipeline);
 
 /** Headers as a plain object, without those that depend on how the body travels or when. */
 function comparableHeaders(headers) {
@@ -184,117 +150,6 @@ test("every 405 carries Allow with the methods the path answers", async () => {
       assert.deepEqual(listed(response.headers.get("allow")), allowed, `${method} ${path}: Allow`);
     }
   }
-});
-
-// ---------------------------------------------------------------------------------------
-// /media: streamed from R2, 304, 206, 416, nosniff
-// ---------------------------------------------------------------------------------------
-
-// Guards workers/api/src/media.rs:56-84 (the object's own body, type and headers).
-test("GET /media/<key> streams exactly the R2 object, typed, nosniff, Accept-Ranges", async () => {
-  const { draft, key } = await sharedDraft();
-  assert.equal(draft.image.url, `${pipeline.url}/media/${key}`);
-  const stored = await r2Bytes(key);
-  const got = await getBytes(`/media/${key}`);
-  assert.equal(got.status, 200);
-  assert.equal(got.headers.get("content-type"), "image/jpeg");
-  assert.equal(got.headers.get("x-content-type-options"), "nosniff");
-  assert.equal(got.headers.get("accept-ranges"), "bytes");
-  assert.ok(got.headers.get("etag"), "no ETag");
-  assert.equal(got.bytes.length, stored.length);
-  assert.ok(got.bytes.equals(stored), "the body is not the R2 object");
-
-  const svg = await getBytes("/media/pending.svg");
-  assert.equal(svg.status, 200);
-  assert.equal(svg.headers.get("content-type"), "image/svg+xml");
-  assert.equal(svg.headers.get("x-content-type-options"), "nosniff");
-});
-
-// Guards workers/api/src/media.rs:47-52 (If-None-Match becomes R2's etagDoesNotMatch) and
-// :65-68 (a failed precondition answers 304 with the ETag).
-test("If-None-Match with the current ETag answers 304; a stale one 200", async () => {
-  const { key } = await sharedDraft();
-  const first = await getBytes(`/media/${key}`);
-  const etag = first.headers.get("etag");
-  assert.match(etag, /^"[^"]+"$/, "ETag is not a strong quoted tag");
-
-  const current = await getBytes(`/media/${key}`, { "if-none-match": etag });
-  assert.equal(current.status, 304);
-  assert.equal(current.bytes.length, 0, "a 304 has no body");
-  assert.equal(current.headers.get("etag"), etag);
-  assert.equal(current.headers.get("cache-control"), first.headers.get("cache-control"));
-
-  const stale = await getBytes(`/media/${key}`, { "if-none-match": '"0123456789abcdef0123456789abcdef"' });
-  assert.equal(stale.status, 200);
-  assert.ok(stale.bytes.equals(first.bytes));
-});
-
-// RFC 9110 13.1.2: If-None-Match compares weakly and may list several tags; a cache that
-// holds a copy sends `W/"..."` (a proxy that compressed it weakens the tag) or a list.
-// Guards workers/api/src/media.rs:49, which passes the header to R2 as one strong tag.
-test("If-None-Match matches a weak form of the current ETag and a list that contains it", async () => {
-  const { key } = await sharedDraft();
-  const etag = (await getBytes(`/media/${key}`)).headers.get("etag");
-  for (const header of [`W/${etag}`, `"0000", ${etag}`, `${etag}, "0000"`, "*"]) {
-    const response = await getBytes(`/media/${key}`, { "if-none-match": header });
-    assert.equal(response.status, 304, `If-None-Match: ${header}`);
-  }
-  const none = await getBytes(`/media/${key}`, { "if-none-match": '"0000", W/"1111"' });
-  assert.equal(none.status, 200);
-});
-
-// Guards workers/api/src/media.rs:36-45 (the size first, 416 when unsatisfiable), :53-55
-// (R2 reads the range) and :75-81 (206 with Content-Range), with ByteRange::resolve.
-test("Range answers 206 with exactly those bytes, suffix ranges included; an unsatisfiable one 416", async () => {
-  const { key } = await sharedDraft();
-  const stored = await r2Bytes(key);
-  const size = stored.length;
-  assert.ok(size > 200, `${size} bytes`);
-
-  const first = await getBytes(`/media/${key}`, { range: "bytes=0-99" });
-  assert.equal(first.status, 206);
-  assert.equal(first.headers.get("content-range"), `bytes 0-99/${size}`);
-  assert.equal(first.headers.get("accept-ranges"), "bytes");
-  assert.equal(first.headers.get("content-type"), "image/jpeg");
-  assert.equal(first.headers.get("x-content-type-options"), "nosniff");
-  assert.ok(first.bytes.equals(stored.subarray(0, 100)), "bytes 0-99 are not the object's first 100");
-
-  const last = await getBytes(`/media/${key}`, { range: "bytes=-100" });
-  assert.equal(last.status, 206);
-  assert.equal(last.headers.get("content-range"), `bytes ${size - 100}-${size - 1}/${size}`);
-  assert.ok(last.bytes.equals(stored.subarray(size - 100)), "the last 100 bytes differ");
-
-  const open = await getBytes(`/media/${key}`, { range: `bytes=${size - 10}-` });
-  assert.equal(open.status, 206);
-  assert.equal(open.headers.get("content-range"), `bytes ${size - 10}-${size - 1}/${size}`);
-  assert.ok(open.bytes.equals(stored.subarray(size - 10)));
-
-  const past = await getBytes(`/media/${key}`, { range: `bytes=${size}-` });
-  assert.equal(past.status, 416);
-  assert.equal(past.headers.get("content-range"), `bytes */${size}`);
-  assert.equal(past.bytes.length, 0);
-
-  // A range of an object that does not exist is a 404, not a 416.
-  const missing = await getBytes(`/media/images/${randomUUID()}/missing.jpg`, { range: "bytes=0-99" });
-  assert.equal(missing.status, 404);
-});
-
-// The same against an object of several MiB written straight to R2: a range in its middle
-// comes back byte for byte. Guards media.rs:53-55 (OffsetWithLength) and :75-84.
-test("a range in the middle of a large object is read exactly; the whole object too", async () => {
-  const bucket = await pipeline.mf.getR2Bucket("MEDIA", "api");
-  const key = `images/${randomUUID()}/large.jpg`;
-  const bytes = randomBytes(3 * 1024 * 1024 + 17);
-  // A plain Uint8Array: Miniflare's proxy does not pass a Node Buffer.
-  await bucket.put(key, new Uint8Array(bytes), { httpMetadata: { contentType: "image/jpeg" } });
-  const middle = await getBytes(`/media/${key}`, { range: "bytes=1048576-1048675" });
-  assert.equal(middle.status, 206);
-  assert.equal(middle.headers.get("content-range"), `bytes 1048576-1048675/${bytes.length}`);
-  assert.ok(middle.bytes.equals(bytes.subarray(1048576, 1048676)));
-  const whole = await getBytes(`/media/${key}`);
-  assert.equal(whole.status, 200);
-  assert.ok(whole.bytes.equals(bytes), "the large object came back changed");
-  await bucket.delete(key);
 });
 
 // ---------------------------------------------------------------------------------------
@@ -539,37 +394,6 @@ test("GET /api/v1/drafts: the reason for a bad status lists every status there i
   for (const status of statuses) {
     assert.ok(reason.includes(status), `the reason leaves out ${status}: ${reason}`);
   }
-});
-
-// ---------------------------------------------------------------------------------------
-// 409 in_progress with Retry-After
-// ---------------------------------------------------------------------------------------
-
-// Guards workers/api/src/generate.rs:104-108 and reply.rs:90-93, 109-113 (InProgress carries
-// Retry-After) with domain::idempotency::judge's wait.
-test("a repeat while the first request still runs is 409 in_progress with Retry-After", async () => {
-  fake.reset();
-  fake.script(reply.delay(SLOW_MODEL_MS));
-  const slow = pipeline.variant("slow");
-  const key = `http-${randomUUID()}`;
-  const body = { brief: "A slow model and an impatient client", language: "en" };
-  const first = slow.generate(body, { headers: { "idempotency-key": key } });
-  await pipeline.eventually(() => fake.calls().length === 1, { intervalMs: 20, what: "the model call of the first request" });
-
-  const repeat = await slow.generate(body, { headers: { "idempotency-key": key } });
-  assert.equal(repeat.status, 409, repeat.text);
-  assert.equal(repeat.json.error.code, "in_progress");
-  const retryAfter = repeat.headers.get("retry-after");
-  assert.match(retryAfter ?? "", /^\d+$/, `Retry-After ${retryAfter}`);
-  const seconds = Number(retryAfter);
-  assert.ok(seconds >= 1 && seconds <= (2 * SLOW_TIMEOUT_MS) / 1000 + 30, `Retry-After ${seconds}`);
-
-  const done = await first;
-  assert.equal(done.status, 201, done.text);
-  const replayed = await slow.generate(body, { headers: { "idempotency-key": key } });
-  assert.equal(replayed.status, 200, replayed.text);
-  assert.equal(replayed.json.draftId, done.json.draftId);
-  assert.equal(fake.calls().length, 1, "the repeats called the model");
 });
 
 // ---------------------------------------------------------------------------------------

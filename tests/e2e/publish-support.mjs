@@ -6,11 +6,10 @@
 // `deliver`, so each test knows exactly what ran; what it sends is recorded (`record`).
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { createServer } from "node:http";
-import { startGraphSimulator } from "../fakes/graph-api.mjs";
-import { startScriptedFake } from "../fakes/server.mjs";
-import { startPipeline } from "./harness.mjs";
-import { insertStatement } from "./support.mjs";
+import { GraphPipeline, startWithGraph } from "./harness.mjs";
+import { insertStatement, instagramCaption, rfc3339 } from "./support.mjs";
+
+export { instagramCaption, rfc3339 };
 
 export const PUBLISH = "publish-consumer";
 export const IMAGE = "image-consumer";
@@ -32,97 +31,33 @@ export function sha256(bytes) {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** The caption Instagram receives: domain::content::PostText::instagram_caption. */
-export function instagramCaption(caption, hashtags) {
-  return hashtags.length === 0 ? caption : `${caption}\n\n${hashtags.map((tag) => `#${tag}`).join(" ")}`;
-}
-
 /** A message in the wire form of domain::message::QueueMessage. */
 export function message(id, { action = "publish", attempt = 1, requestedAt = new Date() } = {}) {
   return { id, action, attempt, requestedAt: requestedAt.toISOString() };
 }
 
-/** D1's RFC 3339 form, seconds precision. */
-export function rfc3339(date) {
-  return date.toISOString().replace(/\.\d+Z$/, "Z");
-}
-
 /**
- * A relay in front of the api Worker, standing for its public origin: the simulator downloads
- * `image_url` from it as Meta downloads from the public URL. Its target is set once the
- * pipeline (whose URL is only known after start) is up. It counts what it served.
- */
-async function startRelay() {
-  const relay = { target: null, served: [] };
-  const server = createServer(async (req, res) => {
-    try {
-      const upstream = await fetch(relay.target + req.url, { method: req.method });
-      const body = Buffer.from(await upstream.arrayBuffer());
-      relay.served.push({ path: req.url, status: upstream.status, bytes: body.length });
-      const headers = {};
-      for (const name of ["content-type", "etag", "cache-control"]) {
-        const value = upstream.headers.get(name);
-        if (value !== null) headers[name] = value;
-      }
-      res.writeHead(upstream.status, { ...headers, "content-length": body.length });
-      res.end(body);
-    } catch (error) {
-      res.writeHead(502, { "content-type": "text/plain" });
-      res.end(String(error));
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  relay.url = `http://127.0.0.1:${server.address().port}`;
-  relay.close = () => new Promise((resolve) => server.close(resolve));
-  return relay;
-}
-
-/**
- * Starts the simulator, an alert webhook fake, the relay and the pipeline. `sim` are the
- * simulator's options, `vars` the publish consumer's variables on top of SETTINGS, `copies`
- * more copies of a consumer and `idle` the consumers started without their queues (see
- * startPipeline; the publish consumer always is). `record: false` leaves the metrics and
- * queue producers as they are deployed (no `sent`, no `metrics`), for the benchmark; `logs`
- * keeps the Workers' log lines in `pipeline.logs`; `d1LatencyMs` makes every D1 statement
- * wait that long first (see startPipeline).
+ * Starts the Workers with the Graph API simulator, an alert webhook fake and the relay
+ * (startWithGraph). `sim` are the simulator's options, `vars` the publish consumer's variables
+ * on top of SETTINGS, `copies` more copies of a consumer and `idle` the consumers started
+ * without their queues (see startPipeline; the publish consumer always is). `record: false`
+ * leaves the metrics and queue producers as they are deployed (no `sent`, no `metrics`), for
+ * the benchmark; `logs` keeps the Workers' log lines in `pipeline.logs`; `d1LatencyMs` makes
+ * every D1 statement wait that long first (see startPipeline).
  */
 export async function startPublishing({ sim = {}, vars = {}, copies = {}, idle = [], record = true, logs = false, d1LatencyMs } = {}) {
-  const simulator = await startGraphSimulator(sim);
-  const relay = await startRelay();
-  const webhook = await startScriptedFake("alert-webhook", {
-    path: "/hook",
-    initial: () => ({ status: 200, body: { ok: true } }),
+  const started = await startWithGraph({
+    sim,
+    webhook: true,
+    vars: { [PUBLISH]: { ...SETTINGS, ...vars } },
+    options: { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs, d1LatencyMs },
   });
-  let pipeline;
-  try {
-    pipeline = await startPipeline(
-      {
-        [PUBLISH]: {
-          GRAPH_API_BASE_URL: simulator.url,
-          GRAPH_API_VERSION: simulator.apiVersion,
-          PUBLIC_MEDIA_BASE_URL: relay.url,
-          ALERT_WEBHOOK_URL: `${webhook.url}/hook`,
-          ...SETTINGS,
-          ...vars,
-        },
-      },
-      { record, idle: [...new Set([PUBLISH, ...idle])], copies, logs, d1LatencyMs },
-    );
-  } catch (error) {
-    // Nothing left listening: a failed start must not keep the test process alive.
-    await Promise.all([simulator.close(), relay.close(), webhook.close()]);
-    throw error;
-  }
-  relay.target = pipeline.url;
-  return new Publishing(pipeline, simulator, relay, webhook);
+  return new Publishing(started);
 }
 
-export class Publishing {
-  constructor(pipeline, sim, relay, webhook) {
-    this.pipeline = pipeline;
-    this.sim = sim;
-    this.relay = relay;
-    this.webhook = webhook;
+export class Publishing extends GraphPipeline {
+  constructor(started) {
+    super(started);
     this.jpegBytes = null;
     this.callsMark = 0;
     this.containersMark = 0;
@@ -160,10 +95,6 @@ export class Publishing {
   /** Posts published since the last `resetSim`. */
   media() {
     return this.sim.state.media().slice(this.mediaMark);
-  }
-
-  get db() {
-    return this.pipeline.db;
   }
 
   /** A real JPEG from the image consumer (the placeholder maker), made once. */
@@ -264,10 +195,6 @@ export class Publishing {
     return this.pipeline.deliver(PUBLISH, "failed-queue", bodies, options);
   }
 
-  row(id) {
-    return this.pipeline.draftRow(id);
-  }
-
   async logs(id) {
     const { results } = await this.db.prepare("SELECT * FROM publish_logs WHERE draft_id = ?1 ORDER BY id").bind(id).all();
     return results;
@@ -290,13 +217,6 @@ export class Publishing {
   /** Data points written for draft `id` whose first blob is `event`. */
   points(id, event) {
     return this.pipeline.metrics.filter((point) => point.indexes[0] === id && point.blobs[0] === event);
-  }
-
-  async dispose() {
-    await this.pipeline?.dispose();
-    await this.sim?.close();
-    await this.relay?.close();
-    await this.webhook?.close();
   }
 }
 

@@ -4,7 +4,7 @@
 //
 // The README talks to http://127.0.0.1:8787 and reads the token from wrangler/api.dev.vars in
 // the repository root. So the test forwards port 8787 to the pipeline the harness started
-// (skipped, saying so, when the port is taken, for example by a running scripts/dev), and runs
+// (failing, saying so, when the port is taken, for example by a running scripts/dev), and runs
 // bash in a temporary folder laid out like the repository root, whose wrangler/api.dev.vars
 // holds the test's token: nothing in the real repository is read or touched.
 import assert from "node:assert/strict";
@@ -134,20 +134,16 @@ after(() => pipeline?.dispose());
 // bearer check (workers/api/src/auth.rs), POST /api/v1/generate's 201 with `draftId`
 // (workers/api/src/generate.rs:131-136), GET /api/v1/drafts/{id} (drafts.rs:175-181), media
 // URLs from the request's origin (drafts.rs:113-121), and the README's own wording.
-test("README: the Try it commands, run as written with bash, make a draft and read it back", async (t) => {
+test("README: the Try it commands, run as written with bash, make a draft and read it back", async () => {
   for (const tool of ["bash", "curl", "sed"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
-      t.skip(`${tool} is not installed; the README's examples need it`);
-      return;
-    }
+    assert.equal(spawnSync("sh", ["-c", `command -v ${tool}`]).status, 0, `${tool} is not installed; the README's examples need it`);
   }
   let proxy;
   try {
     proxy = await forward(PORT, pipeline.url);
   } catch (error) {
     if (error.code !== "EADDRINUSE") throw error;
-    t.skip(`port ${PORT} in use: ${whoListens(PORT)}; stop it (a running scripts/dev?) to run the README's examples`);
-    return;
+    assert.fail(`port ${PORT} in use: ${whoListens(PORT)}; stop it (a running scripts/dev?) to run the README's examples`);
   }
   const folder = mkdtempSync(join(tmpdir(), "readme-"));
   try {
@@ -235,12 +231,9 @@ test("README: the Try it commands, run as written with bash, make a draft and re
 // Guards the README's "approve from a script" against the api Worker: a reviewer's token as the
 // bearer token with their name in X-Reviewer (workers/api/src/auth.rs), the revision read from
 // GET /api/v1/drafts/{id}, and approve recording the reviewer as approved_by.
-test("README: approving from a script, run as written with bash, approves as the person named", async (t) => {
+test("README: approving from a script, run as written with bash, approves as the person named", async () => {
   for (const tool of ["bash", "curl", "sed"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
-      t.skip(`${tool} is not installed; the README's examples need it`);
-      return;
-    }
+    assert.equal(spawnSync("sh", ["-c", `command -v ${tool}`]).status, 0, `${tool} is not installed; the README's examples need it`);
   }
   const { blocks } = codeBlocks(README);
   const block = blocks.find((b) => b.lang === "sh" && b.code.includes("/approve") && /^AIKO=/m.test(b.code));

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { reply, startFakeOpenAI } from "../fakes/openai.mjs";
 import { API_TOKEN, REVIEWER, startPipeline } from "./harness.mjs";
+import { reviewing } from "./reviewing.mjs";
 
 const AIKO = { name: "Aiko", token: "aiko-review-7c1f0e9b2d4a68f3c5e1" };
 // Reviewers whose names the limit tests use up: nobody else signs in as them.
@@ -56,52 +57,7 @@ function client() {
   return `198.51.100.${clients}`;
 }
 
-/** A generated draft with its image stored, as a reviewer finds it. */
-async function readyDraft(via = pipeline) {
-  const made = await via.generate({ brief: "Pumpkin soup is back on the menu", language: "en" });
-  assert.equal(made.status, 201, made.text);
-  return pipeline.eventually(
-    async () => {
-      const draft = await pipeline.request("GET", `/api/v1/drafts/${made.json.draftId}`);
-      return draft.json?.image?.status === "ready" ? draft.json : null;
-    },
-    { what: "the image" },
-  );
-}
-
-/** Posts the login form with a name and a token, from client address `ip`. */
-function postSignIn(name, token, { via = pipeline, ip = client() } = {}) {
-  return fetch(`${via.url}/review/login`, {
-    method: "POST",
-    redirect: "manual",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: via.url, "cf-connecting-ip": ip },
-    body: new URLSearchParams({ name, token, next: "/review" }),
-  });
-}
-
-/** Signs `{ name, token }` in through the login form; the session's cookie (`name=value`). */
-async function signIn({ name, token }, options = {}) {
-  const response = await postSignIn(name, token, options);
-  assert.equal(response.status, 303, await response.text());
-  return response.headers.get("set-cookie").split(";")[0];
-}
-
-/** A request with a session cookie from this site's own page. */
-function withSession(via, cookie, method, path, body) {
-  return via.request(method, path, { token: null, body, headers: { cookie, origin: via.url } });
-}
-
-const publishSends = (id) => pipeline.sent.filter((s) => s.queue === "publish-queue" && s.body?.id === id);
-
-async function approvedDraft(options = {}) {
-  const draft = await readyDraft();
-  const approved = await pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
-    body: { revision: draft.revision, ...options },
-    token: REVIEWER.token,
-  });
-  assert.equal(approved.status, 200, approved.text);
-  return approved.json;
-}
+const { readyDraft, postSignIn, signIn, withSession, publishSends, approvedDraft } = reviewing(() => pipeline, { client });
 
 test("the API_TOKEN gets 403 on approve, reapprove, schedule and withdraw, and nothing changes", async () => {
   const underReview = await readyDraft();
@@ -154,80 +110,6 @@ test("the API_TOKEN keeps generate, reading and editing; a reviewer's token is n
   assert.equal(asAiko.status, 200, asAiko.text);
   const generate = await pipeline.generate({ brief: "Not for reviewers", language: "en" }, { token: AIKO.token });
   assert.equal(generate.status, 403, generate.text);
-});
-
-test("a reviewer's token or session approves, and the approval names that reviewer", async () => {
-  const byToken = await readyDraft();
-  const approved = await pipeline.request("POST", `/api/v1/drafts/${byToken.draftId}/approve`, {
-    body: { revision: byToken.revision, comment: "From my script" },
-    token: AIKO.token,
-  });
-  assert.equal(approved.status, 200, approved.text);
-  const row = await pipeline.draftRow(byToken.draftId);
-  assert.equal(row.status, "approved");
-  assert.equal(row.approved_by, "Aiko");
-  const history = await pipeline.request("GET", `/api/v1/drafts/${byToken.draftId}/history`);
-  assert.deepEqual(history.json.comments.map((c) => `${c.reviewer} ${c.decision} ${c.comment}`), ["Aiko approve From my script"]);
-
-  const bySession = await readyDraft();
-  const cookie = await signIn(REVIEWER);
-  assert.match(cookie, /^__Host-review_session=[0-9a-f]{64}$/);
-  const viaPage = await withSession(pipeline, cookie, "POST", `/api/v1/drafts/${bySession.draftId}/approve`, { revision: bySession.revision });
-  assert.equal(viaPage.status, 200, viaPage.text);
-  assert.equal((await pipeline.draftRow(bySession.draftId)).approved_by, REVIEWER.name);
-});
-
-test("withdraw: an approved post not yet sent goes back to review, and its queued message publishes nothing", async () => {
-  const approved = await approvedDraft();
-  const [message] = publishSends(approved.draftId);
-  assert.ok(message, "the approval queued no message");
-  const withdrawn = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
-    body: { revision: approved.revision, comment: "The offer changed" },
-    token: AIKO.token,
-  });
-  assert.equal(withdrawn.status, 200, withdrawn.text);
-  assert.equal(withdrawn.json.status, "draft");
-  const row = await pipeline.draftRow(approved.draftId);
-  assert.equal(row.status, "draft");
-  assert.equal(row.approved_caption, null);
-  assert.equal(row.approved_by, null);
-  assert.equal(row.publish_due_at, null);
-  const history = await pipeline.request("GET", `/api/v1/drafts/${approved.draftId}/history`);
-  assert.deepEqual(history.json.comments.map((c) => `${c.reviewer} ${c.decision}`).at(-1), "Aiko withdraw");
-  // The message already in the queue reaches a draft under review: nothing is published.
-  const { outcomes } = await pipeline.deliver("publish-consumer", "publish-queue", [message.body]);
-  assert.deepEqual(outcomes, ["acked"]);
-  const after = await pipeline.draftRow(approved.draftId);
-  assert.equal(after.status, "draft");
-  assert.equal(after.container_id, null);
-  assert.equal(after.media_id, null);
-  // Withdrawn twice: nothing left to take back.
-  const again = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
-    body: { revision: withdrawn.json.revision },
-    token: AIKO.token,
-  });
-  assert.equal(again.status, 409, again.text);
-});
-
-test("withdraw once media_publish may have been called: 409 saying so, nothing changes", async () => {
-  for (const [what, change] of [
-    ["a container sent to media_publish", "publish_sent_container = 'container-1', publish_sent_at = '2030-01-01T00:00:00Z'"],
-    ["a publisher holding the claim", "status = 'publishing', publish_claim = 'claim-1', claim_expires_at = '2999-01-01T00:00:00Z'"],
-    ["a published post", "status = 'published', media_id = 'media-1'"],
-  ]) {
-    const approved = await approvedDraft();
-    await pipeline.db.prepare(`UPDATE drafts SET ${change} WHERE id = ?1`).bind(approved.draftId).run();
-    const before = await pipeline.draftRow(approved.draftId);
-    const refused = await pipeline.request("POST", `/api/v1/drafts/${approved.draftId}/withdraw`, {
-      body: { revision: before.revision },
-      token: REVIEWER.token,
-    });
-    assert.equal(refused.status, 409, `${what}: ${refused.text}`);
-    assert.match(refused.json.error.message, /media_publish may already have been called/, what);
-    assert.deepEqual(await pipeline.draftRow(approved.draftId), before, `${what}: the draft changed`);
-    const history = await pipeline.request("GET", `/api/v1/drafts/${approved.draftId}/history`);
-    assert.ok(!history.json.comments.some((c) => c.decision === "withdraw"), `${what}: a withdrawal was recorded`);
-  }
 });
 
 test("after a reviewer's token changes, or the reviewer is removed, their old session gets 401 on its next request", async () => {

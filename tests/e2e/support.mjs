@@ -7,7 +7,19 @@ export const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 export const OPENAI_KEY = "sk-test-e2e-7Qx2Lk9PzR4mWv8N";
 export const OPENAI_MODEL = "gpt-e2e-fake";
 
-/** The ids of every draft row. */
+/** D1's RFC 3339 form of `date` (a Date or milliseconds), whole seconds, as the Workers write times. */
+export function rfc3339(date) {
+  return new Date(date).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * The caption Instagram receives: domain::content::PostText::instagram_caption (the caption,
+ * then a blank line and the hashtags, each with one `#`).
+ */
+export function instagramCaption(caption, hashtags) {
+  return hashtags.length === 0 ? caption.trim() : `${caption.trim()}\n\n${hashtags.map((tag) => `#${tag.replace(/^#/, "")}`).join(" ")}`;
+}
+
 /** `INSERT INTO table` of `row`'s columns and values, a statement to run or batch. */
 export function insertStatement(db, table, row) {
   const names = Object.keys(row);
@@ -16,6 +28,7 @@ export function insertStatement(db, table, row) {
     .bind(...Object.values(row));
 }
 
+/** The ids of every draft row. */
 export async function draftIds(pipeline) {
   const { results } = await pipeline.db.prepare("SELECT id FROM drafts").all();
   return new Set(results.map((row) => row.id));
@@ -85,6 +98,49 @@ export function assertInstagramSize(bytes) {
   assert.ok(width >= 320 && width <= 1440, `${width} px wide`);
   assert.ok(5 * width >= 4 * height && 100 * width <= 191 * height, `${width}x${height} px`);
   return { width, height };
+}
+
+/**
+ * Drafts with images and the bytes /media serves, bound to a test file's pipeline:
+ * `const { draftWithImage, sharedDraft, r2Bytes, getBytes } = withImages(() => pipeline)`.
+ */
+export function withImages(current) {
+  /** A draft made by the template writer, with its image stored: `{ id, draft, key }`. */
+  async function draftWithImage(brief = "Our new autumn menu: squash soup and chestnut cake") {
+    const pipeline = current();
+    const made = await pipeline.generate({ brief, language: "en" });
+    assert.equal(made.status, 201, made.text);
+    const id = made.json.draftId;
+    const row = await pipeline.eventually(async () => {
+      const row = await pipeline.draftRow(id);
+      return row?.image_status === "ready" && row;
+    }, { what: `the image of draft ${id}` });
+    const draft = await pipeline.request("GET", `/api/v1/drafts/${id}`);
+    assert.equal(draft.status, 200, draft.text);
+    return { id, draft: draft.json, key: row.image_key };
+  }
+
+  let shared;
+  /** One draft with its image for every media test of a file. */
+  async function sharedDraft() {
+    shared ??= draftWithImage();
+    return shared;
+  }
+
+  async function r2Bytes(key) {
+    const bucket = await current().mf.getR2Bucket("MEDIA", "api");
+    const object = await bucket.get(key);
+    assert.ok(object, `no R2 object ${key}`);
+    return Buffer.from(await object.arrayBuffer());
+  }
+
+  /** GET `path` of the api Worker, answering status, headers and the body's bytes. */
+  async function getBytes(path, headers = {}) {
+    const response = await fetch(current().url + path, { headers });
+    return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+  }
+
+  return { draftWithImage, sharedDraft, r2Bytes, getBytes };
 }
 
 /** A loopback URL nothing listens on: connecting to it is refused. */

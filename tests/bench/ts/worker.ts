@@ -2,8 +2,9 @@
 // written as one would write it with Hono and Zod, for the benchmark's Rust/TypeScript
 // comparison (tests/bench/generate.mjs). Not deployed, not part of the product.
 //
-// It does what the Rust route does on its critical path (as of commit 3042305: the text in D1
-// columns, KV a read copy written after the answer), in its own table `ts_drafts` (the shape
+// It does what the Rust route does on its critical path (the text in D1 columns, KV a read copy
+// written after the answer; tests/bench/twin.test.mjs holds it to the Rust route's routes and its
+// answers to bad requests), in its own table `ts_drafts` (the shape
 // of `drafts`, created by the benchmark) and the same KV namespace and queue:
 //   bearer auth (constant time) -> content type and size -> Zod validation, every problem by
 //   path -> ((insert the row -> queue the image message) || chat model, one repair round) ->

@@ -12,11 +12,11 @@
 //
 // A race is fired as a race (Promise.all), and a fault test first proves its fault happened.
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { after, before, beforeEach, test } from "node:test";
-import { reply, startFakeOpenAI, VALID_POST } from "../fakes/openai.mjs";
+import { startFakeOpenAI } from "../fakes/openai.mjs";
 import { cronWorkerName, startPipeline } from "./harness.mjs";
-import { draftIds, insertStatement, newDraftRows, OPENAI_KEY, UUID_V4 } from "./support.mjs";
+import { insertStatement, OPENAI_KEY, rfc3339, UUID_V4 } from "./support.mjs";
 
 const IMAGE = "image-consumer";
 const COPIES = ["image-consumer-a", "image-consumer-b"];
@@ -116,19 +116,6 @@ async function pointsFor(id, count) {
   await pipeline.eventually(() => points().length >= count, { timeoutMs: 5000, intervalMs: 20, what: `${count} point(s) for ${id}` });
   await new Promise((resolve) => setTimeout(resolve, 100));
   return points();
-}
-
-function keyRow(key) {
-  return pipeline.db.prepare("SELECT * FROM idempotency_keys WHERE key = ?1").bind(key).first();
-}
-
-/** RFC 3339 UTC, whole seconds, as the Workers write times. */
-function rfc3339(ms) {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
-}
-
-function seconds(text) {
-  return Date.parse(text) / 1000;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,147 +452,6 @@ test("a queue message with an unknown field is retried, not acked, and recorded 
   assert.ok(letter.last_seen_at >= letter.first_seen_at);
   assert.deepEqual(await pipeline.draftRow(id), before, "the malformed message changed the draft");
   assert.deepEqual(await pipeline.mediaKeys(`images/${id}/`), []);
-});
-
-// ---------------------------------------------------------------------------------------------
-// Idempotency keys
-
-/** A promise that stays pending until `open(behaviour)` is called: a model call held open. */
-function held() {
-  let open;
-  const answered = new Promise((resolve) => {
-    open = resolve;
-  });
-  return { behaviour: () => answered, open };
-}
-
-test("idempotency: a cancelled generate's key answers 409 in_progress within its lease, and is taken over after it", async () => {
-  const writer = pipeline.variant("writer");
-  const body = { brief: "A launch post whose first request was cancelled", ...EN };
-  const key = `cancelled-${randomUUID()}`;
-  const headers = { "idempotency-key": key };
-  const firstCall = held();
-  const secondCall = held();
-  fake.script(firstCall.behaviour, secondCall.behaviour);
-  const known = await draftIds(pipeline);
-
-  const controller = new AbortController();
-  const started = Date.now();
-  const first = writer.generate(body, { headers, signal: controller.signal });
-  await pipeline.eventually(() => fake.calls().length === 1, { what: "the first request's model call" });
-  const [abandoned] = await newDraftRows(pipeline, known);
-  assert.ok(abandoned, "no draft row for the first request");
-  assert.equal(abandoned.caption, null);
-  controller.abort();
-  await assert.rejects(first, { name: "AbortError" });
-
-  // The claim outlives the client; workerd lets the request run on (its model call is held
-  // open), as a request that died after its claim would leave it.
-  const claim = await keyRow(key);
-  assert.equal(claim.state, "running");
-  assert.equal(claim.draft_id, null);
-  // Lease: two model calls and 30 s; kept for IDEMPOTENCY_KEY_TTL_HOURS (24).
-  assert.equal(seconds(claim.lease_expires_at) - seconds(claim.created_at), (2 * WRITER_TIMEOUT_MS) / 1000 + 30);
-  assert.equal(seconds(claim.expires_at) - seconds(claim.created_at), 24 * 3600);
-  assert.ok(Math.abs(seconds(claim.created_at) - started / 1000) < 5);
-
-  // A retry within the lease waits: 409 in_progress, Retry-After capped at 60 s.
-  const early = await writer.generate(body, { headers });
-  assert.equal(early.status, 409, early.text);
-  assert.equal(early.json.error.code, "in_progress");
-  assert.equal(early.headers.get("retry-after"), "60");
-  const otherBody = await writer.generate({ ...body, brief: "Another post" }, { headers });
-  assert.equal(otherBody.status, 422, otherBody.text);
-  assert.equal(fake.calls().length, 1, "a refused retry called the model");
-  assert.deepEqual(await keyRow(key), claim, "a refused retry changed the claim");
-
-  // The lease lapses (forced: it is 150 s): a retry with the same body takes the key over.
-  await pipeline.db.prepare("UPDATE idempotency_keys SET lease_expires_at = ?2 WHERE key = ?1").bind(key, rfc3339(Date.now() - 1000)).run();
-  const second = writer.generate(body, { headers });
-  await pipeline.eventually(() => fake.calls().length === 2, { what: "the retry's model call" });
-  const taken = await keyRow(key);
-  assert.equal(taken.state, "running");
-  assert.notEqual(taken.owner, claim.owner, "the retry did not take the key over");
-  assert.ok(Date.parse(taken.lease_expires_at) > Date.now() + 100_000, "the new claim got no new lease");
-
-  // Now the first request fails (its model answers 503) and releases the key: only its own claim.
-  firstCall.open(reply.status(503));
-  await pipeline.eventually(async () => (await pipeline.draftRow(abandoned.id)) === null, {
-    what: "the first request to discard its draft and release its claim",
-  });
-  assert.deepEqual(await keyRow(key), taken, "the first request released the claim the retry holds");
-
-  secondCall.open(reply.post());
-  const created = await second;
-  assert.equal(created.status, 201, created.text);
-  assert.equal(created.headers.get("idempotent-replayed"), null);
-  assert.notEqual(created.json.draftId, abandoned.id);
-  assert.equal(created.json.caption, VALID_POST.caption);
-  const done = await keyRow(key);
-  assert.equal(done.state, "done");
-  assert.equal(done.draft_id, created.json.draftId);
-
-  const replayed = await writer.generate(body, { headers });
-  assert.equal(replayed.status, 200, replayed.text);
-  assert.equal(replayed.headers.get("idempotent-replayed"), "true");
-  assert.equal(replayed.json.draftId, created.json.draftId);
-  assert.equal(fake.calls().length, 2);
-});
-
-test("idempotency: a byte-identical retry replays after scheduledAt has passed", async () => {
-  const key = `scheduled-${randomUUID()}`;
-  const scheduledAt = rfc3339(Date.now() + 3000);
-  const raw = JSON.stringify({ brief: "A post scheduled a moment from now", ...EN, scheduledAt });
-  const options = { raw, headers: { "content-type": "application/json", "idempotency-key": key } };
-  const created = await pipeline.request("POST", "/api/v1/generate", options);
-  assert.equal(created.status, 201, created.text);
-  assert.equal(created.json.scheduledAt, scheduledAt);
-
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(scheduledAt) + 1500 - Date.now())));
-  // The time has passed: as a new request the body is refused now.
-  const fresh = await pipeline.request("POST", "/api/v1/generate", { ...options, headers: { "content-type": "application/json" } });
-  assert.equal(fresh.status, 400, fresh.text);
-  assert.deepEqual(fresh.json.error.problems.map((p) => p.path), ["scheduledAt"]);
-
-  // The client's retry of the request that succeeded still gets its draft.
-  for (const body of [raw, `{ "scheduledAt": "${scheduledAt}", "language": "en",\n "brief": "A post scheduled a moment from now" }`]) {
-    const replayed = await pipeline.request("POST", "/api/v1/generate", { ...options, raw: body });
-    assert.equal(replayed.status, 200, replayed.text);
-    assert.equal(replayed.headers.get("idempotent-replayed"), "true");
-    assert.equal(replayed.json.draftId, created.json.draftId);
-    assert.equal(replayed.json.scheduledAt, scheduledAt);
-  }
-});
-
-test("idempotency: the cron purges expired keys and keeps live ones; an expired key is free to reuse", async () => {
-  const now = Date.now();
-  const insert = (key, expiresAt, state = "done") =>
-    pipeline.db
-      .prepare(
-        `INSERT INTO idempotency_keys (key, fingerprint, state, owner, lease_expires_at, draft_id, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)`,
-      )
-      .bind(key, randomBytes(32).toString("hex"), state, randomBytes(16).toString("hex"), rfc3339(now - 86_400_000), rfc3339(now - 90_000_000), expiresAt)
-      .run();
-  const expired = `expired-${randomUUID()}`;
-  const expiredRunning = `expired-running-${randomUUID()}`;
-  const reused = `reused-${randomUUID()}`;
-  const live = `live-${randomUUID()}`;
-  await insert(expired, rfc3339(now - 60_000));
-  await insert(expiredRunning, rfc3339(now - 1000), "running");
-  await insert(reused, rfc3339(now - 60_000));
-  await insert(live, rfc3339(now + 3_600_000));
-
-  // An expired key is as good as absent: a request with another body may claim it.
-  const claimed = await pipeline.generate({ brief: "A post under a recycled key", ...EN }, { headers: { "idempotency-key": reused } });
-  assert.equal(claimed.status, 201, claimed.text);
-  assert.equal((await keyRow(reused)).draft_id, claimed.json.draftId);
-
-  await pipeline.runCron({ worker: CRON });
-  assert.equal(await keyRow(expired), null, "an expired key was kept");
-  assert.equal(await keyRow(expiredRunning), null, "an expired running key was kept");
-  assert.ok(await keyRow(live), "a live key was purged");
-  assert.ok(await keyRow(reused), "a key claimed again was purged");
 });
 
 // ---------------------------------------------------------------------------------------------
