@@ -20,6 +20,7 @@ use vault::{KEY_SETTING, KeyRing, PREVIOUS_KEY_SETTING};
 use worker::{Env, Request, Response};
 
 use crate::auth::{self, Actor};
+use crate::body::encode;
 use crate::drafts::query_pairs;
 use crate::reply::ApiError;
 use crate::review::html::{
@@ -643,8 +644,4 @@ pub async fn disconnect(
         &format!("/review/accounts?disconnected={}", encode(&account.label())),
         None,
     )
-}
-
-fn encode(text: &str) -> String {
-    instagram::form_urlencode(&[("x".into(), text.to_owned())])[2..].to_owned()
 }

@@ -89,8 +89,17 @@ proptest! {
 
     #[test]
     fn forms_and_query_strings_decode_anything(bytes in form_bytes(), text in tricky_text(60)) {
-        let _ = crate::body::form(&bytes);
+        let pairs = crate::body::form(&bytes);
+        prop_assert!(pairs.len() <= bytes.len() / 2 + 1);
         let _ = crate::drafts::query_pairs(&format!("http://x/review?{text}"));
+        // What the pages put in a link comes back whole, as one value.
+        let encoded = crate::body::encode(&text);
+        prop_assert_eq!(crate::body::form(format!("v={encoded}").as_bytes()), vec![("v".to_owned(), text)]);
+    }
+
+    #[test]
+    fn tokens_compare_equal_only_when_equal(a in tricky_text(40), b in tricky_text(40)) {
+        prop_assert_eq!(crate::auth::constant_time_eq(a.as_bytes(), b.as_bytes()), a == b);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use worker::{Env, Headers, Request, Response};
 
 use crate::auth::{self, Actor};
+use crate::body::encode;
 use crate::drafts::{self, query_pairs};
 use crate::reply::ApiError;
 pub use html::{HSTS, security_headers};
@@ -178,18 +179,6 @@ fn safe_next(next: &str) -> String {
     } else {
         "/review".to_owned()
     }
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 /// `/review`: drafts by status, newest first, a page at a time, one query for the page and
