@@ -5,8 +5,8 @@
 //! comment is recorded (only if the draft is still at that revision) and the draft moves
 //! `draft -> approved`, copying that revision's own text and image key into the approved
 //! snapshot; of two approvals at once exactly one does both. Only then is the publish
-//! message sent; if that fails, the approval is rolled back, so no draft waits in
-//! `approved` with no message.
+//! message sent; if that fails, the draft is marked `failed` with the reason (a reviewer
+//! approves it again), so no draft waits in `approved` with no message.
 //!
 //! `.../withdraw` takes an approval back while no `media_publish` may have been called for
 //! it: the draft returns to review and nothing is published.
@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{Decision, Target};
+use crate::decide::{self, Decision, OpenTo, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -40,6 +40,12 @@ pub(crate) struct ApprovalRequest {
     pub(crate) scheduled_at: Option<OffsetDateTime>,
 }
 
+impl decide::Action for ApprovalRequest {
+    fn revision(&self) -> Option<i64> {
+        Some(self.revision)
+    }
+}
+
 pub async fn approve(
     req: &mut Request,
     env: &Env,
@@ -47,19 +53,20 @@ pub async fn approve(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
-    let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
-        .map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_request(body, &["revision", "comment", "scheduledAt"], started),
+        OpenTo(
+            &[Status::Draft],
+            "only a draft under review can be approved",
+        ),
+    )
+    .await?;
     let row = &target.row;
-    if row.status() != Status::Draft {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only a draft under review can be approved",
-            row.status()
-        )));
-    }
     if row.image_status() != ImageStatus::Ready {
         return Err(ApiError::Conflict(format!(
             "the image is {}; a draft is approved only with its image ready",
@@ -95,19 +102,20 @@ pub async fn reapprove(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
-    let request =
-        parse_request(&body, &["revision", "comment"], started).map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_request(body, &["revision", "comment"], started),
+        OpenTo(
+            &[Status::Failed],
+            "only a failed draft can be approved again",
+        ),
+    )
+    .await?;
     let row = &target.row;
-    if row.status() != Status::Failed {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only a failed draft can be approved again",
-            row.status()
-        )));
-    }
     if row.approved_text().is_none() || row.approved_image_key.is_none() {
         return Err(ApiError::Conflict(
             "the draft has no approved text and image to publish again; regenerate it".into(),
@@ -180,29 +188,20 @@ pub async fn reschedule(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
-    let names_time = serde_json::from_slice::<serde_json::Value>(&body)
-        .is_ok_and(|value| value.get("scheduledAt").is_some());
-    let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
-        .and_then(|request| {
-            names_time.then_some(request).ok_or_else(|| {
-                vec![body::problem(
-                    "scheduledAt",
-                    "required: the new time with its UTC offset, or null to publish now",
-                )]
-            })
-        })
-        .map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_reschedule(body, started),
+        OpenTo(
+            &[Status::Approved],
+            "only an approved post's time can be changed",
+        ),
+    )
+    .await?;
     let row = &target.row;
-    if row.status() != Status::Approved {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only an approved post's time can be changed",
-            row.status()
-        )));
-    }
     if let Some(due) = &row.publish_due_at {
         return Err(ApiError::Conflict(format!(
             "the post is already queued for publishing (due at {due}); its time can no longer be changed"
@@ -238,11 +237,16 @@ pub async fn withdraw(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
-    let request =
-        parse_request(&body, &["revision", "comment"], now()).map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_request(body, &["revision", "comment"], now()),
+        OpenTo::ANY,
+    )
+    .await?;
+    let id = target.id;
     withdrawable(&target.row)?;
     let record = Decision {
         reviewer: &actor.name,
@@ -350,6 +354,19 @@ async fn queue_publish(
             })
         }
     }
+}
+
+/// A reschedule names the time, or `null` to publish now.
+fn parse_reschedule(body: &[u8], now: OffsetDateTime) -> Result<ApprovalRequest, Vec<FieldError>> {
+    let names_time = serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|value| value.get("scheduledAt").is_some());
+    let request = parse_request(body, &["revision", "comment", "scheduledAt"], now)?;
+    names_time.then_some(request).ok_or_else(|| {
+        vec![body::problem(
+            "scheduledAt",
+            "required: the new time with its UTC offset, or null to publish now",
+        )]
+    })
 }
 
 pub(crate) fn parse_request(

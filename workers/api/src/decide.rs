@@ -3,13 +3,29 @@
 //! applied at that revision, in one D1 transaction. Of two decisions at once exactly one
 //! does both; the other records nothing.
 
-use domain::draft::DraftId;
+use domain::draft::{DraftId, Status};
+use generation::FieldError;
 use platform::store::{Change, DraftRow, DraftStore, Expected, NewComment, applied_row};
 use time::OffsetDateTime;
 use worker::{Env, Request};
 
-use crate::drafts;
 use crate::reply::ApiError;
+use crate::{body, drafts};
+
+/// A draft action's body, read: what it names of the draft.
+pub trait Action {
+    /// The revision the person looked at; `None`: the action is about the draft as it is.
+    fn revision(&self) -> Option<i64>;
+}
+
+/// The statuses an action is open to, and the rule a draft in another status is told
+/// ("the draft is published; only a draft under review can be edited").
+pub struct OpenTo<'a>(pub &'a [Status], pub &'a str);
+
+impl OpenTo<'_> {
+    /// Any status: the action judges the draft itself.
+    pub const ANY: OpenTo<'static> = OpenTo(&Status::ALL, "");
+}
 
 pub struct Decision<'a> {
     pub reviewer: &'a str,
@@ -58,13 +74,21 @@ pub struct Target {
 }
 
 impl Target {
-    /// Reads draft `id`; a revision other than `revision` is a 409 carrying the draft as it is.
-    pub async fn at_revision(
-        req: &Request,
+    /// The steps every action on one draft takes first: the id from the path (404 when it is
+    /// none), the JSON body of at most `max_bytes` read by `parse` (every problem by field
+    /// path), the draft read (404), found at the revision the body names (409 with the draft
+    /// as it is) and in a status the action is `open_to` (409 with the rule).
+    pub async fn open<T: Action>(
+        req: &mut Request,
         env: &Env,
-        id: DraftId,
-        revision: i64,
-    ) -> Result<Self, ApiError> {
+        id: &str,
+        max_bytes: usize,
+        parse: impl FnOnce(&[u8]) -> Result<T, Vec<FieldError>>,
+        open_to: OpenTo<'_>,
+    ) -> Result<(T, Self), ApiError> {
+        let id = drafts::parse_id(id)?;
+        let body = body::read_json(req, max_bytes).await?;
+        let request = parse(&body).map_err(ApiError::Validation)?;
         let store = DraftStore::from_env(env)?;
         let row = drafts::visible_row(&store, id).await?;
         let target = Self {
@@ -72,13 +96,18 @@ impl Target {
             store,
             origin: drafts::origin(req),
             max_hashtags: crate::config::max_hashtags(env)?,
+            revision: request.revision().unwrap_or(row.revision),
             row,
-            revision,
         };
-        if target.row.revision != revision {
+        if target.row.revision != target.revision {
             return Err(target.conflict(&target.row));
         }
-        Ok(target)
+        let OpenTo(statuses, rule) = open_to;
+        let status = target.row.status();
+        if !statuses.contains(&status) {
+            return Err(ApiError::Conflict(format!("the draft is {status}; {rule}")));
+        }
+        Ok((request, target))
     }
 
     /// What was read, with the revision the person named: what a decision expects to hold.

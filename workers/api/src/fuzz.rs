@@ -114,6 +114,14 @@ proptest! {
                 prop_assert!(invisible::refused(comment).is_empty());
             }
         }
+        if let Ok(request) = crate::actions::parse_decision(&body, true) {
+            prop_assert!(request.revision.is_some_and(|r| r >= 1));
+            prop_assert!(request.new_text || request.new_image);
+        }
+        if let Ok(request) = crate::actions::parse_comment(&body) {
+            prop_assert!(request.revision.is_none());
+            prop_assert!(request.comment.is_some_and(|c| !c.is_empty()));
+        }
         if let Ok(edit) = crate::edit::parse_edit(&body) {
             prop_assert!(edit.revision >= 1);
         }
