@@ -124,6 +124,36 @@ pub(super) enum ConnectError {
     Store(ApiError),
 }
 
+/// Why a pasted token was not taken.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PasteError {
+    #[error("the Graph API could not be asked: {0}")]
+    NoAnswer(CallError),
+    #[error("the Graph API refused the token for account {0}: {1}")]
+    Refused(String, GraphError),
+    #[error("the token is for another account")]
+    OtherAccount,
+}
+
+/// Reads account `account` with a pasted `token`: whose it is, if it is that account's.
+pub(super) async fn check_pasted(
+    settings: &Settings,
+    account: &str,
+    token: &str,
+) -> Result<login::AccountIdentity, PasteError> {
+    let check = login::account(&settings.facebook_base_url, &settings.api_version, account);
+    let answer = send(&check, Some(token), settings.timeout_ms)
+        .await
+        .map_err(PasteError::NoAnswer)?;
+    let identity =
+        login::parse_identity(answer.status, answer.retry_after.as_deref(), &answer.body)
+            .map_err(|e| PasteError::Refused(account.to_owned(), e))?;
+    if identity.user_id != account {
+        return Err(PasteError::OtherAccount);
+    }
+    Ok(identity)
+}
+
 /// The steps of connecting with a code.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Step {
@@ -144,7 +174,7 @@ impl std::fmt::Display for Step {
 
 /// Sends `request` with `token` (as the bearer token, or as `access_token` where Meta
 /// documents it so).
-pub(super) async fn send(
+async fn send(
     request: &GraphRequest,
     token: Option<&str>,
     timeout_ms: u64,

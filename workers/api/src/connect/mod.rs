@@ -20,8 +20,7 @@ use crate::drafts::query_pairs;
 use crate::reply::ApiError;
 use crate::review::html::redirect;
 use crate::scope::Scope;
-use graph::{Settings, send, store};
-use instagram::login;
+use graph::{Settings, store};
 pub use page::page;
 use page::render;
 
@@ -202,17 +201,9 @@ pub async fn paste(req: &mut Request, env: &Env, actor: &Actor) -> Result<Respon
         .await;
     }
     let settings = Settings::from_env(env)?;
-    let check = login::account(&settings.facebook_base_url, &settings.api_version, &account);
-    let identity = match send(&check, Some(&token), settings.timeout_ms).await {
-        Err(reason) => Err(format!("the Graph API could not be asked: {reason}")),
-        Ok(answer) => {
-            login::parse_identity(answer.status, answer.retry_after.as_deref(), &answer.body)
-                .map_err(|e| format!("the Graph API refused the token for account {account}: {e}"))
-        }
-    };
-    let identity = match identity {
-        Ok(identity) if identity.user_id == account => identity,
-        Ok(_) => {
+    let identity = match graph::check_pasted(&settings, &account, &token).await {
+        Ok(identity) => identity,
+        Err(graph::PasteError::OtherAccount) => {
             return refuse(
                 env,
                 actor,
