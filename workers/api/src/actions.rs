@@ -7,14 +7,14 @@ use generation::FieldError;
 use generation::{GenerateRules, parse_generate_request};
 use platform::clock::now;
 use platform::queue::{IMAGE_QUEUE, send};
-use platform::store::{Change, DraftRow, DraftStore, MAX_COMMENTS_PER_DRAFT, NewComment};
+use platform::store::{Change, DraftRow, DraftStore, NewComment};
 use platform::trace::Tracer;
 use serde_json::{Value, json};
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
 use crate::config::ApiConfig;
-use crate::decide::{self, Decision, OpenTo, Target};
+use crate::decide::{self, Decision, OpenTo, Refused, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -127,9 +127,7 @@ pub async fn comment(
         })
         .await?;
     if !recorded {
-        return Err(ApiError::Conflict(format!(
-            "the draft has {MAX_COMMENTS_PER_DRAFT} comments, the most it keeps"
-        )));
+        return Err(Refused::TooManyComments.into());
     }
     let details = json!({ "comment": comment });
     crate::review_trace::event(env, ctx, actor, "comment", row, details);
@@ -279,7 +277,7 @@ async fn new_text(
         .request
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
-        .ok_or_else(|| ApiError::Conflict("the draft has no request to write from".into()))?;
+        .ok_or(Refused::NoRequest)?;
     if let Some(object) = request.as_object_mut() {
         object.remove("scheduledAt");
     }

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{self, Decision, OpenTo, Target};
+use crate::decide::{self, Decision, OpenTo, Refused, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -68,10 +68,7 @@ pub async fn approve(
     .await?;
     let row = &target.row;
     if row.image_status() != ImageStatus::Ready {
-        return Err(ApiError::Conflict(format!(
-            "the image is {}; a draft is approved only with its image ready",
-            row.image_status()
-        )));
+        return Err(Refused::ImageNotReady(row.image_status()).into());
     }
     // The rules may have changed since the text was written (a lower hashtag cap).
     let text = row
@@ -117,9 +114,7 @@ pub async fn reapprove(
     .await?;
     let row = &target.row;
     if row.approved_text().is_none() || row.approved_image_key.is_none() {
-        return Err(ApiError::Conflict(
-            "the draft has no approved text and image to publish again; regenerate it".into(),
-        ));
+        return Err(Refused::NoApprovedSnapshot.into());
     }
     // Its schedule stands: still ahead, the scheduler queues it then; passed, it goes now.
     let due_at = row
@@ -203,9 +198,7 @@ pub async fn reschedule(
     .await?;
     let row = &target.row;
     if let Some(due) = &row.publish_due_at {
-        return Err(ApiError::Conflict(format!(
-            "the post is already queued for publishing (due at {due}); its time can no longer be changed"
-        )));
+        return Err(Refused::AlreadyQueued(due.clone()).into());
     }
     // Cleared: it goes now, as an approval without a time. Changed: the scheduler queues it.
     let due_at = request.scheduled_at.is_none().then_some(started);
@@ -285,21 +278,17 @@ pub async fn withdraw(
 
 /// Whether an approval can still be taken back: approved, and no publisher holds it or may
 /// have called `media_publish` for it.
-fn withdrawable(row: &DraftRow) -> Result<(), ApiError> {
-    const TOO_LATE: &str = "media_publish may already have been called for this post, so it can no longer be withdrawn";
+fn withdrawable(row: &DraftRow) -> Result<(), Refused> {
     match row.status() {
         Status::Approved if row.publish_claim.is_none() && row.publish_sent_container.is_none() => {
             Ok(())
         }
-        Status::Approved | Status::Publishing => Err(ApiError::Conflict(format!(
-            "publishing has started: {TOO_LATE}"
-        ))),
-        Status::Published => Err(ApiError::Conflict(format!(
-            "the post is published: {TOO_LATE}"
-        ))),
-        other => Err(ApiError::Conflict(format!(
-            "the draft is {other}; only an approved post can be withdrawn"
-        ))),
+        Status::Approved | Status::Publishing => Err(Refused::PublishingStarted),
+        Status::Published => Err(Refused::Published),
+        other => Err(Refused::Status(
+            other,
+            "only an approved post can be withdrawn",
+        )),
     }
 }
 

@@ -3,9 +3,11 @@
 //! applied at that revision, in one D1 transaction. Of two decisions at once exactly one
 //! does both; the other records nothing.
 
-use domain::draft::{DraftId, Status};
+use domain::draft::{DraftId, ImageStatus, Status};
 use generation::FieldError;
-use platform::store::{Change, DraftRow, DraftStore, Expected, NewComment, applied_row};
+use platform::store::{
+    Change, DraftRow, DraftStore, Expected, MAX_COMMENTS_PER_DRAFT, NewComment, applied_row,
+};
 use time::OffsetDateTime;
 use worker::{Env, Request};
 
@@ -20,11 +22,43 @@ pub trait Action {
 
 /// The statuses an action is open to, and the rule a draft in another status is told
 /// ("the draft is published; only a draft under review can be edited").
-pub struct OpenTo<'a>(pub &'a [Status], pub &'a str);
+pub struct OpenTo(pub &'static [Status], pub &'static str);
 
-impl OpenTo<'_> {
+impl OpenTo {
     /// Any status: the action judges the draft itself.
-    pub const ANY: OpenTo<'static> = OpenTo(&Status::ALL, "");
+    pub const ANY: OpenTo = OpenTo(&Status::ALL, "");
+}
+
+const TOO_LATE: &str =
+    "media_publish may already have been called for this post, so it can no longer be withdrawn";
+
+/// Why a draft action is refused as the draft stands (a 409, `From` below).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("the draft is {0}; {1}")]
+    Status(Status, &'static str),
+    #[error("the image is {0}; a draft is approved only with its image ready")]
+    ImageNotReady(ImageStatus),
+    #[error("the draft has no approved text and image to publish again; regenerate it")]
+    NoApprovedSnapshot,
+    #[error(
+        "the post is already queued for publishing (due at {0}); its time can no longer be changed"
+    )]
+    AlreadyQueued(String),
+    #[error("publishing has started: {TOO_LATE}")]
+    PublishingStarted,
+    #[error("the post is published: {TOO_LATE}")]
+    Published,
+    #[error("the draft has {MAX_COMMENTS_PER_DRAFT} comments, the most it keeps")]
+    TooManyComments,
+    #[error("the draft has no request to write from")]
+    NoRequest,
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        ApiError::Conflict(refused.to_string())
+    }
 }
 
 pub struct Decision<'a> {
@@ -84,7 +118,7 @@ impl Target {
         id: &str,
         max_bytes: usize,
         parse: impl FnOnce(&[u8]) -> Result<T, Vec<FieldError>>,
-        open_to: OpenTo<'_>,
+        open_to: OpenTo,
     ) -> Result<(T, Self), ApiError> {
         let id = drafts::parse_id(id)?;
         let body = body::read_json(req, max_bytes).await?;
@@ -105,7 +139,7 @@ impl Target {
         let OpenTo(statuses, rule) = open_to;
         let status = target.row.status();
         if !statuses.contains(&status) {
-            return Err(ApiError::Conflict(format!("the draft is {status}; {rule}")));
+            return Err(Refused::Status(status, rule).into());
         }
         Ok((request, target))
     }

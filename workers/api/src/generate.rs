@@ -143,7 +143,7 @@ async fn draft_account(env: &Env, request: &GenerateRequest) -> Result<Option<St
     match &request.account {
         Some(named) => crate::scope::find(&accounts, named)
             .map(|account| Some(account.id.clone()))
-            .map_err(|reason| ApiError::Validation(vec![crate::body::problem("account", reason)])),
+            .map_err(ApiError::from),
         None => Ok(accounts.first().map(|account| account.id.clone())),
     }
 }
