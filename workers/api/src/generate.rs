@@ -79,19 +79,8 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     // The account it is for: the one named, else the default (the oldest), named on the row
     // so lists by account find it by index.
     let account_id = draft_account(env, &request).await?;
-    // Written in that account's voice, whose language is the default for a request that
-    // names none: the body is read again with it (pure, and the fingerprint is the body's).
     let voice = crate::voice::of_account(env, account_id.as_deref()).await?;
-    let request = match voice.language() {
-        Some(language) if language != rules.default_language => {
-            let rules = GenerateRules {
-                default_language: language.to_owned(),
-                ..rules
-            };
-            parse_generate_request(&body, &rules).map_err(ApiError::Validation)?
-        }
-        _ => request,
-    };
+    let request = in_voice_language(&body, request, rules, &voice)?;
 
     let owned = match keyed {
         None => None,
@@ -130,6 +119,26 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             discard(env, &store, id, owned.as_ref()).await;
             Err(error)
         }
+    }
+}
+
+/// Written in the account's voice, whose language is the default for a request that names
+/// none: the body is read again with it (pure, and the fingerprint is the body's).
+fn in_voice_language(
+    body: &[u8],
+    request: GenerateRequest,
+    rules: GenerateRules,
+    voice: &Voice,
+) -> Result<GenerateRequest, ApiError> {
+    match voice.language() {
+        Some(language) if language != rules.default_language => {
+            let rules = GenerateRules {
+                default_language: language.to_owned(),
+                ..rules
+            };
+            parse_generate_request(body, &rules).map_err(ApiError::Validation)
+        }
+        _ => Ok(request),
     }
 }
 
