@@ -91,14 +91,8 @@ pub async fn callback(req: &Request, env: &Env) -> Result<Response, ApiError> {
         return crate::review::html::page_response(200, page::resume(&again));
     };
     let actor = &actor;
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    if !started_here(req, env, actor, &get("state")).await? {
+    let get = |name: &str| crate::body::value(&query, name).unwrap_or_default();
+    if !started_here(req, env, actor, get("state")).await? {
         worker::console_log!(
             "accounts: an Instagram Login came back to {} with a state this session did not start, used already or lapsed; refused",
             actor.name
@@ -124,7 +118,7 @@ pub async fn callback(req: &Request, env: &Env) -> Result<Response, ApiError> {
         .await;
     }
     let settings = Settings::from_env(env)?;
-    match graph::connect_with_code(env, actor, &settings, &redirect_uri(req), &code).await {
+    match graph::connect_with_code(env, actor, &settings, &redirect_uri(req), code).await {
         Ok(label) => redirect(
             &format!("/review/accounts?connected={}", encode(&label)),
             None,
@@ -174,12 +168,7 @@ pub async fn paste(req: &mut Request, env: &Env, actor: &Actor) -> Result<Respon
     may_connect(actor)?;
     let body = crate::body::read(req, FORM_BYTES).await?;
     let form = crate::body::form(&body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let field = |name: &str| crate::body::value(&form, name).unwrap_or_default().trim();
     let (account, token) = (field("account"), field("token"));
     let id_ok = !account.is_empty()
         && account.len() <= domain::account::MAX_ID_DIGITS
@@ -201,7 +190,7 @@ pub async fn paste(req: &mut Request, env: &Env, actor: &Actor) -> Result<Respon
         .await;
     }
     let settings = Settings::from_env(env)?;
-    let identity = match graph::check_pasted(&settings, &account, &token).await {
+    let identity = match graph::check_pasted(&settings, account, token).await {
         Ok(identity) => identity,
         Err(graph::PasteError::OtherAccount) => {
             return refuse(
@@ -227,7 +216,7 @@ pub async fn paste(req: &mut Request, env: &Env, actor: &Actor) -> Result<Respon
         &identity,
         "facebook",
         &settings.facebook_base_url,
-        &token,
+        token,
         None,
         at,
     )

@@ -14,12 +14,7 @@ use crate::scope::Scope;
 /// `/review/accounts`: the accounts the reviewer may see, and the ways to connect one.
 pub async fn page(req: &Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let query = query_pairs(&req.inner().url());
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| crate::body::value(&query, name);
     let notice = match (get("connected"), get("disconnected")) {
         (Some(name), _) => Some((
             "published",

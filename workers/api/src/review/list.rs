@@ -18,12 +18,7 @@ const PAGE_SIZE: u32 = 20;
 /// the counts.
 pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let query = query_pairs(&req.inner().url());
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| crate::body::value(&query, name);
     let status = param("status").and_then(Status::parse);
     let cursor = param("cursor").and_then(PageCursor::decode);
     let account = param("account").filter(|a| !a.is_empty());

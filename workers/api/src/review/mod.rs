@@ -60,12 +60,9 @@ pub async fn login_page(req: &Request, env: &Env) -> Result<Response, ApiError> 
     if auth::session(req, env).await?.is_some() {
         return redirect("/review", None);
     }
-    let next = query_pairs(&req.inner().url())
-        .into_iter()
-        .find(|(k, _)| k == "next")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
-    page_response(200, login_html(&next, "", None))
+    let query = query_pairs(&req.inner().url());
+    let next = crate::body::value(&query, "next").unwrap_or_default();
+    page_response(200, login_html(next, "", None))
 }
 
 /// The sign-in form: the reviewer's name, then their token. After a failed attempt the name
@@ -102,22 +99,17 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
     auth::require_same_origin(req)?;
     let body = crate::body::read(req, LOGIN_BODY_BYTES).await?;
     let form = crate::body::form(&body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let next = safe_next(&field("next"));
+    let field = |name: &str| crate::body::value(&form, name).unwrap_or_default();
+    let next = safe_next(field("next"));
     let name = field("name");
-    match auth::sign_in(req, env, &name, &field("token")).await {
+    match auth::sign_in(req, env, name, field("token")).await {
         Ok((id, _, seconds)) => redirect(&next, Some(&auth::session_cookie(&id, seconds))),
         // The same words whether or not the name is a reviewer's.
         Err(ApiError::Unauthorized) => page_response(
             401,
             login_html(
                 &next,
-                &name,
+                name,
                 Some("That name and token are not a reviewer's."),
             ),
         ),
@@ -128,7 +120,7 @@ pub async fn login(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
                 429,
                 login_html(
                     &next,
-                    &name,
+                    name,
                     Some("Too many attempts to sign in. Wait a minute and try again."),
                 ),
             )?;
