@@ -425,6 +425,11 @@ test("edit with Japanese text and emoji: counts as Instagram counts, preview wit
   assert.ok(!inserted.includes("Alt") && !deleted.includes("Alt"), "the unchanged alt text is marked changed");
   assert.ok(!/\S(?:Hi|everyone)/u.test(deleted), `deleted words are glued together: ${deleted}`);
 
+  // Mentions count as the server counts them: one account, in any case, before a full stop.
+  await fillText(page, { caption: "@shop_osaka @Shop_Osaka and @shop_osaka. @x" });
+  assert.match(await page.locator("#caption-count").textContent(), / · 2 \/ 20 mentions$/);
+  await fillText(page, { caption });
+
   // Over a limit, the count says so before the server does.
   await fillText(page, { hashtags: "#a #b #c #d #e #f" });
   assert.equal(await page.locator("#hashtags-count").textContent(), "6 / 5 hashtags");

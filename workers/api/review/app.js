@@ -68,7 +68,10 @@
     const full = chars(instagramCaption(text));
     const inCaption = [...text.caption.matchAll(HASHTAG)].map((m) => m[2].toLowerCase());
     const distinct = new Set([...text.hashtags.map((t) => t.toLowerCase()), ...inCaption]);
-    const mentions = [...text.caption.matchAll(MENTION)].length;
+    // Accounts, as domain::content::mention_count counts them: a name without its trailing
+    // full stops, in any case, once.
+    const mentioned = [...text.caption.matchAll(MENTION)].map((m) => m[2].replace(/\.+$/u, "").toLowerCase());
+    const mentions = new Set(mentioned.filter(Boolean)).size;
     setCount(
       "caption",
       `${full.toLocaleString()} / ${limits.caption.toLocaleString()} characters with hashtags · ${mentions} / ${limits.mentions} mentions`,

@@ -5,8 +5,8 @@
 //! comment is recorded (only if the draft is still at that revision) and the draft moves
 //! `draft -> approved`, copying that revision's own text and image key into the approved
 //! snapshot; of two approvals at once exactly one does both. Only then is the publish
-//! message sent; if that fails, the approval is rolled back, so no draft waits in
-//! `approved` with no message.
+//! message sent; if that fails, the draft is marked `failed` with the reason (a reviewer
+//! approves it again), so no draft waits in `approved` with no message.
 //!
 //! `.../withdraw` takes an approval back while no `media_publish` may have been called for
 //! it: the draft returns to review and nothing is published.
@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{Decision, Target};
+use crate::decide::{self, Decision, OpenTo, Refused, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -40,6 +40,12 @@ pub(crate) struct ApprovalRequest {
     pub(crate) scheduled_at: Option<OffsetDateTime>,
 }
 
+impl decide::Action for ApprovalRequest {
+    fn revision(&self) -> Option<i64> {
+        Some(self.revision)
+    }
+}
+
 pub async fn approve(
     req: &mut Request,
     env: &Env,
@@ -47,24 +53,22 @@ pub async fn approve(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
-    let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
-        .map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_request(body, &["revision", "comment", "scheduledAt"], started),
+        OpenTo(
+            &[Status::Draft],
+            "only a draft under review can be approved",
+        ),
+    )
+    .await?;
     let row = &target.row;
-    if row.status() != Status::Draft {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only a draft under review can be approved",
-            row.status()
-        )));
-    }
     if row.image_status() != ImageStatus::Ready {
-        return Err(ApiError::Conflict(format!(
-            "the image is {}; a draft is approved only with its image ready",
-            row.image_status()
-        )));
+        return Err(Refused::ImageNotReady(row.image_status()).into());
     }
     // The rules may have changed since the text was written (a lower hashtag cap).
     let text = row
@@ -95,23 +99,22 @@ pub async fn reapprove(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
-    let request =
-        parse_request(&body, &["revision", "comment"], started).map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_request(body, &["revision", "comment"], started),
+        OpenTo(
+            &[Status::Failed],
+            "only a failed draft can be approved again",
+        ),
+    )
+    .await?;
     let row = &target.row;
-    if row.status() != Status::Failed {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only a failed draft can be approved again",
-            row.status()
-        )));
-    }
     if row.approved_text().is_none() || row.approved_image_key.is_none() {
-        return Err(ApiError::Conflict(
-            "the draft has no approved text and image to publish again; regenerate it".into(),
-        ));
+        return Err(Refused::NoApprovedSnapshot.into());
     }
     // Its schedule stands: still ahead, the scheduler queues it then; passed, it goes now.
     let due_at = row
@@ -180,33 +183,22 @@ pub async fn reschedule(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
     let started = now();
-    let names_time = serde_json::from_slice::<serde_json::Value>(&body)
-        .is_ok_and(|value| value.get("scheduledAt").is_some());
-    let request = parse_request(&body, &["revision", "comment", "scheduledAt"], started)
-        .and_then(|request| {
-            names_time.then_some(request).ok_or_else(|| {
-                vec![body::problem(
-                    "scheduledAt",
-                    "required: the new time with its UTC offset, or null to publish now",
-                )]
-            })
-        })
-        .map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_reschedule(body, started),
+        OpenTo(
+            &[Status::Approved],
+            "only an approved post's time can be changed",
+        ),
+    )
+    .await?;
     let row = &target.row;
-    if row.status() != Status::Approved {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only an approved post's time can be changed",
-            row.status()
-        )));
-    }
     if let Some(due) = &row.publish_due_at {
-        return Err(ApiError::Conflict(format!(
-            "the post is already queued for publishing (due at {due}); its time can no longer be changed"
-        )));
+        return Err(Refused::AlreadyQueued(due.clone()).into());
     }
     // Cleared: it goes now, as an approval without a time. Changed: the scheduler queues it.
     let due_at = request.scheduled_at.is_none().then_some(started);
@@ -238,11 +230,16 @@ pub async fn withdraw(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, body::MAX_ACTION_BODY_BYTES).await?;
-    let request =
-        parse_request(&body, &["revision", "comment"], now()).map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, request.revision).await?;
+    let (request, target) = Target::open(
+        req,
+        env,
+        id,
+        body::MAX_ACTION_BODY_BYTES,
+        |body| parse_request(body, &["revision", "comment"], now()),
+        OpenTo::ANY,
+    )
+    .await?;
+    let id = target.id;
     withdrawable(&target.row)?;
     let record = Decision {
         reviewer: &actor.name,
@@ -281,21 +278,17 @@ pub async fn withdraw(
 
 /// Whether an approval can still be taken back: approved, and no publisher holds it or may
 /// have called `media_publish` for it.
-fn withdrawable(row: &DraftRow) -> Result<(), ApiError> {
-    const TOO_LATE: &str = "media_publish may already have been called for this post, so it can no longer be withdrawn";
+fn withdrawable(row: &DraftRow) -> Result<(), Refused> {
     match row.status() {
         Status::Approved if row.publish_claim.is_none() && row.publish_sent_container.is_none() => {
             Ok(())
         }
-        Status::Approved | Status::Publishing => Err(ApiError::Conflict(format!(
-            "publishing has started: {TOO_LATE}"
-        ))),
-        Status::Published => Err(ApiError::Conflict(format!(
-            "the post is published: {TOO_LATE}"
-        ))),
-        other => Err(ApiError::Conflict(format!(
-            "the draft is {other}; only an approved post can be withdrawn"
-        ))),
+        Status::Approved | Status::Publishing => Err(Refused::PublishingStarted),
+        Status::Published => Err(Refused::Published),
+        other => Err(Refused::Status(
+            other,
+            "only an approved post can be withdrawn",
+        )),
     }
 }
 
@@ -350,6 +343,19 @@ async fn queue_publish(
             })
         }
     }
+}
+
+/// A reschedule names the time, or `null` to publish now.
+fn parse_reschedule(body: &[u8], now: OffsetDateTime) -> Result<ApprovalRequest, Vec<FieldError>> {
+    let names_time = serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|value| value.get("scheduledAt").is_some());
+    let request = parse_request(body, &["revision", "comment", "scheduledAt"], now)?;
+    names_time.then_some(request).ok_or_else(|| {
+        vec![body::problem(
+            "scheduledAt",
+            "required: the new time with its UTC offset, or null to publish now",
+        )]
+    })
 }
 
 pub(crate) fn parse_request(

@@ -82,6 +82,19 @@ pub fn form(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }
 
+/// The first value named `name` among decoded `pairs` (a form's, a query's).
+pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `text` as one value of an `application/x-www-form-urlencoded` query (`form`'s inverse).
+pub fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 pub fn problem(path: &str, reason: impl Into<String>) -> FieldError {
     FieldError {
         path: path.to_owned(),
@@ -258,6 +271,14 @@ mod tests {
         check(b"a=%E3%81%82+b%2", &[("a", "あ b%2")]);
         check(b"x=%ff", &[("x", "\u{FFFD}")]);
         check(b"&&flag&=v", &[("flag", ""), ("", "v")]);
+        for text in ["/review/abc?x=1&y=2", "@shop osaka", "あ%+#", ""] {
+            let encoded = encode(text);
+            assert!(!encoded.contains(['&', '=', '#', '?', ' ']), "{encoded}");
+            assert_eq!(
+                form(format!("x={encoded}").as_bytes()),
+                [("x".to_owned(), text.to_owned())]
+            );
+        }
     }
 
     #[test]

@@ -3,13 +3,63 @@
 //! applied at that revision, in one D1 transaction. Of two decisions at once exactly one
 //! does both; the other records nothing.
 
-use domain::draft::DraftId;
-use platform::store::{Change, DraftRow, DraftStore, Expected, NewComment, applied_row};
+use domain::draft::{DraftId, ImageStatus, Status};
+use generation::FieldError;
+use platform::store::{
+    Change, DraftRow, DraftStore, Expected, MAX_COMMENTS_PER_DRAFT, NewComment, applied_row,
+};
 use time::OffsetDateTime;
 use worker::{Env, Request};
 
-use crate::drafts;
 use crate::reply::ApiError;
+use crate::{body, drafts};
+
+/// A draft action's body, read: what it names of the draft.
+pub trait Action {
+    /// The revision the person looked at; `None`: the action is about the draft as it is.
+    fn revision(&self) -> Option<i64>;
+}
+
+/// The statuses an action is open to, and the rule a draft in another status is told
+/// ("the draft is published; only a draft under review can be edited").
+pub struct OpenTo(pub &'static [Status], pub &'static str);
+
+impl OpenTo {
+    /// Any status: the action judges the draft itself.
+    pub const ANY: OpenTo = OpenTo(&Status::ALL, "");
+}
+
+const TOO_LATE: &str =
+    "media_publish may already have been called for this post, so it can no longer be withdrawn";
+
+/// Why a draft action is refused as the draft stands (a 409, `From` below).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("the draft is {0}; {1}")]
+    Status(Status, &'static str),
+    #[error("the image is {0}; a draft is approved only with its image ready")]
+    ImageNotReady(ImageStatus),
+    #[error("the draft has no approved text and image to publish again; regenerate it")]
+    NoApprovedSnapshot,
+    #[error(
+        "the post is already queued for publishing (due at {0}); its time can no longer be changed"
+    )]
+    AlreadyQueued(String),
+    #[error("publishing has started: {TOO_LATE}")]
+    PublishingStarted,
+    #[error("the post is published: {TOO_LATE}")]
+    Published,
+    #[error("the draft has {MAX_COMMENTS_PER_DRAFT} comments, the most it keeps")]
+    TooManyComments,
+    #[error("the draft has no request to write from")]
+    NoRequest,
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        ApiError::Conflict(refused.to_string())
+    }
+}
 
 pub struct Decision<'a> {
     pub reviewer: &'a str,
@@ -58,13 +108,21 @@ pub struct Target {
 }
 
 impl Target {
-    /// Reads draft `id`; a revision other than `revision` is a 409 carrying the draft as it is.
-    pub async fn at_revision(
-        req: &Request,
+    /// The steps every action on one draft takes first: the id from the path (404 when it is
+    /// none), the JSON body of at most `max_bytes` read by `parse` (every problem by field
+    /// path), the draft read (404), found at the revision the body names (409 with the draft
+    /// as it is) and in a status the action is `open_to` (409 with the rule).
+    pub async fn open<T: Action>(
+        req: &mut Request,
         env: &Env,
-        id: DraftId,
-        revision: i64,
-    ) -> Result<Self, ApiError> {
+        id: &str,
+        max_bytes: usize,
+        parse: impl FnOnce(&[u8]) -> Result<T, Vec<FieldError>>,
+        open_to: OpenTo,
+    ) -> Result<(T, Self), ApiError> {
+        let id = drafts::parse_id(id)?;
+        let body = body::read_json(req, max_bytes).await?;
+        let request = parse(&body).map_err(ApiError::Validation)?;
         let store = DraftStore::from_env(env)?;
         let row = drafts::visible_row(&store, id).await?;
         let target = Self {
@@ -72,13 +130,18 @@ impl Target {
             store,
             origin: drafts::origin(req),
             max_hashtags: crate::config::max_hashtags(env)?,
+            revision: request.revision().unwrap_or(row.revision),
             row,
-            revision,
         };
-        if target.row.revision != revision {
+        if target.row.revision != target.revision {
             return Err(target.conflict(&target.row));
         }
-        Ok(target)
+        let OpenTo(statuses, rule) = open_to;
+        let status = target.row.status();
+        if !statuses.contains(&status) {
+            return Err(Refused::Status(status, rule).into());
+        }
+        Ok((request, target))
     }
 
     /// What was read, with the revision the person named: what a decision expects to hold.

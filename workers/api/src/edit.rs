@@ -12,7 +12,7 @@ use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{Decision, Target};
+use crate::decide::{self, Decision, OpenTo, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -38,16 +38,18 @@ pub async fn handle(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(id)?;
-    let body = crate::body::read_json(req, MAX_EDIT_BYTES).await?;
-    let edit = parse_edit(&body).map_err(ApiError::Validation)?;
-    let target = Target::at_revision(req, env, id, edit.revision).await?;
-    if target.row.status() != domain::draft::Status::Draft {
-        return Err(ApiError::Conflict(format!(
-            "the draft is {}; only a draft under review can be edited",
-            target.row.status()
-        )));
-    }
+    let (edit, target) = Target::open(
+        req,
+        env,
+        id,
+        MAX_EDIT_BYTES,
+        parse_edit,
+        OpenTo(
+            &[domain::draft::Status::Draft],
+            "only a draft under review can be edited",
+        ),
+    )
+    .await?;
     let current = target
         .row
         .text()
@@ -84,6 +86,12 @@ pub async fn handle(
     let details = serde_json::json!({ "text": text });
     crate::review_trace::event(env, ctx, actor, "edit", &row, details);
     reply::json(200, &target.view(&row)?)
+}
+
+impl decide::Action for EditRequest {
+    fn revision(&self) -> Option<i64> {
+        Some(self.revision)
+    }
 }
 
 /// Checks the body's shape, listing every problem by field path.

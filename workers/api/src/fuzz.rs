@@ -89,8 +89,17 @@ proptest! {
 
     #[test]
     fn forms_and_query_strings_decode_anything(bytes in form_bytes(), text in tricky_text(60)) {
-        let _ = crate::body::form(&bytes);
+        let pairs = crate::body::form(&bytes);
+        prop_assert!(pairs.len() <= bytes.len() / 2 + 1);
         let _ = crate::drafts::query_pairs(&format!("http://x/review?{text}"));
+        // What the pages put in a link comes back whole, as one value.
+        let encoded = crate::body::encode(&text);
+        prop_assert_eq!(crate::body::form(format!("v={encoded}").as_bytes()), vec![("v".to_owned(), text)]);
+    }
+
+    #[test]
+    fn tokens_compare_equal_only_when_equal(a in tricky_text(40), b in tricky_text(40)) {
+        prop_assert_eq!(crate::auth::constant_time_eq(a.as_bytes(), b.as_bytes()), a == b);
     }
 
     #[test]
@@ -104,6 +113,14 @@ proptest! {
             if let Some(comment) = &request.comment {
                 prop_assert!(invisible::refused(comment).is_empty());
             }
+        }
+        if let Ok(request) = crate::actions::parse_decision(&body, true) {
+            prop_assert!(request.revision.is_some_and(|r| r >= 1));
+            prop_assert!(request.new_text || request.new_image);
+        }
+        if let Ok(request) = crate::actions::parse_comment(&body) {
+            prop_assert!(request.revision.is_none());
+            prop_assert!(request.comment.is_some_and(|c| !c.is_empty()));
         }
         if let Ok(edit) = crate::edit::parse_edit(&body) {
             prop_assert!(edit.revision >= 1);

@@ -11,7 +11,7 @@
 //!
 //! A row without text is invisible, and housekeeping removes it if its request died.
 
-use domain::content::PostText;
+use domain::content::{PostText, RawPostText};
 use domain::draft::{DraftId, DraftState, ImageStatus, Status};
 use domain::idempotency::{KeyVerdict, judge, lease_for};
 use domain::message::{Action, QueueMessage};
@@ -27,7 +27,7 @@ use platform::store::{Change, DraftRow, DraftStore, Expected, KeyClaim, NewDraft
 use platform::trace::{LangSmith, Tracer};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use worker::{Context, Env, Request, Response};
+use worker::{Context, D1PreparedStatement, Env, Request, Response};
 
 use crate::config::ApiConfig;
 use crate::drafts::{self, WriterInfo};
@@ -79,57 +79,18 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     // The account it is for: the one named, else the default (the oldest), named on the row
     // so lists by account find it by index.
     let account_id = draft_account(env, &request).await?;
-    // Written in that account's voice, whose language is the default for a request that
-    // names none: the body is read again with it (pure, and the fingerprint is the body's).
     let voice = crate::voice::of_account(env, account_id.as_deref()).await?;
-    let request = match voice.language() {
-        Some(language) if language != rules.default_language => {
-            let rules = GenerateRules {
-                default_language: language.to_owned(),
-                ..rules
-            };
-            parse_generate_request(&body, &rules).map_err(ApiError::Validation)?
-        }
-        _ => request,
-    };
+    let request = in_voice_language(&body, request, rules, &voice)?;
 
     let owned = match keyed {
         None => None,
         Some((key, fingerprint)) => {
-            let owner = random_hex::<16>();
-            let claimed = store
-                .claim_key(&KeyClaim {
-                    key,
-                    fingerprint,
-                    owner: &owner,
-                    lease_until: started + lease_for(config.model_timeout_ms),
-                    expires_at: started + config.idempotency_key_ttl,
-                    now: started,
-                })
-                .await?;
-            if !claimed {
-                let verdict = store
-                    .held_key(key, started)
-                    .await?
-                    .map(|held| judge(&held, fingerprint, started));
-                return match verdict {
-                    Some(KeyVerdict::Replay { draft_id }) => {
-                        replay(&store, &origin, &config, &draft_id).await
-                    }
-                    Some(KeyVerdict::Mismatch) => Err(ApiError::Unprocessable(
-                        "Idempotency-Key was already used with a different request body".into(),
-                    )),
-                    Some(KeyVerdict::InProgress {
-                        retry_after_seconds,
-                    }) => Err(in_progress(retry_after_seconds)),
-                    // Another retry took the lapsed key over, or it expired, a moment ago.
-                    Some(KeyVerdict::TakeOver) | None => Err(in_progress(1)),
-                };
+            match claim(&store, &config, key, fingerprint, started).await? {
+                Claim::Owned(owned) => Some(owned),
+                Claim::Replay(draft_id) => {
+                    return replay(&store, &origin, &config, &draft_id).await;
+                }
             }
-            Some(OwnedKey {
-                key: key.to_owned(),
-                owner,
-            })
         }
     };
 
@@ -161,6 +122,26 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     }
 }
 
+/// Written in the account's voice, whose language is the default for a request that names
+/// none: the body is read again with it (pure, and the fingerprint is the body's).
+fn in_voice_language(
+    body: &[u8],
+    request: GenerateRequest,
+    rules: GenerateRules,
+    voice: &Voice,
+) -> Result<GenerateRequest, ApiError> {
+    match voice.language() {
+        Some(language) if language != rules.default_language => {
+            let rules = GenerateRules {
+                default_language: language.to_owned(),
+                ..rules
+            };
+            parse_generate_request(body, &rules).map_err(ApiError::Validation)
+        }
+        _ => Ok(request),
+    }
+}
+
 /// The id of the account a request is for: the one `account` names (a problem on `account`
 /// when none is connected by that name), else the default account; `None` while there is
 /// no account at all (the draft then goes to whichever becomes the default).
@@ -171,8 +152,59 @@ async fn draft_account(env: &Env, request: &GenerateRequest) -> Result<Option<St
     match &request.account {
         Some(named) => crate::scope::find(&accounts, named)
             .map(|account| Some(account.id.clone()))
-            .map_err(|reason| ApiError::Validation(vec![crate::body::problem("account", reason)])),
+            .map_err(ApiError::from),
         None => Ok(accounts.first().map(|account| account.id.clone())),
+    }
+}
+
+/// What claiming a request's idempotency key came to, short of an error.
+enum Claim {
+    /// This request runs under the key.
+    Owned(OwnedKey),
+    /// The key's request finished: its draft is the answer.
+    Replay(String),
+}
+
+/// Claims `key` for this request with a lease; a key held by another request is a replay of
+/// its draft, a mismatch (422) or still running (409 with the wait).
+async fn claim(
+    store: &DraftStore,
+    config: &ApiConfig,
+    key: &str,
+    fingerprint: &str,
+    started: OffsetDateTime,
+) -> Result<Claim, ApiError> {
+    let owner = random_hex::<16>();
+    let claimed = store
+        .claim_key(&KeyClaim {
+            key,
+            fingerprint,
+            owner: &owner,
+            lease_until: started + lease_for(config.model_timeout_ms),
+            expires_at: started + config.idempotency_key_ttl,
+            now: started,
+        })
+        .await?;
+    if claimed {
+        return Ok(Claim::Owned(OwnedKey {
+            key: key.to_owned(),
+            owner,
+        }));
+    }
+    let verdict = store
+        .held_key(key, started)
+        .await?
+        .map(|held| judge(&held, fingerprint, started));
+    match verdict {
+        Some(KeyVerdict::Replay { draft_id }) => Ok(Claim::Replay(draft_id)),
+        Some(KeyVerdict::Mismatch) => Err(ApiError::Unprocessable(
+            "Idempotency-Key was already used with a different request body".into(),
+        )),
+        Some(KeyVerdict::InProgress {
+            retry_after_seconds,
+        }) => Err(in_progress(retry_after_seconds)),
+        // Another retry took the lapsed key over, or it expired, a moment ago.
+        Some(KeyVerdict::TakeOver) | None => Err(in_progress(1)),
     }
 }
 
@@ -250,40 +282,8 @@ async fn create_draft(
     started: OffsetDateTime,
 ) -> Result<DraftRow, ApiError> {
     let writer = &config.writer;
-    let image_prompt = request
-        .image_prompt
-        .clone()
-        .unwrap_or_else(|| request.brief.clone());
-    let request_json =
-        serde_json::to_value(request).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let writer_json = serde_json::to_string(&WriterInfo {
-        provider: writer.provider().into(),
-        model: writer.model().map(str::to_owned),
-        offline: writer.is_offline(),
-    })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let insert = store.insert_statement(&NewDraft {
-        id,
-        language: &request.language,
-        provider: writer.provider(),
-        image_prompt: &image_prompt,
-        scheduled_at: request.scheduled_at,
-        request: &request_json.to_string(),
-        writer: &writer_json,
-        account_id,
-        now: started,
-    })?;
-
-    // The trace is built only when it goes somewhere: it costs CPU on every request.
-    let mut tracer = if LangSmith::from_env(env).is_some() {
-        Tracer::start(
-            "generate",
-            json!({ "draftId": id.to_string(), "request": request_json }),
-            json!({ "workflow": "generate", "provider": writer.provider(), "model": writer.model() }),
-        )
-    } else {
-        Tracer::off()
-    };
+    let (insert, request_json) = insert_draft(store, writer, request, id, account_id, started)?;
+    let mut tracer = tracer_for(env, id, &request_json, writer);
     if writer.is_offline() {
         worker::console_log!(
             "draft {id}: written by the offline template writer (LLM_PROVIDER is template)"
@@ -323,65 +323,120 @@ async fn create_draft(
         }
         (queued, Ok(text)) => {
             if let Err(Stage::Queue(error)) = queued {
-                // The text is good and worth keeping; the reviewer sees why there is no image.
-                worker::console_error!("draft {id}: queueing the image failed: {error}");
-                let failed = store
-                    .apply(
-                        id,
-                        Expected {
-                            state: DraftState {
-                                status: Status::Draft,
-                                image: ImageStatus::Pending,
-                                has_text: false,
-                            },
-                            revision: None,
-                        },
-                        &platform::store::Change::ImageFailed {
-                            claim: None,
-                            reason: "the image request could not be queued",
-                        },
-                        now(),
-                    )
-                    .await;
-                if let Err(e) = failed {
-                    worker::console_error!("draft {id}: recording the image failure: {e}");
-                }
+                image_not_queued(store, id, &error).await;
             }
             text
         }
     };
 
-    // The image consumer may have changed the image meanwhile: the text write depends only
-    // on the text not being there yet.
     let raw = text.to_raw();
-    let expected = Expected {
-        state: DraftState {
-            status: Status::Draft,
-            image: ImageStatus::Pending,
-            has_text: false,
-        },
-        revision: None,
-    };
+    let row = store_text(store, id, &raw, owned).await?;
+    if tracer.is_on() {
+        let outputs = json!({ "draftId": id.to_string(), "text": raw });
+        send_trace(env, ctx, tracer, Ok(outputs), writer);
+    }
+    Ok(row)
+}
+
+/// The insert of the draft's row (without text), and the request as stored.
+fn insert_draft(
+    store: &DraftStore,
+    writer: &Writer,
+    request: &GenerateRequest,
+    id: DraftId,
+    account_id: Option<&str>,
+    started: OffsetDateTime,
+) -> Result<(D1PreparedStatement, Value), ApiError> {
+    let image_prompt = request
+        .image_prompt
+        .clone()
+        .unwrap_or_else(|| request.brief.clone());
+    let request_json =
+        serde_json::to_value(request).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let writer_json = serde_json::to_string(&WriterInfo {
+        provider: writer.provider().into(),
+        model: writer.model().map(str::to_owned),
+        offline: writer.is_offline(),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let insert = store.insert_statement(&NewDraft {
+        id,
+        language: &request.language,
+        provider: writer.provider(),
+        image_prompt: &image_prompt,
+        scheduled_at: request.scheduled_at,
+        request: &request_json.to_string(),
+        writer: &writer_json,
+        account_id,
+        now: started,
+    })?;
+    Ok((insert, request_json))
+}
+
+/// The trace is built only when it goes somewhere: it costs CPU on every request.
+fn tracer_for(env: &Env, id: DraftId, request_json: &Value, writer: &Writer) -> Tracer {
+    if LangSmith::from_env(env).is_none() {
+        return Tracer::off();
+    }
+    Tracer::start(
+        "generate",
+        json!({ "draftId": id.to_string(), "request": request_json }),
+        json!({ "workflow": "generate", "provider": writer.provider(), "model": writer.model() }),
+    )
+}
+
+/// The row as inserted: a draft without text, its image pending.
+const INSERTED: Expected = Expected {
+    state: DraftState {
+        status: Status::Draft,
+        image: ImageStatus::Pending,
+        has_text: false,
+    },
+    revision: None,
+};
+
+/// The text is good and worth keeping; the reviewer sees why there is no image.
+async fn image_not_queued(store: &DraftStore, id: DraftId, error: &worker::Error) {
+    worker::console_error!("draft {id}: queueing the image failed: {error}");
+    let failed = store
+        .apply(
+            id,
+            INSERTED,
+            &Change::ImageFailed {
+                claim: None,
+                reason: "the image request could not be queued",
+            },
+            now(),
+        )
+        .await;
+    if let Err(e) = failed {
+        worker::console_error!("draft {id}: recording the image failure: {e}");
+    }
+}
+
+/// Writes the text, batched with finishing the idempotency key. The image consumer may have
+/// changed the image meanwhile: the text write depends only on the text not being there yet.
+async fn store_text(
+    store: &DraftStore,
+    id: DraftId,
+    raw: &RawPostText,
+    owned: Option<&OwnedKey>,
+) -> Result<DraftRow, ApiError> {
     let mut statements = vec![
         store
-            .apply_statement(id, expected, &Change::TextWritten { text: &raw }, now())
+            .apply_statement(id, INSERTED, &Change::TextWritten { text: raw }, now())
             .map_err(|e| ApiError::Internal(e.to_string()))?,
     ];
     if let Some(owned) = owned {
         statements.push(store.finish_key_statement(&owned.key, &owned.owner, id)?);
     }
     let results = store.batch(statements).await?;
-    let row = results
+    results
         .first()
         .map(applied_row)
         .transpose()?
         .flatten()
-        .ok_or_else(|| ApiError::Internal(format!("draft {id} vanished before its text")))?;
-    if tracer.is_on() {
-        let outputs = json!({ "draftId": id.to_string(), "text": raw });
-        send_trace(env, ctx, tracer, Ok(outputs), writer);
-    }
-    Ok(row)
+        .ok_or_else(|| ApiError::Internal(format!("draft {id} vanished before its text")))
 }
 
 /// Which of the two storage steps before the text failed.

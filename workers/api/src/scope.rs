@@ -82,14 +82,29 @@ pub async fn guard_draft(env: &Env, actor: &Actor, id: &str, acting: bool) -> Re
     }
 }
 
+/// Why `account` names no account.
+#[derive(Debug, thiserror::Error)]
+pub enum NoAccount {
+    #[error("{0:?} is neither @username nor an account id")]
+    NotAName(String),
+    #[error("no account {0} is connected")]
+    NotConnected(AccountRef),
+}
+
+/// A problem on the request's `account` (400).
+impl From<NoAccount> for ApiError {
+    fn from(reason: NoAccount) -> Self {
+        ApiError::Validation(vec![crate::body::problem("account", reason.to_string())])
+    }
+}
+
 /// The account `text` names among `accounts` (`@username` or the id), or why not.
-pub fn find<'a>(accounts: &'a [AccountRow], text: &str) -> Result<&'a AccountRow, String> {
-    let wanted = AccountRef::parse(text)
-        .ok_or_else(|| format!("{text:?} is neither @username nor an account id"))?;
+pub fn find<'a>(accounts: &'a [AccountRow], text: &str) -> Result<&'a AccountRow, NoAccount> {
+    let wanted = AccountRef::parse(text).ok_or_else(|| NoAccount::NotAName(text.to_owned()))?;
     accounts
         .iter()
         .find(|a| wanted.names(&a.id, a.username.as_deref()))
-        .ok_or_else(|| format!("no account {wanted} is connected"))
+        .ok_or(NoAccount::NotConnected(wanted))
 }
 
 /// How the page names an account: `@username`, or its id.
@@ -129,9 +144,7 @@ pub async fn page(
     let scope = Scope::of(actor, &accounts);
     let (ids, default_too) = match account {
         Some(text) => {
-            let found = find(&accounts, text).map_err(|reason| {
-                ApiError::Validation(vec![crate::body::problem("account", reason)])
-            })?;
+            let found = find(&accounts, text)?;
             if scope.allows_account(found) {
                 let default = accounts.first().is_some_and(|d| d.id == found.id);
                 (vec![found.id.clone()], default)

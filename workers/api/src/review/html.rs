@@ -1,37 +1,21 @@
-//! Building the review pages' HTML: escaping, the common layout, and the security headers
-//! every page carries.
+//! What every review page shares: the layout (a `maud` template: text and attribute values
+//! are escaped unless marked otherwise), times, the JSON data block, and the security headers.
 
-use std::fmt::Write;
-
+use maud::{Markup, PreEscaped, html};
 use worker::{Headers, Response};
 
 use crate::reply::ApiError;
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JSON for a `<script type="application/json">` block: `<` is escaped so the text can never
-/// close the element, whatever a caption contains.
-pub fn json_block(id: &str, value: &serde_json::Value) -> String {
+/// close the element, whatever a caption contains (the one place text goes in unescaped by
+/// the templates: a script element's text is not HTML).
+pub fn json_block(id: &str, value: &serde_json::Value) -> Markup {
     let json = value
         .to_string()
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026");
-    format!(r#"<script type="application/json" id="{id}">{json}</script>"#)
+    html! { script type="application/json" id=(id) { (PreEscaped(json)) } }
 }
 
 /// No inline script or style anywhere: the page's code is `app.js`, its looks `app.css`.
@@ -97,33 +81,51 @@ pub fn redirect(location: &str, cookie: Option<&str>) -> Result<Response, ApiErr
 }
 
 /// The frame of every page. `reviewer` is `None` on the sign-in page.
-pub fn layout(title: &str, reviewer: Option<&str>, body: &str) -> String {
-    let mut html = String::with_capacity(body.len() + 1024);
-    let _ = write!(
-        html,
-        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} · Review</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/review/assets/app.css"><script src="/review/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><a class="brand" href="/review">Post review</a>"##,
-        esc(title)
-    );
-    if let Some(name) = reviewer {
-        let _ = write!(
-            html,
-            r#"<nav aria-label="Main"><a href="/review">Drafts</a><a href="/review/accounts">Accounts</a><a href="/review/failures">Failures</a><a href="/review/voice">Voice</a><form method="post" action="/review/logout"><button type="submit" class="link">Sign out {}</button></form><form method="post" action="/review/logout/everywhere"><button type="submit" class="link" title="Ends your sessions on every device">Sign out everywhere</button></form></nav>"#,
-            esc(name)
-        );
+pub fn layout(title: &str, reviewer: Option<&str>, body: Markup) -> String {
+    html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Review" }
+                link rel="icon" href="data:,";
+                link rel="stylesheet" href="/review/assets/app.css";
+                script src="/review/assets/app.js" defer {}
+            }
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    a class="brand" href="/review" { "Post review" }
+                    @if let Some(name) = reviewer { (navigation(name)) }
+                }
+                main id="main" { (body) }
+            }
+        }
     }
-    let _ = write!(
-        html,
-        r#"</header><main id="main">{body}</main></body></html>"#
-    );
-    html
+    .into_string()
+}
+
+fn navigation(reviewer: &str) -> Markup {
+    html! {
+        nav aria-label="Main" {
+            a href="/review" { "Drafts" }
+            a href="/review/accounts" { "Accounts" }
+            a href="/review/failures" { "Failures" }
+            a href="/review/voice" { "Voice" }
+            form method="post" action="/review/logout" {
+                button type="submit" class="link" { "Sign out " (reviewer) }
+            }
+            form method="post" action="/review/logout/everywhere" {
+                button type="submit" class="link" title="Ends your sessions on every device" { "Sign out everywhere" }
+            }
+        }
+    }
 }
 
 /// A `<time>` the page script shows in the reader's own zone, with the zone spelled out.
-pub fn time(rfc3339: &str) -> String {
-    format!(
-        r#"<time datetime="{0}" data-local>{0}</time>"#,
-        esc(rfc3339)
-    )
+pub fn time(rfc3339: &str) -> Markup {
+    html! { time datetime=(rfc3339) data-local { (rfc3339) } }
 }
 
 /// Publishing errors in words a person understands, by the classes the publish consumer
@@ -184,14 +186,20 @@ mod tests {
 
     #[test]
     fn text_never_becomes_markup() {
-        assert_eq!(
-            esc(r#"<img src=x onerror="alert(1)">'&"#),
-            "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#39;&amp;"
+        let hostile = r#"<img src=x onerror="alert(1)">'&"#;
+        let page = layout(
+            hostile,
+            Some(hostile),
+            html! { p title=(hostile) { (hostile) } },
         );
+        assert!(!page.contains("<img"), "{page}");
+        assert!(!page.contains(r#"onerror="alert"#), "{page}");
+        assert!(page.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'&amp;"));
         let block = json_block(
             "d",
             &serde_json::json!({ "caption": "</script><script>alert(1)</script>&" }),
-        );
+        )
+        .into_string();
         assert!(!block[..block.len() - "</script>".len()].contains("</script"));
         assert!(block.contains(r"\u003c/script\u003e"));
     }

@@ -1,0 +1,348 @@
+//! `/review/{id}`: one draft with its preview, editor, the decisions open to it, and its
+//! history. `app.js` makes it live through the JSON API.
+
+use domain::content::{MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_MENTIONS, RawPostText};
+use domain::draft::{DraftState, Event, ImageStatus, Status};
+use maud::{Markup, html};
+use platform::store::{DraftRow, DraftStore};
+use serde_json::{Value, json};
+use worker::{Env, Request, Response};
+
+use super::html::{error_class_words, json_block, layout, page_response, time};
+use crate::auth::Actor;
+use crate::drafts;
+use crate::reply::ApiError;
+
+/// `/review/{id}`: the draft, its preview, the editor and the decisions open to it.
+pub async fn page(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<Response, ApiError> {
+    let id = drafts::parse_id(id)?;
+    let store = DraftStore::from_env(env)?;
+    let row = drafts::visible_row(&store, id).await?;
+    let (comments, steps) = store.history(id).await?;
+    let max_hashtags = crate::config::max_hashtags(env)?;
+    let view = drafts::view(&drafts::origin(req), &row, max_hashtags).unwrap_or(Value::Null);
+    // The page counts against the numbers of `domain::content`, handed over here.
+    let data = json!({
+        "draft": view,
+        "generated": row.generated_text(),
+        "limits": {
+            "caption": MAX_CAPTION_CHARS,
+            "altText": MAX_ALT_TEXT_CHARS,
+            "hashtags": max_hashtags,
+            "mentions": MAX_MENTIONS,
+        },
+        "reviewer": actor.name,
+    });
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
+    let account = crate::scope::label(&accounts, row.account_id.as_deref());
+    let text = row.text().unwrap_or_default();
+    let image = view["image"]["previewUrl"]
+        .as_str()
+        .unwrap_or("/media/pending.svg");
+    let body = html! {
+        (heading(&row, &account))
+        div id="conflict" class="notice conflict" role="alert" hidden {}
+        div class="columns" {
+            (preview(&row, &text, &account, image))
+            (editor(&text, row.status() == Status::Draft))
+        }
+        (decisions(&row))
+        section aria-labelledby="history-title" class="card" {
+            h2 id="history-title" { "History" }
+            form id="comment-form" class="stack" {
+                label for="comment" { "Add a comment" }
+                textarea id="comment" rows="2" required {}
+                p class="problem hidden-characters" id="comment-hidden" role="alert" hidden {}
+                div class="actions" { button type="submit" { "Comment" } }
+            }
+            ol class="history" id="history" {
+                @for entry in history_entries(&comments, &steps) { (entry) }
+            }
+        }
+        (json_block("draft-data", &data))
+    };
+    page_response(200, layout("Draft", Some(&actor.name), body))
+}
+
+/// The title, who it is for, and what stands in its way or happened to it.
+fn heading(row: &DraftRow, account: &str) -> Markup {
+    let status = row.status();
+    // On a draft still on its way, the reason is why it waits, not a failure.
+    let (class, label) = match status {
+        Status::Approved | Status::Publishing => ("waiting", "Waiting:"),
+        _ => ("failed", "Why it failed:"),
+    };
+    html! {
+        p class="back" { a href="/review" { "← All drafts" } }
+        h1 { "Draft " span class={ "badge " (row.status) } id="status" { (row.status) } }
+        p class="meta" {
+            "For " strong id="draft-account" { (account) }
+            " · created " (time(&row.created_at))
+            " · revision " span id="revision" { (row.revision) }
+            " · written by " (row.provider)
+        }
+        @if let Some(error) = &row.last_error {
+            div class={ "notice " (class) } role="status" { strong { (label) } " " (error) }
+        }
+        @if let Some(link) = &row.permalink {
+            div class="notice published" {
+                strong { "Published:" } " "
+                a href=(link) rel="noopener noreferrer" target="_blank" { (link) }
+            }
+        } @else if status == Status::Published && row.media_id.is_none() {
+            div class="notice published" role="status" {
+                strong { "Published." }
+                " The post is live, but Instagram did not say which post it is (its media id is unknown), so there is no link: look for it on the account."
+            }
+        }
+        @if let Some(at) = &row.scheduled_at {
+            p class="meta" { "Scheduled for " (time(at)) }
+        }
+    }
+}
+
+/// The post as the feed shows it, with its image's state.
+fn preview(row: &DraftRow, text: &RawPostText, account: &str, image: &str) -> Markup {
+    html! {
+        section aria-labelledby="preview-title" class="card" {
+            h2 id="preview-title" { "Preview" }
+            figure class="post" {
+                div class="post-head" {
+                    span class="avatar" aria-hidden="true" {}
+                    span { (account.trim_start_matches('@')) }
+                }
+                div class="frame" { img id="preview-image" src=(image) alt=(text.alt_text); }
+                figcaption {
+                    p class="post-caption" id="preview-caption" { (text.caption) }
+                    p class="post-alt" {
+                        strong { "Alt text:" } " " span id="preview-alt" { (text.alt_text) }
+                    }
+                }
+            }
+            p class="meta" id="image-status" {
+                "Image: " (row.image_status)
+                @if let Some(error) = &row.image_error { " (" (error) ")" }
+            }
+        }
+    }
+}
+
+/// The editor: live only while the draft is under review.
+fn editor(text: &RawPostText, editable: bool) -> Markup {
+    let tags: Vec<String> = text.hashtags.iter().map(|t| format!("#{t}")).collect();
+    let disabled = !editable;
+    let notes = |name: &str| {
+        html! {
+            p class="count" id={ (name) "-count" } aria-live="polite" {}
+            p class="problem" id={ (name) "-problem" } {}
+            p class="problem hidden-characters" id={ (name) "-hidden" } role="alert" hidden {}
+        }
+    };
+    html! {
+        section aria-labelledby="edit-title" class="card" {
+            h2 id="edit-title" { "Text" }
+            form id="edit-form" novalidate {
+                div class="field" {
+                    label for="caption" { "Caption" }
+                    textarea id="caption" name="caption" rows="8" aria-describedby="caption-count caption-problem" disabled[disabled] { (text.caption) }
+                    (notes("caption"))
+                }
+                div class="field" {
+                    label for="hashtags" { "Hashtags " span class="hint" { "(separated by spaces)" } }
+                    input id="hashtags" name="hashtags" value=(tags.join(" ")) aria-describedby="hashtags-count hashtags-problem" disabled[disabled];
+                    (notes("hashtags"))
+                }
+                div class="field" {
+                    label for="altText" { "Alt text" }
+                    textarea id="altText" name="altText" rows="3" aria-describedby="altText-count altText-problem" disabled[disabled] { (text.alt_text) }
+                    (notes("altText"))
+                }
+                @if editable {
+                    div class="actions" {
+                        button type="submit" class="primary" id="save" { "Save text" }
+                        span id="save-status" role="status" {}
+                    }
+                }
+            }
+            details id="diff-box" open {
+                summary { "What changed since the text was written" }
+                p id="diff" class="diff" {}
+            }
+        }
+    }
+}
+
+/// Decisions open to the draft: what the write rules allow (`reviewer_actions`), so a button
+/// is shown exactly when its write would be legal. Approval waits for the image: the form is
+/// there, its button enabled by the page once the image is ready.
+fn decisions(row: &DraftRow) -> Markup {
+    let state = row.state();
+    let offered = domain::change::reviewer_actions(state);
+    let offers = |event: Event| offered.contains(&event);
+    let approvable_once_ready = domain::change::reviewer_actions(DraftState {
+        image: ImageStatus::Ready,
+        ..state
+    })
+    .contains(&Event::Approve);
+    let nothing_sent = row.publish_claim.is_none() && row.publish_sent_container.is_none();
+    let discard = html! {
+        @if offers(Event::Discard) { button type="button" id="discard" class="danger" { "Discard" } }
+    };
+    html! {
+        section aria-labelledby="decide-title" class="card" {
+            h2 id="decide-title" { "Decide" }
+            p id="decide-status" role="status" {}
+            @if approvable_once_ready {
+                (approve_form(!offers(Event::Approve), &discard, offers(Event::ImageRequested)))
+            } @else if offers(Event::Reapprove) {
+                div class="actions" { button type="button" class="primary" id="reapprove" { "Publish again with the approved text" } }
+                @if offers(Event::Regenerate) {
+                    fieldset class="stack" {
+                        legend { "Or regenerate and review again" }
+                        label { input type="checkbox" id="regen-text" checked; " New text" }
+                        label { input type="checkbox" id="regen-image"; " New image" }
+                        div class="actions" { button type="button" id="regenerate" { "Regenerate" } (discard) }
+                    }
+                }
+            } @else if offers(Event::Reschedule) && row.scheduled_at.is_some() && row.publish_due_at.is_none() {
+                // A timed post not queued yet: its time can still change, or it can go now.
+                p { "Approved, waiting for its time. This page updates by itself." }
+                form id="schedule-form" class="stack" {
+                    label for="new-schedule" { "Change the time" }
+                    input id="new-schedule" type="datetime-local";
+                    p class="hint" id="zone" {}
+                    p class="problem" id="schedule-problem" {}
+                    div class="actions" {
+                        button type="submit" class="primary" id="reschedule" { "Change the time" }
+                        button type="button" id="publish-now" { "Publish now" }
+                    }
+                }
+            } @else {
+                p { (settled(row.status())) }
+            }
+            // Taking the approval back: offered while nothing can have gone to Instagram yet
+            // (the guards of the withdraw write).
+            @if offers(Event::Withdraw) && nothing_sent {
+                div class="stack withdraw" {
+                    label for="withdraw-comment" { "Why withdraw (optional)" }
+                    textarea id="withdraw-comment" rows="2" {}
+                    p class="hint" { "Withdrawing stops publishing and returns the draft to review." }
+                    div class="actions" { button type="button" id="withdraw" class="danger" { "Withdraw approval" } }
+                }
+            }
+        }
+    }
+}
+
+fn approve_form(waits: bool, discard: &Markup, new_image: bool) -> Markup {
+    html! {
+        form id="approve-form" class="stack" {
+            label for="approve-comment" { "Comment (optional)" }
+            textarea id="approve-comment" rows="2" {}
+            label for="schedule" { "Publish at (optional; empty publishes now)" }
+            input id="schedule" type="datetime-local";
+            p class="hint" id="zone" {}
+            p class="problem" id="schedule-problem" {}
+            p class="hint" { "Approving sends exactly the text and image shown, at this revision. The changes from the written text are shown above." }
+            @if waits {
+                p class="hint" id="approve-waits" { "Approving is possible once the image is ready." }
+            }
+            div class="actions" {
+                button type="submit" class="primary" id="approve" disabled[waits] { "Approve" }
+                (discard)
+                @if new_image { button type="button" id="new-image" { "New image" } }
+            }
+        }
+    }
+}
+
+/// What a draft with nothing to decide says.
+fn settled(status: Status) -> &'static str {
+    match status {
+        Status::Approved | Status::Publishing => {
+            "Approved; publishing is on its way. This page updates by itself."
+        }
+        Status::Published => "Published.",
+        Status::Discarded => "Discarded.",
+        _ => "Nothing to decide now.",
+    }
+}
+
+/// Comments, decisions and publish steps in one list, oldest first.
+pub(super) fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<Markup> {
+    let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
+    let mut entries: Vec<(String, Markup)> = Vec::new();
+    for c in comments {
+        let what = match s(c, "decision").as_str() {
+            "comment" => "commented on",
+            "edit" => "edited the text of",
+            "approve" => "approved",
+            "reapprove" => "re-approved",
+            "reschedule" => "changed the publishing time of",
+            "regenerate" => "asked for new text or image for",
+            "discard" => "discarded",
+            "withdraw" => "withdrew the approval of",
+            _ => "acted",
+        };
+        let comment = s(c, "comment");
+        let entry = html! {
+            li {
+                span class="when" { (time(&s(c, "createdAt"))) } " "
+                strong { (s(c, "reviewer")) } " " (what) " revision " (c["revision"].to_string())
+                @if !comment.is_empty() { blockquote { (comment) } }
+            }
+        };
+        entries.push((s(c, "createdAt"), entry));
+    }
+    for step in steps {
+        let outcome = s(step, "outcome");
+        let class = s(step, "errorClass");
+        let code = match (step["errorCode"].as_i64(), step["errorSubcode"].as_i64()) {
+            (Some(c), Some(sc)) => format!(" (code {c}/{sc})"),
+            (Some(c), None) => format!(" (code {c})"),
+            _ => String::new(),
+        };
+        let entry = html! {
+            li class={ "step " (outcome) } {
+                span class="when" { (time(&s(step, "createdAt"))) }
+                " Publish attempt " (step["attempt"].to_string()) ": " (s(step, "step")) " "
+                em { (outcome) }
+                @if !class.is_empty() {
+                    ": " (error_class_words(&class)) (code) ". "
+                    span class="detail" { (s(step, "message")) }
+                }
+            }
+        };
+        entries.push((s(step, "createdAt"), entry));
+    }
+    // Stable: equal times keep comments before steps, each in its own order.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.into_iter().map(|(_, html)| html).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_escapes_and_orders() {
+        let comments = vec![
+            json!({"revision": 2, "reviewer": "<b>x</b>", "decision": "comment", "comment": "<script>", "createdAt": "2030-01-01T00:00:02Z"}),
+        ];
+        let steps = vec![
+            json!({"attempt": 1, "step": "publish", "outcome": "failed", "errorClass": "token_invalid", "errorCode": 190, "errorSubcode": 463, "message": "expired", "createdAt": "2030-01-01T00:00:01Z"}),
+        ];
+        let entries: Vec<String> = history_entries(&comments, &steps)
+            .into_iter()
+            .map(Markup::into_string)
+            .collect();
+        assert_eq!(entries.len(), 2);
+        assert!(entries[0].contains("access token"), "{}", entries[0]);
+        assert!(entries[0].contains("code 190/463"));
+        assert!(entries[1].contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(!entries[1].contains("<script>"));
+        assert!(entries[1].contains("revision 2"), "{}", entries[1]);
+    }
+}
