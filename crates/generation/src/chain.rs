@@ -11,9 +11,9 @@ use domain::voice::Voice;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::truncate;
 use crate::request::{GenerateRequest, Tone, kind};
 use crate::template_writer;
+use observe::remote::truncate;
 
 /// How much of each sample caption the prompt quotes: enough to show a style, and a prompt
 /// stays short.
