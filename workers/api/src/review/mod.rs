@@ -312,7 +312,7 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
                 image = esc(&image),
                 alt = esc(&text.alt_text),
                 preview = esc(&preview),
-                status = esc(&row.status),
+                status = esc(row.status.as_str()),
                 created = time(&row.created_at),
             );
         }
@@ -377,7 +377,7 @@ pub async fn draft(
         body,
         r#"<p class="back"><a href="/review">← All drafts</a></p><h1>Draft <span class="badge {s}" id="status">{s}</span></h1><p class="meta">For <strong id="draft-account">{account}</strong> · created {created} · revision <span id="revision">{rev}</span> · written by {writer}</p>"#,
         account = esc(&account_label),
-        s = esc(&row.status),
+        s = esc(row.status.as_str()),
         created = time(&row.created_at),
         rev = row.revision,
         writer = esc(&row.provider),
@@ -417,7 +417,7 @@ pub async fn draft(
         handle = esc(account_label.trim_start_matches('@')),
         alt = esc(&text.alt_text),
         caption = esc(&text.caption),
-        istatus = esc(&row.image_status),
+        istatus = esc(row.image_status.as_str()),
         ierror = row
             .image_error
             .as_ref()
