@@ -1,5 +1,6 @@
 //! The body of `POST /api/v1/generate`: its validation, which lists every problem by field
-//! path, and its fingerprint for detecting a reused Idempotency-Key.
+//! path, and the validated request as stored for regeneration and the page. (A reused
+//! Idempotency-Key is told by the SHA-256 of the body as sent, in the api.)
 
 use domain::content::invisible;
 use domain::content::{
@@ -112,27 +113,6 @@ pub struct GenerateRequest {
     pub account: Option<String>,
 }
 
-impl GenerateRequest {
-    /// A canonical string that is equal for two requests exactly when they are equal.
-    ///
-    /// The schedule is written as a Unix timestamp because equal instants given with
-    /// different offsets are equal requests.
-    pub fn fingerprint(&self) -> String {
-        serde_json::json!([
-            self.brief,
-            self.tone,
-            self.language,
-            self.keywords,
-            self.hashtag_count,
-            self.image_prompt,
-            self.scheduled_at
-                .map(|at| at.unix_timestamp_nanos().to_string()),
-            self.account,
-        ])
-        .to_string()
-    }
-}
-
 fn rfc3339<S: Serializer>(at: &Option<OffsetDateTime>, serializer: S) -> Result<S::Ok, S::Error> {
     match at {
         None => serializer.serialize_none(),
@@ -214,21 +194,9 @@ pub fn parse_generate_request(
     };
     let account = match optional(&fields, "account") {
         None => Some(None),
-        Some(Value::String(text)) => match domain::account::AccountRef::parse(text) {
-            Some(account) => Some(Some(account.to_string())),
-            None => problems.push(
-                "account",
-                "must be an account's @username or its id, such as @shop_tokyo or 17841400000000001",
-            ),
-        },
-        Some(_) => problems.push("account", "must be a string: @username or the account id"),
+        Some(value) => problems.account(value).map(Some),
     };
-    for name in fields.keys() {
-        if !FIELDS.contains(&name.as_str()) {
-            let known = FIELDS.join(", ");
-            problems.push::<()>(name, format!("unknown field, the known fields are {known}"));
-        }
-    }
+    problems.unknown_fields(&fields);
 
     match (
         brief,
@@ -280,6 +248,28 @@ enum Lines {
 struct Problems(Vec<FieldError>);
 
 impl Problems {
+    fn account(&mut self, value: &Value) -> Option<String> {
+        let Value::String(text) = value else {
+            return self.push("account", "must be a string: @username or the account id");
+        };
+        match domain::account::AccountRef::parse(text) {
+            Some(account) => Some(account.to_string()),
+            None => self.push(
+                "account",
+                "must be an account's @username or its id, such as @shop_tokyo or 17841400000000001",
+            ),
+        }
+    }
+
+    fn unknown_fields(&mut self, fields: &Map<String, Value>) {
+        for name in fields.keys() {
+            if !FIELDS.contains(&name.as_str()) {
+                let known = FIELDS.join(", ");
+                self.push::<()>(name, format!("unknown field, the known fields are {known}"));
+            }
+        }
+    }
+
     fn push<T>(&mut self, path: &str, reason: impl Into<String>) -> Option<T> {
         self.0.push(FieldError::new(path, reason));
         None

@@ -17,6 +17,17 @@ use worker::wasm_bindgen_futures::JsFuture;
 /// The longest answer read, base64 JSON included: a 2048x2048 PNG is about 8 MB.
 const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
 
+/// Why the configured maker cannot be made; the job retries it like an outage.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Setting(String),
+    #[error("IMAGE_PROVIDER is openai but the secret IMAGE_OPENAI_API_KEY is not set")]
+    MissingKey,
+    #[error("IMAGE_PROVIDER is {0:?}, expected placeholder, workers-ai or openai")]
+    UnknownProvider(String),
+}
+
 pub enum Maker {
     /// The offline placeholder: a gradient drawn from the draft, no model at all.
     Placeholder {
@@ -43,12 +54,12 @@ pub struct Made {
 impl Maker {
     /// The configured maker. A missing key or unknown provider is a configuration error, which
     /// the job retries like an outage: an operator can fix it before the attempts run out.
-    pub fn from_env(env: &Env) -> Result<Self, String> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let provider = or_default(env, "IMAGE_PROVIDER", "placeholder");
         match provider.as_str() {
             "placeholder" => Ok(Maker::Placeholder {
-                width: number(env, "IMAGE_WIDTH", 1080u16)?,
-                height: number(env, "IMAGE_HEIGHT", 1080u16)?,
+                width: number(env, "IMAGE_WIDTH", 1080u16).map_err(ConfigError::Setting)?,
+                height: number(env, "IMAGE_HEIGHT", 1080u16).map_err(ConfigError::Setting)?,
             }),
             "workers-ai" => Ok(Maker::WorkersAi {
                 model: or_default(env, "IMAGE_MODEL", workers_ai::DEFAULT_MODEL),
@@ -58,13 +69,9 @@ impl Maker {
                     .trim_end_matches('/')
                     .to_owned(),
                 model: or_default(env, "IMAGE_OPENAI_MODEL", openai::DEFAULT_MODEL),
-                api_key: optional(env, "IMAGE_OPENAI_API_KEY").ok_or(
-                    "IMAGE_PROVIDER is openai but the secret IMAGE_OPENAI_API_KEY is not set",
-                )?,
+                api_key: optional(env, "IMAGE_OPENAI_API_KEY").ok_or(ConfigError::MissingKey)?,
             }),
-            other => Err(format!(
-                "IMAGE_PROVIDER is {other:?}, expected placeholder, workers-ai or openai"
-            )),
+            other => Err(ConfigError::UnknownProvider(other.to_owned())),
         }
     }
 
