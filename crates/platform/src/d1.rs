@@ -119,6 +119,24 @@ pub async fn batch(db: &D1Database, mut statements: Vec<D1PreparedStatement>) ->
     results.iter().map(|result| Rows::read(&result)).collect()
 }
 
+/// The values a statement binds, as D1 takes them: text, a time as RFC 3339 text, a number,
+/// or NULL for an absent one.
+pub fn text(value: &str) -> JsValue {
+    JsValue::from_str(value)
+}
+
+pub fn optional_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+pub fn time(value: time::OffsetDateTime) -> JsValue {
+    text(&domain::message::format_rfc3339(value))
+}
+
+pub fn optional_number(value: Option<i64>) -> JsValue {
+    value.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
+}
+
 /// D1 rows read and written, as each result's `meta` counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {

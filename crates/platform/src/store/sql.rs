@@ -3,21 +3,9 @@
 
 use domain::change::{Guard, Set, Value, WritePlan};
 use domain::draft::DraftId;
-use domain::message::format_rfc3339;
-use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 
-pub(super) fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-pub(super) fn optional_text(value: Option<&str>) -> JsValue {
-    value.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-pub(super) fn time(value: OffsetDateTime) -> JsValue {
-    text(&format_rfc3339(value))
-}
+pub(super) use crate::d1::{optional_text, text, time};
 
 /// What D1 is given for each value a statement binds.
 pub(super) fn bind(values: &[Value]) -> Vec<JsValue> {
