@@ -6,7 +6,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use worker::D1PreparedStatement;
 
-use super::DraftStore;
+use super::db::DraftStore;
 use super::row::parse_time;
 use super::sql::{text, time};
 use crate::d1;

@@ -14,26 +14,22 @@ use domain::message::format_rfc3339;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::D1PreparedStatement;
 
 use crate::d1::{self, Rows};
 
+mod db;
 mod keys;
 mod review;
 mod row;
 mod sql;
 
+pub use db::{DB_BINDING, DraftStore};
 pub use keys::KeyClaim;
-pub use review::{DeadLetter, NewComment};
+pub use review::{DeadLetter, HISTORY_LIMIT, MAX_COMMENTS_PER_DRAFT, NewComment};
 pub use row::DraftRow;
 use row::parse_time;
 use sql::{bind, optional_text, render, text, time};
-
-pub const DB_BINDING: &str = "DB";
-/// Plain comments a draft keeps at most; decisions are recorded regardless.
-pub const MAX_COMMENTS_PER_DRAFT: usize = 200;
-/// How many comments and decisions, and how many publish steps, a history shows: the newest.
-pub const HISTORY_LIMIT: usize = 200;
 
 /// A time after every draft's: where the first page of drafts starts.
 const LAST_TIME: &str = "9999-12-31T23:59:59Z";
@@ -63,17 +59,7 @@ pub struct NewDraft<'a> {
     pub now: OffsetDateTime,
 }
 
-pub struct DraftStore {
-    db: D1Database,
-}
-
 impl DraftStore {
-    pub fn from_env(env: &Env) -> worker::Result<Self> {
-        Ok(Self {
-            db: env.d1(DB_BINDING)?,
-        })
-    }
-
     pub fn insert_statement(&self, draft: &NewDraft<'_>) -> worker::Result<D1PreparedStatement> {
         let scheduled = draft.scheduled_at.map(format_rfc3339);
         self.db
@@ -290,11 +276,6 @@ impl DraftStore {
     ) -> Result<Option<DraftRow>, StoreError> {
         let result = d1::all(self.apply_statement(id, expected, change, now)?).await?;
         Ok(applied_row(&result)?)
-    }
-
-    /// Runs statements in one round trip and one transaction.
-    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> worker::Result<Vec<Rows>> {
-        d1::batch(&self.db, statements).await
     }
 
     /// Removes a draft whose text was never written (generate failed), returning the key of

@@ -5,10 +5,15 @@ use time::OffsetDateTime;
 use worker::D1PreparedStatement;
 use worker::wasm_bindgen::JsValue;
 
+use super::db::DraftStore;
 use super::sql::{text, time};
-use super::{DraftStore, HISTORY_LIMIT, MAX_COMMENTS_PER_DRAFT};
 use crate::d1;
 use domain::draft::{DraftId, Status};
+
+/// Plain comments a draft keeps at most; decisions are recorded regardless.
+pub const MAX_COMMENTS_PER_DRAFT: usize = 200;
+/// How many comments and decisions, and how many publish steps, a history shows: the newest.
+pub const HISTORY_LIMIT: usize = 200;
 
 impl DraftStore {
     // --- review comments -------------------------------------------------------------------
