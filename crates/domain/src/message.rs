@@ -84,11 +84,12 @@ impl Wire {
             return Err(MessageError::NotAnObject);
         }
         Self::deserialize(value).map_err(|error| {
-            // serde's words for a field outside the struct: "unknown field `name`, expected ...".
+            // The one error an object can give here, a field outside the struct, in serde's
+            // words: "unknown field `name`, expected one of ...".
             let text = error.to_string();
             match text
                 .strip_prefix("unknown field `")
-                .and_then(|rest| rest.split_once('`'))
+                .and_then(|rest| rest.rsplit_once("`, expected"))
             {
                 Some((name, _)) => MessageError::UnknownField(name.to_owned()),
                 None => MessageError::NotAnObject,
@@ -340,6 +341,10 @@ mod tests {
         check(
             json!({ "id": ID, "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z", "v": 2 }),
             Err(MessageError::UnknownField("v".into())),
+        );
+        check(
+            json!({ "id": ID, "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z", "a`b": 2 }),
+            Err(MessageError::UnknownField("a`b".into())),
         );
         check(
             json!({ "id": null, "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z" }),

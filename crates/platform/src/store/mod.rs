@@ -13,8 +13,8 @@ use domain::draft::{DraftId, Refusal, Status};
 use domain::message::format_rfc3339;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
+use worker::wasm_bindgen::JsValue;
 
 use crate::d1::{self, Rows};
 
