@@ -5,7 +5,8 @@
 //! `{ "id": "<draft uuid>", "action": "publish" | "retry" | "generate_image", "attempt": 1,
 //! "requestedAt": "<RFC 3339>" }`
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -56,7 +57,46 @@ pub enum MessageError {
     Invalid { field: &'static str, reason: String },
 }
 
-const FIELDS: [&str; 4] = ["id", "action", "attempt", "requestedAt"];
+/// The wire form's fields, each as sent: a field outside these four is refused by serde
+/// (`deny_unknown_fields`), one missing is `None`, and each is read by its own rule below so
+/// that an error names the field and says what is wrong with it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Wire {
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    action: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    attempt: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    requested_at: Option<Value>,
+}
+
+/// A field that is there, `null` included (which is then not a string, not a number).
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(field).map(Some)
+}
+
+impl Wire {
+    fn read(value: &Value) -> Result<Self, MessageError> {
+        if !value.is_object() {
+            return Err(MessageError::NotAnObject);
+        }
+        Self::deserialize(value).map_err(|error| {
+            // The one error an object can give here, a field outside the struct, in serde's
+            // words: "unknown field `name`, expected one of ...".
+            let text = error.to_string();
+            match text
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.rsplit_once("`, expected"))
+            {
+                Some((name, _)) => MessageError::UnknownField(name.to_owned()),
+                None => MessageError::NotAnObject,
+            }
+        })
+    }
+}
 
 impl QueueMessage {
     pub fn new(id: DraftId, action: Action, attempt: u32, requested_at: OffsetDateTime) -> Self {
@@ -94,13 +134,10 @@ impl QueueMessage {
     /// Parses the wire form. Unknown fields are rejected: a message from a newer producer
     /// must go to the dead-letter queue rather than be half understood.
     pub fn parse(value: &Value) -> Result<Self, MessageError> {
-        let object = value.as_object().ok_or(MessageError::NotAnObject)?;
-        if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(MessageError::UnknownField(unknown.clone()));
-        }
-        let id = string_field(object, "id")?;
+        let wire = Wire::read(value)?;
+        let id = string_field(&wire.id, "id")?;
         let id = DraftId::parse(id).map_err(|e| invalid("id", e.to_string()))?;
-        let action = string_field(object, "action")?;
+        let action = string_field(&wire.action, "action")?;
         let action = Action::ALL
             .into_iter()
             .find(|a| a.as_str() == action)
@@ -110,15 +147,16 @@ impl QueueMessage {
                     format!("{action:?} is not one of publish, retry, generate_image"),
                 )
             })?;
-        let attempt = object
-            .get("attempt")
+        let attempt = wire
+            .attempt
+            .as_ref()
             .ok_or(MessageError::Missing("attempt"))?;
         let attempt = attempt
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n >= 1)
             .ok_or_else(|| invalid("attempt", format!("{attempt} is not a whole number from 1")))?;
-        let requested_at = string_field(object, "requestedAt")?;
+        let requested_at = string_field(&wire.requested_at, "requestedAt")?;
         let requested_at = crate::timestamp::parse_rfc3339(requested_at)
             .map_err(|e| invalid("requestedAt", format!("{requested_at:?} {e}")))?;
         Ok(Self {
@@ -136,10 +174,10 @@ impl QueueMessage {
 }
 
 fn string_field<'a>(
-    object: &'a Map<String, Value>,
+    value: &'a Option<Value>,
     field: &'static str,
 ) -> Result<&'a str, MessageError> {
-    let value = object.get(field).ok_or(MessageError::Missing(field))?;
+    let value = value.as_ref().ok_or(MessageError::Missing(field))?;
     value
         .as_str()
         .ok_or_else(|| invalid(field, format!("{value} is not a string")))
@@ -303,6 +341,14 @@ mod tests {
         check(
             json!({ "id": ID, "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z", "v": 2 }),
             Err(MessageError::UnknownField("v".into())),
+        );
+        check(
+            json!({ "id": ID, "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z", "a`b": 2 }),
+            Err(MessageError::UnknownField("a`b".into())),
+        );
+        check(
+            json!({ "id": null, "action": "publish", "attempt": 1, "requestedAt": "2025-01-01T00:00:00Z" }),
+            Err(invalid("id", "null is not a string".into())),
         );
         check(json!([ID]), Err(MessageError::NotAnObject));
         check(json!(null), Err(MessageError::NotAnObject));

@@ -1,7 +1,7 @@
 //! How a call to a model provider can fail, classified by what the caller should do about it.
 
 use domain::backoff::retry_after_seconds;
-use observe::redact::redact_token_shapes;
+use observe::remote::{self, Class};
 
 /// The longest provider message kept in an error; provider bodies can be whole HTML pages.
 pub const MAX_MESSAGE_CHARS: usize = 200;
@@ -31,6 +31,18 @@ fn retry_hint(seconds: Option<u64>) -> String {
 }
 
 impl ModelError {
+    /// What the caller should do about it, in the classes all remote errors share.
+    pub fn class(&self) -> Class {
+        match self {
+            ModelError::Timeout => Class::Timeout,
+            ModelError::RateLimited { .. } => Class::RateLimited,
+            ModelError::Unavailable { .. } => Class::Unavailable,
+            ModelError::Rejected { .. } => Class::Refused,
+            ModelError::Malformed(_) => Class::Malformed,
+            ModelError::Transport(_) => Class::Transport,
+        }
+    }
+
     /// Fills in the wait from a `Retry-After` header, which only the shell sees; the header
     /// wins over a hint found in the body. Other errors are returned unchanged.
     pub fn with_retry_after(self, header: Option<&str>) -> Self {
@@ -43,26 +55,10 @@ impl ModelError {
     }
 }
 
-/// Makes a provider's text fit for an error message: keys and tokens redacted
-/// ([`redact_token_shapes`]), one line, at most [`MAX_MESSAGE_CHARS`] characters.
+/// Makes a provider's text fit for an error message: keys and tokens redacted, one line, at
+/// most [`MAX_MESSAGE_CHARS`] characters ([`observe::remote::clean_message`]).
 pub(crate) fn clean_message(text: &str) -> String {
-    let text = redact_token_shapes(text);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    truncate(&words.join(" "), MAX_MESSAGE_CHARS)
-}
-
-/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis. Characters are
-/// what [`domain::content::char_count`] counts: `char`s.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if domain::content::char_count(text) <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.truncate(cut.trim_end().len());
-    if max > 0 {
-        cut.push('…');
-    }
-    cut
+    remote::clean_message(text, MAX_MESSAGE_CHARS)
 }
 
 #[cfg(test)]

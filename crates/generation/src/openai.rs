@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::chain::ChatPrompt;
-use crate::model::{ModelError, clean_message};
+use observe::remote;
+
+use crate::model::{MAX_MESSAGE_CHARS, ModelError, clean_message};
 
 /// Varied enough that two posts from similar briefs differ, low enough to follow the format.
 pub const TEMPERATURE: f64 = 0.7;
@@ -145,19 +147,11 @@ fn retry_hint(message: &str) -> Option<u64> {
     Some(seconds.ceil() as u64)
 }
 
-/// The provider's own words for a failure: `error.message`, as OpenAI sends it, or the forms
-/// compatible providers use, or else the start of the body.
+/// The provider's own words for a failure ([`observe::remote::openai_error`]).
 fn error_message(body: &str) -> String {
-    let value: Value = serde_json::from_str(body).unwrap_or_default();
-    let message = value["error"]["message"]
-        .as_str()
-        .or_else(|| value["error"].as_str())
-        .or_else(|| value["message"].as_str())
-        .unwrap_or(body);
-    match clean_message(message) {
-        cleaned if cleaned.is_empty() => "the response gave no error message".to_owned(),
-        cleaned => cleaned,
-    }
+    remote::openai_error(body, MAX_MESSAGE_CHARS)
+        .message
+        .unwrap_or_else(|| "the response gave no error message".to_owned())
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use domain::content::{
 use domain::voice::Voice;
 use serde_json::json;
 
-use crate::model::truncate;
 use crate::request::{GenerateRequest, Tone};
+use observe::remote::truncate;
 
 /// Long tags are hard to read; this also keeps room for the caption when 30 tags are asked for.
 const MAX_TAG_CHARS: usize = 30;

@@ -1,7 +1,6 @@
 //! How a Graph API call can fail, classified by what the caller should do next.
 
 use domain::publish::Trouble;
-use observe::redact::redact_token_shapes;
 use serde_json::Value;
 
 /// The one `Retry-After` reader, shared with the model providers' errors.
@@ -414,25 +413,10 @@ pub fn regain_access_seconds(header: &str) -> Option<u64> {
     (minutes > 0).then(|| minutes.saturating_mul(60))
 }
 
-/// Makes Meta's text fit for an error message: tokens redacted
-/// ([`redact_token_shapes`]), one line, at most [`MAX_MESSAGE_CHARS`] characters. Redaction
-/// comes first so that a cut cannot leave part of a token behind in a shape the redaction no
-/// longer recognises.
+/// Makes Meta's text fit for an error message: tokens redacted, one line, at most
+/// [`MAX_MESSAGE_CHARS`] characters ([`observe::remote::clean_message`]).
 pub(crate) fn clean_message(text: &str) -> String {
-    let text = redact_token_shapes(text);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    truncate(&words.join(" "), MAX_MESSAGE_CHARS)
-}
-
-/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.truncate(cut.trim_end().len());
-    cut.push('…');
-    cut
+    observe::remote::clean_message(text, MAX_MESSAGE_CHARS)
 }
 
 #[cfg(test)]

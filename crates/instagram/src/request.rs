@@ -91,7 +91,7 @@ impl GraphConfig {
         request.url.push_str(&format!("&limit={limit}"));
         if let Some(cursor) = after {
             request.url.push_str("&after=");
-            encode_into(&mut request.url, cursor, "%20");
+            encode_into(&mut request.url, cursor);
         }
         request
     }
@@ -122,11 +122,11 @@ impl GraphConfig {
         // An empty version suits a fake server that serves the paths without one.
         if !version.is_empty() {
             url.push('/');
-            encode_into(&mut url, version, "%20");
+            encode_into(&mut url, version);
         }
         for segment in segments {
             url.push('/');
-            encode_into(&mut url, segment, "%20");
+            encode_into(&mut url, segment);
         }
         url
     }
@@ -157,32 +157,16 @@ fn field(name: &str, value: &str) -> (String, String) {
 /// of the UTF-8 text becomes `%XX`. So `#`, `&`, `+`, `=`, newlines and emoji in a caption
 /// reach Instagram unchanged.
 pub fn form_urlencode(pairs: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        encode_into(&mut out, name, "+");
-        out.push('=');
-        encode_into(&mut out, value, "+");
-    }
-    out
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
-fn encode_into(out: &mut String, text: &str, space: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in text.as_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                out.push(char::from(byte));
-            }
-            b' ' => out.push_str(space),
-            _ => {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-            }
-        }
+/// Percent-encodes `text` as one path segment or query value: the form encoding, with a space
+/// as `%20` (the form encoding writes a literal `+` as `%2B`, so each `+` it gives is a space).
+fn encode_into(out: &mut String, text: &str) {
+    for piece in form_urlencoded::byte_serialize(text.as_bytes()) {
+        out.push_str(if piece == "+" { "%20" } else { piece });
     }
 }
 

@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use observe::redact::redact_token_shapes;
+use observe::remote::{self, Class};
 use serde_json::{Value, json};
 
 /// The longest piece of a provider's message kept in a reason.
@@ -44,9 +44,21 @@ fn status_hint(status: Option<u16>) -> String {
 }
 
 impl ImageError {
+    /// What the caller should do about it, in the classes all remote errors share.
+    pub fn class(&self) -> Class {
+        match self {
+            ImageError::Timeout(_) => Class::Timeout,
+            ImageError::RateLimited { .. } => Class::RateLimited,
+            ImageError::Unavailable(_) => Class::Unavailable,
+            ImageError::Refused { .. } => Class::Refused,
+            ImageError::Malformed(_) => Class::Malformed,
+            ImageError::Transport(_) => Class::Transport,
+        }
+    }
+
     /// Whether asking again cannot help: a refusal, or an answer that is not an image.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ImageError::Refused { .. } | ImageError::Malformed(_))
+        self.class().is_permanent()
     }
 
     /// The wait the provider asked for, if any.
@@ -94,16 +106,10 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, ImageError> {
         .map_err(|e| ImageError::Malformed(format!("the image data is not base64: {e}")))
 }
 
-/// Makes a provider's text fit for a reason: one line, token shapes redacted, cut short.
+/// Makes a provider's text fit for a reason: one line, token shapes redacted, at most
+/// [`MAX_REASON_CHARS`] characters ([`observe::remote::clean_message`]).
 pub fn clean_message(text: &str) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let redacted = redact_token_shapes(&one_line);
-    if redacted.chars().count() <= MAX_REASON_CHARS {
-        return redacted;
-    }
-    let mut cut: String = redacted.chars().take(MAX_REASON_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    remote::clean_message(text, MAX_REASON_CHARS)
 }
 
 /// The OpenAI Images API (`POST {base}/images/generations`) and compatible endpoints.
@@ -182,23 +188,16 @@ pub mod openai {
         }
     }
 
-    /// The provider's own words: `error.message` with `error.code` when it has one (such as
-    /// `content_policy_violation`), or the forms compatible providers use, or the body.
+    /// The provider's own words ([`observe::remote::openai_error`]), with `error.code` when
+    /// it has one (such as `content_policy_violation`).
     fn error_message(body: &str) -> String {
-        let value: Value = serde_json::from_str(body).unwrap_or_default();
-        let message = value["error"]["message"]
-            .as_str()
-            .or_else(|| value["error"].as_str())
-            .or_else(|| value["message"].as_str())
-            .or_else(|| value["detail"].as_str())
-            .unwrap_or(body);
-        let message = match clean_message(message) {
-            m if m.is_empty() => "the response gave no reason".to_owned(),
-            m => m,
-        };
-        match value["error"]["code"].as_str() {
-            Some(code) if !code.is_empty() => format!("{code}: {message}"),
-            _ => message,
+        let read = remote::openai_error(body, MAX_REASON_CHARS);
+        let message = read
+            .message
+            .unwrap_or_else(|| "the response gave no reason".to_owned());
+        match read.code {
+            Some(code) => format!("{code}: {message}"),
+            None => message,
         }
     }
 }

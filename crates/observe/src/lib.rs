@@ -6,3 +6,4 @@
 
 pub mod langsmith;
 pub mod redact;
+pub mod remote;

@@ -8,13 +8,12 @@
 //! Every write that races another (a token refresh, a re-encryption, the state) is
 //! conditional: on the refresh claim, or on the ciphertext it replaces.
 
-use domain::message::format_rfc3339;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::d1;
+use crate::d1::{self, text, time};
 use crate::store::DB_BINDING;
 
 /// Accounts read at most per batch or run; far more than anyone runs.
@@ -121,14 +120,6 @@ pub const RECENT_ACTIONS: u32 = 20;
 
 pub struct AccountStore {
     db: D1Database,
-}
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-fn time(value: OffsetDateTime) -> JsValue {
-    text(&format_rfc3339(value))
 }
 
 impl AccountStore {

@@ -38,7 +38,7 @@ pub fn random_hex<const N: usize>() -> String {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// SHA-256 of `bytes` in lower-case hex, from Web Crypto (`crypto.subtle.digest`).

@@ -22,7 +22,8 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::types::{D1Database as D1DatabaseSys, D1Result as D1ResultSys};
 use worker::{D1Database, D1PreparedStatement, Error, Result};
 
-/// One statement's outcome: whether it succeeded, and its rows as JSON.
+/// One statement's outcome: whether it succeeded, and its rows as JSON. Its rows are read
+/// only from a success: a failed statement is an error of every reading, never "no rows".
 #[derive(Debug)]
 pub struct Rows {
     success: bool,
@@ -31,6 +32,15 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// A result as D1 gives it: success, its error message, its rows as a JSON array.
+    pub fn new(success: bool, error: Option<String>, json: String) -> Self {
+        Self {
+            success,
+            error,
+            json,
+        }
+    }
+
     fn read(result: &JsValue) -> Result<Self> {
         let result: &D1ResultSys = result.unchecked_ref();
         if let Ok(meta) = result.meta() {
@@ -52,14 +62,11 @@ impl Rows {
                 .ok_or_else(|| Error::RustError("D1 rows that are not JSON".into()))?,
             None => "[]".to_owned(),
         };
-        Ok(Self {
-            success: result.success()?,
-            error: result.error()?,
-            json,
-        })
+        Ok(Self::new(result.success()?, result.error()?, json))
     }
 
-    /// A result that is not a success is an error, never "no rows".
+    /// A result that is not a success is an error, never "no rows". (Reading the rows checks
+    /// this too; a write without `RETURNING` calls it alone.)
     pub fn checked(&self) -> Result<&Self> {
         if self.success {
             Ok(self)
@@ -72,7 +79,8 @@ impl Rows {
     }
 
     pub fn all<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
-        serde_json::from_str(&self.json).map_err(|e| Error::RustError(format!("a D1 row: {e}")))
+        serde_json::from_str(&self.checked()?.json)
+            .map_err(|e| Error::RustError(format!("a D1 row: {e}")))
     }
 
     pub fn first<T: DeserializeOwned>(&self) -> Result<Option<T>> {
@@ -109,6 +117,24 @@ pub async fn batch(db: &D1Database, mut statements: Vec<D1PreparedStatement>) ->
     let results = JsFuture::from(sys.batch(statements)?).await?;
     let results: Array = results.dyn_into()?;
     results.iter().map(|result| Rows::read(&result)).collect()
+}
+
+/// The values a statement binds, as D1 takes them: text, a time as RFC 3339 text, a number,
+/// or NULL for an absent one.
+pub fn text(value: &str) -> JsValue {
+    JsValue::from_str(value)
+}
+
+pub fn optional_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+pub fn time(value: time::OffsetDateTime) -> JsValue {
+    text(&domain::message::format_rfc3339(value))
+}
+
+pub fn optional_number(value: Option<i64>) -> JsValue {
+    value.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
 }
 
 /// D1 rows read and written, as each result's `meta` counts them.
@@ -182,6 +208,54 @@ impl<F: Future> Future for Metered<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Row {
+        id: String,
+        n: i64,
+    }
+
+    #[test]
+    fn a_failed_statement_is_an_error_of_every_reading_never_no_rows() {
+        let failed = Rows::new(false, Some("no such table: drafts".into()), "[]".into());
+        for error in [
+            failed.checked().map(|_| ()).unwrap_err(),
+            failed.all::<Row>().map(|_| ()).unwrap_err(),
+            failed.first::<Row>().map(|_| ()).unwrap_err(),
+            failed.count().map(|_| ()).unwrap_err(),
+        ] {
+            assert_eq!(
+                error.to_string(),
+                "D1 statement failed: no such table: drafts"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_are_read_and_counted_and_a_row_that_does_not_fit_is_an_error() {
+        let rows = Rows::new(true, None, r#"[{"id":"a","n":1},{"id":"b","n":2}]"#.into());
+        assert_eq!(rows.count().unwrap(), 2);
+        assert_eq!(
+            rows.first::<Row>().unwrap(),
+            Some(Row {
+                id: "a".into(),
+                n: 1
+            })
+        );
+        assert_eq!(rows.all::<Row>().unwrap().len(), 2);
+        assert_eq!(
+            Rows::new(true, None, "[]".into()).first::<Row>().unwrap(),
+            None
+        );
+        let wrong = Rows::new(true, None, r#"[{"id":"a","n":"one"}]"#.into());
+        assert!(
+            wrong
+                .all::<Row>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("a D1 row: ")
+        );
+    }
 
     /// The futures here never wait: one poll finishes them.
     fn block_on<F: Future>(future: F) -> F::Output {

@@ -1,10 +1,10 @@
-//! Outgoing HTTP with a deadline. Workers' `fetch` has no timeout of its own, and a model or
+//! Outgoing HTTP with a deadline: the one way out, for text and bytes. Workers' `fetch` has no timeout of its own, and a model or
 //! API that hangs must not hold a request or a queue batch for minutes.
 
 use futures::future::{Either, select};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Delay, Headers, Response, ResponseBody, js_sys, web_sys};
+use worker::{Delay, Headers, js_sys, web_sys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -33,68 +33,125 @@ pub struct Call<'a> {
     pub body: Option<&'a str>,
 }
 
-/// A whole answer: status, headers and the body as text.
-pub struct TextAnswer {
+/// A whole answer: status, headers and the body, as text ([`fetch_text`]) or bytes
+/// ([`fetch_bytes`]).
+pub struct Answer<B> {
     pub status: u16,
     pub headers: Headers,
-    pub body: String,
+    pub body: B,
 }
 
-impl TextAnswer {
+pub type TextAnswer = Answer<String>;
+pub type BytesAnswer = Answer<Vec<u8>>;
+
+impl<B> Answer<B> {
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).ok().flatten()
     }
 }
 
+/// A bytes answer that could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BytesError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Longer than the caller takes, by its `Content-Length` or by what came.
+    #[error("the answer is over {0} bytes")]
+    TooLong(usize),
+}
+
+/// One deadline for one or more calls (a provider's answer and the download it points at):
+/// the runtime's own `AbortSignal.timeout`, which aborts a request, its connection and the
+/// body read.
+pub struct Deadline {
+    signal: web_sys::AbortSignal,
+    ms: u64,
+}
+
+impl Deadline {
+    pub fn after(ms: u64) -> Self {
+        Self {
+            signal: web_sys::AbortSignal::timeout_with_f64(ms as f64),
+            ms,
+        }
+    }
+
+    fn error(&self, error: JsValue) -> HttpError {
+        if self.signal.aborted() {
+            HttpError::Timeout(self.ms)
+        } else {
+            HttpError::Transport(worker::Error::from(error).to_string())
+        }
+    }
+}
+
 /// Makes `call` and reads the whole body as text, both within `timeout_ms`: an answer that
-/// stalls halfway is no answer. The deadline is the runtime's own `AbortSignal.timeout`, which
-/// aborts the request, its connection and the body read.
+/// stalls halfway is no answer.
 pub async fn fetch_text(call: &Call<'_>, timeout_ms: u64) -> Result<TextAnswer, HttpError> {
-    let deadline = web_sys::AbortSignal::timeout_with_f64(timeout_ms as f64);
-    let exchange = async {
-        let headers = web_sys::Headers::new()?;
-        for (name, value) in call.headers {
-            headers.set(name, value)?;
-        }
-        let init = web_sys::RequestInit::new();
-        init.set_method(call.method);
-        init.set_headers(&headers);
-        if let Some(body) = call.body {
-            init.set_body(&JsValue::from_str(body));
-        }
-        init.set_signal(Some(&deadline));
-        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let response: web_sys::Response =
-            JsFuture::from(global.fetch_with_str_and_init(call.url, &init))
-                .await?
-                .dyn_into()?;
+    let deadline = Deadline::after(timeout_ms);
+    let read = async {
+        let response = send(call, &deadline).await?;
         let body = JsFuture::from(response.text()?).await?;
-        Ok::<_, JsValue>(TextAnswer {
+        Ok::<_, JsValue>(Answer {
             status: response.status(),
             headers: Headers(response.headers()),
             body: body.as_string().unwrap_or_default(),
         })
     };
-    exchange.await.map_err(|error| {
-        if deadline.aborted() {
-            HttpError::Timeout(timeout_ms)
-        } else {
-            HttpError::Transport(worker::Error::from(error).to_string())
-        }
+    read.await.map_err(|error| deadline.error(error))
+}
+
+/// Makes `call` and reads the whole body as bytes, in one call by the runtime (not chunk by
+/// chunk through wasm), before `deadline`; a body over `max_bytes`, declared or read, is
+/// refused.
+pub async fn fetch_bytes(
+    call: &Call<'_>,
+    deadline: &Deadline,
+    max_bytes: usize,
+) -> Result<BytesAnswer, BytesError> {
+    let response = send(call, deadline)
+        .await
+        .map_err(|error| deadline.error(error))?;
+    let headers = Headers(response.headers());
+    let declared = headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > max_bytes) {
+        return Err(BytesError::TooLong(max_bytes));
+    }
+    let read = async {
+        let buffer: js_sys::ArrayBuffer =
+            JsFuture::from(response.array_buffer()?).await?.dyn_into()?;
+        Ok::<_, JsValue>(buffer)
+    };
+    let buffer = read.await.map_err(|error| deadline.error(error))?;
+    if buffer.byte_length() as usize > max_bytes {
+        return Err(BytesError::TooLong(max_bytes));
+    }
+    Ok(Answer {
+        status: response.status(),
+        headers,
+        body: js_sys::Uint8Array::new(&buffer).to_vec(),
     })
 }
 
-/// The body as bytes, read by the runtime in one call. (`worker::Response::bytes` pulls the
-/// stream chunk by chunk through wasm, a few promises and JS calls per chunk.)
-pub async fn body_bytes(response: &Response) -> worker::Result<Vec<u8>> {
-    match response.body() {
-        ResponseBody::Empty => Ok(Vec::new()),
-        ResponseBody::Body(bytes) => Ok(bytes.clone()),
-        ResponseBody::Stream(stream) => {
-            let whole = worker::web_sys::Response::new_with_opt_readable_stream(Some(stream))?;
-            let buffer: js_sys::ArrayBuffer =
-                JsFuture::from(whole.array_buffer()?).await?.dyn_into()?;
-            Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-        }
+/// Sends `call` with `deadline`'s signal; the answer's body is still to be read.
+async fn send(call: &Call<'_>, deadline: &Deadline) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in call.headers {
+        headers.set(name, value)?;
     }
+    let init = web_sys::RequestInit::new();
+    init.set_method(call.method);
+    init.set_headers(&headers);
+    if let Some(body) = call.body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    init.set_signal(Some(&deadline.signal));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    JsFuture::from(global.fetch_with_str_and_init(call.url, &init))
+        .await?
+        .dyn_into()
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::d1;
+use crate::d1::{self, optional_number, optional_text, text};
 use crate::store::DB_BINDING;
 
 /// A step of the publish workflow.
@@ -105,18 +105,6 @@ pub const MAX_ROWS: u32 = 200;
 
 pub struct PublishLog {
     db: D1Database,
-}
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-fn optional_text(value: Option<&str>) -> JsValue {
-    value.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-fn optional_number(value: Option<i64>) -> JsValue {
-    value.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
 }
 
 impl PublishLog {

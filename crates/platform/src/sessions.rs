@@ -3,10 +3,9 @@
 
 use serde::Deserialize;
 use time::OffsetDateTime;
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use crate::d1;
+use crate::d1::{self, text, time};
 use crate::store::DB_BINDING;
 
 /// A session to store: only hashes of its id and of the token it was made with.
@@ -26,14 +25,6 @@ pub struct LiveSession {
 
 pub struct SessionStore {
     db: D1Database,
-}
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-fn time(value: OffsetDateTime) -> JsValue {
-    text(&domain::message::format_rfc3339(value))
 }
 
 impl SessionStore {

@@ -171,7 +171,7 @@ impl<'a> DraftView<'a> {
         let media_url = |key: &String| format!("{origin}/media/{key}");
         Some(Self {
             draft_id: &row.id,
-            status: &row.status,
+            status: row.status.as_str(),
             revision: row.revision,
             text,
             instagram_caption,
@@ -179,7 +179,7 @@ impl<'a> DraftView<'a> {
             account_id: row.account_id.as_deref(),
             writer: json_column(&row.writer),
             image: ImageView {
-                status: &row.image_status,
+                status: row.image_status.as_str(),
                 url: row.image_key.as_ref().map(media_url),
                 preview_url: row
                     .image_key

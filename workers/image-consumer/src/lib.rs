@@ -17,14 +17,15 @@ use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use domain::draft::{DraftId, ImageStatus, Status};
 use domain::message::{Action, QueueMessage};
 use futures::StreamExt;
+use media::provider::ImageError;
 use observe::langsmith::RunType;
 use platform::clock::{now, random_hex, random_u64};
 use platform::config::number;
 use platform::media::{MEDIA_BINDING, image_key};
 use platform::queue::{IMAGE_QUEUE, IMAGE_QUEUE_NAME, send, well_formed};
-use platform::store::{Change, DraftRow, DraftStore};
+use platform::store::{Change, DraftRow, DraftStore, StoreError};
 use platform::trace::{LangSmith, Tracer};
-use provider::{Maker, redact};
+use provider::{ConfigError, Maker, redact};
 use serde_json::json;
 use time::Duration;
 use worker::{Context, Env, MessageBatch, MessageExt, RawMessage, event};
@@ -63,7 +64,7 @@ fn settle(
     env: &Env,
     raw: RawMessage,
     message: &QueueMessage,
-    outcome: Result<Done, String>,
+    outcome: Result<Done, JobError>,
     received_at: time::OffsetDateTime,
 ) {
     let label = match &outcome {
@@ -110,6 +111,21 @@ enum Done {
     GaveUp,
 }
 
+/// Why a job could not record its outcome: its message goes back to the queue.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error("D1: {0}")]
+    D1(#[from] worker::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setting(String),
+    #[error("queueing the next attempt: {0}")]
+    Queue(worker::Error),
+    #[error("recording the image failure failed: {0}")]
+    Recording(Box<JobError>),
+}
+
 /// Why an attempt failed, and whether another may succeed.
 enum Failure {
     /// An outage, a timeout, a rate limit (with the wait the provider asked for), a
@@ -122,11 +138,38 @@ enum Failure {
     Permanent(String),
 }
 
+impl From<&ImageError> for Failure {
+    fn from(error: &ImageError) -> Self {
+        if error.is_permanent() {
+            Failure::Permanent(error.to_string())
+        } else {
+            Failure::Transient {
+                reason: error.to_string(),
+                retry_after_seconds: error.retry_after_seconds(),
+            }
+        }
+    }
+}
+
 impl Failure {
     fn transient(reason: impl Into<String>) -> Self {
         Failure::Transient {
             reason: reason.into(),
             retry_after_seconds: None,
+        }
+    }
+
+    /// The same failure with the maker's keys and token shapes removed from its reason.
+    fn redacted(self, secrets: &[String]) -> Self {
+        match self {
+            Failure::Transient {
+                reason,
+                retry_after_seconds,
+            } => Failure::Transient {
+                reason: redact(&reason, secrets),
+                retry_after_seconds,
+            },
+            Failure::Permanent(reason) => Failure::Permanent(redact(&reason, secrets)),
         }
     }
 
@@ -140,42 +183,27 @@ impl Failure {
 async fn handle(
     env: &Env,
     ctx: &Context,
-    maker: &Result<Maker, String>,
+    maker: &Result<Maker, ConfigError>,
     message: &QueueMessage,
-) -> Result<Done, String> {
+) -> Result<Done, JobError> {
     if message.action != Action::GenerateImage {
         return Ok(Done::Skipped("not a generate_image message"));
     }
-    let store = DraftStore::from_env(env).map_err(|e| e.to_string())?;
-    let Some(draft) = store.get(message.id).await.map_err(|e| e.to_string())? else {
+    let store = DraftStore::from_env(env)?;
+    let Some(draft) = store.get(message.id).await? else {
         // The api inserts the row before it queues the message, so a missing row was discarded.
         return Ok(Done::Skipped("the draft no longer exists"));
     };
     let started = now();
-    match draft.image_status() {
-        ImageStatus::Ready => {
-            return Ok(Done::Skipped(
-                "the image is already stored (a repeated delivery)",
-            ));
-        }
-        ImageStatus::Failed => return Ok(Done::Skipped("the image was given up on")),
-        ImageStatus::Generating
-            if draft
-                .image_lease_expires_at()
-                .is_some_and(|lease| lease > started) =>
-        {
-            return Ok(Done::Busy);
-        }
-        ImageStatus::Pending | ImageStatus::Generating => {}
+    if let Some(done) = step_aside(&draft, started) {
+        return Ok(done);
     }
-    if draft.status() != Status::Draft {
-        return Ok(Done::Skipped("the draft is no longer under review"));
-    }
-
     let claim = random_hex::<16>();
-    let timeout_ms: u64 = number(env, "IMAGE_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)?;
+    let timeout_ms: u64 =
+        number(env, "IMAGE_TIMEOUT_MS", DEFAULT_TIMEOUT_MS).map_err(JobError::Setting)?;
     // The lease outlives the provider's deadline, so a live job is never taken over.
-    let lease_seconds = number(env, "IMAGE_LEASE_SECONDS", 120i64)?
+    let lease_seconds = number(env, "IMAGE_LEASE_SECONDS", 120i64)
+        .map_err(JobError::Setting)?
         .max(i64::try_from(timeout_ms / 1000).unwrap_or(i64::MAX / 2) + 30);
     let claimed = store
         .apply(
@@ -188,32 +216,11 @@ async fn handle(
             },
             started,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     // Another delivery claimed it between the read and the claim.
     let Some(claimed) = claimed else {
         return Ok(Done::Busy);
     };
-
-    let (provider, model, secrets) = match maker {
-        Ok(maker) => (maker.provider(), maker.model().to_owned(), maker.secrets()),
-        Err(_) => ("unconfigured", String::new(), Vec::new()),
-    };
-    let draft_id = message.id.to_string();
-    let mut tracer = Tracer::start(
-        "generate_image",
-        json!({
-            "draftId": draft_id,
-            "attempt": message.attempt,
-            "prompt": claimed.image_prompt,
-        }),
-        json!({
-            "provider": provider,
-            "model": model,
-            "draftId": draft_id,
-            "attempt": message.attempt,
-        }),
-    );
     let job = Job {
         env,
         store: &store,
@@ -222,35 +229,29 @@ async fn handle(
         claim: &claim,
         timeout_ms,
     };
-    let result = job.make_and_store(maker, &mut tracer).await;
-    match result {
-        Ok((done, outputs)) => {
-            send_trace(env, ctx, tracer, Ok(outputs), secrets);
-            Ok(done)
+    job.run(ctx, maker, message).await
+}
+
+/// Why this delivery has nothing to do for `draft`, if it has nothing to do.
+fn step_aside(draft: &DraftRow, now: time::OffsetDateTime) -> Option<Done> {
+    match draft.image_status() {
+        ImageStatus::Ready => {
+            return Some(Done::Skipped(
+                "the image is already stored (a repeated delivery)",
+            ));
         }
-        Err(failure) => {
-            let failure = match failure {
-                Failure::Transient {
-                    reason,
-                    retry_after_seconds,
-                } => Failure::Transient {
-                    reason: redact(&reason, &secrets),
-                    retry_after_seconds,
-                },
-                Failure::Permanent(reason) => Failure::Permanent(redact(&reason, &secrets)),
-            };
-            worker::console_error!(
-                "draft {}: image attempt {} failed: {}",
-                message.id,
-                message.attempt,
-                failure.reason()
-            );
-            send_trace(env, ctx, tracer, Err(failure.reason().to_owned()), secrets);
-            retry_or_give_up(env, &store, message, &claimed, &claim, &failure)
-                .await
-                .map_err(|e| format!("recording the image failure failed: {e}"))
+        ImageStatus::Failed => return Some(Done::Skipped("the image was given up on")),
+        ImageStatus::Generating
+            if draft
+                .image_lease_expires_at()
+                .is_some_and(|lease| lease > now) =>
+        {
+            return Some(Done::Busy);
         }
+        ImageStatus::Pending | ImageStatus::Generating => {}
     }
+    (draft.status() != Status::Draft)
+        .then_some(Done::Skipped("the draft is no longer under review"))
 }
 
 /// One claimed image job.
@@ -264,13 +265,73 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// Runs the claimed job, traced, and records its outcome: stored, retried or given up.
+    async fn run(
+        &self,
+        ctx: &Context,
+        maker: &Result<Maker, ConfigError>,
+        message: &QueueMessage,
+    ) -> Result<Done, JobError> {
+        let (provider, model, secrets) = match maker {
+            Ok(maker) => (maker.provider(), maker.model().to_owned(), maker.secrets()),
+            Err(_) => ("unconfigured", String::new(), Vec::new()),
+        };
+        let draft_id = message.id.to_string();
+        let mut tracer = Tracer::start(
+            "generate_image",
+            json!({
+                "draftId": draft_id,
+                "attempt": message.attempt,
+                "prompt": self.claimed.image_prompt,
+            }),
+            json!({
+                "provider": provider,
+                "model": model,
+                "draftId": draft_id,
+                "attempt": message.attempt,
+            }),
+        );
+        let failure = match self.make_and_store(maker, &mut tracer).await {
+            Ok((done, outputs)) => {
+                send_trace(self.env, ctx, tracer, Ok(outputs), secrets);
+                return Ok(done);
+            }
+            Err(failure) => failure.redacted(&secrets),
+        };
+        worker::console_error!(
+            "draft {}: image attempt {} failed: {}",
+            message.id,
+            message.attempt,
+            failure.reason()
+        );
+        send_trace(
+            self.env,
+            ctx,
+            tracer,
+            Err(failure.reason().to_owned()),
+            secrets,
+        );
+        retry_or_give_up(
+            self.env,
+            self.store,
+            message,
+            self.claimed,
+            self.claim,
+            &failure,
+        )
+        .await
+        .map_err(|e| JobError::Recording(Box::new(e)))
+    }
+
     /// Makes the image, fits it, stores it and records it; answers the trace's outputs.
     async fn make_and_store(
         &self,
-        maker: &Result<Maker, String>,
+        maker: &Result<Maker, ConfigError>,
         tracer: &mut Tracer,
     ) -> Result<(Done, serde_json::Value), Failure> {
-        let maker = maker.as_ref().map_err(Failure::transient)?;
+        let maker = maker
+            .as_ref()
+            .map_err(|error| Failure::transient(error.to_string()))?;
         let prompt = &self.claimed.image_prompt;
         let metadata = json!({ "provider": maker.provider(), "model": maker.model() });
 
@@ -290,54 +351,13 @@ impl Job<'_> {
             }
             Err(error) => {
                 tracer.finish_child(call, Err(error.to_string()), metadata);
-                return Err(if error.is_permanent() {
-                    Failure::Permanent(error.to_string())
-                } else {
-                    Failure::Transient {
-                        reason: error.to_string(),
-                        retry_after_seconds: error.retry_after_seconds(),
-                    }
-                });
+                return Err(Failure::from(&error));
             }
         };
-
-        let step = tracer.start_child(
-            "fit_for_instagram",
-            RunType::Tool,
-            json!({ "bytes": made.bytes.len() }),
-        );
-        let fitted = match media::fit_for_instagram(&made.bytes) {
-            Ok(fitted) => fitted,
-            Err(error) => {
-                let reason = format!(
-                    "the {} answer is no usable image: {error}",
-                    maker.provider()
-                );
-                tracer.finish_child(step, Err(reason.clone()), json!({}));
-                return Err(Failure::Permanent(reason));
-            }
-        };
-        let summary = json!({
-            "source": {
-                "format": fitted.source.as_str(),
-                "width": fitted.source_width,
-                "height": fitted.source_height,
-            },
-            "width": fitted.info.width,
-            "height": fitted.info.height,
-            "bytes": fitted.info.bytes,
-            "reencoded": fitted.reencoded,
-            "cropped": fitted.cropped,
-            "scaled": fitted.scaled,
-        });
-        tracer.finish_child(
-            step,
-            Ok(summary.clone()),
-            json!({ "bytes": fitted.info.bytes }),
-        );
+        let (jpeg, summary) = fit(maker.provider(), &made.bytes, tracer)?;
 
         let key = image_key(&self.id.to_string(), &random_hex::<8>());
-        let done = self.store_image(&key, fitted.jpeg).await?;
+        let done = self.store_image(&key, jpeg).await?;
         let mut outputs = summary;
         outputs["key"] = json!(key);
         outputs["outcome"] = json!(match done {
@@ -409,6 +429,47 @@ impl Job<'_> {
     }
 }
 
+/// Fits the provider's answer to Instagram's rules ([`media::fit_for_instagram`]), traced:
+/// the JPEG and what was done to it.
+fn fit(
+    provider: &str,
+    bytes: &[u8],
+    tracer: &mut Tracer,
+) -> Result<(Vec<u8>, serde_json::Value), Failure> {
+    let step = tracer.start_child(
+        "fit_for_instagram",
+        RunType::Tool,
+        json!({ "bytes": bytes.len() }),
+    );
+    let fitted = match media::fit_for_instagram(bytes) {
+        Ok(fitted) => fitted,
+        Err(error) => {
+            let reason = format!("the {provider} answer is no usable image: {error}");
+            tracer.finish_child(step, Err(reason.clone()), json!({}));
+            return Err(Failure::Permanent(reason));
+        }
+    };
+    let summary = json!({
+        "source": {
+            "format": fitted.source.as_str(),
+            "width": fitted.source_width,
+            "height": fitted.source_height,
+        },
+        "width": fitted.info.width,
+        "height": fitted.info.height,
+        "bytes": fitted.info.bytes,
+        "reencoded": fitted.reencoded,
+        "cropped": fitted.cropped,
+        "scaled": fitted.scaled,
+    });
+    tracer.finish_child(
+        step,
+        Ok(summary.clone()),
+        json!({ "bytes": fitted.info.bytes }),
+    );
+    Ok((fitted.jpeg, summary))
+}
+
 /// Sends the job's trace to LangSmith after the batch, when a key is configured.
 fn send_trace(
     env: &Env,
@@ -434,7 +495,7 @@ async fn retry_or_give_up(
     claimed: &DraftRow,
     claim: &str,
     failure: &Failure,
-) -> Result<Done, String> {
+) -> Result<Done, JobError> {
     let policy = Backoff::IMAGE;
     match failure {
         Failure::Transient {
@@ -454,7 +515,7 @@ async fn retry_or_give_up(
             // and the next attempt takes over.
             send(env, IMAGE_QUEUE, &message.next_attempt(due), delay)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(JobError::Queue)?;
             let reason = format!("attempt {} failed: {reason}", message.attempt);
             store
                 .apply(
@@ -466,8 +527,7 @@ async fn retry_or_give_up(
                     },
                     now(),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(Done::Retrying)
         }
         Failure::Transient { reason, .. } => {
@@ -495,7 +555,7 @@ async fn record_failed(
     claimed: &DraftRow,
     claim: &str,
     reason: &str,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     store
         .apply(
             message.id,
@@ -506,7 +566,6 @@ async fn record_failed(
             },
             now(),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(())
 }

@@ -7,15 +7,26 @@ use domain::draft::DraftId;
 use media::provider::{Answer, ImageError, openai, workers_ai};
 use platform::ai::AiError;
 use platform::config::{number, optional, or_default};
-use platform::http::{body_bytes, within};
+use platform::http::{BytesAnswer, BytesError, Call, Deadline, HttpError, fetch_bytes, within};
 use serde_json::Value;
+use worker::Env;
 use worker::js_sys::{ArrayBuffer, JSON, Uint8Array};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{AbortController, AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit};
 
 /// The longest answer read, base64 JSON included: a 2048x2048 PNG is about 8 MB.
 const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+
+/// Why the configured maker cannot be made; the job retries it like an outage.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Setting(String),
+    #[error("IMAGE_PROVIDER is openai but the secret IMAGE_OPENAI_API_KEY is not set")]
+    MissingKey,
+    #[error("IMAGE_PROVIDER is {0:?}, expected placeholder, workers-ai or openai")]
+    UnknownProvider(String),
+}
 
 pub enum Maker {
     /// The offline placeholder: a gradient drawn from the draft, no model at all.
@@ -43,12 +54,12 @@ pub struct Made {
 impl Maker {
     /// The configured maker. A missing key or unknown provider is a configuration error, which
     /// the job retries like an outage: an operator can fix it before the attempts run out.
-    pub fn from_env(env: &Env) -> Result<Self, String> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let provider = or_default(env, "IMAGE_PROVIDER", "placeholder");
         match provider.as_str() {
             "placeholder" => Ok(Maker::Placeholder {
-                width: number(env, "IMAGE_WIDTH", 1080u16)?,
-                height: number(env, "IMAGE_HEIGHT", 1080u16)?,
+                width: number(env, "IMAGE_WIDTH", 1080u16).map_err(ConfigError::Setting)?,
+                height: number(env, "IMAGE_HEIGHT", 1080u16).map_err(ConfigError::Setting)?,
             }),
             "workers-ai" => Ok(Maker::WorkersAi {
                 model: or_default(env, "IMAGE_MODEL", workers_ai::DEFAULT_MODEL),
@@ -58,13 +69,9 @@ impl Maker {
                     .trim_end_matches('/')
                     .to_owned(),
                 model: or_default(env, "IMAGE_OPENAI_MODEL", openai::DEFAULT_MODEL),
-                api_key: optional(env, "IMAGE_OPENAI_API_KEY").ok_or(
-                    "IMAGE_PROVIDER is openai but the secret IMAGE_OPENAI_API_KEY is not set",
-                )?,
+                api_key: optional(env, "IMAGE_OPENAI_API_KEY").ok_or(ConfigError::MissingKey)?,
             }),
-            other => Err(format!(
-                "IMAGE_PROVIDER is {other:?}, expected placeholder, workers-ai or openai"
-            )),
+            other => Err(ConfigError::UnknownProvider(other.to_owned())),
         }
     }
 
@@ -118,17 +125,10 @@ impl Maker {
                 model,
                 api_key,
             } => {
-                let controller = AbortController::default();
-                let signal = controller.signal();
-                let call = openai_image(base_url, model, api_key, prompt, &signal);
-                match within(call, timeout_ms).await {
-                    Some(result) => result,
-                    None => {
-                        // Closes the connection, so a hung provider is not left waiting on.
-                        controller.abort();
-                        Err(ImageError::Timeout(timeout_ms))
-                    }
-                }
+                // One deadline for the answer and the download it may point at; on it the
+                // runtime closes the connection, so a hung provider is not left waiting on.
+                let deadline = Deadline::after(timeout_ms);
+                openai_image(base_url, model, api_key, prompt, &deadline).await
             }
         }
     }
@@ -139,43 +139,50 @@ async fn openai_image(
     model: &str,
     api_key: &str,
     prompt: &str,
-    signal: &AbortSignal,
+    deadline: &Deadline,
 ) -> Result<Made, ImageError> {
-    let transport = |e: worker::Error| ImageError::Transport(e.to_string());
-    let headers = Headers::new();
-    headers
-        .set("content-type", "application/json")
-        .map_err(transport)?;
-    headers
-        .set("authorization", &format!("Bearer {api_key}"))
-        .map_err(transport)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(openai::request_body(model, prompt).to_string().into()));
-    let request =
-        Request::new_with_init(&format!("{base_url}{}", openai::PATH), &init).map_err(transport)?;
-    let (status, retry_after, body) = send(request, signal).await?;
-    let text = String::from_utf8_lossy(&body);
-    let answer = openai::parse_response(status, &text)
+    let authorization = format!("Bearer {api_key}");
+    let body = openai::request_body(model, prompt).to_string();
+    let url = format!("{base_url}{}", openai::PATH);
+    let call = Call {
+        method: "POST",
+        url: &url,
+        headers: &[
+            ("content-type", "application/json"),
+            ("authorization", &authorization),
+        ],
+        body: Some(&body),
+    };
+    let answer = send(&call, deadline).await?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let retry_after = answer.header("retry-after");
+    let image = openai::parse_response(answer.status, &text)
         .map_err(|e| e.with_retry_after(retry_after.as_deref()))?;
-    match answer {
+    match image {
         Answer::Bytes(bytes) => Ok(Made {
             bytes,
             via: "b64_json",
         }),
         Answer::Url(url) => {
             // The key stays with the provider's API: a download link is often another host.
-            let request = Request::new(&url, Method::Get).map_err(transport)?;
-            let (status, retry_after, bytes) = send(request, signal).await?;
-            match status {
-                200..=299 => Ok(Made { bytes, via: "url" }),
+            let call = Call {
+                method: "GET",
+                url: &url,
+                headers: &[],
+                body: None,
+            };
+            let download = send(&call, deadline).await?;
+            match download.status {
+                200..=299 => Ok(Made {
+                    bytes: download.body,
+                    via: "url",
+                }),
                 429 => Err(ImageError::RateLimited {
                     retry_after_seconds: None,
                 }
-                .with_retry_after(retry_after.as_deref())),
+                .with_retry_after(download.header("retry-after").as_deref())),
                 // An expired or missing link: the next attempt asks for a new image and link.
-                _ => Err(ImageError::Unavailable(format!(
+                status => Err(ImageError::Unavailable(format!(
                     "downloading the image answered HTTP {status}"
                 ))),
             }
@@ -183,32 +190,15 @@ async fn openai_image(
     }
 }
 
-/// Sends `request` and reads its whole body: the status, the `Retry-After` header, the bytes.
-async fn send(
-    request: Request,
-    signal: &AbortSignal,
-) -> Result<(u16, Option<String>, Vec<u8>), ImageError> {
-    let transport = |e: worker::Error| ImageError::Transport(e.to_string());
-    let response = Fetch::Request(request)
-        .send_with_signal(signal)
+/// Sends `call` and reads its whole body, at most [`MAX_ANSWER_BYTES`], before `deadline`.
+async fn send(call: &Call<'_>, deadline: &Deadline) -> Result<BytesAnswer, ImageError> {
+    fetch_bytes(call, deadline, MAX_ANSWER_BYTES)
         .await
-        .map_err(transport)?;
-    let status = response.status_code();
-    let retry_after = response.headers().get("retry-after").ok().flatten();
-    let declared = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_ANSWER_BYTES) {
-        return Err(too_long());
-    }
-    let body = body_bytes(&response).await.map_err(transport)?;
-    if body.len() > MAX_ANSWER_BYTES {
-        return Err(too_long());
-    }
-    Ok((status, retry_after, body))
+        .map_err(|error| match error {
+            BytesError::Http(HttpError::Timeout(ms)) => ImageError::Timeout(ms),
+            BytesError::Http(HttpError::Transport(what)) => ImageError::Transport(what),
+            BytesError::TooLong(_) => too_long(),
+        })
 }
 
 fn too_long() -> ImageError {
