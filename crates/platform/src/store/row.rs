@@ -32,35 +32,35 @@ pub struct DraftRow {
     pub image_error: Option<String>,
     pub image_prompt: String,
     pub image_claim: Option<String>,
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub image_lease_expires_at: Option<String>,
     /// When the image was last asked for (the insert, a person, or the scheduler again).
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub image_requested_at: Option<String>,
     /// How often it was asked for in this series; the scheduler gives up after a limit.
     #[serde(default)]
     pub image_requests: i64,
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub scheduled_at: Option<String>,
     pub approved_revision: Option<i64>,
     pub approved_caption: Option<String>,
     pub approved_hashtags: Option<String>,
     pub approved_alt_text: Option<String>,
     pub approved_image_key: Option<String>,
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub approved_at: Option<String>,
     pub approved_by: Option<String>,
     pub publish_attempts: i64,
     pub publish_claim: Option<String>,
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub claim_expires_at: Option<String>,
     /// When the publish message now in flight is due; `None` while none is (a scheduled post
     /// not yet due, a held one).
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub publish_due_at: Option<String>,
     /// Why the scheduler holds a due post back, and when it expects to queue it.
     pub publish_hold: Option<String>,
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub publish_hold_until: Option<String>,
     pub container_id: Option<String>,
     /// The container a `media_publish` may have been sent for, and when (see
@@ -78,7 +78,7 @@ pub struct DraftRow {
     pub media_id: Option<String>,
     pub permalink: Option<String>,
     pub last_error: Option<String>,
-    #[serde(deserialize_with = "optional_time")]
+    #[serde(default, deserialize_with = "optional_time")]
     pub reminded_at: Option<String>,
     /// The account it is published to; `None`: the default account (the oldest).
     #[serde(default)]
