@@ -3,7 +3,8 @@
 //!
 //! It writes no prose of its own beyond fixed sentence templates; it rearranges the request.
 //! Its answer has the same JSON format as a model's and goes through the same output parser
-//! ([`crate::answer`], as in [`crate::GenerationChain::accept`]), so the rest of the system cannot tell the difference.
+//! ([`crate::answer`], as in [`crate::GenerationChain::accept`]), so the rest of the system
+//! cannot tell the difference.
 //! The answer is a pure function of the request: the same request gives the same post.
 
 use domain::content::{
