@@ -7,6 +7,7 @@
 //! depend on `worker`. The Worker shell sends the prompts, hands back the answers and passes
 //! the current time in as an argument, so everything here is tested on the host.
 
+pub mod answer;
 pub mod chain;
 pub mod model;
 pub mod openai;
@@ -14,10 +15,8 @@ pub mod request;
 pub mod template_writer;
 pub mod workers_ai;
 
-pub use chain::{
-    ChainError, ChainStep, ChatMessage, ChatPrompt, GenerationChain, Role, parse_answer,
-    parse_answer_in_voice,
-};
+pub use answer::{parse_answer, parse_answer_in_voice};
+pub use chain::{ChainError, ChainStep, ChatMessage, ChatPrompt, GenerationChain, Role};
 pub use model::ModelError;
 pub use request::{
     FieldError, GenerateRequest, GenerateRules, MAX_BODY_BYTES, Tone, canonical_language,

@@ -113,7 +113,7 @@ pub fn key_id(key: &[u8; KEY_BYTES]) -> String {
         .chain_update(b"instagram-pipeline/token-key-id/v1:")
         .chain_update(key)
         .finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 fn read_key(setting: &'static str, value: &str) -> Result<[u8; KEY_BYTES], KeyError> {

@@ -92,6 +92,8 @@ fn key_ids_are_short_stable_and_differ_by_key() {
     assert_ne!(key_id(&KEY_A), key_id(&KEY_B));
     assert_eq!(key_id(&KEY_A).len(), 16);
     assert!(key_id(&KEY_A).chars().all(|c| c.is_ascii_hexdigit()));
+    // Stored beside every sealed token: the same key must keep the same id, lowercase hex.
+    assert_eq!(key_id(&KEY_A), "8d8b40206d178621");
 }
 
 #[test]

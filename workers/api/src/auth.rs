@@ -281,7 +281,7 @@ pub fn require_same_origin(req: &Request) -> Result<(), ApiError> {
         return Ok(());
     }
     let origin = req.headers().get("origin")?;
-    if origin.as_deref() == Some(crate::drafts::origin(req).as_str()) {
+    if origin.as_deref() == Some(crate::origin::origin(req).as_str()) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(

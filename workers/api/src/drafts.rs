@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use worker::{Context, Env, Request, Response};
 
+pub use crate::origin::origin;
 use crate::reply::{self, ApiError};
+use crate::scope::not_found;
 
 pub const KV_BINDING: &str = "DRAFTS";
 
@@ -95,18 +97,6 @@ pub fn refresh_copy(env: &Env, ctx: &Context, row: &DraftRow) {
             );
         }
     });
-}
-
-/// The origin clients reach this Worker at, for absolute media URLs. Sliced from the
-/// runtime's already-normalised URL: parsing it with the `url` crate would add its IDNA
-/// tables, over 100 KiB, to the wasm.
-pub fn origin(req: &Request) -> String {
-    let url = req.inner().url();
-    let host_start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[host_start..]
-        .find('/')
-        .map_or(url.len(), |i| host_start + i);
-    url[..end].to_owned()
 }
 
 /// The public JSON view of a draft with text; `None` for a row whose text is not written.
@@ -206,10 +196,6 @@ impl<'a> DraftView<'a> {
 
 pub fn parse_id(text: &str) -> Result<DraftId, ApiError> {
     DraftId::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
-}
-
-pub fn not_found(id: impl std::fmt::Display) -> ApiError {
-    ApiError::NotFound(format!("no draft with id {id}"))
 }
 
 /// The draft's row if it is visible (its text is written).

@@ -21,6 +21,7 @@ mod limit;
 mod media;
 mod model;
 mod openapi;
+mod origin;
 mod reply;
 mod review;
 mod review_trace;

@@ -78,8 +78,14 @@ pub async fn guard_draft(env: &Env, actor: &Actor, id: &str, acting: bool) -> Re
             "this draft belongs to an account you do not review".into(),
         ))
     } else {
-        Err(crate::drafts::not_found(id))
+        Err(not_found(id))
     }
+}
+
+/// The answer for a draft that does not exist or that the caller may not see: the same 404,
+/// so a reviewer cannot tell another account's draft from none.
+pub fn not_found(id: impl std::fmt::Display) -> ApiError {
+    ApiError::NotFound(format!("no draft with id {id}"))
 }
 
 /// Why `account` names no account.

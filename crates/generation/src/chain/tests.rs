@@ -552,3 +552,17 @@ fn the_offline_writer_keeps_the_voice() {
     assert!(!raw.caption.to_lowercase().contains("cheap"), "{raw:?}");
     assert!(shop_voice().check(&raw).is_empty());
 }
+
+#[test]
+fn the_offline_answer_is_done_as_the_parser_reads_it() {
+    for (language, count) in [("en", 3), ("ja", 4), ("en-US", 0)] {
+        let request = GenerateRequest {
+            language: language.into(),
+            ..request(count)
+        };
+        let mut chain = GenerationChain::new(&request, 30, &Voice::default());
+        let answer = chain.offline_answer();
+        let text = parse_answer(&answer, 30, count).unwrap_or_else(|p| panic!("{answer}\n{p:#?}"));
+        assert_eq!(chain.accept(&answer), ChainStep::Done(text), "{answer}");
+    }
+}
