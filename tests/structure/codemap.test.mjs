@@ -48,8 +48,15 @@ function isPath(span) {
   return span.includes("/") ? /^[\w.-]+(\/[\w.-]+)+\/?$/.test(span) && (EXTENSIONS.test(span) || !/\./.test(span)) : EXTENSIONS.test(span);
 }
 
+// Folders the build or the tests make, which a clean clone does not have yet (from .gitignore).
+const MADE = readFileSync(join(ROOT, ".gitignore"), "utf8")
+  .split("\n")
+  .filter((line) => /^\/[\w.-]+\/?$/.test(line.trim()))
+  .map((line) => line.trim().replace(/^\/|\/$/g, ""));
+
 function resolvePath(span, folders) {
   const path = span.replace(/\/$/, "");
+  if (MADE.includes(path.split("/")[0])) return true;
   const candidates = [path, ...folders.flatMap((folder) => [`${folder}/${path}`, `${folder}/src/${path}`])];
   if (candidates.some((candidate) => existsSync(join(ROOT, candidate)))) return true;
   // Elsewhere in the text a file is named by its place inside its crate's src/ (`review/app.js`).

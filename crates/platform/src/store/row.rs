@@ -200,7 +200,9 @@ pub(super) fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
 /// a time that does not is an error of the read, not a time that is absent.
 fn checked_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let text = String::deserialize(deserializer)?;
-    match domain::timestamp::parse_rfc3339(&text) {
+    // Any time RFC 3339 can write: the years an outside time is bounded to are for what
+    // comes in, and a stored lease or due time may lie beyond them.
+    match time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339) {
         Ok(_) => Ok(text),
         Err(_) => Err(serde::de::Error::custom(format!(
             "a stored time that is not RFC 3339: {text:?}"
