@@ -356,7 +356,7 @@ test("POST /api/v1/text/check counts as an edit counts: at every limit the edit 
 
   // One over each limit: the check counts it, and the edit is refused at that field.
   const over = [
-    { name: "a character", text: { ...text, caption: `🍁${caption()}` }, count: { captionChars: 2201 }, path: "caption" },
+    { name: "a character", text: { ...text, caption: caption().replace("🍁", "🍁🍁") }, count: { captionChars: 2201 }, path: "caption" },
     { name: "an account", text: { ...text, caption: caption("@x") }, count: { mentions: 21 }, path: "caption" },
     { name: "a hashtag", text: { ...text, caption: caption("#x") }, count: { hashtags: 6, hashtagsInCaption: 3 }, path: "caption" },
     { name: "alt text", text: { ...text, altText: "a".repeat(1001) }, count: { altTextChars: 1001 }, path: "altText" },
