@@ -330,6 +330,49 @@ test("Japanese text and emoji are accepted, counted by character, and stored as 
   assert.deepEqual(over.json.error.problems.map((p) => p.path), ["caption"]);
 });
 
+test("POST /api/v1/text/check counts as an edit counts: at every limit the edit is saved, one over it is refused", async () => {
+  const { draftId: id, revision } = await newDraft();
+  async function check(text) {
+    const answer = await pipeline.request("POST", "/api/v1/text/check", { body: text });
+    assert.equal(answer.status, 200, answer.text.slice(0, 300));
+    return answer.json;
+  }
+  // 20 accounts (a repeat in another case, or before a full stop, is the same one), the
+  // caption's #Soup is the list's soup, #1 is no hashtag, spaces are trimmed and \r\n is one
+  // character: 2,200 characters with the hashtags, 5 hashtags, 1,000 characters of alt text.
+  const mentions = Array.from({ length: 20 }, (_, i) => `@shop${i}`).join(" ");
+  const hashtags = ["soup", "#秋", "カフェ", "栗", "ramen"];
+  const start = ` ${mentions} @SHOP0 @shop1. #Soup ＃soup #1\r\n`;
+  const fill = 2200 - [...`${start.trim()}\n\n#soup #秋 #カフェ #栗 #ramen`].length - 1;
+  const caption = (extra = "") => `${start}${"🍁".repeat(fill - [...extra].length)}${extra}\n `;
+  const text = { caption: caption(), hashtags, altText: ` ${"a".repeat(1000)} ` };
+  const limits = { caption: 2200, altText: 1000, hashtags: 5, mentions: 20 };
+  const at = await check(text);
+  assert.deepEqual(at.counts, { captionChars: 2200, mentions: 20, hashtags: 5, hashtagsInCaption: 2, altTextChars: 1000 });
+  assert.deepEqual(at.limits, limits);
+  assert.deepEqual(at.refused, []);
+  const tags = at.instagramCaption.filter((run) => run.hashtag).map((run) => run.text);
+  assert.deepEqual(tags, ["#Soup", "＃soup", "#soup", "#秋", "#カフェ", "#栗", "#ramen"]);
+
+  // One over each limit: the check counts it, and the edit is refused at that field.
+  const over = [
+    { name: "a character", text: { ...text, caption: caption().replace("🍁", "🍁🍁") }, count: { captionChars: 2201 }, path: "caption" },
+    { name: "an account", text: { ...text, caption: caption("@x") }, count: { mentions: 21 }, path: "caption" },
+    { name: "a hashtag", text: { ...text, caption: caption("#x") }, count: { hashtags: 6, hashtagsInCaption: 3 }, path: "caption" },
+    { name: "alt text", text: { ...text, altText: "a".repeat(1001) }, count: { altTextChars: 1001 }, path: "altText" },
+  ];
+  for (const { name, text: changed, count, path } of over) {
+    assert.deepEqual((await check(changed)).counts, { ...at.counts, ...count }, name);
+    const refused = await edit(id, { revision, ...changed });
+    assert.equal(refused.status, 400, `${name}: ${refused.text.slice(0, 300)}`);
+    assert.deepEqual(refused.json.error.problems.map((p) => p.path), [path], name);
+  }
+  const saved = await edit(id, { revision, ...text });
+  assert.equal(saved.status, 200, saved.text.slice(0, 300));
+  // The caption the check showed is the one Instagram is sent.
+  assert.equal(at.instagramCaption.map((run) => run.text).join(""), saved.json.instagramCaption);
+});
+
 // ---------------------------------------------------------------------------------------------
 // The KV read copy
 

@@ -315,7 +315,7 @@ impl Hashtag {
         if let Some(found) = invisible::refused(text).first() {
             return Err(HashtagError::InvisibleCharacter(found.character));
         }
-        let tag = text.trim().trim_start_matches(is_hashtag_sign);
+        let tag = bare_tag(text);
         let chars = char_count(tag);
         if chars == 0 {
             return Err(HashtagError::Empty);
@@ -334,6 +334,11 @@ impl Hashtag {
         }
         Ok(Self(tag.to_owned()))
     }
+}
+
+/// A hashtag as given, without the spaces around it and its sign (or signs).
+fn bare_tag(text: &str) -> &str {
+    text.trim().trim_start_matches(is_hashtag_sign)
 }
 
 impl AsRef<str> for Hashtag {
@@ -419,13 +424,7 @@ impl Hashtags {
 /// meant as a tag. The cap is `max`, never more than [`HARD_MAX_HASHTAGS`].
 fn hashtag_cap<S: AsRef<str>>(caption: &str, tags: &[S], max: usize) -> Option<ContentError> {
     let max = max.min(HARD_MAX_HASHTAGS);
-    let listed: HashSet<String> = tags
-        .iter()
-        .map(|tag| tag_key(tag.as_ref()))
-        .filter(|key| !key.is_empty())
-        .collect();
-    let mut all = listed.clone();
-    all.extend(hashtags_in(caption).into_iter().map(tag_key));
+    let (listed, all) = distinct_hashtags(caption, tags);
     if all.len() <= max {
         None
     } else if all.len() == listed.len() {
@@ -439,6 +438,75 @@ fn hashtag_cap<S: AsRef<str>>(caption: &str, tags: &[S], max: usize) -> Option<C
             max,
         })
     }
+}
+
+/// The distinct tags of the list, and of the list and the caption together, as the cap
+/// counts them (by [`tag_key`]).
+fn distinct_hashtags<S: AsRef<str>>(
+    caption: &str,
+    tags: &[S],
+) -> (HashSet<String>, HashSet<String>) {
+    let listed: HashSet<String> = tags
+        .iter()
+        .map(|tag| tag_key(tag.as_ref()))
+        .filter(|key| !key.is_empty())
+        .collect();
+    let mut all = listed.clone();
+    all.extend(hashtags_in(caption).into_iter().map(tag_key));
+    (listed, all)
+}
+
+/// `text` cut into runs, each either one hashtag Instagram finds (its sign and tag, as
+/// [`hashtags_in`] finds them) or the text between two: for showing where the hashtags are.
+/// The runs joined are `text`.
+pub fn hashtag_runs(text: &str) -> Vec<Run<'_>> {
+    let mut runs = Vec::new();
+    let mut last = 0;
+    for (sign, tag) in hashtags_at(text) {
+        let end = sign + text[sign..].chars().next().map_or(0, char::len_utf8) + tag.len();
+        if sign > last {
+            runs.push(Run {
+                text: &text[last..sign],
+                hashtag: false,
+            });
+        }
+        runs.push(Run {
+            text: &text[sign..end],
+            hashtag: true,
+        });
+        last = end;
+    }
+    if last < text.len() {
+        runs.push(Run {
+            text: &text[last..],
+            hashtag: false,
+        });
+    }
+    runs
+}
+
+/// One run of [`hashtag_runs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Run<'a> {
+    pub text: &'a str,
+    pub hashtag: bool,
+}
+
+/// Where a post's text stands against each of Instagram's limits, counted as
+/// [`PostText::parse`] counts, for a text valid or not: what the review page shows while a
+/// person writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// The caption with its hashtags, as Instagram receives it, in [`char_count`]s.
+    pub caption_chars: usize,
+    /// The accounts mentioned, by [`mention_count`].
+    pub mentions: usize,
+    /// The distinct hashtags of the list and the caption together, as the cap counts them.
+    pub hashtags: usize,
+    /// The hashtags written in the caption, repeats included.
+    pub hashtags_in_caption: usize,
+    pub alt_text_chars: usize,
 }
 
 /// The texts of a post as a person reviews them and as Instagram receives them.
@@ -469,14 +537,9 @@ impl PostText {
         errors.extend(hashtag_cap(&raw.caption, &raw.hashtags, max_hashtags));
         let hashtags = keep(Hashtags::parse_items(&raw.hashtags), &mut errors);
         let alt_text = keep(AltText::parse(&raw.alt_text), &mut errors);
-        if let (Some(caption), Some(hashtags)) = (&caption, &hashtags) {
+        if caption.is_some() && hashtags.is_some() {
             // Instagram counts the hashtags as part of the caption.
-            let joined = RawPostText {
-                caption: caption.as_ref().to_owned(),
-                hashtags: hashtags.iter().map(|t| t.as_ref().to_owned()).collect(),
-                alt_text: String::new(),
-            };
-            let chars = char_count(&joined.instagram_caption());
+            let chars = char_count(&raw.normalized().instagram_caption());
             if chars > MAX_CAPTION_CHARS {
                 errors.push(ContentError::CaptionWithHashtagsTooLong {
                     chars,
@@ -518,6 +581,33 @@ fn keep<T>(result: Result<T, Vec<ContentError>>, errors: &mut Vec<ContentError>)
 }
 
 impl RawPostText {
+    /// The text as [`PostText::parse`] keeps it, before any rule is checked: line breaks
+    /// normalised, caption and alt text trimmed, each hashtag trimmed and without its sign.
+    pub fn normalized(&self) -> RawPostText {
+        let multiline = |text: &str| normalize_line_breaks(text).trim().to_owned();
+        RawPostText {
+            caption: multiline(&self.caption),
+            hashtags: self
+                .hashtags
+                .iter()
+                .map(|tag| bare_tag(tag).to_owned())
+                .collect(),
+            alt_text: multiline(&self.alt_text),
+        }
+    }
+
+    /// Where this text stands against Instagram's limits ([`Counts`]).
+    pub fn counts(&self) -> Counts {
+        let text = self.normalized();
+        Counts {
+            caption_chars: char_count(&text.instagram_caption()),
+            mentions: mention_count(&text.caption),
+            hashtags: distinct_hashtags(&text.caption, &text.hashtags).1.len(),
+            hashtags_in_caption: hashtags_in(&text.caption).len(),
+            alt_text_chars: char_count(&text.alt_text),
+        }
+    }
+
     /// The caption Instagram shows: the caption, then the hashtags on their own paragraph.
     /// Also for text stored before today's rules, which a container may have been made from.
     pub fn instagram_caption(&self) -> String {

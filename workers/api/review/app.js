@@ -1,6 +1,9 @@
 // The review page's behaviour: local times, live counts against Instagram's limits, the
 // post preview, the word diff, and every action through the JSON API with the session
-// cookie. All text goes into the page through textContent, never as markup.
+// cookie. All text goes into the page through textContent, never as markup. Instagram's text
+// rules are the server's alone (domain::content): the counts and the caption Instagram
+// receives, hashtags marked, come with the page for its text and from
+// POST /api/v1/text/check as the text changes.
 "use strict";
 
 (() => {
@@ -22,7 +25,8 @@
   const data = JSON.parse(dataElement.textContent);
   let draft = data.draft;
   const id = draft.draftId;
-  const limits = data.limits;
+  // Where the text stands against the limits, as the server last counted it.
+  let standing = data.standing;
   // The text this page's edits are based on; a save names its revision.
   let base = textOf(draft);
   let revision = draft.revision;
@@ -33,13 +37,7 @@
     return { caption: d.caption, hashtags: [...d.hashtags], altText: d.altText };
   }
 
-  // Instagram counts characters, not bytes or UTF-16 units: "あ" and "😀" are one each.
-  const chars = (text) => [...text].length;
-  // A sign at the start or after a non-word character, then letters, digits or "_" in any
-  // script: the same rule as the server's (domain::content).
-  const HASHTAG = /(^|[^\p{L}\p{N}_])[#＃]([\p{L}\p{N}_]+)/gu;
-  const MENTION = /(^|[^\p{L}\p{N}_])[@＠]([A-Za-z0-9._]+)/gu;
-
+  // The hashtags field: tags separated by spaces or commas, a sign in front or not.
   function tagsOf(input) {
     return input
       .split(/[\s,、]+/u)
@@ -51,11 +49,6 @@
     return { caption: fields.caption.value, hashtags: tagsOf(fields.hashtags.value), altText: fields.altText.value };
   }
 
-  function instagramCaption(text) {
-    const caption = text.caption.trim();
-    return text.hashtags.length ? `${caption}\n\n${text.hashtags.map((t) => `#${t}`).join(" ")}` : caption;
-  }
-
   function setCount(name, text, over) {
     const element = $(`#${name}-count`);
     element.textContent = text;
@@ -63,52 +56,56 @@
     fields[name].setAttribute("aria-invalid", over ? "true" : "false");
   }
 
-  function updateCounts() {
-    const text = current();
-    const full = chars(instagramCaption(text));
-    const inCaption = [...text.caption.matchAll(HASHTAG)].map((m) => m[2].toLowerCase());
-    const distinct = new Set([...text.hashtags.map((t) => t.toLowerCase()), ...inCaption]);
-    // Accounts, as domain::content::mention_count counts them: a name without its trailing
-    // full stops, in any case, once.
-    const mentioned = [...text.caption.matchAll(MENTION)].map((m) => m[2].replace(/\.+$/u, "").toLowerCase());
-    const mentions = new Set(mentioned.filter(Boolean)).size;
+  // The counters, the preview and the diff, from the server's answer for the text.
+  function showStanding() {
+    const { counts, limits } = standing;
     setCount(
       "caption",
-      `${full.toLocaleString()} / ${limits.caption.toLocaleString()} characters with hashtags · ${mentions} / ${limits.mentions} mentions`,
-      full > limits.caption || mentions > limits.mentions,
+      `${counts.captionChars.toLocaleString()} / ${limits.caption.toLocaleString()} characters with hashtags · ${counts.mentions} / ${limits.mentions} mentions`,
+      counts.captionChars > limits.caption || counts.mentions > limits.mentions,
     );
     setCount(
       "hashtags",
-      `${distinct.size} / ${limits.hashtags} hashtags` + (inCaption.length ? ` (${inCaption.length} in the caption)` : ""),
-      distinct.size > limits.hashtags,
+      `${counts.hashtags} / ${limits.hashtags} hashtags` + (counts.hashtagsInCaption ? ` (${counts.hashtagsInCaption} in the caption)` : ""),
+      counts.hashtags > limits.hashtags,
     );
-    const alt = chars(text.altText.trim());
-    setCount("altText", `${alt.toLocaleString()} / ${limits.altText.toLocaleString()} characters`, alt > limits.altText);
-    updatePreview(text);
-    updateDiff(text);
+    setCount(
+      "altText",
+      `${counts.altTextChars.toLocaleString()} / ${limits.altText.toLocaleString()} characters`,
+      counts.altTextChars > limits.altText,
+    );
+    updatePreview();
+    updateDiff();
   }
+
+  // The caption Instagram receives, as the server composed it.
+  const instagramCaption = () => standing.instagramCaption.map((run) => run.text).join("");
 
   // The post as the feed shows it: the first lines, then "more"; hashtags in colour.
   const FOLD_CHARS = 125;
   const FOLD_LINES = 2;
   let unfolded = false;
 
-  function appendWithTags(parent, text) {
-    let last = 0;
-    for (const match of text.matchAll(HASHTAG)) {
-      const start = match.index + match[1].length;
-      parent.append(text.slice(last, start));
-      const tag = document.createElement("span");
-      tag.className = "tag";
-      tag.textContent = text.slice(start, match.index + match[0].length);
-      parent.append(tag);
-      last = match.index + match[0].length;
+  // The first `length` UTF-16 units of the server's runs, its hashtags marked.
+  function appendRuns(parent, length) {
+    let left = length;
+    for (const run of standing.instagramCaption) {
+      if (left <= 0) break;
+      const text = run.text.slice(0, left);
+      left -= text.length;
+      if (run.hashtag) {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = text;
+        parent.append(tag);
+      } else {
+        parent.append(text);
+      }
     }
-    parent.append(text.slice(last));
   }
 
-  function updatePreview(text) {
-    const full = instagramCaption(text);
+  function updatePreview() {
+    const full = instagramCaption();
     const target = $("#preview-caption");
     target.replaceChildren();
     const account = document.createElement("strong");
@@ -125,7 +122,7 @@
         folded = true;
       }
     }
-    appendWithTags(target, shown);
+    appendRuns(target, shown.length);
     if (folded) {
       const more = document.createElement("button");
       more.type = "button";
@@ -133,12 +130,13 @@
       more.textContent = "… more";
       more.addEventListener("click", () => {
         unfolded = true;
-        updatePreview(current());
+        updatePreview();
       });
       target.append(more);
     }
-    $("#preview-alt").textContent = text.altText.trim();
-    $("#preview-image").alt = text.altText.trim();
+    const alt = current().altText.trim();
+    $("#preview-alt").textContent = alt;
+    $("#preview-image").alt = alt;
   }
 
   // What the person changed: words removed and added since the writer's text. Words are
@@ -182,15 +180,15 @@
     return list.join(" ").replace(/ ?\n ?/gu, "\n");
   }
 
-  function updateDiff(text) {
+  function updateDiff() {
     const target = $("#diff");
     target.replaceChildren();
     if (!data.generated) {
       target.textContent = "The written text was not kept for this draft.";
       return;
     }
-    const before = instagramCaption(data.generated) + "\n\nAlt text: " + data.generated.altText;
-    const after = instagramCaption(text) + "\n\nAlt text: " + text.altText.trim();
+    const before = data.generated.instagramCaption + "\n\nAlt text: " + data.generated.altText;
+    const after = instagramCaption() + "\n\nAlt text: " + current().altText.trim();
     const parts = diffWords(before, after);
     if (parts.every(({ kind }) => kind === "same")) {
       target.textContent = "No changes: this is the text as it was written.";
@@ -210,30 +208,32 @@
     });
   }
 
-  if (fields.caption) {
-    for (const field of Object.values(fields)) field.addEventListener("input", updateCounts);
-    updateCounts();
-  }
+  if (fields.caption) showStanding();
 
-  // Invisible characters that change what a text shows (a direction override, a zero-width
-  // space, ...) are refused on saving. The server's rule names them (POST /api/v1/text/check),
-  // so the page shows exactly what a save would refuse, while the person types.
+  // As the person types, the server checks the text (POST /api/v1/text/check, 200 ms after
+  // the last keystroke): the counts and the caption Instagram receives, and the invisible
+  // characters that change what a text shows (a direction override, a zero-width space, ...),
+  // refused on saving. So the page shows exactly what a save would count and refuse.
   const checked = { caption: fields.caption, hashtags: fields.hashtags, altText: fields.altText, comment: $("#comment") };
   let checkTimer = null;
   let checkRound = 0;
 
   function checkLater() {
     clearTimeout(checkTimer);
-    checkTimer = setTimeout(checkHidden, 200);
+    checkTimer = setTimeout(check, 200);
   }
 
-  async function checkHidden() {
+  async function check() {
     const round = ++checkRound;
     const body = {};
     if (fields.caption) Object.assign(body, current());
     if (checked.comment) body.comment = checked.comment.value;
     const { status, json } = await call("POST", "/api/v1/text/check", body);
     if (round !== checkRound || status !== 200) return;
+    if (fields.caption) {
+      standing = json;
+      showStanding();
+    }
     const found = {};
     for (const refused of json.refused ?? []) (found[refused.path.split("[")[0]] ??= []).push(refused);
     for (const [name, field] of Object.entries(checked)) {
@@ -250,7 +250,7 @@
   }
 
   for (const field of Object.values(checked)) field?.addEventListener("input", checkLater);
-  if (Object.values(checked).some((field) => field && field.value)) checkHidden();
+  if (Object.values(checked).some((field) => field && field.value)) check();
 
   async function call(method, path, body) {
     const response = await fetch(path, {
@@ -313,7 +313,7 @@
     const title = document.createElement("strong");
     title.textContent = `Someone else changed this draft (now revision ${newer.revision}). Your text is kept in the form; saving again replaces theirs.`;
     const theirs = document.createElement("pre");
-    theirs.textContent = instagramCaption(textOf(newer)) + "\n\nAlt text: " + newer.altText;
+    theirs.textContent = (newer.instagramCaption ?? newer.caption) + "\n\nAlt text: " + newer.altText;
     const take = document.createElement("button");
     take.type = "button";
     take.textContent = "Use their text instead";
@@ -322,7 +322,7 @@
       fields.hashtags.value = newer.hashtags.map((t) => `#${t}`).join(" ");
       fields.altText.value = newer.altText;
       box.hidden = true;
-      updateCounts();
+      check();
     });
     box.append(title, theirs, take);
     box.hidden = false;
@@ -338,7 +338,7 @@
       fields.caption.value = newer.caption;
       fields.hashtags.value = newer.hashtags.map((t) => `#${t}`).join(" ");
       fields.altText.value = newer.altText;
-      updateCounts();
+      check();
     }
     showImage(newer);
   }

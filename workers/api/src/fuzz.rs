@@ -125,8 +125,9 @@ proptest! {
         if let Ok(edit) = crate::edit::parse_edit(&body) {
             prop_assert!(edit.revision >= 1);
         }
-        if let Ok(found) = crate::check::refused_in(&body) {
-            prop_assert!(found.iter().all(|r| r["path"].is_string()));
+        if let Ok(found) = crate::check::answer(&body, 5) {
+            prop_assert!(found["refused"].as_array().is_some_and(|r| r.iter().all(|r| r["path"].is_string())));
+            prop_assert!(found["counts"]["captionChars"].is_u64());
         }
         match crate::voice::parse_put(&body) {
             Ok((revision, voice)) => {

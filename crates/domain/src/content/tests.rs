@@ -594,3 +594,64 @@ fn invisible_characters_are_refused_by_field() {
         );
     }
 }
+
+#[test]
+fn counts_are_what_the_rules_count() {
+    // Spaces, a sign on a tag, `\r\n`: counted as saved, so the count at the cap is the cap.
+    let text_with = |n: usize| {
+        let caption = format!("  @Cafe and @cafe. #Soup ＃soup #1\r\n{}  ", "あ".repeat(n));
+        raw(&caption, &[" #soup", "秋"], " 🍂 ")
+    };
+    let text = text_with(2_158);
+    let counts = text.counts();
+    assert_eq!(
+        counts,
+        Counts {
+            caption_chars: 2_200,
+            mentions: 1,
+            hashtags: 2,
+            hashtags_in_caption: 2,
+            alt_text_chars: 1,
+        }
+    );
+    assert!(PostText::parse(&text, 2).is_ok());
+    assert_eq!(
+        PostText::parse(&text, 1).unwrap_err(),
+        [ContentError::TooManyHashtags { count: 2, max: 1 }]
+    );
+    let longer = text_with(2_159);
+    assert_eq!(longer.counts().caption_chars, 2_201);
+    assert_eq!(
+        PostText::parse(&longer, 2).unwrap_err(),
+        [ContentError::CaptionWithHashtagsTooLong {
+            chars: 2_201,
+            max: 2_200
+        }]
+    );
+    // A text no rule accepts is still counted.
+    assert_eq!(raw(" ", &[], "").counts(), Counts::default());
+    assert_eq!(raw("", &["", "#", "a b"], "").counts().hashtags, 1);
+}
+
+#[test]
+fn hashtag_runs_mark_what_is_counted() {
+    let runs = hashtag_runs("C# ##fun,＃秋 #1 a#b #x");
+    let shown: Vec<(&str, bool)> = runs.iter().map(|r| (r.text, r.hashtag)).collect();
+    assert_eq!(
+        shown,
+        [
+            ("C# #", false),
+            ("#fun", true),
+            (",", false),
+            ("＃秋", true),
+            (" #1 a#b ", false),
+            ("#x", true),
+        ]
+    );
+    assert_eq!(hashtag_runs(""), []);
+    assert_eq!(
+        hashtag_runs("#a#b").len(),
+        2,
+        "#a then #b: `a#b` is inside a word"
+    );
+}

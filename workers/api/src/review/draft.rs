@@ -1,7 +1,7 @@
 //! `/review/{id}`: one draft with its preview, editor, the decisions open to it, and its
 //! history. `app.js` makes it live through the JSON API.
 
-use domain::content::{MAX_ALT_TEXT_CHARS, MAX_CAPTION_CHARS, MAX_MENTIONS, RawPostText};
+use domain::content::RawPostText;
 use domain::draft::{DraftState, Event, ImageStatus, Status};
 use maud::{Markup, html};
 use platform::store::{DraftRow, DraftStore};
@@ -21,23 +21,22 @@ pub async fn page(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<R
     let (comments, steps) = store.history(id).await?;
     let max_hashtags = crate::config::max_hashtags(env)?;
     let view = drafts::view(&drafts::origin(req), &row, max_hashtags).unwrap_or(Value::Null);
-    // The page counts against the numbers of `domain::content`, handed over here.
+    let text = row.text().unwrap_or_default();
+    // The page shows the counts and the caption Instagram receives as `domain::content` has
+    // them: here for the text it loads with, then from `POST /api/v1/text/check` as it changes.
+    let generated = row.generated_text().map(|generated| {
+        json!({ "instagramCaption": generated.instagram_caption(), "altText": generated.alt_text })
+    });
     let data = json!({
         "draft": view,
-        "generated": row.generated_text(),
-        "limits": {
-            "caption": MAX_CAPTION_CHARS,
-            "altText": MAX_ALT_TEXT_CHARS,
-            "hashtags": max_hashtags,
-            "mentions": MAX_MENTIONS,
-        },
+        "generated": generated,
+        "standing": crate::check::standing(&text, max_hashtags),
         "reviewer": actor.name,
     });
     let accounts = platform::accounts::AccountStore::from_env(env)?
         .all()
         .await?;
     let account = crate::scope::label(&accounts, row.account_id.as_deref());
-    let text = row.text().unwrap_or_default();
     let image = view["image"]["previewUrl"]
         .as_str()
         .unwrap_or("/media/pending.svg");
