@@ -152,7 +152,10 @@ pub async fn discard(
     let record = Decision::by(actor, "discard", request.comment.as_deref());
     let row = target.decide(&Change::Discard, &record, now()).await?;
     let details = json!({ "comment": request.comment });
-    target.answer(env, ctx, actor, "discard", &row, details)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "discard", &row, details)?,
+    )
 }
 
 /// `POST /api/v1/drafts/{id}/regenerate {revision, text, image, comment?}`: new text from
@@ -188,7 +191,10 @@ pub async fn regenerate(
         row = new_text(env, ctx, &config, &target, row).await?;
     }
     let details = json!({ "text": request.new_text, "image": request.new_image });
-    target.answer(env, ctx, actor, "regenerate", &row, details)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "regenerate", &row, details)?,
+    )
 }
 
 /// A failed draft returns to review with the decision's record; a draft under review gets

@@ -153,11 +153,10 @@ async fn send_to_instagram(
     let approved = target.decide(change, &record, now()).await?;
     let queued = queue_publish(env, &target.store, &approved, due_at).await?;
     let details = json!({ "comment": request.comment });
-    target.record(env, ctx, actor, kind, &approved, details);
+    let mut view = target.recorded(env, ctx, actor, kind, &approved, details)?;
     if kind == "approve" {
         crate::review_trace::learn_from_approval(env, ctx, &approved);
     }
-    let mut view = target.view(&approved)?;
     view["publish"] = match queued {
         Queued::Now => json!({ "queued": "now" }),
         Queued::AtScheduledTime => json!({ "queued": "at_scheduled_time" }),
@@ -253,7 +252,10 @@ pub async fn withdraw(
         }
     };
     let details = json!({ "comment": request.comment });
-    target.answer(env, ctx, actor, "withdraw", &row, details)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "withdraw", &row, details)?,
+    )
 }
 
 /// Whether an approval can still be taken back: approved, and no publisher holds it or may

@@ -10,10 +10,10 @@ use platform::store::{
 };
 use serde_json::Value;
 use time::OffsetDateTime;
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Env, Request};
 
 use crate::auth::Actor;
-use crate::reply::{self, ApiError};
+use crate::reply::ApiError;
 use crate::{body, drafts};
 
 /// A draft action's body, read: what it names of the draft.
@@ -219,9 +219,9 @@ impl Target {
             .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))
     }
 
-    /// What every decision does once written, after the response: the KV copy refreshed and
-    /// the review trace sent with `details`.
-    pub fn record(
+    /// What every decision does once written: the KV copy refreshed and the review trace sent
+    /// with `details` (both after the response), and the draft as the API shows it now.
+    pub fn recorded(
         &self,
         env: &Env,
         ctx: &Context,
@@ -229,22 +229,9 @@ impl Target {
         kind: &str,
         row: &DraftRow,
         details: Value,
-    ) {
+    ) -> Result<Value, ApiError> {
         drafts::refresh_copy(env, ctx, row);
         crate::review_trace::event(env, ctx, actor, kind, row, details);
-    }
-
-    /// [`Target::record`], then the answer: the draft as it is now.
-    pub fn answer(
-        &self,
-        env: &Env,
-        ctx: &Context,
-        actor: &Actor,
-        kind: &str,
-        row: &DraftRow,
-        details: Value,
-    ) -> Result<Response, ApiError> {
-        self.record(env, ctx, actor, kind, row, details);
-        reply::json(200, &self.view(row)?)
+        self.view(row)
     }
 }

@@ -12,9 +12,9 @@ use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
-use crate::decide::{self, Decision, OpenTo, Target};
-use crate::reply::ApiError;
 use crate::body;
+use crate::decide::{self, Decision, OpenTo, Target};
+use crate::reply::{self, ApiError};
 
 /// The largest edit the schema allows (2,200-character caption, 30 tags, 1,000-character
 /// alt text) with every character escaped as `\uXXXX\uXXXX`, and room for the rest.
@@ -79,7 +79,10 @@ pub async fn handle(
         .decide(&Change::Edit { text: &text }, &record, now())
         .await?;
     let details = serde_json::json!({ "text": text });
-    target.answer(env, ctx, actor, "edit", &row, details)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "edit", &row, details)?,
+    )
 }
 
 impl decide::Action for EditRequest {

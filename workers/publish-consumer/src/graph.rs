@@ -28,16 +28,7 @@ impl Failure {
     /// Its class, from the one list (`domain::error_class`).
     pub fn error_class(&self) -> ErrorClass {
         match self {
-            Failure::Graph(error) => match error {
-                GraphError::Transient { .. } => ErrorClass::Transient,
-                GraphError::RateLimited { .. } => ErrorClass::RateLimited,
-                GraphError::NotReady { .. } => ErrorClass::NotReady,
-                GraphError::NeedsNewContainer { .. } => ErrorClass::NeedsNewContainer,
-                GraphError::TokenInvalid { .. } => ErrorClass::TokenInvalid,
-                GraphError::Permanent { .. } => ErrorClass::Permanent,
-                GraphError::Unavailable { .. } => ErrorClass::Unavailable,
-                GraphError::Malformed(_) => ErrorClass::Malformed,
-            },
+            Failure::Graph(error) => error.error_class(),
             Failure::NoAnswer(_) => ErrorClass::NoAnswer,
         }
     }
