@@ -1,5 +1,6 @@
 //! How a Graph API call can fail, classified by what the caller should do next.
 
+use domain::error_class::ErrorClass;
 use domain::publish::Trouble;
 use serde_json::Value;
 
@@ -158,18 +159,23 @@ impl GraphError {
         }
     }
 
+    /// The class, as `publish_logs.error_class` names it.
+    pub fn error_class(&self) -> ErrorClass {
+        match self {
+            GraphError::Transient { .. } => ErrorClass::Transient,
+            GraphError::RateLimited { .. } => ErrorClass::RateLimited,
+            GraphError::NotReady { .. } => ErrorClass::NotReady,
+            GraphError::NeedsNewContainer { .. } => ErrorClass::NeedsNewContainer,
+            GraphError::TokenInvalid { .. } => ErrorClass::TokenInvalid,
+            GraphError::Permanent { .. } => ErrorClass::Permanent,
+            GraphError::Unavailable { .. } => ErrorClass::Unavailable,
+            GraphError::Malformed(_) => ErrorClass::Malformed,
+        }
+    }
+
     /// A stable name of the class, for logs, metrics and D1.
     pub fn class(&self) -> &'static str {
-        match self {
-            GraphError::Transient { .. } => "transient",
-            GraphError::RateLimited { .. } => "rate_limited",
-            GraphError::NotReady { .. } => "not_ready",
-            GraphError::NeedsNewContainer { .. } => "needs_new_container",
-            GraphError::TokenInvalid { .. } => "token_invalid",
-            GraphError::Permanent { .. } => "permanent",
-            GraphError::Unavailable { .. } => "unavailable",
-            GraphError::Malformed(_) => "malformed",
-        }
+        self.error_class().as_str()
     }
 
     /// Meta's `error.code`, when the answer carried one.

@@ -405,7 +405,7 @@ impl AccountStore {
                 text(key_id),
                 time(now),
             ])?;
-        Ok(d1::all(statement).await?.checked()?.count()? > 0)
+        d1::changed(statement).await
     }
 
     /// Takes the refresh of account `id` for the run `claim` until `until`, if the account is
@@ -440,7 +440,7 @@ impl AccountStore {
                 time(refreshed_before),
                 time(expires_before),
             ])?;
-        Ok(d1::all(statement).await?.checked()?.count()? > 0)
+        d1::changed(statement).await
     }
 
     /// The refreshed token, stored under the claim; the old one stays until this write.
@@ -469,7 +469,7 @@ impl AccountStore {
                 time(expires_at),
                 time(now),
             ])?;
-        Ok(d1::all(statement).await?.checked()?.count()? > 0)
+        d1::changed(statement).await
     }
 
     /// The refresh failed for a reason that may pass: the claim is freed for the next run,
@@ -504,6 +504,6 @@ impl AccountStore {
                  WHERE id = ?1 AND refresh_claim = ?2 RETURNING id",
             )
             .bind(&[text(id), text(claim), text(reason), time(now)])?;
-        Ok(d1::all(statement).await?.checked()?.count()? > 0)
+        d1::changed(statement).await
     }
 }

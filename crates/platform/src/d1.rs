@@ -101,6 +101,11 @@ pub async fn all(statement: D1PreparedStatement) -> Result<Rows> {
     Rows::read(&result)
 }
 
+/// Runs a write with `RETURNING`: whether it changed any row.
+pub async fn changed(statement: D1PreparedStatement) -> Result<bool> {
+    Ok(all(statement).await?.count()? > 0)
+}
+
 /// Runs `statements` in one transaction; a result per statement, in order. A batch of one is
 /// the statement alone: D1's batch costs more than a single statement.
 pub async fn batch(db: &D1Database, mut statements: Vec<D1PreparedStatement>) -> Result<Vec<Rows>> {

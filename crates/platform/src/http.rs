@@ -33,6 +33,63 @@ pub struct Call<'a> {
     pub body: Option<&'a str>,
 }
 
+/// A JSON `POST` to `url` with `api_key` as its bearer token (the OpenAI-style APIs), made by
+/// `fetch` ([`fetch_text`] or [`fetch_bytes`], with the caller's deadline).
+pub async fn post_json_with_bearer<T>(
+    url: &str,
+    api_key: &str,
+    body: &str,
+    fetch: impl AsyncFnOnce(&Call<'_>) -> T,
+) -> T {
+    let authorization = format!("Bearer {api_key}");
+    let call = Call {
+        method: "POST",
+        url,
+        headers: &[
+            ("content-type", "application/json"),
+            ("authorization", &authorization),
+        ],
+        body: Some(body),
+    };
+    fetch(&call).await
+}
+
+/// Sends a Graph API `request` with `token`: as the bearer token, or as `access_token` in the
+/// query where Meta documents it so; none for a call made before there is a token. The answer
+/// is read whole within `timeout_ms`.
+pub async fn send_graph(
+    request: &instagram::GraphRequest,
+    token: Option<&str>,
+    timeout_ms: u64,
+) -> Result<TextAnswer, HttpError> {
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let mut headers = Vec::new();
+    let url = match token {
+        Some(token) if request.token_in_query => format!(
+            "{}&{}",
+            request.url,
+            instagram::form_urlencode(&[("access_token".into(), token.to_owned())])
+        ),
+        _ => {
+            if let Some(authorization) = &authorization {
+                headers.push(("authorization", authorization.as_str()));
+            }
+            request.url.clone()
+        }
+    };
+    let body = request.body();
+    if let Some(content_type) = request.content_type() {
+        headers.push(("content-type", content_type));
+    }
+    let call = Call {
+        method: request.method,
+        url: &url,
+        headers: &headers,
+        body: body.as_deref(),
+    };
+    fetch_text(&call, timeout_ms).await
+}
+
 /// A whole answer: status, headers and the body, as text ([`fetch_text`]) or bytes
 /// ([`fetch_bytes`]).
 pub struct Answer<B> {

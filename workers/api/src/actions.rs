@@ -104,15 +104,7 @@ pub async fn comment(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let (request, target) = Target::open(
-        req,
-        env,
-        id,
-        body::MAX_ACTION_BODY_BYTES,
-        parse_comment,
-        OpenTo::ANY,
-    )
-    .await?;
+    let (request, target) = Target::open_action(req, env, id, parse_comment, OpenTo::ANY).await?;
     let (row, comment) = (&target.row, request.comment.unwrap_or_default());
     let recorded = target
         .store
@@ -146,11 +138,10 @@ pub async fn discard(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let (request, target) = Target::open(
+    let (request, target) = Target::open_action(
         req,
         env,
         id,
-        body::MAX_ACTION_BODY_BYTES,
         |body| parse_decision(body, false),
         OpenTo(
             &[Status::Draft, Status::Failed],
@@ -158,16 +149,13 @@ pub async fn discard(
         ),
     )
     .await?;
-    let record = Decision {
-        reviewer: &actor.name,
-        kind: "discard",
-        comment: request.comment.as_deref().unwrap_or(""),
-    };
+    let record = Decision::by(actor, "discard", request.comment.as_deref());
     let row = target.decide(&Change::Discard, &record, now()).await?;
-    drafts::refresh_copy(env, ctx, &row);
     let details = json!({ "comment": request.comment });
-    crate::review_trace::event(env, ctx, actor, "discard", &row, details);
-    reply::json(200, &target.view(&row)?)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "discard", &row, details)?,
+    )
 }
 
 /// `POST /api/v1/drafts/{id}/regenerate {revision, text, image, comment?}`: new text from
@@ -180,11 +168,10 @@ pub async fn regenerate(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let (request, target) = Target::open(
+    let (request, target) = Target::open_action(
         req,
         env,
         id,
-        body::MAX_ACTION_BODY_BYTES,
         |body| parse_decision(body, true),
         OpenTo(
             &[Status::Draft, Status::Failed],
@@ -203,10 +190,11 @@ pub async fn regenerate(
     if request.new_text {
         row = new_text(env, ctx, &config, &target, row).await?;
     }
-    drafts::refresh_copy(env, ctx, &row);
     let details = json!({ "text": request.new_text, "image": request.new_image });
-    crate::review_trace::event(env, ctx, actor, "regenerate", &row, details);
-    reply::json(200, &target.view(&row)?)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "regenerate", &row, details)?,
+    )
 }
 
 /// A failed draft returns to review with the decision's record; a draft under review gets
@@ -216,11 +204,7 @@ async fn back_under_review(
     actor: &Actor,
     comment: Option<&str>,
 ) -> Result<DraftRow, ApiError> {
-    let record = Decision {
-        reviewer: &actor.name,
-        kind: "regenerate",
-        comment: comment.unwrap_or(""),
-    };
+    let record = Decision::by(actor, "regenerate", comment);
     let started = now();
     if target.row.status() == Status::Failed {
         return target.decide(&Change::Regenerate, &record, started).await;
@@ -238,25 +222,13 @@ async fn back_under_review(
     Ok(target.row.clone())
 }
 
-fn conflict(target: &Target, row: &DraftRow) -> ApiError {
-    drafts::revision_conflict(&target.origin, row, target.max_hashtags, target.revision)
-}
-
 /// Asks the image consumer for a new image; a ready or failed one is marked pending first.
 async fn new_image(env: &Env, target: &Target, row: DraftRow) -> Result<DraftRow, ApiError> {
     let mut row = row;
     if matches!(row.image_status(), ImageStatus::Ready | ImageStatus::Failed) {
         row = target
-            .store
-            .apply(
-                target.id,
-                row.expected_state(),
-                &Change::ImageRequested,
-                now(),
-            )
-            .await
-            .map_err(|e| ApiError::Conflict(e.to_string()))?
-            .ok_or_else(|| conflict(target, &row))?;
+            .apply(row.expected_state(), &Change::ImageRequested, &row)
+            .await?;
     }
     let message = QueueMessage::new(target.id, Action::GenerateImage, 1, now());
     send(env, IMAGE_QUEUE, &message, 0).await?;
@@ -308,19 +280,15 @@ async fn new_text(
     if latest.revision != row.revision
         && (latest.text() != row.text() || latest.status() != row.status())
     {
-        return Err(conflict(target, &latest));
+        return Err(target.conflict(&latest));
     }
     target
-        .store
         .apply(
-            target.id,
             latest.expected(),
             &Change::Rewritten { text: &text },
-            now(),
+            &latest,
         )
         .await
-        .map_err(|e| ApiError::Conflict(e.to_string()))?
-        .ok_or_else(|| conflict(target, &latest))
 }
 
 /// `GET /api/v1/drafts/{id}/history`: comments and decisions, then every publish step, oldest

@@ -54,11 +54,10 @@ pub async fn approve(
     id: &str,
 ) -> Result<Response, ApiError> {
     let started = now();
-    let (request, target) = Target::open(
+    let (request, target) = Target::open_action(
         req,
         env,
         id,
-        body::MAX_ACTION_BODY_BYTES,
         |body| parse_request(body, &["revision", "comment", "scheduledAt"], started),
         OpenTo(
             &[Status::Draft],
@@ -100,11 +99,10 @@ pub async fn reapprove(
     id: &str,
 ) -> Result<Response, ApiError> {
     let started = now();
-    let (request, target) = Target::open(
+    let (request, target) = Target::open_action(
         req,
         env,
         id,
-        body::MAX_ACTION_BODY_BYTES,
         |body| parse_request(body, &["revision", "comment"], started),
         OpenTo(
             &[Status::Failed],
@@ -151,20 +149,14 @@ async fn send_to_instagram(
     request: &ApprovalRequest,
     due_at: Option<OffsetDateTime>,
 ) -> Result<Response, ApiError> {
-    let record = Decision {
-        reviewer: &actor.name,
-        kind,
-        comment: request.comment.as_deref().unwrap_or(""),
-    };
+    let record = Decision::by(actor, kind, request.comment.as_deref());
     let approved = target.decide(change, &record, now()).await?;
     let queued = queue_publish(env, &target.store, &approved, due_at).await?;
     let details = json!({ "comment": request.comment });
-    crate::review_trace::event(env, ctx, actor, kind, &approved, details);
+    let mut view = target.recorded(env, ctx, actor, kind, &approved, details)?;
     if kind == "approve" {
         crate::review_trace::learn_from_approval(env, ctx, &approved);
     }
-    drafts::refresh_copy(env, ctx, &approved);
-    let mut view = target.view(&approved)?;
     view["publish"] = match queued {
         Queued::Now => json!({ "queued": "now" }),
         Queued::AtScheduledTime => json!({ "queued": "at_scheduled_time" }),
@@ -184,11 +176,10 @@ pub async fn reschedule(
     id: &str,
 ) -> Result<Response, ApiError> {
     let started = now();
-    let (request, target) = Target::open(
+    let (request, target) = Target::open_action(
         req,
         env,
         id,
-        body::MAX_ACTION_BODY_BYTES,
         |body| parse_reschedule(body, started),
         OpenTo(
             &[Status::Approved],
@@ -230,22 +221,17 @@ pub async fn withdraw(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let (request, target) = Target::open(
+    let (request, target) = Target::open_action(
         req,
         env,
         id,
-        body::MAX_ACTION_BODY_BYTES,
         |body| parse_request(body, &["revision", "comment"], now()),
         OpenTo::ANY,
     )
     .await?;
     let id = target.id;
     withdrawable(&target.row)?;
-    let record = Decision {
-        reviewer: &actor.name,
-        kind: "withdraw",
-        comment: request.comment.as_deref().unwrap_or(""),
-    };
+    let record = Decision::by(actor, "withdraw", request.comment.as_deref());
     let started = now();
     let row = match crate::decide::apply(
         &target.store,
@@ -262,18 +248,14 @@ pub async fn withdraw(
             // Lost a race: a consumer may have claimed it meanwhile, or someone else acted.
             let now_row = drafts::visible_row(&target.store, id).await?;
             withdrawable(&now_row)?;
-            return Err(drafts::revision_conflict(
-                &target.origin,
-                &now_row,
-                target.max_hashtags,
-                request.revision,
-            ));
+            return Err(target.conflict(&now_row));
         }
     };
-    drafts::refresh_copy(env, ctx, &row);
     let details = json!({ "comment": request.comment });
-    crate::review_trace::event(env, ctx, actor, "withdraw", &row, details);
-    reply::json(200, &target.view(&row)?)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "withdraw", &row, details)?,
+    )
 }
 
 /// Whether an approval can still be taken back: approved, and no publisher holds it or may

@@ -8,9 +8,11 @@ use generation::FieldError;
 use platform::store::{
     Change, DraftRow, DraftStore, Expected, MAX_COMMENTS_PER_DRAFT, NewComment, applied_row,
 };
+use serde_json::Value;
 use time::OffsetDateTime;
-use worker::{Env, Request};
+use worker::{Context, Env, Request};
 
+use crate::auth::Actor;
 use crate::reply::ApiError;
 use crate::{body, drafts};
 
@@ -66,6 +68,17 @@ pub struct Decision<'a> {
     /// One of the schema's decisions: edit, approve, reapprove, regenerate, discard, ...
     pub kind: &'a str,
     pub comment: &'a str,
+}
+
+impl<'a> Decision<'a> {
+    /// The `actor`'s decision of `kind`, with the comment the body gave (none: empty).
+    pub fn by(actor: &'a Actor, kind: &'a str, comment: Option<&'a str>) -> Self {
+        Self {
+            reviewer: &actor.name,
+            kind,
+            comment: comment.unwrap_or(""),
+        }
+    }
 }
 
 pub async fn apply(
@@ -144,6 +157,17 @@ impl Target {
         Ok((request, target))
     }
 
+    /// [`Target::open`] for an action whose body is at most [`body::MAX_ACTION_BODY_BYTES`].
+    pub async fn open_action<T: Action>(
+        req: &mut Request,
+        env: &Env,
+        id: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, Vec<FieldError>>,
+        open_to: OpenTo,
+    ) -> Result<(T, Self), ApiError> {
+        Self::open(req, env, id, body::MAX_ACTION_BODY_BYTES, parse, open_to).await
+    }
+
     /// What was read, with the revision the person named: what a decision expects to hold.
     pub fn expected(&self) -> Expected {
         Expected {
@@ -152,8 +176,24 @@ impl Target {
         }
     }
 
-    fn conflict(&self, row: &DraftRow) -> ApiError {
+    /// A 409 with the draft as it is now (`row`), against the revision the person named.
+    pub fn conflict(&self, row: &DraftRow) -> ApiError {
         drafts::revision_conflict(&self.origin, row, self.max_hashtags, self.revision)
+    }
+
+    /// Applies `change` alone (no record) where `expected` still holds of the draft; otherwise
+    /// a 409 with `seen`, the draft as it was read.
+    pub async fn apply(
+        &self,
+        expected: Expected,
+        change: &Change<'_>,
+        seen: &DraftRow,
+    ) -> Result<DraftRow, ApiError> {
+        self.store
+            .apply(self.id, expected, change, platform::clock::now())
+            .await
+            .map_err(|e| ApiError::Conflict(e.to_string()))?
+            .ok_or_else(|| self.conflict(seen))
     }
 
     /// Applies `change` with its record at the named revision; a decision that lost its race
@@ -177,5 +217,21 @@ impl Target {
     pub fn view(&self, row: &DraftRow) -> Result<serde_json::Value, ApiError> {
         drafts::view(&self.origin, row, self.max_hashtags)
             .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))
+    }
+
+    /// What every decision does once written: the KV copy refreshed and the review trace sent
+    /// with `details` (both after the response), and the draft as the API shows it now.
+    pub fn recorded(
+        &self,
+        env: &Env,
+        ctx: &Context,
+        actor: &Actor,
+        kind: &str,
+        row: &DraftRow,
+        details: Value,
+    ) -> Result<Value, ApiError> {
+        drafts::refresh_copy(env, ctx, row);
+        crate::review_trace::event(env, ctx, actor, kind, row, details);
+        self.view(row)
     }
 }

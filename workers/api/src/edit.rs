@@ -12,9 +12,9 @@ use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Actor;
+use crate::body;
 use crate::decide::{self, Decision, OpenTo, Target};
 use crate::reply::{self, ApiError};
-use crate::{body, drafts};
 
 /// The largest edit the schema allows (2,200-character caption, 30 tags, 1,000-character
 /// alt text) with every character escaped as `\uXXXX\uXXXX`, and room for the rest.
@@ -73,19 +73,16 @@ pub async fn handle(
             ));
         }
     };
-    let record = Decision {
-        reviewer: &actor.name,
-        kind: "edit",
-        comment: "",
-    };
+    let record = Decision::by(actor, "edit", None);
     // Someone else changing it between the read and the write is a 409 from `decide`.
     let row = target
         .decide(&Change::Edit { text: &text }, &record, now())
         .await?;
-    drafts::refresh_copy(env, ctx, &row);
     let details = serde_json::json!({ "text": text });
-    crate::review_trace::event(env, ctx, actor, "edit", &row, details);
-    reply::json(200, &target.view(&row)?)
+    reply::json(
+        200,
+        &target.recorded(env, ctx, actor, "edit", &row, details)?,
+    )
 }
 
 impl decide::Action for EditRequest {

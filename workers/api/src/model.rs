@@ -6,7 +6,7 @@
 use generation::{ChatPrompt, GenerationChain, ModelError, openai, workers_ai};
 use platform::ai::AiError;
 use platform::config::{optional, or_default};
-use platform::http::{Call, HttpError, fetch_text, within};
+use platform::http::{Call, HttpError, fetch_text, post_json_with_bearer, within};
 use serde_json::Value;
 use worker::Env;
 use worker::js_sys::JSON;
@@ -129,19 +129,11 @@ impl Writer {
                 structured_output,
             } => {
                 let body = openai::chat_request_body(model, prompt, *structured_output).to_string();
-                let authorization = format!("Bearer {api_key}");
                 let url = format!("{base_url}/chat/completions");
-                let call = Call {
-                    method: "POST",
-                    url: &url,
-                    headers: &[
-                        ("content-type", "application/json"),
-                        ("authorization", &authorization),
-                    ],
-                    body: Some(&body),
-                };
                 // The deadline covers the body too: an answer that stalls halfway is none.
-                let answer = fetch_text(&call, timeout_ms).await.map_err(|e| match e {
+                let fetch = async |call: &Call<'_>| fetch_text(call, timeout_ms).await;
+                let answer = post_json_with_bearer(&url, api_key, &body, fetch);
+                let answer = answer.await.map_err(|e| match e {
                     HttpError::Timeout(_) => ModelError::Timeout,
                     HttpError::Transport(message) => ModelError::Transport(message),
                 })?;

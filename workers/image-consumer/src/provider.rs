@@ -7,7 +7,9 @@ use domain::draft::DraftId;
 use media::provider::{Answer, ImageError, openai, workers_ai};
 use platform::ai::AiError;
 use platform::config::{number, optional, or_default};
-use platform::http::{BytesAnswer, BytesError, Call, Deadline, HttpError, fetch_bytes, within};
+use platform::http::{
+    BytesAnswer, BytesError, Call, Deadline, HttpError, fetch_bytes, post_json_with_bearer, within,
+};
 use serde_json::Value;
 use worker::Env;
 use worker::js_sys::{ArrayBuffer, JSON, Uint8Array};
@@ -141,19 +143,10 @@ async fn openai_image(
     prompt: &str,
     deadline: &Deadline,
 ) -> Result<Made, ImageError> {
-    let authorization = format!("Bearer {api_key}");
     let body = openai::request_body(model, prompt).to_string();
     let url = format!("{base_url}{}", openai::PATH);
-    let call = Call {
-        method: "POST",
-        url: &url,
-        headers: &[
-            ("content-type", "application/json"),
-            ("authorization", &authorization),
-        ],
-        body: Some(&body),
-    };
-    let answer = send(&call, deadline).await?;
+    let fetch = async |call: &Call<'_>| send(call, deadline).await;
+    let answer = post_json_with_bearer(&url, api_key, &body, fetch).await?;
     let text = String::from_utf8_lossy(&answer.body);
     let retry_after = answer.header("retry-after");
     let image = openai::parse_response(answer.status, &text)

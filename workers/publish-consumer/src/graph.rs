@@ -10,7 +10,7 @@ use instagram::{
     ContainerStatus, GraphConfig, GraphError, GraphRequest, MediaPage, PublishingLimit,
     RefreshedToken,
 };
-use platform::http::{Call, HttpError, fetch_text};
+use platform::http::{HttpError, send_graph};
 
 use crate::accounts::Account;
 use crate::settings::Settings;
@@ -28,16 +28,7 @@ impl Failure {
     /// Its class, from the one list (`domain::error_class`).
     pub fn error_class(&self) -> ErrorClass {
         match self {
-            Failure::Graph(error) => match error {
-                GraphError::Transient { .. } => ErrorClass::Transient,
-                GraphError::RateLimited { .. } => ErrorClass::RateLimited,
-                GraphError::NotReady { .. } => ErrorClass::NotReady,
-                GraphError::NeedsNewContainer { .. } => ErrorClass::NeedsNewContainer,
-                GraphError::TokenInvalid { .. } => ErrorClass::TokenInvalid,
-                GraphError::Permanent { .. } => ErrorClass::Permanent,
-                GraphError::Unavailable { .. } => ErrorClass::Unavailable,
-                GraphError::Malformed(_) => ErrorClass::Malformed,
-            },
+            Failure::Graph(error) => error.error_class(),
             Failure::NoAnswer(_) => ErrorClass::NoAnswer,
         }
     }
@@ -184,28 +175,9 @@ impl Graph {
     }
 
     async fn send(&self, request: &GraphRequest) -> Result<Answer, Failure> {
-        let authorization = format!("Bearer {}", self.token);
-        let body = request.body();
-        let mut headers = Vec::new();
-        let url = if request.token_in_query {
-            let token = instagram::form_urlencode(&[("access_token".into(), self.token.clone())]);
-            format!("{}&{token}", request.url)
-        } else {
-            headers.push(("authorization", authorization.as_str()));
-            request.url.clone()
-        };
-        if let Some(content_type) = request.content_type() {
-            headers.push(("content-type", content_type));
-        }
-        let outgoing = Call {
-            method: request.method,
-            url: &url,
-            headers: &headers,
-            body: body.as_deref(),
-        };
         // The deadline covers the body too: an answer that stalls halfway is no answer.
         let timeout_ms = self.timeout_ms;
-        match fetch_text(&outgoing, timeout_ms).await {
+        match send_graph(request, Some(&self.token), timeout_ms).await {
             Ok(answer) => Ok(Answer {
                 status: answer.status,
                 retry_after: answer.header("retry-after"),

@@ -56,24 +56,13 @@ pub struct Settings {
     pub simulator: bool,
     /// The public origin of the api Worker, whose `/media/{key}` Meta downloads.
     pub public_media_base_url: String,
-    /// Attempts in all (`PUBLISH_MAX_ATTEMPTS`), the first included.
-    pub backoff: Backoff,
+    /// The rules of the publish machine, from `PUBLISH_MAX_ATTEMPTS` (attempts in all, the
+    /// first included), `PUBLISH_POLL_SECONDS`, `PUBLISH_MAX_POLLS`,
+    /// `PUBLISH_QUOTA_WAIT_SECONDS`, `PUBLISH_SETTLE_SECONDS`, `PUBLISH_THROTTLE_LIMIT_SECONDS`
+    /// and `PUBLISH_UNRESOLVED_ALERT_SECONDS`.
+    pub policy: Policy,
     /// How long a claim on a draft lasts (`PUBLISH_LEASE_SECONDS`).
     pub lease_seconds: u32,
-    /// The wait before reading an `IN_PROGRESS` container's status again.
-    pub poll_seconds: u32,
-    /// Status reads of one container within one attempt before the attempt counts as failed.
-    pub max_polls: u32,
-    /// The wait when the publishing quota is used up and Meta gave no wait of its own.
-    pub quota_wait_seconds: u32,
-    /// How long after an unclear `media_publish` answer a `FINISHED` container still counts
-    /// as possibly published (`PUBLISH_SETTLE_SECONDS`).
-    pub settle_seconds: u32,
-    /// How long throttling may hold a draft before it fails (`PUBLISH_THROTTLE_LIMIT_SECONDS`).
-    pub throttle_limit_seconds: u32,
-    /// How long a draft whose post may be live can stay unreadable before the operator is
-    /// told (`PUBLISH_UNRESOLVED_ALERT_SECONDS`).
-    pub unresolved_alert_seconds: u32,
     /// The most a Graph API call may take, answer body included.
     pub graph_timeout_ms: u64,
     /// Where a run stops dead, as `(draft id, point)` pairs (`PUBLISH_CRASH_AFTER`,
@@ -131,17 +120,19 @@ impl Settings {
             public_media_base_url: or_default(env, "PUBLIC_MEDIA_BASE_URL", LOCAL_MEDIA_BASE_URL)
                 .trim_end_matches('/')
                 .to_owned(),
-            backoff: Backoff {
-                max_attempts,
-                ..Backoff::PUBLISH
+            policy: Policy {
+                backoff: Backoff {
+                    max_attempts,
+                    ..Backoff::PUBLISH
+                },
+                poll_seconds: seconds("PUBLISH_POLL_SECONDS", 10)?.max(1),
+                max_polls: number(env, "PUBLISH_MAX_POLLS", 30)?,
+                quota_wait_seconds: seconds("PUBLISH_QUOTA_WAIT_SECONDS", 3_600)?.max(1),
+                settle_seconds: seconds("PUBLISH_SETTLE_SECONDS", 300)?,
+                throttle_limit_seconds: number(env, "PUBLISH_THROTTLE_LIMIT_SECONDS", 21_600)?,
+                unresolved_alert_seconds: number(env, "PUBLISH_UNRESOLVED_ALERT_SECONDS", 900)?,
             },
             lease_seconds: seconds("PUBLISH_LEASE_SECONDS", 120)?.max(1),
-            poll_seconds: seconds("PUBLISH_POLL_SECONDS", 10)?.max(1),
-            max_polls: number(env, "PUBLISH_MAX_POLLS", 30)?,
-            quota_wait_seconds: seconds("PUBLISH_QUOTA_WAIT_SECONDS", 3_600)?.max(1),
-            settle_seconds: seconds("PUBLISH_SETTLE_SECONDS", 300)?,
-            throttle_limit_seconds: number(env, "PUBLISH_THROTTLE_LIMIT_SECONDS", 21_600)?,
-            unresolved_alert_seconds: number(env, "PUBLISH_UNRESOLVED_ALERT_SECONDS", 900)?,
             graph_timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
             crash_after: crash_after(optional(env, "PUBLISH_CRASH_AFTER"), simulator)?,
         })
@@ -149,15 +140,7 @@ impl Settings {
 
     /// The rules of the publish machine.
     pub fn policy(&self) -> Policy {
-        Policy {
-            backoff: self.backoff,
-            poll_seconds: self.poll_seconds,
-            max_polls: self.max_polls,
-            quota_wait_seconds: self.quota_wait_seconds,
-            settle_seconds: self.settle_seconds,
-            throttle_limit_seconds: self.throttle_limit_seconds,
-            unresolved_alert_seconds: self.unresolved_alert_seconds,
-        }
+        self.policy
     }
 
     /// The URL Meta downloads the approved image from.

@@ -7,7 +7,7 @@ use instagram::{GraphError, GraphRequest};
 use platform::accounts::{AccountStore, Connected};
 use platform::clock::{now, random_bytes};
 use platform::config::{number, optional, or_default};
-use platform::http::{Call, HttpError, fetch_text};
+use platform::http::{HttpError, send_graph};
 use time::OffsetDateTime;
 use vault::{KEY_SETTING, KeyRing, PREVIOUS_KEY_SETTING};
 use worker::Env;
@@ -179,32 +179,7 @@ async fn send(
     token: Option<&str>,
     timeout_ms: u64,
 ) -> Result<Answer, CallError> {
-    let authorization = token.map(|t| format!("Bearer {t}"));
-    let mut headers = Vec::new();
-    let url = match token {
-        Some(token) if request.token_in_query => format!(
-            "{}&{}",
-            request.url,
-            instagram::form_urlencode(&[("access_token".into(), token.to_owned())])
-        ),
-        _ => {
-            if let Some(authorization) = &authorization {
-                headers.push(("authorization", authorization.as_str()));
-            }
-            request.url.clone()
-        }
-    };
-    let body = request.body();
-    if let Some(content_type) = request.content_type() {
-        headers.push(("content-type", content_type));
-    }
-    let call = Call {
-        method: request.method,
-        url: &url,
-        headers: &headers,
-        body: body.as_deref(),
-    };
-    match fetch_text(&call, timeout_ms).await {
+    match send_graph(request, token, timeout_ms).await {
         Ok(answer) => Ok(Answer {
             status: answer.status,
             retry_after: answer.header("retry-after"),
