@@ -196,8 +196,10 @@ pub(super) fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
     domain::timestamp::parse_rfc3339(text?).ok()
 }
 
-/// A stored time, kept as written once it reads as one ([`domain::timestamp::parse_rfc3339`]):
-/// a time that does not is an error of the read, not a time that is absent.
+/// A stored time, kept as written once it reads as RFC 3339: a time that does not is an
+/// error of the read, not a time that is absent. (The accessors read it through
+/// [`parse_time`], bounded to the years [`domain::timestamp`] allows: a stored time beyond
+/// them reads as absent there.)
 fn checked_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let text = String::deserialize(deserializer)?;
     // Any time RFC 3339 can write: the years an outside time is bounded to are for what
