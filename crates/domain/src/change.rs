@@ -275,6 +275,8 @@ pub fn plan(
                 ("approved_hashtags", "hashtags"),
                 ("approved_alt_text", "alt_text"),
                 ("approved_image_key", "image_key"),
+                ("approved_media_items", "media_items"),
+                ("approved_post_options", "post_options"),
                 ("approved_revision", "revision"),
             ] {
                 plan.sets.push((snapshot, Set::CopyOf(column)));
@@ -487,6 +489,8 @@ fn clear_snapshot(plan: &mut WritePlan) {
         "approved_hashtags",
         "approved_alt_text",
         "approved_image_key",
+        "approved_media_items",
+        "approved_post_options",
         "approved_at",
         "approved_by",
     ]);

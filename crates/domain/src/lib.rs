@@ -14,6 +14,7 @@ pub mod error_class;
 pub mod idempotency;
 pub mod language;
 pub mod message;
+pub mod post_format;
 pub mod publish;
 pub mod timestamp;
 pub mod voice;

@@ -4,6 +4,7 @@
 use domain::change::Expected;
 use domain::content::RawPostText;
 use domain::draft::{DraftState, ImageStatus, Status};
+use domain::post_format::{MediaItems, MediaItemsError, PostOptions};
 use domain::publish::{Record, Sent};
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
@@ -47,6 +48,17 @@ pub struct DraftRow {
     pub approved_hashtags: Option<String>,
     pub approved_alt_text: Option<String>,
     pub approved_image_key: Option<String>,
+    /// The post's images as JSON (`domain::post_format::MediaItems`); `None`: its one image
+    /// is the generated `image_key`.
+    #[serde(default)]
+    pub media_items: Option<String>,
+    #[serde(default)]
+    pub approved_media_items: Option<String>,
+    /// JSON of `domain::post_format::PostOptions`; `None`: the defaults.
+    #[serde(default)]
+    pub post_options: Option<String>,
+    #[serde(default)]
+    pub approved_post_options: Option<String>,
     #[serde(default, deserialize_with = "optional_time")]
     pub approved_at: Option<String>,
     pub approved_by: Option<String>,
@@ -144,6 +156,20 @@ impl DraftRow {
             &self.approved_hashtags,
             &self.approved_alt_text,
         )
+    }
+
+    /// The images a person approved, in order; `Ok(None)`: the one approved image is
+    /// `approved_image_key`.
+    pub fn approved_media(&self) -> Result<Option<MediaItems>, MediaItemsError> {
+        self.approved_media_items
+            .as_deref()
+            .map(MediaItems::from_json)
+            .transpose()
+    }
+
+    /// The post's options as a person approved them.
+    pub fn approved_options(&self) -> Result<PostOptions, serde_json::Error> {
+        PostOptions::from_json(self.approved_post_options.as_deref())
     }
 
     pub fn image_lease_expires_at(&self) -> Option<OffsetDateTime> {

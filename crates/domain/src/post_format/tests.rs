@@ -1,0 +1,81 @@
+use super::*;
+
+fn item(key: &str, source: MediaSource) -> MediaItem {
+    MediaItem {
+        key: key.to_owned(),
+        source,
+        alt_text: format!("alt of {key}"),
+        width: 1080,
+        height: 1350,
+    }
+}
+
+#[test]
+fn a_post_has_one_to_ten_distinct_images() {
+    assert_eq!(MediaItems::new(vec![]), Err(MediaItemsError::Empty));
+    let eleven = (0..11)
+        .map(|i| item(&format!("k{i}"), MediaSource::Uploaded))
+        .collect();
+    assert_eq!(
+        MediaItems::new(eleven),
+        Err(MediaItemsError::TooMany { count: 11 })
+    );
+    let repeated = vec![
+        item("a", MediaSource::Uploaded),
+        item("a", MediaSource::Uploaded),
+    ];
+    assert_eq!(
+        MediaItems::new(repeated),
+        Err(MediaItemsError::Repeated { index: 1 })
+    );
+    assert_eq!(
+        MediaItems::new(vec![item(" ", MediaSource::Uploaded)]),
+        Err(MediaItemsError::EmptyKey { index: 0 })
+    );
+    let one = MediaItems::new(vec![item("a", MediaSource::Uploaded)]).unwrap();
+    assert!(!one.is_carousel());
+    let two = MediaItems::new(vec![
+        item("a", MediaSource::Uploaded),
+        item("b", MediaSource::ImageModel),
+    ])
+    .unwrap();
+    assert!(two.is_carousel());
+}
+
+#[test]
+fn the_stored_form_reads_back_and_refuses_unknown_fields() {
+    let items = MediaItems::new(vec![
+        item("a", MediaSource::Uploaded),
+        item("b", MediaSource::ImageModel),
+    ])
+    .unwrap();
+    assert_eq!(MediaItems::from_json(&items.to_json()), Ok(items));
+    assert!(matches!(
+        MediaItems::from_json(r#"[{"key":"a","source":"uploaded","altText":"x","width":1,"height":1,"gps":"1,2"}]"#),
+        Err(MediaItemsError::Malformed(_))
+    ));
+    let options = PostOptions {
+        first_comment: Some("#first".to_owned()),
+        collaborators: vec!["aiko".to_owned()],
+        location_id: Some("110123".to_owned()),
+        ai_label: AiLabel::Yes,
+    };
+    assert_eq!(
+        PostOptions::from_json(Some(&options.to_json())).unwrap(),
+        options
+    );
+    assert_eq!(PostOptions::from_json(None).unwrap(), PostOptions::default());
+}
+
+#[test]
+fn the_ai_label_follows_an_image_model_or_a_person() {
+    let auto = PostOptions::default();
+    assert!(auto.is_ai_generated(&[item("a", MediaSource::ImageModel)]));
+    assert!(!auto.is_ai_generated(&[item("a", MediaSource::Uploaded)]));
+    assert!(!auto.is_ai_generated(&[item("a", MediaSource::Placeholder)]));
+    let said = PostOptions {
+        ai_label: AiLabel::Yes,
+        ..PostOptions::default()
+    };
+    assert!(said.is_ai_generated(&[item("a", MediaSource::Uploaded)]));
+}
