@@ -23,19 +23,44 @@ pub enum MediaSource {
     Uploaded,
 }
 
-/// One image of a post: the fitted JPEG in R2 and what a screen reader says of it.
+/// One image of a post: where it stands and what a screen reader says of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MediaItem {
-    /// The R2 key of the image as Instagram receives it (already fitted).
-    pub key: String,
+    /// Stable while the items are reordered, so a change names the item it is about.
+    pub id: String,
     pub source: MediaSource,
     pub alt_text: String,
-    pub width: u32,
-    pub height: u32,
+    pub image: ItemImage,
 }
 
-/// A post's images in the order Instagram shows them: 1 to [`MAX_ITEMS`], keys distinct.
+/// An item's image: a person's upload waits for the image consumer to fit it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ItemImage {
+    /// The upload as received, at `upload` in R2, not yet fitted.
+    Pending { upload: String },
+    /// The fitted JPEG at `key` in R2, as Instagram receives it.
+    Ready {
+        key: String,
+        width: u32,
+        height: u32,
+    },
+    /// What made the upload unusable, in words for the person who sent it.
+    Failed { reason: String },
+}
+
+impl MediaItem {
+    /// The fitted image's R2 key, once there is one.
+    pub fn ready_key(&self) -> Option<&str> {
+        match &self.image {
+            ItemImage::Ready { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// A post's images in the order Instagram shows them: 1 to [`MAX_ITEMS`], ids distinct.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct MediaItems(Vec<MediaItem>);
@@ -47,8 +72,8 @@ pub enum MediaItemsError {
     Empty,
     #[error("{count} images given, at most {MAX_ITEMS} are allowed in a carousel")]
     TooMany { count: usize },
-    #[error("image {index} has an empty key")]
-    EmptyKey { index: usize },
+    #[error("image {index} has an empty id")]
+    EmptyId { index: usize },
     #[error("image {index} appears twice")]
     Repeated { index: usize },
     #[error("the images cannot be read: {0}")]
@@ -64,10 +89,10 @@ impl MediaItems {
             return Err(MediaItemsError::TooMany { count: items.len() });
         }
         for (index, item) in items.iter().enumerate() {
-            if item.key.trim().is_empty() {
-                return Err(MediaItemsError::EmptyKey { index });
+            if item.id.trim().is_empty() {
+                return Err(MediaItemsError::EmptyId { index });
             }
-            if items[..index].iter().any(|earlier| earlier.key == item.key) {
+            if items[..index].iter().any(|earlier| earlier.id == item.id) {
                 return Err(MediaItemsError::Repeated { index });
             }
         }
@@ -88,6 +113,11 @@ impl MediaItems {
 
     pub fn items(&self) -> &[MediaItem] {
         &self.0
+    }
+
+    /// The fitted images' keys in order, once every item is ready: what may be approved.
+    pub fn ready_keys(&self) -> Option<Vec<&str>> {
+        self.0.iter().map(MediaItem::ready_key).collect()
     }
 
     /// Two or more images are published as one carousel.

@@ -1,12 +1,15 @@
 use super::*;
 
-fn item(key: &str, source: MediaSource) -> MediaItem {
+fn item(id: &str, source: MediaSource) -> MediaItem {
     MediaItem {
-        key: key.to_owned(),
+        id: id.to_owned(),
         source,
-        alt_text: format!("alt of {key}"),
-        width: 1080,
-        height: 1350,
+        alt_text: format!("alt of {id}"),
+        image: ItemImage::Ready {
+            key: format!("images/d/{id}.jpg"),
+            width: 1080,
+            height: 1350,
+        },
     }
 }
 
@@ -30,7 +33,7 @@ fn a_post_has_one_to_ten_distinct_images() {
     );
     assert_eq!(
         MediaItems::new(vec![item(" ", MediaSource::Uploaded)]),
-        Err(MediaItemsError::EmptyKey { index: 0 })
+        Err(MediaItemsError::EmptyId { index: 0 })
     );
     let one = MediaItems::new(vec![item("a", MediaSource::Uploaded)]).unwrap();
     assert!(!one.is_carousel());
@@ -40,6 +43,20 @@ fn a_post_has_one_to_ten_distinct_images() {
     ])
     .unwrap();
     assert!(two.is_carousel());
+    assert_eq!(
+        two.ready_keys(),
+        Some(vec!["images/d/a.jpg", "images/d/b.jpg"])
+    );
+}
+
+#[test]
+fn a_post_is_ready_when_every_image_is_fitted() {
+    let mut waiting = item("b", MediaSource::Uploaded);
+    waiting.image = ItemImage::Pending {
+        upload: "uploads/d/b".to_owned(),
+    };
+    let items = MediaItems::new(vec![item("a", MediaSource::Uploaded), waiting]).unwrap();
+    assert_eq!(items.ready_keys(), None);
 }
 
 #[test]
@@ -51,7 +68,9 @@ fn the_stored_form_reads_back_and_refuses_unknown_fields() {
     .unwrap();
     assert_eq!(MediaItems::from_json(&items.to_json()), Ok(items));
     assert!(matches!(
-        MediaItems::from_json(r#"[{"key":"a","source":"uploaded","altText":"x","width":1,"height":1,"gps":"1,2"}]"#),
+        MediaItems::from_json(
+            r#"[{"id":"a","source":"uploaded","altText":"x","image":{"state":"ready","key":"k","width":1,"height":1},"gps":"1,2"}]"#
+        ),
         Err(MediaItemsError::Malformed(_))
     ));
     let options = PostOptions {
@@ -64,7 +83,10 @@ fn the_stored_form_reads_back_and_refuses_unknown_fields() {
         PostOptions::from_json(Some(&options.to_json())).unwrap(),
         options
     );
-    assert_eq!(PostOptions::from_json(None).unwrap(), PostOptions::default());
+    assert_eq!(
+        PostOptions::from_json(None).unwrap(),
+        PostOptions::default()
+    );
 }
 
 #[test]
