@@ -7,6 +7,7 @@
 pub mod account;
 pub mod backoff;
 pub mod change;
+pub mod client_link;
 pub mod content;
 pub mod credentials;
 pub mod draft;

@@ -53,12 +53,46 @@ pub async fn approve(
     actor: &Actor,
     id: &str,
 ) -> Result<Response, ApiError> {
+    approve_with(req, env, ctx, actor, id, Approver::Reviewer).await
+}
+
+/// A client's approval through their link (`client_link`): every rule of a reviewer's (the
+/// revision they saw, the image ready, the text within the rules), without a time of their
+/// own: the time the team planned, if it is still ahead, stands.
+pub async fn approve_via_link(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+) -> Result<Response, ApiError> {
+    approve_with(req, env, ctx, actor, id, Approver::Client).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Approver {
+    Reviewer,
+    Client,
+}
+
+async fn approve_with(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+    approver: Approver,
+) -> Result<Response, ApiError> {
     let started = now();
-    let (request, target) = Target::open_action(
+    let fields: &[&str] = match approver {
+        Approver::Reviewer => &["revision", "comment", "scheduledAt"],
+        Approver::Client => &["revision", "comment"],
+    };
+    let (mut request, target) = Target::open_action(
         req,
         env,
         id,
-        |body| parse_request(body, &["revision", "comment", "scheduledAt"], started),
+        |body| parse_request(body, fields, started),
         OpenTo(
             &[Status::Draft],
             "only a draft under review can be approved",
@@ -76,6 +110,9 @@ pub async fn approve(
     PostText::parse(&text, target.max_hashtags)
         .map_err(|errors| ApiError::Validation(errors.iter().map(FieldError::from).collect()))?;
 
+    if approver == Approver::Client {
+        request.scheduled_at = row.scheduled_at().filter(|at| *at > started);
+    }
     // Published now: the message goes out right after the write, due now. Scheduled: none.
     let due_at = request.scheduled_at.is_none().then_some(started);
     let change = Change::Approve {

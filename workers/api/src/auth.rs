@@ -47,6 +47,8 @@ pub enum Via {
     ReviewerToken,
     /// A reviewer's session from the review page.
     Session,
+    /// A client's approval link, for the drafts it names (`client_link`).
+    ClientLink,
 }
 
 impl Actor {

@@ -9,6 +9,7 @@ mod approve;
 mod auth;
 mod body;
 mod check;
+mod client_link;
 mod config;
 mod connect;
 mod decide;
@@ -136,6 +137,19 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::GetVoice => voice::get(env, &actor, param(0)).await,
         Route::PutVoice => voice::put(req, env, &actor, param(0)).await,
         Route::ReviewVoice => review::voice::page(env, &actor).await,
+        Route::CreateClientLink => client_link::create(req, env, &actor).await,
+        Route::ListClientLinks => client_link::list(env).await,
+        Route::RevokeClientLink => client_link::revoke(env, &actor, param(0)).await,
+        Route::ReviewLinks => review::links(env, &actor).await,
+        Route::ClientPage => client_link::page(env, param(0)).await,
+        Route::ClientApprove => {
+            let action = client_link::ClientAction::Approve;
+            client_link::act(req, env, ctx, param(0), param(1), action).await
+        }
+        Route::ClientComment => {
+            let action = client_link::ClientAction::Comment;
+            client_link::act(req, env, ctx, param(0), param(1), action).await
+        }
         Route::ReviewList => review::list(req, env, &actor).await,
         Route::ReviewFailures => review::failures(env, &actor).await,
         Route::ReviewLoginPage => review::login_page(req, env).await,

@@ -21,6 +21,9 @@ pub enum ApiError {
     TooManyAttempts { retry_after_seconds: u64 },
     #[error("{0}")]
     NotFound(String),
+    /// It existed and is no longer usable (a client's link revoked or expired).
+    #[error("{0}")]
+    Gone(String),
     #[error("method not allowed on this route; allowed: {}", .0.join(", "))]
     MethodNotAllowed(Vec<&'static str>),
     #[error("{0}")]
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (403, "forbidden"),
             ApiError::TooManyAttempts { .. } => (429, "too_many_attempts"),
             ApiError::NotFound(_) => (404, "not_found"),
+            ApiError::Gone(_) => (410, "gone"),
             ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::InProgress { .. } => (409, "in_progress"),

@@ -36,6 +36,13 @@ pub enum Route {
     DisconnectAccount,
     PendingImage,
     Media,
+    CreateClientLink,
+    ListClientLinks,
+    RevokeClientLink,
+    ReviewLinks,
+    ClientPage,
+    ClientApprove,
+    ClientComment,
 }
 
 pub struct RouteDef {
@@ -167,6 +174,24 @@ pub const ROUTES: &[RouteDef] = &[
         access: Access::Reviewer,
     },
     RouteDef {
+        method: "POST",
+        pattern: "/api/v1/client-links",
+        route: Route::CreateClientLink,
+        access: Access::Reviewer,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/client-links",
+        route: Route::ListClientLinks,
+        access: Access::Reviewer,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/client-links/{id}/revoke",
+        route: Route::RevokeClientLink,
+        access: Access::Reviewer,
+    },
+    RouteDef {
         method: "GET",
         pattern: "/review",
         route: Route::ReviewList,
@@ -248,9 +273,33 @@ pub const ROUTES: &[RouteDef] = &[
     },
     RouteDef {
         method: "GET",
+        pattern: "/review/links",
+        route: Route::ReviewLinks,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
         pattern: "/review/{id}",
         route: Route::ReviewDraft,
         access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/c/{secret}",
+        route: Route::ClientPage,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/c/{secret}/drafts/{id}/approve",
+        route: Route::ClientApprove,
+        access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/c/{secret}/drafts/{id}/comment",
+        route: Route::ClientComment,
+        access: Access::Public,
     },
     RouteDef {
         method: "GET",

@@ -96,8 +96,13 @@ pub fn layout(title: &str, reviewer: Option<&str>, body: Markup) -> String {
             body {
                 a class="skip" href="#main" { "Skip to content" }
                 header class="top" {
-                    a class="brand" href="/review" { "Post review" }
-                    @if let Some(name) = reviewer { (navigation(name)) }
+                    // Signed out (sign-in, a client's link) the name leads nowhere.
+                    @if let Some(name) = reviewer {
+                        a class="brand" href="/review" { "Post review" }
+                        (navigation(name))
+                    } @else {
+                        span class="brand" { "Post review" }
+                    }
                 }
                 main id="main" { (body) }
             }
@@ -113,6 +118,7 @@ fn navigation(reviewer: &str) -> Markup {
             a href="/review/accounts" { "Accounts" }
             a href="/review/failures" { "Failures" }
             a href="/review/voice" { "Voice" }
+            a href="/review/links" { "Client links" }
             form method="post" action="/review/logout" {
                 button type="submit" class="link" { "Sign out " (reviewer) }
             }
