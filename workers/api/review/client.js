@@ -86,6 +86,12 @@
         const url = document.getElementById("new-link-url");
         url.value = answer.json.url;
         url.select();
+        // The new link in the list, without its secret, as a reload would show it.
+        const item = document.createElement("li");
+        const expires = new Date(answer.json.expiresAt).toLocaleString();
+        item.textContent = `${answer.json.clientName} · ${answer.json.draftIds.length} drafts · until ${expires} (made just now)`;
+        document.querySelector("ul.links").prepend(item);
+        document.getElementById("no-links")?.remove();
       } else {
         result.textContent = problemText(answer.json, `The link was not made (${answer.status}).`);
       }

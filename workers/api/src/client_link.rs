@@ -33,8 +33,7 @@ struct CreateRequest {
 }
 
 fn parse_create(bytes: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
-    let (fields, mut problems) =
-        body::object(bytes, &["clientName", "draftIds", "expiresInDays"])?;
+    let (fields, mut problems) = body::object(bytes, &["clientName", "draftIds", "expiresInDays"])?;
     let client_name = body::string(&fields, "clientName", &mut problems).unwrap_or_default();
     let mut draft_ids = Vec::new();
     match fields.get("draftIds") {
@@ -103,7 +102,9 @@ pub async fn create(req: &mut Request, env: &Env, actor: &Actor) -> Result<Respo
         .enumerate()
         .filter(|(_, id)| {
             !rows.iter().any(|row| {
-                row.id == id.to_string() && row.caption.is_some() && scope.allows(row.account_id.as_deref())
+                row.id == id.to_string()
+                    && row.caption.is_some()
+                    && scope.allows(row.account_id.as_deref())
             })
         })
         .map(|(i, id)| body::problem(&format!("draftIds[{i}]"), format!("no draft with id {id}")))
@@ -182,7 +183,8 @@ async fn open(env: &Env, secret: &str) -> Result<(LinkRow, Link), ApiError> {
         .by_token_hash(&sha256_hex(secret.as_bytes()).await?)
         .await?
         .ok_or_else(no_link)?;
-    let link = as_link(&row).ok_or_else(|| ApiError::Internal("a client link that cannot be read".into()))?;
+    let link = as_link(&row)
+        .ok_or_else(|| ApiError::Internal("a client link that cannot be read".into()))?;
     Ok((row, link))
 }
 
@@ -190,7 +192,10 @@ fn as_link(row: &LinkRow) -> Option<Link> {
     let ids: Vec<String> = serde_json::from_str(&row.draft_ids).ok()?;
     Some(Link {
         client_name: row.client_name.clone(),
-        draft_ids: ids.iter().map(|id| DraftId::parse(id).ok()).collect::<Option<_>>()?,
+        draft_ids: ids
+            .iter()
+            .map(|id| DraftId::parse(id).ok())
+            .collect::<Option<_>>()?,
         expires_at: domain::timestamp::parse_rfc3339(&row.expires_at).ok()?,
         revoked_at: match &row.revoked_at {
             None => None,

@@ -150,7 +150,7 @@ pub fn links_page(
         }
         section class="card" aria-labelledby="links-title" {
             h2 id="links-title" { "Links made" }
-            @if links.is_empty() { p { "No link yet." } }
+            @if links.is_empty() { p id="no-links" { "No link yet." } }
             ul class="links" {
                 @for link in links {
                     li {
@@ -172,11 +172,31 @@ pub fn links_page(
     page_response(200, layout("Client links", Some(reviewer), body))
 }
 
+/// How a draft is told apart in the picker: its first line, and the brief it was written from.
 fn first_line(row: &DraftRow) -> String {
     let caption = row.caption.as_deref().unwrap_or_default();
-    let line = caption.lines().next().unwrap_or_default();
-    let short: String = line.chars().take(80).collect();
-    if short.is_empty() { row.id.clone() } else { short }
+    let line: String = caption
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(60)
+        .collect();
+    let brief = row
+        .request
+        .as_deref()
+        .and_then(|request| serde_json::from_str::<serde_json::Value>(request).ok())
+        .and_then(|request| {
+            request["brief"]
+                .as_str()
+                .map(|b| b.chars().take(80).collect::<String>())
+        });
+    match brief {
+        Some(brief) if !line.is_empty() => format!("{line} — {brief}"),
+        Some(brief) => brief,
+        None if line.is_empty() => row.id.clone(),
+        None => line,
+    }
 }
 
 /// `/review/links`: clients' approval links, and the drafts under review one can be made for.
@@ -190,7 +210,9 @@ pub async fn links(env: &worker::Env, actor: &crate::auth::Actor) -> Result<Resp
         store.page(Some(Status::Draft), None, 50)
     );
     let (under_review, _) = page?;
-    let accounts = platform::accounts::AccountStore::from_env(env)?.all().await?;
+    let accounts = platform::accounts::AccountStore::from_env(env)?
+        .all()
+        .await?;
     let scope = crate::scope::Scope::of(actor, &accounts);
     let mine: Vec<_> = under_review
         .into_iter()

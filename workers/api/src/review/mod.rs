@@ -17,10 +17,10 @@ use crate::auth::{self, Actor};
 use crate::body::encode;
 use crate::drafts::query_pairs;
 use crate::reply::ApiError;
+pub use client::links;
 pub use draft::page as draft;
 pub use html::{HSTS, security_headers};
 use html::{layout, page_response, redirect};
-pub use client::links;
 pub use list::{failures, list};
 const LOGIN_BODY_BYTES: usize = 4 * 1024;
 
