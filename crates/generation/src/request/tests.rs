@@ -575,3 +575,32 @@ fn equal_requests_are_equal_however_written() {
         false,
     );
 }
+
+#[test]
+fn a_refused_publishing_time_says_which_way_it_is_wrong() {
+    let now = datetime!(2030-01-01 00:00 UTC);
+    let refused = |text: &str| parse_scheduled_at(text, now).unwrap_err();
+    assert_eq!(
+        refused("2101-01-01T00:00:00Z"),
+        ScheduledAtError::OutOfRange("2101-01-01T00:00:00Z".into())
+    );
+    assert_eq!(
+        refused("2030-01-02T09:00"),
+        ScheduledAtError::NoOffset("2030-01-02T09:00".into())
+    );
+    assert_eq!(
+        refused("tomorrow"),
+        ScheduledAtError::NotRfc3339("tomorrow".into())
+    );
+    assert_eq!(
+        refused("2030-01-01T09:00:00+09:00"),
+        ScheduledAtError::NotLater {
+            text: "2030-01-01T09:00:00+09:00".into(),
+            now
+        }
+    );
+    assert_eq!(
+        parse_scheduled_at("2030-01-01T09:00:01+09:00", now),
+        Ok(datetime!(2030-01-01 00:00:01 UTC))
+    );
+}
