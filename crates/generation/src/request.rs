@@ -38,7 +38,7 @@ pub const MAX_BODY_BYTES: usize = 12
     + 4 * 1024;
 
 /// The fields a body may have, in the order their problems are reported.
-const FIELDS: [&str; 8] = [
+pub const FIELDS: [&str; 8] = [
     "brief",
     "tone",
     "language",

@@ -14,23 +14,10 @@ use serde_json::{Value, json};
 use time::macros::datetime;
 
 /// The request's fields and those of the model providers' answers.
-const FIELDS: &[&str] = &[
-    "brief",
-    "tone",
-    "language",
-    "keywords",
-    "hashtagCount",
-    "imagePrompt",
-    "scheduledAt",
-    "caption",
-    "hashtags",
-    "altText",
-    "choices",
-    "message",
-    "content",
-    "response",
-    "error",
-    "result",
+const FIELDS: fuzzing::Fields = &[
+    &generation::request::FIELDS,
+    &["caption", "hashtags", "altText", "choices", "message"],
+    &["content", "response", "error", "result"],
 ];
 /// Words those fields know.
 const WORDS: &[&str] = &["ja", "en-US", "zh-Hant-TW", "es-419", "friendly", "playful"];

@@ -26,21 +26,11 @@ fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// The fields of the draft actions' and the voice's bodies.
-const FIELDS: &[&str] = &[
-    "revision",
-    "caption",
-    "hashtags",
-    "altText",
-    "comment",
-    "scheduledAt",
-    "text",
-    "image",
-    "language",
-    "tone",
-    "alwaysHashtags",
-    "neverHashtags",
-    "avoidWords",
-    "sampleCaptions",
+const FIELDS: fuzzing::Fields = &[
+    &crate::edit::FIELDS,
+    &crate::check::FIELDS,
+    &crate::voice::FIELDS,
+    &["scheduledAt", "text", "image"],
 ];
 /// Words those fields know.
 const WORDS: &[&str] = &["en", "ja-JP", "friendly", "approve", "now"];
