@@ -1,7 +1,8 @@
-// Approving and withdrawing: a reviewer's token or session approves under their name; an
-// approval snapshots exactly the revision it names, read from D1 even with the KV copy behind;
-// a draft never waits in `approved` without a message; an approval is taken back while
-// nothing can have gone to Instagram, and not after.
+// Approving and withdrawing: an approval queues its post at once, or leaves a timed one to the
+// scheduler; a reviewer's token or session approves under their name; an approval snapshots
+// exactly the revision it names, read from D1 even with the KV copy behind; a draft never
+// waits in `approved` without a message; an approval is taken back while nothing can have gone
+// to Instagram, and not after.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { REVIEWER, startPipeline } from "./harness.mjs";
@@ -19,6 +20,32 @@ before(async () => {
 after(() => pipeline?.dispose());
 
 const { readyDraft, signIn, withSession, publishSends, approvedDraft } = reviewing(() => pipeline);
+
+test("approval: without a time the publish message goes at once, due now; with one, nothing is queued at approval", async () => {
+  const now = await readyDraft();
+  const later = await readyDraft();
+  const approve = (draft, body) =>
+    pipeline.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, { body: { revision: draft.revision, ...body }, token: REVIEWER.token });
+  const approveAt = Date.now();
+  const approved = await approve(now, {});
+  assert.equal(approved.status, 200, approved.text);
+  assert.deepEqual(approved.json.publish, { queued: "now" });
+  assert.equal(approved.json.publishHold, null);
+  const sentByApi = pipeline.sent.filter((s) => s.worker === "api" && s.queue === "publish-queue" && s.body.id === now.draftId);
+  assert.equal(sentByApi.length, 1);
+  assert.deepEqual([sentByApi[0].body.action, sentByApi[0].body.attempt], ["publish", 1]);
+  const nowRow = await pipeline.draftRow(now.draftId);
+  assert.equal(nowRow.publish_due_at, sentByApi[0].body.requestedAt, "the approval records when its message is due");
+  assert.ok(Math.abs(Date.parse(nowRow.publish_due_at) - approveAt) < 5000);
+
+  // Timed: the scheduler queues it (scheduler.test.mjs, "a timed post").
+  const scheduledAt = Math.ceil((Date.now() + 2 * 60_000) / 1000) * 1000;
+  const timed = await approve(later, { scheduledAt: new Date(scheduledAt).toISOString().replace("Z", "+00:00") });
+  assert.equal(timed.status, 200, timed.text);
+  assert.deepEqual(timed.json.publish, { queued: "at_scheduled_time" });
+  assert.equal(publishSends(later.draftId).length, 0, "a scheduled post was queued at approval");
+  assert.equal((await pipeline.draftRow(later.draftId)).publish_due_at, null);
+});
 
 test("with the KV copy behind D1, an approval snapshots D1's text at the revision it names, never the copy's", async () => {
   const draft = await readyDraft();

@@ -11,7 +11,8 @@ import sharp from "sharp";
 import { imageReply, startFakeImages } from "../fakes/images.mjs";
 import { startFakeLangSmith } from "../fakes/langsmith.mjs";
 import { startPipeline } from "./harness.mjs";
-import { assertInstagramSize, assertJpegAt, insertStatement } from "./support.mjs";
+import { queueProbes } from "./queues.mjs";
+import { assertInstagramSize, assertJpegAt } from "./support.mjs";
 
 const IMAGE = "image-consumer";
 const OPENAI = "images-openai";
@@ -97,21 +98,7 @@ async function picture(format, width, height) {
   return pictures.get(name);
 }
 
-/** Inserts a draft row as the api does, with `columns` on top. */
-async function insertDraft(columns = {}) {
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const row = {
-    id: randomUUID(),
-    language: "en",
-    provider: "template",
-    image_prompt: "A bowl of squash soup on a wooden table, autumn light",
-    created_at: now,
-    updated_at: now,
-    ...columns,
-  };
-  await insertStatement(pipeline.db, "drafts", row).run();
-  return row.id;
-}
+const { insertDraft } = queueProbes(() => pipeline);
 
 function message(id, { attempt = 1 } = {}) {
   return { id, action: "generate_image", attempt, requestedAt: new Date().toISOString() };

@@ -153,20 +153,14 @@ function post(path, body) {
   return p.pipeline.request("POST", path, { body, token: REVIEWER.token });
 }
 
-test("approval: without a time the publish message goes at once, due now; with one nothing is queued until the scheduler's run at that time", async () => {
+test("a timed post: nothing is queued until the scheduler's run at its time, then once; arriving early, it is queued again for its time", async () => {
+  // What the approval itself answers and queues is approve.test.mjs's.
   const now = await reviewed();
   const later = await reviewed();
-  const approveAt = Date.now();
   const approved = await post(`/api/v1/drafts/${now.id}/approve`, { revision: now.revision });
   assert.equal(approved.status, 200, approved.text);
-  assert.deepEqual(approved.json.publish, { queued: "now" });
-  assert.equal(approved.json.publishHold, null);
   const sentByApi = p.pipeline.sent.filter((s) => s.worker === "api" && s.queue === "publish-queue" && s.body.id === now.id);
   assert.equal(sentByApi.length, 1);
-  assert.deepEqual([sentByApi[0].body.action, sentByApi[0].body.attempt], ["publish", 1]);
-  const nowRow = await p.row(now.id);
-  assert.equal(nowRow.publish_due_at, sentByApi[0].body.requestedAt, "the approval records when its message is due");
-  assert.ok(Math.abs(Date.parse(nowRow.publish_due_at) - approveAt) < 5000);
 
   const scheduledAt = Math.ceil((Date.now() + 2 * MINUTE) / 1000) * 1000;
   const timed = await post(`/api/v1/drafts/${later.id}/approve`, {
@@ -174,9 +168,7 @@ test("approval: without a time the publish message goes at once, due now; with o
     scheduledAt: new Date(scheduledAt).toISOString().replace("Z", "+00:00"),
   });
   assert.equal(timed.status, 200, timed.text);
-  assert.deepEqual(timed.json.publish, { queued: "at_scheduled_time" });
   assert.equal(p.pipeline.sent.filter((s) => s.queue === "publish-queue" && s.body.id === later.id).length, 0, "a scheduled post was queued at approval");
-  assert.equal((await p.row(later.id)).publish_due_at, null);
 
   // Before its time: nothing, and the post approved for now is not queued again either.
   await fire(Date.now());

@@ -9,49 +9,9 @@ use domain::draft::DraftId;
 use domain::message::{QueueMessage, format_rfc3339};
 use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR, parse_rfc3339};
 use domain::voice::{RawVoice, Voice};
+use fuzzing::{time_text, tricky_text};
 use proptest::prelude::*;
 use time::UtcOffset;
-
-/// Characters that trouble text rules: invisible and direction-changing ones, joiners, tags,
-/// emoji parts, controls, scripts that use joiners, and anything else.
-fn tricky_char() -> impl Strategy<Value = char> {
-    prop_oneof![
-        3 => any::<char>(),
-        3 => prop::sample::select(vec![
-            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}',
-            '\u{2060}', '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{061C}', '\u{FE0F}', '\u{E0001}',
-            '\u{E0020}', '\u{E0067}', '\u{E007F}', '\u{1F3F4}', '\u{1F469}', '\u{1F373}',
-            '\u{1F3FD}', '\u{2764}', '#', '＃', '@', '＠', '\r', '\n', '\t', '\u{0}', '\u{85}',
-            '\u{0645}', '\u{06CC}', '\u{0915}', '\u{094D}', 'a', ' ', '.', '_', '%',
-        ]),
-    ]
-}
-
-fn tricky_text(max: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec(tricky_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
-}
-
-/// RFC 3339 look-alikes: every field anywhere in its digits' range, or beyond it.
-fn time_text() -> impl Strategy<Value = String> {
-    (
-        0u32..=9999,
-        0u32..=13,
-        0u32..=32,
-        0u32..=25,
-        0u32..=61,
-        0u32..=61,
-        prop::option::of(0u32..1_000_000_000),
-        prop_oneof![
-            Just("Z".to_owned()),
-            (any::<bool>(), 0u32..=25, 0u32..=61)
-                .prop_map(|(east, h, m)| format!("{}{h:02}:{m:02}", if east { '+' } else { '-' }))
-        ],
-    )
-        .prop_map(|(y, mo, d, h, mi, s, frac, offset)| {
-            let frac = frac.map_or(String::new(), |f| format!(".{f}"));
-            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{offset}")
-        })
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]

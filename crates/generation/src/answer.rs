@@ -33,7 +33,7 @@ pub fn parse_answer_in_voice(
     expected_hashtags: usize,
     voice: &Voice,
 ) -> Result<PostText, Vec<String>> {
-    let object = extract_object(answer).map_err(|problem| vec![problem])?;
+    let object = extract_object(answer).map_err(|problem| vec![problem.to_string()])?;
     let mut problems = Vec::new();
 
     let caption = string_field(&object, "caption", &mut problems);
@@ -101,26 +101,34 @@ pub fn parse_answer_in_voice(
     Err(problems)
 }
 
+/// Why an answer holds no object to read fields from.
+#[derive(Debug, thiserror::Error)]
+enum NoObject {
+    #[error("answer is not a JSON object")]
+    NotObject,
+    #[error("answer is not valid JSON: {0}")]
+    NotJson(serde_json::Error),
+}
+
 /// Takes the outermost `{...}`; if that is not JSON (a stray `}` in the text after it), the
 /// first complete JSON value starting at the first `{`.
-fn extract_object(answer: &str) -> Result<Map<String, Value>, String> {
-    let not_object = || "answer is not a JSON object".to_owned();
-    let start = answer.find('{').ok_or_else(not_object)?;
+fn extract_object(answer: &str) -> Result<Map<String, Value>, NoObject> {
+    let start = answer.find('{').ok_or(NoObject::NotObject)?;
     let end = answer
         .rfind('}')
         .filter(|&end| end > start)
-        .ok_or_else(not_object)?;
+        .ok_or(NoObject::NotObject)?;
     let value = match serde_json::from_str::<Value>(&answer[start..=end]) {
         Ok(value) => value,
         Err(outermost) => serde_json::Deserializer::from_str(&answer[start..])
             .into_iter::<Value>()
             .next()
             .and_then(Result::ok)
-            .ok_or_else(|| format!("answer is not valid JSON: {outermost}"))?,
+            .ok_or(NoObject::NotJson(outermost))?,
     };
     match value {
         Value::Object(object) => Ok(object),
-        _ => Err(not_object()),
+        _ => Err(NoObject::NotObject),
     }
 }
 

@@ -19,6 +19,6 @@ pub use answer::{parse_answer, parse_answer_in_voice};
 pub use chain::{ChainError, ChainStep, ChatMessage, ChatPrompt, GenerationChain, Role};
 pub use model::ModelError;
 pub use request::{
-    FieldError, GenerateRequest, GenerateRules, MAX_BODY_BYTES, Tone, canonical_language,
-    parse_generate_request, parse_scheduled_at,
+    FieldError, GenerateRequest, GenerateRules, MAX_BODY_BYTES, ScheduledAtError, Tone,
+    canonical_language, parse_generate_request, parse_scheduled_at,
 };

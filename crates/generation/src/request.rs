@@ -38,7 +38,7 @@ pub const MAX_BODY_BYTES: usize = 12
     + 4 * 1024;
 
 /// The fields a body may have, in the order their problems are reported.
-const FIELDS: [&str; 8] = [
+pub const FIELDS: [&str; 8] = [
     "brief",
     "tone",
     "language",
@@ -414,32 +414,54 @@ impl Problems {
     }
 }
 
+/// Why a publishing time is refused, in words meant for a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduledAtError {
+    #[error("must be a time in the years {EARLIEST_YEAR} to {LATEST_YEAR}; got {0:?}")]
+    OutOfRange(String),
+    /// `YYYY-MM-DDThh:mm...` without a trailing `Z` or `+hh:mm`/`-hh:mm`.
+    #[error(
+        "needs a UTC offset such as +09:00 or Z, as in \"2030-01-31T09:00:00+09:00\"; got {0:?}"
+    )]
+    NoOffset(String),
+    #[error(
+        "must be an RFC 3339 date-time with a UTC offset, such as \"2030-01-31T09:00:00+09:00\"; got {0:?}"
+    )]
+    NotRfc3339(String),
+    #[error("must be later than now ({}), got {text}", domain::message::format_rfc3339(*.now))]
+    NotLater { text: String, now: OffsetDateTime },
+}
+
+impl From<ScheduledAtError> for String {
+    fn from(error: ScheduledAtError) -> Self {
+        error.to_string()
+    }
+}
+
 /// A publishing time as a person gives it: RFC 3339 with a UTC offset, later than `now`.
-/// Returned in UTC, as it is stored; the reason for a refusal is meant for a person.
-pub fn parse_scheduled_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+/// Returned in UTC, as it is stored.
+pub fn parse_scheduled_at(
+    text: &str,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, ScheduledAtError> {
     let at = parse_rfc3339(text).map_err(|error| match error {
-        TimeError::OutOfRange => format!(
-            "must be a time in the years {EARLIEST_YEAR} to {LATEST_YEAR}; got {text:?}"
-        ),
+        TimeError::OutOfRange => ScheduledAtError::OutOfRange(text.to_owned()),
         TimeError::NotRfc3339 => {
-            // "YYYY-MM-DDThh:mm..." without a trailing "Z" or "+hh:mm"/"-hh:mm".
             let has_time = matches!(text.as_bytes().get(10), Some(b'T' | b't'));
             let has_offset = text.ends_with(['Z', 'z'])
                 || text.get(11..).is_some_and(|t| t.contains(['+', '-']));
             if has_time && !has_offset {
-                format!(
-                    "needs a UTC offset such as +09:00 or Z, as in \"2030-01-31T09:00:00+09:00\"; got {text:?}"
-                )
+                ScheduledAtError::NoOffset(text.to_owned())
             } else {
-                format!(
-                    "must be an RFC 3339 date-time with a UTC offset, such as \"2030-01-31T09:00:00+09:00\"; got {text:?}"
-                )
+                ScheduledAtError::NotRfc3339(text.to_owned())
             }
         }
     })?;
     if at <= now {
-        let now = now.format(&Rfc3339).unwrap_or_else(|_| now.to_string());
-        return Err(format!("must be later than now ({now}), got {text}"));
+        return Err(ScheduledAtError::NotLater {
+            text: text.to_owned(),
+            now,
+        });
     }
     Ok(at)
 }

@@ -6,92 +6,29 @@
 
 use domain::content::invisible;
 use domain::timestamp::{EARLIEST_YEAR, LATEST_YEAR};
+use fuzzing::{field_name, time_text, tricky_text};
 use generation::chain::parse_answer;
 use generation::{GenerateRules, canonical_language, parse_generate_request, parse_scheduled_at};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use time::macros::datetime;
 
-fn tricky_char() -> impl Strategy<Value = char> {
-    prop_oneof![
-        3 => any::<char>(),
-        3 => prop::sample::select(vec![
-            '\u{200B}', '\u{200C}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{E0067}',
-            '\u{E007F}', '\u{1F3F4}', '\u{1F469}', '#', '＃', '@', '\r', '\n', '\t', '\u{0}',
-            '\u{85}', '-', 'a', 'Z', '1', ' ', '"', '\\', '{', '}',
-        ]),
-    ]
-}
+/// The request's fields and those of the model providers' answers.
+const FIELDS: fuzzing::Fields = &[
+    &generation::request::FIELDS,
+    &["caption", "hashtags", "altText", "choices", "message"],
+    &["content", "response", "error", "result"],
+];
+/// Words those fields know.
+const WORDS: &[&str] = &["ja", "en-US", "zh-Hant-TW", "es-419", "friendly", "playful"];
 
-fn tricky_text(max: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec(tricky_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
-}
-
-fn time_text() -> impl Strategy<Value = String> {
-    (
-        0u32..=9999,
-        0u32..=13,
-        0u32..=32,
-        0u32..=25,
-        any::<bool>(),
-        0u32..=25,
-        0u32..=61,
-    )
-        .prop_map(|(y, mo, d, h, east, oh, om)| {
-            let sign = if east { '+' } else { '-' };
-            format!("{y:04}-{mo:02}-{d:02}T{h:02}:30:00{sign}{oh:02}:{om:02}")
-        })
-}
-
-/// Any JSON value, a few levels deep, with tricky strings and numbers at the edges.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|n| json!(n)),
-        tricky_text(30).prop_map(Value::from),
-        time_text().prop_map(Value::from),
-        prop::sample::select(vec![
-            "ja",
-            "en-US",
-            "zh-Hant-TW",
-            "es-419",
-            "friendly",
-            "playful"
-        ])
-        .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((field_name(), inner), 0..6)
-                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
-        ]
-    })
-}
-
-fn field_name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        4 => prop::sample::select(vec![
-            "brief", "tone", "language", "keywords", "hashtagCount", "imagePrompt", "scheduledAt",
-            "caption", "hashtags", "altText", "choices", "message", "content", "response",
-            "error", "result",
-        ]).prop_map(str::to_owned),
-        1 => tricky_text(8),
-    ]
+    fuzzing::json_value(FIELDS, WORDS)
 }
 
 /// A body: an object of the request's fields, any JSON, or any bytes.
 fn body() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        4 => prop::collection::vec((field_name(), json_value()), 0..8).prop_map(|fields| {
-            Value::Object(fields.into_iter().collect()).to_string().into_bytes()
-        }),
-        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
-        1 => prop::collection::vec(any::<u8>(), 0..200),
-    ]
+    fuzzing::json_body(FIELDS, WORDS)
 }
 
 fn rules() -> GenerateRules {
@@ -145,7 +82,7 @@ proptest! {
     /// problems to feed back.
     #[test]
     fn model_answers_become_valid_posts_or_problems(answer in prop_oneof![
-        prop::collection::vec((field_name(), json_value()), 0..5)
+        prop::collection::vec((field_name(FIELDS), json_value()), 0..5)
             .prop_map(|fields| Value::Object(fields.into_iter().collect()).to_string()),
         (tricky_text(40), prop::collection::vec(tricky_text(8), 0..6), tricky_text(20))
             .prop_map(|(caption, hashtags, alt)| json!({"caption": caption, "hashtags": hashtags, "altText": alt}).to_string()),

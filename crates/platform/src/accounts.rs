@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::d1::{self, text, time};
+use crate::d1::{self, read_time, text, time};
 use crate::store::DB_BINDING;
 
 /// Accounts read at most per batch or run; far more than anyone runs.
@@ -51,16 +51,12 @@ impl AccountRow {
     }
 
     pub fn expires_at(&self) -> Option<OffsetDateTime> {
-        parse_time(self.token_expires_at.as_deref())
+        self.token_expires_at.as_deref().and_then(read_time)
     }
 
     pub fn refreshed_at(&self) -> Option<OffsetDateTime> {
-        parse_time(Some(&self.token_refreshed_at))
+        read_time(&self.token_refreshed_at)
     }
-}
-
-fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
-    domain::timestamp::parse_rfc3339(text?).ok()
 }
 
 /// The account the settings name (`INSTAGRAM_ACCOUNT_ID` and the secret

@@ -138,6 +138,16 @@ pub fn time(value: time::OffsetDateTime) -> JsValue {
     text(&domain::message::format_rfc3339(value))
 }
 
+/// A stored time as [`time`] wrote it, in UTC; `None` when it is not RFC 3339. The one reader
+/// of a time from a row: unlike a time from outside (`domain::timestamp`), it is not bounded
+/// to the years a person may name, since a stored lease or due time may lie beyond them; a
+/// time whose UTC form has no year `time` can hold reads as `None`, never a panic.
+pub fn read_time(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .checked_to_offset(time::UtcOffset::UTC)
+}
+
 pub fn optional_number(value: Option<i64>) -> JsValue {
     value.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
 }
@@ -213,6 +223,35 @@ impl<F: Future> Future for Metered<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_stored_time_reads_in_utc_beyond_the_years_a_person_names_and_never_panics() {
+        assert_eq!(
+            read_time("2026-03-02T09:00:01.250Z"),
+            Some(datetime!(2026-03-02 09:00:01.25 UTC))
+        );
+        // An offset is converted: the instant is kept, the offset is UTC.
+        let at = read_time("2026-03-02T18:00:00+09:00").unwrap();
+        assert_eq!(
+            (at, at.offset()),
+            (datetime!(2026-03-02 09:00 UTC), time::UtcOffset::UTC)
+        );
+        // Outside 2010..=2100, where `domain::timestamp` refuses a time from outside.
+        assert_eq!(
+            read_time("2999-01-01T00:00:00Z"),
+            Some(datetime!(2999-01-01 0:00 UTC))
+        );
+        assert_eq!(
+            read_time("2001-01-01T00:00:00Z"),
+            Some(datetime!(2001-01-01 0:00 UTC))
+        );
+        // In UTC this is the year 10000, which `to_offset` would panic on.
+        assert_eq!(read_time("9999-12-31T23:59:59-23:59"), None);
+        for text in ["2026-03-01 10:00:00", "2026-03-01T10:00:00", "", "soon"] {
+            assert_eq!(read_time(text), None, "{text}");
+        }
+    }
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
     struct Row {

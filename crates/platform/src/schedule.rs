@@ -270,7 +270,7 @@ impl ScheduleStore {
         let rows = d1::all(statement).await?.checked()?.all::<At>()?;
         Ok(rows
             .iter()
-            .filter_map(|row| domain::timestamp::parse_rfc3339(&row.at).ok())
+            .filter_map(|row| crate::d1::read_time(&row.at))
             .collect())
     }
 

@@ -209,6 +209,8 @@ impl Tracer {
         }
     }
 
+    /// Records `child` with its outputs, or with the error it ended with in words: a trace
+    /// holds text, whatever the operation's error type (each is typed where it is made).
     pub fn finish_child(
         &mut self,
         child: ChildRun,

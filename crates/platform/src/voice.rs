@@ -6,7 +6,7 @@
 //! one way to find it.
 
 use domain::message::format_rfc3339;
-use domain::voice::{RawVoice, Voice};
+use domain::voice::{RawVoice, Voice, VoiceError};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
@@ -40,19 +40,31 @@ impl StoredVoice {
 
     /// The voice writing follows: the empty voice if the stored one no longer passes today's
     /// rules (logged by the caller through the error).
-    pub fn voice(&self) -> Result<Voice, String> {
-        Voice::parse(&self.raw()).map_err(|errors| {
-            let list: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {e}", e.path()))
-                .collect();
-            format!(
-                "the voice of account {} is not usable: {}",
-                self.account_id,
-                list.join("; ")
-            )
+    pub fn voice(&self) -> Result<Voice, UnusableVoice> {
+        Voice::parse(&self.raw()).map_err(|errors| UnusableVoice {
+            account_id: self.account_id.clone(),
+            errors,
         })
     }
+}
+
+/// A stored voice today's rules refuse: every problem, each with its path.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the voice of account {account_id} is not usable: {}",
+    problems(errors)
+)]
+pub struct UnusableVoice {
+    pub account_id: String,
+    pub errors: Vec<VoiceError>,
+}
+
+fn problems(errors: &[VoiceError]) -> String {
+    let list: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {e}", e.path()))
+        .collect();
+    list.join("; ")
 }
 
 const SELECT: &str = "SELECT a.id AS account_id, a.username, a.state, v.voice,
@@ -139,5 +151,36 @@ impl VoiceStore {
             .checked()?
             .first::<Written>()?
             .map(|w| w.revision))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_voice_todays_rules_refuse_names_the_account_and_every_problem() {
+        let stored = StoredVoice {
+            account_id: "17841400000000001".into(),
+            username: None,
+            state: "connected".into(),
+            voice: Some(r#"{"language": "not a tag!", "avoidWords": [""]}"#.into()),
+            revision: 3,
+            updated_by: None,
+            updated_at: None,
+        };
+        let error = stored.voice().unwrap_err();
+        assert_eq!(error.errors.len(), 2, "{error}");
+        assert_eq!(
+            error.to_string(),
+            "the voice of account 17841400000000001 is not usable: language: \"not a tag!\" is not \
+             a language tag such as \"en\", \"ja-JP\" or \"zh-Hant-TW\"; avoidWords[0]: a word to \
+             avoid is empty"
+        );
+        let usable = StoredVoice {
+            voice: Some(r#"{"language": "en"}"#.into()),
+            ..stored
+        };
+        assert!(usable.voice().is_ok());
     }
 }

@@ -18,7 +18,7 @@ use crate::body;
 use crate::reply::{self, ApiError};
 
 /// The texts a check may name: a post's, and a comment.
-const FIELDS: [&str; 4] = ["caption", "hashtags", "altText", "comment"];
+pub(crate) const FIELDS: [&str; 4] = ["caption", "hashtags", "altText", "comment"];
 
 pub async fn handle(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
     let max_hashtags = crate::config::max_hashtags(env)?;

@@ -20,7 +20,7 @@ use crate::reply::{self, ApiError};
 /// alt text) with every character escaped as `\uXXXX\uXXXX`, and room for the rest.
 pub const MAX_EDIT_BYTES: usize = 64 * 1024;
 
-const FIELDS: [&str; 4] = ["revision", "caption", "hashtags", "altText"];
+pub(crate) const FIELDS: [&str; 4] = ["revision", "caption", "hashtags", "altText"];
 
 /// An edit as sent: the revision it was made on, and the fields it changes.
 #[derive(Debug)]

@@ -5,25 +5,11 @@
 
 use domain::content::invisible;
 use domain::timestamp::LATEST_YEAR;
+use fuzzing::tricky_text;
 use proptest::prelude::*;
-use serde_json::{Value, json};
 use time::macros::datetime;
 
 use crate::media::{ByteRange, entity_tags};
-
-fn tricky_char() -> impl Strategy<Value = char> {
-    prop_oneof![
-        3 => any::<char>(),
-        3 => prop::sample::select(vec![
-            '%', '+', '&', '=', ';', ',', '"', '-', '/', '.', '*', ' ', '\t', 'é', '1', 'a', 'F',
-            'W', '\u{202E}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{0}',
-        ]),
-    ]
-}
-
-fn tricky_text(max: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec(tricky_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
-}
 
 /// Bytes that look like a form (`a=%1é&b`), or anything at all, UTF-8 or not.
 fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -39,49 +25,18 @@ fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|n| json!(n)),
-        tricky_text(24).prop_map(Value::from),
-        (0u32..=9999, any::<bool>()).prop_map(|(y, east)| {
-            Value::from(format!(
-                "{y:04}-12-31T23:30:00{}01:00",
-                if east { '+' } else { '-' }
-            ))
-        }),
-    ];
-    leaf.prop_recursive(3, 20, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((field_name(), inner), 0..5)
-                .prop_map(|f| Value::Object(f.into_iter().collect())),
-        ]
-    })
-}
-
-fn field_name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        4 => prop::sample::select(vec![
-            "revision", "caption", "hashtags", "altText", "comment", "scheduledAt", "text",
-            "image", "language", "tone", "alwaysHashtags", "neverHashtags", "avoidWords",
-            "sampleCaptions",
-        ])
-        .prop_map(str::to_owned),
-        1 => tricky_text(6),
-    ]
-}
+/// The fields of the draft actions' and the voice's bodies.
+const FIELDS: fuzzing::Fields = &[
+    &crate::edit::FIELDS,
+    &crate::check::FIELDS,
+    &crate::voice::FIELDS,
+    &["scheduledAt", "text", "image"],
+];
+/// Words those fields know.
+const WORDS: &[&str] = &["en", "ja-JP", "friendly", "approve", "now"];
 
 fn json_body() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        4 => prop::collection::vec((field_name(), json_value()), 0..6)
-            .prop_map(|f| Value::Object(f.into_iter().collect()).to_string().into_bytes()),
-        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
-        1 => prop::collection::vec(any::<u8>(), 0..100),
-    ]
+    fuzzing::json_body(FIELDS, WORDS)
 }
 
 proptest! {

@@ -21,7 +21,7 @@ use crate::scope::Scope;
 /// (12 bytes), and room for the lists.
 pub const MAX_VOICE_BYTES: usize = 128 * 1024;
 
-const FIELDS: [&str; 7] = [
+pub(crate) const FIELDS: [&str; 7] = [
     "revision",
     "language",
     "tone",

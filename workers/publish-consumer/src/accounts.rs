@@ -13,12 +13,38 @@ use worker::Env;
 
 use crate::settings::Settings;
 
+/// Why an account's token is not in memory: never what it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoToken {
+    /// Disconnected: the row holds no sealed token.
+    #[error("the account {0} holds no token")]
+    NotHeld(String),
+    /// Sealed with a key the settings no longer hold, or not a sealed token.
+    #[error("the token of {label}: {error}")]
+    NotOpened {
+        label: String,
+        error: vault::OpenError,
+    },
+}
+
+/// Why the accounts could not be brought in and read.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// The D1 binding, a statement or the token's fingerprint could not be made.
+    #[error(transparent)]
+    Worker(#[from] worker::Error),
+    #[error("reading the accounts: {0}")]
+    Read(worker::Error),
+    #[error("reading the accounts: D1 answered no rows")]
+    NoRows,
+}
+
 /// An account as read, its token opened (or why it could not be).
 pub struct Account {
     pub row: AccountRow,
     /// The plain token, only in memory; `Err` says why it is not there (disconnected, or a
     /// key the settings no longer hold), never what it was.
-    pub token: Result<String, String>,
+    pub token: Result<String, NoToken>,
 }
 
 impl Account {
@@ -72,17 +98,15 @@ impl Accounts {
         env: &Env,
         settings: &Settings,
         now: OffsetDateTime,
-    ) -> Result<Self, String> {
-        let store = AccountStore::from_env(env).map_err(|e| e.to_string())?;
+    ) -> Result<Self, AccountsError> {
+        let store = AccountStore::from_env(env)?;
         let own = &settings.account;
         let sealed = settings.keys.seal(
             &own.user_id,
             &own.token,
             random_bytes::<{ vault::NONCE_BYTES }>(),
         );
-        let fingerprint = sha256_hex(format!("{}:{}", own.user_id, own.token).as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+        let fingerprint = sha256_hex(format!("{}:{}", own.user_id, own.token).as_bytes()).await?;
         let imported = Imported {
             id: &own.user_id,
             login: own.login(),
@@ -101,21 +125,16 @@ impl Accounts {
             only_if_alone: settings.simulator,
         };
         let statements = vec![
-            store
-                .import_statement(&imported, now)
-                .map_err(|e| e.to_string())?,
-            store.all_statement().map_err(|e| e.to_string())?,
+            store.import_statement(&imported, now)?,
+            store.all_statement()?,
         ];
-        let results = store
-            .batch(statements)
-            .await
-            .map_err(|e| format!("reading the accounts: {e}"))?;
+        let results = store.batch(statements).await.map_err(AccountsError::Read)?;
         let rows: Vec<AccountRow> = match results.get(1) {
             Some(rows) => rows
                 .checked()
                 .and_then(|r| r.all())
-                .map_err(|e| format!("reading the accounts: {e}"))?,
-            None => return Err("reading the accounts: D1 answered no rows".into()),
+                .map_err(AccountsError::Read)?,
+            None => return Err(AccountsError::NoRows),
         };
         let list = rows
             .into_iter()
@@ -124,8 +143,11 @@ impl Accounts {
                     (Some(ciphertext), Some(key_id)) => settings
                         .keys
                         .open(&row.id, key_id, ciphertext)
-                        .map_err(|e| format!("the token of {}: {e}", row.label())),
-                    _ => Err(format!("the account {} holds no token", row.label())),
+                        .map_err(|error| NoToken::NotOpened {
+                            label: row.label(),
+                            error,
+                        }),
+                    _ => Err(NoToken::NotHeld(row.label())),
                 };
                 Account { row, token }
             })

@@ -12,7 +12,7 @@ use instagram::{
 };
 use platform::http::{HttpError, send_graph};
 
-use crate::accounts::Account;
+use crate::accounts::{Account, NoToken};
 use crate::settings::Settings;
 
 /// Why a Graph API call gave no usable result.
@@ -93,7 +93,7 @@ pub struct Graph {
 
 impl Graph {
     /// `Err` when the account's token cannot be opened (the reason names no token).
-    pub fn new(settings: &Settings, account: &Account) -> Result<Self, String> {
+    pub fn new(settings: &Settings, account: &Account) -> Result<Self, NoToken> {
         Ok(Self {
             config: account.graph(&settings.api_version),
             token: account.token.clone()?,

@@ -13,7 +13,7 @@ use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use domain::publish::Policy;
 use platform::config::{number, optional, or_default};
 use time::OffsetDateTime;
-use vault::{KEY_SETTING, KeyRing, PREVIOUS_KEY_SETTING};
+use vault::{KEY_SETTING, KeyError, KeyRing, PREVIOUS_KEY_SETTING};
 use worker::Env;
 
 /// The simulator's defaults (tests/fakes/graph-api.mjs: DEFAULT_PORT, DEFAULT_TOKEN,
@@ -46,6 +46,31 @@ impl SettingsAccount {
     }
 }
 
+/// Why the settings cannot be used: every message waits in the queue for a fixed config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("INSTAGRAM_ACCOUNT_ID is set but the secret INSTAGRAM_ACCESS_TOKEN is not")]
+    NoToken,
+    /// `TOKEN_ENCRYPTION_KEY` (or the previous key) is missing or not a key.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(
+        "setting INSTAGRAM_TOKEN_EXPIRES_AT is {0:?}, expected an RFC 3339 time between 2010 and 2100 such as 2030-01-31T09:00:00Z"
+    )]
+    ExpiresAt(String),
+    /// A numeric setting that does not parse, in `platform::config::number`'s words.
+    #[error("{0}")]
+    NotANumber(String),
+    #[error("setting PUBLISH_MAX_ATTEMPTS must be at least 1")]
+    NoAttempts,
+    #[error(
+        "PUBLISH_CRASH_AFTER is a fault for tests against the local simulator; it is refused with INSTAGRAM_ACCOUNT_ID set"
+    )]
+    CrashAfterRefused,
+    #[error("PUBLISH_CRASH_AFTER: {0:?} is not draft:point")]
+    CrashAfterPair(String),
+}
+
 pub struct Settings {
     /// The path's version segment of every Graph call (`GRAPH_API_VERSION`).
     pub api_version: String,
@@ -71,14 +96,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_env(env: &Env) -> Result<Self, String> {
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let number =
+            |name: &str, default| number(env, name, default).map_err(SettingsError::NotANumber);
         let account = optional(env, "INSTAGRAM_ACCOUNT_ID");
         let simulator = account.is_none();
         let (user_id, token, default_base) = match account {
             Some(account) => {
-                let token = optional(env, "INSTAGRAM_ACCESS_TOKEN").ok_or(
-                    "INSTAGRAM_ACCOUNT_ID is set but the secret INSTAGRAM_ACCESS_TOKEN is not",
-                )?;
+                let token =
+                    optional(env, "INSTAGRAM_ACCESS_TOKEN").ok_or(SettingsError::NoToken)?;
                 (account, token, "https://graph.instagram.com")
             }
             None => (
@@ -90,22 +116,20 @@ impl Settings {
         let keys = KeyRing::parse(
             optional(env, KEY_SETTING).as_deref(),
             optional(env, PREVIOUS_KEY_SETTING).as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let expires_at = match optional(env, "INSTAGRAM_TOKEN_EXPIRES_AT") {
             None => None,
-            Some(text) => Some(domain::timestamp::parse_rfc3339(&text).map_err(|_| {
-                format!(
-                    "setting INSTAGRAM_TOKEN_EXPIRES_AT is {text:?}, expected an RFC 3339 time between 2010 and 2100 such as 2030-01-31T09:00:00Z"
-                )
-            })?),
+            Some(text) => Some(
+                domain::timestamp::parse_rfc3339(&text)
+                    .map_err(|_| SettingsError::ExpiresAt(text))?,
+            ),
         };
-        let max_attempts = number(env, "PUBLISH_MAX_ATTEMPTS", Backoff::PUBLISH.max_attempts)?;
+        let max_attempts = number("PUBLISH_MAX_ATTEMPTS", Backoff::PUBLISH.max_attempts)?;
         if max_attempts == 0 {
-            return Err("setting PUBLISH_MAX_ATTEMPTS must be at least 1".into());
+            return Err(SettingsError::NoAttempts);
         }
-        let seconds = |name: &str, default: u32| -> Result<u32, String> {
-            Ok(number(env, name, default)?.min(QUEUE_MAX_DELAY_SECONDS))
+        let seconds = |name: &str, default: u32| -> Result<u32, SettingsError> {
+            Ok(number(name, default)?.min(QUEUE_MAX_DELAY_SECONDS))
         };
         Ok(Self {
             api_version: or_default(env, "GRAPH_API_VERSION", "v25.0"),
@@ -126,14 +150,15 @@ impl Settings {
                     ..Backoff::PUBLISH
                 },
                 poll_seconds: seconds("PUBLISH_POLL_SECONDS", 10)?.max(1),
-                max_polls: number(env, "PUBLISH_MAX_POLLS", 30)?,
+                max_polls: number("PUBLISH_MAX_POLLS", 30)?,
                 quota_wait_seconds: seconds("PUBLISH_QUOTA_WAIT_SECONDS", 3_600)?.max(1),
                 settle_seconds: seconds("PUBLISH_SETTLE_SECONDS", 300)?,
-                throttle_limit_seconds: number(env, "PUBLISH_THROTTLE_LIMIT_SECONDS", 21_600)?,
-                unresolved_alert_seconds: number(env, "PUBLISH_UNRESOLVED_ALERT_SECONDS", 900)?,
+                throttle_limit_seconds: number("PUBLISH_THROTTLE_LIMIT_SECONDS", 21_600)?,
+                unresolved_alert_seconds: number("PUBLISH_UNRESOLVED_ALERT_SECONDS", 900)?,
             },
             lease_seconds: seconds("PUBLISH_LEASE_SECONDS", 120)?.max(1),
-            graph_timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
+            graph_timeout_ms: platform::config::number(env, "GRAPH_TIMEOUT_MS", 15_000)
+                .map_err(SettingsError::NotANumber)?,
             crash_after: crash_after(optional(env, "PUBLISH_CRASH_AFTER"), simulator)?,
         })
     }
@@ -154,12 +179,15 @@ impl Settings {
     }
 }
 
-fn crash_after(value: Option<String>, simulator: bool) -> Result<Vec<(String, String)>, String> {
+fn crash_after(
+    value: Option<String>,
+    simulator: bool,
+) -> Result<Vec<(String, String)>, SettingsError> {
     let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return Ok(Vec::new());
     };
     if !simulator {
-        return Err("PUBLISH_CRASH_AFTER is a fault for tests against the local simulator; it is refused with INSTAGRAM_ACCOUNT_ID set".into());
+        return Err(SettingsError::CrashAfterRefused);
     }
     value
         .split(',')
@@ -167,7 +195,38 @@ fn crash_after(value: Option<String>, simulator: bool) -> Result<Vec<(String, St
             pair.trim()
                 .split_once(':')
                 .map(|(draft, point)| (draft.to_owned(), point.to_owned()))
-                .ok_or_else(|| format!("PUBLISH_CRASH_AFTER: {pair:?} is not draft:point"))
+                .ok_or_else(|| SettingsError::CrashAfterPair(pair.to_owned()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_points_are_pairs_taken_only_with_the_simulator() {
+        let some = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            crash_after(some("d1:container, d2:publish"), true),
+            Ok(vec![
+                ("d1".into(), "container".into()),
+                ("d2".into(), "publish".into())
+            ])
+        );
+        assert_eq!(crash_after(some("  "), false), Ok(Vec::new()));
+        assert_eq!(crash_after(None, false), Ok(Vec::new()));
+        assert_eq!(
+            crash_after(some("d1:container"), false),
+            Err(SettingsError::CrashAfterRefused)
+        );
+        assert_eq!(
+            crash_after(some("d1:container,d2"), true),
+            Err(SettingsError::CrashAfterPair("d2".into()))
+        );
+        assert_eq!(
+            SettingsError::CrashAfterPair("d2".into()).to_string(),
+            "PUBLISH_CRASH_AFTER: \"d2\" is not draft:point"
+        );
+    }
 }

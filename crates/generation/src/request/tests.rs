@@ -575,3 +575,26 @@ fn equal_requests_are_equal_however_written() {
         false,
     );
 }
+
+#[test]
+fn a_refused_publishing_time_says_which_way_it_is_wrong() {
+    use ScheduledAtError::*;
+    let now = datetime!(2030-01-01 00:00 UTC);
+    let (late, tokyo) = ("2101-01-01T00:00:00Z", "2030-01-01T09:00:00+09:00");
+    for (text, error) in [
+        (late, OutOfRange(late.into())),
+        ("2030-01-02T09:00", NoOffset("2030-01-02T09:00".into())),
+        ("tomorrow", NotRfc3339("tomorrow".into())),
+        (
+            tokyo,
+            NotLater {
+                text: tokyo.into(),
+                now,
+            },
+        ),
+    ] {
+        assert_eq!(parse_scheduled_at(text, now), Err(error), "{text}");
+    }
+    let at = parse_scheduled_at("2030-01-01T09:00:01+09:00", now);
+    assert_eq!(at, Ok(datetime!(2030-01-01 00:00:01 UTC)));
+}

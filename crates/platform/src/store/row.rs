@@ -219,20 +219,17 @@ fn text_of(
 }
 
 pub(super) fn parse_time(text: Option<&str>) -> Option<OffsetDateTime> {
-    domain::timestamp::parse_rfc3339(text?).ok()
+    crate::d1::read_time(text?)
 }
 
-/// A stored time, kept as written once it reads as RFC 3339: a time that does not is an
-/// error of the read, not a time that is absent. (The accessors read it through
-/// [`parse_time`], bounded to the years [`domain::timestamp`] allows: a stored time beyond
-/// them reads as absent there.)
+/// A stored time, kept as written once it reads as one ([`crate::d1::read_time`], which the
+/// accessors read it through too): a time that does not is an error of the read, not a time
+/// that is absent.
 fn checked_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let text = String::deserialize(deserializer)?;
-    // Any time RFC 3339 can write: the years an outside time is bounded to are for what
-    // comes in, and a stored lease or due time may lie beyond them.
-    match time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339) {
-        Ok(_) => Ok(text),
-        Err(_) => Err(serde::de::Error::custom(format!(
+    match crate::d1::read_time(&text) {
+        Some(_) => Ok(text),
+        None => Err(serde::de::Error::custom(format!(
             "a stored time that is not RFC 3339: {text:?}"
         ))),
     }

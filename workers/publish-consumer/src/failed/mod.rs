@@ -23,14 +23,14 @@ use serde_json::json;
 use worker::Env;
 
 use crate::publish::{self, Ctx, Done, PublishError, Start};
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 
 /// Why a failed-queue message was not handled: it is retried, then dead-lettered.
 #[derive(Debug, thiserror::Error)]
 pub enum FailedError {
     /// The publish consumer's settings are not usable.
-    #[error("{0}")]
-    Settings(String),
+    #[error(transparent)]
+    Settings(SettingsError),
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]

@@ -4,21 +4,22 @@
 use domain::draft::DraftId;
 use platform::store::StoreError;
 
+use crate::accounts::{AccountsError, NoToken};
 use crate::alert::AlertError;
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The accounts could not be brought in or read.
-    #[error("{0}")]
-    Accounts(String),
+    #[error(transparent)]
+    Accounts(AccountsError),
     #[error("the draft's account {0} is not in D1 accounts")]
     UnknownAccount(String),
     #[error("no account is connected: the draft has nowhere to go")]
     NoAccount,
     /// The draft's account's token cannot be opened (the reason names no token).
-    #[error("{0}")]
-    Token(String),
+    #[error(transparent)]
+    Token(NoToken),
     /// The approved snapshot cannot be posted, where the machine had said it could.
     #[error("{0}")]
     Snapshot(String),

@@ -8,15 +8,38 @@ use platform::schedule::ScheduleStore;
 use platform::scheduler_tasks::Tasks;
 use platform::store::{Change, DraftRow, DraftStore, StoreError};
 use serde::Serialize;
+use std::rc::Rc;
 use time::{Duration, OffsetDateTime};
 use worker::Env;
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, AccountsError};
 use crate::alert::{AlertError, Alerts, WebhookError};
-use crate::settings::{LOCAL_MEDIA_BASE_URL, Settings};
+use crate::settings::{LOCAL_MEDIA_BASE_URL, Settings, SettingsError};
 
 /// Drafts looked at per task and run; the rest wait for the next run.
 pub const PER_RUN: u32 = 50;
+
+/// Why a run could not start: no task runs; the next run tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// A scheduler setting cannot be used.
+    #[error(transparent)]
+    Settings(SettingsError),
+    /// A binding (D1, KV, a queue) is missing.
+    #[error(transparent)]
+    Binding(#[from] worker::Error),
+}
+
+/// Why the tasks that call Instagram cannot run; the others do.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// The publishing settings cannot be used.
+    #[error(transparent)]
+    Settings(SettingsError),
+    /// The accounts could not be brought in or read.
+    #[error(transparent)]
+    Accounts(AccountsError),
+}
 
 /// Why a task stopped; the run goes on with the next task, and the next run tries again.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +47,7 @@ pub enum TaskError {
     /// The publishing settings or the accounts are not usable: only the tasks that call
     /// Instagram stop.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Rc<Unavailable>),
     /// D1, R2, KV or a queue failed.
     #[error(transparent)]
     Worker(#[from] worker::Error),
@@ -106,14 +129,13 @@ impl Run<'_> {
 
     /// The publishing settings, or why the tasks that call Instagram cannot run.
     pub fn publishing(&self) -> Result<(&Settings, &Accounts), TaskError> {
+        let unavailable = |e: &Rc<Unavailable>| TaskError::Unavailable(Rc::clone(e));
+        let accounts = self.accounts.as_ref().map_err(unavailable)?;
+        // The accounts are read only with usable settings: never `Err` here.
         let settings = self
             .publish
             .as_ref()
-            .map_err(|e| TaskError::Unavailable(e.clone()))?;
-        let accounts = self
-            .accounts
-            .as_ref()
-            .map_err(|e| TaskError::Unavailable(e.clone()))?;
+            .map_err(|e| TaskError::Unavailable(Rc::new(Unavailable::Settings(e.clone()))))?;
         Ok((settings, accounts))
     }
 }
@@ -143,25 +165,31 @@ pub struct ScheduleSettings {
 }
 
 impl ScheduleSettings {
-    pub fn from_env(env: &Env) -> Result<Self, String> {
-        let minutes = |name: &str, default: i64| -> Result<Duration, String> {
-            Ok(Duration::minutes(number(env, name, default)?.max(1)))
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let number = |name: &str, default: i64| {
+            number(env, name, default).map_err(SettingsError::NotANumber)
         };
-        let hours = |name: &str, default: i64| -> Result<Duration, String> {
-            Ok(Duration::hours(number(env, name, default)?.max(1)))
+        let minutes = |name: &str, default: i64| -> Result<Duration, SettingsError> {
+            Ok(Duration::minutes(number(name, default)?.max(1)))
+        };
+        let hours = |name: &str, default: i64| -> Result<Duration, SettingsError> {
+            Ok(Duration::hours(number(name, default)?.max(1)))
         };
         let media_base = or_default(env, "PUBLIC_MEDIA_BASE_URL", LOCAL_MEDIA_BASE_URL);
         Ok(Self {
             lost_after: minutes("PUBLISH_LOST_AFTER_MINUTES", 10)?,
             image_stuck: minutes("IMAGE_STUCK_MINUTES", 15)?,
-            image_max_requests: number(env, "IMAGE_MAX_REQUESTS", 3u32)?.max(1),
+            image_max_requests: platform::config::number(env, "IMAGE_MAX_REQUESTS", 3u32)
+                .map_err(SettingsError::NotANumber)?
+                .max(1),
             remind_after: hours("REMIND_AFTER_HOURS", 24)?,
             remind_every: hours("REMIND_EVERY_HOURS", 24)?,
             review_base_url: or_default(env, "REVIEW_BASE_URL", &media_base)
                 .trim_end_matches('/')
                 .to_owned(),
-            orphan_image_grace_minutes: number(env, "ORPHAN_IMAGE_GRACE_MINUTES", 60i64)?.max(0),
-            llm_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000u64)?,
+            orphan_image_grace_minutes: number("ORPHAN_IMAGE_GRACE_MINUTES", 60)?.max(0),
+            llm_timeout_ms: platform::config::number(env, "LLM_TIMEOUT_MS", 30_000u64)
+                .map_err(SettingsError::NotANumber)?,
         })
     }
 }
@@ -235,10 +263,10 @@ pub struct Run<'a> {
     pub settings: ScheduleSettings,
     /// The publishing settings (the Graph API): `Err` when misconfigured, which stops only
     /// the tasks that call Instagram.
-    pub publish: Result<Settings, String>,
+    pub publish: Result<Settings, SettingsError>,
     /// The accounts (the settings' account brought in first): `Err` when they cannot be read
     /// or the key is missing, which stops only the tasks that call Instagram.
-    pub accounts: Result<Accounts, String>,
+    pub accounts: Result<Accounts, Rc<Unavailable>>,
     pub store: DraftStore,
     /// The tasks' selections of drafts.
     pub select: ScheduleStore,

@@ -38,11 +38,12 @@ use platform::scheduler_tasks::Tasks;
 use platform::store::DraftStore;
 use platform::trace::Tracer;
 use serde_json::{Value, json};
+use std::rc::Rc;
 use time::OffsetDateTime;
 use worker::Env;
 
 pub use self::context::Report;
-use self::context::{Run, ScheduleSettings, TaskError};
+use self::context::{PrepareError, Run, ScheduleSettings, TaskError, Unavailable};
 use crate::accounts::Accounts;
 use crate::alert::Alerts;
 use crate::settings::Settings;
@@ -56,16 +57,12 @@ pub async fn run(env: &Env, now: OffsetDateTime, cron: &str) -> (Report, Trace, 
         json!({ "worker": "publish-consumer" }),
     );
     let mut report = Report::default();
-    let mut run = match prepare(env, now) {
+    let run = match prepare(env, now).await {
         Ok(run) => run,
         Err(error) => {
-            report.errors.push(error.clone());
-            return (report, tracer.finish(Err(error)), Vec::new());
+            report.errors.push(error.to_string());
+            return (report, tracer.finish(Err(error.to_string())), Vec::new());
         }
-    };
-    run.accounts = match &run.publish {
-        Ok(settings) => Accounts::prepare(env, settings, now).await,
-        Err(error) => Err(error.clone()),
     };
     if let Err(error) = &run.accounts {
         worker::console_error!("schedule: the accounts: {error}");
@@ -117,18 +114,29 @@ async fn run_tasks(run: &Run<'_>, tracer: &mut Tracer, report: &mut Report) {
     task!("token_keys", keys::reseal(run, report));
 }
 
-fn prepare(env: &Env, now: OffsetDateTime) -> Result<Run<'_>, String> {
-    let text = |e: worker::Error| e.to_string();
+/// The run's settings and bindings, then its accounts (the settings' account brought in
+/// first): unusable publishing settings or accounts stop only the tasks that call Instagram.
+async fn prepare(env: &Env, now: OffsetDateTime) -> Result<Run<'_>, PrepareError> {
+    let settings = ScheduleSettings::from_env(env).map_err(PrepareError::Settings)?;
+    let (store, select) = (DraftStore::from_env(env)?, ScheduleStore::from_env(env)?);
+    let (alerts, tasks) = (Alerts::from_env(env)?, Tasks::from_env(env)?);
+    let publish = Settings::from_env(env);
+    let accounts = match &publish {
+        Ok(publish) => Accounts::prepare(env, publish, now)
+            .await
+            .map_err(Unavailable::Accounts),
+        Err(error) => Err(Unavailable::Settings(error.clone())),
+    };
     Ok(Run {
         env,
         now,
-        settings: ScheduleSettings::from_env(env)?,
-        publish: Settings::from_env(env),
-        accounts: Err("not read yet".into()),
-        store: DraftStore::from_env(env).map_err(text)?,
-        select: ScheduleStore::from_env(env).map_err(text)?,
-        alerts: Alerts::from_env(env).map_err(text)?,
-        tasks: Tasks::from_env(env).map_err(text)?,
+        settings,
+        publish,
+        accounts: accounts.map_err(Rc::new),
+        store,
+        select,
+        alerts,
+        tasks,
     })
 }
 

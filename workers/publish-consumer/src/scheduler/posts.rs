@@ -104,7 +104,7 @@ async fn plan_account(
     let graph = match Graph::new(publish, account) {
         Ok(graph) => graph,
         Err(error) => {
-            report.errors.push(error.clone());
+            report.errors.push(error.to_string());
             return Ok((0, vec![(format!("held back: {error}"), None); due]));
         }
     };

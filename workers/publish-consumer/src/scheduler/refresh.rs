@@ -91,7 +91,7 @@ impl Refresh<'_> {
     async fn run(&self, report: &mut Report, errors: &mut Vec<String>) -> Result<(), TaskError> {
         let answer = match Graph::new(self.settings, self.account) {
             Ok(graph) => graph.refresh_token().await,
-            Err(error) => Err(Failure::NoAnswer(error)),
+            Err(error) => Err(Failure::NoAnswer(error.to_string())),
         };
         match answer {
             Ok(fresh) => self.store_token(&fresh, report, errors).await,

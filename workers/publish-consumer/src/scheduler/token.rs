@@ -104,7 +104,7 @@ async fn check_one(
     let label = account.label();
     let answer = match Graph::new(publish, account) {
         Ok(graph) => graph.publishing_limit().await,
-        Err(error) => Err(Failure::NoAnswer(error)),
+        Err(error) => Err(Failure::NoAnswer(error.to_string())),
     };
     match answer {
         Ok(_) => {

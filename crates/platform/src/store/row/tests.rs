@@ -90,9 +90,12 @@ fn a_stored_time_that_is_not_one_is_an_error_of_the_read_never_absent() {
         Some(time::macros::datetime!(2026-03-01 10:05 UTC))
     );
     // A stored time beyond the years an outside time may name (a lease held far ahead) is
-    // still a time.
+    // still a time, and its accessor reads it as the row check did.
     row["claim_expires_at"] = json!("2999-01-01T00:00:00Z");
-    assert!(read(&row).unwrap().is_some());
+    assert_eq!(
+        read(&row).unwrap().unwrap().claim_expires_at(),
+        Some(time::macros::datetime!(2999-01-01 0:00 UTC))
+    );
 }
 
 #[test]

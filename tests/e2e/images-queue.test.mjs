@@ -1,19 +1,21 @@
-// The queue consumers, message by message: each batch is handed to a consumer's queue handler
-// directly (pipeline.deliver), as the queue broker would, so the outcome of every message
-// (acked or retried) is known exactly. Drafts are inserted into D1 directly, so no message is
-// in flight for them unless a test sends one. METRICS and the queue producers are recording
-// stand-ins (`record`), so data points and sent messages can be asserted; sent messages still
-// reach their queue.
+// The image consumer, message by message: each batch is handed to its queue handler directly
+// (pipeline.deliver), as the queue broker would, so the outcome of every message (acked or
+// retried) is known exactly: an image made and stored once, a repeated or stray delivery, a
+// malformed message recorded, a failed attempt queued again with a growing delay, a claim
+// stepped aside from or taken over, one data point per message. (The image providers are
+// images.test.mjs; a dead-lettered generate_image message is failed.test.mjs.) METRICS and
+// the queue producers are recording stand-ins (`record`); sent messages still reach their queue.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 import { startPipeline } from "./harness.mjs";
-import { assertInstagramSize, assertJpegAt, insertStatement } from "./support.mjs";
+import { message as queueMessage } from "./publish-support.mjs";
+import { queueProbes } from "./queues.mjs";
+import { assertInstagramSize, assertJpegAt } from "./support.mjs";
 
 const IMAGE = "image-consumer";
 /** A copy of image-consumer whose image maker always fails; it consumes no queue itself. */
 const FAILING = "image-consumer-failing";
-const PUBLISH = "publish-consumer";
 /** domain::backoff::Backoff::IMAGE */
 const IMAGE_BACKOFF = { baseSeconds: 10, capSeconds: 300, maxAttempts: 4 };
 
@@ -25,56 +27,11 @@ before(async () => {
 });
 after(() => pipeline?.dispose());
 
-/**
- * Inserts a draft row (migrations/0002_versioned_drafts.sql) with the columns generate's
- * insert sets, at the schema's default revision 1 and without text (the consumers need none),
- * with `columns` on top.
- */
-async function insertDraft(columns = {}) {
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const row = {
-    id: randomUUID(),
-    language: "en",
-    provider: "template",
-    image_prompt: "A bowl of squash soup on a wooden table",
-    created_at: now,
-    updated_at: now,
-    ...columns,
-  };
-  await insertStatement(pipeline.db, "drafts", row).run();
-  return row.id;
-}
+const { insertDraft, pointsFor, assertPoint, deadLetter } = queueProbes(() => pipeline);
 
-/** A message in the wire form of domain::message::QueueMessage. */
-function message(id, { action = "generate_image", attempt = 1, requestedAt = new Date() } = {}) {
-  return { id, action, attempt, requestedAt: requestedAt.toISOString() };
-}
-
-/**
- * The data points written for draft `id`, once there are at least `count`; waits a moment
- * longer so that a surplus point would be seen too (writes are fire-and-forget).
- */
-async function pointsFor(id, count) {
-  const points = () => pipeline.metrics.filter((point) => point.indexes[0] === id);
-  await pipeline.eventually(() => points().length >= count, {
-    timeoutMs: 5000,
-    intervalMs: 20,
-    what: `${count} data point(s) for draft ${id}`,
-  });
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  return points();
-}
-
-/** Asserts the shape of one queue_message data point. */
-function assertPoint(point, { id, worker, queue, action = "generate_image", outcome, attempt = 1 }) {
-  assert.equal(point.worker, worker);
-  assert.equal(point.dataset, "instagram_pipeline");
-  assert.deepEqual(point.indexes, [id]);
-  assert.deepEqual(point.blobs, ["queue_message", queue, action, outcome]);
-  assert.equal(point.doubles.length, 2, JSON.stringify(point));
-  const [latencyMs, attemptDouble] = point.doubles;
-  assert.ok(Number.isFinite(latencyMs) && latencyMs >= 0, `latency ${latencyMs}`);
-  assert.equal(attemptDouble, attempt);
+/** A generate_image message in the wire form of domain::message::QueueMessage. */
+function message(id, options = {}) {
+  return queueMessage(id, { action: "generate_image", ...options });
 }
 
 function sentFor(id) {
@@ -86,9 +43,6 @@ function delayWindow(attempt) {
   const step = Math.min(IMAGE_BACKOFF.baseSeconds * 2 ** (attempt - 1), IMAGE_BACKOFF.capSeconds);
   return [Math.floor(step / 2), step];
 }
-
-// ---------------------------------------------------------------------------------------------
-// image-consumer
 
 test("image-consumer: a generate_image message stores a JPEG Instagram accepts and records it in D1", async () => {
   const id = await insertDraft();
@@ -154,11 +108,6 @@ test("image-consumer: a message for a draft that does not exist is acked and wri
   assertPoint(point, { id, worker: IMAGE, queue: "image-queue", outcome: "skipped" });
 });
 
-/** The dead_letters row of queue message `messageId`, or null. */
-function deadLetter(messageId) {
-  return pipeline.db.prepare("SELECT * FROM dead_letters WHERE message_id = ?1").bind(messageId).first();
-}
-
 test("image-consumer: malformed messages are retried (never acked), recorded with their raw body, and write nothing else", async () => {
   const id = await insertDraft();
   const rowBefore = await pipeline.draftRow(id);
@@ -214,22 +163,6 @@ test("image-consumer: malformed messages are retried (never acked), recorded wit
   const points = await pointsFor(id, 1);
   assert.equal(points.length, 1, JSON.stringify(points));
   assertPoint(points[0], { id, worker: IMAGE, queue: "image-queue", action: "publish", outcome: "skipped" });
-});
-
-test("publish-consumer: malformed messages on both its queues are retried and recorded with their queue", async () => {
-  const id = await insertDraft({ status: "approved" });
-  const rowBefore = await pipeline.draftRow(id);
-  for (const queue of ["publish-queue", "failed-queue"]) {
-    const body = { ...message(id, { action: "publish" }), note: "from a newer producer" };
-    const { outcomes, messages } = await pipeline.deliver(PUBLISH, queue, [body]);
-    assert.deepEqual(outcomes, ["retried"], queue);
-    const letter = await deadLetter(messages[0].id);
-    assert.ok(letter, `${queue}: no dead letter`);
-    assert.equal(letter.queue, queue);
-    assert.equal(letter.body, JSON.stringify(body));
-    assert.match(letter.reason, /unknown field "note"/);
-  }
-  assert.deepEqual(await pipeline.draftRow(id), rowBefore, "a malformed message changed the draft");
 });
 
 test("image-consumer: a failed attempt is acked, releases its claim with the reason, and the next attempt is queued with a growing delay", async () => {
@@ -349,158 +282,6 @@ test("image-consumer: one data point per handled message, with the queue latency
   const [latePoint] = await pointsFor(late, 1);
   assert.ok(latePoint.doubles[0] >= 2 * sentAgo, `latency ${latePoint.doubles[0]} ms`);
   assert.equal(pipeline.metrics.filter((point) => point.indexes[0] === undefined).length, 0, "a point without an index");
-});
-
-// ---------------------------------------------------------------------------------------------
-// publish-consumer
-
-test("publish-consumer: a dead-lettered generate_image message marks the image failed, and is acked again", async () => {
-  const id = await insertDraft();
-  const letter = message(id, { attempt: IMAGE_BACKOFF.maxAttempts });
-  assert.deepEqual((await pipeline.deliver(PUBLISH, "failed-queue", [letter])).outcomes, ["acked"]);
-  const failed = await pipeline.draftRow(id);
-  assert.equal(failed.image_status, "failed");
-  assert.equal(failed.image_error, "image generation kept failing: its message reached the failed queue");
-  assert.equal(failed.status, "draft");
-  assert.equal(failed.revision, 2, "one new revision");
-
-  // The same dead letter again (at-least-once), for an image that has already failed.
-  assert.deepEqual((await pipeline.deliver(PUBLISH, "failed-queue", [letter])).outcomes, ["acked"]);
-  assert.deepEqual(await pipeline.draftRow(id), failed, "the repeated dead letter changed the draft");
-
-  const points = await pointsFor(id, 2);
-  assert.equal(points.length, 2, JSON.stringify(points));
-  for (const point of points) {
-    assertPoint(point, { id, worker: PUBLISH, queue: "failed-queue", outcome: "handled", attempt: 4 });
-  }
-});
-
-test("publish-consumer: a late dead letter leaves a ready image alone, and one for a missing draft is acked", async () => {
-  const ready = await insertDraft({ image_status: "ready", image_key: "images/x/0000000000000000.jpg" });
-  const missing = randomUUID();
-  const { outcomes } = await pipeline.deliver(PUBLISH, "failed-queue", [message(ready), message(missing)]);
-  assert.deepEqual(outcomes, ["acked", "acked"]);
-  const row = await pipeline.draftRow(ready);
-  assert.equal(row.image_status, "ready");
-  assert.equal(row.image_error, null);
-  assert.equal(await pipeline.draftRow(missing), null);
-});
-
-test("publish-consumer: a publish message is never dropped silently: retried, or acked with its outcome on the draft", async () => {
-  // Approved without an approved snapshot: nothing can be published for it.
-  const id = await insertDraft({ status: "approved" });
-  const rowBefore = await pipeline.draftRow(id);
-  const { outcomes } = await pipeline.deliver(PUBLISH, "publish-queue", [message(id, { action: "publish", attempt: 1 })]);
-  const row = await pipeline.draftRow(id);
-  if (outcomes[0] === "retried") {
-    // Left to the queue, which retries it and then dead-letters it to the failed queue.
-    assert.deepEqual(row, rowBefore);
-  } else {
-    assert.equal(outcomes[0], "acked");
-    // Acked only with the outcome recorded where a person sees it.
-    assert.equal(row.status, "failed", JSON.stringify(row));
-    assert.ok(row.last_error, "acked without a reason on the draft");
-    assert.ok(row.revision > rowBefore.revision, "acked without a new revision");
-  }
-  const queuePoints = () => pipeline.metrics.filter((point) => point.indexes[0] === id && point.blobs[0] === "queue_message");
-  await pipeline.eventually(() => queuePoints().length >= 1, { timeoutMs: 5000, what: "the queue_message point" });
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const points = queuePoints();
-  assert.equal(points.length, 1, JSON.stringify(points));
-  assert.deepEqual(points[0].blobs.slice(0, 3), ["queue_message", "publish-queue", "publish"]);
-});
-
-test("publish-consumer: a dead-lettered publish message fails an approved or publishing draft, with the reason", async () => {
-  const approved = await insertDraft({ status: "approved" });
-  const publishing = await insertDraft({ status: "publishing" });
-  const published = await insertDraft({ status: "published" });
-  const draft = await insertDraft();
-  const image = await insertDraft();
-  const { outcomes } = await pipeline.deliver(PUBLISH, "failed-queue", [
-    message(approved, { action: "publish", attempt: 1 }),
-    message(publishing, { action: "retry", attempt: 3 }),
-    message(published, { action: "publish" }),
-    message(draft, { action: "publish" }),
-    message(randomUUID(), { action: "publish" }),
-    message(image),
-  ]);
-  assert.deepEqual(outcomes, ["acked", "acked", "acked", "acked", "acked", "acked"]);
-
-  for (const id of [approved, publishing]) {
-    const row = await pipeline.draftRow(id);
-    assert.equal(row.status, "failed", id);
-    // Inserted at revision 1: claimed by the failed queue (it reads any sent container
-    // first), then failed: two conditional status changes.
-    assert.equal(row.revision, 3, "claimed, then failed");
-    assert.equal(row.last_error, "publishing gave up: its message reached the failed queue");
-    assert.equal(row.publish_claim, null);
-    assert.equal(row.image_status, "pending", "a publish dead letter touched the image");
-  }
-  // Nothing to give up on: a published post stays published, a draft under review stays a draft.
-  assert.equal((await pipeline.draftRow(published)).status, "published");
-  assert.equal((await pipeline.draftRow(published)).last_error, null);
-  assert.equal((await pipeline.draftRow(draft)).status, "draft");
-  assert.equal((await pipeline.draftRow(image)).image_status, "failed");
-
-  // The same dead letter again (at-least-once) changes nothing more.
-  const failedRow = await pipeline.draftRow(approved);
-  const again = await pipeline.deliver(PUBLISH, "failed-queue", [message(approved, { action: "publish", attempt: 1 })]);
-  assert.deepEqual(again.outcomes, ["acked"]);
-  assert.deepEqual(await pipeline.draftRow(approved), failedRow);
-});
-
-/**
- * Makes every UPDATE of draft `id` fail (`RAISE(ABORT)`, as a D1 error would) or silently
- * write nothing (`RAISE(IGNORE)`, as losing a race to another writer does), until the
- * returned function removes the fault.
- */
-async function faultUpdates(id, raise) {
-  const name = `e2e_fault_${id.replace(/-/g, "_")}`;
-  await pipeline.db
-    .prepare(`CREATE TRIGGER ${name} BEFORE UPDATE ON drafts WHEN OLD.id = '${id}' BEGIN SELECT ${raise}; END`)
-    .run();
-  return () => pipeline.db.prepare(`DROP TRIGGER ${name}`).run();
-}
-
-test("publish-consumer: a dead letter whose failure cannot be recorded on its draft is recorded in dead_letters and retried", async () => {
-  for (const [fault, reason] of [
-    ["RAISE(ABORT, 'injected D1 failure')", /injected D1 failure/],
-    ["RAISE(IGNORE)", /the draft changed while its failure was recorded/],
-  ]) {
-    const id = await insertDraft({ status: "approved" });
-    const rowBefore = await pipeline.draftRow(id);
-    // Whole seconds, as the Workers stamp their messages: this record is the parsed message
-    // written back (publish-consumer's record_unhandled), not the bytes received.
-    const body = message(id, { action: "publish", attempt: 3, requestedAt: new Date(Math.floor(Date.now() / 1000) * 1000) });
-    body.requestedAt = body.requestedAt.replace(".000Z", "Z");
-    const removeFault = await faultUpdates(id, fault);
-    let delivered;
-    try {
-      delivered = await pipeline.deliver(PUBLISH, "failed-queue", [body]);
-    } finally {
-      await removeFault();
-    }
-    // The fault happened: the draft could not be changed.
-    assert.deepEqual(await pipeline.draftRow(id), rowBefore, fault);
-    assert.deepEqual(delivered.outcomes, ["retried"], fault);
-    const messageId = delivered.messages[0].id;
-    const letter = await deadLetter(messageId);
-    assert.ok(letter, `${fault}: not recorded`);
-    assert.equal(letter.queue, "failed-queue");
-    assert.deepEqual(JSON.parse(letter.body), body);
-    assert.match(letter.reason, reason);
-    assert.equal(letter.deliveries, 1);
-    const points = await pointsFor(id, 1);
-    assertPoint(points[0], { id, worker: PUBLISH, queue: "failed-queue", action: "publish", outcome: "retry", attempt: 3 });
-
-    // The queue delivers the same message again; now the draft records it, and the record stays.
-    const redelivered = await pipeline.deliver(PUBLISH, "failed-queue", [body], { ids: [messageId], attempts: 2 });
-    assert.deepEqual(redelivered.outcomes, ["acked"], fault);
-    const row = await pipeline.draftRow(id);
-    assert.equal(row.status, "failed");
-    assert.equal(row.last_error, "publishing gave up: its message reached the failed queue");
-    assert.equal((await deadLetter(messageId)).deliveries, 1, "a handled delivery counted as a dead letter");
-  }
 });
 
 // ---------------------------------------------------------------------------------------------
