@@ -104,13 +104,26 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         via: auth::Via::Session,
         accounts: None,
     });
-    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
     // A reviewer limited to some accounts: another account's draft is not found when read,
     // refused when acted on.
     if let Some(acting) = draft_route(def.route) {
-        scope::guard_draft(env, &actor, param(0), acting).await?;
+        let id = params.first().map(String::as_str).unwrap_or_default();
+        scope::guard_draft(env, &actor, id, acting).await?;
     }
-    match def.route {
+    dispatch(def.route, req, env, ctx, &actor, &params).await
+}
+
+/// Runs the handler of `route` for a caller already authenticated for it.
+async fn dispatch(
+    route: Route,
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    actor: &auth::Actor,
+    params: &[String],
+) -> Result<Response, ApiError> {
+    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    match route {
         Route::Healthz => reply::json(
             200,
             &serde_json::json!({ "status": "ok", "worker": "api", "version": env!("CARGO_PKG_VERSION"), "instance": instance() }),
@@ -122,25 +135,25 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
             reply::raw_json(&document)
         }
         Route::Generate => generate::handle(req, env, ctx).await,
-        Route::ListDrafts => drafts::list(req, env, &actor).await,
+        Route::ListDrafts => drafts::list(req, env, actor).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
-        Route::EditDraft => edit::handle(req, env, ctx, &actor, param(0)).await,
-        Route::ApproveDraft => approve::approve(req, env, ctx, &actor, param(0)).await,
-        Route::ReapproveDraft => approve::reapprove(req, env, ctx, &actor, param(0)).await,
-        Route::ScheduleDraft => approve::reschedule(req, env, ctx, &actor, param(0)).await,
-        Route::WithdrawDraft => approve::withdraw(req, env, ctx, &actor, param(0)).await,
+        Route::EditDraft => edit::handle(req, env, ctx, actor, param(0)).await,
+        Route::ApproveDraft => approve::approve(req, env, ctx, actor, param(0)).await,
+        Route::ReapproveDraft => approve::reapprove(req, env, ctx, actor, param(0)).await,
+        Route::ScheduleDraft => approve::reschedule(req, env, ctx, actor, param(0)).await,
+        Route::WithdrawDraft => approve::withdraw(req, env, ctx, actor, param(0)).await,
         Route::DraftHistory => actions::history(env, param(0)).await,
-        Route::CommentDraft => actions::comment(req, env, ctx, &actor, param(0)).await,
-        Route::DiscardDraft => actions::discard(req, env, ctx, &actor, param(0)).await,
-        Route::RegenerateDraft => actions::regenerate(req, env, ctx, &actor, param(0)).await,
+        Route::CommentDraft => actions::comment(req, env, ctx, actor, param(0)).await,
+        Route::DiscardDraft => actions::discard(req, env, ctx, actor, param(0)).await,
+        Route::RegenerateDraft => actions::regenerate(req, env, ctx, actor, param(0)).await,
         Route::CheckText => check::handle(req, env).await,
-        Route::GetVoice => voice::get(env, &actor, param(0)).await,
-        Route::PutVoice => voice::put(req, env, &actor, param(0)).await,
-        Route::ReviewVoice => review::voice::page(env, &actor).await,
-        Route::CreateClientLink => client_link::create(req, env, &actor).await,
+        Route::GetVoice => voice::get(env, actor, param(0)).await,
+        Route::PutVoice => voice::put(req, env, actor, param(0)).await,
+        Route::ReviewVoice => review::voice::page(env, actor).await,
+        Route::CreateClientLink => client_link::create(req, env, actor).await,
         Route::ListClientLinks => client_link::list(env).await,
-        Route::RevokeClientLink => client_link::revoke(env, &actor, param(0)).await,
-        Route::ReviewLinks => review::links(env, &actor).await,
+        Route::RevokeClientLink => client_link::revoke(env, actor, param(0)).await,
+        Route::ReviewLinks => review::links(env, actor).await,
         Route::ClientPage => client_link::page(env, param(0)).await,
         Route::ClientApprove => {
             let action = client_link::ClientAction::Approve;
@@ -150,19 +163,19 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
             let action = client_link::ClientAction::Comment;
             client_link::act(req, env, ctx, param(0), param(1), action).await
         }
-        Route::ReviewList => review::list(req, env, &actor).await,
-        Route::ReviewFailures => review::failures(env, &actor).await,
+        Route::ReviewList => review::list(req, env, actor).await,
+        Route::ReviewFailures => review::failures(env, actor).await,
         Route::ReviewLoginPage => review::login_page(req, env).await,
         Route::ReviewLogin => review::login(req, env).await,
         Route::ReviewLogout => review::logout(req, env).await,
-        Route::ReviewLogoutEverywhere => review::logout_everywhere(req, env, &actor).await,
+        Route::ReviewLogoutEverywhere => review::logout_everywhere(req, env, actor).await,
         Route::ReviewAsset => review::asset(param(0)),
-        Route::ReviewDraft => review::draft(req, env, &actor, param(0)).await,
-        Route::ReviewAccounts => connect::page(req, env, &actor).await,
-        Route::ConnectAccount => connect::start(req, env, &actor).await,
+        Route::ReviewDraft => review::draft(req, env, actor, param(0)).await,
+        Route::ReviewAccounts => connect::page(req, env, actor).await,
+        Route::ConnectAccount => connect::start(req, env, actor).await,
         Route::AccountCallback => connect::callback(req, env).await,
-        Route::PasteToken => connect::paste(req, env, &actor).await,
-        Route::DisconnectAccount => connect::disconnect(req, env, &actor, param(0)).await,
+        Route::PasteToken => connect::paste(req, env, actor).await,
+        Route::DisconnectAccount => connect::disconnect(req, env, actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
     }
