@@ -17,6 +17,7 @@ pub mod queue;
 pub mod schedule;
 pub mod scheduler_tasks;
 pub mod sessions;
+pub mod stats;
 pub mod store;
 pub mod trace;
 pub mod voice;

@@ -154,6 +154,7 @@ async fn dispatch(
         Route::ListClientLinks => client_link::list(env).await,
         Route::RevokeClientLink => client_link::revoke(env, actor, param(0)).await,
         Route::ReviewLinks => review::links(env, actor).await,
+        Route::ReviewCharts => review::charts::page(env, actor).await,
         Route::ClientPage => client_link::page(env, param(0)).await,
         Route::ClientApprove => {
             let action = client_link::ClientAction::Approve;

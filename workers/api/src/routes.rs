@@ -40,6 +40,7 @@ pub enum Route {
     ListClientLinks,
     RevokeClientLink,
     ReviewLinks,
+    ReviewCharts,
     ClientPage,
     ClientApprove,
     ClientComment,
@@ -269,6 +270,12 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/review/voice",
         route: Route::ReviewVoice,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/charts",
+        route: Route::ReviewCharts,
         access: Access::Session,
     },
     RouteDef {

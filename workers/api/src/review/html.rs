@@ -118,6 +118,7 @@ fn navigation(reviewer: &str) -> Markup {
             a href="/review/accounts" { "Accounts" }
             a href="/review/failures" { "Failures" }
             a href="/review/voice" { "Voice" }
+            a href="/review/charts" { "Charts" }
             a href="/review/links" { "Client links" }
             form method="post" action="/review/logout" {
                 button type="submit" class="link" { "Sign out " (reviewer) }

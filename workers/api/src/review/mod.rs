@@ -3,6 +3,7 @@
 //! `app.js` makes them live by calling the same JSON API as any client, with the session
 //! cookie, so the page and the API share one code path for every action.
 
+pub mod charts;
 pub(crate) mod client;
 mod draft;
 pub(crate) mod html;

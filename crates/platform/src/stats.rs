@@ -1,0 +1,85 @@
+//! What the charts page reads: D1 `daily_posts` (kept by triggers, migration 0021) for a
+//! window of days, and the ages of the drafts waiting for review, by the status index: rows
+//! read grow with the window and with what waits, never with the history.
+
+use domain::draft::Status;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use worker::{D1Database, Env};
+
+use crate::d1::{self, text, time};
+use crate::store::DB_BINDING;
+
+/// One UTC day of one account.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DayRow {
+    pub day: String,
+    /// `""`: the default account.
+    pub account_id: String,
+    pub published: i64,
+    pub live_seconds: i64,
+    pub approved: i64,
+    pub review_seconds: i64,
+}
+
+/// Drafts under review by how long they have waited.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub struct Waiting {
+    pub under_hour: i64,
+    pub under_day: i64,
+    pub under_three_days: i64,
+    pub under_week: i64,
+    pub older: i64,
+}
+
+pub struct StatsStore {
+    db: D1Database,
+}
+
+impl StatsStore {
+    pub fn from_env(env: &Env) -> worker::Result<Self> {
+        Ok(Self {
+            db: env.d1(DB_BINDING)?,
+        })
+    }
+
+    /// Every kept day from `since_day` (YYYY-MM-DD) on, oldest first, by the primary key.
+    pub async fn days_since(&self, since_day: &str) -> worker::Result<Vec<DayRow>> {
+        let statement = self
+            .db
+            .prepare(
+                "SELECT day, account_id, published, live_seconds, approved, review_seconds
+                 FROM daily_posts WHERE day >= ?1 ORDER BY day",
+            )
+            .bind(&[text(since_day)])?;
+        d1::all(statement).await?.checked()?.all()
+    }
+
+    /// How long the drafts under review have waited at `now`, counted on the index by status
+    /// and creation time.
+    pub async fn waiting(&self, now: OffsetDateTime) -> worker::Result<Waiting> {
+        use time::Duration;
+        let statement = self
+            .db
+            .prepare(
+                "SELECT COALESCE(SUM(created_at >= ?1), 0) AS under_hour,
+                        COALESCE(SUM(created_at < ?1 AND created_at >= ?2), 0) AS under_day,
+                        COALESCE(SUM(created_at < ?2 AND created_at >= ?3), 0) AS under_three_days,
+                        COALESCE(SUM(created_at < ?3 AND created_at >= ?4), 0) AS under_week,
+                        COALESCE(SUM(created_at < ?4), 0) AS older
+                 FROM drafts WHERE status = ?5 AND caption IS NOT NULL",
+            )
+            .bind(&[
+                time(now - Duration::hours(1)),
+                time(now - Duration::days(1)),
+                time(now - Duration::days(3)),
+                time(now - Duration::days(7)),
+                text(Status::Draft.as_str()),
+            ])?;
+        Ok(d1::all(statement)
+            .await?
+            .checked()?
+            .first()?
+            .unwrap_or_default())
+    }
+}
