@@ -81,22 +81,22 @@ pub async fn page(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
             @let label = scope::label(&accounts, (!account.is_empty()).then_some(account.as_str()));
             section class="card chart-card" {
                 h2 { "Posts published on " (label) }
-                (bar_chart(&format!("Published per day, last {DAYS} days, {label}"), &per_day(rows, today)))
-                (bar_chart(&format!("Published per week, last {WEEKS} weeks, {label}"), &per_week(rows, first_week, |d| d.published)))
+                (column_chart(&format!("Published per day, last {DAYS} days, {label}"), &per_day(rows, today), 7))
+                (column_chart(&format!("Published per week, last {WEEKS} weeks, {label}"), &per_week(rows, first_week, |d| d.published), 2))
             }
         }
         section class="card chart-card" {
             h2 { "How long it takes" }
-            (bar_chart("Average hours from draft to approval, per week", &averages(&days, first_week, 3600.0, |d| (d.review_seconds, d.approved))))
-            (bar_chart("Average minutes from approval to live, per week", &averages(&days, first_week, 60.0, |d| (d.live_seconds, d.published))))
+            (bar_chart("Average time from draft to approval, per week", &averages(&days, first_week, |d| (d.review_seconds, d.approved))))
+            (bar_chart("Average time from approval to live, per week", &averages(&days, first_week, |d| (d.live_seconds, d.published))))
         }
         @if everything {
             section class="card chart-card" {
-                h2 { "Publish failures by class, last " (DAYS) " days" }
-                (bar_chart("Publish failures by class", &by_class(&failures?)))
+                h2 { "Publish failures" }
+                (bar_chart(&format!("Publish failures by class, last {DAYS} days"), &by_class(&failures?)))
             }
             section class="card chart-card" {
-                h2 { "Drafts waiting for review, by age" }
+                h2 { "The review queue" }
                 (bar_chart("Drafts waiting for review, by age", &waiting_bars(&waiting?.unwrap_or_default())))
             }
         } @else {
@@ -109,7 +109,10 @@ pub async fn page(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
 fn group_by_account(days: &[DayRow]) -> BTreeMap<String, Vec<&DayRow>> {
     let mut by_account: BTreeMap<String, Vec<&DayRow>> = BTreeMap::new();
     for day in days {
-        by_account.entry(day.account_id.clone()).or_default().push(day);
+        by_account
+            .entry(day.account_id.clone())
+            .or_default()
+            .push(day);
     }
     by_account.retain(|_, rows| rows.iter().any(|d| d.published > 0));
     by_account
@@ -126,8 +129,15 @@ fn per_day(rows: &[&DayRow], today: Date) -> Vec<Bar> {
         .map(|back| {
             let day = today - Duration::days(back);
             let key = day.to_string();
-            let n = rows.iter().filter(|d| d.day == key).map(|d| d.published).sum();
-            Bar::count(format!("{} {}", day.month() as u8, day.day()).replace(' ', "/"), n)
+            let n = rows
+                .iter()
+                .filter(|d| d.day == key)
+                .map(|d| d.published)
+                .sum();
+            Bar::count(
+                format!("{} {}", day.month() as u8, day.day()).replace(' ', "/"),
+                n,
+            )
         })
         .collect()
 }
@@ -156,13 +166,8 @@ fn week_label(start: Date) -> String {
     format!("{}/{}", start.month() as u8, start.day())
 }
 
-/// Per week, the summed seconds over the count, in `unit` seconds (an hour, a minute).
-fn averages(
-    days: &[DayRow],
-    first_week: Date,
-    unit: f64,
-    sums: impl Fn(&DayRow) -> (i64, i64),
-) -> Vec<Bar> {
+/// Per week, the summed seconds over the count, as a duration a person reads.
+fn averages(days: &[DayRow], first_week: Date, sums: impl Fn(&DayRow) -> (i64, i64)) -> Vec<Bar> {
     (0..WEEKS)
         .map(|week| {
             let start = first_week + Duration::weeks(week);
@@ -171,14 +176,32 @@ fn averages(
                 .filter(|d| in_week(&d.day, start))
                 .map(&sums)
                 .fold((0_i64, 0_i64), |(s, c), (ds, dc)| (s + ds, c + dc));
-            let value = if n == 0 { 0.0 } else { seconds as f64 / n as f64 / unit };
+            let value = if n == 0 {
+                0.0
+            } else {
+                seconds as f64 / n as f64
+            };
             Bar {
                 label: week_label(start),
                 value,
-                shown: if n == 0 { "–".into() } else { format!("{value:.1}") },
+                shown: if n == 0 {
+                    "–".into()
+                } else {
+                    duration_words(value)
+                },
             }
         })
         .collect()
+}
+
+/// `42 s`, `3.5 min`, `2.0 h`, `1.5 days`.
+fn duration_words(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("{s:.0} s"),
+        s if s < 90.0 * 60.0 => format!("{:.1} min", s / 60.0),
+        s if s < 36.0 * 3600.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} days", s / 86400.0),
+    }
 }
 
 fn by_class(failures: &[(String, String, i64)]) -> Vec<Bar> {
@@ -202,6 +225,51 @@ fn waiting_bars(waiting: &Waiting) -> Vec<Bar> {
         Bar::count("3 to 7 days", waiting.under_week),
         Bar::count("over a week", waiting.older),
     ]
+}
+
+/// A column chart as inline SVG for a series over time (days, weeks): a column per bar,
+/// scaled to the largest, every `label_every`th labelled below; its numbers also in a table.
+pub fn column_chart(title: &str, bars: &[Bar], label_every: usize) -> Markup {
+    const WIDTH: f64 = 600.0;
+    const PLOT: f64 = 120.0;
+    let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
+    if bars.is_empty() || max <= 0.0 {
+        return html! { figure class="chart" { figcaption { (title) } p class="empty" { "Nothing to show yet." } } };
+    }
+    let step = WIDTH / bars.len() as f64;
+    html! {
+        figure class="chart" {
+            figcaption { (title) }
+            svg viewBox=(format!("-16 0 {} {}", WIDTH + 32.0, PLOT + 40.0)) role="img" aria-label=(title) class="chart-svg" {
+                title { (title) }
+                @for (i, bar) in bars.iter().enumerate() {
+                    @let h = bar.value / max * PLOT;
+                    @let x = i as f64 * step;
+                    rect x=(format!("{:.1}", x + step * 0.15)) y=(format!("{:.1}", 16.0 + PLOT - h)) width=(format!("{:.1}", step * 0.7)) height=(format!("{h:.1}")) class="chart-bar" {}
+                    @if bar.value > 0.0 {
+                        text x=(format!("{:.1}", x + step / 2.0)) y=(format!("{:.1}", 12.0 + PLOT - h)) text-anchor="middle" class="chart-value" { (bar.shown) }
+                    }
+                    @if (bars.len() - 1 - i).is_multiple_of(label_every.max(1)) {
+                        text x=(format!("{:.1}", x + step / 2.0)) y=(PLOT + 34.0) text-anchor="middle" class="chart-label" { (bar.label) }
+                    }
+                }
+            }
+            (numbers(title, bars))
+        }
+    }
+}
+
+/// The numbers of a chart, for screen readers. A table is as wide as its content whatever
+/// its width: hidden in a box that is not.
+fn numbers(title: &str, bars: &[Bar]) -> Markup {
+    html! {
+        div class="visually-hidden" {
+            table {
+                caption { (title) }
+                @for bar in bars { tr { th scope="row" { (bar.label) } td { (bar.shown) } } }
+            }
+        }
+    }
 }
 
 /// A horizontal bar chart as inline SVG, a row per bar, scaled to the largest; its numbers
@@ -229,10 +297,7 @@ pub fn bar_chart(title: &str, bars: &[Bar]) -> Markup {
                     text x=(LABEL + w + 4.0) y=(y + 15.0) class="chart-value" { (bar.shown) }
                 }
             }
-            table class="visually-hidden" {
-                caption { (title) }
-                @for bar in bars { tr { th scope="row" { (bar.label) } td { (bar.shown) } } }
-            }
+            (numbers(title, bars))
         }
     }
 }

@@ -26,6 +26,21 @@ fn bars_are_scaled_to_the_largest_and_the_numbers_are_also_a_table() {
 }
 
 #[test]
+fn columns_rise_to_the_largest_and_every_seventh_is_labelled_from_the_latest() {
+    let bars: Vec<Bar> = (0..14)
+        .map(|i| Bar::count(format!("d{i}"), i % 3))
+        .collect();
+    let svg = column_chart("Days", &bars, 7).into_string();
+    assert!(
+        svg.contains(r#"height="120.0""#),
+        "the largest is the whole plot: {svg}"
+    );
+    assert!(svg.contains(">d13</text>") && svg.contains(">d6</text>"));
+    assert!(!svg.contains(">d12</text>"));
+    assert!(svg.contains("<th scope=\"row\">d13</th><td>1</td>"));
+}
+
+#[test]
 fn an_empty_chart_says_so_and_escapes_its_labels() {
     let none = bar_chart("Nothing", &[Bar::count("x", 0)]).into_string();
     assert!(none.contains("Nothing to show yet."));
@@ -52,7 +67,11 @@ fn days_weeks_and_averages_come_from_the_kept_rows() {
     let weeks = per_week(&refs, first, |d| d.published);
     assert_eq!(weeks[WEEKS as usize - 2].value, 3.0);
     assert_eq!(weeks[WEEKS as usize - 1].value, 5.0);
-    let hours = averages(&rows, first, 3600.0, |d| (d.review_seconds, d.approved));
-    assert_eq!(hours[WEEKS as usize - 1].shown, "2.0");
-    assert_eq!(hours[0].shown, "–");
+    let review = averages(&rows, first, |d| (d.review_seconds, d.approved));
+    assert_eq!(review[WEEKS as usize - 1].shown, "2.0 h");
+    assert_eq!(review[0].shown, "–");
+    let live = averages(&rows, first, |d| (d.live_seconds, d.published));
+    assert_eq!(live[WEEKS as usize - 1].shown, "2.0 min");
+    assert_eq!(duration_words(42.0), "42 s");
+    assert_eq!(duration_words(3.0 * 86400.0), "3.0 days");
 }
