@@ -124,13 +124,35 @@ impl Reviewer {
     }
 }
 
+/// What is wrong with `REVIEWERS`, by the entry's place (counted from 1), never its name or
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewersError {
+    #[error("REVIEWERS entry {entry} is not name:token")]
+    NotNameToken { entry: usize },
+    #[error("REVIEWERS entry {entry}: account {account} is neither @username nor an account id")]
+    NotAnAccount { entry: usize, account: usize },
+    #[error(
+        "REVIEWERS entry {entry}: the name must be 1 to {MAX_NAME_CHARS} letters, digits, spaces, '.', '_' or '-'"
+    )]
+    BadName { entry: usize },
+    #[error("REVIEWERS entry {entry}: the token {weakness}")]
+    WeakToken { entry: usize, weakness: Weakness },
+    #[error("REVIEWERS entries {first} and {entry} have the same name")]
+    SameName { first: usize, entry: usize },
+    #[error("REVIEWERS entries {first} and {entry} have the same token")]
+    SameToken { first: usize, entry: usize },
+    #[error("REVIEWERS lists nobody")]
+    Nobody,
+}
+
 /// `name:token` pairs, one per line or separated by commas. Names are 1 to 40 letters,
 /// digits, spaces, `.`, `_` or `-`, distinct ignoring case (see [`name_key`]); tokens are
 /// distinct secrets passing [`check_secret`]. After the token, separated by spaces, an
 /// entry may name the accounts the reviewer is limited to (`@username` or the account id,
 /// see [`AccountRef`]): `Aiko:<token> @shop_tokyo @shop_osaka`. Without them, every account.
 /// An error names the entry by its place, never its name or token.
-pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
+pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, ReviewersError> {
     let mut reviewers: Vec<Reviewer> = Vec::new();
     for (i, entry) in text
         .split(['\n', ','])
@@ -141,7 +163,7 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         let n = i + 1;
         let (name, token) = entry
             .split_once(':')
-            .ok_or_else(|| format!("REVIEWERS entry {n} is not name:token"))?;
+            .ok_or(ReviewersError::NotNameToken { entry: n })?;
         let (name, rest) = (name.trim(), token.trim());
         let mut words = rest.split_whitespace();
         let token = words.next().unwrap_or("");
@@ -151,11 +173,9 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         } else {
             let mut parsed = Vec::new();
             for (j, word) in refs.iter().enumerate() {
-                let account = AccountRef::parse(word).ok_or_else(|| {
-                    format!(
-                        "REVIEWERS entry {n}: account {} is neither @username nor an account id",
-                        j + 1
-                    )
+                let account = AccountRef::parse(word).ok_or(ReviewersError::NotAnAccount {
+                    entry: n,
+                    account: j + 1,
                 })?;
                 parsed.push(account);
             }
@@ -167,26 +187,23 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
                 .chars()
                 .all(|c| c.is_alphanumeric() || " ._-".contains(c));
         if !name_ok {
-            return Err(format!(
-                "REVIEWERS entry {n}: the name must be 1 to {MAX_NAME_CHARS} letters, digits, spaces, '.', '_' or '-'"
-            ));
+            return Err(ReviewersError::BadName { entry: n });
         }
-        check_secret(token)
-            .map_err(|weakness| format!("REVIEWERS entry {n}: the token {weakness}"))?;
+        check_secret(token).map_err(|weakness| ReviewersError::WeakToken { entry: n, weakness })?;
         if let Some(other) = reviewers
             .iter()
             .position(|r| name_key(&r.name) == name_key(name))
         {
-            return Err(format!(
-                "REVIEWERS entries {} and {n} have the same name",
-                other + 1
-            ));
+            return Err(ReviewersError::SameName {
+                first: other + 1,
+                entry: n,
+            });
         }
         if let Some(other) = reviewers.iter().position(|r| r.token == token) {
-            return Err(format!(
-                "REVIEWERS entries {} and {n} have the same token",
-                other + 1
-            ));
+            return Err(ReviewersError::SameToken {
+                first: other + 1,
+                entry: n,
+            });
         }
         reviewers.push(Reviewer {
             name: name.to_owned(),
@@ -195,7 +212,7 @@ pub fn parse_reviewers(text: &str) -> Result<Vec<Reviewer>, String> {
         });
     }
     if reviewers.is_empty() {
-        return Err("REVIEWERS lists nobody".into());
+        return Err(ReviewersError::Nobody);
     }
     Ok(reviewers)
 }
@@ -329,6 +346,14 @@ mod tests {
         assert_eq!(people[1].accounts, None);
         assert!(people[1].may_review("2", Some("founder")));
         let error = parse_reviewers(&format!("Aiko:{HEX_32} @shop a-b")).unwrap_err();
+        assert_eq!(
+            error,
+            ReviewersError::NotAnAccount {
+                entry: 1,
+                account: 2
+            }
+        );
+        let error = error.to_string();
         assert!(error.contains("entry 1: account 2"), "{error}");
         assert!(!error.contains(HEX_32));
     }
@@ -352,7 +377,7 @@ mod tests {
                     assert_eq!(got, Ok(pairs), "{text}");
                 }
                 Err(reason) => {
-                    let error = got.expect_err(text);
+                    let error = got.expect_err(text).to_string();
                     assert!(error.contains(reason), "{text}: {error}");
                     for secret in [token_a, token_b] {
                         assert!(!error.contains(secret), "{error} quotes a token");

@@ -165,7 +165,7 @@ proptest! {
             Ok(people) => {
                 prop_assert!(people.iter().all(|p| p.token != TOKEN || p.name == "Aiko"));
             }
-            Err(error) => prop_assert!(!error.contains(TOKEN), "{error}"),
+            Err(error) => prop_assert!(!error.to_string().contains(TOKEN), "{error}"),
         }
     }
 }

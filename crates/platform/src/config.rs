@@ -18,12 +18,21 @@ pub fn or_default(env: &Env, name: &str, default: &str) -> String {
     optional(env, name).unwrap_or_else(|| default.to_owned())
 }
 
+/// A numeric setting that is not a number (settings are not secrets: its value is shown).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {name} is {value:?}, expected a number")]
+pub struct NotANumber {
+    pub name: String,
+    pub value: String,
+}
+
 /// A numeric setting; a value that does not parse is a configuration error worth reporting.
-pub fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> Result<T, String> {
+pub fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> Result<T, NotANumber> {
     match optional(env, name) {
         None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("setting {name} is {text:?}, expected a number")),
+        Some(text) => text.parse().map_err(|_| NotANumber {
+            name: name.to_owned(),
+            value: text,
+        }),
     }
 }

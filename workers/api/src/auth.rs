@@ -306,7 +306,7 @@ pub async fn sign_in(
     let Some(reviewer) = matching_reviewer(&reviewers, Some(name), token.trim()) else {
         return Err(limit::failed(req, env, Failure::SignIn { name }).await);
     };
-    let hours: u64 = number(env, "REVIEW_SESSION_HOURS", 12).map_err(ApiError::NotConfigured)?;
+    let hours: u64 = number(env, "REVIEW_SESSION_HOURS", 12)?;
     let seconds = hours.clamp(1, 24 * 30) * 3600;
     let id = random_hex::<32>();
     let started = now();

@@ -22,8 +22,7 @@ impl ApiConfig {
             default_language: default_language(env)?,
             max_hashtags: max_hashtags(env)?,
             writer: Writer::from_env(env)?,
-            model_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000)
-                .map_err(ApiError::NotConfigured)?,
+            model_timeout_ms: number(env, "LLM_TIMEOUT_MS", 30_000)?,
             idempotency_key_ttl: idempotency_key_ttl(env)?,
         })
     }
@@ -31,8 +30,7 @@ impl ApiConfig {
 
 /// The hashtag cap alone, for routes that show drafts and need no caption writer.
 pub fn max_hashtags(env: &Env) -> Result<usize, ApiError> {
-    let max_hashtags =
-        number(env, "MAX_HASHTAGS", DEFAULT_MAX_HASHTAGS).map_err(ApiError::NotConfigured)?;
+    let max_hashtags = number(env, "MAX_HASHTAGS", DEFAULT_MAX_HASHTAGS)?;
     if max_hashtags > HARD_MAX_HASHTAGS {
         return Err(ApiError::NotConfigured(format!(
             "setting MAX_HASHTAGS is {max_hashtags}, Instagram allows at most {HARD_MAX_HASHTAGS}"
@@ -42,8 +40,7 @@ pub fn max_hashtags(env: &Env) -> Result<usize, ApiError> {
 }
 
 pub fn idempotency_key_ttl(env: &Env) -> Result<time::Duration, ApiError> {
-    let hours: u32 =
-        number(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24).map_err(ApiError::NotConfigured)?;
+    let hours: u32 = number(env, "IDEMPOTENCY_KEY_TTL_HOURS", 24)?;
     if hours == 0 {
         return Err(ApiError::NotConfigured(
             "setting IDEMPOTENCY_KEY_TTL_HOURS must be at least 1".into(),

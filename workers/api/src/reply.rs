@@ -132,6 +132,13 @@ impl From<worker::Error> for ApiError {
     }
 }
 
+/// A numeric setting that is not a number: the deploy is misconfigured (503 naming it).
+impl From<platform::config::NotANumber> for ApiError {
+    fn from(error: platform::config::NotANumber) -> Self {
+        ApiError::NotConfigured(error.to_string())
+    }
+}
+
 impl From<worker::KvError> for ApiError {
     fn from(error: worker::KvError) -> Self {
         ApiError::Internal(format!("KV: {error}"))

@@ -119,7 +119,7 @@ enum JobError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
-    Setting(String),
+    Setting(platform::config::NotANumber),
     #[error("queueing the next attempt: {0}")]
     Queue(worker::Error),
     #[error("recording the image failure failed: {0}")]

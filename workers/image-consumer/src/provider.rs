@@ -23,7 +23,7 @@ const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
-    Setting(String),
+    Setting(platform::config::NotANumber),
     #[error("IMAGE_PROVIDER is openai but the secret IMAGE_OPENAI_API_KEY is not set")]
     MissingKey,
     #[error("IMAGE_PROVIDER is {0:?}, expected placeholder, workers-ai or openai")]

@@ -60,7 +60,7 @@ pub enum SettingsError {
     ExpiresAt(String),
     /// A numeric setting that does not parse, in `platform::config::number`'s words.
     #[error("{0}")]
-    NotANumber(String),
+    NotANumber(platform::config::NotANumber),
     #[error("setting PUBLISH_MAX_ATTEMPTS must be at least 1")]
     NoAttempts,
     #[error(

@@ -79,7 +79,7 @@ impl Settings {
             },
             facebook_base_url: url("FACEBOOK_GRAPH_BASE_URL", defaults[3]),
             api_version: or_default(env, "GRAPH_API_VERSION", "v25.0"),
-            timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000).map_err(ApiError::NotConfigured)?,
+            timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
             keys,
         })
     }
