@@ -34,11 +34,21 @@ pub fn parse_answer_in_voice(
     voice: &Voice,
 ) -> Result<PostText, Vec<String>> {
     let object = extract_object(answer).map_err(|problem| vec![problem])?;
+    check_object(&object, max_hashtags, expected_hashtags, voice)
+}
+
+/// [`parse_answer_in_voice`] past finding the object: every rule, on its fields.
+pub(crate) fn check_object(
+    object: &Map<String, Value>,
+    max_hashtags: usize,
+    expected_hashtags: usize,
+    voice: &Voice,
+) -> Result<PostText, Vec<String>> {
     let mut problems = Vec::new();
 
-    let caption = string_field(&object, "caption", &mut problems);
-    let hashtags = hashtags_field(&object, &mut problems);
-    let alt_text = string_field(&object, "altText", &mut problems);
+    let caption = string_field(object, "caption", &mut problems);
+    let hashtags = hashtags_field(object, &mut problems);
+    let alt_text = string_field(object, "altText", &mut problems);
 
     // Instagram would count them against the cap too, but the policy is stricter: a generated
     // caption has none, so that the list is the whole of what a person reviews.
@@ -103,7 +113,7 @@ pub fn parse_answer_in_voice(
 
 /// Takes the outermost `{...}`; if that is not JSON (a stray `}` in the text after it), the
 /// first complete JSON value starting at the first `{`.
-fn extract_object(answer: &str) -> Result<Map<String, Value>, String> {
+pub(crate) fn extract_object(answer: &str) -> Result<Map<String, Value>, String> {
     let not_object = || "answer is not a JSON object".to_owned();
     let start = answer.find('{').ok_or_else(not_object)?;
     let end = answer

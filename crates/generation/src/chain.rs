@@ -37,7 +37,7 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    fn new(role: Role, content: impl Into<String>) -> Self {
+    pub(crate) fn new(role: Role, content: impl Into<String>) -> Self {
         Self {
             role,
             content: content.into(),
@@ -167,11 +167,7 @@ impl GenerationChain {
 // The prompt template. Everything the model is told lives in the functions below.
 
 fn system_message(language: &str, hashtags: usize, voice: &Voice) -> String {
-    let hashtag_rule = match hashtags {
-        0 => "No hashtags: \"hashtags\" is an empty array.".to_owned(),
-        1 => "Exactly 1 hashtag.".to_owned(),
-        n => format!("Exactly {n} hashtags, all different."),
-    };
+    let hashtag_rule = hashtag_rule(hashtags);
     format!(
         "You write Instagram posts. From the brief you are given, write the caption, the \
 hashtags and the alt text of the post's image.
@@ -193,9 +189,17 @@ Write the caption, the hashtags and the alt text in the language whose BCP 47 ta
     )
 }
 
+pub(crate) fn hashtag_rule(hashtags: usize) -> String {
+    match hashtags {
+        0 => "No hashtags: \"hashtags\" is an empty array.".to_owned(),
+        1 => "Exactly 1 hashtag.".to_owned(),
+        n => format!("Exactly {n} hashtags, all different."),
+    }
+}
+
 /// The account's voice, when it has one: short lines, each a rule the answer is checked by
 /// or a hint of style.
-fn voice_rules(voice: &Voice) -> String {
+pub(crate) fn voice_rules(voice: &Voice) -> String {
     if !voice.guides_writing() {
         return String::new();
     }
@@ -238,7 +242,7 @@ fn voice_rules(voice: &Voice) -> String {
     rules
 }
 
-fn user_message(request: &GenerateRequest) -> String {
+pub(crate) fn user_message(request: &GenerateRequest) -> String {
     let tone = request.tone.as_str();
     let tone_hint = tone_hint(request.tone);
     let keywords = match request.keywords.as_slice() {
