@@ -36,6 +36,7 @@ pub enum Route {
     DisconnectAccount,
     PendingImage,
     Media,
+    DescribeDraft,
 }
 
 pub struct RouteDef {
@@ -263,6 +264,12 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/media/{*key}",
         route: Route::Media,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/describe",
+        route: Route::DescribeDraft,
+        access: Access::TokenOrSession,
     },
 ];
 
