@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 
 use crate::answer::{check_object, extract_object};
 use crate::chain::{
-    ChainError, ChatMessage, ChatPrompt, MAX_ATTEMPTS, Role, hashtag_rule, user_message,
-    voice_rules,
+    ChainStep, ChatMessage, ChatPrompt, Conversation, Role, hashtag_rule, output_schema_with,
+    user_message, voice_rules,
 };
 use crate::request::{GenerateRequest, kind};
 use crate::template_writer;
@@ -38,13 +38,7 @@ pub struct Description {
 }
 
 /// What the shell does next after an answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VisionStep {
-    Done(Description),
-    /// The answer was unusable: call [`VisionChain::prompt`] again and send it.
-    Repair,
-    Failed(ChainError),
-}
+pub type VisionStep = ChainStep<Description>;
 
 /// Why photos cannot be sent to a model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,16 +92,12 @@ pub fn messages_with_photos(messages: &[ChatMessage], data_urls: &[String]) -> V
 /// The conversation about one set of photos, and how many answers it has seen.
 #[derive(Debug, Clone)]
 pub struct VisionChain {
-    system: String,
-    user: String,
-    output_schema: Value,
+    conversation: Conversation,
     photos: usize,
     max_hashtags: usize,
     expected_hashtags: usize,
     request: GenerateRequest,
     voice: Voice,
-    attempts: u32,
-    repair: Option<(String, Vec<String>)>,
 }
 
 impl VisionChain {
@@ -129,54 +119,31 @@ impl VisionChain {
             ..request.clone()
         };
         Self {
-            system: system_message(&request.language, expected_hashtags, photos, voice),
-            user: format!("{}\n{}", user_message(&request), photos_line(photos)),
-            output_schema: output_schema(expected_hashtags, photos),
+            conversation: Conversation::new(
+                system_message(&request.language, expected_hashtags, photos, voice),
+                format!("{}\n{}", user_message(&request), photos_line(photos)),
+                output_schema(expected_hashtags, photos),
+                "caption, hashtags and altTexts",
+            ),
             photos,
             max_hashtags,
             expected_hashtags,
             request,
             voice: voice.clone(),
-            attempts: 0,
-            repair: None,
         }
     }
 
     /// The system and user messages (the photos go with the user message); after an
     /// unusable answer, also that answer and a message listing its problems.
     pub fn prompt(&self) -> ChatPrompt {
-        let mut messages = vec![
-            ChatMessage::new(Role::System, self.system.as_str()),
-            ChatMessage::new(Role::User, self.user.as_str()),
-        ];
-        if let Some((answer, problems)) = &self.repair {
-            messages.push(ChatMessage::new(Role::Assistant, answer.as_str()));
-            messages.push(ChatMessage::new(Role::User, repair_message(problems)));
-        }
-        ChatPrompt {
-            messages,
-            output_schema: self.output_schema.clone(),
-        }
+        self.conversation.prompt()
     }
 
     /// Parses the model's answer and says what to do next, as
     /// [`crate::GenerationChain::accept`] does.
     pub fn accept(&mut self, answer: &str) -> VisionStep {
-        self.attempts += 1;
-        match self.parse(answer) {
-            Ok(description) => {
-                self.repair = None;
-                VisionStep::Done(description)
-            }
-            Err(problems) if self.attempts < MAX_ATTEMPTS => {
-                self.repair = Some((answer.to_owned(), problems));
-                VisionStep::Repair
-            }
-            Err(problems) => VisionStep::Failed(ChainError::UnusableAnswer {
-                attempts: self.attempts,
-                problems,
-            }),
-        }
+        let parsed = self.parse(answer);
+        self.conversation.judge(answer, parsed)
     }
 
     /// The offline template writer's answer: the caption and hashtags from the brief, and
@@ -203,7 +170,7 @@ impl VisionChain {
 
     /// How many answers have been given to [`VisionChain::accept`].
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.conversation.attempts()
     }
 
     /// Every rule of a text answer for the caption and hashtags, and for each alt text the
@@ -351,37 +318,16 @@ Write the caption, the hashtags and the alt texts in the language whose BCP 47 t
     )
 }
 
-fn repair_message(problems: &[String]) -> String {
-    let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
-    format!(
-        "Your answer could not be used:\n{}\n\nReply with the corrected JSON object only, with \
-exactly the fields caption, hashtags and altTexts, and no other text.",
-        list.join("\n")
-    )
-}
-
 fn output_schema(hashtags: usize, photos: usize) -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "caption": {
-                "type": "string",
-                "description": "The caption, without hashtags"
-            },
-            "hashtags": {
-                "type": "array",
-                "items": { "type": "string" },
-                "description": format!("Exactly {hashtags} distinct hashtags, without the leading #")
-            },
-            "altTexts": {
-                "type": "array",
-                "items": { "type": "string" },
-                "description": format!("Exactly {photos} alt texts, one per photo in order, for screen-reader users")
-            }
-        },
-        "required": ["caption", "hashtags", "altTexts"],
-        "additionalProperties": false
-    })
+    output_schema_with(
+        hashtags,
+        "altTexts",
+        json!({
+            "type": "array",
+            "items": { "type": "string" },
+            "description": format!("Exactly {photos} alt texts, one per photo in order, for screen-reader users")
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::chain::ChainError;
 use crate::request::Tone;
 
 fn request(hashtag_count: usize) -> GenerateRequest {
