@@ -177,6 +177,15 @@ pub enum Change<'a> {
         scheduled_at: Option<OffsetDateTime>,
         due_at: Option<OffsetDateTime>,
     },
+    /// The caption, hashtags and each photo's alt text written from the photos by a vision
+    /// model (or the offline writer): the text as for [`Change::Rewritten`], and `items`
+    /// (the `media_items` JSON with the new alt texts) in place of `items_read`, the column's
+    /// text as read, so an item changed meanwhile makes the write miss.
+    Described {
+        text: &'a RawPostText,
+        items: &'a str,
+        items_read: &'a str,
+    },
 }
 
 impl Change<'_> {
@@ -205,6 +214,7 @@ impl Change<'_> {
             Change::PublishHeld { .. } => Event::PublishHeld,
             Change::Reminded { .. } => Event::Reminded,
             Change::Reschedule { .. } => Event::Reschedule,
+            Change::Described { .. } => Event::Edit,
         }
     }
 }
@@ -472,6 +482,16 @@ pub fn plan(
             plan.lapsed_image_lease(from.image, now);
             plan.guard(Guard::Equals("image_requests", Value::Int(*requests)));
             plan.set("image_error", Value::text(reason));
+        }
+        Change::Described {
+            text,
+            items,
+            items_read,
+        } => {
+            plan.text(CURRENT_TEXT, text);
+            plan.text(GENERATED_TEXT, text);
+            plan.guard(Guard::Equals("media_items", Value::text(items_read)));
+            plan.set("media_items", Value::text(items));
         }
     }
     Ok(plan)

@@ -120,6 +120,18 @@ impl MediaItems {
         self.0.iter().map(MediaItem::ready_key).collect()
     }
 
+    /// The items with the alt texts `(id, text)` written into the items they name; an id
+    /// of no item changes nothing.
+    pub fn with_alt_texts(&self, alt_texts: &[(&str, &str)]) -> Self {
+        let mut items = self.0.clone();
+        for item in &mut items {
+            if let Some((_, text)) = alt_texts.iter().find(|(id, _)| *id == item.id) {
+                item.alt_text = (*text).to_owned();
+            }
+        }
+        Self(items)
+    }
+
     /// Two or more images are published as one carousel.
     pub fn is_carousel(&self) -> bool {
         self.0.len() > 1

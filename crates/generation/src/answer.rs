@@ -34,11 +34,21 @@ pub fn parse_answer_in_voice(
     voice: &Voice,
 ) -> Result<PostText, Vec<String>> {
     let object = extract_object(answer).map_err(|problem| vec![problem.to_string()])?;
+    check_object(&object, max_hashtags, expected_hashtags, voice)
+}
+
+/// [`parse_answer_in_voice`] past finding the object: every rule, on its fields.
+pub(crate) fn check_object(
+    object: &Map<String, Value>,
+    max_hashtags: usize,
+    expected_hashtags: usize,
+    voice: &Voice,
+) -> Result<PostText, Vec<String>> {
     let mut problems = Vec::new();
 
-    let caption = string_field(&object, "caption", &mut problems);
-    let hashtags = hashtags_field(&object, &mut problems);
-    let alt_text = string_field(&object, "altText", &mut problems);
+    let caption = string_field(object, "caption", &mut problems);
+    let hashtags = hashtags_field(object, &mut problems);
+    let alt_text = string_field(object, "altText", &mut problems);
 
     // Instagram would count them against the cap too, but the policy is stricter: a generated
     // caption has none, so that the list is the whole of what a person reviews.
@@ -103,7 +113,7 @@ pub fn parse_answer_in_voice(
 
 /// Why an answer holds no object to read fields from.
 #[derive(Debug, thiserror::Error)]
-enum NoObject {
+pub(crate) enum NoObject {
     #[error("answer is not a JSON object")]
     NotObject,
     #[error("answer is not valid JSON: {0}")]
@@ -112,7 +122,7 @@ enum NoObject {
 
 /// Takes the outermost `{...}`; if that is not JSON (a stray `}` in the text after it), the
 /// first complete JSON value starting at the first `{`.
-fn extract_object(answer: &str) -> Result<Map<String, Value>, NoObject> {
+pub(crate) fn extract_object(answer: &str) -> Result<Map<String, Value>, NoObject> {
     let start = answer.find('{').ok_or(NoObject::NotObject)?;
     let end = answer
         .rfind('}')

@@ -37,7 +37,7 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    fn new(role: Role, content: impl Into<String>) -> Self {
+    pub(crate) fn new(role: Role, content: impl Into<String>) -> Self {
         Self {
             role,
             content: content.into(),
@@ -53,11 +53,11 @@ pub struct ChatPrompt {
     pub output_schema: Value,
 }
 
-/// What the shell does next after an answer.
+/// What the shell does next after an answer: `T` is what a usable answer gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChainStep {
-    Done(PostText),
-    /// The answer was unusable: call [`GenerationChain::prompt`] again and send it.
+pub enum ChainStep<T = PostText> {
+    Done(T),
+    /// The answer was unusable: call the chain's `prompt` again and send it.
     Repair,
     Failed(ChainError),
 }
@@ -71,19 +71,94 @@ pub enum ChainError {
     },
 }
 
-/// The conversation for one request, and how many answers it has seen.
+/// A chain's conversation: its system and user messages and answer schema, how many answers
+/// it has seen, and the repair round.
 #[derive(Debug, Clone)]
-pub struct GenerationChain {
+pub(crate) struct Conversation {
     system: String,
     user: String,
     output_schema: Value,
+    /// The answer's fields, as the repair message names them ("caption, hashtags and altText").
+    fields: &'static str,
+    attempts: u32,
+    /// The last unusable answer and its problems, shown to the model in the repair round.
+    repair: Option<(String, Vec<String>)>,
+}
+
+impl Conversation {
+    pub(crate) fn new(
+        system: String,
+        user: String,
+        output_schema: Value,
+        fields: &'static str,
+    ) -> Self {
+        Self {
+            system,
+            user,
+            output_schema,
+            fields,
+            attempts: 0,
+            repair: None,
+        }
+    }
+
+    /// The system and user messages; after an unusable answer, also that answer and a
+    /// message listing its problems.
+    pub(crate) fn prompt(&self) -> ChatPrompt {
+        let mut messages = vec![
+            ChatMessage::new(Role::System, self.system.as_str()),
+            ChatMessage::new(Role::User, self.user.as_str()),
+        ];
+        if let Some((answer, problems)) = &self.repair {
+            messages.push(ChatMessage::new(Role::Assistant, answer.as_str()));
+            messages.push(ChatMessage::new(
+                Role::User,
+                repair_message(problems, self.fields),
+            ));
+        }
+        ChatPrompt {
+            messages,
+            output_schema: self.output_schema.clone(),
+        }
+    }
+
+    /// Counts `answer`, parsed as `parsed`, and says what to do next: one repair round, then
+    /// failure with the last problems.
+    pub(crate) fn judge<T>(
+        &mut self,
+        answer: &str,
+        parsed: Result<T, Vec<String>>,
+    ) -> ChainStep<T> {
+        self.attempts += 1;
+        match parsed {
+            Ok(done) => {
+                self.repair = None;
+                ChainStep::Done(done)
+            }
+            Err(problems) if self.attempts < MAX_ATTEMPTS => {
+                self.repair = Some((answer.to_owned(), problems));
+                ChainStep::Repair
+            }
+            Err(problems) => ChainStep::Failed(ChainError::UnusableAnswer {
+                attempts: self.attempts,
+                problems,
+            }),
+        }
+    }
+
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+/// The conversation for one request, and how many answers it has seen.
+#[derive(Debug, Clone)]
+pub struct GenerationChain {
+    conversation: Conversation,
     max_hashtags: usize,
     expected_hashtags: usize,
     request: GenerateRequest,
     voice: Voice,
-    attempts: u32,
-    /// The last unusable answer and its problems, shown to the model in the repair round.
-    repair: Option<(String, Vec<String>)>,
 }
 
 impl GenerationChain {
@@ -98,58 +173,35 @@ impl GenerationChain {
             .max(voice.always_hashtags().len())
             .min(max_hashtags);
         Self {
-            system: system_message(&request.language, expected_hashtags, voice),
-            user: user_message(request),
-            output_schema: output_schema(expected_hashtags),
+            conversation: Conversation::new(
+                system_message(&request.language, expected_hashtags, voice),
+                user_message(request),
+                output_schema(expected_hashtags),
+                "caption, hashtags and altText",
+            ),
             max_hashtags,
             expected_hashtags,
             request: request.clone(),
             voice: voice.clone(),
-            attempts: 0,
-            repair: None,
         }
     }
 
     /// The system and user messages; after an unusable answer, also that answer and a
     /// message listing its problems.
     pub fn prompt(&self) -> ChatPrompt {
-        let mut messages = vec![
-            ChatMessage::new(Role::System, self.system.as_str()),
-            ChatMessage::new(Role::User, self.user.as_str()),
-        ];
-        if let Some((answer, problems)) = &self.repair {
-            messages.push(ChatMessage::new(Role::Assistant, answer.as_str()));
-            messages.push(ChatMessage::new(Role::User, repair_message(problems)));
-        }
-        ChatPrompt {
-            messages,
-            output_schema: self.output_schema.clone(),
-        }
+        self.conversation.prompt()
     }
 
     /// Parses the model's answer and says what to do next. Calling it again after `Done` or
     /// `Failed` is a shell bug; it keeps counting attempts and never asks for another repair.
     pub fn accept(&mut self, answer: &str) -> ChainStep {
-        self.attempts += 1;
-        match parse_answer_in_voice(
+        let parsed = parse_answer_in_voice(
             answer,
             self.max_hashtags,
             self.expected_hashtags,
             &self.voice,
-        ) {
-            Ok(text) => {
-                self.repair = None;
-                ChainStep::Done(text)
-            }
-            Err(problems) if self.attempts < MAX_ATTEMPTS => {
-                self.repair = Some((answer.to_owned(), problems));
-                ChainStep::Repair
-            }
-            Err(problems) => ChainStep::Failed(ChainError::UnusableAnswer {
-                attempts: self.attempts,
-                problems,
-            }),
-        }
+        );
+        self.conversation.judge(answer, parsed)
     }
 
     /// The offline template writer's answer to this chain's request, in its voice, as a
@@ -160,18 +212,14 @@ impl GenerationChain {
 
     /// How many answers have been given to [`GenerationChain::accept`].
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.conversation.attempts()
     }
 }
 
 // The prompt template. Everything the model is told lives in the functions below.
 
 fn system_message(language: &str, hashtags: usize, voice: &Voice) -> String {
-    let hashtag_rule = match hashtags {
-        0 => "No hashtags: \"hashtags\" is an empty array.".to_owned(),
-        1 => "Exactly 1 hashtag.".to_owned(),
-        n => format!("Exactly {n} hashtags, all different."),
-    };
+    let hashtag_rule = hashtag_rule(hashtags);
     format!(
         "You write Instagram posts. From the brief you are given, write the caption, the \
 hashtags and the alt text of the post's image.
@@ -193,9 +241,17 @@ Write the caption, the hashtags and the alt text in the language whose BCP 47 ta
     )
 }
 
+pub(crate) fn hashtag_rule(hashtags: usize) -> String {
+    match hashtags {
+        0 => "No hashtags: \"hashtags\" is an empty array.".to_owned(),
+        1 => "Exactly 1 hashtag.".to_owned(),
+        n => format!("Exactly {n} hashtags, all different."),
+    }
+}
+
 /// The account's voice, when it has one: short lines, each a rule the answer is checked by
 /// or a hint of style.
-fn voice_rules(voice: &Voice) -> String {
+pub(crate) fn voice_rules(voice: &Voice) -> String {
     if !voice.guides_writing() {
         return String::new();
     }
@@ -238,7 +294,7 @@ fn voice_rules(voice: &Voice) -> String {
     rules
 }
 
-fn user_message(request: &GenerateRequest) -> String {
+pub(crate) fn user_message(request: &GenerateRequest) -> String {
     let tone = request.tone.as_str();
     let tone_hint = tone_hint(request.tone);
     let keywords = match request.keywords.as_slice() {
@@ -265,11 +321,11 @@ fn tone_hint(tone: Tone) -> &'static str {
     }
 }
 
-fn repair_message(problems: &[String]) -> String {
+fn repair_message(problems: &[String], fields: &str) -> String {
     let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
     format!(
         "Your answer could not be used:\n{}\n\nReply with the corrected JSON object only, with \
-exactly the fields caption, hashtags and altText, and no other text.",
+exactly the fields {fields}, and no other text.",
         list.join("\n")
     )
 }
@@ -277,6 +333,19 @@ exactly the fields caption, hashtags and altText, and no other text.",
 /// Limits that depend on the text are left to the descriptions: strict structured outputs
 /// reject schemas with length constraints, and the parser checks them anyway.
 fn output_schema(hashtags: usize) -> Value {
+    output_schema_with(
+        hashtags,
+        "altText",
+        json!({
+            "type": "string",
+            "description": "A description of the image for screen-reader users"
+        }),
+    )
+}
+
+/// The answer's schema: the caption, `hashtags` hashtags, and the alt text field `alt_field`
+/// of schema `alt_schema`.
+pub(crate) fn output_schema_with(hashtags: usize, alt_field: &str, alt_schema: Value) -> Value {
     json!({
         "type": "object",
         "properties": {
@@ -289,12 +358,9 @@ fn output_schema(hashtags: usize) -> Value {
                 "items": { "type": "string" },
                 "description": format!("Exactly {hashtags} distinct hashtags, without the leading #")
             },
-            "altText": {
-                "type": "string",
-                "description": "A description of the image for screen-reader users"
-            }
+            alt_field: alt_schema
         },
-        "required": ["caption", "hashtags", "altText"],
+        "required": ["caption", "hashtags", alt_field],
         "additionalProperties": false
     })
 }

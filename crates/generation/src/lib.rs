@@ -13,6 +13,7 @@ pub mod model;
 pub mod openai;
 pub mod request;
 pub mod template_writer;
+pub mod vision;
 pub mod workers_ai;
 
 pub use answer::{parse_answer, parse_answer_in_voice};

@@ -37,6 +37,19 @@ pub fn chat_request_body(model: &str, prompt: &ChatPrompt, structured_output: bo
     body
 }
 
+/// [`chat_request_body`] with the photos (`data:` URLs, [`crate::vision::data_url`]) in the
+/// first user message, as `image_url` content parts.
+pub fn vision_request_body(
+    model: &str,
+    prompt: &ChatPrompt,
+    data_urls: &[String],
+    structured_output: bool,
+) -> Value {
+    let mut body = chat_request_body(model, prompt, structured_output);
+    body["messages"] = crate::vision::messages_with_photos(&prompt.messages, data_urls);
+    body
+}
+
 /// The token counts a successful answer reports (`usage`), for the trace.
 pub fn usage(body: &str) -> Option<Value> {
     serde_json::from_str::<Value>(body)
@@ -205,6 +218,25 @@ mod tests {
             false,
             json!({ "model": "gpt-4o-mini", "messages": messages, "temperature": 0.7, "max_tokens": 4096 }),
         );
+    }
+
+    #[test]
+    fn vision_body_carries_the_photos_in_the_user_message() {
+        let urls = vec!["data:image/jpeg;base64,AA==".to_owned()];
+        let body = vision_request_body("gpt-4o-mini", &prompt(), &urls, true);
+        assert_eq!(
+            body["messages"][1]["content"],
+            json!([
+                { "type": "text", "text": "Brief: x" },
+                { "type": "image_url", "image_url": { "url": "data:image/jpeg;base64,AA==" } },
+            ])
+        );
+        assert_eq!(body["messages"][0]["content"], "Write.");
+        assert_eq!(
+            body["response_format"]["json_schema"]["schema"],
+            json!({ "type": "object" })
+        );
+        assert_eq!(body["max_tokens"], 4096);
     }
 
     #[test]

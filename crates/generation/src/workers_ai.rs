@@ -19,6 +19,32 @@ pub fn input(prompt: &ChatPrompt) -> Value {
     })
 }
 
+/// Vision models that take one photo, in an `image` field beside text-only messages; the
+/// others take the photos as `image_url` content parts, as Chat Completions does.
+pub const ONE_PHOTO_MODELS: [&str; 1] = ["@cf/meta/llama-3.2-11b-vision-instruct"];
+
+/// The input for a vision model in JSON mode, with the photos (`data:` URLs); `Err` says why
+/// the model cannot take them.
+pub fn vision_input(
+    model: &str,
+    prompt: &ChatPrompt,
+    data_urls: &[String],
+) -> Result<Value, String> {
+    let mut input = input(prompt);
+    if ONE_PHOTO_MODELS.contains(&model) {
+        let [photo] = data_urls else {
+            return Err(format!(
+                "{model} takes one photo a request and {} were given; set WORKERS_AI_VISION_MODEL to a model that takes several",
+                data_urls.len()
+            ));
+        };
+        input["image"] = Value::String(photo.clone());
+    } else {
+        input["messages"] = crate::vision::messages_with_photos(&prompt.messages, data_urls);
+    }
+    Ok(input)
+}
+
 /// The answer text. In JSON mode the binding may hand back `response` already parsed, so an
 /// object is turned back into text for the chain's parser.
 pub fn parse_output(output: &Value) -> Result<String, ModelError> {
@@ -68,6 +94,37 @@ mod tests {
                 },
                 "max_tokens": 1024,
             })
+        );
+    }
+
+    #[test]
+    fn vision_input_by_model() {
+        let prompt = ChatPrompt {
+            messages: vec![ChatMessage {
+                role: Role::User,
+                content: "Describe".to_owned(),
+            }],
+            output_schema: json!({ "type": "object" }),
+        };
+        let one = vec!["data:image/jpeg;base64,AA==".to_owned()];
+        let two = vec![one[0].clone(), "data:image/jpeg;base64,AQ==".to_owned()];
+        let scout = vision_input("@cf/meta/llama-4-scout-17b-16e-instruct", &prompt, &two);
+        let scout = scout.expect("a model that takes several photos");
+        assert_eq!(
+            scout["messages"][0]["content"][2]["image_url"]["url"],
+            two[1]
+        );
+        assert_eq!(scout["max_tokens"], MAX_TOKENS);
+        assert!(scout.get("image").is_none());
+        let llama = vision_input(ONE_PHOTO_MODELS[0], &prompt, &one).expect("one photo");
+        assert_eq!(llama["image"], one[0]);
+        assert_eq!(llama["messages"][0]["content"], "Describe");
+        let refused = vision_input(ONE_PHOTO_MODELS[0], &prompt, &two);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("takes one photo a request and 2 were given")),
+            "{refused:?}"
         );
     }
 

@@ -4,7 +4,7 @@
 use domain::draft::{ImageStatus, Status};
 use domain::message::{Action, QueueMessage};
 use generation::FieldError;
-use generation::{GenerateRules, parse_generate_request};
+use generation::{GenerateRequest, GenerateRules, parse_generate_request};
 use platform::clock::now;
 use platform::queue::{IMAGE_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, NewComment};
@@ -245,22 +245,8 @@ async fn new_text(
     target: &Target,
     row: DraftRow,
 ) -> Result<DraftRow, ApiError> {
-    let mut request: Value = row
-        .request
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .ok_or(Refused::NoRequest)?;
-    if let Some(object) = request.as_object_mut() {
-        object.remove("scheduledAt");
-    }
+    let request = stored_request(&row, config)?;
     let voice = crate::voice::of_account(env, row.account_id.as_deref()).await?;
-    let rules = GenerateRules {
-        default_language: config.default_language.clone(),
-        max_hashtags: config.max_hashtags,
-        now: now(),
-    };
-    let request = parse_generate_request(request.to_string().as_bytes(), &rules)
-        .map_err(ApiError::Validation)?;
     let mut tracer = Tracer::start(
         "regenerate",
         json!({ "draftId": target.id.to_string(), "request": request }),
@@ -289,6 +275,28 @@ async fn new_text(
             &latest,
         )
         .await
+}
+
+/// The request the draft was made from, read again under today's rules, its schedule left
+/// out (it belongs to the approval now, and may have passed).
+pub(crate) fn stored_request(
+    row: &DraftRow,
+    config: &ApiConfig,
+) -> Result<GenerateRequest, ApiError> {
+    let mut request: Value = row
+        .request
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or(Refused::NoRequest)?;
+    if let Some(object) = request.as_object_mut() {
+        object.remove("scheduledAt");
+    }
+    let rules = GenerateRules {
+        default_language: config.default_language.clone(),
+        max_hashtags: config.max_hashtags,
+        now: now(),
+    };
+    parse_generate_request(request.to_string().as_bytes(), &rules).map_err(ApiError::Validation)
 }
 
 /// `GET /api/v1/drafts/{id}/history`: comments and decisions, then every publish step, oldest

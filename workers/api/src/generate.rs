@@ -513,7 +513,7 @@ pub(crate) async fn write_post(
 
 /// What the client is told when the model call failed: a rate limit is a 503 it may retry
 /// after the provider's wait; anything else a 502 naming the kind of failure only.
-fn model_failure(writer: &Writer, error: &ModelError, timeout_ms: u64) -> ApiError {
+pub(crate) fn model_failure(writer: &Writer, error: &ModelError, timeout_ms: u64) -> ApiError {
     let provider = writer.provider();
     let reason = match error {
         ModelError::RateLimited {

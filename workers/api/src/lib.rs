@@ -13,6 +13,7 @@ mod client_link;
 mod config;
 mod connect;
 mod decide;
+mod describe;
 mod drafts;
 mod edit;
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -179,6 +180,7 @@ async fn dispatch(
         Route::DisconnectAccount => connect::disconnect(req, env, actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
+        Route::DescribeDraft => describe::handle(req, env, ctx, param(0)).await,
     }
 }
 
@@ -193,7 +195,8 @@ fn draft_route(route: Route) -> Option<bool> {
         | Route::WithdrawDraft
         | Route::CommentDraft
         | Route::DiscardDraft
-        | Route::RegenerateDraft => Some(true),
+        | Route::RegenerateDraft
+        | Route::DescribeDraft => Some(true),
         _ => None,
     }
 }

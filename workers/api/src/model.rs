@@ -3,6 +3,7 @@
 //! so the system runs without keys). Request bodies and answers are built and read by
 //! `generation`; this module only moves them.
 
+use generation::vision::VisionChain;
 use generation::{ChatPrompt, GenerationChain, ModelError, openai, workers_ai};
 use platform::ai::AiError;
 use platform::config::{optional, or_default};
@@ -129,35 +130,105 @@ impl Writer {
                 structured_output,
             } => {
                 let body = openai::chat_request_body(model, prompt, *structured_output).to_string();
-                let url = format!("{base_url}/chat/completions");
-                // The deadline covers the body too: an answer that stalls halfway is none.
-                let fetch = async |call: &Call<'_>| fetch_text(call, timeout_ms).await;
-                let answer = post_json_with_bearer(&url, api_key, &body, fetch);
-                let answer = answer.await.map_err(|e| match e {
-                    HttpError::Timeout(_) => ModelError::Timeout,
-                    HttpError::Transport(message) => ModelError::Transport(message),
-                })?;
-                // A rate limit's wait comes in the header; the api passes it on to the client.
-                let retry_after = answer.header("retry-after");
-                let (status, text) = (answer.status, answer.body);
-                let answer = openai::parse_chat_response(status, &text)
-                    .map_err(|error| error.with_retry_after(retry_after.as_deref()))?;
-                Ok(Completion {
-                    text: answer,
-                    openai_body: Some(text),
-                })
+                post_openai(base_url, api_key, &body, timeout_ms).await
             }
             Writer::WorkersAi { model } => {
-                // A binding call has no deadline of its own either; a hung one must not hold
-                // the request. It cannot be aborted, only no longer waited for.
-                let input = workers_ai::input(prompt);
-                let output = within(run_ai_binding(env, model, &input), timeout_ms)
-                    .await
-                    .ok_or(ModelError::Timeout)??;
-                workers_ai::parse_output(&output).map(Completion::text)
+                run_workers_ai(env, model, &workers_ai::input(prompt), timeout_ms).await
             }
         }
     }
+
+    /// The model that describes photos, `None` for the offline writer: `OPENAI_VISION_MODEL`
+    /// (default: `OPENAI_MODEL`, which must then take images) or `WORKERS_AI_VISION_MODEL`.
+    pub fn vision_model(&self, env: &Env) -> Option<String> {
+        match self {
+            Writer::Template => None,
+            Writer::OpenAi { model, .. } => Some(or_default(env, "OPENAI_VISION_MODEL", model)),
+            Writer::WorkersAi { .. } => Some(or_default(
+                env,
+                "WORKERS_AI_VISION_MODEL",
+                DEFAULT_WORKERS_AI_VISION_MODEL,
+            )),
+        }
+    }
+
+    /// One round trip to the vision model `model` ([`Writer::vision_model`]): the prompt and
+    /// the photos (`data:` URLs) in, the raw answer text out.
+    pub async fn describe(
+        &self,
+        env: &Env,
+        model: Option<&str>,
+        prompt: &ChatPrompt,
+        chain: &VisionChain,
+        photos: &[String],
+        timeout_ms: u64,
+    ) -> Result<Completion, ModelError> {
+        let model = model.unwrap_or_default();
+        match self {
+            Writer::Template => Ok(Completion::text(chain.offline_answer())),
+            Writer::OpenAi {
+                base_url,
+                api_key,
+                structured_output,
+                ..
+            } => {
+                let body = openai::vision_request_body(model, prompt, photos, *structured_output);
+                post_openai(base_url, api_key, &body.to_string(), timeout_ms).await
+            }
+            Writer::WorkersAi { .. } => {
+                let input = workers_ai::vision_input(model, prompt, photos).map_err(|message| {
+                    ModelError::Rejected {
+                        status: 400,
+                        message,
+                    }
+                })?;
+                run_workers_ai(env, model, &input, timeout_ms).await
+            }
+        }
+    }
+}
+
+/// A Workers AI model that takes several photos, as `image_url` content parts.
+pub const DEFAULT_WORKERS_AI_VISION_MODEL: &str = "@cf/meta/llama-4-scout-17b-16e-instruct";
+
+/// `POST {base_url}/chat/completions` with `body`, read as a Chat Completions answer.
+async fn post_openai(
+    base_url: &str,
+    api_key: &str,
+    body: &str,
+    timeout_ms: u64,
+) -> Result<Completion, ModelError> {
+    let url = format!("{base_url}/chat/completions");
+    // The deadline covers the body too: an answer that stalls halfway is none.
+    let fetch = async |call: &Call<'_>| fetch_text(call, timeout_ms).await;
+    let answer = post_json_with_bearer(&url, api_key, body, fetch);
+    let answer = answer.await.map_err(|e| match e {
+        HttpError::Timeout(_) => ModelError::Timeout,
+        HttpError::Transport(message) => ModelError::Transport(message),
+    })?;
+    // A rate limit's wait comes in the header; the api passes it on to the client.
+    let retry_after = answer.header("retry-after");
+    let (status, text) = (answer.status, answer.body);
+    let answer = openai::parse_chat_response(status, &text)
+        .map_err(|error| error.with_retry_after(retry_after.as_deref()))?;
+    Ok(Completion {
+        text: answer,
+        openai_body: Some(text),
+    })
+}
+
+/// A binding call has no deadline of its own either; a hung one must not hold the request.
+/// It cannot be aborted, only no longer waited for.
+async fn run_workers_ai(
+    env: &Env,
+    model: &str,
+    input: &Value,
+    timeout_ms: u64,
+) -> Result<Completion, ModelError> {
+    let output = within(run_ai_binding(env, model, input), timeout_ms)
+        .await
+        .ok_or(ModelError::Timeout)??;
+    workers_ai::parse_output(&output).map(Completion::text)
 }
 
 /// Calls the Workers AI binding and reads its answer as JSON.

@@ -36,6 +36,7 @@ pub enum Route {
     DisconnectAccount,
     PendingImage,
     Media,
+    DescribeDraft,
     CreateClientLink,
     ListClientLinks,
     RevokeClientLink,
@@ -319,6 +320,12 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/media/{*key}",
         route: Route::Media,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/describe",
+        route: Route::DescribeDraft,
+        access: Access::TokenOrSession,
     },
 ];
 

@@ -335,3 +335,45 @@ fn a_deferral_forgets_a_send_only_when_it_was_read_not_live() {
     assert!(deferred(true).sets("publish_sent_at").is_some());
     assert!(deferred(false).sets("publish_sent_container").is_none());
 }
+
+/// The text from the photos and the items' alt texts in one write, which misses when the
+/// revision moved on or the items are no longer as read.
+#[test]
+fn a_description_writes_the_text_and_the_items_as_read() {
+    let raw = raw();
+    let change = Change::Described {
+        text: &raw,
+        items: "[new]",
+        items_read: "[old]",
+    };
+    let at = |revision| Expected {
+        state: state(Status::Draft),
+        revision: Some(revision),
+    };
+    let plan = plan(at(3), &change, NOW).unwrap();
+    for guard in [
+        Guard::Equals("status", text("draft")),
+        Guard::Equals("revision", Value::Int(3)),
+        Guard::Equals("media_items", text("[old]")),
+        Guard::NotNull("caption"),
+    ] {
+        assert!(
+            plan.guards.contains(&guard),
+            "{guard:?} in {:?}",
+            plan.guards
+        );
+    }
+    assert_eq!(plan.sets("media_items"), Some(&Set::To(text("[new]"))));
+    assert_eq!(plan.sets("caption"), Some(&Set::To(text("Hello"))));
+    assert_eq!(
+        plan.sets("generated_alt_text"),
+        Some(&Set::To(text("A cup")))
+    );
+    assert_eq!(plan.sets("revision"), Some(&Set::Increment));
+    // Only a draft under review is described.
+    assert!(plan_for(Status::Approved, &change).is_err());
+}
+
+fn plan_for(status: Status, change: &Change<'_>) -> Result<WritePlan, Refusal> {
+    plan(expected(status), change, NOW)
+}

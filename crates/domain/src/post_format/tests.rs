@@ -101,3 +101,22 @@ fn the_ai_label_follows_an_image_model_or_a_person() {
     };
     assert!(said.is_ai_generated(&[item("a", MediaSource::Uploaded)]));
 }
+
+#[test]
+fn alt_texts_are_written_into_the_items_they_name() {
+    let items = MediaItems::new(vec![
+        item("a", MediaSource::Uploaded),
+        item("b", MediaSource::Uploaded),
+    ])
+    .unwrap();
+    let written = items.with_alt_texts(&[("b", "A dog"), ("zz", "nothing"), ("a", "A cat")]);
+    let alts: Vec<&str> = written
+        .items()
+        .iter()
+        .map(|i| i.alt_text.as_str())
+        .collect();
+    assert_eq!(alts, ["A cat", "A dog"]);
+    assert_eq!(written.items()[0].image, items.items()[0].image);
+    let partly = items.with_alt_texts(&[("b", "A dog")]);
+    assert_eq!(partly.items()[0].alt_text, "alt of a");
+}
