@@ -68,7 +68,7 @@ test("a scheduled post is edited and approved again: the time stays, the edited 
   await page.getByLabel("Caption", { exact: true }).fill(caption);
   const button = page.locator("#approve");
   await page.waitForFunction(() => document.getElementById("approve").textContent.startsWith("Save and schedule for"));
-  assert.equal(await button.textContent(), `Save and schedule for ${tokyo(approved.at)}`);
+  assert.equal(await button.textContent(), `Save and schedule for ${tokyo(approved.at, { year: undefined, timeZoneName: "short" })}`);
   const phone = await open(AIKO, PHONE);
   await phone.goto(`${review.url}/review/${id}`);
   await screenshot(phone, "day-edit-again-phone");
@@ -78,7 +78,8 @@ test("a scheduled post is edited and approved again: the time stays, the edited 
   const row = await review.row(id);
   assert.equal(row.status, "approved");
   assert.equal(row.approved_caption, caption);
-  assert.equal(row.approved_revision, row.revision, "the approval is of the edited revision");
+  const edit = await review.db.prepare("SELECT revision FROM review_comments WHERE draft_id = ?1 AND decision = 'edit'").bind(id).first();
+  assert.equal(row.approved_revision, edit.revision + 1, "the approval is not of the edited revision");
   assert.equal(row.scheduled_at, rfc3339(approved.at));
   assert.equal(row.approved_by, "Aiko");
   assert.deepEqual(await comments(id), ["Ben approve", "Aiko withdraw", "Aiko edit", "Aiko approve"]);
@@ -293,7 +294,11 @@ test("a tab left open on a post approved for later asks at most 160 times in 24 
   page.on("requestfailed", done);
   await page.goto(`${review.url}/review/${approved.draftId}`);
   const start = await page.evaluate(() => Date.now());
-  // A day of the page's time, a minute at a time, each look answered before going on.
+  // The first look comes at once.
+  await page.clock.runFor(3000);
+  await review.eventually(() => pending === 0, { what: "the first look's answer", timeoutMs: 5000, intervalMs: 5 });
+  assert.equal(polls.length, 1, "no look in the first 3 s");
+  // Then a day of the page's time, a minute at a time, each look answered before going on.
   for (let minute = 0; minute < 24 * 60; minute += 1) {
     await page.clock.runFor(60_000);
     await review.eventually(() => pending === 0, { what: "the poll's answer", timeoutMs: 5000, intervalMs: 5 });
@@ -301,7 +306,6 @@ test("a tab left open on a post approved for later asks at most 160 times in 24 
   const times = (await Promise.all(polls)).map((at) => (at - start) / 1000);
   const gaps = times.map((at, i) => at - (i === 0 ? 0 : times[i - 1]));
   t.diagnostic(`${times.length} looks in 24 hours; the first at ${times[0]} s, the longest gap ${Math.max(...gaps)} s`);
-  assert.ok(times[0] <= 60, `the first look came after ${times[0]} s`);
   assert.ok(times.length >= 100, `only ${times.length} looks: the page stopped looking`);
   assert.ok(times.length <= 160, `${times.length} looks in 24 hours`);
   assert.ok(Math.max(...gaps) <= 660, `a gap of ${Math.max(...gaps)} s`);

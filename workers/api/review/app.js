@@ -481,11 +481,12 @@
   }
 
   // The approve button says what it will do: save first, and publish now or at the time.
+  const buttonTime = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" });
   const approveButton = $("#approve");
   function nameApproval() {
     if (!approveButton) return;
     const when = $("#schedule").value;
-    const at = when && !Number.isNaN(new Date(when).getTime()) ? `Schedule for ${localTime.format(new Date(when))}` : "Approve";
+    const at = when && !Number.isNaN(new Date(when).getTime()) ? `Schedule for ${buttonTime.format(new Date(when))}` : "Approve";
     approveButton.textContent = unsavedEdits() ? `Save and ${at[0].toLowerCase()}${at.slice(1)}` : at;
   }
   $("#schedule")?.addEventListener("input", nameApproval);
