@@ -474,7 +474,7 @@ test("edit with Japanese text and emoji: counts as Instagram counts, preview wit
   assert.equal(await page.getByLabel("Caption", { exact: true }).inputValue(), caption);
   assert.equal(await page.getByLabel(/^Hashtags/).inputValue(), "#秋 #カフェ");
   assert.equal(await page.locator("#caption-count").textContent(), "27 / 2,200 characters with hashtags · 0 / 20 mentions");
-  assert.ok((await page.locator("#diff ins").allTextContents()).includes("かぼちゃのスープ"));
+  assert.ok((await page.locator("#diff ins").allTextContents()).join("").includes("かぼちゃのスープ"));
   assert.match(await page.locator("#history").textContent(), new RegExp(`Aiko\\s+edited the text \\(revision ${draft.revision}\\)`));
   await screenshot(page, "draft-desktop");
 
@@ -736,10 +736,10 @@ test("comments are added to the history with the reviewer's name", async () => {
   await page.getByLabel("Add a comment").fill("Could we mention the opening hours?\nThanks");
   await page.getByRole("button", { name: "Comment", exact: true }).click();
   await page.locator("#history blockquote").waitFor();
-  assert.match(await page.locator("#history li").last().textContent(), /Ben\s+commented on revision \d+Could we mention the opening hours\?\nThanks/);
+  assert.match(await page.locator("#history li").last().textContent(), /Ben\s+commented \(revision \d+\)Could we mention the opening hours\?\nThanks/);
   // Kept after a reload, from D1.
   await page.reload();
-  assert.match(await page.locator("#history li").first().textContent(), /Ben\s+commented on revision \d+Could we mention the opening hours\?\nThanks/);
+  assert.match(await page.locator("#history li").first().textContent(), /Ben\s+commented \(revision \d+\)Could we mention the opening hours\?\nThanks/);
 });
 
 test("invisible characters are shown before saving, as the server's rule names them; emoji sequences and flags are not", async () => {
@@ -1099,7 +1099,7 @@ test("a post live with its media id unknown says so; a post on its way says why 
   await screenshot(page, "published-media-unknown");
   await page.goto(`${review.url}/review/${waiting}`);
   assert.equal(await page.locator(".notice.failed").count(), 0, "a waiting post shown as failed");
-  assert.match(await page.locator(".notice.waiting").textContent(), /^Waiting: the container 1789 is being processed/);
+  assert.match(await page.locator(".notice.waiting").textContent(), /^Publishing: The container 1789 is being processed/);
 });
 
 // ---------------------------------------------------------------------------------------------
