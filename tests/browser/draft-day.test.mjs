@@ -142,6 +142,8 @@ test("a failed draft's text is edited and published once", async () => {
   assert.equal(posts[0].permalink, row.permalink);
   assert.deepEqual(await comments(id), ["Aiko approve", "Aiko withdraw", "Aiko edit", "Aiko approve"]);
   assert.match(await page.locator("#history").textContent(), /Instagram published it/);
+  // The simulator's post is not passed off as a real Instagram link.
+  assert.equal(await page.locator(".notice.published strong").textContent(), "Published on the local Graph API simulator, not on Instagram:");
   assert.doesNotMatch(await page.locator("#history").textContent(), /claim ok|container ok/);
   await screenshot(page, "day-failed-corrected-desktop");
 });

@@ -92,7 +92,11 @@ fn heading(row: &DraftRow, account: &str) -> Markup {
         }
         @if let Some(link) = &row.permalink {
             div class="notice published" {
-                strong { "Published:" } " "
+                @if on_instagram(link) {
+                    strong { "Published:" } " "
+                } @else {
+                    strong { "Published on the local Graph API simulator, not on Instagram:" } " "
+                }
                 a href=(link) rel="noopener noreferrer" target="_blank" { (link) }
             }
         } @else if status == Status::Published && row.media_id.is_none() {
@@ -102,6 +106,16 @@ fn heading(row: &DraftRow, account: &str) -> Markup {
             }
         }
     }
+}
+
+/// Whether a permalink is Instagram's own (`https://www.instagram.com/...`); the local
+/// simulator's are on a host of its own, so the page does not pass them off as real posts.
+fn on_instagram(link: &str) -> bool {
+    let host = link
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or("");
+    matches!(host, "www.instagram.com" | "instagram.com")
 }
 
 /// What the post was written from: the brief, keywords and tone of the request, and the
@@ -410,6 +424,20 @@ pub(super) fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<Markup
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_instagram_permalinks_read_as_instagram() {
+        assert!(on_instagram("https://www.instagram.com/p/C3xYz/"));
+        assert!(on_instagram("https://instagram.com/p/C3xYz/"));
+        for other in [
+            "https://graph-simulator.invalid/p/C3xYz/",
+            "http://www.instagram.com/p/C3xYz/",
+            "https://www.instagram.com.example/p/x/",
+            "https://evil.example/www.instagram.com/",
+        ] {
+            assert!(!on_instagram(other), "{other}");
+        }
+    }
 
     #[test]
     fn history_escapes_and_orders() {
