@@ -611,9 +611,11 @@
   function showAttempt(d) {
     const box = $("#attempt");
     if (!box) return;
-    box.hidden = !(onItsWay(d) && d.lastError);
+    box.hidden = !(onItsWay(d) && (d.lastError || d.publishHold));
     if (box.hidden) return;
-    let text = localized(d.lastError);
+    // A post held back by the publishing quota says why and when it is expected to go.
+    const hold = d.publishHold ? `${d.publishHold.reason}${d.publishHold.expectedAt ? `; expected to go at ${local(d.publishHold.expectedAt)}` : ""}.` : "";
+    let text = [localized(d.lastError ?? ""), localized(hold)].filter(Boolean).join(" ");
     const next = d.nextTryAt ? `next try at ${shortTime.format(new Date(d.nextTryAt))}` : "";
     text = text.replace(/;? ?the next follows in \d+ s$/u, next ? `; ${next}` : "");
     if (d.status === "publishing") text += " Trying again now.";
@@ -621,7 +623,7 @@
     $("#status").textContent = d.status;
     $("#status").className = `badge ${d.status}`;
     const settled = $("#settled");
-    if (settled) settled.textContent = "Approved; publishing is being retried (the attempts are shown above). This page updates by itself.";
+    if (settled && d.lastError) settled.textContent = "Approved; publishing is being retried (the attempts are shown above). This page updates by itself.";
   }
   showAttempt(draft);
 
