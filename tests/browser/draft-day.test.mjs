@@ -312,3 +312,22 @@ test("a tab left open on a post approved for later asks at most 160 times in 24 
   assert.ok(times.length <= 160, `${times.length} looks in 24 hours`);
   assert.ok(Math.max(...gaps) <= 660, `a gap of ${Math.max(...gaps)} s`);
 });
+
+test("a post held back by the quota says why and when, in the reader's zone", async () => {
+  const id = await review.insertDraft({ caption: `Held ${randomText()}` });
+  const { image_key: key, revision } = await review.makeImage(id);
+  const until = new Date(Math.ceil((Date.now() + 3 * 3600e3) / 60e3) * 60e3);
+  await review.db
+    .prepare(
+      `UPDATE drafts SET status = 'approved', approved_revision = ?2, approved_caption = caption, approved_hashtags = hashtags,
+         approved_alt_text = alt_text, approved_image_key = ?3, approved_by = 'Aiko', approved_at = ?4,
+         publish_hold = 'the publishing quota is used up', publish_hold_until = ?5 WHERE id = ?1`,
+    )
+    .bind(id, revision, key, rfc3339(new Date()), rfc3339(until))
+    .run();
+  const page = await open(AIKO);
+  await page.goto(`${review.url}/review/${id}`);
+  await page.locator("#attempt").waitFor();
+  assert.equal(await page.locator("#attempt-text").textContent(), `The publishing quota is used up; expected to go at ${tokyo(until)}.`);
+  assert.doesNotMatch(await page.locator("#decide").textContent(), /being retried/);
+});
