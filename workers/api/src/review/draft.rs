@@ -394,11 +394,11 @@ pub(super) fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<Markup
         };
         let attempt = step["attempt"].to_string();
         let said = match (name.as_str(), outcome.as_str()) {
-            ("publish", "ok") => format!("Instagram published it (attempt {attempt})."),
+            ("publish", "ok") => format!("Instagram published it (attempt {attempt})"),
             ("reconcile", "ok") => {
-                "Instagram had published it already: found live, not posted again.".to_owned()
+                "Instagram had published it already: found live, not posted again".to_owned()
             }
-            ("give_up", _) => format!("Publishing gave up after attempt {attempt}."),
+            ("give_up", _) => format!("Publishing gave up after attempt {attempt}"),
             (_, "retry" | "failed") => format!("Attempt {attempt} failed"),
             _ => continue,
         };
@@ -411,6 +411,8 @@ pub(super) fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<Markup
                     span class="detail" { (s(step, "message")) }
                 } @else if outcome != "ok" && name != "give_up" {
                     ": " span class="detail" { (s(step, "message")) }
+                } @else {
+                    "."
                 }
             }
         };
