@@ -474,8 +474,8 @@ test("edit with Japanese text and emoji: counts as Instagram counts, preview wit
   assert.equal(await page.getByLabel("Caption", { exact: true }).inputValue(), caption);
   assert.equal(await page.getByLabel(/^Hashtags/).inputValue(), "#秋 #カフェ");
   assert.equal(await page.locator("#caption-count").textContent(), "27 / 2,200 characters with hashtags · 0 / 20 mentions");
-  assert.ok((await page.locator("#diff ins").allTextContents()).includes("かぼちゃのスープ"));
-  assert.match(await page.locator("#history").textContent(), new RegExp(`Aiko\\s+edited the text of revision ${draft.revision}`));
+  assert.ok((await page.locator("#diff ins").allTextContents()).join("").includes("かぼちゃのスープ"));
+  assert.match(await page.locator("#history").textContent(), new RegExp(`Aiko\\s+edited the text \\(revision ${draft.revision}\\)`));
   await screenshot(page, "draft-desktop");
 
   const phone = await open(AIKO, PHONE);
@@ -525,9 +525,8 @@ test("approve: the page follows the draft to published, with the permalink; Inst
   await page.goto(`${review.url}/review/${id}`);
   const caption = `新メニューのお知らせ ${randomText()}\nかぼちゃのスープ、始めました🎃 @our_cafe`;
   await fillText(page, { caption, hashtags: "#秋 #カフェ #soup" });
-  // Approving unsaved changes is refused by the page itself.
-  await page.getByRole("button", { name: "Approve" }).click();
-  assert.match(await page.locator("#decide-status").textContent(), /Save your changes first/);
+  // With unsaved changes the one button saves first, and says so.
+  await page.locator("#approve").filter({ hasText: /^Save and approve$/ }).waitFor();
   assert.equal(publishMessages(id).length, 0);
   await save(page);
 
@@ -557,8 +556,8 @@ test("approve: the page follows the draft to published, with the permalink; Inst
   assert.equal(await page.getByLabel("Caption", { exact: true }).isDisabled(), true);
   assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 0);
   const history = await page.locator("#history").textContent();
-  assert.match(history, /Aiko\s+approved revision \d+Lovely, ship it/);
-  assert.match(history, /Publish attempt 1: publish ok/);
+  assert.match(history, /Aiko\s+approved the text after editing it \(revision \d+\)Lovely, ship it/);
+  assert.match(history, /Instagram published it \(attempt 1\)/);
   await screenshot(page, "draft-published");
 });
 
@@ -600,7 +599,7 @@ test("approve with a time: typed in the reviewer's zone, stored in UTC, shown wi
         .map((p) => [p.type, p.value]),
     );
     await page.getByLabel(/^Publish at/).fill(`${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`);
-    await page.getByRole("button", { name: "Approve" }).click();
+    await page.getByRole("button", { name: /^Schedule for / }).click();
     await page.locator("#status").filter({ hasText: "approved" }).waitFor();
     const row = await review.row(id);
     assert.equal(row.scheduled_at, rfc3339(at), timezoneId);
@@ -737,10 +736,10 @@ test("comments are added to the history with the reviewer's name", async () => {
   await page.getByLabel("Add a comment").fill("Could we mention the opening hours?\nThanks");
   await page.getByRole("button", { name: "Comment", exact: true }).click();
   await page.locator("#history blockquote").waitFor();
-  assert.match(await page.locator("#history li").last().textContent(), /Ben\s+commented on revision \d+Could we mention the opening hours\?\nThanks/);
+  assert.match(await page.locator("#history li").last().textContent(), /Ben\s+commented \(revision \d+\)Could we mention the opening hours\?\nThanks/);
   // Kept after a reload, from D1.
   await page.reload();
-  assert.match(await page.locator("#history li").first().textContent(), /Ben\s+commented on revision \d+Could we mention the opening hours\?\nThanks/);
+  assert.match(await page.locator("#history li").first().textContent(), /Ben\s+commented \(revision \d+\)Could we mention the opening hours\?\nThanks/);
 });
 
 test("invisible characters are shown before saving, as the server's rule names them; emoji sequences and flags are not", async () => {
@@ -1100,16 +1099,16 @@ test("a post live with its media id unknown says so; a post on its way says why 
   await screenshot(page, "published-media-unknown");
   await page.goto(`${review.url}/review/${waiting}`);
   assert.equal(await page.locator(".notice.failed").count(), 0, "a waiting post shown as failed");
-  assert.match(await page.locator(".notice.waiting").textContent(), /^Waiting: the container 1789 is being processed/);
+  assert.match(await page.locator(".notice.waiting").textContent(), /^Publishing: The container 1789 is being processed/);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Taking an approval back, signing out everywhere, and polling that backs off
 
 /** A draft approved by Ben's script (his own token) for a time hours ahead: nothing queued yet. */
-async function approvedForLater() {
+async function approvedForLater(hours = 5) {
   const draft = await review.generate();
-  const later = new Date(Math.ceil((Date.now() + 5 * 3600e3) / 60e3) * 60e3);
+  const later = new Date(Math.ceil((Date.now() + hours * 3600e3) / 60e3) * 60e3);
   const approved = await review.request("POST", `/api/v1/drafts/${draft.draftId}/approve`, {
     body: { revision: draft.revision, scheduledAt: rfc3339(later) },
     token: BEN.token,
@@ -1135,7 +1134,8 @@ test("an approved post is withdrawn on the page: back under review, nothing publ
 
   await page.getByLabel("Why withdraw (optional)").fill("The offer changed");
   await Promise.all([page.waitForEvent("load"), withdraw.click()]);
-  await page.getByRole("button", { name: "Approve" }).waitFor();
+  // Back under review, the time it had filled in: approving again schedules it.
+  await page.getByRole("button", { name: /^Schedule for / }).waitFor();
   assert.equal(await page.locator("#status").textContent(), "draft");
   const row = await review.row(id);
   assert.equal(row.status, "draft");
@@ -1144,7 +1144,7 @@ test("an approved post is withdrawn on the page: back under review, nothing publ
     (await comments(id)).map((c) => `${c.reviewer} ${c.decision} ${c.comment}`),
     ["Ben approve ", "Aiko withdraw The offer changed"],
   );
-  assert.match(await page.locator("#history").textContent(), /Aiko\s+withdrew the approval of revision/);
+  assert.match(await page.locator("#history").textContent(), /Aiko\s+took the approval back to correct it/);
   assert.equal(publishMessages(id).length, 0);
 });
 
@@ -1173,8 +1173,8 @@ test("sign out everywhere ends the reviewer's sessions in every browser", async 
   assert.equal(new URL(ben.url()).pathname, "/review", "another reviewer was signed out");
 });
 
-test("a draft page waiting for a post to go out polls less and less often, at least once a minute", async (t) => {
-  const approved = await approvedForLater();
+test("a draft page waiting for a post due within ten minutes polls less and less often, at least once a minute", async (t) => {
+  const approved = await approvedForLater(8 / 60);
   const context = await pages.newContext(browser, DESKTOP);
   const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
   await context.addCookies([sessionCookieFor(name, value)]);

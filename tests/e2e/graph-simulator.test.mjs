@@ -228,7 +228,7 @@ test("happy path: container, status, publish, permalink, publishing limit, media
 
   const permalink = await ig.permalink(mediaId);
   assert.equal(permalink.status, 200);
-  assert.match(permalink.json.permalink, /^https:\/\/www\.instagram\.com\/p\/[A-Za-z0-9_-]{11}\/$/);
+  assert.match(permalink.json.permalink, /^https:\/\/graph-simulator\.invalid\/p\/[A-Za-z0-9_-]{11}\/$/);
   assert.equal(permalink.json.id, mediaId);
 
   const limit = await ig.limit();

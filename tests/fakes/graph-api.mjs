@@ -288,7 +288,8 @@ const meta = {
  * - `containerTtlMs` (24 h): an unpublished container is EXPIRED after this
  * - `imageFetchTimeoutMs` (10000): a slower image download fails as Meta's does
  * - `limits`: overrides of DEFAULT_LIMITS
- * - `permalinkBase` ("https://www.instagram.com/p/")
+ * - `permalinkBase` ("https://graph-simulator.invalid/p/": a host that is never real, so a
+ *   simulated post's link is not taken for Instagram's)
  * - `log`: a function given one line per call (method, path, operation, outcome; never a token)
  * - `persistPath`: a JSON file that keeps the accounts and tokens across restarts (for
  *   `scripts/dev`, whose D1 keeps the tokens it was given); none by default
@@ -312,7 +313,7 @@ export async function startGraphSimulator(options = {}) {
     quotaDurationSeconds: options.quotaDurationSeconds ?? 86400,
     containerTtlMs: options.containerTtlMs ?? DAY_MS,
     imageFetchTimeoutMs: options.imageFetchTimeoutMs ?? 10_000,
-    permalinkBase: options.permalinkBase ?? "https://www.instagram.com/p/",
+    permalinkBase: options.permalinkBase ?? "https://graph-simulator.invalid/p/",
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     shortLivedSeconds: options.shortLivedSeconds ?? 3600,
     longLivedSeconds: options.longLivedSeconds ?? 5_184_000,

@@ -104,7 +104,9 @@ pub enum Event {
     Edit,
     /// A person approves the draft as it is now (its text and its ready image).
     Approve,
-    /// A person takes an approval back before it was published.
+    /// A person takes an approval back before it was published, to correct the post: an
+    /// approved post not yet sent, or a failed one (its text to be edited and approved
+    /// again). The write checks that no `media_publish` may have gone out for it.
     Withdraw,
     /// A publish consumer claims the draft with a lease; only one claim can win. A draft
     /// left `publishing` by a consumer that died is claimed again once its lease lapsed (the
@@ -319,7 +321,7 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
             to.status = S::Approved;
         }
         E::Withdraw => {
-            if from.status != S::Approved {
+            if !matches!(from.status, S::Approved | S::Failed) {
                 return Err(wrong_status);
             }
             to.status = S::Draft;

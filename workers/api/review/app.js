@@ -20,6 +20,31 @@
     }
   }
 
+  // An image that cannot be loaded (removed, or never stored) shows a plain placeholder, not
+  // the browser's broken-image sign with its alt text.
+  function missing(image) {
+    if (image.dataset.missing) return;
+    image.dataset.missing = "1";
+    image.hidden = true;
+    const placeholder = document.createElement("span");
+    placeholder.className = "no-image";
+    placeholder.setAttribute("role", "img");
+    placeholder.setAttribute("aria-label", "No image");
+    placeholder.textContent = "No image";
+    image.after(placeholder);
+  }
+  for (const image of document.querySelectorAll("main img")) {
+    if (image.complete && image.naturalWidth === 0 && image.src) missing(image);
+    else image.addEventListener("error", () => missing(image));
+  }
+
+  // Any RFC 3339 time in a message (an error, a hold) read in the viewer's zone.
+  const local = (iso) => localTime.format(new Date(iso));
+  const localized = (text) =>
+    String(text).replace(/\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)/gu, (iso) =>
+      Number.isNaN(new Date(iso).getTime()) ? iso : local(iso),
+    );
+
   const dataElement = document.getElementById("draft-data");
   if (!dataElement) return;
   const data = JSON.parse(dataElement.textContent);
@@ -139,45 +164,72 @@
     $("#preview-image").alt = alt;
   }
 
-  // What the person changed: words removed and added since the writer's text. Words are
-  // compared, not spaces; a line break is a word of its own; runs are shown together.
-  function words(text) {
-    return text.match(/\n|[^\s]+/gu) ?? [];
-  }
+  // What the person changed since the writer's text, split into the language's words
+  // (Intl.Segmenter: Japanese and other scripts without spaces too). Each changed stretch is
+  // shown whole, the old run then the new one, never word by word interleaved.
+  const segmenter = new Intl.Segmenter(draft.language || undefined, { granularity: "word" });
+  const tokens = (text) => Array.from(segmenter.segment(text), (part) => part.segment);
 
-  function diffWords(before, after) {
-    const a = words(before);
-    const b = words(after);
-    const table = Array.from({ length: a.length + 1 }, () => new Uint16Array(b.length + 1));
-    for (let i = a.length - 1; i >= 0; i--) {
-      for (let j = b.length - 1; j >= 0; j--) {
-        table[i][j] = a[i] === b[j] ? table[i + 1][j + 1] + 1 : Math.max(table[i + 1][j], table[i][j + 1]);
+  function diffRuns(before, after) {
+    const a = tokens(before);
+    const b = tokens(after);
+    // The common start and end need no table.
+    let start = 0;
+    while (start < a.length && start < b.length && a[start] === b[start]) start++;
+    let end = 0;
+    while (end < a.length - start && end < b.length - start && a[a.length - 1 - end] === b[b.length - 1 - end]) end++;
+    const midA = a.slice(start, a.length - end);
+    const midB = b.slice(start, b.length - end);
+    const table = Array.from({ length: midA.length + 1 }, () => new Uint16Array(midB.length + 1));
+    for (let i = midA.length - 1; i >= 0; i--) {
+      for (let j = midB.length - 1; j >= 0; j--) {
+        table[i][j] = midA[i] === midB[j] ? table[i + 1][j + 1] + 1 : Math.max(table[i + 1][j], table[i][j + 1]);
       }
     }
     const parts = [];
-    const push = (kind, word) => {
-      const last = parts[parts.length - 1];
-      if (last && last.kind === kind) last.words.push(word);
-      else parts.push({ kind, words: [word] });
+    let change = null;
+    const same = (text) => {
+      // A space or mark alone between two changes belongs to the change: runs stay whole.
+      if (change && !/[\p{L}\p{N}]/u.test(text)) {
+        change.removed += text;
+        change.added += text;
+        change.glue += text;
+        return;
+      }
+      flush();
+      parts.push({ kind: "same", text });
     };
+    const flush = () => {
+      if (!change) return;
+      // Glue that ended the run goes back to the text both share.
+      const { removed, added, glue } = change;
+      change = null;
+      const tail = glue && removed.endsWith(glue) && added.endsWith(glue) ? glue : "";
+      parts.push({ kind: "change", removed: removed.slice(0, removed.length - tail.length), added: added.slice(0, added.length - tail.length) });
+      if (tail) parts.push({ kind: "same", text: tail });
+    };
+    const changed = (key, text) => {
+      change ??= { removed: "", added: "", glue: "" };
+      change[key] += text;
+      change.glue = "";
+    };
+    a.slice(0, start).forEach(same);
     let i = 0;
     let j = 0;
-    while (i < a.length || j < b.length) {
-      if (i < a.length && j < b.length && a[i] === b[j]) {
-        push("same", a[i]);
+    while (i < midA.length || j < midB.length) {
+      if (i < midA.length && j < midB.length && midA[i] === midB[j]) {
+        same(midA[i]);
         i++;
         j++;
-      } else if (i < a.length && (j === b.length || table[i + 1][j] >= table[i][j + 1])) {
-        push("removed", a[i++]);
+      } else if (i < midA.length && (j === midB.length || table[i + 1][j] >= table[i][j + 1])) {
+        changed("removed", midA[i++]);
       } else {
-        push("added", b[j++]);
+        changed("added", midB[j++]);
       }
     }
+    a.slice(a.length - end).forEach(same);
+    flush();
     return parts;
-  }
-
-  function joinWords(list) {
-    return list.join(" ").replace(/ ?\n ?/gu, "\n");
   }
 
   function updateDiff() {
@@ -189,23 +241,25 @@
     }
     const before = data.generated.instagramCaption + "\n\nAlt text: " + data.generated.altText;
     const after = instagramCaption() + "\n\nAlt text: " + current().altText.trim();
-    const parts = diffWords(before, after);
+    const parts = diffRuns(before, after);
     if (parts.every(({ kind }) => kind === "same")) {
       target.textContent = "No changes: this is the text as it was written.";
       return;
     }
-    parts.forEach(({ kind, words: run }, index) => {
-      if (index > 0) target.append(" ");
-      if (kind === "same") {
-        target.append(joinWords(run));
-        return;
+    for (const part of parts) {
+      if (part.kind === "same") {
+        target.append(part.text);
+        continue;
       }
-      // Marked in words too, not only by colour.
-      const element = document.createElement(kind === "added" ? "ins" : "del");
-      element.setAttribute("aria-label", `${kind === "added" ? "added" : "removed"}: ${joinWords(run)}`);
-      element.textContent = joinWords(run);
-      target.append(element);
-    });
+      // Marked in words too, not only by colour: the old run, then the new one.
+      for (const [tag, text, word] of [["del", part.removed, "removed"], ["ins", part.added, "added"]]) {
+        if (!text) continue;
+        const element = document.createElement(tag);
+        element.setAttribute("aria-label", `${word}: ${text}`);
+        element.textContent = text;
+        target.append(element);
+      }
+    }
   }
 
   if (fields.caption) showStanding();
@@ -306,12 +360,22 @@
     return a.caption === b.caption && a.altText === b.altText && a.hashtags.join(" ") === b.hashtags.join(" ");
   }
 
+  // Who made the draft's latest decision, from its history: the same reviewer in another tab
+  // is named as such.
+  async function changedBy() {
+    const { status, json } = await call("GET", `/api/v1/drafts/${id}/history`);
+    const last = status === 200 ? json.comments.filter((c) => c.decision !== "comment").at(-1) : null;
+    if (!last) return "Someone else";
+    return last.reviewer === data.reviewer ? `You (${last.reviewer}) in another tab or window,` : last.reviewer;
+  }
+
   // Someone else saved first: show their text, keep this person's in the form.
-  function showConflict(newer) {
+  async function showConflict(newer) {
     const box = $("#conflict");
     box.replaceChildren();
     const title = document.createElement("strong");
-    title.textContent = `Someone else changed this draft (now revision ${newer.revision}). Your text is kept in the form; saving again replaces theirs.`;
+    const who = await changedBy();
+    title.textContent = `${who} changed this draft (now revision ${newer.revision}). Your text is kept in the form; saving again replaces theirs.`;
     const theirs = document.createElement("pre");
     theirs.textContent = (newer.instagramCaption ?? newer.caption) + "\n\nAlt text: " + newer.altText;
     const take = document.createElement("button");
@@ -358,24 +422,33 @@
     }
   }
 
-  const editForm = $("#edit-form");
-  editForm?.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    say("#save-status", "Saving…");
+  // Saves the text in the form; answers whether it was saved.
+  async function saveText(statusSelector) {
+    say(statusSelector, "Saving…");
     const { status, json } = await call("PATCH", `/api/v1/drafts/${id}`, { revision, ...current() });
     if (status === 200) {
       $("#conflict").hidden = true;
       showProblems([]);
       adopt(json, true);
-      say("#save-status", `Saved as revision ${json.revision}.`, "ok");
-    } else if (status === 409 && json?.error?.code === "revision_conflict") {
-      showConflict(json.error.current);
-      say("#save-status", "Not saved: the draft changed meanwhile.", "error");
-    } else if (status === 400) {
-      say("#save-status", showProblems(json?.error?.problems) || "Not saved: see the problems beside the fields.", "error");
-    } else {
-      say("#save-status", `Not saved: ${failure(status, json)}`, "error");
+      say(statusSelector, `Saved as revision ${json.revision}.`, "ok");
+      return true;
     }
+    if (status === 409 && json?.error?.code === "revision_conflict") {
+      showConflict(json.error.current);
+      say(statusSelector, "Not saved: the draft changed meanwhile.", "error");
+    } else if (status === 400) {
+      say(statusSelector, showProblems(json?.error?.problems) || "Not saved: see the problems beside the fields.", "error");
+    } else {
+      say(statusSelector, `Not saved: ${localized(failure(status, json))}`, "error");
+    }
+    return false;
+  }
+
+  const editForm = $("#edit-form");
+  editForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await saveText("#save-status");
+    nameApproval();
   });
 
   // A time from the datetime-local field, with the reader's UTC offset spelled out.
@@ -387,18 +460,53 @@
     return `${value.length === 16 ? `${value}:00` : value}${sign}${pad(minutes / 60)}:${pad(minutes % 60)}`;
   }
 
+  // The value a datetime-local field shows for an RFC 3339 time, in the reader's zone.
+  function fieldValue(iso) {
+    const at = new Date(iso);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  }
+
+  // A typed time that has passed is refused here, in the reader's own zone.
+  function passed(value) {
+    const at = new Date(value);
+    return at.getTime() <= Date.now() ? `${localTime.format(at)} has passed: choose a later time, or leave it empty to publish now.` : "";
+  }
+
   if ($("#zone")) $("#zone").textContent = `In your time zone: ${zone}.`;
+  // The time the post has (or had before it came back to review) is filled in.
+  for (const field of [$("#schedule"), $("#new-schedule")]) {
+    const at = field?.dataset.at;
+    if (at && new Date(at).getTime() > Date.now()) field.value = fieldValue(at);
+  }
+
+  // The approve button says what it will do: save first, and publish now or at the time.
+  const buttonTime = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" });
+  const approveButton = $("#approve");
+  function nameApproval() {
+    if (!approveButton) return;
+    const when = $("#schedule").value;
+    const at = when && !Number.isNaN(new Date(when).getTime()) ? `Schedule for ${buttonTime.format(new Date(when))}` : "Approve";
+    approveButton.textContent = unsavedEdits() ? `Save and ${at[0].toLowerCase()}${at.slice(1)}` : at;
+  }
+  $("#schedule")?.addEventListener("input", nameApproval);
+  for (const field of Object.values(fields)) field?.addEventListener("input", nameApproval);
+  nameApproval();
 
   $("#approve-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!sameText(current(), base)) {
-      say("#decide-status", "Save your changes first: approval publishes the saved text.", "error");
+    const when = $("#schedule").value;
+    const late = when ? passed(when) : "";
+    say("#schedule-problem", late);
+    if (late) {
+      say("#decide-status", `Not approved: ${late}`, "error");
       return;
     }
+    // Save and approve: the text is saved first, and the saved revision is approved.
+    if (unsavedEdits() && !(await saveText("#decide-status"))) return;
     const body = { revision };
     const comment = $("#approve-comment").value.trim();
     if (comment) body.comment = comment;
-    const when = $("#schedule").value;
     if (when) body.scheduledAt = withOffset(when);
     say("#decide-status", "Approving…");
     const { status, json } = await call("POST", `/api/v1/drafts/${id}/approve`, body);
@@ -410,8 +518,8 @@
     } else {
       const problems = json?.error?.problems ?? [];
       const schedule = problems.find((p) => p.path === "scheduledAt");
-      say("#schedule-problem", schedule ? schedule.reason : "");
-      say("#decide-status", `Not approved: ${problems.map((p) => `${p.path}: ${p.reason}`).join(" ") || failure(status, json)}`, "error");
+      say("#schedule-problem", schedule ? localized(schedule.reason) : "");
+      say("#decide-status", `Not approved: ${localized(problems.map((p) => `${p.path}: ${p.reason}`).join(" ") || failure(status, json))}`, "error");
     }
   });
 
@@ -425,7 +533,7 @@
     if (status === 200) {
       location.reload();
     } else {
-      say("#decide-status", failure(status, json), "error");
+      say("#decide-status", localized(failure(status, json)), "error");
     }
   }
 
@@ -438,24 +546,34 @@
       return;
     }
     const schedule = json?.error?.problems?.find((p) => p.path === "scheduledAt");
-    say("#schedule-problem", schedule ? schedule.reason : "");
-    say("#decide-status", `Not changed: ${schedule?.reason ?? failure(status, json)}`, "error");
+    say("#schedule-problem", schedule ? localized(schedule.reason) : "");
+    say("#decide-status", `Not changed: ${localized(schedule?.reason ?? failure(status, json))}`, "error");
   }
   $("#schedule-form")?.addEventListener("submit", (event) => {
     event.preventDefault();
     const when = $("#new-schedule").value;
-    if (!when) {
-      say("#schedule-problem", "Choose the new time, or publish now.");
-      return;
-    }
+    const late = when ? passed(when) : "Choose the new time, or publish now.";
+    say("#schedule-problem", late);
+    if (late) return;
     reschedule(withOffset(when));
   });
   $("#publish-now")?.addEventListener("click", () => reschedule(null));
 
   $("#reapprove")?.addEventListener("click", () => act(`/api/v1/drafts/${id}/reapprove`, {}, "Approving again…"));
-  $("#regenerate")?.addEventListener("click", () =>
-    act(`/api/v1/drafts/${id}/regenerate`, { text: $("#regen-text").checked, image: $("#regen-image").checked }, "Regenerating…"),
+  // Correcting an approved or failed post: its approval is taken back and the editor opens;
+  // approving again starts from the edited revision.
+  $("#edit-again")?.addEventListener("click", () =>
+    act(`/api/v1/drafts/${id}/withdraw`, {}, "Taking the approval back to edit…"),
   );
+  $("#regenerate")?.addEventListener("click", () => {
+    const text = $("#regen-text").checked;
+    const image = $("#regen-image").checked;
+    if (!text && !image) {
+      say("#decide-status", "Tick New text, New image, or both.", "error");
+      return;
+    }
+    act(`/api/v1/drafts/${id}/regenerate`, { text, image }, "Regenerating…");
+  });
   $("#new-image")?.addEventListener("click", () => act(`/api/v1/drafts/${id}/regenerate`, { image: true }, "Asking for a new image…"));
   $("#discard")?.addEventListener("click", () => {
     if (confirm("Discard this draft for good?")) act(`/api/v1/drafts/${id}/discard`, {}, "Discarding…");
@@ -476,7 +594,7 @@
     who.textContent = json.reviewer;
     const quote = document.createElement("blockquote");
     quote.textContent = json.comment;
-    entry.append(`${localTime.format(new Date())} `, who, ` commented on revision ${json.revision}`, quote);
+    entry.append(`${localTime.format(new Date())} `, who, ` commented (revision ${json.revision})`, quote);
     $("#history").append(entry);
     $("#comment").value = "";
   });
@@ -486,35 +604,78 @@
     act(`/api/v1/drafts/${id}/withdraw`, comment ? { comment } : {}, "Withdrawing the approval…");
   });
 
+  // Publishing as it happens: the attempt that failed and when the next follows, in the
+  // reader's zone ("attempt 3 of 5 failed: ...; next try at 14:25").
+  const shortTime = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", second: "2-digit" });
+  const onItsWay = (d) => ["approved", "publishing"].includes(d.status);
+  function showAttempt(d) {
+    const box = $("#attempt");
+    if (!box) return;
+    box.hidden = !(onItsWay(d) && (d.lastError || d.publishHold));
+    if (box.hidden) return;
+    // A post held back by the publishing quota says why and when it is expected to go.
+    const hold = d.publishHold ? `${d.publishHold.reason}${d.publishHold.expectedAt ? `; expected to go at ${local(d.publishHold.expectedAt)}` : ""}.` : "";
+    let text = [localized(d.lastError ?? ""), localized(hold)].filter(Boolean).join(" ");
+    const next = d.nextTryAt ? `next try at ${shortTime.format(new Date(d.nextTryAt))}` : "";
+    text = text.replace(/;? ?the next follows in \d+ s$/u, next ? `; ${next}` : "");
+    if (d.status === "publishing") text += " Trying again now.";
+    $("#attempt-text").textContent = text.charAt(0).toUpperCase() + text.slice(1);
+    $("#status").textContent = d.status;
+    $("#status").className = `badge ${d.status}`;
+    const settled = $("#settled");
+    if (settled && d.lastError) settled.textContent = "Approved; publishing is being retried (the attempts are shown above). This page updates by itself.";
+  }
+  showAttempt(draft);
+
   // Work that finishes elsewhere (the image, publishing) shows up without a reload. The page
-  // looks every 2 s at first and half as often again after each look that finds nothing
-  // new, but at least once a minute: a post approved for next week is not asked about every
-  // 2 s for days.
+  // looks 2 s after loading and half as often again after each look that finds nothing new:
+  // at least once a minute while something is expected soon (an image being made, a post
+  // due or being published), at least every 10 minutes while a post waits for a time more
+  // than 10 minutes ahead. A tab left open for a day on a post approved for later looks at
+  // most 160 times (the browser tests count it), not 1,440. Coming back to a hidden tab
+  // looks at once.
   const POLL_FIRST_MS = 2000;
-  const POLL_MAX_MS = 60000;
+  const POLL_SOON_MS = 60000;
+  const POLL_LATER_MS = 600000;
   let pollDelay = POLL_FIRST_MS;
-  const waiting = () =>
-    ["pending", "generating"].includes(draft.image.status) || ["approved", "publishing"].includes(draft.status);
+  let pollTimer = null;
+  const waiting = () => ["pending", "generating"].includes(draft.image.status) || onItsWay(draft);
+  const pollCap = () => {
+    const far = draft.status === "approved" && !draft.nextTryAt && !draft.publishHold && draft.scheduledAt;
+    return far && new Date(draft.scheduledAt).getTime() - Date.now() > POLL_LATER_MS ? POLL_LATER_MS : POLL_SOON_MS;
+  };
   async function poll() {
+    pollTimer = null;
     if (!waiting()) return;
     const { status, json } = await call("GET", `/api/v1/drafts/${id}`);
     let moved = false;
     if (status === 200) {
-      if (json.status !== draft.status) {
+      // Between attempts the post goes approved -> publishing -> approved: shown in place.
+      // Anything else (published, failed, back under review) reloads the page.
+      if (json.status !== draft.status && !(onItsWay(json) && onItsWay(draft))) {
         location.reload();
         return;
       }
       if (json.revision !== revision) {
         moved = true;
-        // Only the image moved: take the new revision silently. The text moved: say so.
+        // Only the image or publishing moved: take the new revision silently. The text
+        // moved: say so.
         if (sameText(textOf(json), base)) adopt(json, false);
         else showConflict(json);
       }
+      moved ||= json.status !== draft.status || json.lastError !== draft.lastError;
       draft = json;
       showImage(json);
+      showAttempt(json);
     }
-    pollDelay = moved ? POLL_FIRST_MS : Math.min(pollDelay * 1.5, POLL_MAX_MS);
-    setTimeout(poll, pollDelay);
+    pollDelay = moved ? POLL_FIRST_MS : Math.min(pollDelay * 1.5, pollCap());
+    pollTimer = setTimeout(poll, pollDelay);
   }
-  setTimeout(poll, POLL_FIRST_MS);
+  pollTimer = setTimeout(poll, POLL_FIRST_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || pollTimer === null) return;
+    clearTimeout(pollTimer);
+    pollDelay = POLL_FIRST_MS;
+    pollTimer = setTimeout(poll, 0);
+  });
 })();

@@ -9,7 +9,8 @@
 //! approves it again), so no draft waits in `approved` with no message.
 //!
 //! `.../withdraw` takes an approval back while no `media_publish` may have been called for
-//! it: the draft returns to review and nothing is published.
+//! it: the draft returns to review and nothing is published. So is a failed post corrected:
+//! back to review with its text, edited, and approved again from the edited revision.
 //!
 //! These are a named reviewer's acts (a session, or the reviewer's own token); the route
 //! table refuses the `API_TOKEN` before any of this runs.
@@ -247,8 +248,8 @@ pub async fn reschedule(
     .await
 }
 
-/// `POST /api/v1/drafts/{id}/withdraw {revision, comment?}`: an approved post goes back to
-/// review, its approval undone, as long as no `media_publish` may have been called for it
+/// `POST /api/v1/drafts/{id}/withdraw {revision, comment?}`: an approved (or failed) post
+/// goes back to review, its approval undone, as long as no `media_publish` may have been called for it
 /// (`Change::Withdraw` is conditional on no claim and no sent container). A publish message
 /// already queued finds a draft under review and publishes nothing.
 pub async fn withdraw(
@@ -295,18 +296,21 @@ pub async fn withdraw(
     )
 }
 
-/// Whether an approval can still be taken back: approved, and no publisher holds it or may
-/// have called `media_publish` for it.
+/// Whether an approval can still be taken back: approved or failed, and no publisher holds
+/// it or may have called `media_publish` for it (a failed post whose container may be live
+/// is published again with its approved text, which reads that container first).
 fn withdrawable(row: &DraftRow) -> Result<(), Refused> {
     match row.status() {
-        Status::Approved if row.publish_claim.is_none() && row.publish_sent_container.is_none() => {
+        Status::Approved | Status::Failed
+            if row.publish_claim.is_none() && row.publish_sent_container.is_none() =>
+        {
             Ok(())
         }
-        Status::Approved | Status::Publishing => Err(Refused::PublishingStarted),
+        Status::Approved | Status::Publishing | Status::Failed => Err(Refused::PublishingStarted),
         Status::Published => Err(Refused::Published),
         other => Err(Refused::Status(
             other,
-            "only an approved post can be withdrawn",
+            "only an approved or failed post can be withdrawn",
         )),
     }
 }

@@ -123,6 +123,10 @@ pub struct DraftView<'a> {
     approval: Option<ApprovalView<'a>>,
     last_error: Option<&'a str>,
     publish_hold: Option<HoldView<'a>>,
+    /// Attempts spent by the current approval, and when the queued message is due: with
+    /// `last_error`, what the review page shows of publishing as it happens.
+    publish_attempts: i64,
+    next_try_at: Option<&'a str>,
     created_at: &'a str,
     updated_at: &'a str,
 }
@@ -188,6 +192,8 @@ impl<'a> DraftView<'a> {
                 reason,
                 expected_at: row.publish_hold_until.as_deref(),
             }),
+            publish_attempts: row.publish_attempts,
+            next_try_at: row.publish_due_at.as_deref(),
             created_at: &row.created_at,
             updated_at: &row.updated_at,
         })

@@ -268,6 +268,26 @@ fn a_withdrawal_needs_nothing_sent() {
     assert_eq!(plan.sets("approved_caption"), Some(&Set::To(Value::Null)));
 }
 
+/// A failed post is corrected the same way: back to review with its text, on the same
+/// guards, so a container that may be live is never left behind by an edit.
+#[test]
+fn a_failed_post_goes_back_to_review_only_while_nothing_was_sent() {
+    let plan = plan(expected(Status::Failed), &Change::Withdraw, NOW).unwrap();
+    assert!(
+        plan.guards
+            .contains(&Guard::IsNull("publish_sent_container"))
+    );
+    assert!(plan.guards.contains(&Guard::IsNull("publish_claim")));
+    assert_eq!(plan.sets("status"), Some(&Set::To(text("draft"))));
+    assert_eq!(plan.sets("caption"), None, "the text stays for the edit");
+    for status in [Status::Publishing, Status::Published, Status::Discarded] {
+        assert!(
+            super::plan(expected(status), &Change::Withdraw, NOW).is_err(),
+            "{status}"
+        );
+    }
+}
+
 /// Window 10: a post found by a lookup is taken only if no other draft recorded it.
 #[test]
 fn a_found_post_belongs_to_one_draft() {
@@ -306,7 +326,12 @@ fn the_page_offers_exactly_the_legal_actions() {
     );
     assert_eq!(
         reviewer_actions(state(Status::Failed)),
-        [Event::Reapprove, Event::Regenerate, Event::Discard]
+        [
+            Event::Withdraw,
+            Event::Reapprove,
+            Event::Regenerate,
+            Event::Discard
+        ]
     );
     assert!(reviewer_actions(state(Status::Published)).is_empty());
     assert!(reviewer_actions(state(Status::Publishing)).is_empty());

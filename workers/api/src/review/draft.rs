@@ -43,6 +43,7 @@ pub async fn page(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<R
     let body = html! {
         (heading(&row, &account))
         div id="conflict" class="notice conflict" role="alert" hidden {}
+        (written_from(&row))
         div class="columns" {
             (preview(&row, &text, &account, image))
             (editor(&text, row.status() == Status::Draft))
@@ -65,14 +66,12 @@ pub async fn page(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<R
     page_response(200, layout("Draft", Some(&actor.name), body))
 }
 
-/// The title, who it is for, and what stands in its way or happened to it.
+/// The title, who it is for, and what stands in its way or happened to it: publishing as it
+/// happens (the attempt that failed and when the next follows, which `app.js` keeps live),
+/// why it failed, or where it is live. Never "on its way" beside "why it failed".
 fn heading(row: &DraftRow, account: &str) -> Markup {
     let status = row.status();
-    // On a draft still on its way, the reason is why it waits, not a failure.
-    let (class, label) = match status {
-        Status::Approved | Status::Publishing => ("waiting", "Waiting:"),
-        _ => ("failed", "Why it failed:"),
-    };
+    let on_its_way = matches!(status, Status::Approved | Status::Publishing);
     html! {
         p class="back" { a href="/review" { "← All drafts" } }
         h1 { "Draft " span class={ "badge " (row.status) } id="status" { (row.status) } }
@@ -82,12 +81,22 @@ fn heading(row: &DraftRow, account: &str) -> Markup {
             " · revision " span id="revision" { (row.revision) }
             " · written by " (row.provider)
         }
-        @if let Some(error) = &row.last_error {
-            div class={ "notice " (class) } role="status" { strong { (label) } " " (error) }
+        @if let (Some(at), true) = (&row.scheduled_at, on_its_way) {
+            p class="meta scheduled" id="scheduled" { "Scheduled for " (time(at)) }
+        }
+        div class="notice waiting" id="attempt" role="status" hidden[!on_its_way || row.last_error.is_none()] {
+            strong { "Publishing:" } " " span id="attempt-text" { (row.last_error.as_deref().unwrap_or("")) }
+        }
+        @if let (Some(error), false) = (&row.last_error, on_its_way) {
+            div class="notice failed" role="status" { strong { "Why it failed:" } " " (error) }
         }
         @if let Some(link) = &row.permalink {
             div class="notice published" {
-                strong { "Published:" } " "
+                @if on_instagram(link) {
+                    strong { "Published:" } " "
+                } @else {
+                    strong { "Published on the local Graph API simulator, not on Instagram:" } " "
+                }
                 a href=(link) rel="noopener noreferrer" target="_blank" { (link) }
             }
         } @else if status == Status::Published && row.media_id.is_none() {
@@ -96,8 +105,46 @@ fn heading(row: &DraftRow, account: &str) -> Markup {
                 " The post is live, but Instagram did not say which post it is (its media id is unknown), so there is no link: look for it on the account."
             }
         }
-        @if let Some(at) = &row.scheduled_at {
-            p class="meta" { "Scheduled for " (time(at)) }
+    }
+}
+
+/// Whether a permalink is Instagram's own (`https://www.instagram.com/...`); the local
+/// simulator's are on a host of its own, so the page does not pass them off as real posts.
+fn on_instagram(link: &str) -> bool {
+    let host = link
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or("");
+    matches!(host, "www.instagram.com" | "instagram.com")
+}
+
+/// What the post was written from: the brief, keywords and tone of the request, and the
+/// prompt its image was made from.
+fn written_from(row: &DraftRow) -> Markup {
+    let request: Value = row
+        .request
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let text = |key: &str| request[key].as_str().unwrap_or("").to_owned();
+    let keywords: Vec<&str> = request["keywords"]
+        .as_array()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let rows = [
+        ("Brief", text("brief")),
+        ("Keywords", keywords.join(", ")),
+        ("Tone", text("tone")),
+        ("Image prompt", row.image_prompt.clone()),
+    ];
+    html! {
+        details class="card brief" id="brief" open {
+            summary { "What it was written from" }
+            dl {
+                @for (name, value) in rows.iter().filter(|(_, value)| !value.is_empty()) {
+                    dt { (name) } dd { (value) }
+                }
+            }
         }
     }
 }
@@ -167,7 +214,7 @@ fn editor(text: &RawPostText, editable: bool) -> Markup {
             }
             details id="diff-box" open {
                 summary { "What changed since the text was written" }
-                p id="diff" class="diff" {}
+                div id="diff" class="diff" {}
             }
         }
     }
@@ -175,7 +222,8 @@ fn editor(text: &RawPostText, editable: bool) -> Markup {
 
 /// Decisions open to the draft: what the write rules allow (`reviewer_actions`), so a button
 /// is shown exactly when its write would be legal. Approval waits for the image: the form is
-/// there, its button enabled by the page once the image is ready.
+/// there, its button enabled by the page once the image is ready. The main actions sit in a
+/// `decide-bar`, which a phone keeps at the bottom of the screen.
 fn decisions(row: &DraftRow) -> Markup {
     let state = row.state();
     let offered = domain::change::reviewer_actions(state);
@@ -185,49 +233,67 @@ fn decisions(row: &DraftRow) -> Markup {
         ..state
     })
     .contains(&Event::Approve);
-    let nothing_sent = row.publish_claim.is_none() && row.publish_sent_container.is_none();
+    // Taking the approval back (to correct the post) is offered while nothing can have gone
+    // to Instagram yet: the guards of the withdraw write.
+    let correctable = offers(Event::Withdraw)
+        && row.publish_claim.is_none()
+        && row.publish_sent_container.is_none();
     let discard = html! {
         @if offers(Event::Discard) { button type="button" id="discard" class="danger" { "Discard" } }
     };
+    let edit = html! {
+        @if correctable { button type="button" id="edit-again" { "Edit" } }
+    };
+    // A person's edits are kept unless they ask for new text.
+    let edited = row.text() != row.generated_text();
     html! {
-        section aria-labelledby="decide-title" class="card" {
+        section aria-labelledby="decide-title" class="card" id="decide" {
             h2 id="decide-title" { "Decide" }
             p id="decide-status" role="status" {}
             @if approvable_once_ready {
-                (approve_form(!offers(Event::Approve), &discard, offers(Event::ImageRequested)))
+                (approve_form(row, !offers(Event::Approve), &discard, offers(Event::ImageRequested)))
             } @else if offers(Event::Reapprove) {
-                div class="actions" { button type="button" class="primary" id="reapprove" { "Publish again with the approved text" } }
+                div class="actions decide-bar" {
+                    button type="button" class="primary" id="reapprove" { "Publish again with the approved text" }
+                    (edit)
+                }
+                @if correctable {
+                    p class="hint" { "Edit returns the draft to review with its text, to correct it and approve it again." }
+                } @else {
+                    p class="hint" { "Instagram may have received this post: publishing again checks that first, so it is never posted twice. Its text can no longer be edited." }
+                }
                 @if offers(Event::Regenerate) {
                     fieldset class="stack" {
                         legend { "Or regenerate and review again" }
-                        label { input type="checkbox" id="regen-text" checked; " New text" }
+                        label { input type="checkbox" id="regen-text" checked[!edited]; " New text" }
+                        @if edited { p class="hint" { "The text was edited by a person: tick New text to replace it." } }
                         label { input type="checkbox" id="regen-image"; " New image" }
                         div class="actions" { button type="button" id="regenerate" { "Regenerate" } (discard) }
                     }
                 }
             } @else if offers(Event::Reschedule) && row.scheduled_at.is_some() && row.publish_due_at.is_none() {
                 // A timed post not queued yet: its time can still change, or it can go now.
-                p { "Approved, waiting for its time. This page updates by itself." }
+                p { "Approved, waiting for its time (above). This page updates by itself." }
                 form id="schedule-form" class="stack" {
                     label for="new-schedule" { "Change the time" }
-                    input id="new-schedule" type="datetime-local";
+                    input id="new-schedule" type="datetime-local" data-at=[row.scheduled_at.as_deref()];
                     p class="hint" id="zone" {}
                     p class="problem" id="schedule-problem" {}
-                    div class="actions" {
+                    div class="actions decide-bar" {
                         button type="submit" class="primary" id="reschedule" { "Change the time" }
                         button type="button" id="publish-now" { "Publish now" }
+                        (edit)
                     }
                 }
             } @else {
-                p { (settled(row.status())) }
+                p id="settled" { (settled(row)) }
+                @if correctable { div class="actions decide-bar" { (edit) } }
             }
-            // Taking the approval back: offered while nothing can have gone to Instagram yet
-            // (the guards of the withdraw write).
-            @if offers(Event::Withdraw) && nothing_sent {
+            @if correctable && row.status() == Status::Approved {
                 div class="stack withdraw" {
                     label for="withdraw-comment" { "Why withdraw (optional)" }
                     textarea id="withdraw-comment" rows="2" {}
-                    p class="hint" { "Withdrawing stops publishing and returns the draft to review." }
+                    p class="hint" { "Withdrawing stops publishing and returns the draft to review; Edit does the same and opens the text." }
                     div class="actions" { button type="button" id="withdraw" class="danger" { "Withdraw approval" } }
                 }
             }
@@ -235,20 +301,22 @@ fn decisions(row: &DraftRow) -> Markup {
     }
 }
 
-fn approve_form(waits: bool, discard: &Markup, new_image: bool) -> Markup {
+/// The approval: now, or at the time typed (prefilled with the time the post had before it
+/// came back to review); `app.js` names the time on the button, and saves unsaved text first.
+fn approve_form(row: &DraftRow, waits: bool, discard: &Markup, new_image: bool) -> Markup {
     html! {
         form id="approve-form" class="stack" {
             label for="approve-comment" { "Comment (optional)" }
             textarea id="approve-comment" rows="2" {}
             label for="schedule" { "Publish at (optional; empty publishes now)" }
-            input id="schedule" type="datetime-local";
+            input id="schedule" type="datetime-local" data-at=[row.scheduled_at.as_deref()];
             p class="hint" id="zone" {}
             p class="problem" id="schedule-problem" {}
-            p class="hint" { "Approving sends exactly the text and image shown, at this revision. The changes from the written text are shown above." }
+            p class="hint" { "Approving sends exactly the text and image shown, at this revision; unsaved changes are saved first. The changes from the written text are shown above." }
             @if waits {
                 p class="hint" id="approve-waits" { "Approving is possible once the image is ready." }
             }
-            div class="actions" {
+            div class="actions decide-bar" {
                 button type="submit" class="primary" id="approve" disabled[waits] { "Approve" }
                 (discard)
                 @if new_image { button type="button" id="new-image" { "New image" } }
@@ -257,9 +325,13 @@ fn approve_form(waits: bool, discard: &Markup, new_image: bool) -> Markup {
     }
 }
 
-/// What a draft with nothing to decide says.
-fn settled(status: Status) -> &'static str {
-    match status {
+/// What a draft with nothing to decide says; an approved post that is being retried says
+/// so (its attempt is shown above), not that it is on its way.
+fn settled(row: &DraftRow) -> &'static str {
+    match row.status() {
+        Status::Approved | Status::Publishing if row.last_error.is_some() => {
+            "Approved; publishing is being retried (the attempts are shown above). This page updates by itself."
+        }
         Status::Approved | Status::Publishing => {
             "Approved; publishing is on its way. This page updates by itself."
         }
@@ -269,48 +341,78 @@ fn settled(status: Status) -> &'static str {
     }
 }
 
-/// Comments, decisions and publish steps in one list, oldest first.
+/// Comments, decisions and publish steps in one list, oldest first, in plain words ("Aiko
+/// approved the text she edited" reads "Aiko approved the text after editing it"; "Instagram
+/// published it"). A publish attempt's routine steps (claimed, container made, read) are left
+/// out: what is told is each failure and how it ended.
 pub(super) fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<Markup> {
     let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
     let mut entries: Vec<(String, Markup)> = Vec::new();
+    // Who last changed the text by hand, as of each decision.
+    let mut editor: Option<String> = None;
     for c in comments {
+        let who = s(c, "reviewer");
         let what = match s(c, "decision").as_str() {
-            "comment" => "commented on",
-            "edit" => "edited the text of",
-            "approve" => "approved",
-            "reapprove" => "re-approved",
-            "reschedule" => "changed the publishing time of",
-            "regenerate" => "asked for new text or image for",
-            "discard" => "discarded",
-            "withdraw" => "withdrew the approval of",
-            _ => "acted",
+            "comment" => "commented".to_owned(),
+            "edit" => {
+                editor = Some(who.clone());
+                "edited the text".to_owned()
+            }
+            "approve" => match &editor {
+                None => "approved the text as it was written".to_owned(),
+                Some(by) if *by == who => "approved the text after editing it".to_owned(),
+                Some(by) => format!("approved the text {by} edited"),
+            },
+            "reapprove" => "asked to publish it again with the approved text".to_owned(),
+            "reschedule" => "changed the publishing time".to_owned(),
+            "regenerate" => {
+                editor = None;
+                "asked for new text or image".to_owned()
+            }
+            "discard" => "discarded it".to_owned(),
+            "withdraw" => "took the approval back to correct it".to_owned(),
+            _ => "acted".to_owned(),
         };
         let comment = s(c, "comment");
         let entry = html! {
             li {
                 span class="when" { (time(&s(c, "createdAt"))) } " "
-                strong { (s(c, "reviewer")) } " " (what) " revision " (c["revision"].to_string())
+                strong { (who) } " " (what) " "
+                span class="revision" { "(revision " (c["revision"].to_string()) ")" }
                 @if !comment.is_empty() { blockquote { (comment) } }
             }
         };
         entries.push((s(c, "createdAt"), entry));
     }
     for step in steps {
-        let outcome = s(step, "outcome");
+        let (name, outcome) = (s(step, "step"), s(step, "outcome"));
         let class = s(step, "errorClass");
         let code = match (step["errorCode"].as_i64(), step["errorSubcode"].as_i64()) {
             (Some(c), Some(sc)) => format!(" (code {c}/{sc})"),
             (Some(c), None) => format!(" (code {c})"),
             _ => String::new(),
         };
+        let attempt = step["attempt"].to_string();
+        let said = match (name.as_str(), outcome.as_str()) {
+            ("publish", "ok") => format!("Instagram published it (attempt {attempt})"),
+            ("reconcile", "ok") => {
+                "Instagram had published it already: found live, not posted again".to_owned()
+            }
+            ("give_up", _) => format!("Publishing gave up after attempt {attempt}"),
+            (_, "retry" | "failed") => format!("Attempt {attempt} failed"),
+            _ => continue,
+        };
         let entry = html! {
             li class={ "step " (outcome) } {
-                span class="when" { (time(&s(step, "createdAt"))) }
-                " Publish attempt " (step["attempt"].to_string()) ": " (s(step, "step")) " "
-                em { (outcome) }
+                span class="when" { (time(&s(step, "createdAt"))) } " "
+                (said)
                 @if !class.is_empty() {
                     ": " (error_class_words(&class)) (code) ". "
                     span class="detail" { (s(step, "message")) }
+                } @else if outcome != "ok" && name != "give_up" {
+                    ": " span class="detail" { (s(step, "message")) }
+                } @else {
+                    "."
                 }
             }
         };
@@ -324,6 +426,20 @@ pub(super) fn history_entries(comments: &[Value], steps: &[Value]) -> Vec<Markup
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_instagram_permalinks_read_as_instagram() {
+        assert!(on_instagram("https://www.instagram.com/p/C3xYz/"));
+        assert!(on_instagram("https://instagram.com/p/C3xYz/"));
+        for other in [
+            "https://graph-simulator.invalid/p/C3xYz/",
+            "http://www.instagram.com/p/C3xYz/",
+            "https://www.instagram.com.example/p/x/",
+            "https://evil.example/www.instagram.com/",
+        ] {
+            assert!(!on_instagram(other), "{other}");
+        }
+    }
 
     #[test]
     fn history_escapes_and_orders() {
@@ -343,5 +459,53 @@ mod tests {
         assert!(entries[1].contains("&lt;b&gt;x&lt;/b&gt;"));
         assert!(!entries[1].contains("<script>"));
         assert!(entries[1].contains("revision 2"), "{}", entries[1]);
+    }
+
+    #[test]
+    fn history_says_who_edited_what_was_approved_and_leaves_routine_steps_out() {
+        let c = |who: &str, decision: &str, at: &str| json!({"revision": 3, "reviewer": who, "decision": decision, "comment": null, "createdAt": at});
+        let step = |step: &str, outcome: &str, at: &str| json!({"attempt": 1, "step": step, "outcome": outcome, "createdAt": at});
+        let said = |comments: &[Value], steps: &[Value]| -> Vec<String> {
+            history_entries(comments, steps)
+                .into_iter()
+                .map(Markup::into_string)
+                .collect()
+        };
+        let own = said(
+            &[
+                c("Aiko", "edit", "2030-01-01T00:00:01Z"),
+                c("Aiko", "approve", "2030-01-01T00:00:02Z"),
+            ],
+            &[
+                step("claim", "ok", "2030-01-01T00:00:03Z"),
+                step("container", "ok", "2030-01-01T00:00:04Z"),
+                step("publish", "ok", "2030-01-01T00:00:05Z"),
+            ],
+        );
+        assert_eq!(own.len(), 3, "{own:?}");
+        assert!(
+            own[1].contains("approved the text after editing it"),
+            "{}",
+            own[1]
+        );
+        assert!(own[2].contains("Instagram published it"), "{}", own[2]);
+        let other = said(
+            &[
+                c("Ben", "edit", "2030-01-01T00:00:01Z"),
+                c("Aiko", "approve", "2030-01-01T00:00:02Z"),
+            ],
+            &[],
+        );
+        assert!(
+            other[1].contains("approved the text Ben edited"),
+            "{}",
+            other[1]
+        );
+        let written = said(&[c("Aiko", "approve", "2030-01-01T00:00:02Z")], &[]);
+        assert!(
+            written[0].contains("approved the text as it was written"),
+            "{}",
+            written[0]
+        );
     }
 }
