@@ -283,6 +283,40 @@ pub fn parse_media_page(
     Ok(MediaPage { items, after })
 }
 
+/// A comment on a post, as `GET /{media-id}/comments` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    pub text: String,
+}
+
+/// The answer to `GET /{media-id}/comments`: `{"data": [{"id": "...", "text": "..."}]}`.
+/// Entries without an id are skipped.
+pub fn parse_comments(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Result<Vec<Comment>, GraphError> {
+    let value = success(status, retry_after, body)?;
+    let Value::Array(items) = &value["data"] else {
+        return Err(malformed("the response has no data list"));
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let id = match &item["id"] {
+                Value::String(id) if !id.trim().is_empty() => id.trim().to_owned(),
+                Value::Number(id) => id.to_string(),
+                _ => return None,
+            };
+            Some(Comment {
+                id,
+                text: item["text"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect())
+}
+
 /// The longest token accepted from a refresh: Meta's are a few hundred characters.
 pub const MAX_TOKEN_CHARS: usize = 4096;
 /// The longest lifetime accepted from a refresh (Meta's is 60 days).
