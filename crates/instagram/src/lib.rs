@@ -28,11 +28,10 @@ pub use error::{
     retry_after_seconds,
 };
 pub use request::{
-    FORM_CONTENT_TYPE, GraphConfig, GraphRequest, PostFields, form_urlencode,
-    refresh_access_token,
+    FORM_CONTENT_TYPE, GraphConfig, GraphRequest, PostFields, form_urlencode, refresh_access_token,
 };
 pub use response::{
     Comment, ContainerStatus, MediaItem, MediaPage, PublishingLimit, RefreshedToken,
-    instagram_time, parse_comments, parse_container_status, parse_created_id,
-    parse_media_page, parse_permalink, parse_publishing_limit, parse_refreshed_token,
+    instagram_time, parse_comments, parse_container_status, parse_created_id, parse_media_page,
+    parse_permalink, parse_publishing_limit, parse_refreshed_token,
 };

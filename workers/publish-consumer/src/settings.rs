@@ -68,6 +68,9 @@ pub struct Settings {
     /// Where a run stops dead, as `(draft id, point)` pairs (`PUBLISH_CRASH_AFTER`,
     /// `draft:point,...`): the crash-point tests' fault, accepted only with the simulator.
     pub crash_after: Vec<(String, String)>,
+    /// The image consumer's `IMAGE_PROVIDER`: a draft without items whose one image it drew
+    /// carries Instagram's "AI info" label, unless that is the offline placeholder.
+    pub image_provider: String,
 }
 
 impl Settings {
@@ -135,6 +138,7 @@ impl Settings {
             lease_seconds: seconds("PUBLISH_LEASE_SECONDS", 120)?.max(1),
             graph_timeout_ms: number(env, "GRAPH_TIMEOUT_MS", 15_000)?,
             crash_after: crash_after(optional(env, "PUBLISH_CRASH_AFTER"), simulator)?,
+            image_provider: or_default(env, "IMAGE_PROVIDER", "placeholder"),
         })
     }
 

@@ -136,7 +136,9 @@ impl Machine {
                 comment,
             },
             None => Action::GiveUp {
-                reason: "the publish workflow ended a comment without a live post; this is a defect".into(),
+                reason:
+                    "the publish workflow ended a comment without a live post; this is a defect"
+                        .into(),
                 token: false,
             },
         }

@@ -49,7 +49,10 @@ pub(super) fn check_carousel(record: &Record, path: &[(Action, Outcome)]) {
                         matches!(a, Action::ReadChild { container_id, .. } if container_id == child)
                             && *o == Outcome::Status(Reading::Finished)
                     });
-                    assert!(ready, "the parent made before {child} was read ready: {path:?}");
+                    assert!(
+                        ready,
+                        "the parent made before {child} was read ready: {path:?}"
+                    );
                 }
             }
             _ => {}
@@ -68,7 +71,10 @@ pub(super) fn check_comment(record: &Record, path: &[(Action, Outcome)], last: &
     for (i, (action, outcome)) in path.iter().enumerate() {
         match action {
             Action::PostComment { .. } => {
-                assert!(record.shape.first_comment, "a comment nobody asked for: {path:?}");
+                assert!(
+                    record.shape.first_comment,
+                    "a comment nobody asked for: {path:?}"
+                );
                 assert!(
                     i > 0 && path[i - 1].0 == Action::RecordComment,
                     "a comment sent without its record first: {path:?}"
@@ -144,8 +150,14 @@ fn a_carousel_makes_and_reads_each_child_then_publishes_the_parent_then_comments
         ..Record::default()
     });
     assert_eq!(action, Action::CreateChild { index: 0 });
-    assert_eq!(machine.next(created("k1")), Action::CreateChild { index: 1 });
-    assert_eq!(machine.next(created("k2")), Action::CreateChild { index: 2 });
+    assert_eq!(
+        machine.next(created("k1")),
+        Action::CreateChild { index: 1 }
+    );
+    assert_eq!(
+        machine.next(created("k2")),
+        Action::CreateChild { index: 2 }
+    );
     assert_eq!(machine.next(created("k3")), child(0, "k1"));
     let finished = || Outcome::Status(Reading::Finished);
     assert_eq!(machine.next(finished()), child(1, "k2"));
@@ -252,8 +264,14 @@ fn a_child_in_progress_is_polled_and_a_dead_one_replaces_the_children_once() {
     let (mut machine, _) = start(record);
     assert_eq!(machine.next(dead()), Action::CreateChild { index: 0 });
     assert!(machine.record().children.is_empty());
-    assert_eq!(machine.next(created("k4")), Action::CreateChild { index: 1 });
-    assert_eq!(machine.next(created("k5")), Action::CreateChild { index: 2 });
+    assert_eq!(
+        machine.next(created("k4")),
+        Action::CreateChild { index: 1 }
+    );
+    assert_eq!(
+        machine.next(created("k5")),
+        Action::CreateChild { index: 2 }
+    );
     assert_eq!(machine.next(created("k6")), child(0, "k4"));
     // Made in this run and dead again: the attempt failed.
     assert!(matches!(

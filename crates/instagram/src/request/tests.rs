@@ -332,7 +332,9 @@ fn requests_of_a_carousel_and_its_first_comment() {
         (
             "POST",
             "https://graph.instagram.com/v25.0/17841405822304914/media",
-            Some("is_carousel_item=true&image_url=https%3A%2F%2Fm.example.com%2F2.jpg&alt_text=A+spoon"),
+            Some(
+                "is_carousel_item=true&image_url=https%3A%2F%2Fm.example.com%2F2.jpg&alt_text=A+spoon",
+            ),
         ),
     );
     let parent = ig.create_carousel(&["11".into(), "12".into(), "13".into()], "Hi", &fields);
