@@ -575,6 +575,17 @@ export async function startGraphSimulator(options = {}) {
     };
   }
 
+  /** A container's image URL; a carousel parent's is its first child's. */
+  function imageUrlOf(container) {
+    return container.imageUrl ?? containers.get(container.children?.[0] ?? "")?.imageUrl ?? "";
+  }
+
+  /** The image URLs a container carries: its own, or its children's. */
+  function imageUrlsOf(container) {
+    if (!container.children) return [container.imageUrl ?? ""];
+    return container.children.map((id) => containers.get(id)?.imageUrl ?? "");
+  }
+
   function mediaView(item) {
     return structuredClone(item);
   }
@@ -666,13 +677,16 @@ export async function startGraphSimulator(options = {}) {
     if (target.op === "container") return { texts: [params.image_url ?? "", params.caption ?? ""] };
     if (target.op === "comment" || target.op === "comments") {
       const post = media.get(target.node);
-      return { texts: post ? [post.imageUrl ?? "", post.caption ?? ""] : [] };
+      const own = post && containers.get(post.containerId);
+      return { texts: post ? [...(own ? imageUrlsOf(own) : [post.imageUrl ?? ""]), post.caption ?? ""] : [] };
     }
     let item;
     if (target.op === "publish") item = containers.get(String(params.creation_id ?? ""));
     else if (target.op === "status" || target.op === "permalink") item = containers.get(target.node) ?? media.get(target.node);
     if (!item) return { texts: [] };
-    return { texts: [item.imageUrl ?? "", item.caption ?? ""], container: containers.get(item.id) };
+    const own = containers.get(item.id) ?? containers.get(item.containerId ?? "");
+    const urls = own ? imageUrlsOf(own) : [item.imageUrl ?? ""];
+    return { texts: [...urls, item.caption ?? ""], container: containers.get(item.id) };
   }
 
   /**
@@ -881,7 +895,7 @@ export async function startGraphSimulator(options = {}) {
     publishCounts: () =>
       [...containers.values()]
         .filter((container) => container.publishCallSeqs.length > 0)
-        .map((container) => ({ containerId: container.id, imageUrl: container.imageUrl, caption: container.caption, ...publishCounts(container) })),
+        .map((container) => ({ containerId: container.id, imageUrl: imageUrlOf(container), caption: container.caption, ...publishCounts(container) })),
     /** Every media_publish received after its container was published: each a double. */
     doubleAttempts: () => [...containers.values()].reduce((sum, container) => sum + publishCounts(container).doubleAttempts, 0),
     /** The default account's quota, or the named account's. */

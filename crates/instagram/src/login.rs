@@ -13,7 +13,8 @@ use crate::error::{GraphError, clean_message};
 use crate::request::{GraphRequest, form_urlencode};
 use crate::response::{MAX_TOKEN_CHARS, RefreshedToken, parse_refreshed_token};
 
-/// The permissions asked for: reading the account and publishing to it.
+/// The permissions asked for: reading the account, publishing to it, and a post's first
+/// comment.
 pub const SCOPE: &str = "instagram_business_basic,instagram_business_content_publish,instagram_business_manage_comments";
 
 /// Where Instagram Login's three hosts are: the authorization page (`www.instagram.com`),
