@@ -324,7 +324,7 @@ impl Run<'_, '_> {
         results: &[Rows],
         at: usize,
     ) -> Result<(), PublishError> {
-        self.crash_point(&format!("{:?}", change.event()))?;
+        self.crash_point(&crash_point_name(change))?;
         match results.get(at).map(applied_row).transpose()?.flatten() {
             Some(row) => {
                 self.row = row;
@@ -406,6 +406,16 @@ impl Run<'_, '_> {
     /// Stops the run dead here if the settings say so: a fault for the crash-point tests.
     pub(super) fn crash_point(&self, point: &str) -> Result<(), PublishError> {
         crash_point(self.ctx.settings, self.id, point)
+    }
+}
+
+/// The crash point after a write: the event it recorded, or the first comment's own step.
+fn crash_point_name(change: &Change<'_>) -> String {
+    match change {
+        Change::CommentSent { .. } => "CommentSent".into(),
+        Change::CommentEnded { .. } => "CommentEnded".into(),
+        Change::ChildrenCreated { .. } => "ChildrenCreated".into(),
+        other => format!("{:?}", other.event()),
     }
 }
 
