@@ -94,6 +94,8 @@ test("a carousel of three is published as one post, in order, each image with it
   assert.equal(row.media_id, post.id);
   assert.equal(row.comment_id, comments[0].id);
   assert.equal(row.comment_error, null);
+  const view = await p.pipeline.request("GET", `/api/v1/drafts/${draft.id}`);
+  assert.deepEqual(view.json.firstComment, { commentId: comments[0].id, error: null });
   assert.deepEqual(JSON.parse(row.child_containers), post.children.map((child) => child.containerId), "the children recorded");
   assert.equal(row.container_id, post.containerId);
   // One post against the quota.
@@ -181,6 +183,11 @@ test("a refused first comment never fails the live post: published, the comment'
   assert.equal(row.media_id, post.id);
   assert.equal(row.comment_id, null);
   assert.match(row.comment_error, /refused the first comment.*#10/);
+  // The draft says so.
+  const view = await p.pipeline.request("GET", `/api/v1/drafts/${draft.id}`);
+  assert.equal(view.status, 200, view.text);
+  assert.deepEqual(view.json.firstComment, { commentId: null, error: row.comment_error });
+  assert.equal(view.json.status, "published");
   const alerts = p.webhook.calls().filter((call) => call.json?.text?.includes(draft.id));
   assert.equal(alerts.length, 1, "alerted once");
   assert.match(alerts[0].json.text, /without its first comment/);

@@ -123,6 +123,9 @@ pub struct DraftView<'a> {
     approval: Option<ApprovalView<'a>>,
     last_error: Option<&'a str>,
     publish_hold: Option<HoldView<'a>>,
+    /// How the post's first comment ended, once it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_comment: Option<CommentView<'a>>,
     created_at: &'a str,
     updated_at: &'a str,
 }
@@ -142,6 +145,13 @@ struct ApprovalView<'a> {
     revision: i64,
     approved_at: Option<&'a str>,
     approved_by: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentView<'a> {
+    comment_id: Option<&'a str>,
+    error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -188,6 +198,12 @@ impl<'a> DraftView<'a> {
                 reason,
                 expected_at: row.publish_hold_until.as_deref(),
             }),
+            first_comment: (row.comment_id.is_some() || row.comment_error.is_some()).then_some(
+                CommentView {
+                    comment_id: row.comment_id.as_deref(),
+                    error: row.comment_error.as_deref(),
+                },
+            ),
             created_at: &row.created_at,
             updated_at: &row.updated_at,
         })
