@@ -1282,12 +1282,7 @@ export async function startGraphSimulator(options = {}) {
     // Integer cross-multiplication keeps both bounds exactly inclusive, as crates/media does.
     if (5 * width < 4 * height || 100 * width > 191 * height) return graphError(meta.badAspect(width, height));
 
-    sequence += 1;
-    const id = String(CONTAINER_ID_BASE + BigInt(sequence));
-    const createdAt = now();
-    containers.set(id, {
-      id,
-      userId: owner,
+    const id = addContainer(owner, {
       mediaType: "IMAGE",
       carouselItem,
       imageUrl,
@@ -1296,6 +1291,19 @@ export async function startGraphSimulator(options = {}) {
       ...options,
       image: { sha256: image.record.sha256, bytes: image.record.bytes, width, height, contentType: image.record.contentType },
       children: null,
+    });
+    return ok({ id });
+  }
+
+  /** A new container of `owner` with `fields`, unprocessed; its id. */
+  function addContainer(owner, fields) {
+    sequence += 1;
+    const id = String(CONTAINER_ID_BASE + BigInt(sequence));
+    const createdAt = now();
+    containers.set(id, {
+      id,
+      userId: owner,
+      ...fields,
       publishedIn: null,
       createdAt,
       finishAt: createdAt + config.finishAfterMs,
@@ -1313,7 +1321,7 @@ export async function startGraphSimulator(options = {}) {
       visibleAfterReads: 0,
       readsSincePublish: 0,
     });
-    return ok({ id });
+    return id;
   }
 
   /**
@@ -1370,12 +1378,7 @@ export async function startGraphSimulator(options = {}) {
       const status = statusOf(child);
       if (status !== "FINISHED") return graphError(meta.badChild(id, `is ${status}, not FINISHED`));
     }
-    sequence += 1;
-    const id = String(CONTAINER_ID_BASE + BigInt(sequence));
-    const createdAt = now();
-    containers.set(id, {
-      id,
-      userId: owner,
+    const id = addContainer(owner, {
       mediaType: "CAROUSEL",
       carouselItem: false,
       imageUrl: null,
@@ -1384,21 +1387,6 @@ export async function startGraphSimulator(options = {}) {
       ...options,
       image: null,
       children: ids,
-      publishedIn: null,
-      createdAt,
-      finishAt: createdAt + config.finishAfterMs,
-      readsNeeded: config.finishAfterReads,
-      finished: false,
-      forced: null,
-      statusReads: 0,
-      mediaId: null,
-      publishCallSeqs: [],
-      publishedBySeq: null,
-      publishedAt: null,
-      publishVisible: false,
-      visibleAt: null,
-      visibleAfterReads: 0,
-      readsSincePublish: 0,
     });
     return ok({ id });
   }

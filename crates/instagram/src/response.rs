@@ -268,19 +268,23 @@ pub fn parse_media_page(
     let items = items
         .iter()
         .filter_map(|item| {
-            let id = match &item["id"] {
-                Value::String(id) if !id.trim().is_empty() => id.trim().to_owned(),
-                Value::Number(id) => id.to_string(),
-                _ => return None,
-            };
             Some(MediaItem {
-                id,
+                id: item_id(item)?,
                 caption: item["caption"].as_str().unwrap_or_default().to_owned(),
                 timestamp: item["timestamp"].as_str().map(str::to_owned),
             })
         })
         .collect();
     Ok(MediaPage { items, after })
+}
+
+/// A listed item's id: a non-empty string or a number; `None` skips the item.
+fn item_id(item: &Value) -> Option<String> {
+    match &item["id"] {
+        Value::String(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+        Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
 }
 
 /// A comment on a post, as `GET /{media-id}/comments` lists it.
@@ -304,13 +308,8 @@ pub fn parse_comments(
     Ok(items
         .iter()
         .filter_map(|item| {
-            let id = match &item["id"] {
-                Value::String(id) if !id.trim().is_empty() => id.trim().to_owned(),
-                Value::Number(id) => id.to_string(),
-                _ => return None,
-            };
             Some(Comment {
-                id,
+                id: item_id(item)?,
                 text: item["text"].as_str().unwrap_or_default().to_owned(),
             })
         })

@@ -1,24 +1,8 @@
 //! Carousels and the first comment: their own runs, and the promises the exhaustive walk
 //! (`tests::every_path_keeps_the_promises`) checks on every path.
 
+use super::tests::{NOW, POLICY};
 use super::*;
-use time::macros::datetime;
-
-const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
-
-const POLICY: Policy = Policy {
-    backoff: Backoff {
-        base_seconds: 30,
-        cap_seconds: 1_800,
-        max_attempts: 3,
-    },
-    poll_seconds: 10,
-    max_polls: 4,
-    quota_wait_seconds: 600,
-    settle_seconds: 300,
-    throttle_limit_seconds: 6 * 3_600,
-    unresolved_alert_seconds: 900,
-};
 
 const CAROUSEL: Shape = Shape {
     children: 3,

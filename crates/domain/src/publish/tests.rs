@@ -2,9 +2,9 @@ use super::format_tests::{check_carousel, check_comment};
 use super::*;
 use time::macros::datetime;
 
-const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
+pub(super) const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
 
-const POLICY: Policy = Policy {
+pub(super) const POLICY: Policy = Policy {
     backoff: Backoff {
         base_seconds: 30,
         cap_seconds: 1_800,

@@ -184,19 +184,28 @@ impl Run<'_, '_> {
         // Written with the run's next write (the send's record, or the deferral), saving a
         // round trip: a container lost with a run that died first was never sent, and a new
         // one is made.
-        let log = self.ctx.log.insert_statement(
-            self.id,
-            Step::Container,
-            Outcome::Ok,
-            &entry,
-            started,
-        )?;
+        self.pend(&change, Step::Container, &entry, started)?;
+        Ok(Learned::Created { container_id })
+    }
+
+    /// A change and its log row, to go with the run's next write.
+    pub(super) fn pend(
+        &mut self,
+        change: &Change<'_>,
+        step: Step,
+        entry: &Entry<'_>,
+        started: OffsetDateTime,
+    ) -> Result<(), PublishError> {
+        let log = self
+            .ctx
+            .log
+            .insert_statement(self.id, step, Outcome::Ok, entry, started)?;
         let apply =
             self.ctx
                 .store
-                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+                .apply_statement(self.id, self.row.expected_state(), change, now())?;
         self.pending.extend([log, apply]);
-        Ok(Learned::Created { container_id })
+        Ok(())
     }
 
     pub(super) async fn read_status(

@@ -99,23 +99,12 @@ impl Run<'_, '_> {
             duration_ms: Some(duration),
             ..self.entry()
         };
-        let log = self.ctx.log.insert_statement(
-            self.id,
-            Step::Container,
-            Outcome::Ok,
-            &entry,
-            started,
-        )?;
         let claim = self.claim.clone();
         let change = Change::ChildrenCreated {
             claim: &claim,
             children: &children,
         };
-        let apply =
-            self.ctx
-                .store
-                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
-        self.pending.extend([log, apply]);
+        self.pend(&change, Step::Container, &entry, started)?;
         Ok(Learned::Created { container_id })
     }
 
@@ -176,14 +165,7 @@ impl Run<'_, '_> {
                     duration_ms: Some(duration),
                     ..self.entry()
                 };
-                let row = self.ctx.log.insert_statement(
-                    self.id,
-                    Step::Comment,
-                    Outcome::Ok,
-                    &entry,
-                    now(),
-                )?;
-                self.pending.push(row);
+                self.pend_log(Step::Comment, &entry)?;
                 Ok(Learned::Commented { comment_id })
             }
             Err(failure) => {
@@ -220,14 +202,7 @@ impl Run<'_, '_> {
                     media_id: Some(media_id),
                     ..self.entry()
                 };
-                let row = self.ctx.log.insert_statement(
-                    self.id,
-                    Step::Reconcile,
-                    Outcome::Ok,
-                    &entry,
-                    now(),
-                )?;
-                self.pending.push(row);
+                self.pend_log(Step::Reconcile, &entry)?;
                 Ok(Learned::Comment(found))
             }
             Err(failure) => {
@@ -235,6 +210,16 @@ impl Run<'_, '_> {
                 Ok(Learned::Failed(failure.trouble()))
             }
         }
+    }
+
+    /// A step's log row, to go with the run's next write.
+    fn pend_log(&mut self, step: Step, entry: &Entry<'_>) -> Result<(), PublishError> {
+        let row = self
+            .ctx
+            .log
+            .insert_statement(self.id, step, Outcome::Ok, entry, now())?;
+        self.pending.push(row);
+        Ok(())
     }
 
     /// How the first comment ended goes with the success's write (one round trip).
