@@ -1,12 +1,15 @@
 //! The first comment, once the post is live: Meta takes no idempotency key for
 //! `POST /{media-id}/comments`, so a send is recorded before it goes out, and a send that
 //! may have gone out (an unclear answer, or a run that died after the record) is looked for
-//! among the post's comments before another. Sends are bounded; whatever happens to the
-//! comment, the post ends published, the comment's failure recorded beside it.
+//! among the post's comments before another. Throttling, the quota and a lookup that cannot
+//! be made yet wait (the post is live, so the next run comes back here), for a bounded time
+//! after the last send. Sends are bounded; whatever happens to the comment, the post ends
+//! published, the comment's failure recorded beside it.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
-use super::{Action, Machine, Outcome};
+use super::{Action, Machine, Outcome, Trouble, whole_seconds};
+use crate::change::Deferral;
 
 /// A first comment is sent at most this many times: a second send only after a lookup
 /// found the first nowhere among the post's comments.
@@ -100,6 +103,12 @@ impl Machine {
             {
                 Action::FindComment { media_id }
             }
+            (
+                Action::PostComment { .. },
+                Outcome::Failed(
+                    trouble @ (Trouble::Throttled { .. } | Trouble::Quota { .. } | Trouble::NotReady(_)),
+                ),
+            ) => self.comment_wait(&trouble, "Instagram holds the first comment back"),
             (Action::PostComment { .. }, Outcome::Failed(trouble)) => {
                 self.comment_end(CommentEnd::Failed(format!(
                     "Instagram refused the first comment: {}",
@@ -117,6 +126,11 @@ impl Machine {
                     "the first comment was sent {sends} times without a clear answer and is not among the post's comments; it is not sent again"
                 )))
             }
+            (Action::FindComment { .. }, Outcome::Failed(trouble))
+                if !trouble.refuses_reading() =>
+            {
+                self.comment_wait(&trouble, "the post's comments cannot be read yet")
+            }
             (Action::FindComment { .. }, Outcome::Failed(trouble)) => {
                 self.comment_end(CommentEnd::Failed(format!(
                     "whether the first comment went out cannot be read ({}); it is not sent again, so it is never posted twice",
@@ -124,6 +138,48 @@ impl Machine {
                 )))
             }
             (last, outcome) => self.comment_defect(&last, &outcome),
+        }
+    }
+
+    /// A wait that may help: the draft is looked at again later (no attempt spent), for at
+    /// most `unresolved_alert_seconds` after the last send (or from now, before any); after
+    /// that the comment fails with the reason.
+    fn comment_wait(&mut self, trouble: &Trouble, what: &str) -> Action {
+        let limit = Duration::seconds(i64::from(self.policy.unresolved_alert_seconds));
+        let waited = self
+            .record
+            .comment
+            .sent_at
+            .map_or(Duration::ZERO, |at| self.now - at);
+        if waited >= limit {
+            return self.comment_end(CommentEnd::Failed(format!(
+                "{what}, and still after {} minutes: {}",
+                limit.whole_minutes(),
+                trouble.reason()
+            )));
+        }
+        let checks = u32::try_from(waited.whole_minutes()).unwrap_or(u32::MAX);
+        let delay = match trouble {
+            Trouble::Throttled {
+                wait: Some(wait), ..
+            }
+            | Trouble::Quota {
+                wait: Some(wait), ..
+            } => u32::try_from(*wait).unwrap_or(u32::MAX),
+            _ => self
+                .policy
+                .backoff
+                .delay_seconds(checks.clamp(1, 16), self.seed),
+        }
+        .clamp(1, whole_seconds(limit - waited).max(1));
+        self.live = None;
+        Action::Defer {
+            deferral: Deferral::Wait,
+            delay,
+            reason: format!(
+                "the post is live; {what} ({}); tried again in {delay} s",
+                trouble.reason()
+            ),
         }
     }
 

@@ -391,3 +391,52 @@ fn a_live_post_with_its_media_unknown_records_the_comment_as_failed() {
         }
     ));
 }
+
+#[test]
+fn a_throttled_comment_waits_a_bounded_time_after_its_send_then_fails_with_the_reason() {
+    let record = |sent_ago: i64| Record {
+        shape: Shape {
+            children: 0,
+            first_comment: true,
+        },
+        media_id: Some("m1".into()),
+        comment: CommentRecord {
+            sends: 1,
+            sent_at: Some(NOW - Duration::seconds(sent_ago)),
+            ..CommentRecord::default()
+        },
+        ..Record::default()
+    };
+    let throttled = || {
+        Outcome::Failed(Trouble::Throttled {
+            wait: None,
+            reason: "code 4".into(),
+        })
+    };
+    // Looked for, not there, sent again, throttled: the draft waits, the post stays live.
+    let (mut machine, _) = start(record(60));
+    machine.next(Outcome::Comment(None));
+    machine.next(Outcome::Recorded);
+    let waited = machine.next(throttled());
+    assert!(
+        matches!(&waited, Action::Defer { deferral: Deferral::Wait, delay, .. } if *delay >= 1),
+        "{waited:?}"
+    );
+    // The comments cannot be read yet: the same wait.
+    let (mut machine, _) = start(record(60));
+    assert!(matches!(
+        machine.next(Outcome::Failed(Trouble::Transient("busy".into()))),
+        Action::Defer {
+            deferral: Deferral::Wait,
+            ..
+        }
+    ));
+    // Past the bound: the comment fails with the reason, the post is published.
+    let past = i64::from(POLICY.unresolved_alert_seconds) + 1;
+    let (mut machine, _) = start(record(past));
+    let end = machine.next(Outcome::Failed(Trouble::Transient("busy".into())));
+    assert!(
+        matches!(&end, Action::Succeed { media_id: Some(_), comment: CommentEnd::Failed(reason), .. } if reason.contains("busy")),
+        "{end:?}"
+    );
+}

@@ -668,9 +668,18 @@ fn check_promises(record: &Record, path: &[(Action, Outcome)], last: &Action) {
         matches!(action, Action::ReadStatus { .. })
             && outcome == &Outcome::Status(Reading::Published)
     }) {
+        // Or the first comment waits for Instagram (throttled, its comments not readable yet).
         let lookup_failed = matches!(
             path.last(),
-            Some((Action::FindMedia { .. }, Outcome::Failed(t))) if !t.refuses_reading()
+            Some((Action::FindMedia { .. } | Action::FindComment { .. }, Outcome::Failed(t))) if !t.refuses_reading()
+        ) || matches!(
+            path.last(),
+            Some((
+                Action::PostComment { .. },
+                Outcome::Failed(
+                    Trouble::Throttled { .. } | Trouble::Quota { .. } | Trouble::NotReady(_)
+                )
+            ))
         );
         assert!(
             matches!(last, Action::Succeed { .. })
