@@ -1461,3 +1461,131 @@ async function withSimulatorScript(env, body) {
     await exited;
   }
 }
+
+// ---- carousels, the post's options and the first comment ----------------------------------------
+
+const carouselItem = (imageUrl, altText, extra = []) =>
+  graph("POST", `${sim.userId}/media`, {
+    form: [["is_carousel_item", "true"], ["image_url", imageUrl], ...(altText ? [["alt_text", altText]] : []), ...extra],
+  });
+const carouselParent = (children, caption = "Three cups", extra = []) =>
+  graph("POST", `${sim.userId}/media`, { form: [["media_type", "CAROUSEL"], ["children", children.join(",")], ["caption", caption], ...extra] });
+const comment = (mediaId, message, options) => graph("POST", `${mediaId}/comments`, { form: [["message", message]], ...options });
+const listComments = (mediaId, options) => graph("GET", `${mediaId}/comments?fields=id,text,username&limit=100`, options);
+const OPTIONS = [
+  ["collaborators", JSON.stringify(["maker.one", "maker_two"])],
+  ["location_id", "110843418940484"],
+  ["is_ai_generated", "true"],
+];
+
+/** Three children with their alt texts, read FINISHED; their ids. */
+async function children(count = 3) {
+  const ids = [];
+  for (let i = 1; i <= count; i += 1) {
+    const made = await carouselItem(images.at(i % 2 ? "/ok.jpg" : "/portrait-4x5.jpg"), `Cup ${i}`);
+    assert.equal(made.status, 200, made.text);
+    assert.equal((await ig.status(made.json.id)).json.status_code, "FINISHED");
+    ids.push(made.json.id);
+  }
+  return ids;
+}
+
+test("a carousel is published as one post, its images in order with their alt texts and the options on the parent", async () => {
+  const kids = await children(3);
+  const parent = await carouselParent(kids, "Three cups #coffee", OPTIONS);
+  assert.equal(parent.status, 200, parent.text);
+  assert.equal((await ig.status(parent.json.id)).json.status_code, "FINISHED");
+  const published = await ig.publish(parent.json.id);
+  assert.equal(published.status, 200, published.text);
+  const [post] = sim.state.media();
+  assert.equal(sim.state.media().length, 1, "one post");
+  assert.equal(post.mediaType, "CAROUSEL");
+  assert.equal(post.caption, "Three cups #coffee");
+  assert.deepEqual(post.children.map((child) => [child.containerId, child.altText]), [
+    [kids[0], "Cup 1"],
+    [kids[1], "Cup 2"],
+    [kids[2], "Cup 3"],
+  ]);
+  assert.deepEqual(post.collaborators, ["maker.one", "maker_two"]);
+  assert.equal(post.locationId, "110843418940484");
+  assert.equal(post.isAiGenerated, true);
+  const read = await graph("GET", `${published.json.id}?fields=media_type`);
+  assert.equal(read.json.media_type, "CAROUSEL_ALBUM");
+  // A child is never a post of its own, nor part of a second one.
+  assertGraphError(await ig.publish(kids[0]), { code: 100 }, "a carousel item published alone");
+  assertGraphError(await carouselParent(kids.slice(0, 2)), { code: 100 }, "children reused");
+  // A single image takes the same options, and none of them when none are sent.
+  const single = await graph("POST", `${sim.userId}/media`, {
+    form: [["image_url", images.at("/ok.jpg")], ["caption", "One cup"], ["alt_text", "A cup"], ...OPTIONS.slice(0, 2)],
+  });
+  assert.equal(single.status, 200, single.text);
+  await ig.publish(single.json.id);
+  const one = sim.state.media().at(-1);
+  assert.deepEqual([one.mediaType, one.altText, one.collaborators, one.locationId, one.isAiGenerated, one.children], [
+    "IMAGE",
+    "A cup",
+    ["maker.one", "maker_two"],
+    "110843418940484",
+    false,
+    null,
+  ]);
+});
+
+test("carousel children and parents are checked as Meta documents them", async () => {
+  const kids = await children(2);
+  const refusals = [
+    ["a child with a caption", carouselItem(images.at("/ok.jpg"), "x", [["caption", "no"]])],
+    ["a child with collaborators", carouselItem(images.at("/ok.jpg"), "x", [OPTIONS[0]])],
+    ["a child with a place", carouselItem(images.at("/ok.jpg"), "x", [OPTIONS[1]])],
+    ["one child", carouselParent(kids.slice(0, 1))],
+    ["no children", graph("POST", `${sim.userId}/media`, { form: [["media_type", "CAROUSEL"], ["caption", "x"]] })],
+    ["a child twice", carouselParent([kids[0], kids[0]])],
+    ["an unknown child", carouselParent([kids[0], "17889455560099999"])],
+    ["a single image as a child", container().then((id) => carouselParent([kids[0], id]))],
+    ["six collaborators", carouselParent(kids, "x", [["collaborators", JSON.stringify(["a", "b", "c", "d", "e", "f"])]])],
+    ["collaborators not a list", carouselParent(kids, "x", [["collaborators", "a,b"]])],
+    ["a place that is no id", carouselParent(kids, "x", [["location_id", "Paris"]])],
+    ["a label that is no boolean", carouselParent(kids, "x", [["is_ai_generated", "yes"]])],
+    ["another media type", graph("POST", `${sim.userId}/media`, { form: [["media_type", "REELS"], ["children", kids.join(",")]] })],
+  ];
+  for (const [what, answer] of refusals) assertGraphError(await answer, { code: 100 }, what);
+  // Eleven children are too many (the limit is configuration: three here).
+  sim.control.configure({ limits: { maxCarouselItems: 3 } });
+  const four = [...kids, ...(await children(2))];
+  assertGraphError(await carouselParent(four), { code: 100 }, "more children than allowed");
+  // A child still processing is not ready.
+  sim.control.configure({ finishAfterReads: 5 });
+  const slow = await carouselItem(images.at("/ok.jpg"), "slow");
+  assertGraphError(await carouselParent([kids[0], slow.json.id]), { code: 100 }, "a child IN_PROGRESS");
+  assert.equal(sim.state.containers().filter((c) => c.mediaType === "CAROUSEL").length, 0, "no parent was made");
+});
+
+test("the first comment is posted, listed and kept when its answer is lost", async () => {
+  const id = await container();
+  const media = (await ig.publish(id)).json.id;
+  const first = await comment(media, "Menu in bio & more 🍰");
+  assert.equal(first.status, 200, first.text);
+  const listed = await listComments(media);
+  assert.deepEqual(listed.json.data, [{ id: first.json.id, text: "Menu in bio & more 🍰", username: "local_simulator" }]);
+  // The answer is lost, the comment is not.
+  sim.control.fault({ op: "comment", kind: "lost_answer" });
+  await assert.rejects(comment(media, "Second"), TypeError, "the client sees a broken connection");
+  assert.deepEqual(
+    sim.state.comments(media).map((c) => c.text),
+    ["Menu in bio & more 🍰", "Second"],
+  );
+  const lost = sim.calls.findLast((call) => call.op === "comment");
+  assert.equal(lost.outcome, "destroyed");
+  // The other faults reach the new calls too.
+  sim.control.fault({ op: "comments", code: 2, status: 500, isTransient: true });
+  assertGraphError(await listComments(media), { status: 500, code: 2 }, "a 5xx on the comments' read");
+  sim.control.fault({ op: "comment", code: 2, status: 500, isTransient: true });
+  assertGraphError(await comment(media, "Third"), { status: 500, code: 2 }, "a 5xx on the comment");
+  assert.equal(sim.state.comments(media).length, 2, "a refused comment is not kept");
+  // Nothing to comment on, nothing to say, or no permission.
+  assertGraphError(await comment(id, "on a container"), { code: 100, subcode: 33, type: "GraphMethodException" }, "a container");
+  assertGraphError(await comment(media, "  "), { code: 100 }, "an empty comment");
+  const basic = sim.control.issueToken(sim.userId, { permissions: ["instagram_business_basic", "instagram_business_content_publish"] });
+  assertGraphError(await comment(media, "x", { token: basic }), { code: 10 }, "without the comments permission");
+  assertGraphError(await listComments(media, { token: basic }), { code: 10 }, "reading without the comments permission");
+});

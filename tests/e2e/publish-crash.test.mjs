@@ -25,7 +25,9 @@
 // the status, which lags PUBLISHED by LAG_MS, then the recent-media lookup), `transient` (the
 // container call fails once: a deferred retry), `unresolved` (media_publish's answer lost and
 // the container cannot be read twice: the draft waits and the operator is told it needs a
-// look), `refused` (Instagram refuses the image: given up, then the alert). Each case proves
+// look), `refused` (Instagram refuses the image: given up, then the alert), `carousel` (three
+// images and a first comment: children, parent, comment), `comment` (one image and a first
+// comment), `lost-comment` (the comment's answer lost: the post's comments read). Each case proves
 // its crash happened (its delivery was retried and the consumer logged "stopped dead after
 // <point>").
 //
@@ -60,6 +62,15 @@ const PATHS = {
     { op: "status", code: 10, message: "(#10) Application does not have permission for this action", match: id, skip: 1, times: 2 },
   ],
   refused: (id) => [{ op: "container", code: 36003, subcode: 2207009, message: "The aspect ratio is not supported.", match: id }],
+  carousel: () => [],
+  comment: () => [],
+  "lost-comment": (id) => [{ op: "comment", kind: "lost_answer", mode: "destroy", match: id }],
+};
+/** The paths whose draft is made with items and options (a carousel, a first comment). */
+const FORMATS = {
+  carousel: { items: [{}, { source: "imageModel" }, {}], options: { firstComment: "Menu in our bio", collaborators: ["maker.one"] } },
+  comment: { options: { firstComment: "Menu in our bio" } },
+  "lost-comment": { options: { firstComment: "Menu in our bio" } },
 };
 
 /** Every crash point of the publish path, with the paths on which each is first reached. */
@@ -83,6 +94,15 @@ const POINTS = [
   ["queue_send", "unresolved"],
   ["PublishFailed", "refused"],
   ["alert", "refused"],
+  ["create_carousel_item", "carousel"],
+  ["container_status", "carousel"],
+  ["create_carousel", "carousel"],
+  ["CommentSent", "carousel"],
+  ["CommentSent", "comment"],
+  ["post_comment", "comment"],
+  ["PublishSucceeded", "comment"],
+  ["post_comment", "lost-comment"],
+  ["comments", "lost-comment"],
 ];
 const COMBOS = ["alone", "with-failed-scheduler", "after-lease", "after-lease-all", "d1-refuses", "reapprove"];
 
@@ -336,9 +356,29 @@ async function check(flow, row, failedAlertsBefore = 0) {
     assert.equal(posts.length, 1, `${where}: published, but nothing is live`);
     const [post] = posts;
     assert.equal(row.media_id, post.id, `${where}: records media id ${row.media_id}, its post is ${post.id}`);
-    const object = await bucket.get(row.approved_image_key);
-    assert.equal(post.image.sha256, sha256(new Uint8Array(await object.arrayBuffer())), `${where}: the post carries another image`);
-    assert.equal(post.altText, row.approved_alt_text, `${where}: the post carries another alt text`);
+    const items = row.approved_media_items ? JSON.parse(row.approved_media_items) : null;
+    if (items && items.length > 1) {
+      // A carousel: each image in order, with its own alt text.
+      assert.equal(post.children.length, items.length, `${where}: another number of images`);
+      for (const [i, item] of items.entries()) {
+        const object = await bucket.get(item.image.key);
+        assert.equal(post.children[i].image.sha256, sha256(new Uint8Array(await object.arrayBuffer())), `${where}: image ${i + 1} is another`);
+        assert.equal(post.children[i].altText, item.altText, `${where}: image ${i + 1} carries another alt text`);
+      }
+    } else {
+      const object = await bucket.get(row.approved_image_key);
+      assert.equal(post.image.sha256, sha256(new Uint8Array(await object.arrayBuffer())), `${where}: the post carries another image`);
+      assert.equal(post.altText, row.approved_alt_text, `${where}: the post carries another alt text`);
+    }
+    // The first comment: once, recorded with its id.
+    const firstComment = row.approved_post_options ? JSON.parse(row.approved_post_options).firstComment : undefined;
+    const comments = p.sim.state.comments(post.id);
+    if (firstComment) {
+      assert.deepEqual(comments.map((c) => c.text), [firstComment], `${where}: ${comments.length} first comments (${row.comment_error})`);
+      assert.equal(row.comment_id, comments[0].id, `${where}: records comment ${row.comment_id}`);
+    } else {
+      assert.equal(comments.length, 0, `${where}: a comment nobody asked for`);
+    }
     assert.equal(post.caption, instagramCaption(row.approved_caption, JSON.parse(row.approved_hashtags)), `${where}: another caption`);
     assert.equal(alerted.failed, failedAlertsBefore, `${where}: published, yet alerted as failed`);
   } else {
@@ -355,7 +395,8 @@ async function runCase(c) {
   const started = Date.now();
   const faults = PATHS[c.path](c.id);
   if (faults.length > 0) p.sim.control.fault(faults);
-  await p.approvedDrafts(1, () => ({ id: c.id, columns: { publish_due_at: rfc3339(new Date()) } }));
+  if (FORMATS[c.path]) await p.formatDrafts(1, () => ({ id: c.id, ...FORMATS[c.path] }));
+  else await p.approvedDrafts(1, () => ({ id: c.id, columns: { publish_due_at: rfc3339(new Date()) } }));
   const first = message(c.id);
   flow.history.push(first);
   flow.publishQ.push(fresh(first));
@@ -384,7 +425,7 @@ async function runCase(c) {
   return row.status;
 }
 
-test("every crash point, with every follow-up: never two posts, never failed while live, one alert per failure", { concurrency: CONCURRENCY }, async (t) => {
+test("every crash point, with every follow-up: never two posts nor two first comments, never failed while live, one alert per failure", { concurrency: CONCURRENCY }, async (t) => {
   const outcomes = await Promise.all(SELECTED.map((c) => t.test(c.name, () => runCase(c))));
   assert.equal(outcomes.length, SELECTED.length);
   const points = new Set(SELECTED.map((c) => c.point));

@@ -1,5 +1,7 @@
 // Publishing under random faults and duplicate deliveries: 120 approved drafts (or
-// PUBLISH_RANDOM_DRAFTS), each with its own image and alt text, driven through the publish
+// PUBLISH_RANDOM_DRAFTS), each with its own image and alt text (a third of them carousels of
+// 2 to 4 images, a third single images, both with a first comment, made with items and options
+// in D1 and approved through the approve route), driven through the publish
 // consumer in rounds until nothing is left to deliver. Each round hands over whatever the
 // previous one queued or left unacked, some of it twice and in two concurrent invocations,
 // while the simulator injects errors, 429s, hangs, lost answers, an expired token, the quota,
@@ -11,7 +13,8 @@
 // goes on until quiet again.
 // Afterwards every draft is published or failed with a reason, none is stuck, no container
 // was published twice nor sent media_publish after it was published, every post is its own
-// draft's (image, alt text, caption), and every published draft records its own media id.
+// draft's (image, alt text, caption), and every published draft records its own media id;
+// every post with a first comment has at most one, and its draft records it or why not.
 //
 // The seed is printed; PUBLISH_RANDOM_SEED=<seed> replays a run's choices (timing may still
 // differ), PUBLISH_RANDOM_SEEDS=1,2,3 runs several seeds one after another, each on a fresh
@@ -34,7 +37,7 @@ const SETTLE_SECONDS = 2;
 
 /** A random fault for the next few matching calls. */
 function randomFault({ pick, int }) {
-  const op = pick(["container", "status", "publish", "permalink", "media", "any"]);
+  const op = pick(["container", "status", "publish", "permalink", "media", "comment", "comments", "any"]);
   const times = int(1, 4);
   const kinds = [
     () => ({ op, times, code: pick([1, 2]), message: "An unexpected error has occurred." }),
@@ -46,6 +49,7 @@ function randomFault({ pick, int }) {
     () => ({ op, times: 1, kind: "hang" }),
     () => ({ op: "publish", times: 1, kind: "lost_answer", mode: pick(["destroy", "500", "hang"]) }),
     () => ({ op: "publish", times: int(1, 3), kind: "lost_answer", mode: "destroy" }),
+    () => ({ op: "comment", times: int(1, 2), kind: "lost_answer", mode: pick(["destroy", "500", "hang"]) }),
     () => ({ op: "container", times: 1, code: 36003, subcode: 2207009, message: "The aspect ratio is not supported." }),
     () => ({ op: "status", times: 1, code: 24, subcode: 2207008, message: "The media is not found yet." }),
   ];
@@ -80,7 +84,18 @@ for (const SEED of SEEDS) {
 }
 
 async function run(p, SEED, rng, { chance, int, shuffle }, started) {
-  const drafts = await p.approvedDrafts(DRAFTS, () => ({ columns: { publish_due_at: rfc3339(new Date()) } }));
+  // A third plain, a third carousels, a third single images with a first comment.
+  const plain = Math.ceil(DRAFTS / 3);
+  const carousels = Math.ceil((DRAFTS - plain) / 2);
+  const firstComment = (i) => ({ firstComment: `Menu in our bio (${i})`, collaborators: i % 2 ? ["maker.one"] : [] });
+  const drafts = [
+    ...(await p.approvedDrafts(plain, () => ({ columns: { publish_due_at: rfc3339(new Date()) } }))).map((d) => ({ ...d, items: [], options: null })),
+    ...(await p.formatDrafts(carousels, (i) => ({
+      items: Array.from({ length: 2 + (i % 3) }, (_, n) => ({ source: n === 1 ? "imageModel" : "uploaded" })),
+      options: firstComment(i),
+    }))),
+    ...(await p.formatDrafts(DRAFTS - plain - carousels, (i) => ({ options: firstComment(i) }))),
+  ];
   const byId = new Map(drafts.map((d) => [d.id, d]));
   let publishQueue = drafts.map((d) => message(d.id));
   let failedQueue = [];
@@ -318,6 +333,7 @@ async function run(p, SEED, rng, { chance, int, shuffle }, started) {
   const containersPublished = media.map((m) => m.containerId);
   assert.equal(new Set(containersPublished).size, containersPublished.length, "a container was published twice");
   assert.equal(doubles, 0, `${doubles} media_publish calls on containers already published (seed ${SEED})`);
+  const firstComments = { posted: 0, failed: [] };
   for (const row of rows) {
     const posts = postsPerDraft.get(row.id) ?? [];
     const draft = byId.get(row.id);
@@ -330,14 +346,33 @@ async function run(p, SEED, rng, { chance, int, shuffle }, started) {
         const reconcile = logs.filter((l) => l.step === "reconcile").map((l) => l.message);
         assert.fail(`draft ${row.id} records media id ${row.media_id}, its post is ${posts[0].id} (seed ${SEED}); reconciliation: ${reconcile.join(" | ")}`);
       }
-      assert.equal(posts[0].image.sha256, draft.sha256, `draft ${row.id}'s post carries another image`);
-      assert.equal(posts[0].altText, draft.altText, `draft ${row.id}'s post carries another alt text`);
+      if (draft.items.length > 1) {
+        assert.deepEqual(
+          posts[0].children.map((child) => [child.image.sha256, child.altText]),
+          draft.items.map((item) => [item.sha256, item.altText]),
+          `draft ${row.id}'s carousel carries other images or alt texts`,
+        );
+      } else {
+        assert.equal(posts[0].image.sha256, draft.sha256, `draft ${row.id}'s post carries another image`);
+        assert.equal(posts[0].altText, draft.altText, `draft ${row.id}'s post carries another alt text`);
+      }
       assert.equal(posts[0].caption, instagramCaption(draft.caption, draft.hashtags));
+      // The first comment: never two; recorded with its id, or why not.
+      const comments = p.sim.state.comments(posts[0].id);
+      const wanted = draft.options?.firstComment;
+      assert.ok(comments.length <= (wanted ? 1 : 0), `draft ${row.id}'s post has ${comments.length} comments (seed ${SEED})`);
+      if (wanted) {
+        assert.ok(row.comment_id || row.comment_error, `draft ${row.id}: its first comment neither posted nor failed`);
+        if (row.comment_id) assert.deepEqual(comments.map((c) => [c.id, c.text]), [[row.comment_id, wanted]], `draft ${row.id}'s comment`);
+        else firstComments.failed.push(row.comment_error);
+        if (comments.length === 1) firstComments.posted += 1;
+      }
     } else {
       assert.ok(row.last_error && row.last_error.length > 0, `failed draft ${row.id} has no reason`);
       assert.equal(posts.length, 0, `failed draft ${row.id} is live on Instagram (seed ${SEED}): ${row.last_error}`);
     }
   }
+  console.log(`publish-random first comments: ${firstComments.posted} posted, ${firstComments.failed.length} failed (${[...new Set(firstComments.failed.map((r) => r.slice(0, 60)))].join(" | ")})`);
   assert.equal(media.length, counts.published ?? 0, "the simulator's posts differ from the published drafts");
   assert.ok((counts.published ?? 0) > 0, "nothing was published at all");
 }

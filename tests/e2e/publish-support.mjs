@@ -6,8 +6,8 @@
 // `deliver`, so each test knows exactly what ran; what it sends is recorded (`record`).
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { GraphPipeline, startWithGraph } from "./harness.mjs";
-import { insertStatement, instagramCaption, rfc3339 } from "./support.mjs";
+import { GraphPipeline, REVIEWER, startWithGraph } from "./harness.mjs";
+import { insertStatement, instagramCaption, jpegSize, rfc3339 } from "./support.mjs";
 
 export { instagramCaption, rfc3339 };
 
@@ -178,6 +178,66 @@ export class Publishing extends GraphPipeline {
     }
     for (let i = 0; i < statements.length; i += 50) await this.db.batch(statements.slice(i, i + 50));
     return drafts;
+  }
+
+  /**
+   * Drafts with images of their own (`drafts.media_items`) and options (`post_options`), as
+   * the intake writes them: each item's fitted JPEG in R2 (distinct bytes per draft and item),
+   * the row written to D1 under review, then approved through the approve route, which copies
+   * both to the approved columns and queues the publish message. `spec(i)` may give `id`,
+   * `items` (`[{source, altText}]`: "uploaded" (default), "imageModel", "placeholder"; none: a
+   * draft of one generated image, as before), `options` (PostOptions' JSON form) and what
+   * `approvedDrafts` takes. Each draft comes back with its `items` (`key`, `sha256`,
+   * `altText`, `source`) and `options`.
+   */
+  async formatDrafts(count, spec = () => ({})) {
+    const jpeg = await this.jpeg();
+    const { width, height } = jpegSize(jpeg);
+    const bucket = await this.bucket();
+    const specs = [];
+    for (let i = 0; i < count; i += 1) {
+      const given = spec(i);
+      const id = given.id ?? randomUUID();
+      const items = [];
+      for (const [n, item] of (given.items ?? []).entries()) {
+        const image = jpegWithComment(jpeg, `draft ${id} item ${n + 1}`);
+        const key = `images/${id}/item-${n + 1}-${randomBytes(4).toString("hex")}.jpg`;
+        await bucket.put(key, image, { httpMetadata: { contentType: "image/jpeg" } });
+        items.push({
+          id: `item-${n + 1}`,
+          source: item.source ?? "uploaded",
+          altText: item.altText ?? `Photo ${n + 1} of draft ${id.slice(0, 8)}: a cup of coffee`,
+          key,
+          sha256: sha256(image),
+        });
+      }
+      specs.push({ ...given, id, items, options: given.options ?? null });
+    }
+    const stored = (item) => ({ id: item.id, source: item.source, altText: item.altText, image: { state: "ready", key: item.key, width, height } });
+    const underReview = {
+      status: "draft",
+      approved_revision: null,
+      approved_caption: null,
+      approved_hashtags: null,
+      approved_alt_text: null,
+      approved_image_key: null,
+      approved_at: null,
+      approved_by: null,
+    };
+    const drafts = await this.approvedDrafts(count, (i) => ({
+      ...specs[i],
+      columns: {
+        ...underReview,
+        media_items: specs[i].items.length > 0 ? JSON.stringify(specs[i].items.map(stored)) : null,
+        post_options: specs[i].options ? JSON.stringify(specs[i].options) : null,
+        ...specs[i].columns,
+      },
+    }));
+    for (const draft of drafts) {
+      const approved = await this.pipeline.request("POST", `/api/v1/drafts/${draft.id}/approve`, { body: { revision: 2 }, token: REVIEWER.token });
+      assert.equal(approved.status, 200, approved.text);
+    }
+    return drafts.map((draft, i) => ({ ...draft, items: specs[i].items, options: specs[i].options }));
   }
 
   async approvedDraft(spec = {}) {

@@ -1,6 +1,6 @@
-// A local, stateful Instagram Graph API for single-image publishing, so tests and
-// `scripts/dev` run the whole flow (container -> status -> media_publish -> permalink) without
-// a Meta account. It serves several accounts, each with its own media, quota and tokens, and
+// A local, stateful Instagram Graph API for publishing, so tests and `scripts/dev` run the
+// whole flow (container -> status -> media_publish -> permalink; a carousel's children and
+// parent; the first comment) without a Meta account. It serves several accounts, each with its own media, quota and tokens, and
 // Instagram Login on the same base URL: the authorization page, the code exchange, the
 // long-lived exchange and the refresh, with tokens that expire and can be revoked. It accepts exactly the requests crates/instagram builds (form-encoded POST
 // bodies, `?fields=` on GETs, `Authorization: Bearer <token>`) and answers in the shapes its
@@ -27,7 +27,11 @@ export const DEFAULT_USERNAME = "local_simulator";
 export const DEFAULT_APP_ID = "990602627938098";
 export const DEFAULT_APP_SECRET = "local-simulator-app-secret";
 /** What a token made by Instagram Login may do, as its scope names it. */
-export const DEFAULT_SCOPE = Object.freeze(["instagram_business_basic", "instagram_business_content_publish"]);
+export const DEFAULT_SCOPE = Object.freeze([
+  "instagram_business_basic",
+  "instagram_business_content_publish",
+  "instagram_business_manage_comments",
+]);
 export const DEFAULT_API_VERSION = "v25.0";
 export const DEFAULT_PORT = 8790;
 
@@ -41,6 +45,12 @@ export const DEFAULT_LIMITS = Object.freeze({
   maxHashtags: 30,
   maxMentions: 20,
   maxAltTextChars: 1000,
+  // A carousel's children (Meta: 2 to 10), a post's collaborators (Meta's reference: 5), a
+  // comment's length.
+  minCarouselItems: 2,
+  maxCarouselItems: 10,
+  maxCollaborators: 5,
+  maxCommentChars: 2200,
 });
 
 /**
@@ -55,6 +65,8 @@ export const OPERATIONS = Object.freeze([
   "permalink",
   "limit",
   "media",
+  "comment",
+  "comments",
   "me",
   "authorize",
   "allow",
@@ -75,6 +87,8 @@ const FAULT_KINDS = Object.freeze([
 ]);
 /** Faults that hold for every call until cleared, rather than for the next N calls. */
 const STICKY_KINDS = new Set(["token_expired", "quota_exhausted"]);
+/** The calls whose effect a lost_answer fault keeps while their answer goes missing. */
+const LOST_ANSWER_OPS = new Set(["publish", "comment"]);
 const CONTAINER_STATUSES = new Set(["IN_PROGRESS", "FINISHED", "ERROR", "EXPIRED", "PUBLISHED"]);
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -84,6 +98,8 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
 // Meta's ids are long digit strings; distinct ranges keep containers and media apart.
 const CONTAINER_ID_BASE = 17889455560050000n;
 const MEDIA_ID_BASE = 17920238422030000n;
+const COMMENT_ID_BASE = 17858893269010000n;
+const COMMENT_FIELDS = new Set(["id", "text", "username", "timestamp", "like_count"]);
 const STATUS_TEXT = {
   IN_PROGRESS: "In Progress: Media is still being processed.",
   FINISHED: "Finished: Media has been uploaded and it is complete.",
@@ -131,6 +147,22 @@ const meta = {
     headers: { "www-authenticate": 'OAuth "Facebook Platform" "invalid_token" "Error validating access token"' },
   }),
   unknownPath: (path) => ({ code: 2500, message: `Unknown path components: ${path}` }),
+  carouselItemAlone: (id) => ({
+    code: 100,
+    message: `(#100) The media ${id} is a carousel item: it is published only as a child of a CAROUSEL container`,
+  }),
+  badChild: (id, why) => ({
+    code: 100,
+    message: `(#100) Invalid parameter children: ${id} ${why}`,
+  }),
+  notOnChild: (name) => ({
+    code: 100,
+    message: `(#100) The parameter ${name} is not allowed on a carousel item; it goes on the CAROUSEL container`,
+  }),
+  tooManyCollaborators: (max) => ({
+    code: 100,
+    message: `(#100) Invalid parameter collaborators: at most ${max} collaborators are allowed`,
+  }),
   unsupported: (method, id) => ({
     code: 100,
     subcode: 33,
@@ -326,6 +358,8 @@ export async function startGraphSimulator(options = {}) {
   const calls = [];
   const containers = new Map();
   const media = new Map();
+  /** Comments on published media, by id, oldest first. */
+  const comments = new Map();
   /** The accounts, by user id, in the order they came; the default one first. */
   const accounts = new Map();
   /** Every token the simulator knows, by its value. */
@@ -542,6 +576,17 @@ export async function startGraphSimulator(options = {}) {
     };
   }
 
+  /** A container's image URL; a carousel parent's is its first child's. */
+  function imageUrlOf(container) {
+    return container.imageUrl ?? containers.get(container.children?.[0] ?? "")?.imageUrl ?? "";
+  }
+
+  /** The image URLs a container carries: its own, or its children's. */
+  function imageUrlsOf(container) {
+    if (!container.children) return [container.imageUrl ?? ""];
+    return container.children.map((id) => containers.get(id)?.imageUrl ?? "");
+  }
+
   function mediaView(item) {
     return structuredClone(item);
   }
@@ -554,6 +599,7 @@ export async function startGraphSimulator(options = {}) {
       clockOffsetMs,
       containers: [...containers.values()].map(containerView),
       media: [...media.values()].map(mediaView),
+      comments: [...comments.values()].map((comment) => structuredClone(comment)),
       doubleAttempts: state.doubleAttempts(),
       quota: quotaView(),
       accounts: [...accounts.values()].map(accountView),
@@ -575,7 +621,7 @@ export async function startGraphSimulator(options = {}) {
     if (!FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind ${JSON.stringify(kind)}; one of ${FAULT_KINDS.join(", ")}`);
     const op = spec.op ?? (kind === "lost_answer" ? "publish" : "any");
     if (!OPERATIONS.includes(op)) throw new Error(`unknown op ${JSON.stringify(op)}; one of ${OPERATIONS.join(", ")}`);
-    if (kind === "lost_answer" && op !== "publish") throw new Error("lost_answer applies to op publish only");
+    if (kind === "lost_answer" && !LOST_ANSWER_OPS.has(op)) throw new Error("lost_answer applies to op publish or comment only");
     if (kind === "lost_answer" && !["destroy", "500", "hang"].includes(String(spec.mode ?? "destroy"))) {
       throw new Error("lost_answer mode is destroy, 500 or hang");
     }
@@ -630,11 +676,18 @@ export async function startGraphSimulator(options = {}) {
    */
   function subjectOf(target, params) {
     if (target.op === "container") return { texts: [params.image_url ?? "", params.caption ?? ""] };
+    if (target.op === "comment" || target.op === "comments") {
+      const post = media.get(target.node);
+      const own = post && containers.get(post.containerId);
+      return { texts: post ? [...(own ? imageUrlsOf(own) : [post.imageUrl ?? ""]), post.caption ?? ""] : [] };
+    }
     let item;
     if (target.op === "publish") item = containers.get(String(params.creation_id ?? ""));
     else if (target.op === "status" || target.op === "permalink") item = containers.get(target.node) ?? media.get(target.node);
     if (!item) return { texts: [] };
-    return { texts: [item.imageUrl ?? "", item.caption ?? ""], container: containers.get(item.id) };
+    const own = containers.get(item.id) ?? containers.get(item.containerId ?? "");
+    const urls = own ? imageUrlsOf(own) : [item.imageUrl ?? ""];
+    return { texts: [...urls, item.caption ?? ""], container: containers.get(item.id) };
   }
 
   /**
@@ -689,6 +742,7 @@ export async function startGraphSimulator(options = {}) {
     calls.length = 0;
     containers.clear();
     media.clear();
+    comments.clear();
     faults.length = 0;
     sticky.clear();
     sequence = 0;
@@ -842,7 +896,7 @@ export async function startGraphSimulator(options = {}) {
     publishCounts: () =>
       [...containers.values()]
         .filter((container) => container.publishCallSeqs.length > 0)
-        .map((container) => ({ containerId: container.id, imageUrl: container.imageUrl, caption: container.caption, ...publishCounts(container) })),
+        .map((container) => ({ containerId: container.id, imageUrl: imageUrlOf(container), caption: container.caption, ...publishCounts(container) })),
     /** Every media_publish received after its container was published: each a double. */
     doubleAttempts: () => [...containers.values()].reduce((sum, container) => sum + publishCounts(container).doubleAttempts, 0),
     /** The default account's quota, or the named account's. */
@@ -856,6 +910,9 @@ export async function startGraphSimulator(options = {}) {
     /** The reference calls and state name a token by (a hash prefix, not the token). */
     tokenRef,
     faults: () => structuredClone({ queued: faults, sticky: [...sticky.values()] }),
+    /** Every comment `{id, mediaId, userId, username, text, timestamp}`, oldest first; with a media id, that post's. */
+    comments: (mediaId) =>
+      [...comments.values()].filter((comment) => mediaId === undefined || comment.mediaId === String(mediaId)).map((comment) => structuredClone(comment)),
     snapshot,
   };
 
@@ -885,6 +942,9 @@ export async function startGraphSimulator(options = {}) {
         return sendJson(res, 200, { calls: op ? calls.filter((call) => call.op === op) : calls });
       }
       if (req.method === "GET" && path === "/state") return sendJson(res, 200, snapshot());
+      if (req.method === "GET" && path === "/comments") {
+        return sendJson(res, 200, { comments: state.comments(url.searchParams.get("mediaId") ?? undefined) });
+      }
       if (req.method === "POST" && path === "/config") return sendJson(res, 200, { config: configure(input) });
       if (req.method === "POST" && path === "/clock") {
         return sendJson(res, 200, { clockOffsetMs: control.advanceClock(input.advanceMs) });
@@ -949,6 +1009,8 @@ export async function startGraphSimulator(options = {}) {
       return { op: fields.includes("permalink") || media.has(node) ? "permalink" : "status", node, fields };
     }
     if (method === "POST" && edge === "media") return { op: "container", node };
+    if (method === "POST" && edge === "comments") return { op: "comment", node };
+    if (method === "GET" && edge === "comments") return { op: "comments", node, fields: fieldList(params.fields) };
     if (method === "POST" && edge === "media_publish") return { op: "publish", node };
     if (method === "GET" && edge === "content_publishing_limit") return { op: "limit", node, fields: fieldList(params.fields) };
     if (method === "GET" && edge === "media") return { op: "media", node, fields: fieldList(params.fields) };
@@ -1001,6 +1063,12 @@ export async function startGraphSimulator(options = {}) {
     }
     if ((op === "container" || op === "publish") && !auth.record.permissions.includes("instagram_business_content_publish")) {
       return graphError(meta.noPermission());
+    }
+    if (op === "comment" || op === "comments") {
+      const item = media.get(node);
+      if (!item || item.userId !== own) return graphError(meta.unsupported(req.method, node));
+      if (!auth.record.permissions.includes("instagram_business_manage_comments")) return graphError(meta.noPermission());
+      return op === "comment" ? postComment(params, item, own) : listComments(target.fields, item);
     }
     switch (op) {
       case "container":
@@ -1179,7 +1247,18 @@ export async function startGraphSimulator(options = {}) {
     const caption = params.caption ?? "";
     const altText = params.alt_text;
     const { limits } = config;
-    if (!imageUrl) return graphError(meta.missingParam("image_url"));
+    const carouselItem = params.is_carousel_item !== undefined && String(params.is_carousel_item) === "true";
+    const carousel = params.media_type !== undefined;
+    if (carousel && String(params.media_type) !== "CAROUSEL") return graphError(meta.badParam("media_type", params.media_type));
+    if (carousel && carouselItem) return graphError(meta.badParam("is_carousel_item", params.is_carousel_item));
+    // A child takes its image and alt text only: caption, collaborators and place go on the parent.
+    if (carouselItem) {
+      for (const name of ["caption", "collaborators", "location_id"]) if (params[name] !== undefined) return graphError(meta.notOnChild(name));
+    }
+    const options = postOptions(params, limits);
+    if (options.error) return graphError(options.error);
+    if (!carousel && !imageUrl) return graphError(meta.missingParam("image_url"));
+    if (carousel && imageUrl !== undefined) return graphError(meta.badParam("image_url", imageUrl));
     // The text is checked first: it costs nothing, the download does.
     const captionChars = countChars(caption);
     if (captionChars > limits.maxCaptionChars) {
@@ -1194,6 +1273,7 @@ export async function startGraphSimulator(options = {}) {
     if (altText !== undefined && countChars(altText) > limits.maxAltTextChars) {
       return graphError(meta.altTextTooLong(limits.maxAltTextChars));
     }
+    if (carousel) return createCarousel(params, owner, caption, options);
 
     const image = await (call.imageDownload ?? downloadImage(imageUrl, limits));
     call.imageFetch = image.record;
@@ -1203,16 +1283,29 @@ export async function startGraphSimulator(options = {}) {
     // Integer cross-multiplication keeps both bounds exactly inclusive, as crates/media does.
     if (5 * width < 4 * height || 100 * width > 191 * height) return graphError(meta.badAspect(width, height));
 
+    const id = addContainer(owner, {
+      mediaType: "IMAGE",
+      carouselItem,
+      imageUrl,
+      caption: carouselItem ? null : caption,
+      altText: altText ?? null,
+      ...options,
+      image: { sha256: image.record.sha256, bytes: image.record.bytes, width, height, contentType: image.record.contentType },
+      children: null,
+    });
+    return ok({ id });
+  }
+
+  /** A new container of `owner` with `fields`, unprocessed; its id. */
+  function addContainer(owner, fields) {
     sequence += 1;
     const id = String(CONTAINER_ID_BASE + BigInt(sequence));
     const createdAt = now();
     containers.set(id, {
       id,
       userId: owner,
-      imageUrl,
-      caption,
-      altText: altText ?? null,
-      image: { sha256: image.record.sha256, bytes: image.record.bytes, width, height, contentType: image.record.contentType },
+      ...fields,
+      publishedIn: null,
       createdAt,
       finishAt: createdAt + config.finishAfterMs,
       readsNeeded: config.finishAfterReads,
@@ -1229,7 +1322,113 @@ export async function startGraphSimulator(options = {}) {
       visibleAfterReads: 0,
       readsSincePublish: 0,
     });
+    return id;
+  }
+
+  /**
+   * What a post carries besides its images, checked as Meta documents it: `collaborators` a
+   * JSON list of at most `maxCollaborators` usernames, `location_id` a Page id,
+   * `is_ai_generated` true or false. `{error}` when one is malformed.
+   */
+  function postOptions(params, limits) {
+    const options = { collaborators: [], locationId: null, isAiGenerated: false };
+    if (params.collaborators !== undefined) {
+      let list;
+      try {
+        list = JSON.parse(String(params.collaborators));
+      } catch {
+        return { error: meta.badParam("collaborators", params.collaborators) };
+      }
+      if (!Array.isArray(list) || !list.every((name) => typeof name === "string" && /^[A-Za-z0-9._]{1,30}$/.test(name))) {
+        return { error: meta.badParam("collaborators", params.collaborators) };
+      }
+      if (list.length > limits.maxCollaborators) return { error: meta.tooManyCollaborators(limits.maxCollaborators) };
+      options.collaborators = list;
+    }
+    if (params.location_id !== undefined) {
+      if (!/^\d{1,20}$/.test(String(params.location_id))) return { error: meta.badParam("location_id", params.location_id) };
+      options.locationId = String(params.location_id);
+    }
+    if (params.is_ai_generated !== undefined) {
+      const value = String(params.is_ai_generated);
+      if (value !== "true" && value !== "false") return { error: meta.badParam("is_ai_generated", params.is_ai_generated) };
+      options.isAiGenerated = value === "true";
+    }
+    return options;
+  }
+
+  /**
+   * A carousel's parent: `children` names 2 to 10 of the account's own carousel items, each
+   * FINISHED and in no published post yet, none twice.
+   */
+  function createCarousel(params, owner, caption, options) {
+    const { limits } = config;
+    if (params.children === undefined || String(params.children).trim() === "") return graphError(meta.missingParam("children"));
+    const ids = String(params.children)
+      .split(",")
+      .map((id) => id.trim());
+    if (ids.length < limits.minCarouselItems || ids.length > limits.maxCarouselItems) {
+      return graphError(meta.badParam("children", `${ids.length} items; a carousel has ${limits.minCarouselItems} to ${limits.maxCarouselItems}`));
+    }
+    for (const [index, id] of ids.entries()) {
+      const child = containers.get(id);
+      if (!child || child.userId !== owner) return graphError(meta.badChild(id, "does not exist"));
+      if (!child.carouselItem) return graphError(meta.badChild(id, "is not a carousel item (is_carousel_item=true)"));
+      if (ids.indexOf(id) !== index) return graphError(meta.badChild(id, "appears twice"));
+      if (child.publishedIn) return graphError(meta.badChild(id, "is in a published post already"));
+      const status = statusOf(child);
+      if (status !== "FINISHED") return graphError(meta.badChild(id, `is ${status}, not FINISHED`));
+    }
+    const id = addContainer(owner, {
+      mediaType: "CAROUSEL",
+      carouselItem: false,
+      imageUrl: null,
+      caption,
+      altText: null,
+      ...options,
+      image: null,
+      children: ids,
+    });
     return ok({ id });
+  }
+
+  /** A comment on the account's own post, as the account. */
+  function postComment(params, item, owner) {
+    const message = params.message === undefined ? "" : String(params.message);
+    if (message.trim() === "") return graphError(meta.missingParam("message"));
+    if (countChars(message) > config.limits.maxCommentChars) {
+      return graphError(meta.badParam("message", `${countChars(message)} characters, at most ${config.limits.maxCommentChars}`));
+    }
+    sequence += 1;
+    const id = String(COMMENT_ID_BASE + BigInt(sequence));
+    const createdAt = now();
+    comments.set(id, {
+      id,
+      mediaId: item.id,
+      userId: owner,
+      username: accounts.get(owner)?.username ?? null,
+      text: message,
+      createdAt,
+      timestamp: metaTime(createdAt),
+    });
+    return { ...ok({ id }), commented: id };
+  }
+
+  /** A post's comments, newest first, with the fields asked for. */
+  function listComments(fields, item) {
+    const wanted = fields.length > 0 ? fields : ["id", "text"];
+    const unknown = wanted.find((field) => !COMMENT_FIELDS.has(field));
+    if (unknown) return graphError(meta.noField(unknown, "IGComment"));
+    const data = [...comments.values()]
+      .filter((comment) => comment.mediaId === item.id)
+      .reverse()
+      .map((comment) => {
+        const entry = {};
+        for (const field of wanted) entry[field] = field === "like_count" ? 0 : comment[field];
+        entry.id = comment.id;
+        return entry;
+      });
+    return ok({ data });
   }
 
   /** Downloads the image as Meta does and reads its JPEG headers. */
@@ -1285,6 +1484,7 @@ export async function startGraphSimulator(options = {}) {
     const container = containers.get(String(creationId));
     // Another account's container is, to this account, one that does not exist.
     if (!container || container.userId !== owner) return graphError(meta.containerNotFound(creationId));
+    if (container.carouselItem) return graphError(meta.carouselItemAlone(container.id));
     // Nothing below awaits, so two concurrent publishes of one container cannot both pass.
     // A published container is refused even while its status still reads FINISHED.
     if (container.mediaId) return graphError(meta.alreadyPublished());
@@ -1303,14 +1503,24 @@ export async function startGraphSimulator(options = {}) {
     const id = String(MEDIA_ID_BASE + BigInt(sequence));
     const shortcode = createHash("sha256").update(id).digest("base64url").slice(0, 11);
     const publishedAt = now();
+    const children = (container.children ?? []).map((childId) => containers.get(childId));
+    for (const child of children) child.publishedIn = id;
     media.set(id, {
       id,
       containerId: container.id,
       userId: owner,
+      mediaType: container.mediaType,
       caption: container.caption,
       altText: container.altText,
-      imageUrl: container.imageUrl,
+      imageUrl: container.imageUrl ?? children[0]?.imageUrl ?? null,
       image: structuredClone(container.image),
+      collaborators: [...container.collaborators],
+      locationId: container.locationId,
+      isAiGenerated: container.isAiGenerated,
+      // A carousel's images in order, each as its child container received it.
+      children: container.children
+        ? children.map((child) => ({ containerId: child.id, imageUrl: child.imageUrl, altText: child.altText, image: structuredClone(child.image) }))
+        : null,
       shortcode,
       permalink: `${config.permalinkBase}${shortcode}/`,
       publishedAt,
@@ -1360,7 +1570,7 @@ export async function startGraphSimulator(options = {}) {
       case "alt_text":
         return item.altText ?? "";
       case "media_type":
-        return "IMAGE";
+        return item.mediaType === "CAROUSEL" ? "CAROUSEL_ALBUM" : "IMAGE";
       case "media_product_type":
         return "FEED";
       case "media_url":
@@ -1548,10 +1758,11 @@ export async function startGraphSimulator(options = {}) {
     if (fault?.kind === "hang") return hang(res, call);
 
     const answer = (fault && faultAnswer(fault, call.account)) ?? (await answerGraph(req, call, target, params, url.pathname, auth));
-    if (fault?.kind === "lost_answer" && answer.published) {
-      // The post is live; only the answer goes missing.
+    if (answer.commented) call.commentId = answer.commented;
+    if (fault?.kind === "lost_answer" && (answer.published || answer.commented)) {
+      // The post (or the comment) is live; only the answer goes missing.
       const mode = String(fault.mode ?? "destroy");
-      call.publishedMediaId = answer.published;
+      if (answer.published) call.publishedMediaId = answer.published;
       if (mode === "hang") return hang(res, call);
       if (mode === "destroy") {
         finish(call, null, "destroyed", startedAt);

@@ -186,6 +186,24 @@ pub enum Change<'a> {
         items: &'a str,
         items_read: &'a str,
     },
+    /// A carousel's child containers made so far for this approval (`children`: a JSON list
+    /// of ids, in the items' order). Any parent made before is replaced: it was read as
+    /// never published (or there was none).
+    ChildrenCreated {
+        claim: &'a str,
+        children: &'a str,
+    },
+    /// Recorded before the first comment is sent: one more send, and when.
+    CommentSent {
+        claim: &'a str,
+        at: OffsetDateTime,
+    },
+    /// How the first comment ended: posted with its id, or failed with the reason.
+    CommentEnded {
+        claim: &'a str,
+        comment_id: Option<&'a str>,
+        error: Option<&'a str>,
+    },
 }
 
 impl Change<'_> {
@@ -215,6 +233,9 @@ impl Change<'_> {
             Change::Reminded { .. } => Event::Reminded,
             Change::Reschedule { .. } => Event::Reschedule,
             Change::Described { .. } => Event::Edit,
+            // Publishing progress under the claim, like the container's.
+            Change::ChildrenCreated { .. } => Event::ContainerCreated,
+            Change::CommentSent { .. } | Change::CommentEnded { .. } => Event::MediaPublished,
         }
     }
 }
@@ -298,6 +319,13 @@ pub fn plan(
             // A new snapshot needs a new container; one that a `media_publish` may have
             // been sent for stays in `publish_sent_container` until it is read.
             plan.clear(&["container_id", "media_id", "permalink"]);
+            plan.clear(&[
+                "child_containers",
+                "comment_sent_at",
+                "comment_id",
+                "comment_error",
+            ]);
+            plan.set("comment_sends", Value::Int(0));
             plan.fresh_publishing();
         }
         Change::Withdraw => {
@@ -492,6 +520,26 @@ pub fn plan(
             plan.text(GENERATED_TEXT, text);
             plan.guard(Guard::Equals("media_items", Value::text(items_read)));
             plan.set("media_items", Value::text(items));
+        }
+        Change::ChildrenCreated { claim, children } => {
+            plan.guard(owner(claim));
+            plan.set("child_containers", Value::text(children));
+            plan.set("container_polls", Value::Int(0));
+            plan.clear(&["container_id"]);
+        }
+        Change::CommentSent { claim, at } => {
+            plan.guard(owner(claim));
+            plan.sets.push(("comment_sends", Set::Increment));
+            plan.set("comment_sent_at", Value::precise_time(*at));
+        }
+        Change::CommentEnded {
+            claim,
+            comment_id,
+            error,
+        } => {
+            plan.guard(owner(claim));
+            plan.set("comment_id", Value::optional_text(*comment_id));
+            plan.set("comment_error", Value::optional_text(*error));
         }
     }
     Ok(plan)

@@ -19,13 +19,23 @@
 //! - Attempts count per approval, on the draft (`publish_attempts`), not per message.
 //! - A draft whose account cannot publish (it needs reconnecting, or is disconnected) waits,
 //!   spending nothing, and is never given up for it: the account may come back.
+//! - A carousel is one post: its children (`carousel.rs`) are made, recorded and read ready
+//!   before the parent is made from them, and only the parent is ever sent to
+//!   `media_publish`; recorded children are reused by the next run.
+//! - The first comment (`comment.rs`) follows the live post: its send is recorded before it
+//!   goes out, a send that may have gone out is looked for before another, and whatever
+//!   happens to it, the post ends published.
 
 use time::{Duration, OffsetDateTime};
 
 use crate::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use crate::change::Deferral;
 
+mod carousel;
+mod comment;
 mod reading;
+
+pub use comment::{CommentEnd, CommentRecord, MAX_COMMENT_SENDS};
 
 /// How long a draft whose account cannot publish waits before it is looked at again.
 pub const ACCOUNT_WAIT_SECONDS: u32 = 900;
@@ -70,6 +80,21 @@ pub struct Record {
     pub polls: u32,
     pub throttled_since: Option<OffsetDateTime>,
     pub unresolved_since: Option<OffsetDateTime>,
+    /// What the approved snapshot is made of (filled in from it by the shell).
+    pub shape: Shape,
+    /// A carousel's child containers made for this approval, in the items' order.
+    pub children: Vec<String>,
+    /// The first comment's record.
+    pub comment: CommentRecord,
+}
+
+/// What the approved post is made of, as far as the workflow's steps go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// How many child containers make the post: 0 for a single image, 2 to 10 for a carousel.
+    pub children: usize,
+    /// Whether a first comment follows the post.
+    pub first_comment: bool,
 }
 
 /// What a container's status read said.
@@ -138,6 +163,15 @@ impl Trouble {
 pub enum Action {
     /// Create a container from the approved snapshot, and store its id.
     CreateContainer,
+    /// Create the carousel's child container `index` (`is_carousel_item`, its image and alt
+    /// text); the shell records the children made so far (`children[..index]` and the new
+    /// one) with its next write.
+    CreateChild { index: usize },
+    /// Read a child container's status: the parent is made only from `FINISHED` children.
+    ReadChild { index: usize, container_id: String },
+    /// Create the carousel's parent container from `children`, with the caption and the
+    /// post's options, and store its id like [`Action::CreateContainer`].
+    CreateCarousel { children: Vec<String> },
     /// Read the container's status.
     ReadStatus { container_id: String },
     /// Store that `media_publish` is about to be sent for the container (a conditional
@@ -148,12 +182,21 @@ pub enum Action {
     /// Look for the post among the account's recent media: published at or after `since`,
     /// with the approved caption, and recorded by no other draft.
     FindMedia { since: Option<OffsetDateTime> },
+    /// Store that the first comment is about to be sent (one more send, and when), a
+    /// conditional write under the claim; only then [`Action::PostComment`].
+    RecordComment,
+    /// Post the first comment on the live post.
+    PostComment { media_id: String },
+    /// Look for the first comment among the post's comments: a send may have gone out.
+    FindComment { media_id: String },
     /// The post is live: record it (`media_id` `None`: live, media unknown). `found`: the
-    /// id came from a lookup, so it is taken only if no other draft has it.
+    /// id came from a lookup, so it is taken only if no other draft has it. `comment`: how
+    /// the first comment ended, to record with it.
     Succeed {
         media_id: Option<String>,
         found: bool,
         note: String,
+        comment: CommentEnd,
     },
     /// Release the claim and queue the message again after `delay` seconds.
     Defer {
@@ -186,6 +229,12 @@ pub enum Outcome {
         media_id: String,
     },
     Media(Option<String>),
+    /// The first comment was posted, with this id.
+    Commented {
+        comment_id: String,
+    },
+    /// The first comment's lookup: its id, if it is among the post's comments.
+    Comment(Option<String>),
     /// The Graph call of the last action failed.
     Failed(Trouble),
 }
@@ -209,6 +258,12 @@ pub struct Machine {
     publish_failed: Option<Trouble>,
     /// A give-up waiting for a status read that says the post is not live.
     giving_up: Option<(String, bool)>,
+    /// Child containers read `FINISHED` in this run, counted from the first.
+    children_ready: usize,
+    /// This run made new children: more will not help.
+    made_children: bool,
+    /// The live post, while its first comment is being seen to: media id, found, note.
+    live: Option<(String, bool, String)>,
 }
 
 impl Machine {
@@ -239,7 +294,7 @@ impl Machine {
     ) -> (Machine, Action) {
         let mut machine = Machine::new(policy, record, None, now, seed);
         let action = match machine.record.media_id.clone() {
-            Some(media_id) => already_recorded(media_id),
+            Some(media_id) => machine.already_recorded(media_id),
             None => machine.stop(reason, token),
         };
         machine.last = Some(action.clone());
@@ -274,7 +329,10 @@ impl Machine {
     /// written: a container never sent is harmless, so one made for a claim that is lost is
     /// only left to expire.
     pub fn opens_with_container(record: &Record) -> bool {
-        record.media_id.is_none() && record.sent.is_none() && record.container_id.is_none()
+        record.shape.children == 0
+            && record.media_id.is_none()
+            && record.sent.is_none()
+            && record.container_id.is_none()
     }
 
     fn new(
@@ -295,6 +353,9 @@ impl Machine {
             made_new: false,
             publish_failed: None,
             giving_up: None,
+            children_ready: 0,
+            made_children: false,
+            live: None,
         }
     }
 
@@ -318,7 +379,10 @@ impl Machine {
     pub fn next(&mut self, outcome: Outcome) -> Action {
         let last = self.last.take();
         let action = match (last, outcome) {
-            (Some(Action::CreateContainer), Outcome::Created { container_id }) => {
+            (
+                Some(Action::CreateContainer | Action::CreateCarousel { .. }),
+                Outcome::Created { container_id },
+            ) => {
                 self.made_new = true;
                 self.record.container_id = Some(container_id.clone());
                 // The new container replaces one read as never published.
@@ -341,32 +405,47 @@ impl Machine {
                 self.settled = false;
                 Action::Publish { container_id }
             }
-            (Some(Action::Publish { .. }), Outcome::Published { media_id }) => Action::Succeed {
-                media_id: Some(media_id),
-                found: false,
-                note: "media_publish answered with the media id".into(),
-            },
+            (Some(Action::Publish { .. }), Outcome::Published { media_id }) => self.live(
+                Some(media_id),
+                false,
+                "media_publish answered with the media id".into(),
+            ),
             (Some(Action::Publish { container_id }), Outcome::Failed(trouble)) => {
                 // Never publish again blindly, nor give up: the status decides.
                 self.publish_failed = Some(trouble);
                 Action::ReadStatus { container_id }
             }
             (Some(Action::FindMedia { .. }), Outcome::Media(found)) => match found {
-                Some(media_id) => Action::Succeed {
-                    media_id: Some(media_id),
-                    found: true,
-                    note: "the container was published: the post is live".into(),
-                },
-                None => Action::Succeed {
-                    media_id: None,
-                    found: false,
-                    note: "the container was published, but no recent post matches it: the media id is unknown".into(),
-                },
+                Some(media_id) => self.live(
+                    Some(media_id),
+                    true,
+                    "the container was published: the post is live".into(),
+                ),
+                None => self.live(
+                    None,
+                    false,
+                    "the container was published, but no recent post matches it: the media id is unknown".into(),
+                ),
             },
             (Some(Action::FindMedia { .. }), Outcome::Failed(trouble)) => {
                 self.lookup_failed(trouble)
             }
-            (Some(Action::CreateContainer), Outcome::Failed(trouble)) => self.failed(trouble),
+            (
+                Some(Action::CreateContainer | Action::CreateCarousel { .. }),
+                Outcome::Failed(trouble),
+            ) => self.failed(trouble),
+            (Some(Action::CreateChild { index }), outcome) => self.after_child_made(index, outcome),
+            (Some(Action::ReadChild { index, container_id }), outcome) => {
+                self.after_child_read(index, &container_id, outcome)
+            }
+            (
+                Some(
+                    last @ (Action::RecordComment
+                    | Action::PostComment { .. }
+                    | Action::FindComment { .. }),
+                ),
+                outcome,
+            ) => self.after_comment_step(last, outcome),
             (last, outcome) => Action::GiveUp {
                 reason: format!(
                     "the publish workflow got {outcome:?} after {last:?}; this is a defect, reported as such"
@@ -380,7 +459,7 @@ impl Machine {
 
     fn first(&mut self) -> Action {
         if let Some(media_id) = self.record.media_id.clone() {
-            return already_recorded(media_id);
+            return self.already_recorded(media_id);
         }
         if let Some(sent) = &self.record.sent {
             return Action::ReadStatus {
@@ -396,7 +475,8 @@ impl Machine {
     fn new_container(&mut self) -> Action {
         match self.invalid.clone() {
             Some(reason) => self.stop(reason, false),
-            None => Action::CreateContainer,
+            None if self.record.shape.children == 0 => Action::CreateContainer,
+            None => self.carousel_step(),
         }
     }
 
@@ -494,14 +574,6 @@ impl Action {
     }
 }
 
-fn already_recorded(media_id: String) -> Action {
-    Action::Succeed {
-        media_id: Some(media_id),
-        found: false,
-        note: "the media id was already recorded: the post is live".into(),
-    }
-}
-
 /// `Published` is handled before any branch that could meet it.
 fn unreachable_published() -> Action {
     Action::GiveUp {
@@ -522,5 +594,7 @@ fn clamp(seconds: u64) -> u32 {
         .min(QUEUE_MAX_DELAY_SECONDS)
 }
 
+#[cfg(test)]
+mod format_tests;
 #[cfg(test)]
 mod tests;

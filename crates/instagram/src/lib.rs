@@ -1,4 +1,5 @@
-//! The Instagram Graph API content-publishing client for single images: it builds the
+//! The Instagram Graph API content-publishing client for single images and carousels, with
+//! their first comment: it builds the
 //! requests of the container -> status -> `media_publish` flow and reads Meta's answers,
 //! classifying every failure by what the caller should do next.
 //!
@@ -27,10 +28,10 @@ pub use error::{
     retry_after_seconds,
 };
 pub use request::{
-    FORM_CONTENT_TYPE, GraphConfig, GraphRequest, form_urlencode, refresh_access_token,
+    FORM_CONTENT_TYPE, GraphConfig, GraphRequest, PostFields, form_urlencode, refresh_access_token,
 };
 pub use response::{
-    ContainerStatus, MediaItem, MediaPage, PublishingLimit, RefreshedToken, instagram_time,
-    parse_container_status, parse_created_id, parse_media_page, parse_permalink,
-    parse_publishing_limit, parse_refreshed_token,
+    Comment, ContainerStatus, MediaItem, MediaPage, PublishingLimit, RefreshedToken,
+    instagram_time, parse_comments, parse_container_status, parse_created_id, parse_media_page,
+    parse_permalink, parse_publishing_limit, parse_refreshed_token,
 };

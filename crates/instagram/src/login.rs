@@ -13,8 +13,9 @@ use crate::error::{GraphError, clean_message};
 use crate::request::{GraphRequest, form_urlencode};
 use crate::response::{MAX_TOKEN_CHARS, RefreshedToken, parse_refreshed_token};
 
-/// The permissions asked for: reading the account and publishing to it.
-pub const SCOPE: &str = "instagram_business_basic,instagram_business_content_publish";
+/// The permissions asked for: reading the account, publishing to it, and a post's first
+/// comment.
+pub const SCOPE: &str = "instagram_business_basic,instagram_business_content_publish,instagram_business_manage_comments";
 
 /// Where Instagram Login's three hosts are: the authorization page (`www.instagram.com`),
 /// the code exchange (`api.instagram.com`) and the Graph API (`graph.instagram.com`), and
@@ -264,7 +265,7 @@ mod tests {
     fn requests_carry_secrets_only_where_meta_reads_them() {
         let c = config();
         let url = c.authorize_url("https://x.example/review/accounts/callback", "st&ate");
-        assert!(url.starts_with("https://www.instagram.com/oauth/authorize?client_id=990602627938098&redirect_uri=https%3A%2F%2Fx.example%2Freview%2Faccounts%2Fcallback&response_type=code&scope=instagram_business_basic%2Cinstagram_business_content_publish&state=st%26ate"), "{url}");
+        assert!(url.starts_with("https://www.instagram.com/oauth/authorize?client_id=990602627938098&redirect_uri=https%3A%2F%2Fx.example%2Freview%2Faccounts%2Fcallback&response_type=code&scope=instagram_business_basic%2Cinstagram_business_content_publish%2Cinstagram_business_manage_comments&state=st%26ate"), "{url}");
         assert!(!url.contains("app-secret-value"));
         let exchange = c.exchange_code("https://x/cb", "the-code");
         assert_eq!(exchange.url, "https://api.instagram.com/oauth/access_token");

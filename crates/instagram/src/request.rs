@@ -43,16 +43,96 @@ impl GraphRequest {
     }
 }
 
+/// What a post (a single image, or a carousel's parent) carries besides its image and
+/// caption; empty fields are left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PostFields<'a> {
+    /// Instagram usernames invited as collaborators (Meta allows up to five).
+    pub collaborators: &'a [String],
+    /// A Facebook Page id of a place.
+    pub location_id: Option<&'a str>,
+    /// Shows Instagram's "AI info" label.
+    pub is_ai_generated: bool,
+}
+
+impl PostFields<'_> {
+    fn add_to(&self, form: &mut Vec<(String, String)>) {
+        if !self.collaborators.is_empty() {
+            // Meta reads the list as a JSON array of usernames.
+            let list = serde_json::to_string(self.collaborators).unwrap_or_default();
+            form.push(field("collaborators", &list));
+        }
+        if let Some(location_id) = self.location_id.filter(|id| !id.is_empty()) {
+            form.push(field("location_id", location_id));
+        }
+        if self.is_ai_generated {
+            form.push(field("is_ai_generated", "true"));
+        }
+    }
+}
+
 impl GraphConfig {
     /// Step 1: `POST /{user}/media` makes a container; Meta then downloads `image_url` itself,
     /// so it must be publicly reachable. An empty `alt_text` is left out rather than sent
     /// blank, as it is optional.
-    pub fn create_container(&self, image_url: &str, caption: &str, alt_text: &str) -> GraphRequest {
+    pub fn create_container(
+        &self,
+        image_url: &str,
+        caption: &str,
+        alt_text: &str,
+        fields: &PostFields<'_>,
+    ) -> GraphRequest {
         let mut form = vec![field("image_url", image_url), field("caption", caption)];
         if !alt_text.is_empty() {
             form.push(field("alt_text", alt_text));
         }
+        fields.add_to(&mut form);
         self.post(&[&self.user_id, "media"], form)
+    }
+
+    /// A carousel's child: `is_carousel_item=true`, its image and alt text, and no caption
+    /// (Meta takes the caption, collaborators and place on the parent only).
+    pub fn create_carousel_item(&self, image_url: &str, alt_text: &str) -> GraphRequest {
+        let mut form = vec![
+            field("is_carousel_item", "true"),
+            field("image_url", image_url),
+        ];
+        if !alt_text.is_empty() {
+            form.push(field("alt_text", alt_text));
+        }
+        self.post(&[&self.user_id, "media"], form)
+    }
+
+    /// A carousel's parent: `media_type=CAROUSEL` over its `FINISHED` children, in order,
+    /// with the caption and the post's fields. It is polled and published like a single
+    /// image's container.
+    pub fn create_carousel(
+        &self,
+        children: &[String],
+        caption: &str,
+        fields: &PostFields<'_>,
+    ) -> GraphRequest {
+        let mut form = vec![
+            field("media_type", "CAROUSEL"),
+            field("children", &children.join(",")),
+            field("caption", caption),
+        ];
+        fields.add_to(&mut form);
+        self.post(&[&self.user_id, "media"], form)
+    }
+
+    /// `POST /{media-id}/comments`: a comment on a live post. Meta takes no idempotency key:
+    /// the caller records the send first and reconciles a doubtful one with
+    /// [`Self::comments`].
+    pub fn post_comment(&self, media_id: &str, message: &str) -> GraphRequest {
+        self.post(&[media_id, "comments"], vec![field("message", message)])
+    }
+
+    /// `GET /{media-id}/comments`: the post's comments, with their text.
+    pub fn comments(&self, media_id: &str) -> GraphRequest {
+        let mut request = self.get(&[media_id, "comments"], "id,text,username");
+        request.url.push_str("&limit=100");
+        request
     }
 
     /// Step 2: the container's `status_code`; `status` carries the subcode of an `ERROR`.

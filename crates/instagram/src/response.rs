@@ -268,19 +268,52 @@ pub fn parse_media_page(
     let items = items
         .iter()
         .filter_map(|item| {
-            let id = match &item["id"] {
-                Value::String(id) if !id.trim().is_empty() => id.trim().to_owned(),
-                Value::Number(id) => id.to_string(),
-                _ => return None,
-            };
             Some(MediaItem {
-                id,
+                id: item_id(item)?,
                 caption: item["caption"].as_str().unwrap_or_default().to_owned(),
                 timestamp: item["timestamp"].as_str().map(str::to_owned),
             })
         })
         .collect();
     Ok(MediaPage { items, after })
+}
+
+/// A listed item's id: a non-empty string or a number; `None` skips the item.
+fn item_id(item: &Value) -> Option<String> {
+    match &item["id"] {
+        Value::String(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+        Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
+}
+
+/// A comment on a post, as `GET /{media-id}/comments` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    pub text: String,
+}
+
+/// The answer to `GET /{media-id}/comments`: `{"data": [{"id": "...", "text": "..."}]}`.
+/// Entries without an id are skipped.
+pub fn parse_comments(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Result<Vec<Comment>, GraphError> {
+    let value = success(status, retry_after, body)?;
+    let Value::Array(items) = &value["data"] else {
+        return Err(malformed("the response has no data list"));
+    };
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            Some(Comment {
+                id: item_id(item)?,
+                text: item["text"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect())
 }
 
 /// The longest token accepted from a refresh: Meta's are a few hundred characters.

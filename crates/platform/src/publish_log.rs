@@ -31,6 +31,8 @@ pub enum Step {
     Wait,
     /// Publishing stopped for good: the reason the draft failed.
     GiveUp,
+    /// The post's first comment: its send, its lookup, how it ended.
+    Comment,
 }
 
 impl Step {
@@ -44,6 +46,7 @@ impl Step {
             Step::Reconcile => "reconcile",
             Step::Wait => "wait",
             Step::GiveUp => "give_up",
+            Step::Comment => "comment",
         }
     }
 }

@@ -127,6 +127,9 @@ pub struct DraftView<'a> {
     /// `last_error`, what the review page shows of publishing as it happens.
     publish_attempts: i64,
     next_try_at: Option<&'a str>,
+    /// How the post's first comment ended, once it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_comment: Option<CommentView<'a>>,
     created_at: &'a str,
     updated_at: &'a str,
 }
@@ -146,6 +149,13 @@ struct ApprovalView<'a> {
     revision: i64,
     approved_at: Option<&'a str>,
     approved_by: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentView<'a> {
+    comment_id: Option<&'a str>,
+    error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -194,6 +204,12 @@ impl<'a> DraftView<'a> {
             }),
             publish_attempts: row.publish_attempts,
             next_try_at: row.publish_due_at.as_deref(),
+            first_comment: (row.comment_id.is_some() || row.comment_error.is_some()).then_some(
+                CommentView {
+                    comment_id: row.comment_id.as_deref(),
+                    error: row.comment_error.as_deref(),
+                },
+            ),
             created_at: &row.created_at,
             updated_at: &row.updated_at,
         })

@@ -7,8 +7,8 @@ use std::fmt;
 use domain::error_class::ErrorClass;
 use domain::publish::Trouble;
 use instagram::{
-    ContainerStatus, GraphConfig, GraphError, GraphRequest, MediaPage, PublishingLimit,
-    RefreshedToken,
+    Comment, ContainerStatus, GraphConfig, GraphError, GraphRequest, MediaPage, PostFields,
+    PublishingLimit, RefreshedToken,
 };
 use platform::http::{HttpError, send_graph};
 
@@ -117,9 +117,45 @@ impl Graph {
         image_url: &str,
         caption: &str,
         alt_text: &str,
+        fields: &PostFields<'_>,
     ) -> Result<String, Failure> {
-        let request = self.config.create_container(image_url, caption, alt_text);
+        let request = self
+            .config
+            .create_container(image_url, caption, alt_text, fields);
         self.call(&request, instagram::parse_created_id).await
+    }
+
+    /// `POST /{user}/media` with `is_carousel_item=true`: the child container's id.
+    pub async fn create_carousel_item(
+        &self,
+        image_url: &str,
+        alt_text: &str,
+    ) -> Result<String, Failure> {
+        let request = self.config.create_carousel_item(image_url, alt_text);
+        self.call(&request, instagram::parse_created_id).await
+    }
+
+    /// `POST /{user}/media` with `media_type=CAROUSEL`: the parent container's id.
+    pub async fn create_carousel(
+        &self,
+        children: &[String],
+        caption: &str,
+        fields: &PostFields<'_>,
+    ) -> Result<String, Failure> {
+        let request = self.config.create_carousel(children, caption, fields);
+        self.call(&request, instagram::parse_created_id).await
+    }
+
+    /// `POST /{media-id}/comments`: the comment's id.
+    pub async fn post_comment(&self, media_id: &str, message: &str) -> Result<String, Failure> {
+        let request = self.config.post_comment(media_id, message);
+        self.call(&request, instagram::parse_created_id).await
+    }
+
+    /// `GET /{media-id}/comments`: the post's comments.
+    pub async fn comments(&self, media_id: &str) -> Result<Vec<Comment>, Failure> {
+        let request = self.config.comments(media_id);
+        self.call(&request, instagram::parse_comments).await
     }
 
     pub async fn container_status(&self, container_id: &str) -> Result<ContainerStatus, Failure> {

@@ -93,6 +93,9 @@ pub struct Settings {
     /// Where a run stops dead, as `(draft id, point)` pairs (`PUBLISH_CRASH_AFTER`,
     /// `draft:point,...`): the crash-point tests' fault, accepted only with the simulator.
     pub crash_after: Vec<(String, String)>,
+    /// The image consumer's `IMAGE_PROVIDER`: a draft without items whose one image it drew
+    /// carries Instagram's "AI info" label, unless that is the offline placeholder.
+    pub image_provider: String,
 }
 
 impl Settings {
@@ -160,6 +163,7 @@ impl Settings {
             graph_timeout_ms: platform::config::number(env, "GRAPH_TIMEOUT_MS", 15_000)
                 .map_err(SettingsError::NotANumber)?,
             crash_after: crash_after(optional(env, "PUBLISH_CRASH_AFTER"), simulator)?,
+            image_provider: or_default(env, "IMAGE_PROVIDER", "placeholder"),
         })
     }
 

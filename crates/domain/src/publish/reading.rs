@@ -98,7 +98,7 @@ impl Machine {
             _ if trouble.leaves_publish_open() => self.failed(trouble),
             Reading::Finished => match trouble {
                 Trouble::NotReady(_) => self.poll(container_id),
-                Trouble::NeedsNewContainer(_) if !self.made_new => self.new_container(),
+                Trouble::NeedsNewContainer(_) if !self.made_new => self.replace_container(),
                 other => self.failed(other),
             },
             Reading::Published => unreachable_published(),
@@ -156,14 +156,14 @@ impl Machine {
                     ),
                 }
             }
-            _ => Action::Succeed {
-                media_id: None,
-                found: false,
-                note: format!(
+            _ => self.live(
+                None,
+                false,
+                format!(
                     "the container was published, but the media id could not be looked up: {}",
                     trouble.reason()
                 ),
-            },
+            ),
         }
     }
 
@@ -176,7 +176,7 @@ impl Machine {
             return unreachable_published();
         };
         if new_container_helps && !self.made_new {
-            self.new_container()
+            self.replace_container()
         } else {
             self.failed(if new_container_helps {
                 Trouble::NeedsNewContainer(reason)
@@ -186,7 +186,7 @@ impl Machine {
         }
     }
 
-    fn poll(&mut self, container_id: &str) -> Action {
+    pub(super) fn poll(&mut self, container_id: &str) -> Action {
         if self.record.polls < self.policy.max_polls {
             let delay = self.policy.poll_seconds.max(1);
             return Action::Defer {

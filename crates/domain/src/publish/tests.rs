@@ -1,9 +1,10 @@
+use super::format_tests::{check_carousel, check_comment};
 use super::*;
 use time::macros::datetime;
 
-const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
+pub(super) const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
 
-const POLICY: Policy = Policy {
+pub(super) const POLICY: Policy = Policy {
     backoff: Backoff {
         base_seconds: 30,
         cap_seconds: 1_800,
@@ -44,6 +45,12 @@ fn dead(helps: bool) -> Reading {
 fn kind(action: &Action) -> &'static str {
     match action {
         Action::CreateContainer => "create",
+        Action::CreateChild { .. } => "create_child",
+        Action::ReadChild { .. } => "read_child",
+        Action::CreateCarousel { .. } => "create_carousel",
+        Action::RecordComment => "record_comment",
+        Action::PostComment { .. } => "post_comment",
+        Action::FindComment { .. } => "find_comment",
         Action::ReadStatus { .. } => "read",
         Action::RecordSent { .. } => "record_sent",
         Action::Publish { .. } => "publish",
@@ -502,6 +509,50 @@ fn every_path_keeps_the_promises() {
             ..Record::default()
         },
     ];
+    let shapes = [
+        Shape::default(),
+        Shape {
+            children: 0,
+            first_comment: true,
+        },
+        Shape {
+            children: 2,
+            first_comment: true,
+        },
+    ];
+    let mut records: Vec<Record> = shapes
+        .iter()
+        .flat_map(|shape| {
+            records.iter().map(|record| Record {
+                shape: *shape,
+                ..record.clone()
+            })
+        })
+        .collect();
+    // A carousel with a child recorded by an earlier run, and a live post whose first
+    // comment was sent by a run that died.
+    records.push(Record {
+        shape: shapes[2],
+        children: vec!["k0".into()],
+        polls: 2,
+        ..Record::default()
+    });
+    records.push(Record {
+        shape: shapes[2],
+        children: vec!["k0".into(), "k1".into()],
+        container_id: Some("c0".into()),
+        ..Record::default()
+    });
+    records.push(Record {
+        shape: shapes[1],
+        media_id: Some("m0".into()),
+        comment: CommentRecord {
+            sends: 1,
+            sent_at: Some(NOW - Duration::seconds(30)),
+            ..CommentRecord::default()
+        },
+        ..Record::default()
+    });
     let mut runs = 0;
     for record in &records {
         for give_up in [false, true] {
@@ -513,7 +564,7 @@ fn every_path_keeps_the_promises() {
             explore(machine, action, &troubles, &readings, Vec::new(), &mut runs);
         }
     }
-    assert!(runs > 1_000, "only {runs} runs explored");
+    assert!(runs > 100_000, "only {runs} runs explored");
 }
 
 fn explore(
@@ -524,7 +575,7 @@ fn explore(
     path: Vec<(Action, Outcome)>,
     runs: &mut usize,
 ) {
-    if action.is_final() || path.len() > 12 {
+    if action.is_final() || path.len() > 24 {
         assert!(action.is_final(), "no end after {path:?}");
         check_promises(machine.record(), &path, &action);
         *runs += 1;
@@ -546,6 +597,23 @@ fn explore(
             outcomes.push(Outcome::Media(Some("m".into())));
             outcomes.push(Outcome::Media(None));
         }
+        Action::CreateChild { index } => outcomes.push(Outcome::Created {
+            container_id: format!("k{index}-{}", path.len()),
+        }),
+        Action::ReadChild { .. } => {
+            outcomes.extend(readings.iter().cloned().map(Outcome::Status));
+        }
+        Action::CreateCarousel { .. } => outcomes.push(Outcome::Created {
+            container_id: format!("p{}", path.len() + 1),
+        }),
+        Action::RecordComment => outcomes = vec![Outcome::Recorded],
+        Action::PostComment { .. } => outcomes.push(Outcome::Commented {
+            comment_id: "n".into(),
+        }),
+        Action::FindComment { .. } => {
+            outcomes.push(Outcome::Comment(Some("n".into())));
+            outcomes.push(Outcome::Comment(None));
+        }
         _ => unreachable!(),
     }
     for outcome in outcomes {
@@ -559,6 +627,8 @@ fn explore(
 
 /// The promises of one run that ended with `last`.
 fn check_promises(record: &Record, path: &[(Action, Outcome)], last: &Action) {
+    check_carousel(record, path);
+    check_comment(record, path, last);
     // `media_publish` is sent only right after the record that it is sent.
     for (i, (action, _)) in path.iter().enumerate() {
         if let Action::Publish { container_id } = action {
@@ -594,13 +664,22 @@ fn check_promises(record: &Record, path: &[(Action, Outcome)], last: &Action) {
     }
     // A published reading ends in success, or, when the media lookup failed in a way that
     // waiting may cure, in a wait that spends no attempt (bounded by the time since the send).
-    if path
-        .iter()
-        .any(|(_, outcome)| outcome == &Outcome::Status(Reading::Published))
-    {
+    if path.iter().any(|(action, outcome)| {
+        matches!(action, Action::ReadStatus { .. })
+            && outcome == &Outcome::Status(Reading::Published)
+    }) {
+        // Or the first comment waits for Instagram (throttled, its comments not readable yet).
         let lookup_failed = matches!(
             path.last(),
-            Some((Action::FindMedia { .. }, Outcome::Failed(t))) if !t.refuses_reading()
+            Some((Action::FindMedia { .. } | Action::FindComment { .. }, Outcome::Failed(t))) if !t.refuses_reading()
+        ) || matches!(
+            path.last(),
+            Some((
+                Action::PostComment { .. },
+                Outcome::Failed(
+                    Trouble::Throttled { .. } | Trouble::Quota { .. } | Trouble::NotReady(_)
+                )
+            ))
         );
         assert!(
             matches!(last, Action::Succeed { .. })

@@ -38,6 +38,7 @@ fn requests_of_the_publishing_flow() {
             "https://media.example.com/p/1.jpg",
             "Hello",
             "A red bicycle",
+            &PostFields::default(),
         ),
         (
             "POST",
@@ -48,7 +49,12 @@ fn requests_of_the_publishing_flow() {
         ),
     );
     check(
-        ig.create_container("https://media.example.com/p/1.jpg", "Hello", ""),
+        ig.create_container(
+            "https://media.example.com/p/1.jpg",
+            "Hello",
+            "",
+            &PostFields::default(),
+        ),
         (
             "POST",
             "https://graph.instagram.com/v25.0/17841405822304914/media",
@@ -198,6 +204,7 @@ fn a_japanese_caption_reaches_instagram_unchanged() {
         "https://media.example.com/p/2.jpg?v=1&s=a b",
         caption,
         "苺のタルトの写真",
+        &PostFields::default(),
     );
     let body = request.body().unwrap_or_default();
     assert!(
@@ -220,7 +227,16 @@ fn no_request_carries_a_token() {
     for base_url in ["https://graph.instagram.com", "https://graph.facebook.com"] {
         let graph = config(base_url);
         let requests = [
-            graph.create_container("https://media.example.com/p/1.jpg", "Hi", "Alt"),
+            graph.create_container(
+                "https://media.example.com/p/1.jpg",
+                "Hi",
+                "Alt",
+                &PostFields::default(),
+            ),
+            graph.create_carousel_item("https://media.example.com/p/1.jpg", "Alt"),
+            graph.create_carousel(&["1".into(), "2".into()], "Hi", &PostFields::default()),
+            graph.post_comment("2", "First!"),
+            graph.comments("2"),
             graph.container_status("1"),
             graph.publish("1"),
             graph.publishing_limit(),
@@ -287,5 +303,72 @@ fn the_refresh_request_has_no_version_and_leaves_the_token_to_the_shell() {
         !config("https://graph.instagram.com")
             .publishing_limit()
             .token_in_query
+    );
+}
+
+#[test]
+fn requests_of_a_carousel_and_its_first_comment() {
+    let ig = config("https://graph.instagram.com");
+    let collaborators = ["maker.one".to_owned(), "maker_two".to_owned()];
+    let fields = PostFields {
+        collaborators: &collaborators,
+        location_id: Some("110843418940484"),
+        is_ai_generated: true,
+    };
+    let single = ig.create_container("https://m.example.com/1.jpg", "Hi", "A cup", &fields);
+    assert_eq!(
+        decode_form(&single.body().unwrap_or_default()),
+        pairs(&[
+            ("image_url", "https://m.example.com/1.jpg"),
+            ("caption", "Hi"),
+            ("alt_text", "A cup"),
+            ("collaborators", r#"["maker.one","maker_two"]"#),
+            ("location_id", "110843418940484"),
+            ("is_ai_generated", "true"),
+        ])
+    );
+    check(
+        ig.create_carousel_item("https://m.example.com/2.jpg", "A spoon"),
+        (
+            "POST",
+            "https://graph.instagram.com/v25.0/17841405822304914/media",
+            Some(
+                "is_carousel_item=true&image_url=https%3A%2F%2Fm.example.com%2F2.jpg&alt_text=A+spoon",
+            ),
+        ),
+    );
+    let parent = ig.create_carousel(&["11".into(), "12".into(), "13".into()], "Hi", &fields);
+    assert_eq!(
+        decode_form(&parent.body().unwrap_or_default()),
+        pairs(&[
+            ("media_type", "CAROUSEL"),
+            ("children", "11,12,13"),
+            ("caption", "Hi"),
+            ("collaborators", r#"["maker.one","maker_two"]"#),
+            ("location_id", "110843418940484"),
+            ("is_ai_generated", "true"),
+        ])
+    );
+    // Nothing but what is set: no empty collaborators, place or label.
+    let plain = ig.create_carousel(&["11".into(), "12".into()], "Hi", &PostFields::default());
+    assert_eq!(
+        plain.body().unwrap_or_default(),
+        "media_type=CAROUSEL&children=11%2C12&caption=Hi"
+    );
+    check(
+        ig.post_comment("17900000000000001", "Menu in bio & more"),
+        (
+            "POST",
+            "https://graph.instagram.com/v25.0/17900000000000001/comments",
+            Some("message=Menu+in+bio+%26+more"),
+        ),
+    );
+    check(
+        ig.comments("17900000000000001"),
+        (
+            "GET",
+            "https://graph.instagram.com/v25.0/17900000000000001/comments?fields=id,text,username&limit=100",
+            None,
+        ),
     );
 }

@@ -472,3 +472,23 @@ fn refreshed_tokens() {
     );
     assert!(!shown.contains("IGQsecret"), "{shown}");
 }
+
+#[test]
+fn a_posts_comments_are_read_with_their_text() {
+    let body = r#"{"data":[{"id":"1791","text":"Menu in bio","username":"cafe"},{"text":"no id"},{"id":1792,"text":"nice"}]}"#;
+    assert_eq!(
+        parse_comments(200, None, body).unwrap(),
+        vec![
+            Comment {
+                id: "1791".into(),
+                text: "Menu in bio".into()
+            },
+            Comment {
+                id: "1792".into(),
+                text: "nice".into()
+            },
+        ]
+    );
+    assert!(parse_comments(200, None, r#"{"nodata":1}"#).is_err());
+    assert!(parse_comments(500, None, "down").is_err());
+}

@@ -5,7 +5,7 @@ use domain::change::Expected;
 use domain::content::RawPostText;
 use domain::draft::{DraftState, ImageStatus, Status};
 use domain::post_format::{MediaItems, MediaItemsError, PostOptions};
-use domain::publish::{Record, Sent};
+use domain::publish::{CommentRecord, Record, Sent, Shape};
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
@@ -90,6 +90,19 @@ pub struct DraftRow {
     pub media_id: Option<String>,
     pub permalink: Option<String>,
     pub last_error: Option<String>,
+    /// A carousel's child containers made for this approval: a JSON list of ids, in order.
+    #[serde(default)]
+    pub child_containers: Option<String>,
+    /// The first comment: sends recorded (each before it went out), the last send's time,
+    /// the posted comment's id, or why it was not posted.
+    #[serde(default)]
+    pub comment_sends: i64,
+    #[serde(default, deserialize_with = "optional_time")]
+    pub comment_sent_at: Option<String>,
+    #[serde(default)]
+    pub comment_id: Option<String>,
+    #[serde(default)]
+    pub comment_error: Option<String>,
     #[serde(default, deserialize_with = "optional_time")]
     pub reminded_at: Option<String>,
     /// The account it is published to; `None`: the default account (the oldest).
@@ -202,6 +215,37 @@ impl DraftRow {
             polls: u32::try_from(self.container_polls).unwrap_or(0),
             throttled_since: parse_time(self.throttled_since.as_deref()),
             unresolved_since: parse_time(self.unresolved_since.as_deref()),
+            shape: self.publish_shape(),
+            children: self
+                .child_containers
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
+            comment: CommentRecord {
+                sends: u32::try_from(self.comment_sends).unwrap_or(0),
+                sent_at: parse_time(self.comment_sent_at.as_deref()),
+                id: self.comment_id.clone(),
+                failed: self.comment_error.clone(),
+            },
+        }
+    }
+
+    /// What the approved snapshot is made of: a carousel's children (2 or more images), and
+    /// whether a first comment follows. A snapshot that cannot be read counts as one image
+    /// with no comment; it is refused as invalid before any container is made from it.
+    pub fn publish_shape(&self) -> Shape {
+        let children = match self.approved_media() {
+            Ok(Some(items)) if items.is_carousel() => items.items().len(),
+            _ => 0,
+        };
+        let first_comment = self.approved_options().is_ok_and(|options| {
+            options
+                .first_comment
+                .is_some_and(|comment| !comment.trim().is_empty())
+        });
+        Shape {
+            children,
+            first_comment,
         }
     }
 }

@@ -4,6 +4,7 @@
 use domain::draft::DraftId;
 use platform::store::StoreError;
 
+use super::post::PostError;
 use crate::accounts::{AccountsError, NoToken};
 use crate::alert::AlertError;
 use crate::settings::Settings;
@@ -20,9 +21,12 @@ pub enum PublishError {
     /// The draft's account's token cannot be opened (the reason names no token).
     #[error(transparent)]
     Token(NoToken),
-    /// The approved snapshot cannot be posted, where the machine had said it could.
+    /// The draft's id cannot be read.
     #[error("{0}")]
     Snapshot(String),
+    /// The approved snapshot cannot be posted, where the machine had said it could.
+    #[error(transparent)]
+    Post(#[from] PostError),
     /// A write found its conditions gone: another consumer holds the draft now.
     #[error("the claim was lost")]
     LostClaim,

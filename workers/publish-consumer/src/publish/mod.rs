@@ -18,6 +18,7 @@ mod finish;
 mod media;
 mod post;
 mod run;
+mod steps;
 
 use domain::draft::{DraftId, Status};
 use domain::error_class::ErrorClass;

@@ -33,10 +33,23 @@ fn url(key: &str) -> String {
 
 #[test]
 fn instagram_receives_the_approved_snapshot_with_its_hashtags_in_the_caption() {
-    let post = post_with(&row(json!({})), url).unwrap();
+    let post = post_with(&row(json!({})), url, false).unwrap();
     assert_eq!(post.caption, "Autumn soup is back\n\n#cafe #autumn");
-    assert_eq!(post.alt_text, "A bowl of squash soup");
-    assert_eq!(post.image_url, "https://example.com/media/images/d/1.jpg");
+    assert_eq!(
+        post.images,
+        [Image {
+            url: "https://example.com/media/images/d/1.jpg".into(),
+            alt_text: "A bowl of squash soup".into(),
+        }]
+    );
+    assert!(!post.is_ai_generated);
+    assert_eq!(post.first_comment, None);
+    // Its image drawn by an image model: labelled.
+    assert!(
+        post_with(&row(json!({})), url, true)
+            .unwrap()
+            .is_ai_generated
+    );
 }
 
 #[test]
@@ -54,9 +67,26 @@ fn a_snapshot_that_cannot_be_posted_says_why() {
             json!({ "approved_caption": "a\u{0007}b" }),
             "the approved text breaks Instagram's rules: ",
         ),
+        (
+            json!({ "approved_media_items": "[]" }),
+            "the approved images cannot be read: ",
+        ),
+        (
+            json!({ "approved_media_items": items(&[("a", "imageModel", "ready"), ("b", "uploaded", "pending")]) }),
+            "image 2 of the approved post is not ready",
+        ),
+        (
+            json!({ "approved_post_options": r#"{"collaborators":["a","b","c","d","e","f"]}"# }),
+            "6 collaborators approved, Instagram takes at most 5",
+        ),
+        (
+            json!({ "approved_post_options": r#"{"unknown":1}"# }),
+            "the approved post options cannot be read: ",
+        ),
     ] {
-        let error = post_with(&row(fields.clone()), url)
+        let error = post_with(&row(fields.clone()), url, false)
             .err()
+            .map(|error| error.to_string())
             .unwrap_or_default();
         assert!(error.starts_with(reason), "{fields}: {error}");
     }
@@ -76,4 +106,64 @@ fn a_message_queued_again_repeats_its_attempt_due_after_the_delay() {
     assert_eq!(next.action, MessageAction::Retry);
     assert_eq!(next.attempt, 2);
     assert_eq!(next.requested_at, at);
+}
+
+/// Stored items as JSON: `(id, source, state)`, alt text "alt <id>".
+fn items(list: &[(&str, &str, &str)]) -> String {
+    let items: Vec<Value> = list
+        .iter()
+        .map(|(id, source, state)| {
+            let image = match *state {
+                "ready" => json!({ "state": "ready", "key": format!("images/d/{id}.jpg"), "width": 1080, "height": 1350 }),
+                _ => json!({ "state": "pending", "upload": format!("uploads/d/{id}") }),
+            };
+            json!({ "id": id, "source": source, "altText": format!("alt {id}"), "image": image })
+        })
+        .collect();
+    Value::Array(items).to_string()
+}
+
+#[test]
+fn a_carousel_carries_its_images_in_order_with_their_alt_texts_and_the_options() {
+    let stored = row(json!({
+        "approved_media_items": items(&[("a", "uploaded", "ready"), ("b", "uploaded", "ready"), ("c", "uploaded", "ready")]),
+        "approved_post_options": r#"{"firstComment":"  Menu in bio  ","collaborators":["maker.one"],"locationId":"1108"}"#,
+    }));
+    let post = post_with(&stored, url, true).unwrap();
+    let urls: Vec<&str> = post.images.iter().map(|i| i.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "https://example.com/media/images/d/a.jpg",
+            "https://example.com/media/images/d/b.jpg",
+            "https://example.com/media/images/d/c.jpg"
+        ]
+    );
+    let alts: Vec<&str> = post.images.iter().map(|i| i.alt_text.as_str()).collect();
+    assert_eq!(alts, ["alt a", "alt b", "alt c"]);
+    assert_eq!(post.collaborators, ["maker.one"]);
+    assert_eq!(post.location_id.as_deref(), Some("1108"));
+    assert_eq!(post.first_comment.as_deref(), Some("Menu in bio"));
+    // Uploaded photos are not labelled, whatever drew the draft's own image...
+    assert!(!post.is_ai_generated);
+    assert_eq!(stored.publish_shape().children, 3);
+    assert!(stored.publish_shape().first_comment);
+    // ...unless a person says so, or an image model drew one of them.
+    let labelled = row(json!({
+        "approved_media_items": items(&[("a", "uploaded", "ready"), ("b", "imageModel", "ready")]),
+    }));
+    assert!(post_with(&labelled, url, false).unwrap().is_ai_generated);
+    let said = row(json!({
+        "approved_media_items": items(&[("a", "uploaded", "ready"), ("b", "uploaded", "ready")]),
+        "approved_post_options": r#"{"aiLabel":"yes"}"#,
+    }));
+    assert!(post_with(&said, url, false).unwrap().is_ai_generated);
+    // The placeholder is no image model.
+    let placeholder = row(json!({
+        "approved_media_items": items(&[("a", "placeholder", "ready")]),
+    }));
+    let post = post_with(&placeholder, url, true).unwrap();
+    assert!(!post.is_ai_generated);
+    // One item without its own alt text takes the text's.
+    assert_eq!(post.images[0].alt_text, "alt a");
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use worker::D1PreparedStatement;
 
 use super::error::{PublishError, crash_point};
-use super::post::{Post, post_of};
+use super::post::{Image, Post, PostError, post_of};
 use super::{Ctx, Done, Start};
 use crate::graph::{Failure, Graph};
 
@@ -61,7 +61,7 @@ impl Run<'_, '_> {
             Start::Publish { .. } => Machine::start(
                 self.ctx.settings.policy(),
                 record,
-                self.post().err(),
+                self.post().err().map(|error| error.to_string()),
                 at,
                 random_u64(),
             ),
@@ -108,7 +108,12 @@ impl Run<'_, '_> {
                     media_id,
                     found,
                     note,
-                } => return self.succeed(media_id.as_deref(), found, &note).await,
+                    comment,
+                } => {
+                    return self
+                        .succeed_with_comment(media_id.as_deref(), found, &note, &comment)
+                        .await;
+                }
                 Action::Defer {
                     deferral,
                     delay,
@@ -123,12 +128,14 @@ impl Run<'_, '_> {
                     alert,
                 } => return self.unresolved(delay, &reason, alert).await,
                 Action::GiveUp { reason, token } => return self.give_up(&reason, token).await,
+                // A carousel's or the first comment's step.
+                other => self.format_step(other, machine.record()).await?,
             };
             action = machine.next(outcome);
         }
     }
 
-    pub(super) fn post(&self) -> Result<Post, String> {
+    pub(super) fn post(&self) -> Result<Post, PostError> {
         post_of(&self.row, self.ctx.settings)
     }
 
@@ -137,12 +144,21 @@ impl Run<'_, '_> {
             Some(made) => made,
             None => {
                 // The machine asks for a container only when the snapshot is valid.
-                let post = self.post().map_err(PublishError::Snapshot)?;
+                let post = self.post()?;
                 make_container(self.graph, self.tracer, &post).await
             }
         };
         self.graph_calls += 1;
         self.crash_point("create_container")?;
+        self.record_container(made).await
+    }
+
+    /// A container made (a single image's, or a carousel's parent): its id recorded with the
+    /// run's next write, or its failure logged.
+    pub(super) async fn record_container(
+        &mut self,
+        made: ContainerMade,
+    ) -> Result<Learned, PublishError> {
         let ContainerMade {
             result,
             duration,
@@ -168,19 +184,28 @@ impl Run<'_, '_> {
         // Written with the run's next write (the send's record, or the deferral), saving a
         // round trip: a container lost with a run that died first was never sent, and a new
         // one is made.
-        let log = self.ctx.log.insert_statement(
-            self.id,
-            Step::Container,
-            Outcome::Ok,
-            &entry,
-            started,
-        )?;
+        self.pend(&change, Step::Container, &entry, started)?;
+        Ok(Learned::Created { container_id })
+    }
+
+    /// A change and its log row, to go with the run's next write.
+    pub(super) fn pend(
+        &mut self,
+        change: &Change<'_>,
+        step: Step,
+        entry: &Entry<'_>,
+        started: OffsetDateTime,
+    ) -> Result<(), PublishError> {
+        let log = self
+            .ctx
+            .log
+            .insert_statement(self.id, step, Outcome::Ok, entry, started)?;
         let apply =
             self.ctx
                 .store
-                .apply_statement(self.id, self.row.expected_state(), &change, now())?;
+                .apply_statement(self.id, self.row.expected_state(), change, now())?;
         self.pending.extend([log, apply]);
-        Ok(Learned::Created { container_id })
+        Ok(())
     }
 
     pub(super) async fn read_status(
@@ -308,7 +333,7 @@ impl Run<'_, '_> {
         results: &[Rows],
         at: usize,
     ) -> Result<(), PublishError> {
-        self.crash_point(&format!("{:?}", change.event()))?;
+        self.crash_point(&crash_point_name(change))?;
         match results.get(at).map(applied_row).transpose()?.flatten() {
             Some(row) => {
                 self.row = row;
@@ -393,6 +418,16 @@ impl Run<'_, '_> {
     }
 }
 
+/// The crash point after a write: the event it recorded, or the first comment's own step.
+fn crash_point_name(change: &Change<'_>) -> String {
+    match change {
+        Change::CommentSent { .. } => "CommentSent".into(),
+        Change::CommentEnded { .. } => "CommentEnded".into(),
+        Change::ChildrenCreated { .. } => "ChildrenCreated".into(),
+        other => format!("{:?}", other.event()),
+    }
+}
+
 /// One Graph API call as a child run of the trace; returns its result and duration (ms).
 pub async fn traced_call<T>(
     tracer: &mut Tracer,
@@ -421,22 +456,31 @@ pub async fn traced_call<T>(
 
 /// A container made (or refused): the call's result, how long it took (ms), when it began.
 pub struct ContainerMade {
-    result: Result<String, Failure>,
-    duration: i64,
-    started: OffsetDateTime,
+    pub(super) result: Result<String, Failure>,
+    pub(super) duration: i64,
+    pub(super) started: OffsetDateTime,
 }
 
+/// A single image's container, with the post's fields.
 pub async fn make_container(graph: &Graph, tracer: &mut Tracer, post: &Post) -> ContainerMade {
     let started = now();
+    let image = post.images.first().cloned().unwrap_or(Image {
+        url: String::new(),
+        alt_text: String::new(),
+    });
+    let fields = post.fields();
     let (result, duration) = traced_call(
         tracer,
         "create_container",
         json!({
-            "imageUrl": post.image_url,
+            "imageUrl": image.url,
             "caption": post.caption,
-            "altText": post.alt_text,
+            "altText": image.alt_text,
+            "collaborators": post.collaborators,
+            "locationId": post.location_id,
+            "isAiGenerated": post.is_ai_generated,
         }),
-        graph.create_container(&post.image_url, &post.caption, &post.alt_text),
+        graph.create_container(&image.url, &post.caption, &image.alt_text, &fields),
         |id| json!({ "containerId": id }),
     )
     .await;
