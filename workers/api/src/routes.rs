@@ -36,6 +36,11 @@ pub enum Route {
     DisconnectAccount,
     PendingImage,
     Media,
+    SearchDrafts,
+    UpNext,
+    Calendar,
+    ReviewUpNext,
+    ReviewCalendar,
 }
 
 pub struct RouteDef {
@@ -248,6 +253,18 @@ pub const ROUTES: &[RouteDef] = &[
     },
     RouteDef {
         method: "GET",
+        pattern: "/review/up-next",
+        route: Route::ReviewUpNext,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/calendar",
+        route: Route::ReviewCalendar,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
         pattern: "/review/{id}",
         route: Route::ReviewDraft,
         access: Access::Session,
@@ -263,6 +280,24 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/media/{*key}",
         route: Route::Media,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/search",
+        route: Route::SearchDrafts,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/up-next",
+        route: Route::UpNext,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/calendar",
+        route: Route::Calendar,
+        access: Access::TokenOrSession,
     },
 ];
 
