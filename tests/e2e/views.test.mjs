@@ -166,3 +166,54 @@ test("the calendar shows posts scheduled or published in its span, and refuses a
   }
   assert.equal((await pipeline.request("GET", `/api/v1/calendar?from=${rfc3339(day)}&to=${rfc3339(day + HOUR)}`, { token: null })).status, 401);
 });
+
+/** A session cookie for the review pages. */
+async function sessionCookie() {
+  const login = await fetch(`${pipeline.url}/review/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: pipeline.url },
+    body: new URLSearchParams({ name: REVIEWER.name, token: REVIEWER.token, next: "/review" }),
+  });
+  const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0];
+  assert.ok(cookie, `signing in failed: ${login.status}`);
+  return cookie;
+}
+
+test("the review pages: the list opens on drafts to review, each row telling drafts apart; search, filters and up next in the URL", async () => {
+  const cookie = await sessionCookie();
+  const page = async (path) => {
+    const response = await pipeline.request("GET", path, { token: null, headers: { cookie } });
+    assert.equal(response.status, 200, response.text.slice(0, 300));
+    return response.text;
+  };
+  const waiting = await insert({ caption: "Rows apart: a draft to review\nsecond line", brief: "Spring sale for the bakery", language: "ja" });
+  const approved = await insert({
+    caption: "Rows apart: approved",
+    columns: { status: "approved", approved_revision: 1, approved_by: "Aiko", approved_at: rfc3339(Date.now()), scheduled_at: "2031-05-01T09:30:00Z" },
+  });
+  const list = await page("/review");
+  assert.match(list, /aria-current="page">Needs review/);
+  assert.ok(list.includes(waiting) && !list.includes(approved), "the list opens on drafts that need review");
+  const row = list.slice(list.indexOf(waiting) - 400, list.indexOf(waiting) + 1200);
+  assert.match(row, /Rows apart: a draft to review</);
+  assert.match(row, /Brief: Spring sale for the bakery/);
+  assert.match(row, /class="language" lang="en">ja</);
+  const all = await page("/review?status=all&q=rows+apart");
+  assert.ok(all.includes(waiting) && all.includes(approved));
+  assert.match(all, /approved by Aiko/);
+  assert.match(all, /datetime="2031-05-01T09:30:00Z"/);
+  // The search box and the filters keep what the URL says.
+  const filtered = await page("/review?status=approved&reviewer=Aiko&language=en&q=%E6%BA%80%E9%96%8B&from=2026-01-01");
+  assert.match(filtered, /name="q" type="search" value="満開"/);
+  assert.match(filtered, /name="reviewer" type="text" size="10" value="Aiko"/);
+  assert.match(filtered, /href="\/review\?status=draft&amp;q=%E6%BA%80%E9%96%8B&amp;language=en&amp;reviewer=Aiko&amp;from=2026-01-01T00%3A00%3A00Z"/);
+  const held = await insert({ caption: "Rows apart: held", columns: { status: "approved", approved_revision: 1, approved_by: "Riko", approved_at: rfc3339(Date.now()), publish_hold: "the publishing quota is used up" } });
+  const next = await page("/review/up-next");
+  assert.ok(next.indexOf(held) > 0 && next.indexOf(held) < next.indexOf(approved), "the held post goes out first");
+  assert.match(next, /Held back: <\/strong>the publishing quota is used up\. When it can go out is not known yet\./);
+  const calendar = await page("/review/calendar");
+  assert.match(calendar, /<script src="\/review\/assets\/views.js" defer>/);
+  const script = await pipeline.request("GET", "/review/assets/views.js", { token: null });
+  assert.equal(script.status, 200);
+});

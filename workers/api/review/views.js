@@ -276,6 +276,11 @@
     load();
   }
 
+  // --- the list: a shared link carries only the filters set ------------------------------
+  document.getElementById("search")?.addEventListener("submit", (event) => {
+    for (const field of event.target.querySelectorAll("input, select")) if (!field.value) field.disabled = true;
+  });
+
   // --- bulk actions on the list ----------------------------------------------------------
   const bulk = document.getElementById("bulk");
   if (bulk) bulkActions(bulk);
@@ -285,7 +290,7 @@
     const count = el("span", { id: "bulk-count" });
     const when = el("input", { type: "datetime-local", id: "bulk-time", ariaLabel: "New time" });
     const results = el("ul", { id: "bulk-results", className: "bulk-results", ariaLive: "polite" });
-    const action = (name, label) => el("button", { type: "button", dataset: {}, textContent: label, onclick: () => run(name) });
+    const action = (name, label) => el("button", { type: "button", textContent: label, onclick: () => run(name) });
     const bar = el("div", { className: "bulk-bar", id: "bulk-bar", hidden: true }, count, action("approve", "Approve"), action("discard", "Discard"), when, action("reschedule", "Reschedule"));
     form.prepend(bar);
     form.append(results);

@@ -227,7 +227,8 @@ pub fn up_next_sql(after: Option<(&str, i64)>, limit: u32) -> (String, Vec<Value
     (
         "SELECT rowid AS row_seq, * FROM drafts INDEXED BY drafts_up_next
          WHERE status = 'approved'
-           AND (COALESCE(scheduled_at, approved_at), rowid) > (?1, ?2)
+           AND COALESCE(scheduled_at, approved_at) >= ?1
+           AND (COALESCE(scheduled_at, approved_at) > ?1 OR rowid > ?2)
          ORDER BY COALESCE(scheduled_at, approved_at), rowid
          LIMIT ?3"
             .to_owned(),
