@@ -151,9 +151,13 @@
         el(
           "span",
           {},
-          el("time", { dateTime: post.at, textContent: shown(at, zone, { hour: "numeric", minute: "2-digit" }) }),
-          " ",
-          el("a", { href: `/review/${post.draftId}`, textContent: post.caption || "(no caption)" }),
+          el(
+            "a",
+            { href: `/review/${post.draftId}` },
+            el("time", { dateTime: post.at, textContent: shown(at, zone, { hour: "numeric", minute: "2-digit" }) }),
+            " ",
+            el("span", { className: "caption", textContent: post.caption || "(no caption)" }),
+          ),
           el("small", { textContent: ` ${post.account} · ${post.status}` }),
         ),
       );
@@ -326,7 +330,7 @@
         const { status: code, json } = await call("POST", path, body);
         const caption = box.closest("li")?.querySelector(".caption")?.textContent ?? box.value;
         const ok = code >= 200 && code < 300;
-        const words = ok ? "done" : code === 409 ? `not done: it changed since this list was shown (${reason(json)})` : `not done: ${reason(json)}`;
+        const words = ok ? "done" : code === 409 ? "not done: it changed since this list was shown; open it to see it as it is now" : `not done: ${reason(json)}`;
         const item = el("li", { className: ok ? "ok" : "error" }, el("a", { href: `/review/${box.value}`, textContent: caption }), `: ${words}`);
         item.dataset.id = box.value;
         results.append(item);

@@ -56,7 +56,10 @@ impl ListQuery {
                 "status" if value == "all" => status = None,
                 "status" => match Status::parse(value) {
                     Some(s) => status = Some(s),
-                    None => problems.push(problem("status", format!("must be all or a status; got {value:?}"))),
+                    None => problems.push(problem(
+                        "status",
+                        format!("must be all or a status; got {value:?}"),
+                    )),
                 },
                 "account" => query.account = text(),
                 "language" => query.filter.language = text(),
@@ -64,22 +67,35 @@ impl ListQuery {
                 "from" | "to" if value.is_empty() => {}
                 "from" => match day_or_time(value, false) {
                     Some(at) => query.filter.from = Some(at),
-                    None => problems.push(problem("from", "must be a date (2027-03-14) or an RFC 3339 time")),
+                    None => problems.push(problem(
+                        "from",
+                        "must be a date (2027-03-14) or an RFC 3339 time",
+                    )),
                 },
                 "to" => match day_or_time(value, true) {
                     Some(at) => query.filter.until = Some(at),
-                    None => problems.push(problem("to", "must be a date (2027-03-14) or an RFC 3339 time")),
+                    None => problems.push(problem(
+                        "to",
+                        "must be a date (2027-03-14) or an RFC 3339 time",
+                    )),
                 },
                 "cursor" | "before" => match PageCursor::decode(value) {
                     Some(c) => {
                         query.cursor = Some(c);
-                        query.towards = Some(if name == "cursor" { Towards::Older } else { Towards::Newer });
+                        query.towards = Some(if name == "cursor" {
+                            Towards::Older
+                        } else {
+                            Towards::Newer
+                        });
                     }
                     None => problems.push(problem(name, "is not a cursor this API gave out")),
                 },
                 "limit" => match value.parse::<u32>() {
                     Ok(n) if (1..=MAX_PAGE).contains(&n) => query.limit = n,
-                    _ => problems.push(problem("limit", format!("must be a whole number from 1 to {MAX_PAGE}"))),
+                    _ => problems.push(problem(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_PAGE}"),
+                    )),
                 },
                 // The review page's own settings.
                 "tz" | "view" | "date" => {}
@@ -87,7 +103,11 @@ impl ListQuery {
             }
         }
         query.filter.status = status;
-        if problems.is_empty() { Ok(query) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(query)
+        } else {
+            Err(problems)
+        }
     }
 
     /// The query string that shows this list again, without its cursor (for links that
@@ -124,7 +144,11 @@ impl ListQuery {
 fn day_or_time(text: &str, end: bool) -> Option<String> {
     if text.len() == 10 {
         let at = parse_rfc3339(&format!("{text}T00:00:00Z")).ok()?;
-        let at = if end { at + time::Duration::days(1) } else { at };
+        let at = if end {
+            at + time::Duration::days(1)
+        } else {
+            at
+        };
         return Some(format_rfc3339(at));
     }
     parse_rfc3339(text).ok().map(format_rfc3339)
@@ -214,7 +238,13 @@ pub fn post_time(row: &DraftRow) -> Option<&str> {
 /// The first line of a post's caption, cut to `chars`.
 pub fn first_line(row: &DraftRow, chars: usize) -> String {
     let caption = row.caption.as_deref().unwrap_or_default();
-    caption.lines().next().unwrap_or("").chars().take(chars).collect()
+    caption
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(chars)
+        .collect()
 }
 
 /// The brief a draft was written from.
@@ -271,35 +301,55 @@ pub fn up_next_cursor(row: &DraftRow) -> Option<PageCursor> {
 pub async fn up_next(req: &Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let pairs = query_pairs(&req.inner().url());
     let query = ListQuery::parse(&pairs, None).map_err(ApiError::Validation)?;
-    let (mut rows, accounts) = up_next_rows(env, actor, query.cursor.as_ref(), query.limit + 1).await?;
+    let (mut rows, accounts) =
+        up_next_rows(env, actor, query.cursor.as_ref(), query.limit + 1).await?;
     let more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
     let next = rows.last().filter(|_| more).and_then(up_next_cursor);
     let posts: Vec<Value> = rows.iter().map(|r| post(r, &accounts)).collect();
-    reply::json(200, &json!({ "posts": posts, "nextCursor": next.map(|c| c.encode()) }))
+    reply::json(
+        200,
+        &json!({ "posts": posts, "nextCursor": next.map(|c| c.encode()) }),
+    )
 }
 
 /// `GET /api/v1/calendar?from=&to=`: posts scheduled or published in `[from, to)`, RFC 3339
-/// times at most 50 days apart.
+/// times at most 50 days apart (by default from now, four weeks).
 pub async fn calendar(req: &Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let pairs = query_pairs(&req.inner().url());
-    let time = |name: &str| {
-        crate::body::value(&pairs, name)
-            .and_then(|t| parse_rfc3339(t).ok())
-            .ok_or_else(|| problem(name, "must be an RFC 3339 time"))
+    // Without a span: the next four weeks.
+    let time = |name: &str, default: time::OffsetDateTime| match crate::body::value(&pairs, name) {
+        None => Ok(default),
+        Some(t) => parse_rfc3339(t).map_err(|_| problem(name, "must be an RFC 3339 time")),
     };
-    let (from, until) = match (time("from"), time("to")) {
-        (Ok(from), Ok(until)) if until > from && (until - from).whole_days() <= MAX_CALENDAR_DAYS => (from, until),
+    let from = time("from", platform::clock::now());
+    let until = time(
+        "to",
+        *from.as_ref().unwrap_or(&platform::clock::now()) + time::Duration::days(28),
+    );
+    let (from, until) = match (from, until) {
+        (Ok(from), Ok(until))
+            if until > from && (until - from).whole_days() <= MAX_CALENDAR_DAYS =>
+        {
+            (from, until)
+        }
         (Ok(_), Ok(_)) => {
             return Err(ApiError::Validation(vec![problem(
                 "to",
                 format!("must be after from, at most {MAX_CALENDAR_DAYS} days"),
             )]));
         }
-        (a, b) => return Err(ApiError::Validation([a.err(), b.err()].into_iter().flatten().collect())),
+        (a, b) => {
+            return Err(ApiError::Validation(
+                [a.err(), b.err()].into_iter().flatten().collect(),
+            ));
+        }
     };
     if let Some((name, _)) = pairs.iter().find(|(n, _)| n != "from" && n != "to") {
-        return Err(ApiError::Validation(vec![problem(name, "unknown query parameter")]));
+        return Err(ApiError::Validation(vec![problem(
+            name,
+            "unknown query parameter",
+        )]));
     }
     let (_, accounts, scope) = accounts_in_view(env, actor, None).await?;
     let rows = DraftStore::from_env(env)?
@@ -318,7 +368,9 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+        list.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -332,18 +384,33 @@ mod tests {
     #[test]
     fn a_shared_view_reads_back_the_same() {
         let q = ListQuery::parse(
-            &pairs(&[("q", "桜 満開"), ("language", "ja"), ("from", "2027-03-01"), ("to", "2027-03-14")]),
+            &pairs(&[
+                ("q", "桜 満開"),
+                ("language", "ja"),
+                ("from", "2027-03-01"),
+                ("to", "2027-03-14"),
+            ]),
             Some(Status::Draft),
         )
         .unwrap();
         assert_eq!(q.filter.until.as_deref(), Some("2027-03-15T00:00:00Z"));
-        let again = ListQuery::parse(&crate::body::form(q.query_string(None).as_bytes()), None).unwrap();
+        let again =
+            ListQuery::parse(&crate::body::form(q.query_string(None).as_bytes()), None).unwrap();
         assert_eq!(again.filter, q.filter);
     }
 
     #[test]
     fn every_bad_parameter_is_named() {
-        let problems = ListQuery::parse(&pairs(&[("status", "x"), ("from", "soon"), ("limit", "0"), ("nope", "")]), None).unwrap_err();
+        let problems = ListQuery::parse(
+            &pairs(&[
+                ("status", "x"),
+                ("from", "soon"),
+                ("limit", "0"),
+                ("nope", ""),
+            ]),
+            None,
+        )
+        .unwrap_err();
         let names: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(names, ["status", "from", "limit", "nope"]);
     }

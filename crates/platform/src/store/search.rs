@@ -161,7 +161,9 @@ pub fn page_sql(
         }
         Mode::Window => {
             // From the cursor (else the newest row) a window of SHORT_WINDOW rowids.
-            let start = param(Value::Int(cursor.map_or(if older { 1_i64 << 53 } else { -1 }, |c| c.seq)));
+            let start = param(Value::Int(
+                cursor.map_or(if older { 1_i64 << 53 } else { -1 }, |c| c.seq),
+            ));
             let bound = if older {
                 format!("d.rowid < {start} AND d.rowid >= {start} - {SHORT_WINDOW}")
             } else {
@@ -177,7 +179,10 @@ pub fn page_sql(
         ));
     }
     if let Some(language) = &filter.language {
-        clauses.push(format!("d.language = {}", param(Value::Text(language.clone()))));
+        clauses.push(format!(
+            "d.language = {}",
+            param(Value::Text(language.clone()))
+        ));
     }
     if let Some(reviewer) = &filter.reviewer {
         clauses.push(format!(
@@ -186,10 +191,16 @@ pub fn page_sql(
         ));
     }
     if let Some(from) = &filter.from {
-        clauses.push(format!("d.created_at >= {}", param(Value::Text(from.clone()))));
+        clauses.push(format!(
+            "d.created_at >= {}",
+            param(Value::Text(from.clone()))
+        ));
     }
     if let Some(until) = &filter.until {
-        clauses.push(format!("d.created_at < {}", param(Value::Text(until.clone()))));
+        clauses.push(format!(
+            "d.created_at < {}",
+            param(Value::Text(until.clone()))
+        ));
     }
     if let Some((ids, default_too)) = &filter.accounts {
         let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
@@ -278,10 +289,11 @@ impl DraftStore {
             struct Top {
                 top: Option<i64>,
             }
-            let statement = self
-                .db
-                .prepare("SELECT MAX(rowid) + 1 AS top FROM drafts");
-            let top = d1::all(statement).await?.first::<Top>()?.and_then(|t| t.top);
+            let statement = self.db.prepare("SELECT MAX(rowid) + 1 AS top FROM drafts");
+            let top = d1::all(statement)
+                .await?
+                .first::<Top>()?
+                .and_then(|t| t.top);
             Some(top.unwrap_or(1))
         } else {
             None
@@ -330,8 +342,12 @@ impl DraftStore {
                 seq,
             };
             match towards {
-                Towards::Older => older = (start - SHORT_WINDOW > 1).then(|| edge(start - SHORT_WINDOW)),
-                Towards::Newer => newer = (start + SHORT_WINDOW < top).then(|| edge(start + SHORT_WINDOW)),
+                Towards::Older => {
+                    older = (start - SHORT_WINDOW > 1).then(|| edge(start - SHORT_WINDOW))
+                }
+                Towards::Newer => {
+                    newer = (start + SHORT_WINDOW < top).then(|| edge(start + SHORT_WINDOW))
+                }
             }
         }
         Ok(Found {

@@ -10,8 +10,8 @@ use worker::{Env, Request, Response};
 use super::html::{error_class_words, layout, page_response, time};
 use crate::auth::Actor;
 use crate::drafts::query_pairs;
-use crate::views::{self, ListQuery};
 use crate::reply::ApiError;
+use crate::views::{self, ListQuery};
 
 /// `/review`: a page of drafts as the URL's filters and search say (see
 /// [`crate::views::ListQuery`]), opening on the drafts that need review; the counts per
@@ -173,14 +173,14 @@ fn list_item(row: &DraftRow, accounts: &[Account]) -> Markup {
                     @if let Some(brief) = brief { span class="brief" { "Brief: " (brief) } }
                     span class="meta" {
                         span class={ "badge " (row.status) } { (row.status) } " "
-                        span class="account" { (crate::scope::label(accounts, row.account_id.as_deref())) } " "
-                        span class="language" lang="en" { (row.language) } " "
+                        span class="account" { (crate::scope::label(accounts, row.account_id.as_deref())) } " · "
+                        span class="language" title="Language" { span class="visually-hidden" { "Language: " } (row.language) } " · "
                         @if let Some(at) = &row.scheduled_at {
-                            span class="when" { "for " (time(at)) }
+                            span class="when" { "scheduled for " (time(at)) }
                         } @else {
                             span class="when" { "made " (time(&row.created_at)) }
                         }
-                        @if let Some(by) = &row.approved_by { " " span class="approver" { "approved by " (by) } }
+                        @if let Some(by) = &row.approved_by { " · " span class="approver" { "approved by " (by) } }
                     }
                 }
             }
