@@ -85,6 +85,28 @@ enum Mode {
     Window,
 }
 
+/// A statement's clauses and the values they bind, numbered as they are added.
+#[derive(Default)]
+struct Clauses {
+    clauses: Vec<String>,
+    binds: Vec<Value>,
+}
+
+impl Clauses {
+    fn param(&mut self, value: Value) -> String {
+        self.binds.push(value);
+        format!("?{}", self.binds.len())
+    }
+
+    fn text(&mut self, value: &str) -> String {
+        self.param(Value::Text(value.to_owned()))
+    }
+
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+}
+
 /// The statement for a page of `limit` rows (ask one more to know whether another follows).
 pub fn page_sql(
     filter: &Filter,
@@ -102,127 +124,112 @@ pub fn page_sql(
     } else {
         Mode::Created
     };
-    let mut binds: Vec<Value> = Vec::new();
-    let mut param = |value: Value| {
-        binds.push(value);
-        format!("?{}", binds.len())
-    };
-    let mut clauses: Vec<String> = vec!["d.caption IS NOT NULL".to_owned()];
+    let mut sql = Clauses::default();
+    sql.push("d.caption IS NOT NULL".to_owned());
     let from = if mode == Mode::Indexed {
         let query: Vec<String> = long
             .iter()
             .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
             .collect();
-        clauses.push(format!(
-            "drafts_search MATCH {}",
-            param(Value::Text(query.join(" ")))
-        ));
+        let query = sql.text(&query.join(" "));
+        sql.push(format!("drafts_search MATCH {query}"));
         "drafts_search s JOIN drafts d ON d.rowid = s.rowid"
     } else {
         "drafts d"
     };
+    let text = if mode == Mode::Indexed {
+        "s.body"
+    } else {
+        SEARCHED_TEXT
+    };
     for word in &short {
-        let text = if mode == Mode::Indexed {
-            "s.body"
-        } else {
-            SEARCHED_TEXT
-        };
-        clauses.push(format!(
-            "instr(lower({text}), lower({})) > 0",
-            param(Value::Text((*word).clone()))
-        ));
+        let word = sql.text(word);
+        sql.push(format!("instr(lower({text}), lower({word})) > 0"));
     }
+    let order = cursor_clause(&mut sql, mode, cursor, towards);
+    filter_clauses(&mut sql, filter);
+    let limit = sql.param(Value::Int(i64::from(limit)));
+    (
+        format!(
+            "SELECT d.rowid AS row_seq, d.* FROM {from} WHERE {} ORDER BY {order} LIMIT {limit}",
+            sql.clauses.join(" AND ")
+        ),
+        sql.binds,
+    )
+}
+
+/// Where the page starts, by the mode's order; the ORDER BY that goes with it.
+fn cursor_clause(
+    sql: &mut Clauses,
+    mode: Mode,
+    cursor: Option<&PageCursor>,
+    towards: Towards,
+) -> String {
     let older = towards == Towards::Older;
     let (compare, order) = if older { ("<", "DESC") } else { (">", "ASC") };
-    let key = if mode == Mode::Indexed {
-        "s.rowid"
-    } else {
-        "d.rowid"
-    };
+    let edge = if older { 1_i64 << 53 } else { -1 };
+    let seq = sql.param(Value::Int(cursor.map_or(edge, |c| c.seq)));
     match mode {
         Mode::Created => {
-            let (at, seq) = cursor.map_or((LAST_TIME.to_owned(), 1_i64 << 53), |c| {
-                (c.created_at.clone(), c.seq)
-            });
-            let (at, seq) = if cursor.is_none() && !older {
-                (String::new(), -1)
-            } else {
-                (at, seq)
+            let at = match cursor {
+                Some(c) => c.created_at.as_str(),
+                None if older => LAST_TIME,
+                None => "",
             };
-            clauses.push(format!(
-                "(d.created_at, d.rowid) {compare} ({}, {})",
-                param(Value::Text(at)),
-                param(Value::Int(seq))
-            ));
+            let at = sql.text(at);
+            sql.push(format!("(d.created_at, d.rowid) {compare} ({at}, {seq})"));
+            format!("d.created_at {order}, d.rowid {order}")
         }
         Mode::Indexed => {
-            let seq = cursor.map_or(if older { 1_i64 << 53 } else { -1 }, |c| c.seq);
-            clauses.push(format!("{key} {compare} {}", param(Value::Int(seq))));
+            sql.push(format!("s.rowid {compare} {seq}"));
+            format!("s.rowid {order}")
         }
         Mode::Window => {
-            // From the cursor (else the newest row) a window of SHORT_WINDOW rowids.
-            let start = param(Value::Int(
-                cursor.map_or(if older { 1_i64 << 53 } else { -1 }, |c| c.seq),
-            ));
-            let bound = if older {
-                format!("d.rowid < {start} AND d.rowid >= {start} - {SHORT_WINDOW}")
+            // From the cursor a window of SHORT_WINDOW rowids.
+            sql.push(if older {
+                format!("d.rowid < {seq} AND d.rowid >= {seq} - {SHORT_WINDOW}")
             } else {
-                format!("d.rowid > {start} AND d.rowid <= {start} + {SHORT_WINDOW}")
-            };
-            clauses.push(bound);
+                format!("d.rowid > {seq} AND d.rowid <= {seq} + {SHORT_WINDOW}")
+            });
+            format!("d.rowid {order}")
         }
     }
+}
+
+/// The filters other than the words.
+fn filter_clauses(sql: &mut Clauses, filter: &Filter) {
     if let Some(status) = filter.status {
-        clauses.push(format!(
-            "d.status = {}",
-            param(Value::Text(status.as_str().to_owned()))
-        ));
+        let status = sql.text(status.as_str());
+        sql.push(format!("d.status = {status}"));
     }
     if let Some(language) = &filter.language {
-        clauses.push(format!(
-            "d.language = {}",
-            param(Value::Text(language.clone()))
-        ));
+        let language = sql.text(language);
+        sql.push(format!("d.language = {language}"));
     }
     if let Some(reviewer) = &filter.reviewer {
-        clauses.push(format!(
-            "d.approved_by = {} COLLATE NOCASE",
-            param(Value::Text(reviewer.clone()))
-        ));
+        let reviewer = sql.text(reviewer);
+        sql.push(format!("d.approved_by = {reviewer} COLLATE NOCASE"));
     }
     if let Some(from) = &filter.from {
-        clauses.push(format!(
-            "d.created_at >= {}",
-            param(Value::Text(from.clone()))
-        ));
+        let from = sql.text(from);
+        sql.push(format!("d.created_at >= {from}"));
     }
     if let Some(until) = &filter.until {
-        clauses.push(format!(
-            "d.created_at < {}",
-            param(Value::Text(until.clone()))
-        ));
+        let until = sql.text(until);
+        sql.push(format!("d.created_at < {until}"));
     }
     if let Some((ids, default_too)) = &filter.accounts {
         let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
-        let mut either = vec![format!(
-            "d.account_id IN (SELECT value FROM json_each({}))",
-            param(Value::Text(ids))
-        )];
-        if *default_too {
-            either.push("d.account_id IS NULL".to_owned());
-        }
-        clauses.push(format!("({})", either.join(" OR ")));
+        let ids = sql.text(&ids);
+        let default = if *default_too {
+            " OR d.account_id IS NULL"
+        } else {
+            ""
+        };
+        sql.push(format!(
+            "(d.account_id IN (SELECT value FROM json_each({ids})){default})"
+        ));
     }
-    let order_by = match mode {
-        Mode::Created => format!("d.created_at {order}, d.rowid {order}"),
-        Mode::Indexed | Mode::Window => format!("{key} {order}"),
-    };
-    let sql = format!(
-        "SELECT d.rowid AS row_seq, d.* FROM {from} WHERE {} ORDER BY {order_by} LIMIT {}",
-        clauses.join(" AND "),
-        param(Value::Int(i64::from(limit)))
-    );
-    (sql, binds)
 }
 
 /// Whether a filter's search reads a window rather than an index.
@@ -285,16 +292,7 @@ impl DraftStore {
     ) -> worker::Result<Found> {
         // A short-word search reads a window from the newest draft, or from its cursor.
         let top = if windowed(filter) {
-            #[derive(serde::Deserialize)]
-            struct Top {
-                top: Option<i64>,
-            }
-            let statement = self.db.prepare("SELECT MAX(rowid) + 1 AS top FROM drafts");
-            let top = d1::all(statement)
-                .await?
-                .first::<Top>()?
-                .and_then(|t| t.top);
-            Some(top.unwrap_or(1))
+            Some(self.next_rowid().await?)
         } else {
             None
         };
@@ -357,6 +355,17 @@ impl DraftStore {
             counts,
             partial,
         })
+    }
+
+    /// The rowid after the newest draft's: where a window of the newest drafts ends.
+    async fn next_rowid(&self) -> worker::Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct Top {
+            top: Option<i64>,
+        }
+        let statement = self.db.prepare("SELECT MAX(rowid) + 1 AS top FROM drafts");
+        let top = d1::all(statement).await?.first::<Top>()?;
+        Ok(top.and_then(|t| t.top).unwrap_or(1))
     }
 
     /// Approved posts in the order they go out, `limit` of them after `after`.
@@ -439,7 +448,7 @@ mod tests {
         };
         let (sql, binds) = page_sql(&filter, None, Towards::Newer, 21);
         assert!(!sql.contains("DROP"), "{sql}");
-        assert!(sql.contains("(d.created_at, d.rowid) > (?1, ?2)"), "{sql}");
+        assert!(sql.contains("(d.created_at, d.rowid) > (?2, ?1)"), "{sql}");
         assert!(sql.contains("OR d.account_id IS NULL"), "{sql}");
         assert!(sql.contains("ORDER BY d.created_at ASC"), "{sql}");
         assert_eq!(binds.len(), 9);
