@@ -341,17 +341,22 @@ test("the list: drafts by status with counts, newest first, older ones a page fu
 
   const page = await open(AIKO);
   await page.goto(`${review.url}/review`);
-  // The tabs: All and one per status, each with its count.
+  // The tabs: one per status, the drafts that need review first (where the list opens), then
+  // All, each with its count.
   const n = await counts();
   const total = Object.values(n).reduce((a, b) => a + b, 0);
   const tabs = await page.getByRole("navigation", { name: "Status" }).getByRole("link").allTextContents();
   assert.deepEqual(
     tabs.map((t) => t.replace(/\s+/g, " ").trim()),
     [
+      `Needs review ${n.draft ?? 0}`,
+      ...["approved", "publishing", "published", "failed", "discarded"].map((s) => `${s[0].toUpperCase()}${s.slice(1)} ${n[s] ?? 0}`),
       `All ${total}`,
-      ...["draft", "approved", "publishing", "published", "failed", "discarded"].map((s) => `${s[0].toUpperCase()}${s.slice(1)} ${n[s] ?? 0}`),
     ],
   );
+  assert.equal(await page.getByRole("link", { name: /^Needs review/ }).getAttribute("aria-current"), "page");
+  await page.getByRole("link", { name: /^All/ }).click();
+  await page.waitForURL(/status=all/);
   assert.equal(await page.getByRole("link", { name: /^All/ }).getAttribute("aria-current"), "page");
 
   // Newest first, 20 to a page, then "Older drafts".
@@ -365,13 +370,12 @@ test("the list: drafts by status with counts, newest first, older ones a page fu
   if (all.length <= 40) assert.equal(await page.getByRole("link", { name: "Older drafts" }).count(), 0);
 
   // One status: its own list and counts, and paging keeps the status.
-  await page.goto(`${review.url}/review`);
-  await page.getByRole("navigation", { name: "Status" }).getByRole("link", { name: /^Draft \d+/ }).click();
+  await page.getByRole("navigation", { name: "Status" }).getByRole("link", { name: /^Needs review \d+/ }).click();
   await page.waitForURL(/status=draft/);
   const drafts = await expected("draft");
   assert.deepEqual(await listed(page), drafts.slice(0, 20));
   assert.ok((await listed(page)).every((d) => d.status === "draft"));
-  assert.equal(await page.getByRole("link", { name: /^Draft \d+/ }).getAttribute("aria-current"), "page");
+  assert.equal(await page.getByRole("link", { name: /^Needs review \d+/ }).getAttribute("aria-current"), "page");
   if (drafts.length > 20) {
     await page.getByRole("link", { name: "Older drafts" }).click();
     await page.waitForURL((url) => url.searchParams.has("cursor") && url.searchParams.get("status") === "draft");

@@ -1,7 +1,7 @@
 // The review page's views over many drafts in real headless Chromium, on a desktop and a
 // 390x844 phone: the calendar with posts on three days, a drag that reschedules, a time that
-// daylight saving skips asked about (America/New_York, 2027-03-14 02:30), a conflict when the
-// post moved on; up next with a quota hold; a Japanese word searched from the list; bulk
+// daylight saving skips or repeats asked about (America/New_York, 2027-03-14 02:30 and
+// 2027-11-07 01:30), a conflict when the post moved on; up next with a quota hold; a Japanese word searched from the list; bulk
 // approval with one conflict. Screenshots in target/screenshots/views-*.png.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -101,6 +101,22 @@ test("the calendar shows a week's posts on their days in the viewer's zone; drag
   await day("2027-03-12").locator(`[data-id="${friday}"]`).dragTo(day("2027-03-13").locator('.hour[data-hour="9"]'));
   await page.locator("#calendar-status", { hasText: "Not moved: the post changed" }).waitFor();
   assert.equal((await row(friday)).scheduled_at, "2027-03-13T03:00:00Z");
+
+  // A time that happens twice (the clocks go back at 2am on 7 November 2027), typed with
+  // "Move": asked which of the two.
+  await day("2027-03-11").locator(`[data-id="${monday}"] .move`).click();
+  await dialog.locator("#move-at").fill("2027-11-07T01:30");
+  await dialog.locator("#move-confirm").click();
+  await dialog.locator("#move-choices label").first().waitFor();
+  assert.match(await dialog.textContent(), /01:30 happens twice on that day/);
+  const twice = await dialog.locator("#move-choices label").allTextContents();
+  assert.match(twice[0], /1:30\s*AM EDT/);
+  assert.match(twice[1], /1:30\s*AM EST/);
+  assert.equal((await row(monday)).scheduled_at, "2027-03-11T20:15:00Z", "nothing moved before the answer");
+  await dialog.locator("#move-choices input").nth(1).check();
+  await dialog.locator("#move-confirm").click();
+  await page.locator("#calendar-status", { hasText: "Moved to" }).waitFor();
+  assert.equal((await row(monday)).scheduled_at, "2027-11-07T06:30:00Z", "01:30 EST, as chosen");
 
   // A phone: the week scrolls sideways inside its box, the page does not.
   const phone = await open(PHONE);

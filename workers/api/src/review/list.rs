@@ -92,30 +92,27 @@ fn search_form(query: &ListQuery, accounts: &[&Account]) -> Markup {
                 .is_some_and(|r| r.names(&a.id, a.username.as_deref()))
         })
     };
-    let open = f.language.is_some()
-        || f.reviewer.is_some()
-        || f.from.is_some()
-        || f.until.is_some()
-        || query.account.is_some();
+    let open =
+        f.language.is_some() || f.reviewer.is_some() || f.from.is_some() || f.until.is_some();
     html! {
         form method="get" action="/review" class="search" id="search" role="search" {
             input type="hidden" name="status" value=(f.status.map_or("all", |s| s.as_str()));
             label for="q" class="visually-hidden" { "Search" }
             input id="q" name="q" type="search" value=[f.text.as_deref()] placeholder="Search captions, hashtags, alt text, briefs" maxlength="200";
+            @if accounts.len() > 1 || query.account.is_some() {
+                label { "Account "
+                    select name="account" {
+                        option value="" { "All accounts" }
+                        @for a in accounts {
+                            option value=(a.username.as_deref().map_or_else(|| a.id.clone(), |u| format!("@{u}"))) selected[selected(a)] { (a.label()) }
+                        }
+                    }
+                }
+            }
             button type="submit" class="primary" { "Search" }
             details class="filters" open[open] {
                 summary { "Filters" }
                 div class="filter-fields" {
-                    @if !accounts.is_empty() {
-                        label { "Account "
-                            select name="account" {
-                                option value="" { "All accounts" }
-                                @for a in accounts {
-                                    option value=(a.username.as_deref().map_or_else(|| a.id.clone(), |u| format!("@{u}"))) selected[selected(a)] { (a.label()) }
-                                }
-                            }
-                        }
-                    }
                     label { "Language " input name="language" type="text" size="6" value=[f.language.as_deref()] placeholder="ja"; }
                     label { "Approved by " input name="reviewer" type="text" size="10" value=[f.reviewer.as_deref()]; }
                     label { "From " input name="from" type="date" value=[day(&f.from, false)]; }
