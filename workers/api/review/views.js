@@ -197,13 +197,13 @@
       }
       const today = dayKey(wallOf(Date.now(), zone));
       const grid = el("div", { className: `grid ${view}` });
-      for (const day of list) {
+      for (const [index, day] of list.entries()) {
         const key = dayKey(day);
         const cell = el("section", { className: "day", ariaLabel: shown(startOf(day, zone), zone, { weekday: "long", month: "long", day: "numeric" }) });
         cell.dataset.day = key;
         if (key === today) cell.classList.add("today");
         if (view === "month" && day.m !== anchor.m) cell.classList.add("other-month");
-        cell.append(el("h3", { textContent: shown(startOf(day, zone), zone, view === "week" ? { weekday: "short", day: "numeric" } : { day: "numeric" }) }));
+        cell.append(el("h3", { textContent: shown(startOf(day, zone), zone, view === "week" || index < 7 ? { weekday: "short", day: "numeric" } : { day: "numeric" }) }));
         const dayPosts = byDay.get(key) ?? [];
         if (view === "week") {
           // An hour a row, so a post can be dropped at another time.
