@@ -118,7 +118,12 @@ test("the calendar shows a week's posts on their days in the viewer's zone; drag
   await page.locator("#calendar-status", { hasText: "Moved to" }).waitFor();
   assert.equal((await row(monday)).scheduled_at, "2027-11-07T06:30:00Z", "01:30 EST, as chosen");
 
-  // A phone: the week scrolls sideways inside its box, the page does not.
+  // Another zone chosen: the same posts in UTC, and the zone kept in the URL.
+  await page.locator("#calendar-zone").selectOption("UTC");
+  await day("2027-03-13").locator(`.hour[data-hour="3"] [data-id="${friday}"]`).waitFor();
+  assert.equal(new URL(page.url()).searchParams.get("tz"), "UTC");
+
+  // A phone: the week is a list of days, the month a grid that fits.
   const phone = await open(PHONE);
   await phone.goto(`${review.url}/review/calendar?view=week&date=2027-03-10`);
   await phone.locator(`[data-id="${friday}"]`).waitFor();
