@@ -1,8 +1,9 @@
 // The review page's views over many drafts in real headless Chromium, on a desktop and a
-// 390x844 phone: the calendar with posts on three days, a drag that reschedules, a time that
+// 390x844 phone: the calendar with posts on three days, a drag that reschedules, times that
 // daylight saving skips or repeats asked about (America/New_York, 2027-03-14 02:30 and
-// 2027-11-07 01:30), a conflict when the post moved on; up next with a quota hold; a Japanese word searched from the list; bulk
-// approval with one conflict. Screenshots in target/screenshots/views-*.png.
+// 2027-11-07 01:30), a conflict when the post moved on, another zone chosen; up next with a
+// quota hold; a Japanese word searched from the list; bulk approval with one conflict, and
+// bulk rescheduling. Screenshots in target/screenshots/views-*.png.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { AIKO, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
@@ -203,9 +204,9 @@ test("bulk approve: three drafts at the revisions shown, one confirmation, and t
     dialog.accept();
   });
   await page.locator("#bulk-bar").getByRole("button", { name: "Approve" }).click();
-  await page.locator("#bulk-results li").nth(2).waitFor();
+  await page.locator("#bulk-results li").nth(3).waitFor();
   assert.deepEqual(asked, ["Approve 3 drafts, each as shown here?"]);
-  const results = await page.locator("#bulk-results li").evaluateAll((lis) => lis.map((li) => [li.dataset.id, li.className, li.textContent]));
+  const results = await page.locator("#bulk-results li[data-id]").evaluateAll((lis) => lis.map((li) => [li.dataset.id, li.className, li.textContent]));
   // In the list's order (newest first), a result each.
   const kinds = Object.fromEntries(results.map(([id, kind]) => [id, kind]));
   assert.deepEqual(kinds, { [drafts[0]]: "ok", [drafts[1]]: "error", [drafts[2]]: "ok" });
@@ -218,4 +219,22 @@ test("bulk approve: three drafts at the revisions shown, one confirmation, and t
     .bind(...drafts)
     .all();
   assert.deepEqual(decisions.map((d) => d.reviewer).sort(), ["Aiko", "Aiko"], "approved by the signed-in reviewer");
+});
+
+test("bulk reschedule: two scheduled posts moved to one time typed in the viewer's zone, each at the revision shown", async () => {
+  const posts = [await scheduled("Bulk move: first", "2027-05-01T10:00:00Z"), await scheduled("Bulk move: second", "2027-05-02T10:00:00Z")];
+  const page = await open(PHONE);
+  await page.goto(`${review.url}/review?status=approved&q=${encodeURIComponent("Bulk move")}`);
+  for (const id of posts) await page.locator(`input[name="draft"][value="${id}"]`).check();
+  await page.locator("#bulk-time").fill("2027-04-01T09:00");
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.locator("#bulk-bar").getByRole("button", { name: "Reschedule" }).click();
+  await page.locator("#bulk-results li").nth(2).waitFor();
+  assert.deepEqual(await page.locator("#bulk-results li[data-id]").evaluateAll((lis) => lis.map((li) => li.className)), ["ok", "ok"]);
+  await page.getByRole("link", { name: "Show the list as it is now" }).click();
+  await page.locator("time[datetime='2027-04-01T13:00:00Z']").first().waitFor();
+  // 09:00 in New York on 1 April 2027 is daylight time, UTC-4.
+  for (const id of posts) assert.equal((await row(id)).scheduled_at, "2027-04-01T13:00:00Z");
+  assert.ok((await overflow(page)) <= 0);
+  await screenshot(page, "views-bulk-reschedule-phone");
 });

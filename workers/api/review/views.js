@@ -336,6 +336,9 @@
         results.append(item);
         if (ok) box.checked = false;
       }
+      // The rows above are as the list was shown; a link shows it as it is now.
+      results.append(el("li", {}, el("a", { href: location.href, textContent: "Show the list as it is now" })));
+      form.dispatchEvent(new Event("change"));
     }
   }
 })();
