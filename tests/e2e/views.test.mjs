@@ -139,6 +139,7 @@ test("up next lists approved posts in the order they go out, with the quota hold
   assert.equal(posts[0].asSoonAsPossible, true);
   assert.equal(posts[1].approvedBy, "Aiko");
   assert.equal(posts[1].at, rfc3339(now + HOUR));
+  assert.equal((await pipeline.request("GET", "/api/v1/up-next?status=draft")).status, 400);
   // Paged by cursor.
   const one = await pipeline.request("GET", "/api/v1/up-next?limit=1");
   assert.ok(one.json.nextCursor);

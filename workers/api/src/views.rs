@@ -97,8 +97,6 @@ impl ListQuery {
                         format!("must be a whole number from 1 to {MAX_PAGE}"),
                     )),
                 },
-                // The review page's own settings.
-                "tz" | "view" | "date" => {}
                 other => problems.push(problem(other, "unknown query parameter")),
             }
         }
@@ -300,6 +298,12 @@ pub fn up_next_cursor(row: &DraftRow) -> Option<PageCursor> {
 /// `GET /api/v1/up-next?cursor=&limit=`
 pub async fn up_next(req: &Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let pairs = query_pairs(&req.inner().url());
+    if let Some((name, _)) = pairs.iter().find(|(n, _)| n != "cursor" && n != "limit") {
+        return Err(ApiError::Validation(vec![problem(
+            name,
+            "unknown query parameter",
+        )]));
+    }
     let query = ListQuery::parse(&pairs, None).map_err(ApiError::Validation)?;
     let (mut rows, accounts) =
         up_next_rows(env, actor, query.cursor.as_ref(), query.limit + 1).await?;
