@@ -1,4 +1,5 @@
-// How the cost of each request grows with history: the compiled Workers in workerd
+// How the cost of each request grows with history (the lists, a draft, search, up next, the
+// calendar, the scheduler): the compiled Workers in workerd
 // (Miniflare) over a local D1 filled with SMALL drafts (10 log rows each), then LARGE drafts
 // and LOG_ROWS publish log rows (tests/plans/history.mjs), 10 approved posts due in both.
 // For each request: p50 latency of REQUESTS runs, and the D1 rows read and written per
@@ -73,6 +74,23 @@ async function bench(drafts, logs) {
     const published = draftId(drafts - 5); // a published one (see history.mjs)
     rows["GET /api/v1/drafts/{id}"] = await measure(pipeline, get(`/api/v1/drafts/${published}`));
     rows["GET /review (list page)"] = await measure(pipeline, get("/review", { token: null, headers: { cookie } }));
+    // The views over many drafts. The calendar's month holds the same posts at both sizes
+    // (100 published posts spread over the year carry the time they were sent): what grows
+    // is the history around it, not what it shows.
+    const every = Math.max(1, Math.floor(drafts / 100));
+    await pipeline.db
+      .prepare("UPDATE drafts SET publish_sent_at = updated_at WHERE status = 'published' AND rowid % ?1 = 0")
+      .bind(every)
+      .run();
+    await pipeline.db.prepare("ANALYZE").run();
+    const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
+    const month = `from=${iso(now.getTime() - 30 * 86400000)}&to=${iso(now.getTime())}`;
+    rows["GET /api/v1/calendar (a month)"] = await measure(pipeline, get(`/api/v1/calendar?${month}`));
+    rows["GET /api/v1/up-next"] = await measure(pipeline, get("/api/v1/up-next"));
+    rows["GET /api/v1/search?q=caption (every draft)"] = await measure(pipeline, get("/api/v1/search?q=caption"));
+    rows["GET /api/v1/search?q=zqxj (no draft)"] = await measure(pipeline, get("/api/v1/search?q=zqxj"));
+    rows["GET /api/v1/search?q=東京 (short: a window)"] = await measure(pipeline, get(`/api/v1/search?q=${encodeURIComponent("東京")}`));
+    rows["GET /review?q=caption (list page)"] = await measure(pipeline, get("/review?status=all&q=caption", { token: null, headers: { cookie } }));
     // The scheduler: the 10 due posts are queued by the first run; the runs after find
     // nothing due, as most minutes do. Both are shown.
     pipeline.costs.length = 0;

@@ -100,9 +100,9 @@ test("two accounts connected with Instagram Login; a post approved for each land
   }
 
   // The list shows each draft's account and filters by it.
-  await page.goto(`${review.url}/review`);
+  await page.goto(`${review.url}/review?status=all`);
   await page.getByLabel("Account").selectOption("@shop_osaka");
-  await Promise.all([page.waitForURL((url) => url.searchParams.get("account") === "@shop_osaka"), page.getByRole("button", { name: "Show" }).click()]);
+  await Promise.all([page.waitForURL((url) => url.searchParams.get("account") === "@shop_osaka"), page.getByRole("button", { name: "Search" }).click()]);
   const listed = await page.locator("ul.drafts li").allTextContents();
   assert.equal(listed.length, 1, listed.join(" | "));
   assert.ok(listed[0].includes("@shop_osaka"));
@@ -114,6 +114,7 @@ test("a reviewer limited to one account can neither open nor approve the other's
   const own = await review.generate({ brief: "Osaka: Ben's to review", account: "@shop_osaka" });
   const page = await open(PHONE);
   await signIn(page, review.url, BEN);
+  await page.goto(`${review.url}/review?status=all`);
   // The list holds Ben's account only, and counts only it.
   const list = await page.locator("ul.drafts").textContent();
   assert.ok(!list.includes("@shop_tokyo") && list.includes("@shop_osaka"), list);

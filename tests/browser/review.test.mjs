@@ -341,17 +341,22 @@ test("the list: drafts by status with counts, newest first, older ones a page fu
 
   const page = await open(AIKO);
   await page.goto(`${review.url}/review`);
-  // The tabs: All and one per status, each with its count.
+  // The tabs: one per status, the drafts that need review first (where the list opens), then
+  // All, each with its count.
   const n = await counts();
   const total = Object.values(n).reduce((a, b) => a + b, 0);
   const tabs = await page.getByRole("navigation", { name: "Status" }).getByRole("link").allTextContents();
   assert.deepEqual(
     tabs.map((t) => t.replace(/\s+/g, " ").trim()),
     [
+      `Needs review ${n.draft ?? 0}`,
+      ...["approved", "publishing", "published", "failed", "discarded"].map((s) => `${s[0].toUpperCase()}${s.slice(1)} ${n[s] ?? 0}`),
       `All ${total}`,
-      ...["draft", "approved", "publishing", "published", "failed", "discarded"].map((s) => `${s[0].toUpperCase()}${s.slice(1)} ${n[s] ?? 0}`),
     ],
   );
+  assert.equal(await page.getByRole("link", { name: /^Needs review/ }).getAttribute("aria-current"), "page");
+  await page.getByRole("link", { name: /^All/ }).click();
+  await page.waitForURL(/status=all/);
   assert.equal(await page.getByRole("link", { name: /^All/ }).getAttribute("aria-current"), "page");
 
   // Newest first, 20 to a page, then "Older drafts".
@@ -365,13 +370,12 @@ test("the list: drafts by status with counts, newest first, older ones a page fu
   if (all.length <= 40) assert.equal(await page.getByRole("link", { name: "Older drafts" }).count(), 0);
 
   // One status: its own list and counts, and paging keeps the status.
-  await page.goto(`${review.url}/review`);
-  await page.getByRole("navigation", { name: "Status" }).getByRole("link", { name: /^Draft \d+/ }).click();
+  await page.getByRole("navigation", { name: "Status" }).getByRole("link", { name: /^Needs review \d+/ }).click();
   await page.waitForURL(/status=draft/);
   const drafts = await expected("draft");
   assert.deepEqual(await listed(page), drafts.slice(0, 20));
   assert.ok((await listed(page)).every((d) => d.status === "draft"));
-  assert.equal(await page.getByRole("link", { name: /^Draft \d+/ }).getAttribute("aria-current"), "page");
+  assert.equal(await page.getByRole("link", { name: /^Needs review \d+/ }).getAttribute("aria-current"), "page");
   if (drafts.length > 20) {
     await page.getByRole("link", { name: "Older drafts" }).click();
     await page.waitForURL((url) => url.searchParams.has("cursor") && url.searchParams.get("status") === "draft");
@@ -868,10 +872,14 @@ test("security headers and the CSP on every page; no token or secret in any page
     ["/review?status=draft", 200, cookie],
     [`/review/${draft.draftId}`, 200, cookie],
     ["/review/failures", 200, cookie],
+    ["/review/up-next", 200, cookie],
+    ["/review/calendar", 200, cookie],
+    ["/review?status=all&q=soup", 200, cookie],
     ["/review/not-a-draft-id", 400, cookie],
     [`/review/${"0".repeat(8)}-0000-4000-8000-000000000000`, 404, cookie],
     ["/review/assets/app.js", 200, null],
     ["/review/assets/app.css", 200, null],
+    ["/review/assets/views.js", 200, null],
     ["/review/assets/nope.js", 404, null],
   ];
   for (const [path, status, withCookie] of pages) {
@@ -882,7 +890,7 @@ test("security headers and the CSP on every page; no token or secret in any page
     for (const secret of secrets) assert.ok(!body.includes(secret), `${path} holds a secret`);
     if (status === 200 && !path.includes("/assets/")) {
       assert.equal(response.headers.get("cache-control"), "no-store", path);
-      assert.doesNotMatch(body, /<script(?![^>]*(src="\/review\/assets\/app\.js"|type="application\/json"))[^>]*>/, `${path} has an inline script`);
+      assert.doesNotMatch(body, /<script(?![^>]*(src="\/review\/assets\/[a-z]+\.js"|type="application\/json"))[^>]*>/, `${path} has an inline script`);
       assert.doesNotMatch(body, /\sstyle=|<style/, `${path} has inline style`);
     }
   }

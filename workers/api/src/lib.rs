@@ -29,6 +29,7 @@ mod review;
 mod review_trace;
 mod routes;
 mod scope;
+mod views;
 mod voice;
 
 use worker::{Context, Env, Method, Request, Response, event};
@@ -181,6 +182,11 @@ async fn dispatch(
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
         Route::DescribeDraft => describe::handle(req, env, ctx, param(0)).await,
+        Route::SearchDrafts => views::search(req, env, actor).await,
+        Route::UpNext => views::up_next(req, env, actor).await,
+        Route::Calendar => views::calendar(req, env, actor).await,
+        Route::ReviewUpNext => review::up_next(req, env, actor).await,
+        Route::ReviewCalendar => review::calendar(env, actor),
     }
 }
 

@@ -45,6 +45,11 @@ pub enum Route {
     ClientPage,
     ClientApprove,
     ClientComment,
+    SearchDrafts,
+    UpNext,
+    Calendar,
+    ReviewUpNext,
+    ReviewCalendar,
 }
 
 pub struct RouteDef {
@@ -281,8 +286,20 @@ pub const ROUTES: &[RouteDef] = &[
     },
     RouteDef {
         method: "GET",
+        pattern: "/review/up-next",
+        route: Route::ReviewUpNext,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
         pattern: "/review/links",
         route: Route::ReviewLinks,
+        access: Access::Session,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/review/calendar",
+        route: Route::ReviewCalendar,
         access: Access::Session,
     },
     RouteDef {
@@ -325,6 +342,24 @@ pub const ROUTES: &[RouteDef] = &[
         method: "POST",
         pattern: "/api/v1/drafts/{id}/describe",
         route: Route::DescribeDraft,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/search",
+        route: Route::SearchDrafts,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/up-next",
+        route: Route::UpNext,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "GET",
+        pattern: "/api/v1/calendar",
+        route: Route::Calendar,
         access: Access::TokenOrSession,
     },
 ];

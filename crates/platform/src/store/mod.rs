@@ -22,6 +22,7 @@ mod db;
 mod keys;
 mod review;
 mod row;
+pub mod search;
 mod sql;
 
 pub use db::{DB_BINDING, DraftStore};
@@ -31,7 +32,7 @@ pub use row::DraftRow;
 use sql::{bind, optional_text, render, text, time};
 
 /// A time after every draft's: where the first page of drafts starts.
-const LAST_TIME: &str = "9999-12-31T23:59:59Z";
+pub(super) const LAST_TIME: &str = "9999-12-31T23:59:59Z";
 /// Accounts one filtered list names at most (D1 binds at most 100 parameters).
 pub const MAX_ACCOUNTS_FILTERED: usize = 90;
 
@@ -147,10 +148,7 @@ impl DraftStore {
             ],
         );
         let page = self.db.prepare(sql).bind(&binds)?;
-        // Kept in step with every write by the triggers of migration 0008: six rows read.
-        let counts = self
-            .db
-            .prepare("SELECT status, count FROM draft_counts WHERE count > 0");
+        let counts = self.counts_statement(None)?;
         page_and_counts(&d1::batch(&self.db, vec![page, counts]).await?)
     }
 
@@ -221,6 +219,23 @@ impl DraftStore {
         ];
         binds.extend(ids.iter().map(|id| text(id)));
         let page = self.db.prepare(page_sql).bind(&binds)?;
+        let counts = self.counts_statement(Some(&(ids.to_vec(), default_too)))?;
+        page_and_counts(&d1::batch(&self.db, vec![page, counts]).await?)
+    }
+
+    /// The count of visible drafts in each status, of every account (`None`) or of some
+    /// accounts' drafts (their ids, and whether the default account's, naming none, are in).
+    pub(super) fn counts_statement(
+        &self,
+        accounts: Option<&(Vec<String>, bool)>,
+    ) -> worker::Result<D1PreparedStatement> {
+        let Some((ids, default_too)) = accounts else {
+            // Kept in step with every write by the triggers of migration 0008: six rows read.
+            return Ok(self
+                .db
+                .prepare("SELECT status, count FROM draft_counts WHERE count > 0"));
+        };
+        let ids = &ids[..ids.len().min(MAX_ACCOUNTS_FILTERED)];
         // Counted per branch, each a range of the (account, status) index, then added up: an
         // OR here would make the planner walk every draft by status.
         let mut branches = Vec::new();
@@ -232,20 +247,20 @@ impl DraftStore {
                 list.join(", ")
             ));
         }
-        if default_too {
-            branches.push(
+        if *default_too || ids.is_empty() {
+            // No account at all counts nothing (a reviewer of no connected account).
+            let only = if *default_too { "" } else { " AND 0" };
+            branches.push(format!(
                 "SELECT status, COUNT(*) AS n FROM drafts
-                 WHERE account_id IS NULL AND caption IS NOT NULL GROUP BY status"
-                    .to_owned(),
-            );
+                 WHERE account_id IS NULL AND caption IS NOT NULL{only} GROUP BY status"
+            ));
         }
         let counts_sql = format!(
             "SELECT status, SUM(n) AS count FROM ({}) GROUP BY status",
             branches.join(" UNION ALL ")
         );
         let id_binds: Vec<JsValue> = ids.iter().map(|id| text(id)).collect();
-        let counts = self.db.prepare(counts_sql).bind(&id_binds)?;
-        page_and_counts(&d1::batch(&self.db, vec![page, counts]).await?)
+        self.db.prepare(counts_sql).bind(&id_binds)
     }
 
     /// The statement that applies `change` if the draft still is as `expected`, returning the
@@ -390,7 +405,7 @@ impl PageCursor {
 pub type Page = (Vec<DraftRow>, Vec<(String, i64)>);
 
 /// A page's rows and its per-status counts, from the batch `[page, counts]`.
-fn page_and_counts(results: &[Rows]) -> worker::Result<Page> {
+pub(super) fn page_and_counts(results: &[Rows]) -> worker::Result<Page> {
     #[derive(Deserialize)]
     struct Count {
         status: String,

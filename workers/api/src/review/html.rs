@@ -115,6 +115,8 @@ fn navigation(reviewer: &str) -> Markup {
     html! {
         nav aria-label="Main" {
             a href="/review" { "Drafts" }
+            a href="/review/up-next" { "Up next" }
+            a href="/review/calendar" { "Calendar" }
             a href="/review/accounts" { "Accounts" }
             a href="/review/failures" { "Failures" }
             a href="/review/voice" { "Voice" }

@@ -3,11 +3,13 @@
 //! `app.js` makes them live by calling the same JSON API as any client, with the session
 //! cookie, so the page and the API share one code path for every action.
 
+mod calendar;
 pub mod charts;
 pub(crate) mod client;
 mod draft;
 pub(crate) mod html;
 mod list;
+mod upnext;
 pub mod voice;
 
 use domain::credentials::{MAX_NAME_CHARS, check_secret};
@@ -23,12 +25,18 @@ pub use draft::page as draft;
 pub use html::{HSTS, security_headers};
 use html::{layout, page_response, redirect};
 pub use list::{failures, list};
+pub use upnext::page as up_next;
+
+pub fn calendar(_env: &worker::Env, actor: &Actor) -> Result<Response, ApiError> {
+    calendar::page(actor)
+}
 const LOGIN_BODY_BYTES: usize = 4 * 1024;
 
 const APP_JS: &str = include_str!("../../review/app.js");
 const APP_CSS: &str = include_str!("../../review/app.css");
 const VOICE_JS: &str = include_str!("../../review/voice.js");
 const CLIENT_JS: &str = include_str!("../../review/client.js");
+const VIEWS_JS: &str = include_str!("../../review/views.js");
 
 /// Where a signed-out visitor goes: the sign-in page, coming back here afterwards.
 pub fn sign_in_first(req: &Request) -> Result<Response, ApiError> {
@@ -51,6 +59,7 @@ pub fn asset(name: &str) -> Result<Response, ApiError> {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "voice.js" => (VOICE_JS, "text/javascript; charset=utf-8"),
         "client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
+        "views.js" => (VIEWS_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::NotFound("no such asset".into())),
     };
     let headers = Headers::new();

@@ -1,0 +1,456 @@
+//! The views over many drafts: the list with its filters and full-text search, paged both
+//! ways; "up next" (approved posts in the order they go out); and the calendar (scheduled and
+//! published posts in a span of time). Every statement reads a range of an index (migration
+//! 0015): the SQL is rendered here apart from D1 so the host tests read it.
+
+use domain::change::Value;
+use domain::draft::Status;
+
+use super::db::DraftStore;
+use super::sql::bind;
+use super::{LAST_TIME, PageCursor, page_and_counts};
+use crate::d1;
+use crate::store::row::DraftRow;
+
+/// Words a search takes at most, and characters a word.
+pub const MAX_TERMS: usize = 8;
+pub const MAX_TERM_CHARS: usize = 64;
+/// A search of only words shorter than three characters (which the trigram index cannot
+/// find, "桜", "東京") reads this many of the newest drafts a page, then offers to go on.
+pub const SHORT_WINDOW: i64 = 2_000;
+/// Posts a calendar span shows at most.
+pub const CALENDAR_LIMIT: u32 = 500;
+
+/// The text a search reads: caption, hashtags, alt text and the brief (as the triggers of
+/// migration 0015 index it).
+const SEARCHED_TEXT: &str = "d.caption || ' ' || COALESCE(d.hashtags, '') || ' ' || COALESCE(d.alt_text, '') || ' ' || COALESCE(CASE WHEN json_valid(d.request) THEN json_extract(d.request, '$.brief') END, '')";
+
+/// What a list shows: every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub status: Option<Status>,
+    /// `None`: every account; else the account ids, and whether drafts naming no account
+    /// (the default account's) are in.
+    pub accounts: Option<(Vec<String>, bool)>,
+    pub language: Option<String>,
+    /// Who approved it.
+    pub reviewer: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<String>,
+    /// Created before (RFC 3339).
+    pub until: Option<String>,
+    /// Words, every one of which the text contains.
+    pub text: Option<String>,
+}
+
+/// Which way a page goes from its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Towards {
+    Older,
+    Newer,
+}
+
+/// A page of a list, and where the pages on either side start (`None`: nothing there).
+#[derive(Debug, Default)]
+pub struct Found {
+    pub rows: Vec<DraftRow>,
+    pub older: Option<PageCursor>,
+    pub newer: Option<PageCursor>,
+    /// Per-status counts, when asked for (see [`DraftStore::find`]).
+    pub counts: Vec<(String, i64)>,
+    /// A short-word search read only part of the history: the page may be short, and
+    /// `older` goes on from where it stopped.
+    pub partial: bool,
+}
+
+/// The search words: `#` dropped (hashtags are stored without it), at most [`MAX_TERMS`] of
+/// at most [`MAX_TERM_CHARS`] characters.
+pub fn terms(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|t| t.trim_start_matches('#'))
+        .filter(|t| !t.is_empty())
+        .take(MAX_TERMS)
+        .map(|t| t.chars().take(MAX_TERM_CHARS).collect())
+        .collect()
+}
+
+/// How rows are ordered and found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// By (created_at, rowid): the plain list.
+    Created,
+    /// By rowid, through the full-text index.
+    Indexed,
+    /// By rowid, a window of at most [`SHORT_WINDOW`] rows read in full.
+    Window,
+}
+
+/// A statement's clauses and the values they bind, numbered as they are added.
+#[derive(Default)]
+struct Clauses {
+    clauses: Vec<String>,
+    binds: Vec<Value>,
+}
+
+impl Clauses {
+    fn param(&mut self, value: Value) -> String {
+        self.binds.push(value);
+        format!("?{}", self.binds.len())
+    }
+
+    fn text(&mut self, value: &str) -> String {
+        self.param(Value::Text(value.to_owned()))
+    }
+
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+}
+
+/// The statement for a page of `limit` rows (ask one more to know whether another follows).
+pub fn page_sql(
+    filter: &Filter,
+    cursor: Option<&PageCursor>,
+    towards: Towards,
+    limit: u32,
+) -> (String, Vec<Value>) {
+    let words = filter.text.as_deref().map(terms).unwrap_or_default();
+    let (long, short): (Vec<&String>, Vec<&String>) =
+        words.iter().partition(|t| t.chars().count() >= 3);
+    let mode = if !long.is_empty() {
+        Mode::Indexed
+    } else if !short.is_empty() {
+        Mode::Window
+    } else {
+        Mode::Created
+    };
+    let mut sql = Clauses::default();
+    sql.push("d.caption IS NOT NULL".to_owned());
+    let from = if mode == Mode::Indexed {
+        let query: Vec<String> = long
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .collect();
+        let query = sql.text(&query.join(" "));
+        sql.push(format!("drafts_search MATCH {query}"));
+        "drafts_search s JOIN drafts d ON d.rowid = s.rowid"
+    } else {
+        "drafts d"
+    };
+    let text = if mode == Mode::Indexed {
+        "s.body"
+    } else {
+        SEARCHED_TEXT
+    };
+    for word in &short {
+        let word = sql.text(word);
+        sql.push(format!("instr(lower({text}), lower({word})) > 0"));
+    }
+    let order = cursor_clause(&mut sql, mode, cursor, towards);
+    filter_clauses(&mut sql, filter);
+    let limit = sql.param(Value::Int(i64::from(limit)));
+    (
+        format!(
+            "SELECT d.rowid AS row_seq, d.* FROM {from} WHERE {} ORDER BY {order} LIMIT {limit}",
+            sql.clauses.join(" AND ")
+        ),
+        sql.binds,
+    )
+}
+
+/// Where the page starts, by the mode's order; the ORDER BY that goes with it.
+fn cursor_clause(
+    sql: &mut Clauses,
+    mode: Mode,
+    cursor: Option<&PageCursor>,
+    towards: Towards,
+) -> String {
+    let older = towards == Towards::Older;
+    let (compare, order) = if older { ("<", "DESC") } else { (">", "ASC") };
+    let edge = if older { 1_i64 << 53 } else { -1 };
+    let seq = sql.param(Value::Int(cursor.map_or(edge, |c| c.seq)));
+    match mode {
+        Mode::Created => {
+            let at = match cursor {
+                Some(c) => c.created_at.as_str(),
+                None if older => LAST_TIME,
+                None => "",
+            };
+            let at = sql.text(at);
+            sql.push(format!("(d.created_at, d.rowid) {compare} ({at}, {seq})"));
+            format!("d.created_at {order}, d.rowid {order}")
+        }
+        Mode::Indexed => {
+            sql.push(format!("s.rowid {compare} {seq}"));
+            format!("s.rowid {order}")
+        }
+        Mode::Window => {
+            // From the cursor a window of SHORT_WINDOW rowids.
+            sql.push(if older {
+                format!("d.rowid < {seq} AND d.rowid >= {seq} - {SHORT_WINDOW}")
+            } else {
+                format!("d.rowid > {seq} AND d.rowid <= {seq} + {SHORT_WINDOW}")
+            });
+            format!("d.rowid {order}")
+        }
+    }
+}
+
+/// The filters other than the words.
+fn filter_clauses(sql: &mut Clauses, filter: &Filter) {
+    if let Some(status) = filter.status {
+        let status = sql.text(status.as_str());
+        sql.push(format!("d.status = {status}"));
+    }
+    if let Some(language) = &filter.language {
+        let language = sql.text(language);
+        sql.push(format!("d.language = {language}"));
+    }
+    if let Some(reviewer) = &filter.reviewer {
+        let reviewer = sql.text(reviewer);
+        sql.push(format!("d.approved_by = {reviewer} COLLATE NOCASE"));
+    }
+    if let Some(from) = &filter.from {
+        let from = sql.text(from);
+        sql.push(format!("d.created_at >= {from}"));
+    }
+    if let Some(until) = &filter.until {
+        let until = sql.text(until);
+        sql.push(format!("d.created_at < {until}"));
+    }
+    if let Some((ids, default_too)) = &filter.accounts {
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
+        let ids = sql.text(&ids);
+        let default = if *default_too {
+            " OR d.account_id IS NULL"
+        } else {
+            ""
+        };
+        sql.push(format!(
+            "(d.account_id IN (SELECT value FROM json_each({ids})){default})"
+        ));
+    }
+}
+
+/// Whether a filter's search reads a window rather than an index.
+fn windowed(filter: &Filter) -> bool {
+    let words = filter.text.as_deref().map(terms).unwrap_or_default();
+    !words.is_empty() && words.iter().all(|t| t.chars().count() < 3)
+}
+
+/// Up next: approved posts by the time they go out (their time, or when approved for "as
+/// soon as possible"), after `after` (`(time, rowid)` of the last one shown).
+pub fn up_next_sql(after: Option<(&str, i64)>, limit: u32) -> (String, Vec<Value>) {
+    let (at, seq) = after.unwrap_or(("", -1));
+    (
+        "SELECT rowid AS row_seq, * FROM drafts INDEXED BY drafts_up_next
+         WHERE status = 'approved'
+           AND COALESCE(scheduled_at, approved_at) >= ?1
+           AND (COALESCE(scheduled_at, approved_at) > ?1 OR rowid > ?2)
+         ORDER BY COALESCE(scheduled_at, approved_at), rowid
+         LIMIT ?3"
+            .to_owned(),
+        vec![
+            Value::Text(at.to_owned()),
+            Value::Int(seq),
+            Value::Int(i64::from(limit)),
+        ],
+    )
+}
+
+/// The calendar: posts scheduled in `[from, until)` (approved or publishing), and posts
+/// published in it (by when they were sent), at most [`CALENDAR_LIMIT`].
+pub fn calendar_sql(from: &str, until: &str) -> (String, Vec<Value>) {
+    (
+        "SELECT * FROM (
+             SELECT rowid AS row_seq, * FROM drafts
+             WHERE status IN ('approved', 'publishing') AND scheduled_at >= ?1 AND scheduled_at < ?2
+             UNION ALL
+             SELECT rowid AS row_seq, * FROM drafts
+             WHERE status = 'published' AND publish_sent_at >= ?1 AND publish_sent_at < ?2
+         ) LIMIT ?3"
+            .to_owned(),
+        vec![
+            Value::Text(from.to_owned()),
+            Value::Text(until.to_owned()),
+            Value::Int(i64::from(CALENDAR_LIMIT)),
+        ],
+    )
+}
+
+impl DraftStore {
+    /// A page of drafts as `filter` says, from `cursor` towards older or newer ones, newest
+    /// first either way; with `counts`, the per-status counts of the drafts in scope (kept
+    /// counts, not a count of the table) in the same round trip.
+    pub async fn find(
+        &self,
+        filter: &Filter,
+        cursor: Option<&PageCursor>,
+        towards: Towards,
+        limit: u32,
+        counts: bool,
+    ) -> worker::Result<Found> {
+        // A short-word search reads a window from the newest draft, or from its cursor.
+        let top = if windowed(filter) {
+            Some(self.next_rowid().await?)
+        } else {
+            None
+        };
+        let given = cursor;
+        let start;
+        let cursor = match (cursor, top) {
+            (None, Some(top)) if towards == Towards::Older => {
+                start = PageCursor {
+                    created_at: LAST_TIME.to_owned(),
+                    seq: top,
+                };
+                Some(&start)
+            }
+            _ => cursor,
+        };
+        let (sql, binds) = page_sql(filter, cursor, towards, limit + 1);
+        let mut statements = vec![self.db.prepare(sql).bind(&bind(&binds))?];
+        if counts {
+            statements.push(self.counts_statement(filter.accounts.as_ref())?);
+        }
+        let results = d1::batch(&self.db, statements).await?;
+        let (mut rows, counts) = page_and_counts(&results)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        if towards == Towards::Newer {
+            rows.reverse();
+        }
+        let at = |row: Option<&DraftRow>| row.map(PageCursor::after);
+        let (mut older, mut newer) = match towards {
+            Towards::Older => (
+                at(rows.last()).filter(|_| more),
+                given.and(at(rows.first())),
+            ),
+            Towards::Newer => (
+                given.and(at(rows.last())),
+                at(rows.first()).filter(|_| more),
+            ),
+        };
+        let partial = top.is_some() && !more;
+        if let (Some(top), false) = (top, more) {
+            // The window ended before the page filled: the next page starts at its edge.
+            let start = cursor.map_or(top, |c| c.seq);
+            let edge = |seq: i64| PageCursor {
+                created_at: LAST_TIME.to_owned(),
+                seq,
+            };
+            match towards {
+                Towards::Older => {
+                    older = (start - SHORT_WINDOW > 1).then(|| edge(start - SHORT_WINDOW))
+                }
+                Towards::Newer => {
+                    newer = (start + SHORT_WINDOW < top).then(|| edge(start + SHORT_WINDOW))
+                }
+            }
+        }
+        Ok(Found {
+            rows,
+            older,
+            newer,
+            counts,
+            partial,
+        })
+    }
+
+    /// The rowid after the newest draft's: where a window of the newest drafts ends.
+    async fn next_rowid(&self) -> worker::Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct Top {
+            top: Option<i64>,
+        }
+        let statement = self.db.prepare("SELECT MAX(rowid) + 1 AS top FROM drafts");
+        let top = d1::all(statement).await?.first::<Top>()?;
+        Ok(top.and_then(|t| t.top).unwrap_or(1))
+    }
+
+    /// Approved posts in the order they go out, `limit` of them after `after`.
+    pub async fn up_next(
+        &self,
+        after: Option<(&str, i64)>,
+        limit: u32,
+    ) -> worker::Result<Vec<DraftRow>> {
+        let (sql, binds) = up_next_sql(after, limit);
+        d1::all(self.db.prepare(sql).bind(&bind(&binds))?)
+            .await?
+            .all()
+    }
+
+    /// Scheduled and published posts in `[from, until)`.
+    pub async fn calendar(&self, from: &str, until: &str) -> worker::Result<Vec<DraftRow>> {
+        let (sql, binds) = calendar_sql(from, until);
+        d1::all(self.db.prepare(sql).bind(&bind(&binds))?)
+            .await?
+            .all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_lose_their_hash_and_are_bounded() {
+        assert_eq!(terms("  #花見  soup "), vec!["花見", "soup"]);
+        assert_eq!(terms(&"a ".repeat(20)).len(), MAX_TERMS);
+        assert_eq!(terms(&"x".repeat(100))[0].chars().count(), MAX_TERM_CHARS);
+    }
+
+    #[test]
+    fn three_characters_or_more_use_the_index() {
+        let filter = Filter {
+            text: Some("満開の 桜".into()),
+            status: Some(Status::Draft),
+            ..Filter::default()
+        };
+        let (sql, binds) = page_sql(&filter, None, Towards::Older, 21);
+        assert!(sql.contains("drafts_search MATCH ?1"), "{sql}");
+        assert_eq!(binds[0], Value::Text("\"満開の\"".into()));
+        assert!(sql.contains("instr(lower(s.body), lower(?2))"), "{sql}");
+        assert!(sql.contains("ORDER BY s.rowid DESC"), "{sql}");
+    }
+
+    #[test]
+    fn a_quote_in_a_word_stays_inside_its_phrase() {
+        let filter = Filter {
+            text: Some("say\"OR\"x".into()),
+            ..Filter::default()
+        };
+        let (_, binds) = page_sql(&filter, None, Towards::Older, 21);
+        assert_eq!(binds[0], Value::Text("\"say\"\"OR\"\"x\"".into()));
+    }
+
+    #[test]
+    fn short_words_read_a_bounded_window() {
+        let filter = Filter {
+            text: Some("桜".into()),
+            ..Filter::default()
+        };
+        let (sql, _) = page_sql(&filter, None, Towards::Older, 21);
+        assert!(!sql.contains("MATCH"), "{sql}");
+        assert!(sql.contains(&format!("- {SHORT_WINDOW}")), "{sql}");
+    }
+
+    #[test]
+    fn every_filter_is_a_bound_parameter() {
+        let filter = Filter {
+            status: Some(Status::Approved),
+            accounts: Some((vec!["17841400000000001".into()], true)),
+            language: Some("ja".into()),
+            reviewer: Some("Aiko'; DROP".into()),
+            from: Some("2026-01-01T00:00:00Z".into()),
+            until: Some("2026-02-01T00:00:00Z".into()),
+            text: None,
+        };
+        let (sql, binds) = page_sql(&filter, None, Towards::Newer, 21);
+        assert!(!sql.contains("DROP"), "{sql}");
+        assert!(sql.contains("(d.created_at, d.rowid) > (?2, ?1)"), "{sql}");
+        assert!(sql.contains("OR d.account_id IS NULL"), "{sql}");
+        assert!(sql.contains("ORDER BY d.created_at ASC"), "{sql}");
+        assert_eq!(binds.len(), 9);
+    }
+}
