@@ -74,3 +74,61 @@ test("draft_counts equals a count of visible drafts by status, through every kin
   }
   assert.equal((await kept()).failed, undefined, "every failed draft moved to discarded");
 });
+
+async function keptByAccount() {
+  const rows = (
+    await db.prepare("SELECT account_id, status, count FROM account_draft_counts WHERE count != 0 ORDER BY account_id, status").all()
+  ).results;
+  return rows.map((r) => `${r.account_id || "(default)"} ${r.status} ${r.count}`);
+}
+
+async function countedByAccount() {
+  const rows = (
+    await db
+      .prepare(
+        `SELECT COALESCE(account_id, '') AS account_id, status, COUNT(*) AS count FROM drafts
+         WHERE caption IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
+      )
+      .all()
+  ).results;
+  return rows.map((r) => `${r.account_id || "(default)"} ${r.status} ${r.count}`);
+}
+
+test("account_draft_counts equals a count of visible drafts by account and status, through every kind of write", async () => {
+  assert.deepEqual(await keptByAccount(), await countedByAccount(), "the backfill");
+  for (const account of ["17841400000000001", "17841400000000002"]) {
+    await db
+      .prepare(
+        `INSERT INTO accounts (id, login, graph_base_url, token_refreshed_at, connected_by, connected_at, created_at, updated_at)
+         VALUES (?1, 'instagram', 'http://graph.invalid', '2026-01-01T00:00:00Z', 'test', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+      )
+      .bind(account)
+      .run();
+  }
+  const id = "10000000-0000-4000-8000-0000000000a1";
+  const steps = [
+    [
+      "an insert with text for an account",
+      () =>
+        db
+          .prepare(
+            `INSERT INTO drafts (id, revision, language, provider, image_prompt, caption, account_id, created_at, updated_at)
+             VALUES (?1, 0, 'en', 'fake', 'p', 'c', '17841400000000001', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+          )
+          .bind(id)
+          .run(),
+    ],
+    ["approved", () => db.prepare("UPDATE drafts SET status = 'approved' WHERE id = ?1").bind(id).run()],
+    ["moved to another account", () => db.prepare("UPDATE drafts SET account_id = '17841400000000002' WHERE id = ?1").bind(id).run()],
+    ["moved to the default account", () => db.prepare("UPDATE drafts SET account_id = NULL WHERE id = ?1").bind(id).run()],
+    ["back to an account and published", () => db.prepare("UPDATE drafts SET account_id = '17841400000000001', status = 'published' WHERE id = ?1").bind(id).run()],
+    ["many of the default account at once", () => db.prepare("UPDATE drafts SET account_id = '17841400000000002' WHERE status = 'discarded'").run()],
+    ["its text removed", () => db.prepare("UPDATE drafts SET caption = NULL WHERE id = ?1").bind(id).run()],
+    ["deleted", () => db.prepare("DELETE FROM drafts WHERE id = ?1").bind(id).run()],
+  ];
+  for (const [what, write] of steps) {
+    await write();
+    assert.deepEqual(await keptByAccount(), await countedByAccount(), what);
+  }
+  assert.ok((await keptByAccount()).some((line) => line.startsWith("17841400000000002 discarded")), "the moved drafts are counted under their account");
+});
