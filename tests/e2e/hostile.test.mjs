@@ -56,9 +56,11 @@ let digestStatements;
 async function databaseDigest() {
   if (!digestStatements) {
     const { results: tables } = await pipeline.db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name")
+      .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name")
       .all();
-    digestStatements = tables.map(({ name }) => [name, pipeline.db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`)]);
+    // A table WITHOUT ROWID (the search index's own tables) is read in its key's order.
+    const order = (sql) => (/WITHOUT ROWID/i.test(sql ?? "") ? "" : " ORDER BY rowid");
+    digestStatements = tables.map(({ name, sql }) => [name, pipeline.db.prepare(`SELECT * FROM "${name}"${order(sql)}`)]);
   }
   const contents = await pipeline.db.batch(digestStatements.map(([, statement]) => statement));
   const hash = createHash("sha256");
