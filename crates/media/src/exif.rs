@@ -127,10 +127,10 @@ fn exif_segment(jpeg: &[u8]) -> Option<&[u8]> {
             return None;
         }
         let segment = jpeg.get(start + 2..start + length)?;
-        if marker == 0xe1 {
-            if let Some(tiff) = segment.strip_prefix(b"Exif\0\0") {
-                return Some(tiff);
-            }
+        if marker == 0xe1
+            && let Some(tiff) = segment.strip_prefix(b"Exif\0\0")
+        {
+            return Some(tiff);
         }
         pos = start + length;
     }

@@ -105,7 +105,8 @@ fn each_turn_puts_the_corners_where_a_viewer_shows_them() {
     let top_left = 0u8;
     let top_right = (w - 1) as u8;
     // Where the stored top-left and top-right corners are shown (x, y), by orientation.
-    let expect: [(u16, (usize, usize), (usize, usize)); 8] = [
+    type At = (usize, usize);
+    let expect: [(u16, At, At); 8] = [
         (1, (0, 0), (2, 0)),
         (2, (2, 0), (0, 0)),
         (3, (2, 1), (0, 1)),

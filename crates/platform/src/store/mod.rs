@@ -322,8 +322,10 @@ impl DraftStore {
         d1::all(statement).await?.all()
     }
 
-    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one). A
-    /// discarded draft points at nothing: its images are removed with the orphans.
+    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one, or
+    /// an item of its images or of the approved ones). A discarded draft points at nothing:
+    /// its images are removed with the orphans. An item's key names its draft
+    /// (`images/<draft id>/...`), so its draft is found by the primary key, never by a scan.
     pub async fn referenced_images(&self, keys: &[String]) -> worker::Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Key {
@@ -338,7 +340,13 @@ impl DraftStore {
                  WHERE status != 'discarded' AND image_key IN (SELECT value FROM json_each(?1))
                  UNION
                  SELECT approved_image_key AS key FROM drafts
-                 WHERE status != 'discarded' AND approved_image_key IN (SELECT value FROM json_each(?1))",
+                 WHERE status != 'discarded' AND approved_image_key IN (SELECT value FROM json_each(?1))
+                 UNION
+                 SELECT k.value AS key FROM json_each(?1) AS k
+                 JOIN drafts AS d ON d.id = substr(k.value, 8, 36)
+                 WHERE d.status != 'discarded'
+                   AND (instr(coalesce(d.media_items, ''), '\"' || k.value || '\"') > 0
+                        OR instr(coalesce(d.approved_media_items, ''), '\"' || k.value || '\"') > 0)",
             )
             .bind(&[text(&list)])?;
         Ok(d1::all(statement)
