@@ -17,6 +17,7 @@ mod edit;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
 mod generate;
+mod items;
 mod limit;
 mod media;
 mod model;
@@ -151,6 +152,9 @@ async fn route(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, 
         Route::DisconnectAccount => connect::disconnect(req, env, &actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
+        Route::AddImage => items::upload(req, env, ctx, &actor, param(0)).await,
+        Route::OrderImages => items::order(req, env, ctx, &actor, param(0)).await,
+        Route::EditOptions => items::options(req, env, ctx, &actor, param(0)).await,
     }
 }
 
@@ -165,7 +169,10 @@ fn draft_route(route: Route) -> Option<bool> {
         | Route::WithdrawDraft
         | Route::CommentDraft
         | Route::DiscardDraft
-        | Route::RegenerateDraft => Some(true),
+        | Route::RegenerateDraft
+        | Route::AddImage
+        | Route::OrderImages
+        | Route::EditOptions => Some(true),
         _ => None,
     }
 }

@@ -36,6 +36,9 @@ pub enum Route {
     DisconnectAccount,
     PendingImage,
     Media,
+    AddImage,
+    OrderImages,
+    EditOptions,
 }
 
 pub struct RouteDef {
@@ -263,6 +266,24 @@ pub const ROUTES: &[RouteDef] = &[
         pattern: "/media/{*key}",
         route: Route::Media,
         access: Access::Public,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/images",
+        route: Route::AddImage,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "PUT",
+        pattern: "/api/v1/drafts/{id}/images",
+        route: Route::OrderImages,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "PATCH",
+        pattern: "/api/v1/drafts/{id}/options",
+        route: Route::EditOptions,
+        access: Access::TokenOrSession,
     },
 ];
 
