@@ -56,6 +56,9 @@ pub struct NewDraft<'a> {
     pub writer: &'a str,
     /// The account it is for; `None`: the default account.
     pub account_id: Option<&'a str>,
+    /// A post of the person's photos: no image is generated, so there is none to wait for
+    /// (`image_status` ready without an image; approval needs its photos, `media_items`).
+    pub photos: bool,
     pub now: OffsetDateTime,
 }
 
@@ -67,8 +70,8 @@ impl DraftStore {
                 // Revision 0 until the text is written: the first revision a person sees is 1.
                 "INSERT INTO drafts (id, revision, language, provider, image_prompt, scheduled_at, request,
                                      writer, image_requested_at, image_requests, created_at, updated_at,
-                                     account_id)
-                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8, ?9)",
+                                     account_id, image_status)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?8, ?8, ?9, ?11)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -80,6 +83,8 @@ impl DraftStore {
                 text(draft.writer),
                 time(draft.now),
                 optional_text(draft.account_id),
+                JsValue::from_f64(if draft.photos { 0.0 } else { 1.0 }),
+                text(if draft.photos { "ready" } else { "pending" }),
             ])
     }
 
