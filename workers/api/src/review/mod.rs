@@ -6,6 +6,7 @@
 mod draft;
 pub(crate) mod html;
 mod list;
+mod media;
 pub mod voice;
 
 use domain::credentials::{MAX_NAME_CHARS, check_secret};
@@ -25,6 +26,7 @@ const LOGIN_BODY_BYTES: usize = 4 * 1024;
 const APP_JS: &str = include_str!("../../review/app.js");
 const APP_CSS: &str = include_str!("../../review/app.css");
 const VOICE_JS: &str = include_str!("../../review/voice.js");
+const MEDIA_JS: &str = include_str!("../../review/media.js");
 
 /// Where a signed-out visitor goes: the sign-in page, coming back here afterwards.
 pub fn sign_in_first(req: &Request) -> Result<Response, ApiError> {
@@ -46,6 +48,7 @@ pub fn asset(name: &str) -> Result<Response, ApiError> {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "voice.js" => (VOICE_JS, "text/javascript; charset=utf-8"),
+        "media.js" => (MEDIA_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::NotFound("no such asset".into())),
     };
     let headers = Headers::new();
