@@ -85,7 +85,9 @@ test("three photos become one carousel: chosen, fitted, described, reordered, ap
 
   // The WebP moved to the front: the square frames the carousel now.
   await page.getByRole("button", { name: "Move up image 3" }).click();
+  await page.waitForFunction((webp) => document.querySelectorAll("#media-items li")[1]?.dataset.id === webp, stored[2].id);
   await page.getByRole("button", { name: "Move up image 2" }).click();
+  await page.waitForFunction((webp) => document.querySelectorAll("#media-items li")[0]?.dataset.id === webp, stored[2].id);
   await page.locator("#photos-status").filter({ hasText: "Saved." }).waitFor();
   const order = await items.evaluateAll((lis) => lis.map((li) => li.dataset.id));
   assert.deepEqual(order, [stored[2].id, stored[0].id, stored[1].id]);

@@ -30,7 +30,12 @@ fn phone_jpeg() -> Vec<u8> {
     let (w, h) = (4032, 3024);
     let mut jpeg = Vec::new();
     jpeg_encoder::Encoder::new(&mut jpeg, 90)
-        .encode(&noise(w, h), w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .encode(
+            &noise(w, h),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
         .expect("JPEG encodes");
     // EXIF orientation 6 after the start of image, as a phone writes it.
     let tiff: &[u8] = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0";
@@ -57,7 +62,10 @@ fn square_png() -> Vec<u8> {
 }
 
 fn main() {
-    for (name, bytes) in [("12 Mpx JPEG 4032x3024", phone_jpeg()), ("PNG 4096x4096", square_png())] {
+    for (name, bytes) in [
+        ("12 Mpx JPEG 4032x3024", phone_jpeg()),
+        ("PNG 4096x4096", square_png()),
+    ] {
         let mut times: Vec<f64> = (0..5)
             .map(|_| {
                 let started = Instant::now();

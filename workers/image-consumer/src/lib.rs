@@ -50,10 +50,21 @@ async fn queue(
     // Read once per batch; a configuration error fails each job, which retries it.
     let maker = Maker::from_env(&env);
     let (env, ctx, maker) = (&env, &ctx, &maker);
+    // One job fits all of a draft's waiting uploads: its other messages in the batch step aside.
+    let mut fitting = std::collections::HashSet::new();
     futures::stream::iter(messages)
-        .map(|(raw, message, received_at)| async move {
-            let outcome = handle(env, ctx, maker, &message).await;
-            settle(env, raw, &message, outcome, received_at);
+        .map(|(raw, message, received_at)| {
+            let again = message.action == Action::FitUploads && !fitting.insert(message.id);
+            async move {
+                let outcome = if again {
+                    Ok(Done::Skipped(
+                        "another message of this batch fits the draft's uploads",
+                    ))
+                } else {
+                    handle(env, ctx, maker, &message).await
+                };
+                settle(env, raw, &message, outcome, received_at);
+            }
         })
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<()>>()
