@@ -55,8 +55,8 @@ pub async fn upload(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
-    let url = req.url()?;
-    let query = body::form(url.query().unwrap_or("").as_bytes());
+    // The query from the URL's text: parsing it as a `Url` would link the url crate's IDNA tables.
+    let query = drafts::query_pairs(&req.inner().url());
     let name = file_name(body::value(&query, "name"))?;
     let refuse = |reason: String| format!("{name}: {reason}");
     let content_type = req
