@@ -78,6 +78,18 @@ test("three photos become one carousel: chosen, fitted, described, reordered, ap
   assert.ok(Math.abs(frame - 1.6) < 0.02, `the frame is ${frame}:1, not the first image's 1.6:1`);
   assert.equal(await page.locator("#dots .dot").count(), 3);
 
+  await screenshot(page, "photos-ready-desktop");
+
+  // The phone: nothing wider than the screen; a swipe moves the carousel.
+  const phone = await open(PHONE);
+  await signIn(phone, review.url, AIKO, `/review/${id}`);
+  await phone.locator("#media-items li.ready").nth(2).waitFor();
+  assert.ok((await overflow(phone)) <= 0, "the photos section is wider than a phone");
+  await phone.locator("#slides").evaluate((el) => el.scrollTo({ left: el.clientWidth }));
+  await phone.waitForFunction(() => document.querySelectorAll("#dots .dot")[1].classList.contains("current"));
+  await phone.locator("#photos").scrollIntoViewIfNeeded();
+  await screenshot(phone, "photos-phone");
+
   // The caption and each image's alt text are written from the photos.
   await page.waitForFunction(() => document.querySelector("#caption").value.trim() !== "", null, { timeout: 30000 });
   await page.waitForFunction(() => [...document.querySelectorAll("#media-items .item-alt")].every((p) => !p.textContent.startsWith("No alt text")), null, { timeout: 30000 });
@@ -96,15 +108,6 @@ test("three photos become one carousel: chosen, fitted, described, reordered, ap
   await page.locator("#slide-next").click();
   await page.waitForFunction(() => document.querySelectorAll("#dots .dot")[1].classList.contains("current"));
 
-  // The phone: nothing wider than the screen; a swipe moves the carousel.
-  const phone = await open(PHONE);
-  await signIn(phone, review.url, AIKO, `/review/${id}`);
-  await phone.locator("#media-items li.ready").nth(2).waitFor();
-  assert.ok((await overflow(phone)) <= 0, "the photos section is wider than a phone");
-  await phone.locator("#slides").evaluate((el) => el.scrollTo({ left: el.clientWidth }));
-  await phone.waitForFunction(() => document.querySelectorAll("#dots .dot")[1].classList.contains("current"));
-  await phone.locator("#photos").scrollIntoViewIfNeeded();
-  await screenshot(phone, "photos-phone");
 
   const described = JSON.parse((await review.pipeline.draftRow(id)).media_items);
   await page.getByRole("button", { name: "Approve" }).click();
