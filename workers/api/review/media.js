@@ -117,6 +117,7 @@
     });
     dots.hidden = shown.length < 2;
     current = Math.min(current, Math.max(0, shown.length - 1));
+    slides.scrollLeft = current * slides.clientWidth;
     markDot();
     const options = draft.postOptions ?? {};
     $("#ai-label").hidden = !options.aiGenerated;
@@ -184,8 +185,13 @@
     });
   }
 
+  let rendered = "";
   function render() {
     const items = itemsOf(draft);
+    // Unchanged images are left as they are, so a swipe in progress keeps its place.
+    const shape = JSON.stringify([items, draft.postOptions, draft.revision]);
+    if (shape === rendered) return;
+    rendered = shape;
     renderCarousel(items);
     renderList(items);
     const pending = items.some((item) => item.image?.state === "pending");
