@@ -55,6 +55,8 @@ pub async fn upload(
     id: &str,
 ) -> Result<Response, ApiError> {
     let id = drafts::parse_id(id)?;
+    let store = DraftStore::from_env(env)?;
+    let row = drafts::visible_row(&store, id).await?;
     // The query from the URL's text: parsing it as a `Url` would link the url crate's IDNA tables.
     let query = drafts::query_pairs(&req.inner().url());
     let name = file_name(body::value(&query, "name"))?;
@@ -70,8 +72,6 @@ pub async fn upload(
             content_type.trim()
         ))));
     }
-    let store = DraftStore::from_env(env)?;
-    let row = drafts::visible_row(&store, id).await?;
     open_for_images(&row)?;
     let count = items_of(&row)?.len();
     if count >= MAX_ITEMS {
