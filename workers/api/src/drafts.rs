@@ -162,7 +162,7 @@ impl<'a> DraftView<'a> {
             .ok()
             .map(|t| t.instagram_caption());
         let media_url = |key: &String| format!("{origin}/media/{key}");
-        let (media_items, post_options) = crate::items::view(origin, row);
+        let (media_items, post_options) = crate::item_view::view(origin, row);
         Some(Self {
             draft_id: &row.id,
             status: row.status.as_str(),

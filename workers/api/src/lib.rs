@@ -17,6 +17,7 @@ mod edit;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
 mod generate;
+mod item_view;
 mod items;
 mod limit;
 mod media;
