@@ -852,7 +852,7 @@ test("a caption with markup stays text: nothing runs, it shows literally", async
     bold: document.querySelectorAll("main b").length,
     scripts: [...document.scripts].map((s) => s.src || s.type),
   }));
-  assert.deepEqual(injected, { handlers: 0, images: [], bold: 0, scripts: [`${review.url}/review/assets/app.js`, "application/json"] });
+  assert.deepEqual(injected, { handlers: 0, images: [], bold: 0, scripts: [`${review.url}/review/assets/app.js`, `${review.url}/review/assets/media.js`, "application/json"] });
   assert.deepEqual(dialogs, [], "a dialog opened: the caption ran as script");
 });
 
@@ -883,7 +883,7 @@ test("security headers and the CSP on every page; no token or secret in any page
     for (const secret of secrets) assert.ok(!body.includes(secret), `${path} holds a secret`);
     if (status === 200 && !path.includes("/assets/")) {
       assert.equal(response.headers.get("cache-control"), "no-store", path);
-      assert.doesNotMatch(body, /<script(?![^>]*(src="\/review\/assets\/app\.js"|type="application\/json"))[^>]*>/, `${path} has an inline script`);
+      assert.doesNotMatch(body, /<script(?![^>]*(src="\/review\/assets\/(app|media)\.js"|type="application\/json"))[^>]*>/, `${path} has an inline script`);
       assert.doesNotMatch(body, /\sstyle=|<style/, `${path} has inline style`);
     }
   }

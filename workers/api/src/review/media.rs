@@ -35,7 +35,7 @@ pub fn section(view: &Value, editable: bool) -> Markup {
                     label for="photo-files" { "Add photos " span class="hint" { "(JPEG, PNG or WebP, up to 10; choose or drop them here)" } }
                     input type="file" id="photo-files" accept="image/jpeg,image/png,image/webp" multiple;
                 }
-                ul class="upload-errors" id="upload-errors" role="alert" {}
+                ul class="upload-errors" id="upload-errors" aria-live="assertive" {}
                 p id="photos-status" role="status" {}
             }
             ol class="media-items" id="media-items" {}
