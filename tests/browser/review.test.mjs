@@ -855,7 +855,7 @@ test("a caption with markup stays text: nothing runs, it shows literally", async
     bold: document.querySelectorAll("main b").length,
     scripts: [...document.scripts].map((s) => s.src || s.type),
   }));
-  assert.deepEqual(injected, { handlers: 0, images: [], bold: 0, scripts: [`${review.url}/review/assets/app.js`, "application/json"] });
+  assert.deepEqual(injected, { handlers: 0, images: [], bold: 0, scripts: [`${review.url}/review/assets/app.js`, `${review.url}/review/assets/media.js`, "application/json"] });
   assert.deepEqual(dialogs, [], "a dialog opened: the caption ran as script");
 });
 

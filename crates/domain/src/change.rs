@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::content::RawPostText;
 use crate::draft::{DraftState, Event, ImageStatus, Refusal, Status, transition};
+use crate::post_format::{MediaItems, PostOptions};
 
 mod write;
 pub use write::{Guard, Set, Value, WritePlan};
@@ -204,6 +205,23 @@ pub enum Change<'a> {
         comment_id: Option<&'a str>,
         error: Option<&'a str>,
     },
+    /// A person's images: `items` the new list (`None`: none left), written only if the
+    /// column still holds `previous` (its JSON as read), since the image consumer changes it
+    /// without a new revision.
+    ItemsEdited {
+        previous: Option<&'a str>,
+        items: Option<&'a MediaItems>,
+    },
+    /// A person's options for the post.
+    OptionsEdited {
+        options: &'a PostOptions,
+    },
+    /// The image consumer's outcome for an upload: `items` with it ready or failed, if the
+    /// list is still `previous` (its JSON as read).
+    ItemFitted {
+        previous: &'a str,
+        items: &'a MediaItems,
+    },
 }
 
 impl Change<'_> {
@@ -236,6 +254,8 @@ impl Change<'_> {
             // Publishing progress under the claim, like the container's.
             Change::ChildrenCreated { .. } => Event::ContainerCreated,
             Change::CommentSent { .. } | Change::CommentEnded { .. } => Event::MediaPublished,
+            Change::ItemsEdited { .. } | Change::OptionsEdited { .. } => Event::ItemsEdited,
+            Change::ItemFitted { .. } => Event::ItemFitted,
         }
     }
 }
@@ -540,6 +560,20 @@ pub fn plan(
             plan.guard(owner(claim));
             plan.set("comment_id", Value::optional_text(*comment_id));
             plan.set("comment_error", Value::optional_text(*error));
+        }
+        Change::ItemsEdited { previous, items } => {
+            plan.guard(Guard::Is("media_items", Value::optional_text(*previous)));
+            plan.set(
+                "media_items",
+                items.map_or(Value::Null, |items| Value::Text(items.to_json())),
+            );
+        }
+        Change::OptionsEdited { options } => {
+            plan.set("post_options", Value::Text(options.to_json()));
+        }
+        Change::ItemFitted { previous, items } => {
+            plan.guard(Guard::Equals("media_items", Value::text(previous)));
+            plan.set("media_items", Value::Text(items.to_json()));
         }
     }
     Ok(plan)

@@ -154,10 +154,14 @@ pub enum Event {
     /// A person changes or clears the time of an approved post whose publish message is not
     /// queued yet (the store checks that).
     Reschedule,
+    /// A person changes the post's images (adds, orders, removes) or its options.
+    ItemsEdited,
+    /// The image consumer records what it made of an upload: ready, or failed with why.
+    ItemFitted,
 }
 
 impl Event {
-    pub const ALL: [Event; 23] = [
+    pub const ALL: [Event; 25] = [
         Event::TextWritten,
         Event::Edit,
         Event::Approve,
@@ -181,6 +185,8 @@ impl Event {
         Event::PublishHeld,
         Event::Reminded,
         Event::Reschedule,
+        Event::ItemsEdited,
+        Event::ItemFitted,
     ];
 
     /// Whether the event, applied to a draft in state `from`, changes something a reviewer
@@ -197,7 +203,9 @@ impl Event {
             | Event::MediaPublished
             | Event::PublishQueued
             | Event::PublishHeld
-            | Event::Reminded => false,
+            | Event::Reminded
+            // An upload fitted is no edit: a reviewer's edit meanwhile must not conflict.
+            | Event::ItemFitted => false,
             Event::ImageRequested => {
                 !matches!(from.image, ImageStatus::Pending | ImageStatus::Generating)
             }
@@ -355,7 +363,8 @@ pub fn transition(from: DraftState, event: Event) -> Result<DraftState, Refusal>
                 return Err(wrong_status);
             }
         }
-        E::Reminded => {
+        // The images and options are the draft's under review; an approval copies them.
+        E::Reminded | E::ItemsEdited | E::ItemFitted => {
             if from.status != S::Draft {
                 return Err(wrong_status);
             }

@@ -2,7 +2,7 @@
 //! independently deployed Workers, so parsing is strict and never panics.
 //!
 //! Wire form, fixed by the design:
-//! `{ "id": "<draft uuid>", "action": "publish" | "retry" | "generate_image", "attempt": 1,
+//! `{ "id": "<draft uuid>", "action": "publish" | "retry" | "generate_image" | "fit_uploads", "attempt": 1,
 //! "requestedAt": "<RFC 3339>" }`
 
 use serde::Deserialize;
@@ -21,16 +21,24 @@ pub enum Action {
     Retry,
     /// Generate the draft's image.
     GenerateImage,
+    /// Fit the draft's uploaded photos still waiting (its items `Pending`) for Instagram.
+    FitUploads,
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Action::Publish, Action::Retry, Action::GenerateImage];
+    pub const ALL: [Action; 4] = [
+        Action::Publish,
+        Action::Retry,
+        Action::GenerateImage,
+        Action::FitUploads,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Publish => "publish",
             Action::Retry => "retry",
             Action::GenerateImage => "generate_image",
+            Action::FitUploads => "fit_uploads",
         }
     }
 }
@@ -113,6 +121,7 @@ impl QueueMessage {
         let action = match self.action {
             Action::Publish | Action::Retry => Action::Retry,
             Action::GenerateImage => Action::GenerateImage,
+            Action::FitUploads => Action::FitUploads,
         };
         Self {
             id: self.id,
@@ -144,7 +153,7 @@ impl QueueMessage {
             .ok_or_else(|| {
                 invalid(
                     "action",
-                    format!("{action:?} is not one of publish, retry, generate_image"),
+                    format!("{action:?} is not one of publish, retry, generate_image, fit_uploads"),
                 )
             })?;
         let attempt = wire
@@ -247,13 +256,17 @@ mod tests {
             message("generate_image", json!(1), "2025-01-01T00:00:00.123Z"),
             Ok((Action::GenerateImage, 1)),
         );
+        check(
+            message("fit_uploads", json!(2), "2025-01-01T00:00:00Z"),
+            Ok((Action::FitUploads, 2)),
+        );
     }
 
     #[test]
     fn rejects_bad_messages_with_a_reason() {
         let bad_action = Err(invalid(
             "action",
-            r#""delete" is not one of publish, retry, generate_image"#.into(),
+            r#""delete" is not one of publish, retry, generate_image, fit_uploads"#.into(),
         ));
         check(
             message("delete", json!(1), "2025-01-01T00:00:00Z"),
@@ -263,7 +276,7 @@ mod tests {
             message("Publish", json!(1), "2025-01-01T00:00:00Z"),
             Err(invalid(
                 "action",
-                r#""Publish" is not one of publish, retry, generate_image"#.into(),
+                r#""Publish" is not one of publish, retry, generate_image, fit_uploads"#.into(),
             )),
         );
         check(

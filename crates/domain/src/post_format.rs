@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod edit;
+
 /// Instagram's carousel limit; one item is a single-image post.
 pub const MAX_ITEMS: usize = 10;
 /// Meta's reference allows up to five collaborators on a feed post or carousel.

@@ -38,7 +38,7 @@ pub const MAX_BODY_BYTES: usize = 12
     + 4 * 1024;
 
 /// The fields a body may have, in the order their problems are reported.
-pub const FIELDS: [&str; 8] = [
+pub const FIELDS: [&str; 9] = [
     "brief",
     "tone",
     "language",
@@ -47,6 +47,7 @@ pub const FIELDS: [&str; 8] = [
     "imagePrompt",
     "scheduledAt",
     "account",
+    "photos",
 ];
 
 /// The voice of the caption.
@@ -111,6 +112,10 @@ pub struct GenerateRequest {
     /// The account it is for, as named (`@username` or the id); `None`: the default account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// A post made of the person's own photos: no image is generated, and the text waits for
+    /// the photos (it is written from them).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub photos: bool,
 }
 
 fn rfc3339<S: Serializer>(at: &Option<OffsetDateTime>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -196,6 +201,14 @@ pub fn parse_generate_request(
         None => Some(None),
         Some(value) => problems.account(value).map(Some),
     };
+    let photos = match optional(&fields, "photos") {
+        None => false,
+        Some(Value::Bool(photos)) => *photos,
+        Some(_) => {
+            problems.push::<()>("photos", "must be true or false");
+            false
+        }
+    };
     problems.unknown_fields(&fields);
 
     match (
@@ -226,6 +239,7 @@ pub fn parse_generate_request(
             image_prompt,
             scheduled_at,
             account,
+            photos,
         }),
         _ => Err(problems.0),
     }

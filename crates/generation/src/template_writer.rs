@@ -340,6 +340,7 @@ mod tests {
             image_prompt: None,
             scheduled_at: None,
             account: None,
+            photos: false,
         }
     }
 

@@ -15,6 +15,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 use zune_png::PngDecoder;
 
+use crate::exif::Orientation;
 use crate::inspect::{
     ImageInfo, MAX_BYTES, MAX_WIDTH, MIN_WIDTH, MediaError, check_instagram_image, sniff,
 };
@@ -88,13 +89,12 @@ pub enum FitError {
     NotAnImage { found: &'static str },
     #[error("the {format} image cannot be decoded: {reason}")]
     Undecodable { format: Format, reason: String },
-    #[error(
-        "the {format} image is {width}x{height} px; at most {MAX_SOURCE_PIXELS} pixels are decoded"
-    )]
+    #[error("the {format} image is {width}x{height} px; at most {max_pixels} pixels are decoded")]
     TooManyPixels {
         format: Format,
         width: u64,
         height: u64,
+        max_pixels: u64,
     },
     #[error("the image stays over {max_bytes} bytes even as a JPEG of quality {quality}")]
     TooLarge { max_bytes: usize, quality: u8 },
@@ -111,7 +111,7 @@ pub fn fit_for_instagram(bytes: &[u8]) -> Result<Fitted, FitError> {
 /// [`fit_for_instagram`] with the byte limit as an argument, so tests can reach it.
 pub(crate) fn fit(bytes: &[u8], max_bytes: usize) -> Result<Fitted, FitError> {
     let format = Format::sniff(bytes).map_err(|found| FitError::NotAnImage { found })?;
-    let image = decode(bytes, format)?;
+    let image = decode(bytes, format, MAX_SOURCE_PIXELS)?;
     let (source_width, source_height) = (image.width as u32, image.height as u32);
 
     // A JPEG already within every rule is kept as it is; decoding it above proved it whole.
@@ -131,19 +131,52 @@ pub(crate) fn fit(bytes: &[u8], max_bytes: usize) -> Result<Fitted, FitError> {
         });
     }
 
-    let (x, y, crop_width, crop_height) = crop_rect(image.width, image.height);
-    let cropped = (crop_width, crop_height) != (image.width, image.height);
+    encode_fitted(image, format, Orientation::Upright, max_bytes)
+}
+
+/// Crops the decoded picture, shown as `orientation` says, into Instagram's aspect ratios,
+/// scales it, turns it upright and encodes it as a JPEG of at most `max_bytes`. The crop and
+/// the scaling are done on the stored pixels and only the small result is turned, so a
+/// photo costs no second full-size buffer.
+pub(crate) fn encode_fitted(
+    image: Rgb,
+    format: Format,
+    orientation: Orientation,
+    max_bytes: usize,
+) -> Result<Fitted, FitError> {
+    let (source_width, source_height) = (image.width as u32, image.height as u32);
+    let (upright_width, upright_height) = orientation.upright_size(image.width, image.height);
+    let (_, _, crop_width, crop_height) = crop_rect(upright_width, upright_height);
+    let cropped = (crop_width, crop_height) != (upright_width, upright_height);
     let image = if cropped {
-        image.crop(x, y, crop_width, crop_height)
+        // The same centred rectangle, in the stored pixels' sides.
+        let (stored_width, stored_height) = orientation.upright_size(crop_width, crop_height);
+        let (x, y) = (
+            (image.width - stored_width) / 2,
+            (image.height - stored_height) / 2,
+        );
+        image.crop(x, y, stored_width, stored_height)
     } else {
         image
     };
-    let (width, height) = target_size(image.width, image.height);
-    let scaled = (width, height) != (image.width, image.height);
+    let (width, height) = target_size(crop_width, crop_height);
+    let scaled = (width, height) != (crop_width, crop_height);
+    let (stored_width, stored_height) = orientation.upright_size(width, height);
     let pixels = if scaled {
-        resample(&image.pixels, image.width, image.height, width, height)
+        resample(
+            &image.pixels,
+            image.width,
+            image.height,
+            stored_width,
+            stored_height,
+        )
     } else {
         image.pixels
+    };
+    let pixels = if orientation == Orientation::Upright {
+        pixels
+    } else {
+        orientation.apply(&pixels, stored_width, stored_height).0
     };
 
     // Both fit in u16: the width is at most MAX_WIDTH and the height at most 5/4 of it.
@@ -225,7 +258,7 @@ fn undecodable(format: Format) -> impl Fn(String) -> FitError {
 }
 
 /// Refuses an image too big to decode, from the size its header declares.
-fn bounded(format: Format, width: usize, height: usize) -> Result<(), FitError> {
+fn bounded(format: Format, width: usize, height: usize, max_pixels: u64) -> Result<(), FitError> {
     let (width, height) = (width as u64, height as u64);
     if width == 0 || height == 0 {
         return Err(FitError::Undecodable {
@@ -233,17 +266,19 @@ fn bounded(format: Format, width: usize, height: usize) -> Result<(), FitError> 
             reason: format!("its header declares {width}x{height} px"),
         });
     }
-    if width * height > MAX_SOURCE_PIXELS {
+    if width * height > max_pixels {
         return Err(FitError::TooManyPixels {
             format,
             width,
             height,
+            max_pixels,
         });
     }
     Ok(())
 }
 
-pub(crate) fn decode(bytes: &[u8], format: Format) -> Result<Rgb, FitError> {
+/// Decodes `bytes` of `format`, refusing from the header an image of over `max_pixels`.
+pub(crate) fn decode(bytes: &[u8], format: Format, max_pixels: u64) -> Result<Rgb, FitError> {
     let fail = undecodable(format);
     let (width, height, channels, pixels, plain_colour) = match format {
         Format::Jpeg => {
@@ -256,7 +291,7 @@ pub(crate) fn decode(bytes: &[u8], format: Format) -> Result<Rgb, FitError> {
             let (width, height) = decoder
                 .dimensions()
                 .ok_or_else(|| fail("no frame header".into()))?;
-            bounded(format, width, height)?;
+            bounded(format, width, height, max_pixels)?;
             let plain = matches!(
                 decoder.input_colorspace(),
                 Some(ColorSpace::YCbCr | ColorSpace::Luma | ColorSpace::RGB)
@@ -271,7 +306,7 @@ pub(crate) fn decode(bytes: &[u8], format: Format) -> Result<Rgb, FitError> {
             let (width, height) = decoder
                 .dimensions()
                 .ok_or_else(|| fail("no IHDR chunk".into()))?;
-            bounded(format, width, height)?;
+            bounded(format, width, height, max_pixels)?;
             let channels = decoder
                 .colorspace()
                 .map(|c| c.num_components())
@@ -285,7 +320,7 @@ pub(crate) fn decode(bytes: &[u8], format: Format) -> Result<Rgb, FitError> {
                 .map_err(|e| fail(e.to_string()))?;
             let (width, height) = decoder.dimensions();
             let (width, height) = (width as usize, height as usize);
-            bounded(format, width, height)?;
+            bounded(format, width, height, max_pixels)?;
             let channels = if decoder.has_alpha() { 4 } else { 3 };
             let mut pixels = vec![0; width * height * channels];
             decoder

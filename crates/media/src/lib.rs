@@ -7,10 +7,12 @@
 //! seed always gives the same bytes. Decoding and encoding use pure-Rust codecs (zune-jpeg,
 //! zune-png, image-webp, jpeg-encoder).
 
+pub mod exif;
 pub mod fit;
 pub mod inspect;
 pub mod placeholder;
 pub mod provider;
+pub mod upload;
 
 pub use fit::{FitError, Fitted, Format, MAX_SOURCE_PIXELS, fit_for_instagram};
 pub use inspect::{
@@ -19,3 +21,7 @@ pub use inspect::{
 };
 pub use placeholder::placeholder_jpeg;
 pub use provider::{Answer, ImageError};
+pub use upload::{
+    MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, MIN_UPLOAD_SIDE, UploadError, UploadInfo, fit_upload,
+    inspect_upload,
+};

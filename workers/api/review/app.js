@@ -407,6 +407,9 @@
     showImage(newer);
   }
 
+  // The photos section (media.js) changes the draft too; its answer is the draft now.
+  document.addEventListener("draft-changed", (event) => adopt(event.detail, !unsavedEdits()));
+
   function showImage(d) {
     const image = $("#preview-image");
     if (d.image.previewUrl && !image.src.endsWith(d.image.previewUrl.replace(/^https?:\/\/[^/]+/, ""))) {

@@ -104,6 +104,9 @@ async fn approve_with(
     if row.image_status() != ImageStatus::Ready {
         return Err(Refused::ImageNotReady(row.image_status()).into());
     }
+    // A carousel's images: every one ready. The approval's revision guard keeps them so:
+    // only a pending upload changes without a new revision.
+    crate::items::approvable(row)?;
     // The rules may have changed since the text was written (a lower hashtag cap).
     let text = row
         .text()
@@ -149,7 +152,8 @@ pub async fn reapprove(
     )
     .await?;
     let row = &target.row;
-    if row.approved_text().is_none() || row.approved_image_key.is_none() {
+    let approved_image = row.approved_image_key.is_some() || row.approved_media_items.is_some();
+    if row.approved_text().is_none() || !approved_image {
         return Err(Refused::NoApprovedSnapshot.into());
     }
     // Its schedule stands: still ahead, the scheduler queues it then; passed, it goes now.

@@ -132,6 +132,9 @@ pub struct DraftView<'a> {
     first_comment: Option<CommentView<'a>>,
     created_at: &'a str,
     updated_at: &'a str,
+    /// The post's images in order (`null`: the one generated image), and its options.
+    media_items: Value,
+    post_options: Value,
 }
 
 #[derive(Serialize)]
@@ -173,6 +176,7 @@ impl<'a> DraftView<'a> {
             .ok()
             .map(|t| t.instagram_caption());
         let media_url = |key: &String| format!("{origin}/media/{key}");
+        let (media_items, post_options) = crate::item_view::view(origin, row);
         Some(Self {
             draft_id: &row.id,
             status: row.status.as_str(),
@@ -212,6 +216,8 @@ impl<'a> DraftView<'a> {
             ),
             created_at: &row.created_at,
             updated_at: &row.updated_at,
+            media_items,
+            post_options,
         })
     }
 }

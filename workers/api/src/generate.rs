@@ -290,6 +290,20 @@ async fn create_draft(
         );
     }
 
+    // A post of photos: no image to make, and the text is written from the photos once they
+    // are there (the page asks for it); until then it is empty.
+    if request.photos {
+        platform::d1::all(insert)
+            .await
+            .and_then(|result| result.checked().map(|_| ()))
+            .map_err(|e| ApiError::Internal(format!("inserting draft {id}: {e}")))?;
+        let empty = RawPostText {
+            caption: String::new(),
+            hashtags: Vec::new(),
+            alt_text: String::new(),
+        };
+        return store_text(store, id, &empty, owned).await;
+    }
     // The row must exist before the image message: the consumer reads its prompt there.
     let image_message = QueueMessage::new(id, Action::GenerateImage, 1, started);
     let stored_and_queued = async {
@@ -368,6 +382,7 @@ fn insert_draft(
         request: &request_json.to_string(),
         writer: &writer_json,
         account_id,
+        photos: request.photos,
         now: started,
     })?;
     Ok((insert, request_json))

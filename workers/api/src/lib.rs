@@ -19,6 +19,8 @@ mod edit;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
 mod generate;
+mod item_view;
+mod items;
 mod limit;
 mod media;
 mod model;
@@ -187,6 +189,9 @@ async fn dispatch(
         Route::Calendar => views::calendar(req, env, actor).await,
         Route::ReviewUpNext => review::up_next(req, env, actor).await,
         Route::ReviewCalendar => review::calendar(env, actor),
+        Route::AddImage => items::upload(req, env, ctx, actor, param(0)).await,
+        Route::OrderImages => items::order(req, env, ctx, actor, param(0)).await,
+        Route::EditOptions => items::options(req, env, ctx, actor, param(0)).await,
     }
 }
 
@@ -203,6 +208,7 @@ fn draft_route(route: Route) -> Option<bool> {
         | Route::DiscardDraft
         | Route::RegenerateDraft
         | Route::DescribeDraft => Some(true),
+        Route::AddImage | Route::OrderImages | Route::EditOptions => Some(true),
         _ => None,
     }
 }

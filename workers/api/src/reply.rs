@@ -44,6 +44,12 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("content type must be application/json")]
     UnsupportedMediaType,
+    /// An upload of a type not taken, in words naming the file.
+    #[error("{0}")]
+    UnsupportedType(String),
+    /// An upload over its limit, in words naming the file.
+    #[error("{0}")]
+    UploadTooLarge(String),
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
@@ -76,7 +82,10 @@ impl ApiError {
             ApiError::InProgress { .. } => (409, "in_progress"),
             ApiError::RevisionConflict { .. } => (409, "revision_conflict"),
             ApiError::TooLarge(_) => (413, "payload_too_large"),
-            ApiError::UnsupportedMediaType => (415, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedType(_) => {
+                (415, "unsupported_media_type")
+            }
+            ApiError::UploadTooLarge(_) => (413, "payload_too_large"),
             ApiError::Unprocessable(_) => (422, "unprocessable"),
             ApiError::BadGateway(_) => (502, "model_failed"),
             ApiError::NotConfigured(_) => (503, "not_configured"),

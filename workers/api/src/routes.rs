@@ -50,6 +50,9 @@ pub enum Route {
     Calendar,
     ReviewUpNext,
     ReviewCalendar,
+    AddImage,
+    OrderImages,
+    EditOptions,
 }
 
 pub struct RouteDef {
@@ -360,6 +363,24 @@ pub const ROUTES: &[RouteDef] = &[
         method: "GET",
         pattern: "/api/v1/calendar",
         route: Route::Calendar,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "POST",
+        pattern: "/api/v1/drafts/{id}/images",
+        route: Route::AddImage,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "PUT",
+        pattern: "/api/v1/drafts/{id}/images",
+        route: Route::OrderImages,
+        access: Access::TokenOrSession,
+    },
+    RouteDef {
+        method: "PATCH",
+        pattern: "/api/v1/drafts/{id}/options",
+        route: Route::EditOptions,
         access: Access::TokenOrSession,
     },
 ];

@@ -1,4 +1,5 @@
-//! The image-consumer Worker: for each `generate_image` message it claims the draft's image,
+//! The image-consumer Worker: for each `fit_uploads` message it fits the draft's uploaded
+//! photos (`uploads`); for each `generate_image` message it claims the draft's image,
 //! has the configured provider make it (`provider`), fits it to Instagram's rules
 //! (`media::fit_for_instagram`: the bytes stored are checked, not the provider's word), stores
 //! it in R2 and records it in D1. A batch runs at most [`IN_FLIGHT`] jobs at once.
@@ -12,6 +13,7 @@
 //! recorded, so a crash leaves it to the queue.
 
 mod provider;
+mod uploads;
 
 use domain::backoff::{Backoff, QUEUE_MAX_DELAY_SECONDS};
 use domain::draft::{DraftId, ImageStatus, Status};
@@ -48,10 +50,21 @@ async fn queue(
     // Read once per batch; a configuration error fails each job, which retries it.
     let maker = Maker::from_env(&env);
     let (env, ctx, maker) = (&env, &ctx, &maker);
+    // One job fits all of a draft's waiting uploads: its other messages in the batch step aside.
+    let mut fitting = std::collections::HashSet::new();
     futures::stream::iter(messages)
-        .map(|(raw, message, received_at)| async move {
-            let outcome = handle(env, ctx, maker, &message).await;
-            settle(env, raw, &message, outcome, received_at);
+        .map(|(raw, message, received_at)| {
+            let again = message.action == Action::FitUploads && !fitting.insert(message.id);
+            async move {
+                let outcome = if again {
+                    Ok(Done::Skipped(
+                        "another message of this batch fits the draft's uploads",
+                    ))
+                } else {
+                    handle(env, ctx, maker, &message).await
+                };
+                settle(env, raw, &message, outcome, received_at);
+            }
         })
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<()>>()
@@ -186,6 +199,9 @@ async fn handle(
     maker: &Result<Maker, ConfigError>,
     message: &QueueMessage,
 ) -> Result<Done, JobError> {
+    if message.action == Action::FitUploads {
+        return uploads::fit(env, message).await;
+    }
     if message.action != Action::GenerateImage {
         return Ok(Done::Skipped("not a generate_image message"));
     }
@@ -400,11 +416,17 @@ impl Job<'_> {
                     row.approved_image_key.as_deref(),
                     self.claimed.approved_image_key.as_deref(),
                 ];
-                let old = self
-                    .claimed
-                    .image_key
-                    .as_deref()
-                    .filter(|old| *old != key && !approved.contains(&Some(*old)));
+                // The old image may be one of the post's items (a carousel keeps it).
+                let in_items = |old: &str| {
+                    [&row.media_items, &row.approved_media_items]
+                        .into_iter()
+                        .flatten()
+                        .any(|json| json.contains(&format!("\"{old}\"")))
+                };
+                let old =
+                    self.claimed.image_key.as_deref().filter(|old| {
+                        *old != key && !approved.contains(&Some(*old)) && !in_items(old)
+                    });
                 if let Some(old) = old {
                     // The new image is recorded; an old one left behind is an orphan that
                     // housekeeping removes, so a failure here only logs.

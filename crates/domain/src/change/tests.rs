@@ -402,3 +402,104 @@ fn a_description_writes_the_text_and_the_items_as_read() {
 fn plan_for(status: Status, change: &Change<'_>) -> Result<WritePlan, Refusal> {
     plan(expected(status), change, NOW)
 }
+
+/// The image consumer and a person both change the images: each write holds only if the
+/// list is still the one read, and only the person's starts a revision.
+#[test]
+fn image_list_writes_compare_the_list_as_read() {
+    use crate::post_format::{ItemImage, MediaItem, MediaItems, MediaSource, PostOptions};
+    let pending = MediaItems::new(vec![MediaItem {
+        id: "a".into(),
+        source: MediaSource::Uploaded,
+        alt_text: String::new(),
+        image: ItemImage::Pending {
+            upload: "uploads/d/a".into(),
+        },
+    }])
+    .unwrap();
+    let previous = pending.to_json();
+    let ready = pending
+        .fitted(
+            "uploads/d/a",
+            ItemImage::Ready {
+                key: "images/d/x.jpg".into(),
+                width: 1080,
+                height: 1350,
+            },
+        )
+        .unwrap();
+    let fitted = plan(
+        expected(Status::Draft),
+        &Change::ItemFitted {
+            previous: &previous,
+            items: &ready,
+        },
+        NOW,
+    )
+    .unwrap();
+    assert!(
+        fitted
+            .guards
+            .contains(&Guard::Equals("media_items", text(&previous)))
+    );
+    assert_eq!(
+        fitted.sets("media_items"),
+        Some(&Set::To(Value::Text(ready.to_json())))
+    );
+    assert_eq!(fitted.sets("revision"), None);
+
+    let edited = plan(
+        Expected {
+            revision: Some(4),
+            ..expected(Status::Draft)
+        },
+        &Change::ItemsEdited {
+            previous: None,
+            items: Some(&pending),
+        },
+        NOW,
+    )
+    .unwrap();
+    assert!(
+        edited
+            .guards
+            .contains(&Guard::Is("media_items", Value::Null))
+    );
+    assert!(
+        edited
+            .guards
+            .contains(&Guard::Equals("revision", Value::Int(4)))
+    );
+    assert_eq!(edited.sets("revision"), Some(&Set::Increment));
+    let removed = plan(
+        expected(Status::Draft),
+        &Change::ItemsEdited {
+            previous: Some(&previous),
+            items: None,
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(removed.sets("media_items"), Some(&Set::To(Value::Null)));
+    let options = PostOptions::default();
+    let set = plan(
+        expected(Status::Draft),
+        &Change::OptionsEdited { options: &options },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        set.sets("post_options"),
+        Some(&Set::To(text("{\"aiLabel\":\"auto\"}")))
+    );
+    // An approved draft's images are the approval's.
+    for change in [
+        Change::ItemFitted {
+            previous: &previous,
+            items: &ready,
+        },
+        Change::OptionsEdited { options: &options },
+    ] {
+        assert!(plan(expected(Status::Approved), &change, NOW).is_err());
+    }
+}

@@ -250,6 +250,7 @@ fn only_claims_publishing_progress_and_scheduling_keep_the_revision() {
             Event::PublishQueued,
             Event::PublishHeld,
             Event::Reminded,
+            Event::ItemFitted,
         ]
     );
 }

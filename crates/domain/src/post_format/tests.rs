@@ -120,3 +120,119 @@ fn alt_texts_are_written_into_the_items_they_name() {
     let partly = items.with_alt_texts(&[("b", "A dog")]);
     assert_eq!(partly.items()[0].alt_text, "alt of a");
 }
+
+mod edits {
+    use super::*;
+    use crate::post_format::edit::{collaborators, first_comment_problems, location_id};
+
+    fn pending(id: &str) -> MediaItem {
+        MediaItem {
+            id: id.to_owned(),
+            source: MediaSource::Uploaded,
+            alt_text: String::new(),
+            image: ItemImage::Pending {
+                upload: format!("uploads/d/{id}"),
+            },
+        }
+    }
+
+    #[test]
+    fn images_are_added_ordered_and_removed_by_id() {
+        let items =
+            MediaItems::appended(vec![item("a", MediaSource::ImageModel)], pending("b")).unwrap();
+        let items = MediaItems::appended(items.items().to_vec(), pending("c")).unwrap();
+        let ids = |items: &MediaItems| -> Vec<String> {
+            items.items().iter().map(|i| i.id.clone()).collect()
+        };
+        let order = vec!["c".to_owned(), "a".to_owned(), "b".to_owned()];
+        assert_eq!(ids(&items.reordered(&order).unwrap()), order);
+        assert!(items.reordered(&order[..2]).is_err());
+        assert!(
+            items
+                .reordered(&["a".into(), "a".into(), "b".into()])
+                .is_err()
+        );
+        assert!(
+            items
+                .reordered(&["a".into(), "b".into(), "z".into()])
+                .is_err()
+        );
+        let (rest, removed) = items.without("a").unwrap();
+        assert_eq!(removed.id, "a");
+        assert_eq!(ids(&rest.unwrap()), ["b", "c"]);
+        let one = MediaItems::new(vec![pending("x")]).unwrap();
+        assert_eq!(one.without("x").unwrap().0, None);
+        assert!(one.without("y").is_err());
+        let ten: Vec<MediaItem> = (0..10).map(|i| pending(&format!("p{i}"))).collect();
+        assert!(MediaItems::appended(ten, pending("q")).is_err());
+    }
+
+    #[test]
+    fn an_upload_is_recorded_once_and_approvable_when_all_are_ready() {
+        let items = MediaItems::new(vec![item("a", MediaSource::Uploaded), pending("b")]).unwrap();
+        assert_eq!(items.pending_uploads(), ["uploads/d/b"]);
+        assert!(
+            items
+                .unready()
+                .unwrap()
+                .contains("image 2 is still being fitted")
+        );
+        let ready = ItemImage::Ready {
+            key: "images/d/b.jpg".into(),
+            width: 1080,
+            height: 1080,
+        };
+        let done = items.fitted("uploads/d/b", ready.clone()).unwrap();
+        assert_eq!(done.unready(), None);
+        // Recorded already, or never asked for: nothing to do.
+        assert_eq!(done.fitted("uploads/d/b", ready.clone()), None);
+        assert_eq!(items.fitted("uploads/d/zz", ready), None);
+        let failed = items
+            .fitted(
+                "uploads/d/b",
+                ItemImage::Failed {
+                    reason: "not decodable".into(),
+                },
+            )
+            .unwrap();
+        assert!(
+            failed
+                .unready()
+                .unwrap()
+                .contains("image 2 failed (not decodable)")
+        );
+    }
+
+    #[test]
+    fn options_are_checked_as_instagram_would() {
+        assert!(first_comment_problems("More at the shop #cafe @friend").is_empty());
+        assert!(first_comment_problems("  ")[0].contains("empty"));
+        assert!(first_comment_problems(&"a".repeat(2_201))[0].contains("2201 characters"));
+        let tags: String = (0..31).map(|i| format!("#t{i} ")).collect();
+        assert!(first_comment_problems(&tags)[0].contains("31 hashtags"));
+        let at: String = (0..21).map(|i| format!("@u{i} ")).collect();
+        assert!(first_comment_problems(&at)[0].contains("mentions 21"));
+        assert!(first_comment_problems("hi\u{202E}there")[0].contains("RIGHT-TO-LEFT OVERRIDE"));
+        assert!(first_comment_problems("bell\u{7}")[0].contains("U+0007"));
+
+        assert_eq!(
+            collaborators(&["@Aiko.Tanaka".into(), "ken_1".into()]),
+            Ok(vec!["aiko.tanaka".to_owned(), "ken_1".to_owned()])
+        );
+        let six: Vec<String> = (0..6).map(|i| format!("u{i}")).collect();
+        assert_eq!(collaborators(&six).unwrap_err()[0].0, None);
+        let bad =
+            collaborators(&["ok".into(), "no way".into(), "OK".into(), ".x".into()]).unwrap_err();
+        let at: Vec<Option<usize>> = bad.iter().map(|(i, _)| *i).collect();
+        assert_eq!(at, [Some(1), Some(2), Some(3)]);
+        assert!(bad[1].1.contains("named twice"));
+
+        assert_eq!(
+            location_id(" 110843418940484 "),
+            Ok("110843418940484".into())
+        );
+        assert!(location_id("Tokyo").is_err());
+        assert!(location_id("").is_err());
+        assert!(location_id(&"1".repeat(21)).is_err());
+    }
+}

@@ -10,6 +10,7 @@ fn request(hashtag_count: usize) -> GenerateRequest {
         image_prompt: Some("a latte with heart latte art".to_owned()),
         scheduled_at: None,
         account: None,
+        photos: false,
     }
 }
 

@@ -431,6 +431,7 @@ fn request(brief: &str) -> GenerateRequest {
         image_prompt: None,
         scheduled_at: None,
         account: None,
+        photos: false,
     }
 }
 
@@ -463,6 +464,7 @@ fn every_field_given() {
             image_prompt: Some("a latte".to_owned()),
             scheduled_at: Some(datetime!(2030-01-01 00:00:01 UTC)),
             account: None,
+            photos: false,
         },
     );
     check_ok(

@@ -12,6 +12,7 @@ fn request(hashtag_count: usize) -> GenerateRequest {
         image_prompt: Some("a latte".to_owned()),
         scheduled_at: None,
         account: None,
+        photos: true,
     }
 }
 

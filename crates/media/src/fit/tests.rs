@@ -558,7 +558,8 @@ fn an_image_too_big_to_decode_is_refused_from_its_header() {
         Err(FitError::TooManyPixels {
             format: Format::Png,
             width: 5000,
-            height: 5000
+            height: 5000,
+            max_pixels: MAX_SOURCE_PIXELS,
         })
     );
     assert!(u64::from(side) * u64::from(side) > MAX_SOURCE_PIXELS);

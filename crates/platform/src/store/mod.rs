@@ -56,6 +56,9 @@ pub struct NewDraft<'a> {
     pub writer: &'a str,
     /// The account it is for; `None`: the default account.
     pub account_id: Option<&'a str>,
+    /// A post of the person's photos: no image is generated, so there is none to wait for
+    /// (`image_status` ready without an image; approval needs its photos, `media_items`).
+    pub photos: bool,
     pub now: OffsetDateTime,
 }
 
@@ -67,8 +70,8 @@ impl DraftStore {
                 // Revision 0 until the text is written: the first revision a person sees is 1.
                 "INSERT INTO drafts (id, revision, language, provider, image_prompt, scheduled_at, request,
                                      writer, image_requested_at, image_requests, created_at, updated_at,
-                                     account_id)
-                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?8, ?8, ?9)",
+                                     account_id, image_status)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?8, ?8, ?9, ?11)",
             )
             .bind(&[
                 text(&draft.id.to_string()),
@@ -80,6 +83,8 @@ impl DraftStore {
                 text(draft.writer),
                 time(draft.now),
                 optional_text(draft.account_id),
+                JsValue::from_f64(if draft.photos { 0.0 } else { 1.0 }),
+                text(if draft.photos { "ready" } else { "pending" }),
             ])
     }
 
@@ -247,7 +252,11 @@ impl DraftStore {
         let counts_sql = format!(
             "SELECT status, SUM(count) AS count FROM account_draft_counts
              WHERE account_id IN ({}) AND count > 0 GROUP BY status",
-            if list.is_empty() { "NULL".to_owned() } else { list.join(", ") }
+            if list.is_empty() {
+                "NULL".to_owned()
+            } else {
+                list.join(", ")
+            }
         );
         let binds: Vec<JsValue> = keys.iter().map(|key| text(key)).collect();
         self.db.prepare(counts_sql).bind(&binds)
@@ -326,8 +335,10 @@ impl DraftStore {
         d1::all(statement).await?.all()
     }
 
-    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one). A
-    /// discarded draft points at nothing: its images are removed with the orphans.
+    /// Of `keys`, the R2 objects some draft still points at (its image or its approved one, or
+    /// an item of its images or of the approved ones). A discarded draft points at nothing:
+    /// its images are removed with the orphans. An item's key names its draft
+    /// (`images/<draft id>/...`), so its draft is found by the primary key, never by a scan.
     pub async fn referenced_images(&self, keys: &[String]) -> worker::Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Key {
@@ -342,7 +353,13 @@ impl DraftStore {
                  WHERE status != 'discarded' AND image_key IN (SELECT value FROM json_each(?1))
                  UNION
                  SELECT approved_image_key AS key FROM drafts
-                 WHERE status != 'discarded' AND approved_image_key IN (SELECT value FROM json_each(?1))",
+                 WHERE status != 'discarded' AND approved_image_key IN (SELECT value FROM json_each(?1))
+                 UNION
+                 SELECT k.value AS key FROM json_each(?1) AS k
+                 JOIN drafts AS d ON d.id = substr(k.value, 8, 36)
+                 WHERE d.status != 'discarded'
+                   AND (instr(coalesce(d.media_items, ''), '\"' || k.value || '\"') > 0
+                        OR instr(coalesce(d.approved_media_items, ''), '\"' || k.value || '\"') > 0)",
             )
             .bind(&[text(&list)])?;
         Ok(d1::all(statement)

@@ -48,6 +48,7 @@ pub async fn page(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<R
             (preview(&row, &text, &account, image))
             (editor(&text, row.status() == Status::Draft))
         }
+        (super::media::section(&view, row.status() == Status::Draft))
         (decisions(&row))
         section aria-labelledby="history-title" class="card" {
             h2 id="history-title" { "History" }

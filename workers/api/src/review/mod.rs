@@ -9,6 +9,7 @@ pub(crate) mod client;
 mod draft;
 pub(crate) mod html;
 mod list;
+mod media;
 mod upnext;
 pub mod voice;
 
@@ -37,6 +38,7 @@ const APP_CSS: &str = include_str!("../../review/app.css");
 const VOICE_JS: &str = include_str!("../../review/voice.js");
 const CLIENT_JS: &str = include_str!("../../review/client.js");
 const VIEWS_JS: &str = include_str!("../../review/views.js");
+const MEDIA_JS: &str = include_str!("../../review/media.js");
 
 /// Where a signed-out visitor goes: the sign-in page, coming back here afterwards.
 pub fn sign_in_first(req: &Request) -> Result<Response, ApiError> {
@@ -60,6 +62,7 @@ pub fn asset(name: &str) -> Result<Response, ApiError> {
         "voice.js" => (VOICE_JS, "text/javascript; charset=utf-8"),
         "client.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
         "views.js" => (VIEWS_JS, "text/javascript; charset=utf-8"),
+        "media.js" => (MEDIA_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::NotFound("no such asset".into())),
     };
     let headers = Headers::new();

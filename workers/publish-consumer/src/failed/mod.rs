@@ -2,7 +2,8 @@
 //! tells the operator about failed posts.
 //!
 //! `FAILED_QUEUE` receives the dead letters of the other queues and the publish consumer's
-//! own give-ups. A `generate_image` message marks the image failed. A `publish` or `retry`
+//! own give-ups. A `generate_image` message marks the image failed, a `fit_uploads` one the
+//! uploads still waiting. A `publish` or `retry`
 //! message gives up an approved (or abandoned publishing) draft through the publish machine
 //! (`publish::run` with [`Start::GiveUp`]): a container that may have been sent is read
 //! first, so a live post is recorded as published and an unreadable one stays unresolved;
@@ -14,6 +15,7 @@
 use domain::draft::{ImageStatus, Status};
 use domain::error_class::ErrorClass;
 use domain::message::{Action, QueueMessage};
+use domain::post_format::{ItemImage, MediaItems};
 use platform::clock::now;
 use platform::publish_log::{LogRow, Step};
 use platform::queue::FAILED_QUEUE_NAME;
@@ -50,8 +52,48 @@ pub async fn handle(env: &Env, message: &QueueMessage) -> Result<String, FailedE
     };
     match message.action {
         Action::GenerateImage => image_failed(&store, message, &draft).await,
+        Action::FitUploads => uploads_failed(&store, message, &draft).await,
         Action::Publish | Action::Retry => publish_failed(env, message, draft).await,
     }
+}
+
+/// The uploads still waiting when fitting them kept failing are marked failed, so the
+/// reviewer sees why and can remove them.
+async fn uploads_failed(
+    store: &DraftStore,
+    message: &QueueMessage,
+    draft: &DraftRow,
+) -> Result<String, FailedError> {
+    let Some(Ok(items)) = draft.media_items.as_deref().map(MediaItems::from_json) else {
+        return Ok("the draft has no uploads".into());
+    };
+    let mut failed = items.clone();
+    for upload in items.pending_uploads() {
+        let reason = "fitting the photo kept failing: its message reached the failed queue";
+        if let Some(next) = failed.fitted(
+            upload,
+            ItemImage::Failed {
+                reason: reason.into(),
+            },
+        ) {
+            failed = next;
+        }
+    }
+    if failed == items || draft.status() != Status::Draft {
+        return Ok("no upload is waiting any more".into());
+    }
+    let previous = items.to_json();
+    let change = Change::ItemFitted {
+        previous: &previous,
+        items: &failed,
+    };
+    let applied = store
+        .apply(message.id, draft.expected_state(), &change, now())
+        .await?;
+    if applied.is_none() {
+        return Err(FailedError::Changed);
+    }
+    Ok("the waiting uploads are marked failed".into())
 }
 
 async fn image_failed(

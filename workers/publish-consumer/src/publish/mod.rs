@@ -145,7 +145,10 @@ pub async fn handle(
     tracer: &mut Tracer,
     snapshot: Option<DraftRow>,
 ) -> Result<Done, PublishError> {
-    if message.action == MessageAction::GenerateImage {
+    if matches!(
+        message.action,
+        MessageAction::GenerateImage | MessageAction::FitUploads
+    ) {
         return Ok(Done::Skipped("not a publish message".into()));
     }
     let mut snapshot = snapshot;
