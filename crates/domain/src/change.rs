@@ -10,10 +10,12 @@
 use time::OffsetDateTime;
 
 use crate::content::RawPostText;
-use crate::draft::{DraftState, Event, ImageStatus, Refusal, Status, transition};
+use crate::draft::{DraftState, ImageStatus, Refusal, Status, transition};
 use crate::post_format::{MediaItems, PostOptions};
 
+mod events;
 mod write;
+pub use events::reviewer_actions;
 pub use write::{Guard, Set, Value, WritePlan};
 
 /// What must still hold for a change to apply: the state it was decided from and, for a
@@ -42,7 +44,7 @@ pub enum Deferral {
     Unresolved,
 }
 
-/// A change to a draft: a domain [`Event`] with what it writes.
+/// A change to a draft: a domain [`Event`](crate::draft::Event) with what it writes.
 #[derive(Debug, Clone)]
 pub enum Change<'a> {
     TextWritten {
@@ -222,42 +224,6 @@ pub enum Change<'a> {
         previous: &'a str,
         items: &'a MediaItems,
     },
-}
-
-impl Change<'_> {
-    pub fn event(&self) -> Event {
-        match self {
-            Change::TextWritten { .. } => Event::TextWritten,
-            Change::Edit { .. } | Change::Rewritten { .. } => Event::Edit,
-            Change::Approve { .. } => Event::Approve,
-            Change::Withdraw => Event::Withdraw,
-            Change::ClaimPublish { .. } => Event::ClaimPublish,
-            Change::ContainerCreated { .. } => Event::ContainerCreated,
-            Change::PublishSent { .. } => Event::PublishSent,
-            Change::MediaPublished { .. } => Event::MediaPublished,
-            Change::PublishSucceeded { .. } => Event::PublishSucceeded,
-            Change::PublishDeferred { .. } => Event::PublishDeferred,
-            Change::PublishFailed { .. } => Event::PublishFailed,
-            Change::Reapprove { .. } => Event::Reapprove,
-            Change::Regenerate => Event::Regenerate,
-            Change::Discard => Event::Discard,
-            Change::ImageClaimed { .. } => Event::ImageClaimed,
-            Change::ImageStored { .. } => Event::ImageStored,
-            Change::ImageDeferred { .. } => Event::ImageDeferred,
-            Change::ImageFailed { .. } | Change::ImageAbandoned { .. } => Event::ImageFailed,
-            Change::ImageRequested | Change::ImageAskedAgain { .. } => Event::ImageRequested,
-            Change::PublishQueued { .. } => Event::PublishQueued,
-            Change::PublishHeld { .. } => Event::PublishHeld,
-            Change::Reminded { .. } => Event::Reminded,
-            Change::Reschedule { .. } => Event::Reschedule,
-            Change::Described { .. } => Event::Edit,
-            // Publishing progress under the claim, like the container's.
-            Change::ChildrenCreated { .. } => Event::ContainerCreated,
-            Change::CommentSent { .. } | Change::CommentEnded { .. } => Event::MediaPublished,
-            Change::ItemsEdited { .. } | Change::OptionsEdited { .. } => Event::ItemsEdited,
-            Change::ItemFitted { .. } => Event::ItemFitted,
-        }
-    }
 }
 
 const CURRENT_TEXT: [&str; 3] = ["caption", "hashtags", "alt_text"];
@@ -597,25 +563,6 @@ fn clear_snapshot(plan: &mut WritePlan) {
         "approved_by",
     ]);
     plan.due(None);
-}
-
-/// The actions a reviewer may take on a draft in `state`: the review page and the API ask
-/// this, so a button is offered exactly when the write would be legal.
-pub fn reviewer_actions(state: DraftState) -> Vec<Event> {
-    [
-        Event::Edit,
-        Event::Approve,
-        Event::Withdraw,
-        Event::Reschedule,
-        Event::Reapprove,
-        Event::Regenerate,
-        // "New image" on a draft under review.
-        Event::ImageRequested,
-        Event::Discard,
-    ]
-    .into_iter()
-    .filter(|event| transition(state, *event).is_ok())
-    .collect()
 }
 
 #[cfg(test)]
