@@ -159,11 +159,7 @@ pub fn parse_generate_request(
     body: &[u8],
     rules: &GenerateRules,
 ) -> Result<GenerateRequest, Vec<FieldError>> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
-    let Value::Object(fields) = value else {
-        return Err(vec![FieldError::new("", "body must be a JSON object")]);
-    };
+    let fields = object(body)?;
     let mut problems = Problems::default();
     let max_hashtags = rules.max_hashtags.min(HARD_MAX_HASHTAGS);
 
@@ -203,11 +199,7 @@ pub fn parse_generate_request(
     };
     let photos = match optional(&fields, "photos") {
         None => false,
-        Some(Value::Bool(photos)) => *photos,
-        Some(_) => {
-            problems.push::<()>("photos", "must be true or false");
-            false
-        }
+        Some(value) => problems.flag(value, "photos"),
     };
     problems.unknown_fields(&fields);
 
@@ -242,6 +234,16 @@ pub fn parse_generate_request(
             photos,
         }),
         _ => Err(problems.0),
+    }
+}
+
+/// The body as a JSON object, or the one problem that it is not.
+fn object(body: &[u8]) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| vec![FieldError::new("", format!("body is not valid JSON: {e}"))])?;
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(vec![FieldError::new("", "body must be a JSON object")]),
     }
 }
 
@@ -280,6 +282,17 @@ impl Problems {
             if !FIELDS.contains(&name.as_str()) {
                 let known = FIELDS.join(", ");
                 self.push::<()>(name, format!("unknown field, the known fields are {known}"));
+            }
+        }
+    }
+
+    /// A true-or-false field; anything else is a problem and counts as false.
+    fn flag(&mut self, value: &Value, path: &str) -> bool {
+        match value {
+            Value::Bool(flag) => *flag,
+            _ => {
+                self.push::<()>(path, "must be true or false");
+                false
             }
         }
     }
