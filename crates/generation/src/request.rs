@@ -197,10 +197,7 @@ pub fn parse_generate_request(
         None => Some(None),
         Some(value) => problems.account(value).map(Some),
     };
-    let photos = match optional(&fields, "photos") {
-        None => false,
-        Some(value) => problems.flag(value, "photos"),
-    };
+    let photos = optional(&fields, "photos").is_some_and(|value| problems.flag(value, "photos"));
     problems.unknown_fields(&fields);
 
     match (

@@ -13,7 +13,7 @@
 
 use domain::content::{PostText, RawPostText};
 use domain::draft::{DraftId, DraftState, ImageStatus, Status};
-use domain::idempotency::{KeyVerdict, judge, lease_for};
+use domain::idempotency::{KeyVerdict, judge};
 use domain::message::{Action, QueueMessage};
 use domain::voice::Voice;
 use generation::{
@@ -21,26 +21,22 @@ use generation::{
     parse_generate_request,
 };
 use observe::langsmith::RunType;
-use platform::clock::{now, random_bytes, random_hex, sha256_hex};
+use platform::clock::{now, random_bytes};
 use platform::queue::{IMAGE_QUEUE, send};
-use platform::store::{Change, DraftRow, DraftStore, Expected, KeyClaim, NewDraft, applied_row};
+use platform::store::{Change, DraftRow, DraftStore, Expected, NewDraft, applied_row};
 use platform::trace::{LangSmith, Tracer};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use worker::{Context, D1PreparedStatement, Env, Request, Response};
 
+mod key;
+
+use key::{Claim, OwnedKey, claim, idempotency_key, replay, request_fingerprint};
+
 use crate::config::ApiConfig;
 use crate::drafts::{self, WriterInfo};
 use crate::model::Writer;
 use crate::reply::{self, ApiError};
-
-const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-
-/// The request's idempotency key, once this request owns it.
-struct OwnedKey {
-    key: String,
-    owner: String,
-}
 
 pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
     let config = ApiConfig::from_env(env)?;
@@ -157,73 +153,6 @@ async fn draft_account(env: &Env, request: &GenerateRequest) -> Result<Option<St
     }
 }
 
-/// What claiming a request's idempotency key came to, short of an error.
-enum Claim {
-    /// This request runs under the key.
-    Owned(OwnedKey),
-    /// The key's request finished: its draft is the answer.
-    Replay(String),
-}
-
-/// Claims `key` for this request with a lease; a key held by another request is a replay of
-/// its draft, a mismatch (422) or still running (409 with the wait).
-async fn claim(
-    store: &DraftStore,
-    config: &ApiConfig,
-    key: &str,
-    fingerprint: &str,
-    started: OffsetDateTime,
-) -> Result<Claim, ApiError> {
-    let owner = random_hex::<16>();
-    let claimed = store
-        .claim_key(&KeyClaim {
-            key,
-            fingerprint,
-            owner: &owner,
-            lease_until: started + lease_for(config.model_timeout_ms),
-            expires_at: started + config.idempotency_key_ttl,
-            now: started,
-        })
-        .await?;
-    if claimed {
-        return Ok(Claim::Owned(OwnedKey {
-            key: key.to_owned(),
-            owner,
-        }));
-    }
-    let verdict = store
-        .held_key(key, started)
-        .await?
-        .map(|held| judge(&held, fingerprint, started));
-    match verdict {
-        Some(KeyVerdict::Replay { draft_id }) => Ok(Claim::Replay(draft_id)),
-        Some(KeyVerdict::Mismatch) => Err(ApiError::Unprocessable(
-            "Idempotency-Key was already used with a different request body".into(),
-        )),
-        Some(KeyVerdict::InProgress {
-            retry_after_seconds,
-        }) => Err(in_progress(retry_after_seconds)),
-        // Another retry took the lapsed key over, or it expired, a moment ago.
-        Some(KeyVerdict::TakeOver) | None => Err(in_progress(1)),
-    }
-}
-
-fn in_progress(retry_after_seconds: u64) -> ApiError {
-    ApiError::InProgress {
-        message: "a request with this Idempotency-Key is still in progress; retry shortly".into(),
-        retry_after_seconds,
-    }
-}
-
-/// SHA-256 of the body as canonical JSON (keys sorted, no spaces), so a retry that only
-/// reorders keys or spacing still matches; a body that is not JSON is hashed as sent.
-async fn request_fingerprint(body: &[u8]) -> Result<String, ApiError> {
-    let canonical = serde_json::from_slice::<Value>(body)
-        .map(|value| value.to_string().into_bytes())
-        .unwrap_or_else(|_| body.to_vec());
-    Ok(sha256_hex(&canonical).await?)
-}
-
 /// Nothing half-made stays behind, and the key is free for the client's retry. What fails
 /// here is logged and left to housekeeping, which removes textless rows and orphan images.
 async fn discard(env: &Env, store: &DraftStore, id: DraftId, owned: Option<&OwnedKey>) {
@@ -293,24 +222,15 @@ async fn create_draft(
     // A post of photos: no image to make, and the text is written from the photos once they
     // are there (the page asks for it); until then it is empty.
     if request.photos {
-        platform::d1::all(insert)
+        insert_row(insert)
             .await
-            .and_then(|result| result.checked().map(|_| ()))
             .map_err(|e| ApiError::Internal(format!("inserting draft {id}: {e}")))?;
-        let empty = RawPostText {
-            caption: String::new(),
-            hashtags: Vec::new(),
-            alt_text: String::new(),
-        };
-        return store_text(store, id, &empty, owned).await;
+        return store_text(store, id, &RawPostText::default(), owned).await;
     }
     // The row must exist before the image message: the consumer reads its prompt there.
     let image_message = QueueMessage::new(id, Action::GenerateImage, 1, started);
     let stored_and_queued = async {
-        platform::d1::all(insert)
-            .await
-            .and_then(|result| result.checked().map(|_| ()))
-            .map_err(Stage::Insert)?;
+        insert_row(insert).await.map_err(Stage::Insert)?;
         send(env, IMAGE_QUEUE, &image_message, 0)
             .await
             .map_err(Stage::Queue)
@@ -350,6 +270,13 @@ async fn create_draft(
         send_trace(env, ctx, tracer, Ok(outputs), writer);
     }
     Ok(row)
+}
+
+/// Runs the insert of the draft's row.
+async fn insert_row(insert: D1PreparedStatement) -> worker::Result<()> {
+    platform::d1::all(insert)
+        .await
+        .and_then(|result| result.checked().map(|_| ()))
 }
 
 /// The insert of the draft's row (without text), and the request as stored.
@@ -572,39 +499,4 @@ pub(crate) fn send_trace(
         }
         langsmith.send(&trace, &all).await;
     });
-}
-
-/// A repeated request with the same key returns the draft the first one made.
-async fn replay(
-    store: &DraftStore,
-    origin: &str,
-    config: &ApiConfig,
-    draft_id: &str,
-) -> Result<Response, ApiError> {
-    let id = drafts::parse_id(draft_id)?;
-    let row = drafts::visible_row(store, id).await.map_err(|_| {
-        ApiError::NotFound(format!(
-            "the draft {id} made for this Idempotency-Key no longer exists"
-        ))
-    })?;
-    let view = drafts::view(origin, &row, config.max_hashtags)
-        .ok_or_else(|| ApiError::Internal("a visible draft without text".into()))?;
-    let mut response = reply::json(200, &view)?;
-    response.headers_mut().set("idempotent-replayed", "true")?;
-    Ok(response)
-}
-
-fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(key) = req.headers().get("idempotency-key")? else {
-        return Ok(None);
-    };
-    let valid = !key.is_empty()
-        && key.chars().count() <= MAX_IDEMPOTENCY_KEY_CHARS
-        && key.chars().all(|c| c.is_ascii_graphic());
-    if !valid {
-        return Err(ApiError::BadRequest(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
-        )));
-    }
-    Ok(Some(key))
 }
