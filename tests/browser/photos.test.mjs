@@ -77,6 +77,9 @@ test("three photos become one carousel: chosen, fitted, described, reordered, ap
   const frame = await page.locator("#slides").evaluate((el) => el.clientWidth / el.clientHeight);
   assert.ok(Math.abs(frame - 1.6) < 0.02, `the frame is ${frame}:1, not the first image's 1.6:1`);
   assert.equal(await page.locator("#dots .dot").count(), 3);
+  // The feed preview shows the first photo, not a placeholder for a generated image.
+  await page.locator("#image-status").filter({ hasText: "Photos: 3 of 3 ready" }).waitFor();
+  assert.match(await page.locator("#preview-image").getAttribute("src"), /\/media\/images\//);
 
   await screenshot(page, "photos-ready-desktop");
 

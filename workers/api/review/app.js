@@ -412,10 +412,16 @@
 
   function showImage(d) {
     const image = $("#preview-image");
-    if (d.image.previewUrl && !image.src.endsWith(d.image.previewUrl.replace(/^https?:\/\/[^/]+/, ""))) {
-      image.src = d.image.previewUrl;
+    // A post of photos shows its first photo once fitted; else the generated image.
+    const photos = Array.isArray(d.mediaItems) && d.mediaItems.length > 0 ? d.mediaItems : null;
+    const url = photos ? photos[0].url : d.image.previewUrl;
+    if (url && !image.src.endsWith(url.replace(/^https?:\/\/[^/]+/, ""))) {
+      image.src = url;
     }
-    say("#image-status", `Image: ${d.image.status}${d.image.error ? ` (${d.image.error})` : ""}`);
+    const state = photos
+      ? `Photos: ${photos.filter((item) => item.url).length} of ${photos.length} ready`
+      : `Image: ${d.image.status}${d.image.error ? ` (${d.image.error})` : ""}`;
+    say("#image-status", state);
     // Approval waits for the image (the server rendered the button disabled until then).
     const approve = $("#approve");
     if (approve && d.image.status === "ready") {

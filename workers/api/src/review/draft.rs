@@ -37,15 +37,33 @@ pub async fn page(req: &Request, env: &Env, actor: &Actor, id: &str) -> Result<R
         .all()
         .await?;
     let account = crate::scope::label(&accounts, row.account_id.as_deref());
-    let image = view["image"]["previewUrl"]
-        .as_str()
-        .unwrap_or("/media/pending.svg");
+    // A post of photos shows its first photo once fitted (the carousel is in the Photos
+    // section); a post of its generated image, that image or the placeholder.
+    let photos = view["mediaItems"]
+        .as_array()
+        .filter(|items| !items.is_empty());
+    let image = match photos {
+        Some(items) => items[0]["url"].as_str().unwrap_or("/media/pending.svg"),
+        None => view["image"]["previewUrl"]
+            .as_str()
+            .unwrap_or("/media/pending.svg"),
+    };
+    let image_state = match photos {
+        Some(items) => {
+            let ready = items.iter().filter(|i| i["url"].is_string()).count();
+            format!("Photos: {ready} of {} ready", items.len())
+        }
+        None => match &row.image_error {
+            Some(error) => format!("Image: {} ({error})", row.image_status),
+            None => format!("Image: {}", row.image_status),
+        },
+    };
     let body = html! {
         (heading(&row, &account))
         div id="conflict" class="notice conflict" role="alert" hidden {}
         (written_from(&row))
         div class="columns" {
-            (preview(&row, &text, &account, image))
+            (preview(&text, &account, image, &image_state))
             (editor(&text, row.status() == Status::Draft))
         }
         (super::media::section(&view, row.status() == Status::Draft))
@@ -151,7 +169,7 @@ fn written_from(row: &DraftRow) -> Markup {
 }
 
 /// The post as the feed shows it, with its image's state.
-fn preview(row: &DraftRow, text: &RawPostText, account: &str, image: &str) -> Markup {
+fn preview(text: &RawPostText, account: &str, image: &str, image_state: &str) -> Markup {
     html! {
         section aria-labelledby="preview-title" class="card" {
             h2 id="preview-title" { "Preview" }
@@ -168,10 +186,7 @@ fn preview(row: &DraftRow, text: &RawPostText, account: &str, image: &str) -> Ma
                     }
                 }
             }
-            p class="meta" id="image-status" {
-                "Image: " (row.image_status)
-                @if let Some(error) = &row.image_error { " (" (error) ")" }
-            }
+            p class="meta" id="image-status" { (image_state) }
         }
     }
 }
