@@ -10,11 +10,11 @@ use platform::queue::{IMAGE_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, NewComment};
 use platform::trace::Tracer;
 use serde_json::{Value, json};
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Env, Response};
 
 use crate::auth::Actor;
 use crate::config::ApiConfig;
-use crate::decide::{self, Decision, OpenTo, Refused, Target};
+use crate::decide::{self, Decision, DraftCall, OpenTo, Refused, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -97,14 +97,11 @@ pub(crate) fn parse_decision(
 }
 
 /// `POST /api/v1/drafts/{id}/comments {comment}`: a comment on the draft as it is now.
-pub async fn comment(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (request, target) = Target::open_action(req, env, id, parse_comment, OpenTo::ANY).await?;
+pub async fn comment(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let (request, target) = Target::open_action(&mut call, parse_comment, OpenTo::ANY).await?;
+    let DraftCall {
+        env, ctx, actor, ..
+    } = call;
     let (row, comment) = (&target.row, request.comment.unwrap_or_default());
     let recorded = target
         .store
@@ -131,54 +128,28 @@ pub async fn comment(
 
 /// `POST /api/v1/drafts/{id}/discard {revision, comment?}`: throws a draft under review, or a
 /// failed one, away for good. Its image is removed by housekeeping.
-pub async fn discard(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        |body| parse_decision(body, false),
-        OpenTo(
-            &[Status::Draft, Status::Failed],
-            "only a draft under review or a failed one can be discarded",
-        ),
-    )
-    .await?;
-    let record = Decision::by(actor, "discard", request.comment.as_deref());
+pub async fn discard(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let rule = "only a draft under review or a failed one can be discarded";
+    let parse = |body: &[u8]| parse_decision(body, false);
+    let (request, target) =
+        Target::open_action(&mut call, parse, OpenTo::under_review_or_failed(rule)).await?;
+    let record = Decision::by(call.actor, "discard", request.comment.as_deref());
     let row = target.decide(&Change::Discard, &record, now()).await?;
     let details = json!({ "comment": request.comment });
-    reply::json(
-        200,
-        &target.recorded(env, ctx, actor, "discard", &row, details)?,
-    )
+    reply::json(200, &target.recorded(&call, "discard", &row, details)?)
 }
 
 /// `POST /api/v1/drafts/{id}/regenerate {revision, text, image, comment?}`: new text from
 /// the caption writer, a new image, or both. A failed draft returns to `draft` for review
 /// first; a draft under review stays there. The old image stays until the new one is stored.
-pub async fn regenerate(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        |body| parse_decision(body, true),
-        OpenTo(
-            &[Status::Draft, Status::Failed],
-            "only a draft under review or a failed one can be regenerated",
-        ),
-    )
-    .await?;
+pub async fn regenerate(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let rule = "only a draft under review or a failed one can be regenerated";
+    let parse = |body: &[u8]| parse_decision(body, true);
+    let (request, target) =
+        Target::open_action(&mut call, parse, OpenTo::under_review_or_failed(rule)).await?;
+    let DraftCall {
+        env, ctx, actor, ..
+    } = call;
     let config = ApiConfig::from_env(env)?;
     // 1. Back under review (a failed draft), recorded with the decision.
     let mut row = back_under_review(&target, actor, request.comment.as_deref()).await?;
@@ -191,10 +162,7 @@ pub async fn regenerate(
         row = new_text(env, ctx, &config, &target, row).await?;
     }
     let details = json!({ "text": request.new_text, "image": request.new_image });
-    reply::json(
-        200,
-        &target.recorded(env, ctx, actor, "regenerate", &row, details)?,
-    )
+    reply::json(200, &target.recorded(&call, "regenerate", &row, details)?)
 }
 
 /// A failed draft returns to review with the decision's record; a draft under review gets

@@ -28,10 +28,9 @@ use platform::queue::{PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore};
 use serde_json::json;
 use time::OffsetDateTime;
-use worker::{Context, Env, Request, Response};
+use worker::{Env, Response};
 
-use crate::auth::Actor;
-use crate::decide::{self, Decision, OpenTo, Refused, Target};
+use crate::decide::{self, Decision, DraftCall, OpenTo, Refused, Target};
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
 
@@ -47,27 +46,15 @@ impl decide::Action for ApprovalRequest {
     }
 }
 
-pub async fn approve(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    approve_with(req, env, ctx, actor, id, Approver::Reviewer).await
+pub async fn approve(call: DraftCall<'_>) -> Result<Response, ApiError> {
+    approve_with(call, Approver::Reviewer).await
 }
 
 /// A client's approval through their link (`client_link`): every rule of a reviewer's (the
 /// revision they saw, the image ready, the text within the rules), without a time of their
 /// own: the time the team planned, if it is still ahead, stands.
-pub async fn approve_via_link(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    approve_with(req, env, ctx, actor, id, Approver::Client).await
+pub async fn approve_via_link(call: DraftCall<'_>) -> Result<Response, ApiError> {
+    approve_with(call, Approver::Client).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,30 +63,15 @@ enum Approver {
     Client,
 }
 
-async fn approve_with(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-    approver: Approver,
-) -> Result<Response, ApiError> {
+async fn approve_with(mut call: DraftCall<'_>, approver: Approver) -> Result<Response, ApiError> {
     let started = now();
     let fields: &[&str] = match approver {
         Approver::Reviewer => &["revision", "comment", "scheduledAt"],
         Approver::Client => &["revision", "comment"],
     };
-    let (mut request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        |body| parse_request(body, fields, started),
-        OpenTo(
-            &[Status::Draft],
-            "only a draft under review can be approved",
-        ),
-    )
-    .await?;
+    let parse = |body: &[u8]| parse_request(body, fields, started);
+    let open_to = OpenTo::under_review("only a draft under review can be approved");
+    let (mut request, target) = Target::open_action(&mut call, parse, open_to).await?;
     let row = &target.row;
     if row.image_status() != ImageStatus::Ready {
         return Err(Refused::ImageNotReady(row.image_status()).into());
@@ -120,37 +92,23 @@ async fn approve_with(
     // Published now: the message goes out right after the write, due now. Scheduled: none.
     let due_at = request.scheduled_at.is_none().then_some(started);
     let change = Change::Approve {
-        by: &actor.name,
+        by: &call.actor.name,
         scheduled_at: request.scheduled_at,
         due_at,
     };
-    send_to_instagram(
-        env, ctx, actor, &target, &change, "approve", &request, due_at,
-    )
-    .await
+    send_to_instagram(&call, &target, &change, "approve", &request, due_at).await
 }
 
 /// `POST /api/v1/drafts/{id}/reapprove`: a failed draft gets a new series of attempts with
 /// the same approved snapshot; its earlier publish logs stay.
-pub async fn reapprove(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
+pub async fn reapprove(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
     let started = now();
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        |body| parse_request(body, &["revision", "comment"], started),
-        OpenTo(
-            &[Status::Failed],
-            "only a failed draft can be approved again",
-        ),
-    )
-    .await?;
+    let parse = |body: &[u8]| parse_request(body, &["revision", "comment"], started);
+    let open_to = OpenTo(
+        &[Status::Failed],
+        "only a failed draft can be approved again",
+    );
+    let (request, target) = Target::open_action(&mut call, parse, open_to).await?;
     let row = &target.row;
     let approved_image = row.approved_image_key.is_some() || row.approved_media_items.is_some();
     if row.approved_text().is_none() || !approved_image {
@@ -162,42 +120,29 @@ pub async fn reapprove(
         .is_none_or(|at| at <= started)
         .then_some(started);
     let change = Change::Reapprove {
-        by: &actor.name,
+        by: &call.actor.name,
         due_at,
     };
-    send_to_instagram(
-        env,
-        ctx,
-        actor,
-        &target,
-        &change,
-        "reapprove",
-        &request,
-        due_at,
-    )
-    .await
+    send_to_instagram(&call, &target, &change, "reapprove", &request, due_at).await
 }
 
 /// What approval, re-approval and rescheduling share: the decision with its record, the
 /// publish message when it is due now, the trace, and the answer.
-#[allow(clippy::too_many_arguments)]
 async fn send_to_instagram(
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
+    call: &DraftCall<'_>,
     target: &Target,
     change: &Change<'_>,
     kind: &str,
     request: &ApprovalRequest,
     due_at: Option<OffsetDateTime>,
 ) -> Result<Response, ApiError> {
-    let record = Decision::by(actor, kind, request.comment.as_deref());
+    let record = Decision::by(call.actor, kind, request.comment.as_deref());
     let approved = target.decide(change, &record, now()).await?;
-    let queued = queue_publish(env, &target.store, &approved, due_at).await?;
+    let queued = queue_publish(call.env, &target.store, &approved, due_at).await?;
     let details = json!({ "comment": request.comment });
-    let mut view = target.recorded(env, ctx, actor, kind, &approved, details)?;
+    let mut view = target.recorded(call, kind, &approved, details)?;
     if kind == "approve" {
-        crate::review_trace::learn_from_approval(env, ctx, &approved);
+        crate::review_trace::learn_from_approval(call.env, call.ctx, &approved);
     }
     view["publish"] = match queued {
         Queued::Now => json!({ "queued": "now" }),
@@ -210,25 +155,14 @@ async fn send_to_instagram(
 /// publish message is not queued yet (a scheduled post not yet due, or one held back by the
 /// quota), or clears it (`null`), which queues the post at once as an approval without a time
 /// does. It names the revision the person saw.
-pub async fn reschedule(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
+pub async fn reschedule(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
     let started = now();
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        |body| parse_reschedule(body, started),
-        OpenTo(
-            &[Status::Approved],
-            "only an approved post's time can be changed",
-        ),
-    )
-    .await?;
+    let parse = |body: &[u8]| parse_reschedule(body, started);
+    let open_to = OpenTo(
+        &[Status::Approved],
+        "only an approved post's time can be changed",
+    );
+    let (request, target) = Target::open_action(&mut call, parse, open_to).await?;
     let row = &target.row;
     if let Some(due) = &row.publish_due_at {
         return Err(Refused::AlreadyQueued(due.clone()).into());
@@ -239,41 +173,19 @@ pub async fn reschedule(
         scheduled_at: request.scheduled_at,
         due_at,
     };
-    send_to_instagram(
-        env,
-        ctx,
-        actor,
-        &target,
-        &change,
-        "reschedule",
-        &request,
-        due_at,
-    )
-    .await
+    send_to_instagram(&call, &target, &change, "reschedule", &request, due_at).await
 }
 
 /// `POST /api/v1/drafts/{id}/withdraw {revision, comment?}`: an approved (or failed) post
 /// goes back to review, its approval undone, as long as no `media_publish` may have been called for it
 /// (`Change::Withdraw` is conditional on no claim and no sent container). A publish message
 /// already queued finds a draft under review and publishes nothing.
-pub async fn withdraw(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        |body| parse_request(body, &["revision", "comment"], now()),
-        OpenTo::ANY,
-    )
-    .await?;
+pub async fn withdraw(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let parse = |body: &[u8]| parse_request(body, &["revision", "comment"], now());
+    let (request, target) = Target::open_action(&mut call, parse, OpenTo::ANY).await?;
     let id = target.id;
     withdrawable(&target.row)?;
-    let record = Decision::by(actor, "withdraw", request.comment.as_deref());
+    let record = Decision::by(call.actor, "withdraw", request.comment.as_deref());
     let started = now();
     let row = match crate::decide::apply(
         &target.store,
@@ -294,10 +206,7 @@ pub async fn withdraw(
         }
     };
     let details = json!({ "comment": request.comment });
-    reply::json(
-        200,
-        &target.recorded(env, ctx, actor, "withdraw", &row, details)?,
-    )
+    reply::json(200, &target.recorded(&call, "withdraw", &row, details)?)
 }
 
 /// Whether an approval can still be taken back: approved or failed, and no publisher holds

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::{self, Actor, Via};
+use crate::decide::DraftCall;
 use crate::reply::{self, ApiError};
 use crate::scope::Scope;
 use crate::{actions, approve, body, drafts, review};
@@ -254,8 +255,15 @@ pub async fn act(
         via: Via::ClientLink,
         accounts: None,
     };
+    let call = DraftCall {
+        req,
+        env,
+        ctx,
+        actor: &actor,
+        id,
+    };
     match action {
-        ClientAction::Approve => approve::approve_via_link(req, env, ctx, &actor, id).await,
-        ClientAction::Comment => actions::comment(req, env, ctx, &actor, id).await,
+        ClientAction::Approve => approve::approve_via_link(call).await,
+        ClientAction::Comment => actions::comment(call).await,
     }
 }

@@ -29,6 +29,26 @@ pub struct OpenTo(pub &'static [Status], pub &'static str);
 impl OpenTo {
     /// Any status: the action judges the draft itself.
     pub const ANY: OpenTo = OpenTo(&Status::ALL, "");
+
+    /// Open to a draft under review only.
+    pub const fn under_review(rule: &'static str) -> OpenTo {
+        OpenTo(&[Status::Draft], rule)
+    }
+
+    /// Open to a draft under review or a failed one.
+    pub const fn under_review_or_failed(rule: &'static str) -> OpenTo {
+        OpenTo(&[Status::Draft, Status::Failed], rule)
+    }
+}
+
+/// One call of an action on one draft, as the router hands it over: the request, the
+/// Worker's bindings and context, who acts, and the draft's id as the path gives it.
+pub struct DraftCall<'a> {
+    pub req: &'a mut Request,
+    pub env: &'a Env,
+    pub ctx: &'a Context,
+    pub actor: &'a Actor,
+    pub id: &'a str,
 }
 
 const TOO_LATE: &str =
@@ -126,14 +146,13 @@ impl Target {
     /// path), the draft read (404), found at the revision the body names (409 with the draft
     /// as it is) and in a status the action is `open_to` (409 with the rule).
     pub async fn open<T: Action>(
-        req: &mut Request,
-        env: &Env,
-        id: &str,
+        call: &mut DraftCall<'_>,
         max_bytes: usize,
         parse: impl FnOnce(&[u8]) -> Result<T, Vec<FieldError>>,
         open_to: OpenTo,
     ) -> Result<(T, Self), ApiError> {
-        let id = drafts::parse_id(id)?;
+        let (req, env) = (&mut *call.req, call.env);
+        let id = drafts::parse_id(call.id)?;
         let body = body::read_json(req, max_bytes).await?;
         let request = parse(&body).map_err(ApiError::Validation)?;
         let store = DraftStore::from_env(env)?;
@@ -159,13 +178,11 @@ impl Target {
 
     /// [`Target::open`] for an action whose body is at most [`body::MAX_ACTION_BODY_BYTES`].
     pub async fn open_action<T: Action>(
-        req: &mut Request,
-        env: &Env,
-        id: &str,
+        call: &mut DraftCall<'_>,
         parse: impl FnOnce(&[u8]) -> Result<T, Vec<FieldError>>,
         open_to: OpenTo,
     ) -> Result<(T, Self), ApiError> {
-        Self::open(req, env, id, body::MAX_ACTION_BODY_BYTES, parse, open_to).await
+        Self::open(call, body::MAX_ACTION_BODY_BYTES, parse, open_to).await
     }
 
     /// What was read, with the revision the person named: what a decision expects to hold.
@@ -223,15 +240,13 @@ impl Target {
     /// with `details` (both after the response), and the draft as the API shows it now.
     pub fn recorded(
         &self,
-        env: &Env,
-        ctx: &Context,
-        actor: &Actor,
+        call: &DraftCall<'_>,
         kind: &str,
         row: &DraftRow,
         details: Value,
     ) -> Result<Value, ApiError> {
-        drafts::refresh_copy(env, ctx, row);
-        crate::review_trace::event(env, ctx, actor, kind, row, details);
+        drafts::refresh_copy(call.env, call.ctx, row);
+        crate::review_trace::event(call.env, call.ctx, call.actor, kind, row, details);
         self.view(row)
     }
 }

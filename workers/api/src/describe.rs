@@ -13,7 +13,6 @@
 //! inputs are the prompt's text and the photos' sizes, never their bytes.
 
 use domain::content::RawPostText;
-use domain::draft::Status;
 use domain::post_format::{ItemImage, MediaItems};
 use generation::vision::{self, Description, VisionChain, VisionStep};
 use generation::{FieldError, GenerateRequest};
@@ -23,10 +22,10 @@ use platform::media::MEDIA_BINDING;
 use platform::store::{Change, DraftRow};
 use platform::trace::{LangSmith, Tracer};
 use serde_json::{Value, json};
-use worker::{Context, Env, Request, Response};
+use worker::{Env, Response};
 
 use crate::config::ApiConfig;
-use crate::decide::{self, OpenTo, Target};
+use crate::decide::{self, DraftCall, OpenTo, Target};
 use crate::model::Writer;
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
@@ -67,23 +66,10 @@ impl Photo {
     }
 }
 
-pub async fn handle(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (_, target) = Target::open_action(
-        req,
-        env,
-        id,
-        parse_describe,
-        OpenTo(
-            &[Status::Draft],
-            "only a draft under review can be described",
-        ),
-    )
-    .await?;
+pub async fn handle(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let open_to = OpenTo::under_review("only a draft under review can be described");
+    let (_, target) = Target::open_action(&mut call, parse_describe, open_to).await?;
+    let (env, ctx) = (call.env, call.ctx);
     let row = &target.row;
     let items_read = row.media_items.clone().ok_or_else(|| {
         ApiError::Conflict("the draft has no photos to describe; add photos first".into())

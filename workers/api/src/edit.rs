@@ -9,11 +9,10 @@ use generation::FieldError;
 use platform::clock::now;
 use platform::store::Change;
 use serde_json::Value;
-use worker::{Context, Env, Request, Response};
+use worker::Response;
 
-use crate::auth::Actor;
 use crate::body;
-use crate::decide::{self, Decision, OpenTo, Target};
+use crate::decide::{self, Decision, DraftCall, OpenTo, Target};
 use crate::reply::{self, ApiError};
 
 /// The largest edit the schema allows (2,200-character caption, 30 tags, 1,000-character
@@ -31,25 +30,10 @@ pub(crate) struct EditRequest {
     pub(crate) alt_text: Option<String>,
 }
 
-pub async fn handle(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (edit, target) = Target::open(
-        req,
-        env,
-        id,
-        MAX_EDIT_BYTES,
-        parse_edit,
-        OpenTo(
-            &[domain::draft::Status::Draft],
-            "only a draft under review can be edited",
-        ),
-    )
-    .await?;
+pub async fn handle(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let open_to = OpenTo::under_review("only a draft under review can be edited");
+    let (edit, target) = Target::open(&mut call, MAX_EDIT_BYTES, parse_edit, open_to).await?;
+    let (env, actor) = (call.env, call.actor);
     let current = target
         .row
         .text()
@@ -79,10 +63,7 @@ pub async fn handle(
         .decide(&Change::Edit { text: &text }, &record, now())
         .await?;
     let details = serde_json::json!({ "text": text });
-    reply::json(
-        200,
-        &target.recorded(env, ctx, actor, "edit", &row, details)?,
-    )
+    reply::json(200, &target.recorded(&call, "edit", &row, details)?)
 }
 
 impl decide::Action for EditRequest {

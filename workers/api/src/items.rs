@@ -24,11 +24,10 @@ use platform::clock::now;
 use platform::media::MEDIA_BINDING;
 use platform::store::{Change, DraftRow, DraftStore, Expected};
 use serde_json::{Map, Value, json};
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Env, Response};
 
-use crate::auth::Actor;
 use crate::body::{self, problem};
-use crate::decide::{self, OpenTo, Target};
+use crate::decide::{self, DraftCall, OpenTo, Target};
 use crate::drafts;
 use crate::item_view::{generated, stored_items};
 use crate::reply::{self, ApiError};
@@ -169,24 +168,9 @@ fn strings(
 }
 
 /// `PUT /api/v1/drafts/{id}/images`: the images in the order given; any left out removed.
-pub async fn order(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        parse_order,
-        OpenTo(
-            &[Status::Draft],
-            "only a draft under review changes its images",
-        ),
-    )
-    .await?;
+pub async fn order(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let open_to = OpenTo::under_review("only a draft under review changes its images");
+    let (request, target) = Target::open_action(&mut call, parse_order, open_to).await?;
     let mut row = target.row.clone();
     for _ in 0..TRIES {
         let mut current = items_of(&row)?;
@@ -225,9 +209,9 @@ pub async fn order(
             items: items.as_ref(),
         };
         if let Some(written) = apply(&target.store, target.id, target.expected(), &change).await? {
-            remove_uploads(env, ctx, &removed);
+            remove_uploads(call.env, call.ctx, &removed);
             let details = json!({ "items": request.ids });
-            let view = target.recorded(env, ctx, actor, "order_images", &written, details)?;
+            let view = target.recorded(&call, "order_images", &written, details)?;
             return reply::json(200, &view);
         }
         row = drafts::visible_row(&target.store, target.id).await?;

@@ -127,6 +127,18 @@ async fn dispatch(
     params: &[String],
 ) -> Result<Response, ApiError> {
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    // An action on one draft: the draft's id is the path's first parameter.
+    macro_rules! draft_call {
+        () => {
+            decide::DraftCall {
+                req,
+                env,
+                ctx,
+                actor,
+                id: param(0),
+            }
+        };
+    }
     match route {
         Route::Healthz => reply::json(
             200,
@@ -141,15 +153,15 @@ async fn dispatch(
         Route::Generate => generate::handle(req, env, ctx).await,
         Route::ListDrafts => drafts::list(req, env, actor).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
-        Route::EditDraft => edit::handle(req, env, ctx, actor, param(0)).await,
-        Route::ApproveDraft => approve::approve(req, env, ctx, actor, param(0)).await,
-        Route::ReapproveDraft => approve::reapprove(req, env, ctx, actor, param(0)).await,
-        Route::ScheduleDraft => approve::reschedule(req, env, ctx, actor, param(0)).await,
-        Route::WithdrawDraft => approve::withdraw(req, env, ctx, actor, param(0)).await,
+        Route::EditDraft => edit::handle(draft_call!()).await,
+        Route::ApproveDraft => approve::approve(draft_call!()).await,
+        Route::ReapproveDraft => approve::reapprove(draft_call!()).await,
+        Route::ScheduleDraft => approve::reschedule(draft_call!()).await,
+        Route::WithdrawDraft => approve::withdraw(draft_call!()).await,
         Route::DraftHistory => actions::history(env, param(0)).await,
-        Route::CommentDraft => actions::comment(req, env, ctx, actor, param(0)).await,
-        Route::DiscardDraft => actions::discard(req, env, ctx, actor, param(0)).await,
-        Route::RegenerateDraft => actions::regenerate(req, env, ctx, actor, param(0)).await,
+        Route::CommentDraft => actions::comment(draft_call!()).await,
+        Route::DiscardDraft => actions::discard(draft_call!()).await,
+        Route::RegenerateDraft => actions::regenerate(draft_call!()).await,
         Route::CheckText => check::handle(req, env).await,
         Route::GetVoice => voice::get(env, actor, param(0)).await,
         Route::PutVoice => voice::put(req, env, actor, param(0)).await,
@@ -183,15 +195,15 @@ async fn dispatch(
         Route::DisconnectAccount => connect::disconnect(req, env, actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
-        Route::DescribeDraft => describe::handle(req, env, ctx, param(0)).await,
+        Route::DescribeDraft => describe::handle(draft_call!()).await,
         Route::SearchDrafts => views::search(req, env, actor).await,
         Route::UpNext => views::up_next(req, env, actor).await,
         Route::Calendar => views::calendar(req, env, actor).await,
         Route::ReviewUpNext => review::up_next(req, env, actor).await,
         Route::ReviewCalendar => review::calendar(env, actor),
-        Route::AddImage => items::upload(req, env, ctx, actor, param(0)).await,
-        Route::OrderImages => items::order(req, env, ctx, actor, param(0)).await,
-        Route::EditOptions => items::options(req, env, ctx, actor, param(0)).await,
+        Route::AddImage => items::upload(draft_call!()).await,
+        Route::OrderImages => items::order(draft_call!()).await,
+        Route::EditOptions => items::options(draft_call!()).await,
     }
 }
 

@@ -1,18 +1,16 @@
 //! `PATCH /api/v1/drafts/{id}/options`: `{revision, firstComment?, collaborators?,
 //! locationId?, aiLabel?}`, each checked as Instagram would, every problem by field path.
 
-use domain::draft::Status;
 use domain::post_format::edit::{self, first_comment_problems};
 use domain::post_format::{AiLabel, PostOptions};
 use generation::FieldError;
 use platform::store::Change;
 use serde_json::{Value, json};
-use worker::{Context, Env, Request, Response};
+use worker::Response;
 
 use super::strings;
-use crate::auth::Actor;
 use crate::body::{self, problem};
-use crate::decide::{self, OpenTo, Target};
+use crate::decide::{self, DraftCall, OpenTo, Target};
 use crate::reply::{self, ApiError};
 
 /// What `PATCH .../options` changes: each field given, `null` to clear.
@@ -135,24 +133,9 @@ fn location_id(value: Option<&Value>, problems: &mut Vec<FieldError>) -> Option<
 }
 
 /// `PATCH /api/v1/drafts/{id}/options`
-pub async fn options(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let (request, target) = Target::open_action(
-        req,
-        env,
-        id,
-        parse_options,
-        OpenTo(
-            &[Status::Draft],
-            "only a draft under review changes its options",
-        ),
-    )
-    .await?;
+pub async fn options(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let open_to = OpenTo::under_review("only a draft under review changes its options");
+    let (request, target) = Target::open_action(&mut call, parse_options, open_to).await?;
     let mut options = PostOptions::from_json(target.row.post_options.as_deref())
         .map_err(|e| ApiError::Internal(format!("draft {}: options: {e}", target.id)))?;
     if let Some(first_comment) = request.first_comment {
@@ -172,7 +155,7 @@ pub async fn options(
         .apply(target.expected(), &change, &target.row)
         .await?;
     let details = json!({ "options": options });
-    let view = target.recorded(env, ctx, actor, "options", &row, details)?;
+    let view = target.recorded(&call, "options", &row, details)?;
     reply::json(200, &view)
 }
 

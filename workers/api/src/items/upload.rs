@@ -10,11 +10,11 @@ use platform::media::MEDIA_BINDING;
 use platform::queue::{IMAGE_QUEUE, send};
 use platform::store::DraftStore;
 use serde_json::json;
-use worker::{Context, Env, Request, Response};
+use worker::{Request, Response};
 
 use super::{UPLOAD_PREFIX, add_item, items_of, open_for_images};
-use crate::auth::Actor;
 use crate::body::{self, problem};
+use crate::decide::DraftCall;
 use crate::drafts;
 use crate::reply::{self, ApiError};
 
@@ -22,13 +22,14 @@ use crate::reply::{self, ApiError};
 const MAX_NAME_CHARS: usize = 200;
 
 /// `POST /api/v1/drafts/{id}/images?name=...`
-pub async fn upload(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    actor: &Actor,
-    id: &str,
-) -> Result<Response, ApiError> {
+pub async fn upload(call: DraftCall<'_>) -> Result<Response, ApiError> {
+    let DraftCall {
+        req,
+        env,
+        ctx,
+        actor,
+        id,
+    } = call;
     let id = drafts::parse_id(id)?;
     let store = DraftStore::from_env(env)?;
     let row = drafts::visible_row(&store, id).await?;
