@@ -59,15 +59,35 @@ impl AccountRow {
     }
 }
 
-/// The account the settings name (`INSTAGRAM_ACCOUNT_ID` and the secret
-/// `INSTAGRAM_ACCESS_TOKEN`, or the local simulator's), with its token already sealed.
-pub struct Imported<'a> {
+/// An account as it is stored, whoever brings it: where it is reached, how it logs in, and
+/// its token sealed, with the id of the key that sealed it.
+pub struct SealedAccount<'a> {
     pub id: &'a str,
     pub login: &'a str,
     pub graph_base_url: &'a str,
     pub ciphertext: &'a str,
     pub key_id: &'a str,
     pub expires_at: Option<OffsetDateTime>,
+}
+
+impl SealedAccount<'_> {
+    /// Its values in the order the statements below bind them first (`?1` to `?6`).
+    fn values(&self) -> Vec<JsValue> {
+        vec![
+            text(self.id),
+            text(self.login),
+            text(self.graph_base_url),
+            text(self.ciphertext),
+            text(self.key_id),
+            self.expires_at.map_or(JsValue::NULL, time),
+        ]
+    }
+}
+
+/// The account the settings name (`INSTAGRAM_ACCOUNT_ID` and the secret
+/// `INSTAGRAM_ACCESS_TOKEN`, or the local simulator's), with its token already sealed.
+pub struct Imported<'a> {
+    pub account: SealedAccount<'a>,
     /// SHA-256 of the account id and the secret's token: a changed secret is taken once.
     pub token_sha256: &'a str,
     /// The ids of the keys the settings hold: a stored token sealed by neither (the key was
@@ -82,13 +102,8 @@ pub struct Imported<'a> {
 
 /// An account connected from the review page, its token already sealed.
 pub struct Connected<'a> {
-    pub id: &'a str,
+    pub account: SealedAccount<'a>,
     pub username: &'a str,
-    pub login: &'a str,
-    pub graph_base_url: &'a str,
-    pub ciphertext: &'a str,
-    pub key_id: &'a str,
-    pub expires_at: Option<OffsetDateTime>,
     /// The reviewer who connected it.
     pub connected_by: &'a str,
 }
@@ -158,20 +173,16 @@ impl AccountStore {
                  updated_at = excluded.updated_at
              WHERE {FRESH} OR accounts.graph_base_url IS NOT excluded.graph_base_url"
         );
-        self.db.prepare(sql).bind(&[
-            text(account.id),
-            text(account.login),
-            text(account.graph_base_url),
-            text(account.ciphertext),
-            text(account.key_id),
-            account.expires_at.map_or(JsValue::NULL, time),
+        let mut values = account.account.values();
+        values.extend([
             time(now),
             text(account.token_sha256),
             text(account.connected_by),
             JsValue::from_f64(if account.only_if_alone { 1.0 } else { 0.0 }),
             text(account.current_key_id),
             account.previous_key_id.map_or(JsValue::NULL, text),
-        ])
+        ]);
+        self.db.prepare(sql).bind(&values)
     }
 
     /// Connects an account, or connects it again with a new token: the row is inserted or its
@@ -179,9 +190,10 @@ impl AccountStore {
     /// account, `reconnect` for a known one), in one transaction. Whether it was new.
     pub async fn connect(
         &self,
-        account: &Connected<'_>,
+        connected: &Connected<'_>,
         now: OffsetDateTime,
     ) -> worker::Result<bool> {
+        let account = &connected.account;
         let action = self
             .db
             .prepare(
@@ -193,7 +205,7 @@ impl AccountStore {
             .bind(&[
                 text(account.id),
                 text(account.login),
-                text(account.connected_by),
+                text(connected.connected_by),
                 time(now),
             ])?;
         let upsert = self
@@ -202,7 +214,7 @@ impl AccountStore {
                 "INSERT INTO accounts (id, username, login, graph_base_url, token_ciphertext,
                      token_key_id, token_expires_at, token_refreshed_at, state, connected_by,
                      connected_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'connected', ?9, ?8, ?8, ?8)
+                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, 'connected', ?8, ?7, ?7, ?7)
                  ON CONFLICT (id) DO UPDATE SET
                      username = excluded.username, login = excluded.login,
                      graph_base_url = excluded.graph_base_url,
@@ -215,17 +227,15 @@ impl AccountStore {
                      connected_by = excluded.connected_by, connected_at = excluded.connected_at,
                      updated_at = excluded.updated_at",
             )
-            .bind(&[
-                text(account.id),
-                text(account.username),
-                text(account.login),
-                text(account.graph_base_url),
-                text(account.ciphertext),
-                text(account.key_id),
-                account.expires_at.map_or(JsValue::NULL, time),
-                time(now),
-                text(account.connected_by),
-            ])?;
+            .bind(&{
+                let mut values = account.values();
+                values.extend([
+                    time(now),
+                    text(connected.connected_by),
+                    text(connected.username),
+                ]);
+                values
+            })?;
         let results = d1::batch(&self.db, vec![action, upsert]).await?;
         #[derive(Deserialize)]
         struct Done {

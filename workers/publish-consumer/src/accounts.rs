@@ -6,7 +6,7 @@
 //! default account, the oldest row (`Accounts::for_draft`).
 
 use instagram::GraphConfig;
-use platform::accounts::{AccountRow, AccountStore, Imported};
+use platform::accounts::{AccountRow, AccountStore, Imported, SealedAccount};
 use platform::clock::{random_bytes, sha256_hex};
 use time::OffsetDateTime;
 use worker::Env;
@@ -108,12 +108,14 @@ impl Accounts {
         );
         let fingerprint = sha256_hex(format!("{}:{}", own.user_id, own.token).as_bytes()).await?;
         let imported = Imported {
-            id: &own.user_id,
-            login: own.login(),
-            graph_base_url: &own.base_url,
-            ciphertext: &sealed.ciphertext,
-            key_id: &sealed.key_id,
-            expires_at: own.expires_at,
+            account: SealedAccount {
+                id: &own.user_id,
+                login: own.login(),
+                graph_base_url: &own.base_url,
+                ciphertext: &sealed.ciphertext,
+                key_id: &sealed.key_id,
+                expires_at: own.expires_at,
+            },
             token_sha256: &fingerprint,
             current_key_id: settings.keys.current_id(),
             previous_key_id: settings.keys.previous_id(),

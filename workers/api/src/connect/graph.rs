@@ -4,7 +4,7 @@
 
 use instagram::login::{self, LoginConfig};
 use instagram::{GraphError, GraphRequest};
-use platform::accounts::{AccountStore, Connected};
+use platform::accounts::{AccountStore, Connected, SealedAccount};
 use platform::clock::{now, random_bytes};
 use platform::config::{number, optional, or_default};
 use platform::http::{HttpError, send_graph};
@@ -259,13 +259,15 @@ pub(super) async fn store(
     let new = AccountStore::from_env(env)?
         .connect(
             &Connected {
-                id: &identity.user_id,
+                account: SealedAccount {
+                    id: &identity.user_id,
+                    login: login_kind,
+                    graph_base_url,
+                    ciphertext: &sealed.ciphertext,
+                    key_id: &sealed.key_id,
+                    expires_at,
+                },
                 username: &identity.username,
-                login: login_kind,
-                graph_base_url,
-                ciphertext: &sealed.ciphertext,
-                key_id: &sealed.key_id,
-                expires_at,
                 connected_by: &actor.name,
             },
             at,
