@@ -209,14 +209,9 @@ impl Tracer {
         }
     }
 
-    /// Records `child` with its outputs, or with the error it ended with in words: a trace
-    /// holds text, whatever the operation's error type (each is typed where it is made).
-    pub fn finish_child(
-        &mut self,
-        child: ChildRun,
-        result: Result<Value, String>,
-        metadata: Value,
-    ) {
+    /// Records `child` with its outputs, or with the error it ended with, as the operation's
+    /// own error type says it: a trace holds the words, whatever the type.
+    pub fn finish_child(&mut self, child: ChildRun, result: Outcome<'_>, metadata: Value) {
         if !self.on {
             return;
         }
@@ -236,7 +231,7 @@ impl Tracer {
 
     /// The root run, with what the workflow cost in D1 so far in its metadata (`d1_rows_read`,
     /// `d1_rows_written`) when it runs in a [`crate::d1::metered`] scope.
-    pub fn finish(mut self, result: Result<Value, String>) -> Trace {
+    pub fn finish(mut self, result: Outcome<'_>) -> Trace {
         if let Some(usage) = crate::d1::usage() {
             if !self.metadata.is_object() {
                 self.metadata = Value::Object(serde_json::Map::new());
@@ -264,9 +259,12 @@ impl Tracer {
     }
 }
 
-fn split(result: Result<Value, String>) -> (Option<Value>, Option<String>) {
+/// How a run ended: its outputs, or the error it ended with (any operation's typed error).
+pub type Outcome<'a> = Result<Value, &'a dyn std::fmt::Display>;
+
+fn split(result: Outcome<'_>) -> (Option<Value>, Option<String>) {
     match result {
         Ok(outputs) => (Some(outputs), None),
-        Err(error) => (None, Some(error)),
+        Err(error) => (None, Some(error.to_string())),
     }
 }

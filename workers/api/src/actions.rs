@@ -223,7 +223,7 @@ async fn new_text(
     let written = crate::generate::write_post(env, config, &request, &voice, &mut tracer).await;
     let outcome = match &written {
         Ok(text) => Ok(json!({ "text": text.to_raw() })),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(error as &dyn std::fmt::Display),
     };
     crate::generate::send_trace(env, ctx, tracer, outcome, &config.writer);
     let text = written?.to_raw();

@@ -106,7 +106,7 @@ pub async fn handle(mut call: DraftCall<'_>) -> Result<Response, ApiError> {
             "text": description.text.to_raw(),
             "altTexts": description.alt_texts,
         })),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(error as &dyn std::fmt::Display),
     };
     crate::generate::send_trace(env, ctx, tracer, outcome, writer);
     let description = described?;
@@ -317,7 +317,7 @@ async fn describe(
         });
         let completion = match answer {
             Err(error) => {
-                tracer.finish_child(call, Err(error.to_string()), metadata);
+                tracer.finish_child(call, Err(&error), metadata);
                 worker::console_error!(
                     "the vision model ({}) failed: {}",
                     writer.provider(),

@@ -24,7 +24,7 @@ use observe::langsmith::RunType;
 use platform::clock::{now, random_bytes};
 use platform::queue::{IMAGE_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, Expected, NewDraft, applied_row};
-use platform::trace::{LangSmith, Tracer};
+use platform::trace::{LangSmith, Outcome, Tracer};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use worker::{Context, D1PreparedStatement, Env, Request, Response};
@@ -246,13 +246,13 @@ async fn create_draft(
                 env,
                 ctx,
                 tracer,
-                Err("the draft could not be stored".into()),
+                Err(&"the draft could not be stored"),
                 writer,
             );
             return Err(ApiError::Internal(format!("inserting draft {id}: {e}")));
         }
         (_, Err(error)) => {
-            send_trace(env, ctx, tracer, Err(error.to_string()), writer);
+            send_trace(env, ctx, tracer, Err(&error), writer);
             return Err(error);
         }
         (queued, Ok(text)) => {
@@ -415,7 +415,7 @@ pub(crate) async fn write_post(
         let metadata = json!({ "provider": writer.provider(), "model": writer.model(), "attempt": chain.attempts() + 1 });
         match answer {
             Err(error) => {
-                tracer.finish_child(call, Err(error.to_string()), metadata);
+                tracer.finish_child(call, Err(&error), metadata);
                 // The provider's own words and transport details (which can name the base
                 // URL) go to the log; the client gets a clean reason.
                 worker::console_error!(
@@ -483,7 +483,7 @@ pub(crate) fn send_trace(
     env: &Env,
     ctx: &Context,
     tracer: Tracer,
-    result: Result<Value, String>,
+    result: Outcome<'_>,
     writer: &Writer,
 ) {
     let Some(langsmith) = LangSmith::from_env(env) else {

@@ -26,7 +26,7 @@ use platform::config::number;
 use platform::media::{MEDIA_BINDING, image_key};
 use platform::queue::{IMAGE_QUEUE, IMAGE_QUEUE_NAME, send, well_formed};
 use platform::store::{Change, DraftRow, DraftStore, StoreError};
-use platform::trace::{LangSmith, Tracer};
+use platform::trace::{LangSmith, Outcome, Tracer};
 use provider::{ConfigError, Maker, redact};
 use serde_json::json;
 use time::Duration;
@@ -320,13 +320,7 @@ impl Job<'_> {
             message.attempt,
             failure.reason()
         );
-        send_trace(
-            self.env,
-            ctx,
-            tracer,
-            Err(failure.reason().to_owned()),
-            secrets,
-        );
+        send_trace(self.env, ctx, tracer, Err(&failure.reason()), secrets);
         retry_or_give_up(
             self.env,
             self.store,
@@ -366,7 +360,7 @@ impl Job<'_> {
                 made
             }
             Err(error) => {
-                tracer.finish_child(call, Err(error.to_string()), metadata);
+                tracer.finish_child(call, Err(&error), metadata);
                 return Err(Failure::from(&error));
             }
         };
@@ -467,7 +461,7 @@ fn fit(
         Ok(fitted) => fitted,
         Err(error) => {
             let reason = format!("the {provider} answer is no usable image: {error}");
-            tracer.finish_child(step, Err(reason.clone()), json!({}));
+            tracer.finish_child(step, Err(&reason), json!({}));
             return Err(Failure::Permanent(reason));
         }
     };
@@ -493,13 +487,7 @@ fn fit(
 }
 
 /// Sends the job's trace to LangSmith after the batch, when a key is configured.
-fn send_trace(
-    env: &Env,
-    ctx: &Context,
-    tracer: Tracer,
-    result: Result<serde_json::Value, String>,
-    secrets: Vec<String>,
-) {
+fn send_trace(env: &Env, ctx: &Context, tracer: Tracer, result: Outcome<'_>, secrets: Vec<String>) {
     let Some(langsmith) = LangSmith::from_env(env) else {
         return;
     };

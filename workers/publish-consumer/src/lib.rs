@@ -259,22 +259,21 @@ async fn publish_message(
     let outcome = publish::handle(ctx, message, &mut tracer, snapshot).await;
     let label = outcome.as_ref().map_or("error", Done::label);
     platform::metrics::record_message(ctx.env, PUBLISH_QUEUE_NAME, message, label, received_at);
-    let result = match outcome {
+    match &outcome {
         Ok(done) => {
-            if let Done::Skipped(reason) = &done {
+            if let Done::Skipped(reason) = done {
                 worker::console_log!("draft {}: publish skipped: {reason}", message.id);
             }
             raw.ack();
-            Ok(json!({ "outcome": done.label() }))
+            tracer.finish(Ok(json!({ "outcome": done.label() })))
         }
         Err(error) => {
             // Never ack what was not handled: the queue retries it, then dead-letters it.
             worker::console_error!("draft {}: publishing: {error}", message.id);
             raw.retry();
-            Err(error.to_string())
+            tracer.finish(Err(error))
         }
-    };
-    tracer.finish(result)
+    }
 }
 
 async fn failed_message(

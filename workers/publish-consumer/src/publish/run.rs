@@ -448,7 +448,7 @@ pub async fn traced_call<T>(
     });
     let traced = match &result {
         Ok(value) => Ok(describe(value)),
-        Err(failure) => Err(failure.to_string()),
+        Err(failure) => Err(failure as &dyn std::fmt::Display),
     };
     tracer.finish_child(child, traced, metadata);
     (result, duration)

@@ -61,7 +61,7 @@ pub async fn run(env: &Env, now: OffsetDateTime, cron: &str) -> (Report, Trace, 
         Ok(run) => run,
         Err(error) => {
             report.errors.push(error.to_string());
-            return (report, tracer.finish(Err(error.to_string())), Vec::new());
+            return (report, tracer.finish(Err(&error)), Vec::new());
         }
     };
     if let Err(error) = &run.accounts {
@@ -75,7 +75,7 @@ pub async fn run(env: &Env, now: OffsetDateTime, cron: &str) -> (Report, Trace, 
     let trace = if report.errors.is_empty() {
         tracer.finish(Ok(outputs))
     } else {
-        tracer.finish(Err(report.errors.join("; ")))
+        tracer.finish(Err(&report.errors.join("; ")))
     };
     (report, trace, secrets)
 }
@@ -92,10 +92,11 @@ async fn run_tasks(run: &Run<'_>, tracer: &mut Tracer, report: &mut Report) {
                 report.errors.push(format!("{}: {error}", $name));
             }
             let after = serde_json::to_value(&*report).unwrap_or(Value::Null);
-            let result = result
-                .map(|()| changed(&before, &after))
-                .map_err(|e| e.to_string());
-            tracer.finish_child(child, result, json!({}));
+            let outcome = match &result {
+                Ok(()) => Ok(changed(&before, &after)),
+                Err(error) => Err(error as &dyn std::fmt::Display),
+            };
+            tracer.finish_child(child, outcome, json!({}));
         }};
     }
     task!("timed_posts", posts::queue_due(run, report));
