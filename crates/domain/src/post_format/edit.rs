@@ -199,52 +199,59 @@ pub fn first_comment_problems(text: &str) -> Vec<String> {
     problems
 }
 
+/// Why collaborators cannot be named as given: the list, or one name (as given, `@` dropped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CollaboratorError {
+    #[error("{0} collaborators given, at most {MAX_COLLABORATORS} are allowed")]
+    TooMany(usize),
+    #[error("a username is empty")]
+    Empty,
+    #[error("{0:?} is longer than {MAX_USERNAME_CHARS} characters, more than a username has")]
+    TooLong(String),
+    #[error("{0:?} is not a username: only letters, digits, _ and . are allowed")]
+    Characters(String),
+    #[error("{0:?} is not a username: a . cannot start or end it or follow another")]
+    Dots(String),
+    #[error("{0:?} is named twice")]
+    Twice(String),
+}
+
 /// An Instagram username as a collaborator is named: `@` dropped, lower case; or why not.
-pub fn collaborator(name: &str) -> Result<String, String> {
+pub fn collaborator(name: &str) -> Result<String, CollaboratorError> {
     let name = name.trim();
     let bare = name.strip_prefix('@').unwrap_or(name);
     if bare.is_empty() {
-        return Err("a username is empty".to_owned());
+        return Err(CollaboratorError::Empty);
     }
     if char_count(bare) > MAX_USERNAME_CHARS {
-        return Err(format!(
-            "{bare:?} is longer than {MAX_USERNAME_CHARS} characters, more than a username has"
-        ));
+        return Err(CollaboratorError::TooLong(bare.to_owned()));
     }
     if !bare
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     {
-        return Err(format!(
-            "{bare:?} is not a username: only letters, digits, _ and . are allowed"
-        ));
+        return Err(CollaboratorError::Characters(bare.to_owned()));
     }
     if bare.starts_with('.') || bare.ends_with('.') || bare.contains("..") {
-        return Err(format!(
-            "{bare:?} is not a username: a . cannot start or end it or follow another"
-        ));
+        return Err(CollaboratorError::Dots(bare.to_owned()));
     }
     Ok(bare.to_ascii_lowercase())
 }
 
-/// The collaborators as stored, or each problem as (index, reason); at most
-/// [`MAX_COLLABORATORS`], each once.
-pub fn collaborators(names: &[String]) -> Result<Vec<String>, Vec<(Option<usize>, String)>> {
+/// The collaborators as stored, or each problem with the index of the name it is about
+/// (`None`: the list); at most [`MAX_COLLABORATORS`], each once.
+pub fn collaborators(
+    names: &[String],
+) -> Result<Vec<String>, Vec<(Option<usize>, CollaboratorError)>> {
     let mut problems = Vec::new();
     if names.len() > MAX_COLLABORATORS {
-        problems.push((
-            None,
-            format!(
-                "{} collaborators given, at most {MAX_COLLABORATORS} are allowed",
-                names.len()
-            ),
-        ));
+        problems.push((None, CollaboratorError::TooMany(names.len())));
     }
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
         match collaborator(name) {
             Ok(name) if out.contains(&name) => {
-                problems.push((Some(index), format!("{name:?} is named twice")));
+                problems.push((Some(index), CollaboratorError::Twice(name)));
             }
             Ok(name) => out.push(name),
             Err(reason) => problems.push((Some(index), reason)),
@@ -257,19 +264,23 @@ pub fn collaborators(names: &[String]) -> Result<Vec<String>, Vec<(Option<usize>
     }
 }
 
+/// Why a text is not a location id (a Facebook Page id).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocationIdError {
+    #[error("{0:?} is not a location id: a Facebook Page id is made of digits")]
+    NotDigits(String),
+    #[error("a location id has at most {MAX_LOCATION_ID_CHARS} digits, got {0}")]
+    TooLong(usize),
+}
+
 /// A location id as stored, or why it is not one: digits only.
-pub fn location_id(id: &str) -> Result<String, String> {
+pub fn location_id(id: &str) -> Result<String, LocationIdError> {
     let id = id.trim();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "{id:?} is not a location id: a Facebook Page id is made of digits"
-        ));
+        return Err(LocationIdError::NotDigits(id.to_owned()));
     }
     if id.len() > MAX_LOCATION_ID_CHARS {
-        return Err(format!(
-            "a location id has at most {MAX_LOCATION_ID_CHARS} digits, got {}",
-            id.len()
-        ));
+        return Err(LocationIdError::TooLong(id.len()));
     }
     Ok(id.to_owned())
 }

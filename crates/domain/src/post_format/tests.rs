@@ -123,7 +123,9 @@ fn alt_texts_are_written_into_the_items_they_name() {
 
 mod edits {
     use super::*;
-    use crate::post_format::edit::{collaborators, first_comment_problems, location_id};
+    use crate::post_format::edit::{
+        CollaboratorError, LocationIdError, collaborators, first_comment_problems, location_id,
+    };
 
     fn pending(id: &str) -> MediaItem {
         MediaItem {
@@ -225,14 +227,23 @@ mod edits {
             collaborators(&["ok".into(), "no way".into(), "OK".into(), ".x".into()]).unwrap_err();
         let at: Vec<Option<usize>> = bad.iter().map(|(i, _)| *i).collect();
         assert_eq!(at, [Some(1), Some(2), Some(3)]);
-        assert!(bad[1].1.contains("named twice"));
+        assert_eq!(bad[1].1, CollaboratorError::Twice("ok".into()));
+        assert_eq!(bad[1].1.to_string(), "\"ok\" is named twice");
+        assert_eq!(bad[0].1, CollaboratorError::Characters("no way".into()));
+        assert_eq!(bad[2].1, CollaboratorError::Dots(".x".into()));
 
         assert_eq!(
             location_id(" 110843418940484 "),
             Ok("110843418940484".into())
         );
-        assert!(location_id("Tokyo").is_err());
-        assert!(location_id("").is_err());
-        assert!(location_id(&"1".repeat(21)).is_err());
+        assert_eq!(
+            location_id("Tokyo"),
+            Err(LocationIdError::NotDigits("Tokyo".into()))
+        );
+        assert_eq!(location_id(""), Err(LocationIdError::NotDigits("".into())));
+        assert_eq!(
+            location_id(&"1".repeat(21)).map_err(|e| e.to_string()),
+            Err("a location id has at most 20 digits, got 21".into())
+        );
     }
 }

@@ -49,7 +49,7 @@ fn parse_options(bytes: &[u8]) -> Result<OptionsRequest, Vec<FieldError>> {
                         let path = index.map_or("collaborators".to_owned(), |i| {
                             format!("collaborators[{i}]")
                         });
-                        problems.push(problem(&path, reason));
+                        problems.push(problem(&path, reason.to_string()));
                     }
                     None
                 }
@@ -118,7 +118,7 @@ fn location_id(value: Option<&Value>, problems: &mut Vec<FieldError>) -> Option<
         Some(Value::String(id)) => match edit::location_id(id) {
             Ok(id) => Some(Some(id)),
             Err(reason) => {
-                problems.push(problem("locationId", reason));
+                problems.push(problem("locationId", reason.to_string()));
                 None
             }
         },
