@@ -8,7 +8,7 @@
 //! flattened onto white. Decoding is bounded: an image of more than [`MAX_SOURCE_PIXELS`] is
 //! refused from its header, before any pixel is decoded, so a Worker's memory is safe.
 
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+use jpeg_encoder::{ColorType, Encoder, EncodingError, SamplingFactor};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
@@ -216,13 +216,11 @@ pub(crate) fn encode_jpeg(
     width: u16,
     height: u16,
     quality: u8,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, EncodingError> {
     let mut out = Vec::with_capacity(rgb.len() / 8);
     let mut encoder = Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
-    encoder
-        .encode(rgb, width, height, ColorType::Rgb)
-        .map_err(|e| e.to_string())?;
+    encoder.encode(rgb, width, height, ColorType::Rgb)?;
     Ok(out)
 }
 
