@@ -23,20 +23,30 @@ pub fn input(prompt: &ChatPrompt) -> Value {
 /// others take the photos as `image_url` content parts, as Chat Completions does.
 pub const ONE_PHOTO_MODELS: [&str; 1] = ["@cf/meta/llama-3.2-11b-vision-instruct"];
 
-/// The input for a vision model in JSON mode, with the photos (`data:` URLs); `Err` says why
-/// the model cannot take them.
+/// Why a vision model cannot take the photos of a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{model} takes one photo a request and {given} were given; set WORKERS_AI_VISION_MODEL to a model that takes several"
+)]
+pub struct TooManyPhotos {
+    pub model: String,
+    pub given: usize,
+}
+
+/// The input for a vision model in JSON mode, with the photos (`data:` URLs), or why the
+/// model cannot take them.
 pub fn vision_input(
     model: &str,
     prompt: &ChatPrompt,
     data_urls: &[String],
-) -> Result<Value, String> {
+) -> Result<Value, TooManyPhotos> {
     let mut input = input(prompt);
     if ONE_PHOTO_MODELS.contains(&model) {
         let [photo] = data_urls else {
-            return Err(format!(
-                "{model} takes one photo a request and {} were given; set WORKERS_AI_VISION_MODEL to a model that takes several",
-                data_urls.len()
-            ));
+            return Err(TooManyPhotos {
+                model: model.to_owned(),
+                given: data_urls.len(),
+            });
         };
         input["image"] = Value::String(photo.clone());
     } else {
@@ -121,9 +131,9 @@ mod tests {
         assert_eq!(llama["messages"][0]["content"], "Describe");
         let refused = vision_input(ONE_PHOTO_MODELS[0], &prompt, &two);
         assert!(
-            refused
-                .as_ref()
-                .is_err_and(|e| e.contains("takes one photo a request and 2 were given")),
+            refused.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("takes one photo a request and 2 were given")),
             "{refused:?}"
         );
     }

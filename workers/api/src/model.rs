@@ -176,10 +176,10 @@ impl Writer {
                 post_openai(base_url, api_key, &body.to_string(), timeout_ms).await
             }
             Writer::WorkersAi { .. } => {
-                let input = workers_ai::vision_input(model, prompt, photos).map_err(|message| {
+                let input = workers_ai::vision_input(model, prompt, photos).map_err(|e| {
                     ModelError::Rejected {
                         status: 400,
-                        message,
+                        message: e.to_string(),
                     }
                 })?;
                 run_workers_ai(env, model, &input, timeout_ms).await
