@@ -14,6 +14,7 @@ use worker::Env;
 
 use crate::accounts::{Accounts, AccountsError};
 use crate::alert::{AlertError, Alerts, WebhookError};
+use crate::graph::Failure;
 use crate::settings::{LOCAL_MEDIA_BASE_URL, Settings, SettingsError};
 
 /// Drafts looked at per task and run; the rest wait for the next run.
@@ -71,16 +72,43 @@ pub enum TaskError {
     Alert(#[from] AlertError),
     #[error("the reminder digest was not sent ({0}); the next run tries again")]
     DigestNotSent(WebhookError),
-    #[error("the daily token check got no answer: {}", .0.join("; "))]
-    NoAnswer(Vec<String>),
+    #[error("the daily token check got no answer: {}", joined(.0))]
+    NoAnswer(Vec<AccountFailure>),
     /// Some accounts' work failed, each said; the others' was done.
-    #[error("{}", .0.join("; "))]
-    Accounts(Vec<String>),
+    #[error("{}", joined(.0))]
+    Accounts(Vec<AccountFailure>),
+}
+
+/// What went wrong with one account's work in a task (the account by its label).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountFailure {
+    /// Its token, sealed by a key still held, did not open to be sealed again.
+    #[error("the token of {account}: {error}")]
+    NotOpened {
+        account: String,
+        error: vault::OpenError,
+    },
+    /// The refresh's claim lapsed before the new token was stored; the old one stays.
+    #[error(
+        "{account}: the refreshed token came after the claim lapsed; the next run refreshes again"
+    )]
+    ClaimLapsed { account: String },
+    /// The Graph API gave no answer about it.
+    #[error("{account}: {failure}")]
+    NoAnswer { account: String, failure: Failure },
+    /// What the operator had to hear about it was not sent; the next run raises it again.
+    #[error(transparent)]
+    NotAlerted(AlertError),
+}
+
+fn joined(failures: &[AccountFailure]) -> String {
+    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    each.join("; ")
 }
 
 impl TaskError {
     /// `Ok` when nothing failed, else the accounts' failures as one error.
-    pub fn of_accounts(errors: Vec<String>) -> Result<(), TaskError> {
+    pub fn of_accounts(errors: Vec<AccountFailure>) -> Result<(), TaskError> {
         if errors.is_empty() {
             Ok(())
         } else {
@@ -298,16 +326,30 @@ mod tests {
                 "draft {id}: sending its publish message failed (D1_ERROR: busy); it is queued again once overdue"
             )
         );
+        let no_answer = |account: &str, reason: &str| AccountFailure::NoAnswer {
+            account: account.into(),
+            failure: Failure::NoAnswer(reason.into()),
+        };
         assert_eq!(
-            TaskError::NoAnswer(vec!["@a: x".into(), "@b: y".into()]).to_string(),
-            "the daily token check got no answer: @a: x; @b: y"
+            TaskError::NoAnswer(vec![no_answer("@a", "x"), no_answer("@b", "y")]).to_string(),
+            "the daily token check got no answer: @a: no answer from the Graph API: x; @b: no answer from the Graph API: y"
         );
         assert_eq!(TaskError::of_accounts(Vec::new()).ok(), Some(()));
+        let lapsed = AccountFailure::ClaimLapsed {
+            account: "@a".into(),
+        };
+        let not_opened = AccountFailure::NotOpened {
+            account: "@b".into(),
+            error: vault::OpenError::Refused,
+        };
         assert_eq!(
-            TaskError::of_accounts(vec!["a".into(), "b".into()])
+            TaskError::of_accounts(vec![lapsed, not_opened])
                 .unwrap_err()
                 .to_string(),
-            "a; b"
+            format!(
+                "@a: the refreshed token came after the claim lapsed; the next run refreshes again; the token of @b: {}",
+                vault::OpenError::Refused
+            )
         );
     }
 }

@@ -7,7 +7,7 @@
 use platform::accounts::AccountStore;
 use platform::clock::random_bytes;
 
-use super::context::{Report, Run, TaskError};
+use super::context::{AccountFailure, Report, Run, TaskError};
 
 /// Tokens sealed again per run.
 const PER_RUN: u32 = 20;
@@ -27,7 +27,10 @@ pub async fn reseal(run: &Run<'_>, report: &mut Report) -> Result<(), TaskError>
         let token = match keys.open(&row.id, key_id, ciphertext) {
             Ok(token) => token,
             Err(error) => {
-                errors.push(format!("the token of {}: {error}", row.label()));
+                errors.push(AccountFailure::NotOpened {
+                    account: row.label(),
+                    error,
+                });
                 continue;
             }
         };

@@ -18,7 +18,7 @@ use platform::accounts::AccountStore;
 use platform::clock::{random_bytes, random_hex};
 use time::{Duration, OffsetDateTime};
 
-use super::context::{Report, Run, TaskError};
+use super::context::{AccountFailure, Report, Run, TaskError};
 use super::plan::token_expires_soon;
 use crate::accounts::Account;
 use crate::alert::token_expiring_kind;
@@ -88,7 +88,11 @@ struct Refresh<'a> {
 impl Refresh<'_> {
     /// Asks Meta for a new token and records the outcome; what the operator must hear and
     /// could not be told goes to `errors`.
-    async fn run(&self, report: &mut Report, errors: &mut Vec<String>) -> Result<(), TaskError> {
+    async fn run(
+        &self,
+        report: &mut Report,
+        errors: &mut Vec<AccountFailure>,
+    ) -> Result<(), TaskError> {
         let answer = match Graph::new(self.settings, self.account) {
             Ok(graph) => graph.refresh_token().await,
             Err(error) => Err(Failure::NoAnswer(error.to_string())),
@@ -106,7 +110,7 @@ impl Refresh<'_> {
         &self,
         fresh: &RefreshedToken,
         report: &mut Report,
-        errors: &mut Vec<String>,
+        errors: &mut Vec<AccountFailure>,
     ) -> Result<(), TaskError> {
         let (id, now) = (self.account.id(), self.run.now);
         let sealed = self.settings.keys.seal(
@@ -130,18 +134,17 @@ impl Refresh<'_> {
         if stored {
             report.tokens_refreshed += 1;
         } else {
-            errors.push(format!(
-                "{}: the refreshed token came after the claim lapsed; the next run refreshes again",
-                self.account.label()
-            ));
+            errors.push(AccountFailure::ClaimLapsed {
+                account: self.account.label(),
+            });
         }
         Ok(())
     }
 
     /// Tells the operator once per `kind`; an alert not sent goes to `errors`.
-    async fn alert(&self, kind: &str, text: &str, errors: &mut Vec<String>) {
+    async fn alert(&self, kind: &str, text: &str, errors: &mut Vec<AccountFailure>) {
         if let Err(error) = self.run.alerts.raise(kind, text, None).await {
-            errors.push(error.to_string());
+            errors.push(AccountFailure::NotAlerted(error));
         }
     }
 
@@ -150,7 +153,7 @@ impl Refresh<'_> {
         &self,
         failure: &Failure,
         report: &mut Report,
-        errors: &mut Vec<String>,
+        errors: &mut Vec<AccountFailure>,
     ) -> Result<(), TaskError> {
         let (id, now, label) = (self.account.id(), self.run.now, self.account.label());
         let reason = format!("Instagram refused its token when it was renewed: {failure}");
@@ -175,7 +178,7 @@ impl Refresh<'_> {
         &self,
         failure: &Failure,
         report: &mut Report,
-        errors: &mut Vec<String>,
+        errors: &mut Vec<AccountFailure>,
     ) -> Result<(), TaskError> {
         let (id, now, label) = (self.account.id(), self.run.now, self.account.label());
         report.token_refreshes_failed += 1;

@@ -14,7 +14,7 @@ use time::Duration;
 
 use platform::scheduler_tasks::TOKEN_CHECK;
 
-use super::context::{Report, Run, TaskError};
+use super::context::{AccountFailure, Report, Run, TaskError};
 use super::plan::token_expires_soon;
 use crate::accounts::{Account, Accounts};
 use crate::alert::{REPEAT_AFTER, token_expiring_kind, token_invalid_kind};
@@ -68,7 +68,10 @@ async fn check_accounts(
                 if finding == "ok" {
                     finding = "unknown";
                 }
-                unanswered.push(format!("{}: {failure}", account.label()));
+                unanswered.push(AccountFailure::NoAnswer {
+                    account: account.label(),
+                    failure,
+                });
             }
             None => finding = "invalid",
         }
