@@ -200,36 +200,22 @@ pub fn parse_generate_request(
     let photos = optional(&fields, "photos").is_some_and(|value| problems.flag(value, "photos"));
     problems.unknown_fields(&fields);
 
-    match (
-        brief,
-        tone,
-        language,
-        keywords,
-        hashtag_count,
-        image_prompt,
-        scheduled_at,
-        account,
-    ) {
-        (
-            Some(brief),
-            Some(tone),
-            Some(language),
-            Some(keywords),
-            Some(hashtag_count),
-            Some(image_prompt),
-            Some(scheduled_at),
-            Some(account),
-        ) if problems.0.is_empty() => Ok(GenerateRequest {
-            brief,
-            tone,
-            language,
-            keywords,
-            hashtag_count,
-            image_prompt,
-            scheduled_at,
-            account,
+    // Every field was read (a field that was not is `None` and has its problem).
+    let read = || {
+        Some(GenerateRequest {
+            brief: brief?,
+            tone: tone?,
+            language: language?,
+            keywords: keywords?,
+            hashtag_count: hashtag_count?,
+            image_prompt: image_prompt?,
+            scheduled_at: scheduled_at?,
+            account: account?,
             photos,
-        }),
+        })
+    };
+    match read() {
+        Some(request) if problems.0.is_empty() => Ok(request),
         _ => Err(problems.0),
     }
 }

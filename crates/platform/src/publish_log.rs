@@ -149,6 +149,18 @@ impl PublishLog {
             ])
     }
 
+    /// A `claim skipped` row, alone: a delivery that stepped aside, and why.
+    pub async fn claim_skipped(
+        &self,
+        id: DraftId,
+        entry: &Entry<'_>,
+        now: OffsetDateTime,
+    ) -> worker::Result<()> {
+        let row = self.insert_statement(id, Step::Claim, Outcome::Skipped, entry, now)?;
+        d1::all(row).await?.checked()?;
+        Ok(())
+    }
+
     /// The `claim ok` row of a claim, for the claim's own batch: written only if the claim
     /// won, with the container and media ids the claimed draft holds.
     pub fn claimed_statement(
@@ -173,20 +185,6 @@ impl PublishLog {
                 text(&format_rfc3339(now)),
                 text(claim),
             ])
-    }
-
-    pub async fn insert(
-        &self,
-        id: DraftId,
-        step: Step,
-        outcome: Outcome,
-        entry: &Entry<'_>,
-        now: OffsetDateTime,
-    ) -> worker::Result<()> {
-        d1::all(self.insert_statement(id, step, outcome, entry, now)?)
-            .await?
-            .checked()?;
-        Ok(())
     }
 
     /// The draft's rows, oldest first: the newest [`MAX_ROWS`] of them. What

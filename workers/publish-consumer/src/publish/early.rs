@@ -4,7 +4,7 @@
 
 use domain::backoff::QUEUE_MAX_DELAY_SECONDS;
 use domain::message::{QueueMessage, format_rfc3339};
-use platform::publish_log::{Entry, Outcome, Step};
+use platform::publish_log::Entry;
 use platform::queue::{PUBLISH_QUEUE, send};
 use platform::store::{Change, DraftRow};
 use time::{Duration, OffsetDateTime};
@@ -57,8 +57,6 @@ pub async fn arrived_early(
         message: Some(&note),
         ..Entry::default()
     };
-    ctx.log
-        .insert(message.id, Step::Claim, Outcome::Skipped, &entry, now)
-        .await?;
+    ctx.log.claim_skipped(message.id, &entry, now).await?;
     Ok(Done::Skipped(note))
 }

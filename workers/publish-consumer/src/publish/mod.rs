@@ -25,7 +25,7 @@ use domain::error_class::ErrorClass;
 use domain::message::{Action as MessageAction, QueueMessage};
 use domain::publish::Machine;
 use platform::clock::{now, random_hex};
-use platform::publish_log::{Entry, LogRow, Outcome, PublishLog, Step};
+use platform::publish_log::{Entry, LogRow, PublishLog};
 use platform::schedule::ScheduleStore;
 use platform::store::Change;
 use platform::store::{DraftRow, DraftStore, applied_row};
@@ -382,9 +382,7 @@ async fn log_skip(
         media_id: draft.media_id.as_deref(),
         ..Entry::default()
     };
-    ctx.log
-        .insert(message.id, Step::Claim, Outcome::Skipped, &entry, at)
-        .await?;
+    ctx.log.claim_skipped(message.id, &entry, at).await?;
     Ok(())
 }
 
