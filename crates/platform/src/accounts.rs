@@ -488,8 +488,7 @@ impl AccountStore {
                  WHERE id = ?1 AND refresh_claim = ?2",
             )
             .bind(&[text(id), text(claim), text(error)])?;
-        crate::d1::all(statement).await?.checked()?;
-        Ok(())
+        crate::d1::run(statement).await
     }
 
     /// Meta refused the token for good (code 190): the account needs reconnecting. Written

@@ -66,8 +66,7 @@ impl ClientLinkStore {
                 time(link.now),
                 time(link.expires_at),
             ])?;
-        d1::all(statement).await?.checked()?;
-        Ok(())
+        d1::run(statement).await
     }
 
     /// The link whose secret hashes to `token_hash`, revoked or expired included (the page

@@ -101,6 +101,12 @@ pub async fn all(statement: D1PreparedStatement) -> Result<Rows> {
     Rows::read(&result)
 }
 
+/// Runs a write without `RETURNING`; a statement that failed is an error.
+pub async fn run(statement: D1PreparedStatement) -> Result<()> {
+    all(statement).await?.checked()?;
+    Ok(())
+}
+
 /// Runs a write with `RETURNING`: whether it changed any row.
 pub async fn changed(statement: D1PreparedStatement) -> Result<bool> {
     Ok(all(statement).await?.count()? > 0)

@@ -157,8 +157,7 @@ impl PublishLog {
         now: OffsetDateTime,
     ) -> worker::Result<()> {
         let row = self.insert_statement(id, Step::Claim, Outcome::Skipped, entry, now)?;
-        d1::all(row).await?.checked()?;
-        Ok(())
+        d1::run(row).await
     }
 
     /// The `claim ok` row of a claim, for the claim's own batch: written only if the claim

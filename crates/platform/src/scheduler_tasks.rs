@@ -83,8 +83,7 @@ impl Tasks {
                  WHERE task = ?1 AND claim = ?2",
             )
             .bind(&[text(task), text(claim), time(now)])?;
-        d1::all(statement).await?.checked()?;
-        Ok(())
+        d1::run(statement).await
     }
 
     /// The task failed: free again at once, not recorded as done, so the next run tries.
@@ -96,8 +95,7 @@ impl Tasks {
                  WHERE task = ?1 AND claim = ?2",
             )
             .bind(&[text(task), text(claim)])?;
-        d1::all(statement).await?.checked()?;
-        Ok(())
+        d1::run(statement).await
     }
 
     pub async fn cursor(&self, task: &str) -> worker::Result<Option<String>> {
@@ -124,7 +122,6 @@ impl Tasks {
                  ON CONFLICT (task) DO UPDATE SET cursor = excluded.cursor",
             )
             .bind(&[text(task), cursor.map_or(JsValue::NULL, text)])?;
-        d1::all(statement).await?.checked()?;
-        Ok(())
+        d1::run(statement).await
     }
 }

@@ -46,8 +46,7 @@ impl SessionStore {
                 time(session.now),
                 time(session.expires_at),
             ])?;
-        d1::all(statement).await?.checked()?;
-        Ok(())
+        d1::run(statement).await
     }
 
     /// A live session: its reviewer and the fingerprint of the token it was made with.
@@ -80,8 +79,7 @@ impl SessionStore {
             .db
             .prepare("DELETE FROM review_sessions WHERE id_hash = ?1")
             .bind(&[text(id_hash)])?;
-        d1::all(statement).await?.checked()?;
-        Ok(())
+        d1::run(statement).await
     }
 
     /// Removes expired sessions; returns how many.

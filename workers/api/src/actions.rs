@@ -186,7 +186,7 @@ async fn back_under_review(
         comment: record.comment,
         now: started,
     })?;
-    platform::d1::all(record).await?.checked()?;
+    platform::d1::run(record).await?;
     Ok(target.row.clone())
 }
 

@@ -89,8 +89,7 @@ impl DraftStore {
     }
 
     pub async fn insert(&self, draft: &NewDraft<'_>) -> worker::Result<()> {
-        d1::all(self.insert_statement(draft)?).await?.checked()?;
-        Ok(())
+        d1::run(self.insert_statement(draft)?).await
     }
 
     pub async fn get(&self, id: DraftId) -> worker::Result<Option<DraftRow>> {

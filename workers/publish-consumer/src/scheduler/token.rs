@@ -114,7 +114,7 @@ async fn check_one(
             let clear = run
                 .alerts
                 .clear_statement(&token_invalid_kind(account.id()))?;
-            platform::d1::all(clear).await?.checked()?;
+            platform::d1::run(clear).await?;
             Ok(Some(Ok(())))
         }
         Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
