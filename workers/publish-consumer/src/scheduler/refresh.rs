@@ -99,9 +99,6 @@ impl Refresh<'_> {
         };
         match answer {
             Ok(fresh) => self.store_token(&fresh, report, errors).await,
-            Err(failure @ Failure::Graph(GraphError::TokenInvalid { .. })) => {
-                self.refused(&failure, report, errors).await
-            }
             Err(failure) => self.failed(&failure, report, errors).await,
         }
     }
@@ -149,29 +146,6 @@ impl Refresh<'_> {
     }
 
     /// Meta refused the token (190): the account needs reconnecting, the operator hears once.
-    async fn refused(
-        &self,
-        failure: &Failure,
-        report: &mut Report,
-        errors: &mut Vec<AccountFailure>,
-    ) -> Result<(), TaskError> {
-        let (id, now, label) = (self.account.id(), self.run.now, self.account.label());
-        let reason = format!("Instagram refused its token when it was renewed: {failure}");
-        let marked = self
-            .store
-            .needs_reconnect(id, self.claim, &reason, now)
-            .await?;
-        if marked {
-            report.accounts_need_reconnect += 1;
-            let text = format!(
-                "The Instagram account {label} needs reconnecting: {reason}. Its posts wait, none fails, until it is connected again (replace INSTAGRAM_ACCESS_TOKEN for the account in the settings, or connect it again)."
-            );
-            let kind = format!("account_needs_reconnect:{id}:{}", format_rfc3339(now));
-            self.alert(&kind, &text, errors).await;
-        }
-        Ok(())
-    }
-
     /// Any other failure: recorded on the account, tried again next run; the operator hears
     /// once per expiry when the token expires soon.
     async fn failed(
@@ -181,6 +155,22 @@ impl Refresh<'_> {
         errors: &mut Vec<AccountFailure>,
     ) -> Result<(), TaskError> {
         let (id, now, label) = (self.account.id(), self.run.now, self.account.label());
+        if let Failure::Graph(GraphError::TokenInvalid { .. }) = failure {
+            let reason = format!("Instagram refused its token when it was renewed: {failure}");
+            let marked = self
+                .store
+                .needs_reconnect(id, self.claim, &reason, now)
+                .await?;
+            if marked {
+                report.accounts_need_reconnect += 1;
+                let text = format!(
+                    "The Instagram account {label} needs reconnecting: {reason}. Its posts wait, none fails, until it is connected again (replace INSTAGRAM_ACCESS_TOKEN for the account in the settings, or connect it again)."
+                );
+                let kind = format!("account_needs_reconnect:{id}:{}", format_rfc3339(now));
+                self.alert(&kind, &text, errors).await;
+            }
+            return Ok(());
+        }
         report.token_refreshes_failed += 1;
         let reason = failure.to_string();
         self.store.refresh_failed(id, self.claim, &reason).await?;
