@@ -115,15 +115,13 @@ fn publishing_writes_are_fenced_by_the_claim() {
 /// be sent) applies only where no consumer has been and nothing was sent.
 #[test]
 fn a_failure_without_a_claim_needs_an_untouched_draft() {
-    let plan = plan(
-        expected(Status::Approved),
+    let plan = planned(
+        Status::Approved,
         &Change::PublishFailed {
             claim: None,
             reason: "the queue refused",
         },
-        NOW,
-    )
-    .unwrap();
+    );
     assert!(plan.guards.contains(&Guard::IsNull("publish_claim")));
     assert!(
         plan.guards
@@ -135,8 +133,8 @@ fn a_failure_without_a_claim_needs_an_untouched_draft() {
 #[test]
 fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
     let deferred = |deferral| {
-        plan(
-            expected(Status::Publishing),
+        planned(
+            Status::Publishing,
             &Change::PublishDeferred {
                 claim: "k",
                 reason: "r",
@@ -145,9 +143,7 @@ fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
                 sent_not_live: false,
                 now: NOW,
             },
-            NOW,
         )
-        .unwrap()
     };
     assert_eq!(
         deferred(Deferral::Retry).sets("publish_attempts"),
@@ -173,44 +169,38 @@ fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
         deferred(Deferral::Poll).sets("container_polls"),
         Some(&Set::Increment)
     );
-    let approve = plan(
-        expected(Status::Draft),
+    let approve = planned(
+        Status::Draft,
         &Change::Approve {
             by: "aiko",
             scheduled_at: None,
             due_at: Some(NOW),
         },
-        NOW,
-    )
-    .unwrap();
+    );
     assert_eq!(
         approve.sets("publish_attempts"),
         Some(&Set::To(Value::Int(0)))
     );
-    let reapprove = plan(
-        expected(Status::Failed),
+    let reapprove = planned(
+        Status::Failed,
         &Change::Reapprove {
             by: "aiko",
             due_at: Some(NOW),
         },
-        NOW,
-    )
-    .unwrap();
+    );
     assert_eq!(
         reapprove.sets("publish_attempts"),
         Some(&Set::To(Value::Int(0)))
     );
     // A claim spends nothing: a duplicate delivery cannot use up the retries.
-    let claim = plan(
-        expected(Status::Approved),
+    let claim = planned(
+        Status::Approved,
         &Change::ClaimPublish {
             claim: "k",
             lease_until: NOW,
             now: NOW,
         },
-        NOW,
-    )
-    .unwrap();
+    );
     assert_eq!(claim.sets("publish_attempts"), None);
 }
 
@@ -245,15 +235,13 @@ fn no_reviewer_action_forgets_a_sent_container() {
         assert_eq!(plan.sets("publish_sent_at"), None, "{change:?}");
     }
     // Re-approval keeps the container itself too: the same snapshot, read first.
-    let reapprove = plan(
-        expected(Status::Failed),
+    let reapprove = planned(
+        Status::Failed,
         &Change::Reapprove {
             by: "aiko",
             due_at: None,
         },
-        NOW,
-    )
-    .unwrap();
+    );
     assert_eq!(reapprove.sets("container_id"), None);
 }
 
@@ -293,17 +281,15 @@ fn a_failed_post_goes_back_to_review_only_while_nothing_was_sent() {
 #[test]
 fn a_found_post_belongs_to_one_draft() {
     let succeed = |found| {
-        plan(
-            expected(Status::Publishing),
+        planned(
+            Status::Publishing,
             &Change::PublishSucceeded {
                 claim: "k",
                 media_id: Some("m1"),
                 found,
                 permalink: None,
             },
-            NOW,
         )
-        .unwrap()
     };
     let unclaimed = Guard::MediaUnclaimed(text("m1"));
     assert!(succeed(true).guards.contains(&unclaimed));
@@ -343,8 +329,8 @@ fn the_page_offers_exactly_the_legal_actions() {
 #[test]
 fn a_deferral_forgets_a_send_only_when_it_was_read_not_live() {
     let deferred = |sent_not_live| {
-        plan(
-            expected(Status::Publishing),
+        planned(
+            Status::Publishing,
             &Change::PublishDeferred {
                 claim: "k",
                 reason: "r",
@@ -353,9 +339,7 @@ fn a_deferral_forgets_a_send_only_when_it_was_read_not_live() {
                 sent_not_live,
                 now: NOW,
             },
-            NOW,
         )
-        .unwrap()
     };
     assert!(deferred(true).sets("publish_sent_container").is_some());
     assert!(deferred(true).sets("publish_sent_at").is_some());
@@ -398,6 +382,11 @@ fn a_description_writes_the_text_and_the_items_as_read() {
     assert_eq!(plan.sets("revision"), Some(&Set::Increment));
     // Only a draft under review is described.
     assert!(plan_for(Status::Approved, &change).is_err());
+}
+
+/// The plan of a change the domain allows from `status`.
+fn planned(status: Status, change: &Change<'_>) -> WritePlan {
+    plan_for(status, change).unwrap()
 }
 
 fn plan_for(status: Status, change: &Change<'_>) -> Result<WritePlan, Refusal> {
@@ -484,15 +473,13 @@ fn a_persons_image_and_option_edits_compare_the_list_as_read() {
             .contains(&Guard::Equals("revision", Value::Int(4)))
     );
     assert_eq!(edited.sets("revision"), Some(&Set::Increment));
-    let removed = plan(
-        expected(Status::Draft),
+    let removed = planned(
+        Status::Draft,
         &Change::ItemsEdited {
             previous: Some(&previous),
             items: None,
         },
-        NOW,
-    )
-    .unwrap();
+    );
     assert!(
         removed
             .guards
