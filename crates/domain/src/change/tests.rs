@@ -132,21 +132,8 @@ fn a_failure_without_a_claim_needs_an_untouched_draft() {
 /// Window 8: attempts count per approval; the deferral says which column moves.
 #[test]
 fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
-    let deferred = |deferral| {
-        planned(
-            Status::Publishing,
-            &Change::PublishDeferred {
-                claim: "k",
-                reason: "r",
-                due_at: NOW,
-                deferral,
-                sent_not_live: false,
-                now: NOW,
-            },
-        )
-    };
     assert_eq!(
-        deferred(Deferral::Retry).sets("publish_attempts"),
+        deferred(Deferral::Retry, false).sets("publish_attempts"),
         Some(&Set::Increment)
     );
     for deferral in [
@@ -156,42 +143,46 @@ fn attempts_are_spent_only_by_retries_and_reset_by_approval() {
         Deferral::Unresolved,
     ] {
         assert_eq!(
-            deferred(deferral).sets("publish_attempts"),
+            deferred(deferral, false).sets("publish_attempts"),
             None,
             "{deferral:?}"
         );
     }
     assert_eq!(
-        deferred(Deferral::Throttled).sets("throttled_since"),
+        deferred(Deferral::Throttled, false).sets("throttled_since"),
         Some(&Set::KeepOr(text("2030-01-01T12:00:00Z")))
     );
     assert_eq!(
-        deferred(Deferral::Poll).sets("container_polls"),
+        deferred(Deferral::Poll, false).sets("container_polls"),
         Some(&Set::Increment)
     );
-    let approve = planned(
-        Status::Draft,
-        &Change::Approve {
-            by: "aiko",
-            scheduled_at: None,
-            due_at: Some(NOW),
-        },
-    );
-    assert_eq!(
-        approve.sets("publish_attempts"),
-        Some(&Set::To(Value::Int(0)))
-    );
-    let reapprove = planned(
-        Status::Failed,
-        &Change::Reapprove {
-            by: "aiko",
-            due_at: Some(NOW),
-        },
-    );
-    assert_eq!(
-        reapprove.sets("publish_attempts"),
-        Some(&Set::To(Value::Int(0)))
-    );
+    // Approval and re-approval start a new series of attempts.
+    let approvals = [
+        (
+            Status::Draft,
+            Change::Approve {
+                by: "aiko",
+                scheduled_at: None,
+                due_at: Some(NOW),
+            },
+        ),
+        (
+            Status::Failed,
+            Change::Reapprove {
+                by: "aiko",
+                due_at: Some(NOW),
+            },
+        ),
+    ];
+    for (status, change) in &approvals {
+        let attempts = planned(*status, change);
+        let reset = Set::To(Value::Int(0));
+        assert_eq!(
+            attempts.sets("publish_attempts"),
+            Some(&reset),
+            "{change:?}"
+        );
+    }
     // A claim spends nothing: a duplicate delivery cannot use up the retries.
     let claim = planned(
         Status::Approved,
@@ -328,22 +319,21 @@ fn the_page_offers_exactly_the_legal_actions() {
 /// not wait for it to settle; a send not read stays remembered.
 #[test]
 fn a_deferral_forgets_a_send_only_when_it_was_read_not_live() {
-    let deferred = |sent_not_live| {
-        planned(
-            Status::Publishing,
-            &Change::PublishDeferred {
-                claim: "k",
-                reason: "r",
-                due_at: NOW,
-                deferral: Deferral::Wait,
-                sent_not_live,
-                now: NOW,
-            },
-        )
-    };
-    assert!(deferred(true).sets("publish_sent_container").is_some());
-    assert!(deferred(true).sets("publish_sent_at").is_some());
-    assert!(deferred(false).sets("publish_sent_container").is_none());
+    assert!(
+        deferred(Deferral::Wait, true)
+            .sets("publish_sent_container")
+            .is_some()
+    );
+    assert!(
+        deferred(Deferral::Wait, true)
+            .sets("publish_sent_at")
+            .is_some()
+    );
+    assert!(
+        deferred(Deferral::Wait, false)
+            .sets("publish_sent_container")
+            .is_none()
+    );
 }
 
 /// The text from the photos and the items' alt texts in one write, which misses when the
@@ -382,6 +372,21 @@ fn a_description_writes_the_text_and_the_items_as_read() {
     assert_eq!(plan.sets("revision"), Some(&Set::Increment));
     // Only a draft under review is described.
     assert!(plan_for(Status::Approved, &change).is_err());
+}
+
+/// A publishing run's deferral, by `deferral`, with a send a status read proved not live or not.
+fn deferred(deferral: Deferral, sent_not_live: bool) -> WritePlan {
+    planned(
+        Status::Publishing,
+        &Change::PublishDeferred {
+            claim: "k",
+            reason: "r",
+            due_at: NOW,
+            deferral,
+            sent_not_live,
+            now: NOW,
+        },
+    )
 }
 
 /// The plan of a change the domain allows from `status`.
