@@ -127,6 +127,18 @@ fn child(index: usize, id: &str) -> Action {
     }
 }
 
+/// The carousel's three children made as `ids`, each asking for the next; then the first is
+/// read.
+fn create_children(machine: &mut Machine, ids: [&str; 3]) {
+    for (index, id) in ids.iter().enumerate() {
+        let then = match ids.get(index + 1) {
+            Some(_) => Action::CreateChild { index: index + 1 },
+            None => child(0, ids[0]),
+        };
+        assert_eq!(machine.next(created(id)), then, "after child {index}");
+    }
+}
+
 #[test]
 fn a_carousel_makes_and_reads_each_child_then_publishes_the_parent_then_comments() {
     let (mut machine, action) = start(Record {
@@ -134,15 +146,7 @@ fn a_carousel_makes_and_reads_each_child_then_publishes_the_parent_then_comments
         ..Record::default()
     });
     assert_eq!(action, Action::CreateChild { index: 0 });
-    assert_eq!(
-        machine.next(created("k1")),
-        Action::CreateChild { index: 1 }
-    );
-    assert_eq!(
-        machine.next(created("k2")),
-        Action::CreateChild { index: 2 }
-    );
-    assert_eq!(machine.next(created("k3")), child(0, "k1"));
+    create_children(&mut machine, ["k1", "k2", "k3"]);
     let finished = || Outcome::Status(Reading::Finished);
     assert_eq!(machine.next(finished()), child(1, "k2"));
     assert_eq!(machine.next(finished()), child(2, "k3"));
@@ -248,15 +252,7 @@ fn a_child_in_progress_is_polled_and_a_dead_one_replaces_the_children_once() {
     let (mut machine, _) = start(record);
     assert_eq!(machine.next(dead()), Action::CreateChild { index: 0 });
     assert!(machine.record().children.is_empty());
-    assert_eq!(
-        machine.next(created("k4")),
-        Action::CreateChild { index: 1 }
-    );
-    assert_eq!(
-        machine.next(created("k5")),
-        Action::CreateChild { index: 2 }
-    );
-    assert_eq!(machine.next(created("k6")), child(0, "k4"));
+    create_children(&mut machine, ["k4", "k5", "k6"]);
     // Made in this run and dead again: the attempt failed.
     assert!(matches!(
         machine.next(dead()),
