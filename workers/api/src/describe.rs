@@ -26,6 +26,7 @@ use worker::{Env, Response};
 
 use crate::config::ApiConfig;
 use crate::decide::{self, DraftCall, OpenTo, Target};
+use crate::generate::{answered, no_usable_answer};
 use crate::model::Writer;
 use crate::reply::{self, ApiError};
 use crate::{body, drafts};
@@ -291,8 +292,6 @@ async fn describe(
     tracer: &mut Tracer,
 ) -> Result<Description, ApiError> {
     let writer = &config.writer;
-    let secrets = writer.secrets();
-    let redact = |message: String| observe::redact::redact_text(&message, &secrets);
     let urls: Vec<String> = photos.iter().map(|photo| photo.data_url.clone()).collect();
     let sizes: Vec<Value> = photos.iter().map(Photo::traced).collect();
     let mut chain = VisionChain::new(request, photos.len(), config.max_hashtags, voice);
@@ -315,41 +314,13 @@ async fn describe(
             "photoBytes": photos.iter().map(|p| p.bytes).sum::<usize>(),
             "elapsedMs": (now() - started).whole_milliseconds() as u64,
         });
-        let completion = match answer {
-            Err(error) => {
-                tracer.finish_child(call, Err(&error), metadata);
-                worker::console_error!(
-                    "the vision model ({}) failed: {}",
-                    writer.provider(),
-                    redact(error.to_string())
-                );
-                return Err(crate::generate::model_failure(
-                    writer,
-                    &error,
-                    config.model_timeout_ms,
-                ));
-            }
-            Ok(completion) => completion,
-        };
-        let outputs = if tracer.is_on() {
-            json!({ "answer": completion.text, "usage": completion.usage(), "params": completion.params() })
-        } else {
-            Value::Null
-        };
-        tracer.finish_child(call, Ok(outputs), metadata);
+        let completion = answered(tracer, call, answer, metadata, "vision", config)?;
         match chain.accept(&completion.text) {
             VisionStep::Done(description) => return Ok(description),
             VisionStep::Repair => continue,
             VisionStep::Failed(error) => {
-                worker::console_error!(
-                    "the vision model ({}) gave no usable answer: {}",
-                    writer.provider(),
-                    redact(error.to_string())
-                );
-                return Err(ApiError::BadGateway(format!(
-                    "the vision model ({}) gave no usable answer, also after one repair round; nothing was stored",
-                    writer.provider()
-                )));
+                let then = "; nothing was stored";
+                return Err(no_usable_answer(writer, "vision", &error, then));
             }
         }
     }

@@ -24,7 +24,7 @@ use observe::langsmith::RunType;
 use platform::clock::{now, random_bytes};
 use platform::queue::{IMAGE_QUEUE, send};
 use platform::store::{Change, DraftRow, DraftStore, Expected, NewDraft, applied_row};
-use platform::trace::{LangSmith, Outcome, Tracer};
+use platform::trace::{ChildRun, LangSmith, Outcome, Tracer};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use worker::{Context, D1PreparedStatement, Env, Request, Response};
@@ -35,7 +35,7 @@ use key::{Claim, OwnedKey, claim, idempotency_key, replay, request_fingerprint};
 
 use crate::config::ApiConfig;
 use crate::drafts::{self, WriterInfo};
-use crate::model::Writer;
+use crate::model::{Completion, Writer};
 use crate::reply::{self, ApiError};
 
 pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
@@ -397,9 +397,6 @@ pub(crate) async fn write_post(
     tracer: &mut Tracer,
 ) -> Result<PostText, ApiError> {
     let writer = &config.writer;
-    // Provider messages may echo the key in forms `generation` cannot recognise.
-    let secrets = writer.secrets();
-    let redact = |message: String| observe::redact::redact_text(&message, &secrets);
     let mut chain = GenerationChain::new(request, config.max_hashtags, voice);
     loop {
         let prompt = chain.prompt();
@@ -413,44 +410,68 @@ pub(crate) async fn write_post(
             .complete(env, &prompt, &chain, config.model_timeout_ms)
             .await;
         let metadata = json!({ "provider": writer.provider(), "model": writer.model(), "attempt": chain.attempts() + 1 });
-        match answer {
-            Err(error) => {
-                tracer.finish_child(call, Err(&error), metadata);
-                // The provider's own words and transport details (which can name the base
-                // URL) go to the log; the client gets a clean reason.
-                worker::console_error!(
-                    "the caption model ({}) failed: {}",
-                    writer.provider(),
-                    redact(error.to_string())
-                );
-                return Err(model_failure(writer, &error, config.model_timeout_ms));
-            }
-            Ok(completion) => {
-                let outputs = if tracer.is_on() {
-                    json!({ "answer": completion.text, "usage": completion.usage(), "params": completion.params() })
-                } else {
-                    Value::Null
-                };
-                tracer.finish_child(call, Ok(outputs), metadata);
-                let answer = completion.text;
-                match chain.accept(&answer) {
-                    ChainStep::Done(text) => return Ok(text),
-                    ChainStep::Repair => continue,
-                    ChainStep::Failed(error) => {
-                        worker::console_error!(
-                            "the caption model ({}) gave no usable answer: {}",
-                            writer.provider(),
-                            redact(error.to_string())
-                        );
-                        return Err(ApiError::BadGateway(format!(
-                            "the caption model ({}) gave no usable answer, also after one repair round",
-                            writer.provider()
-                        )));
-                    }
-                }
+        let completion = answered(tracer, call, answer, metadata, "caption", config)?;
+        match chain.accept(&completion.text) {
+            ChainStep::Done(text) => return Ok(text),
+            ChainStep::Repair => continue,
+            ChainStep::Failed(error) => {
+                return Err(no_usable_answer(writer, "caption", &error, ""));
             }
         }
     }
+}
+
+/// A model call's answer, recorded as the trace's child run `call`: the completion, or what
+/// the client is told ([`model_failure`]). The provider's own words and transport details
+/// (which can name the base URL) go only to the log, without the writer's keys. `which`
+/// model it is: `caption` or `vision`.
+pub(crate) fn answered(
+    tracer: &mut Tracer,
+    call: ChildRun,
+    answer: Result<Completion, ModelError>,
+    metadata: Value,
+    which: &str,
+    config: &ApiConfig,
+) -> Result<Completion, ApiError> {
+    let writer = &config.writer;
+    match answer {
+        Err(error) => {
+            tracer.finish_child(call, Err(&error), metadata);
+            let (provider, said) = (writer.provider(), redacted(writer, &error));
+            worker::console_error!("the {which} model ({provider}) failed: {said}");
+            Err(model_failure(writer, &error, config.model_timeout_ms))
+        }
+        Ok(completion) => {
+            let outputs = if tracer.is_on() {
+                json!({ "answer": completion.text, "usage": completion.usage(), "params": completion.params() })
+            } else {
+                Value::Null
+            };
+            tracer.finish_child(call, Ok(outputs), metadata);
+            Ok(completion)
+        }
+    }
+}
+
+/// The `which` model's answers were not usable, also after the repair round: why goes to
+/// the log, the client hears which model (and `then`, what that left).
+pub(crate) fn no_usable_answer(
+    writer: &Writer,
+    which: &str,
+    error: &dyn std::fmt::Display,
+    then: &str,
+) -> ApiError {
+    let (provider, said) = (writer.provider(), redacted(writer, error));
+    worker::console_error!("the {which} model ({provider}) gave no usable answer: {said}");
+    ApiError::BadGateway(format!(
+        "the {which} model ({provider}) gave no usable answer, also after one repair round{then}"
+    ))
+}
+
+/// An error as the log may show it: provider messages may echo the key in forms
+/// `generation` cannot recognise, so the writer's keys are removed.
+fn redacted(writer: &Writer, error: &dyn std::fmt::Display) -> String {
+    observe::redact::redact_text(&error.to_string(), &writer.secrets())
 }
 
 /// What the client is told when the model call failed: a rate limit is a 503 it may retry
