@@ -22,6 +22,24 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::types::{D1Database as D1DatabaseSys, D1Result as D1ResultSys};
 use worker::{D1Database, D1PreparedStatement, Error, Result};
 
+/// What goes wrong reading a statement's result (a `worker::Error` where it is read).
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    #[error("D1 rows that are not JSON")]
+    RowsNotJson,
+    /// The statement did not succeed, with D1's message.
+    #[error("D1 statement failed: {0}")]
+    Failed(String),
+    #[error("a D1 row: {0}")]
+    Row(serde_json::Error),
+}
+
+impl From<ResultError> for Error {
+    fn from(error: ResultError) -> Self {
+        Error::RustError(error.to_string())
+    }
+}
+
 /// One statement's outcome: whether it succeeded, and its rows as JSON. Its rows are read
 /// only from a success: a failed statement is an error of every reading, never "no rows".
 #[derive(Debug)]
@@ -59,7 +77,7 @@ impl Rows {
         let json = match result.results()? {
             Some(rows) => JSON::stringify(&rows)?
                 .as_string()
-                .ok_or_else(|| Error::RustError("D1 rows that are not JSON".into()))?,
+                .ok_or(ResultError::RowsNotJson)?,
             None => "[]".to_owned(),
         };
         Ok(Self::new(result.success()?, result.error()?, json))
@@ -71,16 +89,13 @@ impl Rows {
         if self.success {
             Ok(self)
         } else {
-            Err(Error::RustError(format!(
-                "D1 statement failed: {}",
-                self.error.as_deref().unwrap_or_default()
-            )))
+            let message = self.error.clone().unwrap_or_default();
+            Err(ResultError::Failed(message).into())
         }
     }
 
     pub fn all<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
-        serde_json::from_str(&self.checked()?.json)
-            .map_err(|e| Error::RustError(format!("a D1 row: {e}")))
+        serde_json::from_str(&self.checked()?.json).map_err(|e| ResultError::Row(e).into())
     }
 
     pub fn first<T: DeserializeOwned>(&self) -> Result<Option<T>> {

@@ -48,6 +48,17 @@ impl LangSmith {
     }
 }
 
+/// Why a call to LangSmith's API (other than a trace's) gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("LangSmith answered {status} to {path}")]
+    Status { status: u16, path: String },
+    #[error("no dataset id in the answer")]
+    NoDatasetId,
+}
+
 impl LangSmith {
     /// Adds an example to the dataset named `dataset` (made on first use): how the prompts'
     /// output compares with what a person approved. Best effort, like traces.
@@ -72,13 +83,13 @@ impl LangSmith {
                     created["id"]
                         .as_str()
                         .map(str::to_owned)
-                        .ok_or_else(|| worker::Error::RustError("no dataset id in the answer".into()))?
+                        .ok_or(ApiError::NoDatasetId)?
                 }
             };
             let mut body = example;
             body["dataset_id"] = Value::String(dataset_id);
             self.call(Method::Post, "/examples", Some(body)).await?;
-            Ok::<(), worker::Error>(())
+            Ok::<(), ApiError>(())
         }
         .await;
         if let Err(error) = result {
@@ -86,7 +97,7 @@ impl LangSmith {
         }
     }
 
-    async fn dataset_id(&self, name: &str) -> worker::Result<Option<String>> {
+    async fn dataset_id(&self, name: &str) -> Result<Option<String>, ApiError> {
         let encoded: String = name
             .bytes()
             .map(|b| {
@@ -127,17 +138,18 @@ impl LangSmith {
         fetch_text(&call, TIMEOUT_MS).await
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> worker::Result<Value> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ApiError> {
         let body = body.map(|body| body.to_string());
-        let answer = self
-            .request(method, path, body.as_deref())
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let answer = self.request(method, path, body.as_deref()).await?;
         let status = answer.status;
         if !(200..300).contains(&status) {
-            return Err(worker::Error::RustError(format!(
-                "LangSmith answered {status} to {path}"
-            )));
+            let path = path.to_owned();
+            return Err(ApiError::Status { status, path });
         }
         Ok(serde_json::from_str(&answer.body).unwrap_or(Value::Null))
     }

@@ -118,8 +118,7 @@ impl VoiceStore {
         by: &str,
         now: OffsetDateTime,
     ) -> worker::Result<Option<i64>> {
-        let json = serde_json::to_string(voice)
-            .map_err(|e| worker::Error::RustError(format!("a voice as JSON: {e}")))?;
+        let json = serde_json::to_string(voice)?;
         let statement = self
             .db
             .prepare(

@@ -103,8 +103,7 @@ impl DraftStore {
     /// The drafts with these ids that exist, in one round trip (by the primary key).
     pub async fn get_many(&self, ids: &[DraftId]) -> worker::Result<Vec<DraftRow>> {
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let ids =
-            serde_json::to_string(&ids).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let ids = serde_json::to_string(&ids)?;
         let statement = self
             .db
             .prepare("SELECT * FROM drafts WHERE id IN (SELECT value FROM json_each(?1))")
@@ -343,8 +342,7 @@ impl DraftStore {
         struct Key {
             key: String,
         }
-        let list =
-            serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let list = serde_json::to_string(keys)?;
         let statement = self
             .db
             .prepare(

@@ -53,7 +53,7 @@ pub async fn sweep_textless(run: &Run<'_>, report: &mut Report) -> Result<(), Ta
             .get(&format!("draft:{}", row.id))
             .json::<Copy>()
             .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            .map_err(worker::Error::from)?;
         if let (Some(copy), Ok(id)) = (copy, DraftId::parse(&row.id)) {
             let applied = store
                 .apply(
