@@ -127,18 +127,6 @@ async fn dispatch(
     params: &[String],
 ) -> Result<Response, ApiError> {
     let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
-    // An action on one draft: the draft's id is the path's first parameter.
-    macro_rules! draft_call {
-        () => {
-            decide::DraftCall {
-                req,
-                env,
-                ctx,
-                actor,
-                id: param(0),
-            }
-        };
-    }
     match route {
         Route::Healthz => reply::json(
             200,
@@ -153,15 +141,7 @@ async fn dispatch(
         Route::Generate => generate::handle(req, env, ctx).await,
         Route::ListDrafts => drafts::list(req, env, actor).await,
         Route::GetDraft => drafts::get(req, env, param(0)).await,
-        Route::EditDraft => edit::handle(draft_call!()).await,
-        Route::ApproveDraft => approve::approve(draft_call!()).await,
-        Route::ReapproveDraft => approve::reapprove(draft_call!()).await,
-        Route::ScheduleDraft => approve::reschedule(draft_call!()).await,
-        Route::WithdrawDraft => approve::withdraw(draft_call!()).await,
         Route::DraftHistory => actions::history(env, param(0)).await,
-        Route::CommentDraft => actions::comment(draft_call!()).await,
-        Route::DiscardDraft => actions::discard(draft_call!()).await,
-        Route::RegenerateDraft => actions::regenerate(draft_call!()).await,
         Route::CheckText => check::handle(req, env).await,
         Route::GetVoice => voice::get(env, actor, param(0)).await,
         Route::PutVoice => voice::put(req, env, actor, param(0)).await,
@@ -195,15 +175,43 @@ async fn dispatch(
         Route::DisconnectAccount => connect::disconnect(req, env, actor, param(0)).await,
         Route::PendingImage => media::pending_placeholder(),
         Route::Media => media::serve(req, env, param(0)).await,
-        Route::DescribeDraft => describe::handle(draft_call!()).await,
         Route::SearchDrafts => views::search(req, env, actor).await,
         Route::UpNext => views::up_next(req, env, actor).await,
         Route::Calendar => views::calendar(req, env, actor).await,
         Route::ReviewUpNext => review::up_next(req, env, actor).await,
         Route::ReviewCalendar => review::calendar(env, actor),
-        Route::AddImage => items::upload(draft_call!()).await,
-        Route::OrderImages => items::order(draft_call!()).await,
-        Route::EditOptions => items::options(draft_call!()).await,
+        // The rest act on one draft, whose id is the path's first parameter.
+        action => {
+            let call = decide::DraftCall {
+                req,
+                env,
+                ctx,
+                actor,
+                id: param(0),
+            };
+            act_on_draft(action, call).await
+        }
+    }
+}
+
+/// Runs the action on one draft that `route` is.
+async fn act_on_draft(route: Route, call: decide::DraftCall<'_>) -> Result<Response, ApiError> {
+    match route {
+        Route::EditDraft => edit::handle(call).await,
+        Route::ApproveDraft => approve::approve(call).await,
+        Route::ReapproveDraft => approve::reapprove(call).await,
+        Route::ScheduleDraft => approve::reschedule(call).await,
+        Route::WithdrawDraft => approve::withdraw(call).await,
+        Route::CommentDraft => actions::comment(call).await,
+        Route::DiscardDraft => actions::discard(call).await,
+        Route::RegenerateDraft => actions::regenerate(call).await,
+        Route::DescribeDraft => describe::handle(call).await,
+        Route::AddImage => items::upload(call).await,
+        Route::OrderImages => items::order(call).await,
+        Route::EditOptions => items::options(call).await,
+        other => Err(ApiError::Internal(format!(
+            "{other:?} is no action on a draft"
+        ))),
     }
 }
 
