@@ -337,8 +337,10 @@ fn meta_transient_hint_decides_only_for_unnamed_codes() {
     );
 }
 
+/// A rate limit (with the wait it gives, if it is a number of seconds) or an outage, told by
+/// the HTTP status alone.
 #[test]
-fn answers_without_a_graph_error() {
+fn throttled_and_unavailable_answers_without_a_graph_error() {
     check(
         429,
         None,
@@ -371,6 +373,12 @@ fn answers_without_a_graph_error() {
         GraphError::Unavailable { status: 502 },
     );
     check(408, None, "", GraphError::Unavailable { status: 408 });
+}
+
+/// Any other answer without a Graph API error: a refusal in the words it came with, or not
+/// an answer of the Graph API at all.
+#[test]
+fn other_answers_without_a_graph_error() {
     check(
         400,
         None,
