@@ -549,8 +549,10 @@ fn check_error(error: GraphError, expect: (&str, &str, bool, Option<i64>, Option
     );
 }
 
+/// The errors a later attempt may get past: each error's words, class, codes, and that it
+/// is retried.
 #[test]
-fn display_class_and_retryability() {
+fn retryable_errors_display_class_and_codes() {
     check_error(
         transient(Some(-1), Some(2207001), "An unexpected error has occurred."),
         (
@@ -601,6 +603,21 @@ fn display_class_and_retryability() {
         ),
     );
     check_error(
+        GraphError::Unavailable { status: 503 },
+        (
+            "the Graph API is unavailable (HTTP 503)",
+            "unavailable",
+            true,
+            None,
+            None,
+        ),
+    );
+}
+
+/// The errors that are not retried: a new container, a new token, or nothing will help.
+#[test]
+fn final_errors_display_class_and_codes() {
+    check_error(
         GraphError::NeedsNewContainer {
             code: None,
             subcode: Some(2207003),
@@ -636,16 +653,6 @@ fn display_class_and_retryability() {
             false,
             Some(36004),
             Some(2207010),
-        ),
-    );
-    check_error(
-        GraphError::Unavailable { status: 503 },
-        (
-            "the Graph API is unavailable (HTTP 503)",
-            "unavailable",
-            true,
-            None,
-            None,
         ),
     );
     check_error(
