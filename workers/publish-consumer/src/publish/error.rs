@@ -1,7 +1,8 @@
 //! What can stop a publish run, or keep a message from being handled: an error is not
 //! acked, so the queue retries the message and finally dead-letters it.
 
-use domain::draft::DraftId;
+use domain::draft::{DraftId, InvalidDraftId};
+use domain::publish::Action;
 use platform::store::StoreError;
 
 use super::post::PostError;
@@ -22,8 +23,17 @@ pub enum PublishError {
     #[error(transparent)]
     Token(NoToken),
     /// The draft's id cannot be read.
-    #[error("{0}")]
-    Snapshot(String),
+    #[error(transparent)]
+    BadId(#[from] InvalidDraftId),
+    /// The machine asked for a carousel's image the approved post does not have.
+    #[error("the carousel has no image {}", .0 + 1)]
+    NoCarouselImage(usize),
+    /// The machine asked for a first comment the approved post does not have.
+    #[error("the approved post has no first comment")]
+    NoFirstComment,
+    /// The machine asked the steps of a carousel or a comment for another action.
+    #[error("{0:?} is not a carousel's or a comment's step")]
+    NotAStep(Action),
     /// The approved snapshot cannot be posted, where the machine had said it could.
     #[error(transparent)]
     Post(#[from] PostError),

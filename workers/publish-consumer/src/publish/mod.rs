@@ -401,7 +401,7 @@ async fn step_aside(
 
 /// The failed draft's alert, once per failure (deduplicated in D1 `operator_alerts`).
 pub async fn alert_failed(ctx: &Ctx<'_>, draft: &DraftRow) -> Result<String, PublishError> {
-    let id = DraftId::parse(&draft.id).map_err(|e| PublishError::Snapshot(e.to_string()))?;
+    let id = DraftId::parse(&draft.id)?;
     let last = ctx.log.last_failure(id).await?;
     let token = last
         .as_ref()

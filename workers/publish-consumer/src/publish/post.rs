@@ -1,7 +1,7 @@
 //! What Instagram receives from a claimed draft (its approved snapshot: text, images in
 //! order with their alt texts, options), and the message that queues the same attempt again.
 
-use domain::content::{HARD_MAX_HASHTAGS, PostText};
+use domain::content::{ContentError, HARD_MAX_HASHTAGS, PostText};
 use domain::message::{Action as MessageAction, QueueMessage};
 use domain::post_format::{MAX_COLLABORATORS, MediaItemsError};
 use instagram::PostFields;
@@ -47,8 +47,8 @@ impl Post {
 pub enum PostError {
     #[error("the draft has no approved text")]
     NoText,
-    #[error("the approved text breaks Instagram's rules: {0}")]
-    Text(String),
+    #[error("the approved text breaks Instagram's rules: {}", joined(.0))]
+    Text(Vec<ContentError>),
     #[error("the draft has no approved image")]
     NoImage,
     #[error("the approved images cannot be read: {0}")]
@@ -59,6 +59,11 @@ pub enum PostError {
     Options(String),
     #[error("{count} collaborators approved, Instagram takes at most {MAX_COLLABORATORS}")]
     TooManyCollaborators { count: usize },
+}
+
+fn joined(errors: &[ContentError]) -> String {
+    let each: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    each.join("; ")
 }
 
 /// The same attempt again, stamped with the time it is due so that queue latency does not
@@ -94,10 +99,7 @@ fn post_with(
     drawn: bool,
 ) -> Result<Post, PostError> {
     let raw = row.approved_text().ok_or(PostError::NoText)?;
-    let text = PostText::parse(&raw, HARD_MAX_HASHTAGS).map_err(|errors| {
-        let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        PostError::Text(reasons.join("; "))
-    })?;
+    let text = PostText::parse(&raw, HARD_MAX_HASHTAGS).map_err(PostError::Text)?;
     let options = row
         .approved_options()
         .map_err(|error| PostError::Options(error.to_string()))?;

@@ -38,9 +38,7 @@ impl Run<'_, '_> {
             }
             Action::PostComment { media_id } => self.post_comment(&media_id).await,
             Action::FindComment { media_id } => self.find_comment(&media_id).await,
-            other => Err(PublishError::Snapshot(format!(
-                "{other:?} is not a carousel's or a comment's step"
-            ))),
+            other => Err(PublishError::NotAStep(other)),
         }
     }
 
@@ -68,10 +66,7 @@ impl Run<'_, '_> {
     ) -> Result<Learned, PublishError> {
         let post = self.post()?;
         let Some(image) = post.images.get(index) else {
-            return Err(PublishError::Snapshot(format!(
-                "the carousel has no image {}",
-                index + 1
-            )));
+            return Err(PublishError::NoCarouselImage(index));
         };
         let started = now();
         let graph = self.graph;
@@ -143,7 +138,7 @@ impl Run<'_, '_> {
     fn comment_text(&self) -> Result<String, PublishError> {
         self.post()?
             .first_comment
-            .ok_or_else(|| PublishError::Snapshot("the approved post has no first comment".into()))
+            .ok_or(PublishError::NoFirstComment)
     }
 
     pub(super) async fn post_comment(&mut self, media_id: &str) -> Result<Learned, PublishError> {
