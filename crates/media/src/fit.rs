@@ -488,4 +488,4 @@ pub(crate) fn resample(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -47,7 +47,14 @@ fn pixels(w: usize, h: usize, pattern: Pattern, channels: usize) -> Vec<u8> {
     out
 }
 
-fn png_with(w: u32, h: u32, colour: png::ColorType, depth: png::BitDepth, data: &[u8]) -> Vec<u8> {
+/// A PNG of `data` as pixels of `colour` and `depth`.
+pub(crate) fn png_with(
+    w: u32,
+    h: u32,
+    colour: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
     encoder.set_color(colour);

@@ -4,6 +4,7 @@
 use super::{MAX_UPLOAD_PIXELS, MIN_UPLOAD_SIDE, UploadError, fit_upload, inspect_upload};
 use crate::exif::tests::tiff;
 use crate::fit::Format;
+use crate::fit::tests::png_with;
 use crate::inspect::check_instagram_image;
 use jpeg_decoder::Decoder;
 
@@ -36,16 +37,8 @@ fn jpeg(w: usize, h: usize) -> Vec<u8> {
 }
 
 fn png(w: u32, h: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, w, h);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().expect("PNG header");
-    writer
-        .write_image_data(&stripes(w as usize, h as usize))
-        .expect("PNG data");
-    writer.finish().expect("PNG end");
-    out
+    let stripes = stripes(w as usize, h as usize);
+    png_with(w, h, png::ColorType::Rgb, png::BitDepth::Eight, &stripes)
 }
 
 /// `jpeg` with segments inserted after its start: a phone's EXIF (orientation, a GPS IFD with
