@@ -24,15 +24,19 @@ fn openai_request_body_names_model_prompt_and_one_image() {
     );
 }
 
+/// `openai::parse_response` reads `body` with `status` as `expect`.
+fn check(status: u16, body: &str, expect: Result<Answer, ImageError>) {
+    assert_eq!(
+        openai::parse_response(status, body),
+        expect,
+        "{status} {body}"
+    );
+}
+
+/// An OpenAI-compatible images endpoint's answers that carry an image (as bytes or a URL),
+/// and those that are not usable.
 #[test]
-fn openai_responses() {
-    let check = |status: u16, body: &str, expect: Result<Answer, ImageError>| {
-        assert_eq!(
-            openai::parse_response(status, body),
-            expect,
-            "{status} {body}"
-        );
-    };
+fn openai_answers_with_an_image_or_unusable() {
     let ok = |data: serde_json::Value| json!({ "created": 1, "data": [data] }).to_string();
 
     check(
@@ -79,7 +83,12 @@ fn openai_responses() {
             "the response is not JSON: expected value at line 1 column 1".into(),
         )),
     );
+}
 
+/// An OpenAI-compatible images endpoint's refusals (the provider's words, keys removed),
+/// rate limits, outages and answers that are not its own.
+#[test]
+fn openai_refusals_limits_and_outages() {
     // The refusal of OpenAI's safety system, as dall-e-3 answers it.
     let policy = json!({ "error": {
         "code": "content_policy_violation",
