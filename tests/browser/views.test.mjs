@@ -8,7 +8,8 @@
 // target/screenshots/views-*.png.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { AIKO, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { join } from "node:path";
+import { AIKO, SCREENSHOTS, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
 
 const NEW_YORK = "America/New_York";
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: NEW_YORK };
@@ -253,6 +254,8 @@ test("on a touch phone a scheduled post moves by tapping Move and then a day's h
   assert.equal(await card.locator(".move").getAttribute("aria-pressed"), "true");
   assert.ok((await overflow(phone)) <= 0, "the page is no wider than the phone");
   await screenshot(phone, "views-calendar-picked-phone");
+  // What the phone shows: the post picked up, and every hour of the week to tap.
+  await phone.screenshot({ path: join(SCREENSHOTS, "views-calendar-picked-phone-screen.png") });
   // Thursday's 16:00 row, empty until a post is picked up: Thursday 16:45 EST.
   await phone.locator('section.day[data-day="2027-03-11"] .hour[data-hour="16"]').tap();
   await phone.locator("#calendar-status", { hasText: "Moved to" }).waitFor();
@@ -268,6 +271,7 @@ test("on a touch phone a scheduled post moves by tapping Move and then a day's h
   assert.match(await dialog.textContent(), /02:45 does not exist on that day/);
   assert.equal((await row(post)).scheduled_at, "2027-03-11T21:45:00Z", "nothing moved before the answer");
   await screenshot(phone, "views-calendar-tap-dst-phone");
+  await phone.screenshot({ path: join(SCREENSHOTS, "views-calendar-tap-dst-phone-screen.png") });
   await dialog.locator("#move-confirm").tap();
   await phone.locator("#calendar-status", { hasText: "Moved to" }).waitFor();
   assert.equal((await row(post)).scheduled_at, "2027-03-14T07:45:00Z", "03:45 EDT, the first choice");

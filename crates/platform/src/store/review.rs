@@ -101,7 +101,8 @@ impl DraftStore {
     /// Failed or retried publish attempts of the last `days` days by error class and quarter
     /// hour (UTC, the start of the quarter as RFC 3339), newest first: an attempt counts once,
     /// at its first failed step. Quarter hours, so the page can add them up into the days of
-    /// any zone (every zone's offset is a whole number of quarter hours).
+    /// any zone (every zone's offset is a whole number of quarter hours). By the time index:
+    /// grouped by draft the planner would read every log by `publish_logs_by_draft`.
     pub async fn failure_counts(&self, days: u32) -> worker::Result<Vec<FailureCount>> {
         let statement = self
             .db
@@ -109,7 +110,7 @@ impl DraftStore {
                 "SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15) || ':00Z' AS quarter,
                         class, COUNT(*) AS count
                  FROM (SELECT draft_id, attempt, COALESCE(error_class, 'unknown') AS class, MIN(created_at) AS at
-                       FROM publish_logs
+                       FROM publish_logs INDEXED BY publish_logs_by_time
                        WHERE outcome IN ('failed', 'retry')
                          AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
                        GROUP BY draft_id, attempt, class)
@@ -176,8 +177,8 @@ impl DraftStore {
             .prepare(format!(
                 "SELECT rowid AS row_seq, * FROM drafts INDEXED BY drafts_retrying
                  WHERE status IN ('approved', 'publishing') AND last_error IS NOT NULL
-                   AND publish_attempts > 0{clause}
-                 ORDER BY publish_due_at LIMIT ?1"
+                   AND COALESCE(publish_due_at, '') >= '' AND publish_attempts > 0{clause}
+                 ORDER BY COALESCE(publish_due_at, '') LIMIT ?1"
             ))
             .bind(&binds)?;
         d1::all(statement).await?.checked()?.all()

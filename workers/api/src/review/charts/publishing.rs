@@ -117,7 +117,7 @@ pub fn render(publishing: &Publishing, days: i64, today: Date) -> Markup {
             Bar {
                 label: format!("{}/{}", day.month() as u8, day.day()),
                 value: found.map_or(0.0, |d| d.average_ms),
-                shown: found.map_or("–".to_owned(), |d| duration_words(d.average_ms / 1000.0)),
+                shown: found.map_or("–".to_owned(), |d| milliseconds(d.average_ms)),
             }
         })
         .collect();
@@ -129,5 +129,14 @@ pub fn render(publishing: &Publishing, days: i64, today: Date) -> Markup {
             (bar_chart(&format!("Publish failures by class, last {days} days"), &failures))
             (column_chart(&format!("Average time of a publish attempt per day, last {days} days"), &durations, 7))
         }
+    }
+}
+
+/// A duration in ms as a person reads it: `850 ms`, `4 s`, `2.5 min`.
+fn milliseconds(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        duration_words(ms / 1000.0)
     }
 }
