@@ -102,7 +102,8 @@ pub fn render(publishing: &Publishing, days: i64, today: Date) -> Markup {
         .failures
         .iter()
         .map(|c| Bar {
-            label: error_class_words(&c.class).to_owned(),
+            // The class's name fits beside a bar; the legend puts it in words.
+            label: c.class.clone(),
             value: c.attempts,
             shown: format!("{}", c.attempts.round()),
         })
@@ -127,6 +128,11 @@ pub fn render(publishing: &Publishing, days: i64, today: Date) -> Markup {
             h2 { "Publishing" }
             p class=(if analytics { "hint" } else { "hint notice" }) id="publishing-source" { (source_words(&publishing.source)) }
             (bar_chart(&format!("Publish failures by class, last {days} days"), &failures))
+            @if !publishing.failures.is_empty() {
+                dl class="legend" {
+                    @for c in &publishing.failures { dt { (c.class) } dd { (error_class_words(&c.class)) } }
+                }
+            }
             (column_chart(&format!("Average time of a publish attempt per day, last {days} days"), &durations, 7))
         }
     }
