@@ -56,9 +56,10 @@ export async function launchChromium() {
  * draft gets its image from the image consumer, an approved one is published by the publish
  * consumer against the Graph API simulator (`review.sim`). `record` keeps every queue send
  * in `review.pipeline.sent`; `variants` start more api Workers on the same storage with other
- * variables (`review.pipeline.variant(name)`); `sim` are the simulator's options.
+ * variables (`review.pipeline.variant(name)`); `sim` are the simulator's options; `logs`
+ * keeps the Workers' log lines in `review.pipeline.logs`.
  */
-export async function startReview({ record = false, api = {}, variants = {}, sim = {} } = {}) {
+export async function startReview({ record = false, api = {}, variants = {}, sim = {}, logs = false } = {}) {
   const started = await startWithGraph({
     sim,
     // `api` may be a function of the simulator, for settings that name its URL.
@@ -66,7 +67,7 @@ export async function startReview({ record = false, api = {}, variants = {}, sim
       api: { REVIEWERS, ...(typeof api === "function" ? api(simulator) : api) },
       "publish-consumer": { GRAPH_TIMEOUT_MS: "5000" },
     }),
-    options: { record, variants },
+    options: { record, variants, logs },
   });
   return new Review(started);
 }

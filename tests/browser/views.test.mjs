@@ -2,11 +2,14 @@
 // 390x844 phone: the calendar with posts on three days, a drag that reschedules, times that
 // daylight saving skips or repeats asked about (America/New_York, 2027-03-14 02:30 and
 // 2027-11-07 01:30), a conflict when the post moved on, another zone chosen; up next with a
-// quota hold; a Japanese word searched from the list; bulk approval with one conflict, and
-// bulk rescheduling. Screenshots in target/screenshots/views-*.png.
+// quota hold; a Japanese word searched from the list; the list's dates as the viewer's days;
+// bulk approval with one conflict, and bulk rescheduling (a skipped or repeated time asked
+// about); a post moved on a touch phone by tapping. Screenshots in
+// target/screenshots/views-*.png.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { AIKO, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { join } from "node:path";
+import { AIKO, SCREENSHOTS, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
 
 const NEW_YORK = "America/New_York";
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: NEW_YORK };
@@ -106,6 +109,7 @@ test("the calendar shows a week's posts on their days in the viewer's zone; drag
   // A time that happens twice (the clocks go back at 2am on 7 November 2027), typed with
   // "Move": asked which of the two.
   await day("2027-03-11").locator(`[data-id="${monday}"] .move`).click();
+  await page.locator("#move-type").click();
   await dialog.locator("#move-at").fill("2027-11-07T01:30");
   await dialog.locator("#move-confirm").click();
   await dialog.locator("#move-choices label").first().waitFor();
@@ -237,4 +241,128 @@ test("bulk reschedule: two scheduled posts moved to one time typed in the viewer
   for (const id of posts) assert.equal((await row(id)).scheduled_at, "2027-04-01T13:00:00Z");
   assert.ok((await overflow(page)) <= 0);
   await screenshot(page, "views-bulk-reschedule-phone");
+});
+
+test("on a touch phone a scheduled post moves by tapping Move and then a day's hour; a time the clocks skip is asked about", async () => {
+  const post = await scheduled("Tap move: Tuesday bread", "2027-03-09T15:45:00Z"); // Tue 10:45 EST
+  const phone = await open(PHONE);
+  await phone.goto(`${review.url}/review/calendar?view=week&date=2027-03-10`);
+  const card = phone.locator(`[data-id="${post}"]`);
+  await card.waitFor();
+  await card.locator(".move").tap();
+  await phone.locator("#move-bar", { hasText: "Tap move: Tuesday bread" }).waitFor();
+  assert.equal(await card.locator(".move").getAttribute("aria-pressed"), "true");
+  assert.ok((await overflow(phone)) <= 0, "the page is no wider than the phone");
+  await screenshot(phone, "views-calendar-picked-phone");
+  // What the phone shows: the post picked up, and every hour of the week to tap.
+  await phone.screenshot({ path: join(SCREENSHOTS, "views-calendar-picked-phone-screen.png") });
+  // Thursday's 16:00 row, empty until a post is picked up: Thursday 16:45 EST.
+  await phone.locator('section.day[data-day="2027-03-11"] .hour[data-hour="16"]').tap();
+  await phone.locator("#calendar-status", { hasText: "Moved to" }).waitFor();
+  assert.equal((await row(post)).scheduled_at, "2027-03-11T21:45:00Z");
+  await phone.locator(`section.day[data-day="2027-03-11"] [data-id="${post}"]`).waitFor();
+  assert.equal(await phone.locator("#move-bar").isHidden(), true, "put down once moved");
+
+  // Sunday 14 March, 02:00 row: 02:45 does not exist that night in New York.
+  await phone.locator(`[data-id="${post}"] .move`).tap();
+  await phone.locator('section.day[data-day="2027-03-14"] .hour[data-hour="2"]').tap();
+  const dialog = phone.locator("#move-dialog");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /02:45 does not exist on that day/);
+  assert.equal((await row(post)).scheduled_at, "2027-03-11T21:45:00Z", "nothing moved before the answer");
+  await screenshot(phone, "views-calendar-tap-dst-phone");
+  await phone.screenshot({ path: join(SCREENSHOTS, "views-calendar-tap-dst-phone-screen.png") });
+  await dialog.locator("#move-confirm").tap();
+  await phone.locator("#calendar-status", { hasText: "Moved to" }).waitFor();
+  assert.equal((await row(post)).scheduled_at, "2027-03-14T07:45:00Z", "03:45 EDT, the first choice");
+});
+
+test("bulk reschedule: a time the clocks skip or repeat is asked about as the calendar asks, and nothing moves before the answer", async () => {
+  const posts = [await scheduled("Bulk clocks: first", "2027-05-01T10:00:00Z"), await scheduled("Bulk clocks: second", "2027-05-02T10:00:00Z")];
+  const page = await open();
+  const asked = [];
+  page.on("dialog", (d) => {
+    asked.push(d.message());
+    d.accept();
+  });
+  const reschedule = async (typed) => {
+    await page.goto(`${review.url}/review?status=approved&q=${encodeURIComponent("Bulk clocks")}`);
+    for (const id of posts) await page.locator(`input[name="draft"][value="${id}"]`).check();
+    await page.locator("#bulk-time").fill(typed);
+    await page.locator("#bulk-bar").getByRole("button", { name: "Reschedule" }).click();
+  };
+  const dialog = page.locator("#move-dialog");
+
+  await reschedule("2027-03-14T02:30");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /02:30 does not exist on that day/);
+  const gap = await dialog.locator("#move-choices label").allTextContents();
+  assert.equal(gap.length, 2);
+  assert.match(gap[0], /3:30\s*AM EDT/);
+  assert.match(gap[1], /1:30\s*AM EST/);
+  assert.deepEqual(asked, [], "no confirmation before the time is one instant");
+  for (const id of posts) assert.equal((await row(id)).scheduled_at.slice(0, 7), "2027-05", "nothing moved before the answer");
+  await screenshot(page, "views-bulk-dst-gap-desktop");
+  await dialog.locator("#move-confirm").click();
+  await page.locator("#bulk-results li").nth(2).waitFor();
+  assert.deepEqual(asked, ["Reschedule 2 drafts, each as shown here?"]);
+  for (const id of posts) assert.equal((await row(id)).scheduled_at, "2027-03-14T07:30:00Z", "03:30 EDT, as chosen");
+
+  await reschedule("2027-11-07T01:30");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /01:30 happens twice on that day/);
+  const twice = await dialog.locator("#move-choices label").allTextContents();
+  assert.match(twice[0], /1:30\s*AM EDT/);
+  assert.match(twice[1], /1:30\s*AM EST/);
+  await dialog.locator("#move-choices input").nth(1).check();
+  await dialog.locator("#move-confirm").click();
+  await page.locator("#bulk-results li").nth(2).waitFor();
+  for (const id of posts) assert.equal((await row(id)).scheduled_at, "2027-11-07T06:30:00Z", "01:30 EST, as chosen");
+
+  // An ordinary time is not asked about.
+  const phone = await open(PHONE);
+  await phone.goto(`${review.url}/review?status=approved&q=${encodeURIComponent("Bulk clocks")}`);
+  for (const id of posts) await phone.locator(`input[name="draft"][value="${id}"]`).check();
+  await phone.locator("#bulk-time").fill("2027-03-14T01:30");
+  phone.once("dialog", (d) => d.accept());
+  await phone.locator("#bulk-bar").getByRole("button", { name: "Reschedule" }).click();
+  await phone.locator("#bulk-results li").nth(2).waitFor();
+  assert.equal(await phone.locator("#move-dialog").isVisible(), false);
+  for (const id of posts) assert.equal((await row(id)).scheduled_at, "2027-03-14T06:30:00Z");
+});
+
+test("the list's dates are the viewer's days: in Tokyo, 2 December holds what UTC calls the evening of the 1st", async () => {
+  const TOKYO = "Asia/Tokyo";
+  const early = await review.insertDraft({ caption: "Zanzibar range: 01:00 on 2 December in Tokyo", columns: { created_at: "2026-12-01T16:00:00Z" } });
+  const before = await review.insertDraft({ caption: "Zanzibar range: 23:00 on 1 December in Tokyo", columns: { created_at: "2026-12-01T14:00:00Z" } });
+  const late = await review.insertDraft({ caption: "Zanzibar range: 23:30 on 2 December in Tokyo", columns: { created_at: "2026-12-02T14:30:00Z" } });
+  const after = await review.insertDraft({ caption: "Zanzibar range: 00:30 on 3 December in Tokyo", columns: { created_at: "2026-12-02T15:30:00Z" } });
+  const shown = (page) => page.locator(".drafts input[name=draft]").evaluateAll((boxes) => boxes.map((b) => b.value));
+  for (const [options, name] of [
+    [{ ...DESKTOP, timezoneId: TOKYO }, "desktop"],
+    [{ ...PHONE, timezoneId: TOKYO }, "phone"],
+  ]) {
+    const page = await open(options);
+    await page.goto(`${review.url}/review?status=all&q=Zanzibar`);
+    assert.deepEqual(new Set(await shown(page)), new Set([early, before, late, after]));
+    await page.locator("summary", { hasText: "Filters" }).click();
+    await page.locator('input[name="from"]').fill("2026-12-02");
+    await page.locator('input[name="to"]').fill("2026-12-02");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL(/from=/);
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get("from"), "2026-12-01T15:00:00Z", "the start of 2 December in Tokyo");
+    assert.equal(url.searchParams.get("to"), "2026-12-02T15:00:00Z", "the start of 3 December in Tokyo");
+    assert.deepEqual(await shown(page), [late, early]);
+    assert.equal(await page.locator('input[name="from"]').inputValue(), "2026-12-02");
+    assert.equal(await page.locator('input[name="to"]').inputValue(), "2026-12-02");
+    assert.ok((await overflow(page)) <= 0);
+    await screenshot(page, `views-date-range-tokyo-${name}`);
+  }
+  // A link with bare dates is read in the viewer's zone as well.
+  const page = await open({ ...DESKTOP, timezoneId: TOKYO });
+  await page.goto(`${review.url}/review?status=all&q=Zanzibar&from=2026-12-02&to=2026-12-02`);
+  await page.waitForURL(/from=2026-12-01T15/);
+  await page.locator(".drafts").waitFor();
+  assert.deepEqual(await shown(page), [late, early]);
 });

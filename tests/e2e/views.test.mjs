@@ -1,7 +1,8 @@
 // The views over many drafts through the JSON API: full-text search (caption, hashtags, alt
 // text, brief; Japanese words of any length; kept in step by the write that changes the
 // text), the list's filters and paging both ways, up next in the order posts go out with
-// their quota hold, and the calendar of scheduled and published posts.
+// their quota hold, and the calendar of scheduled and published posts; a reviewer limited to
+// one account gets full pages of their own drafts however others' drafts interleave.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
@@ -9,9 +10,12 @@ import { insertStatement, rfc3339 } from "./support.mjs";
 import { API_TOKEN, REVIEWER, startPipeline } from "./harness.mjs";
 
 const HOUR = 3600 * 1000;
+/** A reviewer limited to the account @shop_b. */
+const MIKA = { name: "Mika", token: "mika-review-7c1e4a9b2f3d8e6051a4c7b9" };
 let pipeline;
 before(async () => {
-  pipeline = await startPipeline({}, { idle: ["publish-consumer", "image-consumer"] });
+  const REVIEWERS = `${REVIEWER.name}:${REVIEWER.token}\n${MIKA.name}:${MIKA.token} @shop_b`;
+  pipeline = await startPipeline({ api: { REVIEWERS } }, { idle: ["publish-consumer", "image-consumer"] });
 });
 after(async () => {
   await pipeline?.dispose();
@@ -217,4 +221,77 @@ test("the review pages: the list opens on drafts to review, each row telling dra
   assert.match(calendar, /<script src="\/review\/assets\/views.js" defer>/);
   const script = await pipeline.request("GET", "/review/assets/views.js", { token: null });
   assert.equal(script.status, 200);
+});
+
+/** A connected account row, as connecting one leaves it (its token is not needed here). */
+function insertAccount(id, username, createdAt) {
+  return insertStatement(pipeline.db, "accounts", {
+    id,
+    username,
+    login: "instagram",
+    graph_base_url: "https://graph.instagram.invalid",
+    token_refreshed_at: createdAt,
+    connected_by: "Riko",
+    connected_at: createdAt,
+    created_at: createdAt,
+    updated_at: createdAt,
+  }).run();
+}
+
+// Last in the file: the accounts it connects make the oldest, @shop_a, the default account,
+// whose drafts the others' (naming no account) then are.
+test("a reviewer limited to one account gets full pages of their own drafts, both ways, however others' drafts interleave: the list, search and up next", async () => {
+  const [A, B] = ["17841400000000701", "17841400000000702"];
+  await insertAccount(A, "shop_a", "2026-01-01T00:00:00Z");
+  await insertAccount(B, "shop_b", "2026-01-02T00:00:00Z");
+  const base = Date.parse("2026-07-01T00:00:00Z");
+  const own = [];
+  for (let i = 0; i < 15; i++) {
+    const mine = i % 3 === 2;
+    const id = await insert({ caption: `Interleaved ${i}`, language: "fi", columns: { account_id: mine ? B : A, created_at: rfc3339(base + i * HOUR) } });
+    if (mine) own.push(id);
+  }
+  own.reverse();
+  for (const query of [{ language: "fi", status: "all", limit: "2" }, { q: "Interleaved", status: "all", limit: "2" }]) {
+    const what = JSON.stringify(query);
+    let page = await search(query, MIKA.token);
+    const pages = [ids(page)];
+    while (page.olderCursor) {
+      page = await search({ ...query, cursor: page.olderCursor }, MIKA.token);
+      pages.push(ids(page));
+    }
+    assert.deepEqual(pages, [own.slice(0, 2), own.slice(2, 4), own.slice(4)], what);
+    const back = await search({ ...query, before: page.newerCursor }, MIKA.token);
+    assert.deepEqual(ids(back), own.slice(2, 4), what);
+    const first = await search({ ...query, before: back.newerCursor }, MIKA.token);
+    assert.deepEqual(ids(first), own.slice(0, 2), what);
+    assert.equal(first.newerCursor, null, what);
+    // Riko reviews every account: all fifteen.
+    assert.equal(ids(await search({ ...query, limit: "100" })).length, 15, what);
+  }
+
+  // Up next: the posts of other accounts (the earlier tests' too) go out first, and come
+  // before each of Mika's; her pages are full all the same.
+  const now = Date.now();
+  const posts = [];
+  for (let i = 0; i < 9; i++) {
+    const mine = i % 3 === 2;
+    const id = await insert({
+      caption: `Interleaved up next ${i}`,
+      columns: { status: "approved", approved_revision: 1, approved_by: "Riko", approved_at: rfc3339(now - HOUR), scheduled_at: rfc3339(now + (100 + i) * HOUR), account_id: mine ? B : A },
+    });
+    if (mine) posts.push(id);
+  }
+  const upNext = async (cursor) => {
+    const response = await pipeline.request("GET", `/api/v1/up-next?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: MIKA.token });
+    assert.equal(response.status, 200, response.text);
+    return response.json;
+  };
+  const one = await upNext();
+  assert.deepEqual(one.posts.map((p) => p.draftId), posts.slice(0, 2));
+  assert.ok(one.nextCursor, "a next page");
+  const two = await upNext(one.nextCursor);
+  assert.deepEqual(two.posts.map((p) => p.draftId), posts.slice(2));
+  assert.equal(two.nextCursor, null);
+  assert.ok(two.posts.every((p) => p.account === "@shop_b"));
 });

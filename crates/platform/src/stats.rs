@@ -1,6 +1,7 @@
 //! What the charts page reads: D1 `daily_posts` (kept by triggers, migration 0021) for a
-//! window of days, and the ages of the drafts waiting for review, by the status index: rows
-//! read grow with the window and with what waits, never with the history.
+//! window of days, the ages of the drafts waiting for review, by the status index, and the
+//! publish attempts' durations by day from `publish_logs`: rows read grow with the window and
+//! with what waits, never with the history.
 
 use domain::draft::Status;
 use serde::Deserialize;
@@ -81,5 +82,39 @@ impl StatsStore {
             .checked()?
             .first()?
             .unwrap_or_default())
+    }
+
+    /// Per UTC day from `since` (RFC 3339) on, the publish attempts logged and the time their
+    /// steps took together, as [`crate::analytics::DayDuration`]s: the D1 side of the charts'
+    /// publish durations. A range of `publish_logs` by time.
+    pub async fn attempt_durations(
+        &self,
+        since: &str,
+    ) -> worker::Result<Vec<crate::analytics::DayDuration>> {
+        #[derive(Deserialize)]
+        struct Row {
+            day: String,
+            total_ms: f64,
+            attempts: f64,
+        }
+        let statement = self
+            .db
+            .prepare(
+                "SELECT substr(created_at, 1, 10) AS day, SUM(duration_ms) AS total_ms,
+                        COUNT(DISTINCT draft_id || ':' || attempt) AS attempts
+                 FROM publish_logs WHERE created_at >= ?1 AND duration_ms IS NOT NULL
+                 GROUP BY day ORDER BY day",
+            )
+            .bind(&[text(since)])?;
+        let rows: Vec<Row> = d1::all(statement).await?.checked()?.all()?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.attempts > 0.0)
+            .map(|r| crate::analytics::DayDuration {
+                day: r.day,
+                average_ms: r.total_ms / r.attempts,
+                attempts: r.attempts,
+            })
+            .collect())
     }
 }

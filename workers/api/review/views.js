@@ -62,6 +62,54 @@
     return new Intl.DateTimeFormat(undefined, { timeZone: zone, ...options }).format(new Date(ms));
   }
   const long = { weekday: "short", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" };
+  const typedAs = (w) => `${dayKey(w)}T${pad(w.h)}:${pad(w.mi)}`;
+  /** A `datetime-local` value as a wall time. */
+  function wallTyped(value) {
+    const [date, clock] = value.split("T");
+    const [y, m, d] = date.split("-").map(Number);
+    const [h, mi] = (clock ?? "").split(":").map(Number);
+    return { y, m, d, h, mi };
+  }
+
+  // --- one instant for a wall time: the calendar's moves and bulk rescheduling alike -----
+  // A time the clocks skip (a gap) or repeat (an overlap) is asked about in the time dialog,
+  // never shifted silently; the dialog's time may be typed anew, and is then judged again.
+  const timeDialog = document.getElementById("move-dialog");
+  let pending = null;
+  /** Opens the time dialog at `wall` in `zone`; `act(ms)` runs with the instant chosen. */
+  function askTime(wall, zone, act, options = null, message = "") {
+    pending = { zone, act, asked: options ? typedAs(wall) : null };
+    document.getElementById("move-at").value = typedAs(wall);
+    document.getElementById("move-zone").textContent = `In ${zone}. ${message}`;
+    document.getElementById("move-choices").replaceChildren(
+      ...(options ?? []).map((ms, i) =>
+        el("label", {}, el("input", { type: "radio", name: "instant", value: String(ms), checked: i === 0, required: true }), ` ${shown(ms, zone, long)}`),
+      ),
+    );
+    timeDialog.returnValue = "";
+    timeDialog.showModal();
+  }
+  /** Runs `act` with the one instant that `wall` is in `zone`, or asks which one first. */
+  function atWall(wall, zone, act) {
+    const found = instants(wall, zone);
+    if (found.length === 1) return act(found[0]);
+    const clock = `${pad(wall.h)}:${pad(wall.mi)}`;
+    if (found.length === 0) {
+      const [before, after] = aroundGap(wall, zone);
+      return askTime(wall, zone, act, [Math.max(before, after), Math.min(before, after)], `${clock} does not exist on that day: the clocks skip it. Pick the time you mean:`);
+    }
+    return askTime(wall, zone, act, found, `${clock} happens twice on that day: the clocks go back. Pick which one:`);
+  }
+  timeDialog?.addEventListener("close", () => {
+    if (timeDialog.returnValue !== "move" || !pending) return;
+    const { zone, act, asked } = pending;
+    pending = null;
+    const picked = document.querySelector("#move-choices input:checked");
+    const wall = wallTyped(document.getElementById("move-at").value);
+    // A choice answers the time it was offered for; a time typed anew is judged again.
+    if (picked && asked === typedAs(wall)) act(Number(picked.value));
+    else atWall(wall, zone, act);
+  });
 
   // --- the calendar ----------------------------------------------------------------------
   const root = document.getElementById("calendar");
@@ -167,12 +215,51 @@
           event.dataTransfer.setData("text/plain", post.draftId);
           event.dataTransfer.effectAllowed = "move";
         });
-        node.append(el("button", { type: "button", className: "link move", textContent: "Move", onclick: () => ask(post, wallOf(at, zone)) }));
+        const pick = el("button", { type: "button", className: "link move", textContent: "Move", onclick: () => pickUp(picked?.draftId === post.draftId ? null : post) });
+        pick.setAttribute("aria-pressed", String(picked?.draftId === post.draftId));
+        node.append(pick);
+        if (picked?.draftId === post.draftId) node.classList.add("picked");
       }
       return node;
     }
 
+    // Moving without dragging (a phone, a keyboard): "Move" picks a post up, then a tap on a
+    // day or an hour puts it there, as a drop would; or its time is typed.
+    let picked = null;
+    const bar = el("div", { className: "move-bar", id: "move-bar", hidden: true, role: "status" });
+    root.before(bar);
+    function pickUp(post) {
+      picked = post;
+      root.classList.toggle("picking", Boolean(post));
+      for (const node of root.querySelectorAll(".post")) {
+        const on = node.dataset.id === post?.draftId;
+        node.classList.toggle("picked", on);
+        node.querySelector(".move")?.setAttribute("aria-pressed", String(on));
+      }
+      bar.hidden = !post;
+      if (!post) return bar.replaceChildren();
+      bar.replaceChildren(
+        el("span", { textContent: `Moving “${post.caption || "(no caption)"}”: tap the ${view === "week" ? "day and hour" : "day"} to move it to, or ` }),
+        el("button", { type: "button", id: "move-type", textContent: "Type a time", onclick: () => {
+          pickUp(null);
+          ask(post, wallOf(Date.parse(post.at), zone));
+        } }),
+        el("button", { type: "button", id: "move-cancel", textContent: "Cancel", onclick: () => pickUp(null) }),
+      );
+    }
+    /** `wall` as a drop on it leaves `post`: a day keeps the post's time, an hour its minutes. */
+    function dropped(post, wall) {
+      const was = wallOf(Date.parse(post.at), zone);
+      move(post, { ...wall, h: wall.h ?? was.h, mi: was.mi });
+    }
+
     function target(node, wall) {
+      node.addEventListener("click", (event) => {
+        if (!picked || event.target.closest("a, button")) return;
+        const post = picked;
+        pickUp(null);
+        dropped(post, wall);
+      });
       node.addEventListener("dragover", (event) => {
         event.preventDefault();
         node.classList.add("over");
@@ -182,10 +269,7 @@
         event.preventDefault();
         node.classList.remove("over");
         const post = posts.find((p) => p.draftId === event.dataTransfer.getData("text/plain"));
-        if (!post) return;
-        const was = wallOf(Date.parse(post.at), zone);
-        // A day keeps the post's time of day; an hour keeps its minutes.
-        move(post, { ...wall, h: wall.h ?? was.h, mi: was.mi });
+        if (post) dropped(post, wall);
       });
     }
 
@@ -224,47 +308,10 @@
       status.textContent = posts.length === 0 ? "No posts in this span." : "";
     }
 
-    /** The "Move" dialog: a new time typed in the zone shown. */
-    const dialog = document.getElementById("move-dialog");
-    const input = document.getElementById("move-at");
-    const choices = document.getElementById("move-choices");
-    function ask(post, wall, options = null, message = "") {
-      dialog.dataset.id = post.draftId;
-      input.value = `${dayKey(wall)}T${pad(wall.h)}:${pad(wall.mi)}`;
-      document.getElementById("move-zone").textContent = `In ${zone}. ${message}`;
-      choices.replaceChildren(
-        ...(options ?? []).map((ms, i) =>
-          el("label", {}, el("input", { type: "radio", name: "instant", value: String(ms), checked: i === 0, required: true }), ` ${shown(ms, zone, long)}`),
-        ),
-      );
-      dialog.showModal();
-    }
-    dialog.addEventListener("close", () => {
-      if (dialog.returnValue !== "move") return;
-      const post = posts.find((p) => p.draftId === dialog.dataset.id);
-      const picked = choices.querySelector("input:checked");
-      const [date, clock] = input.value.split("T");
-      const [y, m, d] = date.split("-").map(Number);
-      const [h, mi] = (clock ?? "").split(":").map(Number);
-      const wall = { y, m, d, h, mi };
-      const typed = `${dayKey(wall)}T${pad(h)}:${pad(mi)}`;
-      // A choice answers the time it was offered for; a time typed anew is asked about again.
-      if (picked && dialog.dataset.asked === typed) send(post, Number(picked.value));
-      else move(post, wall);
-    });
-
     /** Moves `post` to the wall time `wall` in the zone, asking when it is not one instant. */
-    function move(post, wall) {
-      const found = instants(wall, zone);
-      const typed = `${dayKey(wall)}T${pad(wall.h)}:${pad(wall.mi)}`;
-      dialog.dataset.asked = typed;
-      if (found.length === 1) return send(post, found[0]);
-      if (found.length === 0) {
-        const [before, after] = aroundGap(wall, zone);
-        return ask(post, wall, [Math.max(before, after), Math.min(before, after)], `${pad(wall.h)}:${pad(wall.mi)} does not exist on that day: the clocks skip it. Pick the time you mean:`);
-      }
-      return ask(post, wall, found, `${pad(wall.h)}:${pad(wall.mi)} happens twice on that day: the clocks go back. Pick which one:`);
-    }
+    const move = (post, wall) => atWall(wall, zone, (ms) => send(post, ms));
+    /** The "Type a time" dialog: a new time typed in the zone shown. */
+    const ask = (post, wall) => askTime(wall, zone, (ms) => send(post, ms));
 
     async function send(post, ms) {
       status.textContent = "Moving…";
@@ -281,9 +328,69 @@
   }
 
   // --- the list: a shared link carries only the filters set ------------------------------
-  document.getElementById("search")?.addEventListener("submit", (event) => {
-    for (const field of event.target.querySelectorAll("input, select")) if (!field.value) field.disabled = true;
-  });
+  // Its dates are the viewer's days: "from" is the start of the first day in this zone and
+  // "to" the start of the day after the last, sent as instants; a link with bare dates is
+  // read in this zone too (the page is asked for again with the instants).
+  const search = document.getElementById("search");
+  if (search) dateRange(search);
+
+  function dateRange(form) {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const dateOf = (text) => (([y, m, d]) => ({ y, m, d, h: 0, mi: 0 }))(text.split("-").map(Number));
+    const instantOf = (name, text) => iso(startOf(name === "to" ? addDays(dateOf(text), 1) : dateOf(text), zone));
+    const params = new URLSearchParams(location.search);
+    const bare = ["from", "to"].filter((name) => /^\d{4}-\d{2}-\d{2}$/.test(params.get(name) ?? ""));
+    if (bare.length > 0) {
+      for (const name of bare) params.set(name, instantOf(name, params.get(name)));
+      location.replace(`${location.pathname}?${params}`);
+      return;
+    }
+    for (const input of form.querySelectorAll("input[data-at]")) {
+      const at = Date.parse(input.dataset.at);
+      // "to" is the start of the day after the last day taken in.
+      if (!Number.isNaN(at)) input.value = dayKey(wallOf(input.name === "to" ? at - 1 : at, zone));
+    }
+    form.addEventListener("submit", () => {
+      for (const input of form.querySelectorAll('input[type="date"]')) {
+        if (!input.value) continue;
+        form.append(el("input", { type: "hidden", name: input.name, value: instantOf(input.name, input.value) }));
+        input.disabled = true;
+      }
+      for (const field of form.querySelectorAll("input, select")) if (!field.value) field.disabled = true;
+    });
+  }
+
+  // --- the failures view: the errors by day, the days the viewer's ---------------------------
+  // The counts come by quarter hour (UTC); added up into this zone's days, each count a link
+  // to the drafts of its class between the start of its day and the next.
+  const failureCounts = document.getElementById("failure-counts");
+  if (failureCounts) failuresByDay(JSON.parse(failureCounts.textContent));
+
+  function failuresByDay({ classes, quarters }) {
+    const table = document.getElementById("failures-by-day");
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const byDay = new Map();
+    for (const { quarter, class: name, count } of quarters) {
+      const key = dayKey(wallOf(Date.parse(quarter), zone));
+      const day = byDay.get(key) ?? new Map();
+      day.set(name, (day.get(name) ?? 0) + count);
+      byDay.set(key, day);
+    }
+    const rows = [...byDay.keys()].sort().reverse().map((key) => {
+      const [y, m, d] = key.split("-").map(Number);
+      const from = iso(startOf({ y, m, d }, zone));
+      const to = iso(startOf(addDays({ y, m, d }, 1), zone));
+      const cells = classes.map((name) => {
+        const n = byDay.get(key).get(name) ?? 0;
+        const cell = el("td", { className: n > 0 ? "hot" : "" });
+        cell.append(n > 0 ? el("a", { href: `/review/failures?${new URLSearchParams({ class: name, from, to })}`, textContent: String(n) }) : "0");
+        return cell;
+      });
+      return el("tr", {}, el("th", { scope: "row", textContent: key }), ...cells);
+    });
+    table.tBodies[0].replaceChildren(...rows);
+    document.getElementById("failures-day-heading").textContent = `Day (${zone})`;
+  }
 
   // --- bulk actions on the list ----------------------------------------------------------
   const bulk = document.getElementById("bulk");
@@ -304,22 +411,15 @@
       bar.hidden = n === 0;
       count.textContent = `${n} selected`;
     });
-    async function run(name) {
+    function run(name) {
       const chosen = selected();
-      let at = null;
-      if (name === "reschedule") {
-        if (!when.value) return when.focus();
-        const [date, clock] = when.value.split("T");
-        const [y, m, d] = date.split("-").map(Number);
-        const [h, mi] = clock.split(":").map(Number);
-        const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-        const found = instants({ y, m, d, h, mi }, zone);
-        if (found.length !== 1) {
-          results.replaceChildren(el("li", { className: "error", textContent: `${when.value} ${found.length ? "happens twice" : "does not exist"} in ${zone}: choose another time.` }));
-          return;
-        }
-        at = iso(found[0]);
-      }
+      if (name !== "reschedule") return perform(name, chosen, null);
+      if (!when.value) return when.focus();
+      // The time typed is the viewer's; one the clocks skip or repeat is asked about.
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      atWall(wallTyped(when.value), zone, (ms) => perform(name, chosen, iso(ms)));
+    }
+    async function perform(name, chosen, at) {
       const verb = { approve: "Approve", discard: "Discard", reschedule: "Reschedule" }[name];
       if (!confirm(`${verb} ${chosen.length} draft${chosen.length === 1 ? "" : "s"}, each as shown here?`)) return;
       results.replaceChildren();

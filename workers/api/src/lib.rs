@@ -161,7 +161,7 @@ async fn dispatch(
             client_link::act(req, env, ctx, param(0), param(1), action).await
         }
         Route::ReviewList => review::list(req, env, actor).await,
-        Route::ReviewFailures => review::failures(env, actor).await,
+        Route::ReviewFailures => review::failures(req, env, actor).await,
         Route::ReviewLoginPage => review::login_page(req, env).await,
         Route::ReviewLogin => review::login(req, env).await,
         Route::ReviewLogout => review::logout(req, env).await,

@@ -277,13 +277,12 @@ pub async fn up_next_rows(
     after: Option<&PageCursor>,
     limit: u32,
 ) -> Result<(Vec<DraftRow>, Vec<AccountRow>), ApiError> {
-    let (_, accounts, scope) = accounts_in_view(env, actor, None).await?;
+    // The caller's accounts are a clause of the statement: a page is full of their posts.
+    let (limited, accounts, _) = accounts_in_view(env, actor, None).await?;
     let after = after.map(|c| (c.created_at.as_str(), c.seq));
-    let rows = DraftStore::from_env(env)?.up_next(after, limit).await?;
-    let rows = rows
-        .into_iter()
-        .filter(|r| scope.allows(r.account_id.as_deref()))
-        .collect();
+    let rows = DraftStore::from_env(env)?
+        .up_next(after, limit, limited.as_ref())
+        .await?;
     Ok((rows, accounts))
 }
 
@@ -355,15 +354,15 @@ pub async fn calendar(req: &Request, env: &Env, actor: &Actor) -> Result<Respons
             "unknown query parameter",
         )]));
     }
-    let (_, accounts, scope) = accounts_in_view(env, actor, None).await?;
+    let (limited, accounts, _) = accounts_in_view(env, actor, None).await?;
     let rows = DraftStore::from_env(env)?
-        .calendar(&format_rfc3339(from), &format_rfc3339(until))
+        .calendar(
+            &format_rfc3339(from),
+            &format_rfc3339(until),
+            limited.as_ref(),
+        )
         .await?;
-    let posts: Vec<Value> = rows
-        .iter()
-        .filter(|r| scope.allows(r.account_id.as_deref()))
-        .map(|r| post(r, &accounts))
-        .collect();
+    let posts: Vec<Value> = rows.iter().map(|r| post(r, &accounts)).collect();
     reply::json(200, &json!({ "posts": posts }))
 }
 

@@ -27,7 +27,7 @@ mod sql;
 
 pub use db::{DB_BINDING, DraftStore};
 pub use keys::KeyClaim;
-pub use review::{DeadLetter, HISTORY_LIMIT, MAX_COMMENTS_PER_DRAFT, NewComment};
+pub use review::{DeadLetter, FailureCount, HISTORY_LIMIT, MAX_COMMENTS_PER_DRAFT, NewComment};
 pub use row::DraftRow;
 use sql::{bind, optional_text, render, text, time};
 

@@ -6,6 +6,7 @@ use worker::D1PreparedStatement;
 use worker::wasm_bindgen::JsValue;
 
 use super::db::DraftStore;
+use super::row::DraftRow;
 use super::sql::{text, time};
 use crate::d1;
 use domain::draft::{DraftId, Status};
@@ -97,32 +98,90 @@ impl DraftStore {
         Ok((rows(0)?, rows(1)?))
     }
 
-    /// Failed or retried publish steps of the last `days` days, by day (UTC) and error class,
-    /// newest day first.
-    pub async fn failure_counts(&self, days: u32) -> worker::Result<Vec<(String, String, i64)>> {
+    /// Failed or retried publish attempts of the last `days` days by error class and quarter
+    /// hour (UTC, the start of the quarter as RFC 3339), newest first: an attempt counts once,
+    /// at its first failed step. Quarter hours, so the page can add them up into the days of
+    /// any zone (every zone's offset is a whole number of quarter hours). By the time index:
+    /// grouped by draft the planner would read every log by `publish_logs_by_draft`.
+    pub async fn failure_counts(&self, days: u32) -> worker::Result<Vec<FailureCount>> {
+        let statement = self
+            .db
+            .prepare(
+                "SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15) || ':00Z' AS quarter,
+                        class, COUNT(*) AS count
+                 FROM (SELECT draft_id, attempt, COALESCE(error_class, 'unknown') AS class, MIN(created_at) AS at
+                       FROM publish_logs INDEXED BY publish_logs_by_time
+                       WHERE outcome IN ('failed', 'retry')
+                         AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
+                       GROUP BY draft_id, attempt, class)
+                 GROUP BY quarter, class ORDER BY quarter DESC, class",
+            )
+            .bind(&[text(&format!("-{days} days"))])?;
+        d1::all(statement).await?.checked()?.all::<FailureCount>()
+    }
+
+    /// The drafts (at most `limit`) with a failed or retried publish step of `class` in
+    /// `[from, until)`: what a count of the failures view stands for.
+    pub async fn failed_in(
+        &self,
+        class: &str,
+        from: &str,
+        until: &str,
+        limit: u32,
+    ) -> worker::Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Row {
-            day: String,
-            class: String,
-            count: i64,
+            draft_id: String,
         }
         let statement = self
             .db
             .prepare(
-                // An attempt logs several steps; each failed attempt counts once.
-                "SELECT substr(created_at, 1, 10) AS day, COALESCE(error_class, 'unknown') AS class,
-                        COUNT(DISTINCT draft_id || ':' || attempt) AS count
-                 FROM publish_logs
-                 WHERE outcome IN ('failed', 'retry')
-                   AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
-                 GROUP BY day, class ORDER BY day DESC, class",
+                "SELECT DISTINCT draft_id FROM publish_logs
+                 WHERE outcome IN ('failed', 'retry') AND created_at >= ?1 AND created_at < ?2
+                   AND COALESCE(error_class, 'unknown') = ?3
+                 LIMIT ?4",
             )
-            .bind(&[text(&format!("-{days} days"))])?;
+            .bind(&[
+                text(from),
+                text(until),
+                text(class),
+                JsValue::from_f64(f64::from(limit)),
+            ])?;
         let rows = d1::all(statement).await?.checked()?.all::<Row>()?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.day, r.class, r.count))
-            .collect())
+        Ok(rows.into_iter().map(|r| r.draft_id).collect())
+    }
+
+    /// Drafts being retried: approved or being published, their last attempt failed, the
+    /// next one due; the soonest due first, at most `limit`, of the accounts `accounts`
+    /// names (`None`: every account; else the ids, and whether the default account's drafts,
+    /// which name none, are in). A range of the partial index `drafts_retrying`.
+    pub async fn retrying(
+        &self,
+        accounts: Option<&(Vec<String>, bool)>,
+        limit: u32,
+    ) -> worker::Result<Vec<DraftRow>> {
+        let mut binds = vec![JsValue::from_f64(f64::from(limit))];
+        let clause = match accounts {
+            None => "",
+            Some((ids, default_too)) => {
+                binds.push(text(&serde_json::to_string(ids).unwrap_or_default()));
+                if *default_too {
+                    " AND (account_id IN (SELECT value FROM json_each(?2)) OR account_id IS NULL)"
+                } else {
+                    " AND account_id IN (SELECT value FROM json_each(?2))"
+                }
+            }
+        };
+        let statement = self
+            .db
+            .prepare(format!(
+                "SELECT rowid AS row_seq, * FROM drafts INDEXED BY drafts_retrying
+                 WHERE status IN ('approved', 'publishing') AND last_error IS NOT NULL
+                   AND COALESCE(publish_due_at, '') >= '' AND publish_attempts > 0{clause}
+                 ORDER BY COALESCE(publish_due_at, '') LIMIT ?1"
+            ))
+            .bind(&binds)?;
+        d1::all(statement).await?.checked()?.all()
     }
 
     // --- dead letters ----------------------------------------------------------------------
@@ -184,6 +243,15 @@ pub struct NewComment<'a> {
     pub decision: &'a str,
     pub comment: &'a str,
     pub now: OffsetDateTime,
+}
+
+/// Failed or retried publish attempts of one error class in a quarter hour (UTC).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FailureCount {
+    /// The quarter hour's start, RFC 3339 UTC.
+    pub quarter: String,
+    pub class: String,
+    pub count: i64,
 }
 
 /// A queue message that could not be handled, as received.

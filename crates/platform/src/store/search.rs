@@ -238,43 +238,80 @@ fn windowed(filter: &Filter) -> bool {
     !words.is_empty() && words.iter().all(|t| t.chars().count() < 3)
 }
 
-/// Up next: approved posts by the time they go out (their time, or when approved for "as
-/// soon as possible"), after `after` (`(time, rowid)` of the last one shown).
-pub fn up_next_sql(after: Option<(&str, i64)>, limit: u32) -> (String, Vec<Value>) {
-    let (at, seq) = after.unwrap_or(("", -1));
+/// The accounts a view is limited to, as a clause on `drafts` and the value it binds as
+/// `?{n}` (`None`: every account, no clause): in the statement, so a page of a reviewer
+/// limited to some accounts is filled with their posts, not cut after the fact.
+fn accounts_clause(accounts: Option<&(Vec<String>, bool)>, n: usize) -> (String, Vec<Value>) {
+    let Some((ids, default_too)) = accounts else {
+        return (String::new(), Vec::new());
+    };
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
+    let default = if *default_too {
+        " OR account_id IS NULL"
+    } else {
+        ""
+    };
     (
-        "SELECT rowid AS row_seq, * FROM drafts INDEXED BY drafts_up_next
-         WHERE status = 'approved'
-           AND COALESCE(scheduled_at, approved_at) >= ?1
-           AND (COALESCE(scheduled_at, approved_at) > ?1 OR rowid > ?2)
-         ORDER BY COALESCE(scheduled_at, approved_at), rowid
-         LIMIT ?3"
-            .to_owned(),
-        vec![
-            Value::Text(at.to_owned()),
-            Value::Int(seq),
-            Value::Int(i64::from(limit)),
-        ],
+        format!(" AND (account_id IN (SELECT value FROM json_each(?{n})){default})"),
+        vec![Value::Text(ids)],
+    )
+}
+
+/// Up next: approved posts by the time they go out (their time, or when approved for "as
+/// soon as possible"), after `after` (`(time, rowid)` of the last one shown), of the accounts
+/// `accounts` names (`None`: every account).
+pub fn up_next_sql(
+    after: Option<(&str, i64)>,
+    limit: u32,
+    accounts: Option<&(Vec<String>, bool)>,
+) -> (String, Vec<Value>) {
+    let (at, seq) = after.unwrap_or(("", -1));
+    let (clause, more) = accounts_clause(accounts, 4);
+    let mut binds = vec![
+        Value::Text(at.to_owned()),
+        Value::Int(seq),
+        Value::Int(i64::from(limit)),
+    ];
+    binds.extend(more);
+    (
+        format!(
+            "SELECT rowid AS row_seq, * FROM drafts INDEXED BY drafts_up_next
+             WHERE status = 'approved'
+               AND COALESCE(scheduled_at, approved_at) >= ?1
+               AND (COALESCE(scheduled_at, approved_at) > ?1 OR rowid > ?2){clause}
+             ORDER BY COALESCE(scheduled_at, approved_at), rowid
+             LIMIT ?3"
+        ),
+        binds,
     )
 }
 
 /// The calendar: posts scheduled in `[from, until)` (approved or publishing), and posts
-/// published in it (by when they were sent), at most [`CALENDAR_LIMIT`].
-pub fn calendar_sql(from: &str, until: &str) -> (String, Vec<Value>) {
+/// published in it (by when they were sent), at most [`CALENDAR_LIMIT`], of the accounts
+/// `accounts` names (`None`: every account).
+pub fn calendar_sql(
+    from: &str,
+    until: &str,
+    accounts: Option<&(Vec<String>, bool)>,
+) -> (String, Vec<Value>) {
+    let (clause, more) = accounts_clause(accounts, 4);
+    let mut binds = vec![
+        Value::Text(from.to_owned()),
+        Value::Text(until.to_owned()),
+        Value::Int(i64::from(CALENDAR_LIMIT)),
+    ];
+    binds.extend(more);
     (
-        "SELECT * FROM (
-             SELECT rowid AS row_seq, * FROM drafts
-             WHERE status IN ('approved', 'publishing') AND scheduled_at >= ?1 AND scheduled_at < ?2
-             UNION ALL
-             SELECT rowid AS row_seq, * FROM drafts
-             WHERE status = 'published' AND publish_sent_at >= ?1 AND publish_sent_at < ?2
-         ) LIMIT ?3"
-            .to_owned(),
-        vec![
-            Value::Text(from.to_owned()),
-            Value::Text(until.to_owned()),
-            Value::Int(i64::from(CALENDAR_LIMIT)),
-        ],
+        format!(
+            "SELECT * FROM (
+                 SELECT rowid AS row_seq, * FROM drafts
+                 WHERE status IN ('approved', 'publishing') AND scheduled_at >= ?1 AND scheduled_at < ?2{clause}
+                 UNION ALL
+                 SELECT rowid AS row_seq, * FROM drafts
+                 WHERE status = 'published' AND publish_sent_at >= ?1 AND publish_sent_at < ?2{clause}
+             ) LIMIT ?3"
+        ),
+        binds,
     )
 }
 
@@ -368,21 +405,28 @@ impl DraftStore {
         Ok(top.and_then(|t| t.top).unwrap_or(1))
     }
 
-    /// Approved posts in the order they go out, `limit` of them after `after`.
+    /// Approved posts in the order they go out, `limit` of them after `after`, of the
+    /// accounts `accounts` names (`None`: every account).
     pub async fn up_next(
         &self,
         after: Option<(&str, i64)>,
         limit: u32,
+        accounts: Option<&(Vec<String>, bool)>,
     ) -> worker::Result<Vec<DraftRow>> {
-        let (sql, binds) = up_next_sql(after, limit);
+        let (sql, binds) = up_next_sql(after, limit, accounts);
         d1::all(self.db.prepare(sql).bind(&bind(&binds))?)
             .await?
             .all()
     }
 
-    /// Scheduled and published posts in `[from, until)`.
-    pub async fn calendar(&self, from: &str, until: &str) -> worker::Result<Vec<DraftRow>> {
-        let (sql, binds) = calendar_sql(from, until);
+    /// Scheduled and published posts in `[from, until)`, of the accounts `accounts` names.
+    pub async fn calendar(
+        &self,
+        from: &str,
+        until: &str,
+        accounts: Option<&(Vec<String>, bool)>,
+    ) -> worker::Result<Vec<DraftRow>> {
+        let (sql, binds) = calendar_sql(from, until, accounts);
         d1::all(self.db.prepare(sql).bind(&bind(&binds))?)
             .await?
             .all()
@@ -452,5 +496,23 @@ mod tests {
         assert!(sql.contains("OR d.account_id IS NULL"), "{sql}");
         assert!(sql.contains("ORDER BY d.created_at ASC"), "{sql}");
         assert_eq!(binds.len(), 9);
+    }
+
+    #[test]
+    fn up_next_and_the_calendar_are_limited_to_the_accounts_in_the_statement() {
+        let some = (vec!["17841400000000002".to_owned()], false);
+        let (sql, binds) = up_next_sql(None, 31, Some(&some));
+        assert!(
+            sql.contains("account_id IN (SELECT value FROM json_each(?4))"),
+            "{sql}"
+        );
+        assert!(!sql.contains("IS NULL"), "{sql}");
+        assert_eq!(binds[3], Value::Text("[\"17841400000000002\"]".into()));
+        let (sql, binds) = calendar_sql("a", "b", Some(&(some.0.clone(), true)));
+        assert_eq!(sql.matches("OR account_id IS NULL").count(), 2, "{sql}");
+        assert_eq!(binds.len(), 4);
+        let (sql, binds) = up_next_sql(None, 31, None);
+        assert!(!sql.contains("json_each"), "{sql}");
+        assert_eq!(binds.len(), 3);
     }
 }

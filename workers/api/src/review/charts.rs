@@ -3,18 +3,18 @@
 //! approval to live, and the drafts waiting for review by age. Drawn here as inline SVG (no
 //! script, nothing from elsewhere: within the page's CSP), each with its numbers in a table for
 //! screen readers. The data are D1's kept aggregates (`platform::stats`), so the page costs the
-//! same with a year of history as with a week.
+//! same with a year of history as with a week; publishing's failures and durations come from
+//! Analytics Engine's SQL API when it is configured (`charts/publishing.rs`).
 
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 use platform::accounts::AccountStore;
 use platform::stats::{DayRow, StatsStore, Waiting};
-use platform::store::DraftStore;
 use time::{Date, Duration};
 use worker::{Env, Response};
 
-use super::html::{error_class_words, layout, page_response};
+use super::html::{layout, page_response};
 use crate::auth::Actor;
 use crate::reply::ApiError;
 use crate::scope::{self, Scope};
@@ -47,7 +47,7 @@ pub async fn page(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let since = first_week.to_string();
     let stats = StatsStore::from_env(env)?;
     let everything = actor.accounts.is_none();
-    let (days, accounts, waiting, failures) = futures::join!(
+    let (days, accounts, waiting, publishing) = futures::join!(
         stats.days_since(&since),
         async { AccountStore::from_env(env)?.all().await },
         async {
@@ -58,8 +58,10 @@ pub async fn page(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
         },
         async {
             match everything {
-                true => DraftStore::from_env(env)?.failure_counts(DAYS as u32).await,
-                false => Ok(Vec::new()),
+                true => publishing::read(env, DAYS as u32, now.date())
+                    .await
+                    .map(Some),
+                false => Ok(None),
             }
         },
     );
@@ -90,11 +92,8 @@ pub async fn page(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
             (bar_chart("Average time from draft to approval, per week", &averages(&days, first_week, |d| (d.review_seconds, d.approved))))
             (bar_chart("Average time from approval to live, per week", &averages(&days, first_week, |d| (d.live_seconds, d.published))))
         }
-        @if everything {
-            section class="card chart-card" {
-                h2 { "Publish failures" }
-                (bar_chart(&format!("Publish failures by class, last {DAYS} days"), &by_class(&failures?)))
-            }
+        @if let Some(publishing) = publishing? {
+            (publishing::render(&publishing, DAYS, today))
             section class="card chart-card" {
                 h2 { "The review queue" }
                 (bar_chart("Drafts waiting for review, by age", &waiting_bars(&waiting?.unwrap_or_default())))
@@ -204,19 +203,6 @@ fn duration_words(seconds: f64) -> String {
     }
 }
 
-fn by_class(failures: &[(String, String, i64)]) -> Vec<Bar> {
-    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
-    for (_, class, n) in failures {
-        *totals.entry(class.as_str()).or_default() += n;
-    }
-    let mut bars: Vec<Bar> = totals
-        .into_iter()
-        .map(|(class, n)| Bar::count(error_class_words(class), n))
-        .collect();
-    bars.sort_by(|a, b| b.value.total_cmp(&a.value));
-    bars
-}
-
 fn waiting_bars(waiting: &Waiting) -> Vec<Bar> {
     vec![
         Bar::count("under an hour", waiting.under_hour),
@@ -302,5 +288,6 @@ pub fn bar_chart(title: &str, bars: &[Bar]) -> Markup {
     }
 }
 
+mod publishing;
 #[cfg(test)]
 mod tests;

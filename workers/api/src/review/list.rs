@@ -1,13 +1,13 @@
-//! `/review`, the drafts by status a page at a time, and `/review/failures`.
+//! `/review`, the drafts by status a page at a time.
 
 use domain::draft::Status;
 use maud::{Markup, html};
 use platform::accounts::AccountRow as Account;
+use platform::store::DraftRow;
 use platform::store::search::Found;
-use platform::store::{DraftRow, DraftStore};
 use worker::{Env, Request, Response};
 
-use super::html::{error_class_words, layout, page_response, time};
+use super::html::{layout, page_response, time};
 use crate::auth::Actor;
 use crate::drafts::query_pairs;
 use crate::reply::ApiError;
@@ -65,6 +65,7 @@ pub async fn list(req: &Request, env: &Env, actor: &Actor) -> Result<Response, A
                 a href={ "/review?" (here) "&cursor=" (c.encode()) } rel="next" { "Older drafts" }
             }
         }
+        (super::calendar::time_dialog("Reschedule to", "Reschedule"))
         script src="/review/assets/views.js" defer {}
     };
     page_response(200, layout("Drafts", Some(&actor.name), body))
@@ -115,8 +116,10 @@ fn search_form(query: &ListQuery, accounts: &[&Account]) -> Markup {
                 div class="filter-fields" {
                     label { "Language " input name="language" type="text" size="6" value=[f.language.as_deref()] placeholder="ja"; }
                     label { "Approved by " input name="reviewer" type="text" size="10" value=[f.reviewer.as_deref()]; }
-                    label { "From " input name="from" type="date" value=[day(&f.from, false)]; }
-                    label { "To " input name="to" type="date" value=[day(&f.until, true)]; }
+                    // The days are UTC days here; `views.js` shows and sends them as the
+                    // viewer's (`data-at`: the instant the filter holds).
+                    label { "From " input name="from" type="date" value=[day(&f.from, false)] data-at=[f.from.as_deref()]; }
+                    label { "To " input name="to" type="date" value=[day(&f.until, true)] data-at=[f.until.as_deref()]; }
                 }
             }
         }
@@ -190,91 +193,4 @@ fn capitalise(text: &str) -> String {
     chars
         .next()
         .map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
-}
-
-/// `/review/failures`: failed drafts, and publish errors by class and day, so a pattern (an
-/// expired token, the quota, an image problem) shows at a glance.
-pub async fn failures(env: &Env, actor: &Actor) -> Result<Response, ApiError> {
-    let store = DraftStore::from_env(env)?;
-    let (failed, _, _) =
-        crate::scope::page(env, actor, None, Some(Status::Failed), None, 50, false).await?;
-    // The errors by day are every account's: a reviewer limited to some accounts sees only
-    // their failed drafts.
-    let by_day = if actor.accounts.is_none() {
-        store.failure_counts(30).await?
-    } else {
-        Vec::new()
-    };
-    let body = html! {
-        h1 { "Failures" }
-        section class="card" {
-            h2 { "Publish errors by day (30 days)" }
-            @if actor.accounts.is_some() {
-                p class="empty" { "Counted over every account, so shown only to reviewers of every account. Your accounts' failed drafts are below." }
-            } @else if by_day.is_empty() {
-                p class="empty" { "No publish errors." }
-            } @else {
-                (errors_by_day(&by_day))
-            }
-        }
-        section class="card" {
-            h2 { "Failed drafts" }
-            @if failed.is_empty() {
-                p class="empty" { "No failed drafts." }
-            } @else {
-                ul class="failures" {
-                    @for row in &failed {
-                        li {
-                            a href={ "/review/" (row.id) } { (row.caption.as_deref().unwrap_or("").chars().take(80).collect::<String>()) }
-                            p class="reason" { (row.last_error.as_deref().unwrap_or("no reason recorded")) }
-                            p class="meta" { (time(&row.updated_at)) }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    page_response(200, layout("Failures", Some(&actor.name), body))
-}
-
-/// The table of failed or retried publish steps, a row a day and a column an error class.
-fn errors_by_day(by_day: &[(String, String, i64)]) -> Markup {
-    let mut classes: Vec<&str> = by_day.iter().map(|(_, c, _)| c.as_str()).collect();
-    classes.sort();
-    classes.dedup();
-    let mut days: Vec<&str> = by_day.iter().map(|(d, _, _)| d.as_str()).collect();
-    days.dedup();
-    let count = |day: &str, class: &str| {
-        by_day
-            .iter()
-            .find(|(d, c, _)| d == day && c == class)
-            .map_or(0, |(_, _, n)| *n)
-    };
-    html! {
-        div class="scroll" {
-            table {
-                caption { "Failed or retried publish steps" }
-                thead {
-                    tr {
-                        th scope="col" { "Day (UTC)" }
-                        @for class in &classes { th scope="col" title=(error_class_words(class)) { (class) } }
-                    }
-                }
-                tbody {
-                    @for day in &days {
-                        tr {
-                            th scope="row" { (day) }
-                            @for class in &classes {
-                                @let n = count(day, class);
-                                td class=[(n > 0).then_some("hot")] { (n) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        dl class="legend" {
-            @for class in &classes { dt { (class) } dd { (error_class_words(class)) } }
-        }
-    }
 }

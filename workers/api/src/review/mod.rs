@@ -7,6 +7,7 @@ mod calendar;
 pub mod charts;
 pub(crate) mod client;
 mod draft;
+mod failures;
 pub(crate) mod html;
 mod list;
 mod media;
@@ -23,9 +24,10 @@ use crate::drafts::query_pairs;
 use crate::reply::ApiError;
 pub use client::links;
 pub use draft::page as draft;
+pub use failures::page as failures;
 pub use html::{HSTS, security_headers};
 use html::{layout, page_response, redirect};
-pub use list::{failures, list};
+pub use list::list;
 pub use upnext::page as up_next;
 
 pub fn calendar(_env: &worker::Env, actor: &Actor) -> Result<Response, ApiError> {
