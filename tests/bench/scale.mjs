@@ -16,6 +16,11 @@ const LARGE = Number(process.env.BENCH_LARGE ?? 100_000);
 const LOG_ROWS = Number(process.env.BENCH_LOG_ROWS ?? 1_000_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 15);
 const REVIEWER_TOKEN = "bench-reviewer-token-0123456789abcdef";
+// A reviewer of one account only: their lists and counts leave the others' drafts out.
+const LIMITED_TOKEN = "bench-limited-token-fedcba9876543210";
+// Drafts taken in turn by the default account and these two (three, so that the statuses,
+// spread by `i % 1000`, fall on every account).
+const ACCOUNTS = ["17841400000000102", "17841400000000103"];
 const STATUSES = ["draft", "approved", "publishing", "published", "failed", "discarded"];
 
 function p50(values) {
@@ -35,7 +40,22 @@ async function measure(pipeline, run) {
     reads.push(pipeline.costs.reduce((sum, c) => sum + c.rowsRead, 0));
     writes.push(pipeline.costs.reduce((sum, c) => sum + c.rowsWritten, 0));
   }
-  return { ms: p50(times), rowsRead: p50(reads), rowsWritten: p50(writes) };
+  const statements = [...pipeline.costs];
+  return { ms: p50(times), rowsRead: p50(reads), rowsWritten: p50(writes), statements };
+}
+
+// Where a request's or a run's reads go, most first (on stderr).
+function showReads(title, costs) {
+  const bySql = new Map();
+  for (const c of costs) {
+    const key = c.sql.replace(/\s+/g, " ").slice(0, 160);
+    const seen = bySql.get(key) ?? { n: 0, rowsRead: 0, rowsWritten: 0 };
+    bySql.set(key, { n: seen.n + 1, rowsRead: seen.rowsRead + c.rowsRead, rowsWritten: seen.rowsWritten + c.rowsWritten });
+  }
+  console.error(`${title}, by statement:`);
+  for (const [sql, c] of [...bySql].sort((a, b) => b[1].rowsRead - a[1].rowsRead).slice(0, 8)) {
+    console.error(`  ${c.rowsRead} read, ${c.rowsWritten} written, ${c.n}x: ${sql}`);
+  }
 }
 
 async function expectOk(response, what) {
@@ -47,7 +67,7 @@ async function bench(drafts, logs) {
   const sim = await startGraphSimulator({ port: 0 });
   const pipeline = await startPipeline(
     {
-      api: { REVIEWERS: `bench:${REVIEWER_TOKEN}` },
+      api: { REVIEWERS: `bench:${REVIEWER_TOKEN}\nlimited:${LIMITED_TOKEN} ${ACCOUNTS[0]}` },
       "publish-consumer": { GRAPH_API_BASE_URL: sim.url, GRAPH_API_VERSION: sim.apiVersion },
     },
     { costs: true, idle: ["publish-consumer", "image-consumer"] },
@@ -55,7 +75,7 @@ async function bench(drafts, logs) {
   try {
     const now = new Date();
     const filled = performance.now();
-    await fillHistory(pipeline.db, { drafts, logs, due: 10, deadLetters: 100, now });
+    await fillHistory(pipeline.db, { drafts, logs, due: 10, deadLetters: 100, accounts: ACCOUNTS, now });
     console.error(`${drafts} drafts, ${logs} log rows: filled in ${Math.round(performance.now() - filled)} ms`);
     const login = await fetch(`${pipeline.url}/review/login`, {
       method: "POST",
@@ -65,6 +85,7 @@ async function bench(drafts, logs) {
     });
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0];
     if (!cookie) throw new Error(`signing in to the review page failed: ${login.status}`);
+    const page = { token: null, headers: { cookie } };
     const rows = {};
     const get = (path, options) => async () => expectOk(await pipeline.request("GET", path, options), path);
     rows["GET /api/v1/drafts"] = await measure(pipeline, get("/api/v1/drafts"));
@@ -73,7 +94,12 @@ async function bench(drafts, logs) {
     }
     const published = draftId(drafts - 5); // a published one (see history.mjs)
     rows["GET /api/v1/drafts/{id}"] = await measure(pipeline, get(`/api/v1/drafts/${published}`));
-    rows["GET /review (list page)"] = await measure(pipeline, get("/review", { token: null, headers: { cookie } }));
+    rows["GET /review (list page)"] = await measure(pipeline, get("/review", page));
+    rows[`GET /api/v1/drafts?account=${ACCOUNTS[1]}`] = await measure(pipeline, get(`/api/v1/drafts?account=${ACCOUNTS[1]}`));
+    rows["GET /api/v1/drafts (a reviewer of one account)"] = await measure(
+      pipeline,
+      get("/api/v1/drafts", { token: LIMITED_TOKEN, headers: { "x-reviewer": "limited" } }),
+    );
     // The views over many drafts. The calendar's month holds the same posts at both sizes
     // (100 published posts spread over the year carry the time they were sent): what grows
     // is the history around it, not what it shows.
@@ -86,11 +112,14 @@ async function bench(drafts, logs) {
     const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
     const month = `from=${iso(now.getTime() - 30 * 86400000)}&to=${iso(now.getTime())}`;
     rows["GET /api/v1/calendar (a month)"] = await measure(pipeline, get(`/api/v1/calendar?${month}`));
+    rows["GET /review/calendar (month page)"] = await measure(pipeline, get("/review/calendar", page));
     rows["GET /api/v1/up-next"] = await measure(pipeline, get("/api/v1/up-next"));
+    rows["GET /review/up-next (page)"] = await measure(pipeline, get("/review/up-next", page));
+    rows["GET /review/charts (page)"] = await measure(pipeline, get("/review/charts", page));
     rows["GET /api/v1/search?q=caption (every draft)"] = await measure(pipeline, get("/api/v1/search?q=caption"));
     rows["GET /api/v1/search?q=zqxj (no draft)"] = await measure(pipeline, get("/api/v1/search?q=zqxj"));
     rows["GET /api/v1/search?q=東京 (short: a window)"] = await measure(pipeline, get(`/api/v1/search?q=${encodeURIComponent("東京")}`));
-    rows["GET /review?q=caption (list page)"] = await measure(pipeline, get("/review?status=all&q=caption", { token: null, headers: { cookie } }));
+    rows["GET /review?q=caption (list page)"] = await measure(pipeline, get("/review?status=all&q=caption", page));
     // The scheduler: the 10 due posts are queued by the first run; the runs after find
     // nothing due, as most minutes do. Both are shown.
     pipeline.costs.length = 0;
@@ -102,18 +131,12 @@ async function bench(drafts, logs) {
       rowsWritten: pipeline.costs.reduce((sum, c) => sum + c.rowsWritten, 0),
     };
     rows["scheduler run, 10 due"] = first;
-    // Where a run's reads go, most first (on stderr).
-    const bySql = new Map();
-    for (const c of pipeline.costs) {
-      const key = c.sql.replace(/\s+/g, " ").slice(0, 110);
-      const seen = bySql.get(key) ?? { n: 0, rowsRead: 0, rowsWritten: 0 };
-      bySql.set(key, { n: seen.n + 1, rowsRead: seen.rowsRead + c.rowsRead, rowsWritten: seen.rowsWritten + c.rowsWritten });
-    }
-    console.error(`${drafts} drafts, the scheduler run with 10 due, by statement:`);
-    for (const [sql, c] of [...bySql].sort((a, b) => b[1].rowsRead - a[1].rowsRead).slice(0, 8)) {
-      console.error(`  ${c.rowsRead} read, ${c.rowsWritten} written, ${c.n}x: ${sql}`);
-    }
+    showReads(`${drafts} drafts, the scheduler run with 10 due`, pipeline.costs);
     rows["scheduler run, none due"] = await measure(pipeline, () => pipeline.runCron({ at: now }));
+    // The requests that read more than a few hundred rows, statement by statement.
+    for (const [name, row] of Object.entries(rows)) {
+      if (row.statements && row.rowsRead > 300) showReads(`${drafts} drafts, ${name} (the last run)`, row.statements);
+    }
     return rows;
   } finally {
     await pipeline.dispose();

@@ -70,10 +70,24 @@ test("search finds a draft by any word of its caption, hashtags, alt text or bri
     const page = await search({ q, status: "draft" });
     assert.deepEqual(ids(page).filter((id) => id === sakura || id === soup), expected, q);
   }
-  // A word of three characters or more is read through the index; a shorter one through a
-  // window of the newest drafts, which the answer says.
+  // A word of three characters or more is read through the index, and so is a shorter one,
+  // by the indexed trigrams it begins; one that begins more than a hundred (a common letter)
+  // through a window of the newest drafts, which the answer says.
   assert.equal((await search({ q: "満開です" })).partial, false);
-  assert.equal((await search({ q: "桜" })).partial, true);
+  assert.equal((await search({ q: "桜" })).partial, false);
+  assert.equal((await search({ q: "東京" })).partial, false);
+  const letters = Array.from({ length: 105 }, (_, i) => `q${String.fromCharCode(0x4e00 + i)}`).join(" ");
+  const many = await insert({ caption: `Q words ${letters}` });
+  const common = await search({ q: "q" });
+  assert.equal(common.partial, true, "a word that begins 105 trigrams is read from a window");
+  assert.ok(ids(common).includes(many));
+  const rare = await search({ q: `q${String.fromCharCode(0x4e00 + 7)}` });
+  assert.equal(rare.partial, false);
+  assert.deepEqual(ids(rare), [many]);
+  // A short word at the very end of the text (here the brief's) is found too.
+  const last = await insert({ caption: "Spring menu", brief: "Opening in 大阪" });
+  assert.deepEqual(ids(await search({ q: "大阪" })), [last]);
+  assert.deepEqual(ids(await search({ q: "zq" })), [], "a word in no draft");
 
   // Edited through the API: the new text is found and the old is not, at once.
   const draft = (await pipeline.request("GET", `/api/v1/drafts/${soup}`)).json;

@@ -3,8 +3,11 @@
 // discarded, the rest published; `due` more approved drafts whose time has come; `logs`
 // publish log rows spread over the published drafts (each published draft's `publish ok`
 // row carries its media id); a review comment per draft in a hundred; `deadLetters` dead
-// letters. Times spread evenly over the year before `now`. Used by the query-plan test (for
-// realistic statistics) and by scripts/bench-scale.
+// letters. Times spread evenly over the year before `now`. With `accounts` (ids), that many
+// accounts are added, connected after the default one (so it stays the oldest), and the
+// drafts taken in turn by the default account (`account_id` NULL) and each of them; the due
+// drafts stay the default account's. Used by the query-plan test (for realistic statistics)
+// and by scripts/bench-scale.
 
 /** The id of the i-th generated draft (1-based), a valid hyphenated UUID. */
 export function draftId(i) {
@@ -14,8 +17,24 @@ export function draftId(i) {
 const ID_SQL = "printf('00000000-0000-4000-8000-%012x', i)";
 const YEAR = 365 * 24 * 3600;
 
-export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters = 0, now = new Date() }) {
+export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters = 0, accounts = [], now = new Date() }) {
   const at = now.toISOString().replace(/\.\d+Z$/, "Z");
+  const later = new Date(now.getTime() + 3600_000).toISOString().replace(/\.\d+Z$/, "Z");
+  for (const id of accounts) {
+    await db
+      .prepare(
+        `INSERT INTO accounts (id, username, login, graph_base_url, token_refreshed_at, state, connected_by, connected_at, created_at, updated_at)
+         VALUES (?1, 'shop_' || ?1, 'facebook', 'http://127.0.0.1:9/graph', ?2, 'disconnected', 'history', ?2, ?2, ?2)`,
+      )
+      .bind(id, later)
+      .run();
+  }
+  // The i-th draft's account: NULL (the default) and then each of `accounts`, in turn.
+  const accountColumn = accounts.length > 0 ? ", account_id" : "";
+  const accountValue =
+    accounts.length > 0
+      ? `, CASE i % ${accounts.length + 1} ${accounts.map((id, n) => `WHEN ${n + 1} THEN '${id.replace(/'/g, "''")}'`).join(" ")} END`
+      : "";
   const spacing = Math.max(1, Math.floor(YEAR / Math.max(drafts, 1)));
   const time = (offset) => `strftime('%Y-%m-%dT%H:%M:%SZ', ?1, printf('-%d seconds', ${offset}))`;
   const status = `CASE i % 1000 WHEN 1 THEN 'draft' WHEN 2 THEN 'approved' WHEN 3 THEN 'failed' WHEN 4 THEN 'discarded' ELSE 'published' END`;
@@ -27,7 +46,7 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
                            image_status, image_key, image_prompt, image_requests, scheduled_at,
                            approved_revision, approved_caption, approved_hashtags, approved_alt_text,
                            approved_image_key, approved_at, approved_by, publish_attempts,
-                           media_id, permalink, created_at, updated_at)
+                           media_id, permalink, created_at, updated_at${accountColumn})
        SELECT ${ID_SQL}, ${status}, 1, 'en', 'fake', 'A caption of draft ' || i, '["#history"]', 'alt text',
               'A caption of draft ' || i, '["#history"]', 'alt text', '{}', '{}',
               'ready', 'images/' || i || '.png', 'a prompt', 1,
@@ -38,7 +57,7 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
               CASE WHEN i % 1000 = 3 OR i % 1000 = 0 OR i % 1000 > 4 THEN 1 ELSE 0 END,
               CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'media-' || i END,
               CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'https://instagram.test/p/' || i END,
-              ${time(`(?2 - i) * ${spacing} + 3600`)}, ${time(`(?2 - i) * ${spacing}`)}
+              ${time(`(?2 - i) * ${spacing} + 3600`)}, ${time(`(?2 - i) * ${spacing}`)}${accountValue}
        FROM n`,
     )
     .bind(at, drafts)

@@ -175,7 +175,7 @@ impl DraftStore {
     /// [`Self::page`] for the drafts of some accounts only: those naming one of `ids`, and,
     /// with `default_too`, those naming none (the default account's). The counts are of
     /// those drafts too. Each account's drafts are a range of an index by (account,
-    /// created_at), merged in order.
+    /// created_at), at most a page read from each.
     pub async fn page_of_accounts(
         &self,
         ids: &[String],
@@ -191,28 +191,34 @@ impl DraftStore {
         }
         let (after_created, after_seq) =
             after.map_or((LAST_TIME, 1_i64 << 53), |c| (c.created_at.as_str(), c.seq));
-        let first_id = 5;
-        let list: Vec<String> = (0..ids.len())
-            .map(|i| format!("?{}", first_id + i))
-            .collect();
-        let mut accounts = Vec::new();
-        if !ids.is_empty() {
-            accounts.push(format!("account_id IN ({})", list.join(", ")));
-        }
-        if default_too {
-            accounts.push("account_id IS NULL".to_owned());
-        }
-        let accounts = format!("({})", accounts.join(" OR "));
         let status_clause = if status.is_some() {
             " AND status = ?4"
         } else {
             ""
         };
+        // One newest-first range of an index by (account, [status,] created_at) for each
+        // account, at most a page from each, merged: an OR of the accounts (or an IN of
+        // several) would read every draft of them all to sort them.
+        let first_id = 5;
+        let mut accounts: Vec<String> = (0..ids.len())
+            .map(|i| format!("account_id = ?{}", first_id + i))
+            .collect();
+        if default_too {
+            accounts.push("account_id IS NULL".to_owned());
+        }
+        let branches: Vec<String> = accounts
+            .iter()
+            .map(|account| {
+                format!(
+                    "SELECT * FROM (SELECT rowid AS row_seq, * FROM drafts
+                     WHERE {account}{status_clause} AND (created_at, rowid) < (?1, ?2) AND caption IS NOT NULL
+                     ORDER BY created_at DESC, rowid DESC LIMIT ?3)"
+                )
+            })
+            .collect();
         let page_sql = format!(
-            "SELECT rowid AS row_seq, * FROM drafts
-             WHERE {accounts}{status_clause} AND (created_at, rowid) < (?1, ?2) AND caption IS NOT NULL
-             ORDER BY created_at DESC, rowid DESC
-             LIMIT ?3"
+            "SELECT * FROM ({}) ORDER BY created_at DESC, row_seq DESC LIMIT ?3",
+            branches.join(" UNION ALL ")
         );
         let mut binds = vec![
             text(after_created),
@@ -410,24 +416,29 @@ pub type Page = (Vec<DraftRow>, Vec<(String, i64)>);
 
 /// A page's rows and its per-status counts, from the batch `[page, counts]`.
 pub(super) fn page_and_counts(results: &[Rows]) -> worker::Result<Page> {
-    #[derive(Deserialize)]
-    struct Count {
-        status: String,
-        count: i64,
-    }
     let rows = match results.first() {
         Some(result) => result.all::<DraftRow>()?,
         None => Vec::new(),
     };
     let counts = match results.get(1) {
-        Some(result) => result
-            .all::<Count>()?
-            .into_iter()
-            .map(|c| (c.status, c.count))
-            .collect(),
+        Some(result) => counts_of(result)?,
         None => Vec::new(),
     };
     Ok((rows, counts))
+}
+
+/// The per-status counts a counts statement read.
+pub(super) fn counts_of(result: &Rows) -> worker::Result<Vec<(String, i64)>> {
+    #[derive(Deserialize)]
+    struct Count {
+        status: String,
+        count: i64,
+    }
+    Ok(result
+        .all::<Count>()?
+        .into_iter()
+        .map(|c| (c.status, c.count))
+        .collect())
 }
 
 /// The row an applied change returned; `None` when its conditions no longer held. A result

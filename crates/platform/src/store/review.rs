@@ -99,22 +99,18 @@ impl DraftStore {
     }
 
     /// Failed or retried publish attempts of the last `days` days by error class and quarter
-    /// hour (UTC, the start of the quarter as RFC 3339), newest first: an attempt counts once,
-    /// at its first failed step. Quarter hours, so the page can add them up into the days of
-    /// any zone (every zone's offset is a whole number of quarter hours). By the time index:
-    /// grouped by draft the planner would read every log by `publish_logs_by_draft`.
+    /// hour (UTC, the start of the quarter as RFC 3339), newest first: an attempt counts once
+    /// per class, at its first failed step. Quarter hours, so the page can add them up into
+    /// the days of any zone (every zone's offset is a whole number of quarter hours). From
+    /// `failures_by_quarter` (migration 0025): a row per quarter and class that had failures,
+    /// however long the publish log.
     pub async fn failure_counts(&self, days: u32) -> worker::Result<Vec<FailureCount>> {
         let statement = self
             .db
             .prepare(
-                "SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15) || ':00Z' AS quarter,
-                        class, COUNT(*) AS count
-                 FROM (SELECT draft_id, attempt, COALESCE(error_class, 'unknown') AS class, MIN(created_at) AS at
-                       FROM publish_logs INDEXED BY publish_logs_by_time
-                       WHERE outcome IN ('failed', 'retry')
-                         AND created_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
-                       GROUP BY draft_id, attempt, class)
-                 GROUP BY quarter, class ORDER BY quarter DESC, class",
+                "SELECT quarter, error_class AS class, attempts AS count FROM failures_by_quarter
+                 WHERE quarter >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1) AND attempts > 0
+                 ORDER BY quarter DESC, class",
             )
             .bind(&[text(&format!("-{days} days"))])?;
         d1::all(statement).await?.checked()?.all::<FailureCount>()

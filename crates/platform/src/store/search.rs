@@ -8,15 +8,19 @@ use domain::draft::Status;
 
 use super::db::DraftStore;
 use super::sql::bind;
-use super::{LAST_TIME, PageCursor, page_and_counts};
+use super::{LAST_TIME, PageCursor, counts_of, page_and_counts};
 use crate::d1;
 use crate::store::row::DraftRow;
 
 /// Words a search takes at most, and characters a word.
 pub const MAX_TERMS: usize = 8;
 pub const MAX_TERM_CHARS: usize = 64;
-/// A search of only words shorter than three characters (which the trigram index cannot
-/// find, "桜", "東京") reads this many of the newest drafts a page, then offers to go on.
+/// A word shorter than three characters ("桜", "東京"), which the trigram index cannot find
+/// by itself, is looked up as the indexed trigrams that begin with it (the index's
+/// vocabulary, `drafts_search_terms`, migration 0024), when there are at most this many.
+pub const MAX_SHORT_WORD_TRIGRAMS: usize = 100;
+/// A search whose short words begin more trigrams than that (a common letter), and has no
+/// longer word, reads this many of the newest drafts a page, then offers to go on.
 pub const SHORT_WINDOW: i64 = 2_000;
 /// Posts a calendar span shows at most.
 pub const CALENDAR_LIMIT: u32 = 500;
@@ -107,17 +111,57 @@ impl Clauses {
     }
 }
 
+/// Whether a search word is too short for the trigram index by itself.
+fn is_short(word: &str) -> bool {
+    word.chars().count() < 3
+}
+
+/// The search's short words, as the trigram index folds them.
+pub fn short_words(filter: &Filter) -> Vec<String> {
+    let words = filter.text.as_deref().map(terms).unwrap_or_default();
+    words
+        .iter()
+        .filter(|w| is_short(w))
+        .map(|w| w.to_lowercase())
+        .collect()
+}
+
+/// The statement listing the indexed trigrams that begin with a short `word` (folded, see
+/// [`short_words`]): one more than [`MAX_SHORT_WORD_TRIGRAMS`] at most, by the vocabulary's
+/// order, a range read.
+pub fn trigrams_sql(word: &str) -> (String, Vec<Value>) {
+    (
+        "SELECT term FROM drafts_search_terms WHERE term >= ?1 AND term < ?2 ORDER BY term LIMIT ?3"
+            .to_owned(),
+        vec![
+            Value::Text(word.to_owned()),
+            // Above every string that begins with the word.
+            Value::Text(format!("{word}\u{10FFFF}")),
+            Value::Int(MAX_SHORT_WORD_TRIGRAMS as i64 + 1),
+        ],
+    )
+}
+
+/// A word as an FTS5 phrase.
+fn phrase(word: &str) -> String {
+    format!("\"{}\"", word.replace('"', "\"\""))
+}
+
 /// The statement for a page of `limit` rows (ask one more to know whether another follows).
+/// `trigrams`: for each of the search's short words, in order, the indexed trigrams that
+/// begin with it, when every short word has at most [`MAX_SHORT_WORD_TRIGRAMS`] (and at
+/// least one); the search then reads the index for them too.
 pub fn page_sql(
     filter: &Filter,
     cursor: Option<&PageCursor>,
     towards: Towards,
     limit: u32,
+    trigrams: Option<&[Vec<String>]>,
 ) -> (String, Vec<Value>) {
     let words = filter.text.as_deref().map(terms).unwrap_or_default();
-    let (long, short): (Vec<&String>, Vec<&String>) =
-        words.iter().partition(|t| t.chars().count() >= 3);
-    let mode = if !long.is_empty() {
+    let (long, short): (Vec<&String>, Vec<&String>) = words.iter().partition(|t| !is_short(t));
+    let trigrams = trigrams.filter(|t| !short.is_empty() && t.len() == short.len());
+    let mode = if !long.is_empty() || trigrams.is_some() {
         Mode::Indexed
     } else if !short.is_empty() {
         Mode::Window
@@ -127,11 +171,16 @@ pub fn page_sql(
     let mut sql = Clauses::default();
     sql.push("d.caption IS NOT NULL".to_owned());
     let from = if mode == Mode::Indexed {
-        let query: Vec<String> = long
-            .iter()
-            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-            .collect();
-        let query = sql.text(&query.join(" "));
+        let mut query: Vec<String> = long.iter().map(|t| phrase(t)).collect();
+        // A short word: any trigram that begins with it (a draft has the word where one of
+        // them is; the word's own check below keeps the match exact).
+        for group in trigrams.unwrap_or_default() {
+            let any: Vec<String> = group.iter().map(|t| phrase(t)).collect();
+            query.push(format!("({})", any.join(" OR ")));
+        }
+        // An explicit AND: FTS5 reads two phrases side by side as both, not a phrase and a
+        // group.
+        let query = sql.text(&query.join(" AND "));
         sql.push(format!("drafts_search MATCH {query}"));
         "drafts_search s JOIN drafts d ON d.rowid = s.rowid"
     } else {
@@ -232,10 +281,11 @@ fn filter_clauses(sql: &mut Clauses, filter: &Filter) {
     }
 }
 
-/// Whether a filter's search reads a window rather than an index.
-fn windowed(filter: &Filter) -> bool {
+/// Whether a filter's search reads a window rather than an index: only short words, not all
+/// of them found in the index's vocabulary.
+fn windowed(filter: &Filter, trigrams: Option<&[Vec<String>]>) -> bool {
     let words = filter.text.as_deref().map(terms).unwrap_or_default();
-    !words.is_empty() && words.iter().all(|t| t.chars().count() < 3)
+    !words.is_empty() && words.iter().all(|t| is_short(t)) && trigrams.is_none()
 }
 
 /// The accounts a view is limited to, as a clause on `drafts` and the value it binds as
@@ -327,8 +377,33 @@ impl DraftStore {
         limit: u32,
         counts: bool,
     ) -> worker::Result<Found> {
+        let short = short_words(filter);
+        let trigrams = if short.is_empty() {
+            None
+        } else {
+            let found = self.trigrams(&short).await?;
+            if found.iter().any(Vec::is_empty) {
+                // A word no indexed text begins a trigram with is in no draft.
+                let counts = if counts {
+                    let statement = self.counts_statement(filter.accounts.as_ref())?;
+                    counts_of(&d1::all(statement).await?)?
+                } else {
+                    Vec::new()
+                };
+                return Ok(Found {
+                    counts,
+                    ..Found::default()
+                });
+            }
+            // Too many for one query (a common letter): the word is checked row by row.
+            found
+                .iter()
+                .all(|t| t.len() <= MAX_SHORT_WORD_TRIGRAMS)
+                .then_some(found)
+        };
+        let trigrams = trigrams.as_deref();
         // A short-word search reads a window from the newest draft, or from its cursor.
-        let top = if windowed(filter) {
+        let top = if windowed(filter, trigrams) {
             Some(self.next_rowid().await?)
         } else {
             None
@@ -345,7 +420,7 @@ impl DraftStore {
             }
             _ => cursor,
         };
-        let (sql, binds) = page_sql(filter, cursor, towards, limit + 1);
+        let (sql, binds) = page_sql(filter, cursor, towards, limit + 1, trigrams);
         let mut statements = vec![self.db.prepare(sql).bind(&bind(&binds))?];
         if counts {
             statements.push(self.counts_statement(filter.accounts.as_ref())?);
@@ -392,6 +467,27 @@ impl DraftStore {
             counts,
             partial,
         })
+    }
+
+    /// For each short word, the indexed trigrams that begin with it (see [`trigrams_sql`]),
+    /// in one round trip.
+    async fn trigrams(&self, words: &[String]) -> worker::Result<Vec<Vec<String>>> {
+        #[derive(serde::Deserialize)]
+        struct Term {
+            term: String,
+        }
+        let statements = words
+            .iter()
+            .map(|word| {
+                let (sql, binds) = trigrams_sql(word);
+                self.db.prepare(sql).bind(&bind(&binds))
+            })
+            .collect::<worker::Result<Vec<_>>>()?;
+        let results = d1::batch(&self.db, statements).await?;
+        results
+            .iter()
+            .map(|r| Ok(r.all::<Term>()?.into_iter().map(|t| t.term).collect()))
+            .collect()
     }
 
     /// The rowid after the newest draft's: where a window of the newest drafts ends.
@@ -451,7 +547,7 @@ mod tests {
             status: Some(Status::Draft),
             ..Filter::default()
         };
-        let (sql, binds) = page_sql(&filter, None, Towards::Older, 21);
+        let (sql, binds) = page_sql(&filter, None, Towards::Older, 21, None);
         assert!(sql.contains("drafts_search MATCH ?1"), "{sql}");
         assert_eq!(binds[0], Value::Text("\"満開の\"".into()));
         assert!(sql.contains("instr(lower(s.body), lower(?2))"), "{sql}");
@@ -464,8 +560,40 @@ mod tests {
             text: Some("say\"OR\"x".into()),
             ..Filter::default()
         };
-        let (_, binds) = page_sql(&filter, None, Towards::Older, 21);
+        let (_, binds) = page_sql(&filter, None, Towards::Older, 21, None);
         assert_eq!(binds[0], Value::Text("\"say\"\"OR\"\"x\"".into()));
+    }
+
+    #[test]
+    fn short_words_read_the_index_by_the_trigrams_they_begin() {
+        let filter = Filter {
+            text: Some("東京 タワー #OK".into()),
+            ..Filter::default()
+        };
+        assert_eq!(short_words(&filter), vec!["東京", "ok"]);
+        let (sql, binds) = trigrams_sql("東京");
+        assert!(
+            sql.contains("FROM drafts_search_terms WHERE term >= ?1 AND term < ?2"),
+            "{sql}"
+        );
+        assert_eq!(binds[1], Value::Text("東京\u{10FFFF}".into()));
+        assert_eq!(binds[2], Value::Int(MAX_SHORT_WORD_TRIGRAMS as i64 + 1));
+        let trigrams = vec![
+            vec!["東京で".to_owned(), "東京\"".to_owned()],
+            vec!["ok ".to_owned()],
+        ];
+        let (sql, binds) = page_sql(&filter, None, Towards::Older, 21, Some(&trigrams));
+        assert!(sql.contains("drafts_search MATCH ?1"), "{sql}");
+        assert!(!sql.contains(&format!("- {SHORT_WINDOW}")), "{sql}");
+        assert_eq!(
+            binds[0],
+            Value::Text("\"タワー\" AND (\"東京で\" OR \"東京\"\"\") AND (\"ok \")".into())
+        );
+        // The words themselves are still checked in the text.
+        assert!(sql.contains("instr(lower(s.body), lower(?2))"), "{sql}");
+        // Trigrams for some short words only: the index is read for the long word alone.
+        let (_, binds) = page_sql(&filter, None, Towards::Older, 21, Some(&trigrams[..1]));
+        assert_eq!(binds[0], Value::Text("\"タワー\"".into()));
     }
 
     #[test]
@@ -474,7 +602,7 @@ mod tests {
             text: Some("桜".into()),
             ..Filter::default()
         };
-        let (sql, _) = page_sql(&filter, None, Towards::Older, 21);
+        let (sql, _) = page_sql(&filter, None, Towards::Older, 21, None);
         assert!(!sql.contains("MATCH"), "{sql}");
         assert!(sql.contains(&format!("- {SHORT_WINDOW}")), "{sql}");
     }
@@ -490,7 +618,7 @@ mod tests {
             until: Some("2026-02-01T00:00:00Z".into()),
             text: None,
         };
-        let (sql, binds) = page_sql(&filter, None, Towards::Newer, 21);
+        let (sql, binds) = page_sql(&filter, None, Towards::Newer, 21, None);
         assert!(!sql.contains("DROP"), "{sql}");
         assert!(sql.contains("(d.created_at, d.rowid) > (?2, ?1)"), "{sql}");
         assert!(sql.contains("OR d.account_id IS NULL"), "{sql}");
