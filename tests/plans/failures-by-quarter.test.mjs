@@ -34,6 +34,22 @@ async function kept() {
   return Object.fromEntries(rows.map((r) => [key(r), r.n]));
 }
 
+// The per-day table holds the per-quarter one summed by day.
+async function keptDays() {
+  const rows = (await db.prepare("SELECT day, error_class AS class, attempts AS n FROM failures_by_day WHERE attempts != 0").all()).results;
+  return Object.fromEntries(rows.map((r) => [`${r.day} ${r.class}`, r.n]));
+}
+
+function byDay(quarters) {
+  const days = {};
+  for (const [k, n] of Object.entries(quarters)) {
+    const [quarter, cls] = k.split(" ");
+    const day = `${quarter.slice(0, 10)} ${cls}`;
+    days[day] = (days[day] ?? 0) + n;
+  }
+  return days;
+}
+
 async function keptTimes() {
   const rows = (await db.prepare("SELECT day, total_ms, attempts FROM publish_time_by_day WHERE attempts != 0 OR total_ms != 0").all()).results;
   return Object.fromEntries(rows.map((r) => [r.day, [r.total_ms, r.attempts]]));
@@ -69,6 +85,7 @@ async function counted() {
 test("failures_by_quarter equals a count of failed attempts by quarter hour and class, and the time spent publishing by day, through every kind of log row", async () => {
   const backfilled = await kept();
   assert.deepEqual(backfilled, await counted(), "the backfill");
+  assert.deepEqual(await keptDays(), byDay(backfilled), "the backfill by day");
   assert.deepEqual(await keptTimes(), await countedTimes(), "the backfill of publish times");
   assert.ok(Object.keys(backfilled).length > 10, "the history has failures to count");
   const log = (draft, attempt, step, outcome, errorClass, at, durationMs = 100 + attempt) =>
@@ -94,6 +111,7 @@ test("failures_by_quarter equals a count of failed attempts by quarter hour and 
   for (const [what, write] of steps) {
     await write();
     assert.deepEqual(await kept(), await counted(), what);
+    assert.deepEqual(await keptDays(), byDay(await kept()), `${what}: by day`);
     assert.deepEqual(await keptTimes(), await countedTimes(), `${what}: publish times`);
   }
   const now = await kept();

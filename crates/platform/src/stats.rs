@@ -84,6 +84,26 @@ impl StatsStore {
             .unwrap_or_default())
     }
 
+    /// Failed or retried publish attempts per error class from `since` (RFC 3339, its day)
+    /// on, an attempt once per class: from `failures_by_day` (migration 0025), a row per day
+    /// and class.
+    pub async fn failures_by_class(&self, since: &str) -> worker::Result<Vec<(String, i64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            class: String,
+            attempts: i64,
+        }
+        let statement = self
+            .db
+            .prepare(
+                "SELECT error_class AS class, SUM(attempts) AS attempts FROM failures_by_day
+                 WHERE day >= substr(?1, 1, 10) GROUP BY error_class ORDER BY error_class",
+            )
+            .bind(&[text(since)])?;
+        let rows: Vec<Row> = d1::all(statement).await?.checked()?.all()?;
+        Ok(rows.into_iter().map(|r| (r.class, r.attempts)).collect())
+    }
+
     /// Per UTC day from `since` (RFC 3339) on, the publish attempts logged and the time their
     /// steps took together, as [`crate::analytics::DayDuration`]s: the D1 side of the charts'
     /// publish durations. A row a day, kept (migration 0025), not a read of the log.

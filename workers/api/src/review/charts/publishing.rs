@@ -3,15 +3,12 @@
 //! `platform::metrics::record_publish_attempt` writes) when it is configured; from D1
 //! (`publish_logs`) when it is not or when it fails, and the page says which and why.
 
-use std::collections::BTreeMap;
-
 use maud::{Markup, html};
 use platform::analytics::{
     ClassCount, DayDuration, SqlApi, SqlError, durations_sql, failures_sql, parse_durations,
     parse_failures,
 };
 use platform::stats::StatsStore;
-use platform::store::DraftStore;
 use time::{Date, Duration};
 use worker::Env;
 
@@ -67,18 +64,18 @@ async fn from_d1(
     source: Source,
 ) -> Result<Publishing, ApiError> {
     let since = format!("{}T00:00:00Z", today - Duration::days(i64::from(days) - 1));
-    let store = DraftStore::from_env(env)?;
     let stats = StatsStore::from_env(env)?;
-    let (counts, durations) =
-        futures::join!(store.failure_counts(days), stats.attempt_durations(&since));
-    let mut totals: BTreeMap<String, f64> = BTreeMap::new();
-    for count in counts? {
-        *totals.entry(count.class).or_default() += count.count as f64;
-    }
+    let (counts, durations) = futures::join!(
+        stats.failures_by_class(&since),
+        stats.attempt_durations(&since)
+    );
     Ok(Publishing {
-        failures: totals
+        failures: counts?
             .into_iter()
-            .map(|(class, attempts)| ClassCount { class, attempts })
+            .map(|(class, attempts)| ClassCount {
+                class,
+                attempts: attempts as f64,
+            })
             .collect(),
         durations: durations?,
         source,
