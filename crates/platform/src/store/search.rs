@@ -142,6 +142,17 @@ pub fn trigrams_sql(word: &str) -> (String, Vec<Value>) {
     )
 }
 
+/// What the index's vocabulary says of a search's short words.
+enum Trigrams {
+    /// No short word, or one that begins too many trigrams to search for them all (a common
+    /// letter): the words are checked row by row.
+    NoneOrTooMany,
+    /// A word no indexed text begins a trigram with: it is in no draft.
+    InNoDraft,
+    /// For each short word, in order, the trigrams that begin it.
+    Each(Vec<Vec<String>>),
+}
+
 /// A word as an FTS5 phrase.
 fn phrase(word: &str) -> String {
     format!("\"{}\"", word.replace('"', "\"\""))
@@ -377,29 +388,10 @@ impl DraftStore {
         limit: u32,
         counts: bool,
     ) -> worker::Result<Found> {
-        let short = short_words(filter);
-        let trigrams = if short.is_empty() {
-            None
-        } else {
-            let found = self.trigrams(&short).await?;
-            if found.iter().any(Vec::is_empty) {
-                // A word no indexed text begins a trigram with is in no draft.
-                let counts = if counts {
-                    let statement = self.counts_statement(filter.accounts.as_ref())?;
-                    counts_of(&d1::all(statement).await?)?
-                } else {
-                    Vec::new()
-                };
-                return Ok(Found {
-                    counts,
-                    ..Found::default()
-                });
-            }
-            // Too many for one query (a common letter): the word is checked row by row.
-            found
-                .iter()
-                .all(|t| t.len() <= MAX_SHORT_WORD_TRIGRAMS)
-                .then_some(found)
+        let trigrams = match self.short_word_trigrams(filter).await? {
+            Trigrams::InNoDraft => return self.nothing_found(filter, counts).await,
+            Trigrams::Each(trigrams) => Some(trigrams),
+            Trigrams::NoneOrTooMany => None,
         };
         let trigrams = trigrams.as_deref();
         // A short-word search reads a window from the newest draft, or from its cursor.
@@ -469,6 +461,36 @@ impl DraftStore {
         })
     }
 
+    /// An empty page, with the counts when asked for.
+    async fn nothing_found(&self, filter: &Filter, counts: bool) -> worker::Result<Found> {
+        let counts = if counts {
+            let statement = self.counts_statement(filter.accounts.as_ref())?;
+            counts_of(&d1::all(statement).await?)?
+        } else {
+            Vec::new()
+        };
+        Ok(Found {
+            counts,
+            ..Found::default()
+        })
+    }
+
+    /// What the index holds for the search's short words.
+    async fn short_word_trigrams(&self, filter: &Filter) -> worker::Result<Trigrams> {
+        let short = short_words(filter);
+        if short.is_empty() {
+            return Ok(Trigrams::NoneOrTooMany);
+        }
+        let found = self.trigrams(&short).await?;
+        Ok(if found.iter().any(Vec::is_empty) {
+            Trigrams::InNoDraft
+        } else if found.iter().all(|t| t.len() <= MAX_SHORT_WORD_TRIGRAMS) {
+            Trigrams::Each(found)
+        } else {
+            Trigrams::NoneOrTooMany
+        })
+    }
+
     /// For each short word, the indexed trigrams that begin with it (see [`trigrams_sql`]),
     /// in one round trip.
     async fn trigrams(&self, words: &[String]) -> worker::Result<Vec<Vec<String>>> {
@@ -530,117 +552,4 @@ impl DraftStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_lose_their_hash_and_are_bounded() {
-        assert_eq!(terms("  #花見  soup "), vec!["花見", "soup"]);
-        assert_eq!(terms(&"a ".repeat(20)).len(), MAX_TERMS);
-        assert_eq!(terms(&"x".repeat(100))[0].chars().count(), MAX_TERM_CHARS);
-    }
-
-    #[test]
-    fn three_characters_or_more_use_the_index() {
-        let filter = Filter {
-            text: Some("満開の 桜".into()),
-            status: Some(Status::Draft),
-            ..Filter::default()
-        };
-        let (sql, binds) = page_sql(&filter, None, Towards::Older, 21, None);
-        assert!(sql.contains("drafts_search MATCH ?1"), "{sql}");
-        assert_eq!(binds[0], Value::Text("\"満開の\"".into()));
-        assert!(sql.contains("instr(lower(s.body), lower(?2))"), "{sql}");
-        assert!(sql.contains("ORDER BY s.rowid DESC"), "{sql}");
-    }
-
-    #[test]
-    fn a_quote_in_a_word_stays_inside_its_phrase() {
-        let filter = Filter {
-            text: Some("say\"OR\"x".into()),
-            ..Filter::default()
-        };
-        let (_, binds) = page_sql(&filter, None, Towards::Older, 21, None);
-        assert_eq!(binds[0], Value::Text("\"say\"\"OR\"\"x\"".into()));
-    }
-
-    #[test]
-    fn short_words_read_the_index_by_the_trigrams_they_begin() {
-        let filter = Filter {
-            text: Some("東京 タワー #OK".into()),
-            ..Filter::default()
-        };
-        assert_eq!(short_words(&filter), vec!["東京", "ok"]);
-        let (sql, binds) = trigrams_sql("東京");
-        assert!(
-            sql.contains("FROM drafts_search_terms WHERE term >= ?1 AND term < ?2"),
-            "{sql}"
-        );
-        assert_eq!(binds[1], Value::Text("東京\u{10FFFF}".into()));
-        assert_eq!(binds[2], Value::Int(MAX_SHORT_WORD_TRIGRAMS as i64 + 1));
-        let trigrams = vec![
-            vec!["東京で".to_owned(), "東京\"".to_owned()],
-            vec!["ok ".to_owned()],
-        ];
-        let (sql, binds) = page_sql(&filter, None, Towards::Older, 21, Some(&trigrams));
-        assert!(sql.contains("drafts_search MATCH ?1"), "{sql}");
-        assert!(!sql.contains(&format!("- {SHORT_WINDOW}")), "{sql}");
-        assert_eq!(
-            binds[0],
-            Value::Text("\"タワー\" AND (\"東京で\" OR \"東京\"\"\") AND (\"ok \")".into())
-        );
-        // The words themselves are still checked in the text.
-        assert!(sql.contains("instr(lower(s.body), lower(?2))"), "{sql}");
-        // Trigrams for some short words only: the index is read for the long word alone.
-        let (_, binds) = page_sql(&filter, None, Towards::Older, 21, Some(&trigrams[..1]));
-        assert_eq!(binds[0], Value::Text("\"タワー\"".into()));
-    }
-
-    #[test]
-    fn short_words_read_a_bounded_window() {
-        let filter = Filter {
-            text: Some("桜".into()),
-            ..Filter::default()
-        };
-        let (sql, _) = page_sql(&filter, None, Towards::Older, 21, None);
-        assert!(!sql.contains("MATCH"), "{sql}");
-        assert!(sql.contains(&format!("- {SHORT_WINDOW}")), "{sql}");
-    }
-
-    #[test]
-    fn every_filter_is_a_bound_parameter() {
-        let filter = Filter {
-            status: Some(Status::Approved),
-            accounts: Some((vec!["17841400000000001".into()], true)),
-            language: Some("ja".into()),
-            reviewer: Some("Aiko'; DROP".into()),
-            from: Some("2026-01-01T00:00:00Z".into()),
-            until: Some("2026-02-01T00:00:00Z".into()),
-            text: None,
-        };
-        let (sql, binds) = page_sql(&filter, None, Towards::Newer, 21, None);
-        assert!(!sql.contains("DROP"), "{sql}");
-        assert!(sql.contains("(d.created_at, d.rowid) > (?2, ?1)"), "{sql}");
-        assert!(sql.contains("OR d.account_id IS NULL"), "{sql}");
-        assert!(sql.contains("ORDER BY d.created_at ASC"), "{sql}");
-        assert_eq!(binds.len(), 9);
-    }
-
-    #[test]
-    fn up_next_and_the_calendar_are_limited_to_the_accounts_in_the_statement() {
-        let some = (vec!["17841400000000002".to_owned()], false);
-        let (sql, binds) = up_next_sql(None, 31, Some(&some));
-        assert!(
-            sql.contains("account_id IN (SELECT value FROM json_each(?4))"),
-            "{sql}"
-        );
-        assert!(!sql.contains("IS NULL"), "{sql}");
-        assert_eq!(binds[3], Value::Text("[\"17841400000000002\"]".into()));
-        let (sql, binds) = calendar_sql("a", "b", Some(&(some.0.clone(), true)));
-        assert_eq!(sql.matches("OR account_id IS NULL").count(), 2, "{sql}");
-        assert_eq!(binds.len(), 4);
-        let (sql, binds) = up_next_sql(None, 31, None);
-        assert!(!sql.contains("json_each"), "{sql}");
-        assert_eq!(binds.len(), 3);
-    }
-}
+mod tests;
