@@ -3,11 +3,32 @@
 // discarded, the rest published; `due` more approved drafts whose time has come; `logs`
 // publish log rows spread over the published drafts (each published draft's `publish ok`
 // row carries its media id); a review comment per draft in a hundred; `deadLetters` dead
-// letters. Times spread evenly over the year before `now`. With `accounts` (ids), that many
+// letters. Times spread evenly over the year before `now`; a draft waiting for review for more
+// than two days was reminded of a day after it was made, as the scheduler would have done. With `accounts` (ids), that many
 // accounts are added, connected after the default one (so it stays the oldest), and the
 // drafts taken in turn by the default account (`account_id` NULL) and each of them; the due
 // drafts stay the default account's. Used by the query-plan test (for realistic statistics)
 // and by scripts/bench-scale.
+
+/**
+ * `count` more visible drafts of `status` made in the minutes before `now`, ids from `first`
+ * on (see draftId): the newest page of a status, the same at any size of history.
+ */
+export async function addRecent(db, { first, count, status, now = new Date() }) {
+  const at = now.toISOString().replace(/\.\d+Z$/, "Z");
+  const time = `strftime('%Y-%m-%dT%H:%M:%SZ', ?1, printf('-%d minutes', i - ?2 + 1))`;
+  await db
+    .prepare(
+      `WITH RECURSIVE n(i) AS (SELECT CAST(?2 AS INTEGER) UNION ALL SELECT i + 1 FROM n WHERE i < ?2 + ?3 - 1)
+       INSERT INTO drafts (id, status, revision, language, provider, caption, hashtags, alt_text,
+                           image_status, image_key, image_prompt, created_at, updated_at)
+       SELECT ${ID_SQL}, ?4, 1, 'en', 'fake', 'A recent caption ' || i, '["#recent"]', 'alt text', 'ready',
+              'images/' || i || '.png', 'a prompt', ${time}, ${time}
+       FROM n`,
+    )
+    .bind(at, first, count, status)
+    .run();
+}
 
 /** The id of the i-th generated draft (1-based), a valid hyphenated UUID. */
 export function draftId(i) {
@@ -46,7 +67,7 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
                            image_status, image_key, image_prompt, image_requests, scheduled_at,
                            approved_revision, approved_caption, approved_hashtags, approved_alt_text,
                            approved_image_key, approved_at, approved_by, publish_attempts,
-                           media_id, permalink, created_at, updated_at${accountColumn})
+                           media_id, permalink, reminded_at, created_at, updated_at${accountColumn})
        SELECT ${ID_SQL}, ${status}, 1, 'en', 'fake', 'A caption of draft ' || i, '["#history"]', 'alt text',
               'A caption of draft ' || i, '["#history"]', 'alt text', '{}', '{}',
               'ready', 'images/' || i || '.png', 'a prompt', 1,
@@ -57,6 +78,7 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
               CASE WHEN i % 1000 = 3 OR i % 1000 = 0 OR i % 1000 > 4 THEN 1 ELSE 0 END,
               CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'media-' || i END,
               CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'https://instagram.test/p/' || i END,
+              CASE WHEN i % 1000 = 1 AND (?2 - i) * ${spacing} > 2 * 86400 THEN ${time(`(?2 - i) * ${spacing} - 86400`)} END,
               ${time(`(?2 - i) * ${spacing} + 3600`)}, ${time(`(?2 - i) * ${spacing}`)}${accountValue}
        FROM n`,
     )
