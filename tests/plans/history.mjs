@@ -3,8 +3,8 @@
 // discarded, the rest published; `due` more approved drafts whose time has come; `logs`
 // publish log rows spread over the published drafts (each published draft's `publish ok`
 // row carries its media id); a review comment per draft in a hundred; `deadLetters` dead
-// letters. Times spread evenly over the year before `now`; a draft waiting for review for more
-// than two days was reminded of a day after it was made, as the scheduler would have done. With `accounts` (ids), that many
+// letters. Times spread evenly over the year before `now`; the drafts waiting for review for
+// more than a day were in the last daily reminder, an hour ago, as the scheduler would have sent. With `accounts` (ids), that many
 // accounts are added, connected after the default one (so it stays the oldest), and the
 // drafts taken in turn by the default account (`account_id` NULL) and each of them; the due
 // drafts stay the default account's. Used by the query-plan test (for realistic statistics)
@@ -78,7 +78,7 @@ export async function fillHistory(db, { drafts, logs = 0, due = 0, deadLetters =
               CASE WHEN i % 1000 = 3 OR i % 1000 = 0 OR i % 1000 > 4 THEN 1 ELSE 0 END,
               CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'media-' || i END,
               CASE WHEN i % 1000 = 0 OR i % 1000 > 4 THEN 'https://instagram.test/p/' || i END,
-              CASE WHEN i % 1000 = 1 AND (?2 - i) * ${spacing} > 2 * 86400 THEN ${time(`(?2 - i) * ${spacing} - 86400`)} END,
+              CASE WHEN i % 1000 = 1 AND (?2 - i) * ${spacing} > 86400 THEN ${time(3600)} END,
               ${time(`(?2 - i) * ${spacing} + 3600`)}, ${time(`(?2 - i) * ${spacing}`)}${accountValue}
        FROM n`,
     )
