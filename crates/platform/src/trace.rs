@@ -98,16 +98,7 @@ impl LangSmith {
     }
 
     async fn dataset_id(&self, name: &str) -> Result<Option<String>, ApiError> {
-        let encoded: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
         let found = self
             .call(Method::Get, &format!("/datasets?name={encoded}"), None)
             .await?;
