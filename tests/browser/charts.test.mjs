@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startFakeAnalyticsEngine } from "../fakes/analytics-engine.mjs";
-import { AIKO, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { AIKO, launchChromium, overflow, screenshot, sessionCookie, signedInPage, startReview, trackPages } from "./support.mjs";
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
@@ -33,10 +33,7 @@ after(async () => {
 });
 
 async function open(options) {
-  const context = await pages.newContext(browser, options);
-  const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
-  await context.addCookies([sessionCookieFor(review.url, name, value)]);
-  return pages.watch(await context.newPage());
+  return signedInPage(pages, browser, review.url, AIKO, options);
 }
 
 test("published posts, the time they took and the review queue are charts drawn from kept counts", async () => {

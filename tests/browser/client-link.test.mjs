@@ -5,7 +5,7 @@
 // Screenshots land in target/screenshots/ (ignored by git) for a person to look at.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { AIKO, launchChromium, overflow, randomText, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { AIKO, launchChromium, overflow, randomText, screenshot, signedInPage, startReview, trackPages } from "./support.mjs";
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
@@ -23,10 +23,7 @@ after(async () => {
 });
 
 async function openAsReviewer(options = DESKTOP) {
-  const context = await pages.newContext(browser, options);
-  const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
-  await context.addCookies([sessionCookieFor(review.url, name, value)]);
-  return pages.watch(await context.newPage());
+  return signedInPage(pages, browser, review.url, AIKO, options);
 }
 
 test("a client approves their draft through a link on a phone; another draft and a revoked link are refused", async () => {

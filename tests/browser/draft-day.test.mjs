@@ -5,7 +5,7 @@
 // asks the server. Screenshots land in target/screenshots/.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { AIKO, BEN, launchChromium, overflow, randomText, rfc3339, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { AIKO, BEN, launchChromium, overflow, randomText, rfc3339, screenshot, signedInPage, startReview, trackPages } from "./support.mjs";
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const DESKTOP = { viewport: { width: 1280, height: 900 } };
@@ -23,10 +23,7 @@ after(async () => {
 });
 
 async function open(reviewer = AIKO, options = DESKTOP) {
-  const context = await pages.newContext(browser, options);
-  const [name, value] = (await sessionCookie(review.url, reviewer)).split("=");
-  await context.addCookies([sessionCookieFor(review.url, name, value)]);
-  return pages.watch(await context.newPage());
+  return signedInPage(pages, browser, review.url, reviewer, options);
 }
 
 async function comments(id) {

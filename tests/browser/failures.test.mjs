@@ -4,7 +4,7 @@
 // link to the drafts it counts. Screenshots in target/screenshots/failures-view-*.png.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { AIKO, launchChromium, overflow, rfc3339, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { AIKO, launchChromium, overflow, rfc3339, screenshot, signedInPage, startReview, trackPages } from "./support.mjs";
 
 const TOKYO = "Asia/Tokyo";
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: TOKYO };
@@ -23,10 +23,7 @@ after(async () => {
 });
 
 async function open(options) {
-  const context = await pages.newContext(browser, options);
-  const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
-  await context.addCookies([sessionCookieFor(review.url, name, value)]);
-  return pages.watch(await context.newPage());
+  return signedInPage(pages, browser, review.url, AIKO, options);
 }
 
 function log(draftId, attempt, outcome, errorClass, at) {

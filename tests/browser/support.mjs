@@ -187,6 +187,17 @@ export function sessionCookieFor(base, name, value) {
   return { name, value, domain: new URL(base).hostname, path: "/", httpOnly: true, secure: true, sameSite: "Strict" };
 }
 
+/**
+ * A watched page in a new context of `pages` (see trackPages), signed in as `reviewer` by a
+ * session cookie (no login page on the way).
+ */
+export async function signedInPage(pages, browser, base, reviewer = AIKO, options = {}) {
+  const context = await pages.newContext(browser, options);
+  const [name, value] = (await sessionCookie(base, reviewer)).split("=");
+  await context.addCookies([sessionCookieFor(base, name, value)]);
+  return pages.watch(await context.newPage());
+}
+
 /** Signs `page` in through the login page with `reviewer`'s name and token. */
 export async function signIn(page, base, reviewer = AIKO, next = "") {
   await page.goto(`${base}/review/login${next ? `?next=${encodeURIComponent(next)}` : ""}`);

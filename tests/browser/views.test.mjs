@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { join } from "node:path";
-import { AIKO, SCREENSHOTS, launchChromium, overflow, screenshot, sessionCookie, sessionCookieFor, startReview, trackPages } from "./support.mjs";
+import { AIKO, SCREENSHOTS, launchChromium, overflow, screenshot, signedInPage, startReview, trackPages } from "./support.mjs";
 
 const NEW_YORK = "America/New_York";
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: NEW_YORK };
@@ -28,12 +28,7 @@ after(async () => {
 });
 
 async function open(options = DESKTOP) {
-  const context = await pages.newContext(browser, options);
-  const [name, value] = (await sessionCookie(review.url, AIKO)).split("=");
-  await context.addCookies([sessionCookieFor(review.url, name, value)]);
-  const page = await context.newPage();
-  pages.watch(page);
-  return page;
+  return signedInPage(pages, browser, review.url, AIKO, options);
 }
 
 /** An approved post scheduled at `at` (UTC), as the approve route leaves one. */
