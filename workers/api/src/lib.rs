@@ -37,7 +37,7 @@ mod voice;
 use worker::{Context, Env, Method, Request, Response, event};
 
 use crate::reply::ApiError;
-use crate::routes::{Access, Match, Route};
+use crate::routes::{Access, DraftAction, Match, Route};
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -180,8 +180,7 @@ async fn dispatch(
         Route::Calendar => views::calendar(req, env, actor).await,
         Route::ReviewUpNext => review::up_next(req, env, actor).await,
         Route::ReviewCalendar => review::calendar(env, actor),
-        // The rest act on one draft, whose id is the path's first parameter.
-        action => {
+        Route::Act(action) => {
             let call = decide::DraftCall {
                 req,
                 env,
@@ -194,42 +193,68 @@ async fn dispatch(
     }
 }
 
-/// Runs the action on one draft that `route` is.
-async fn act_on_draft(route: Route, call: decide::DraftCall<'_>) -> Result<Response, ApiError> {
-    match route {
-        Route::EditDraft => edit::handle(call).await,
-        Route::ApproveDraft => approve::approve(call).await,
-        Route::ReapproveDraft => approve::reapprove(call).await,
-        Route::ScheduleDraft => approve::reschedule(call).await,
-        Route::WithdrawDraft => approve::withdraw(call).await,
-        Route::CommentDraft => actions::comment(call).await,
-        Route::DiscardDraft => actions::discard(call).await,
-        Route::RegenerateDraft => actions::regenerate(call).await,
-        Route::DescribeDraft => describe::handle(call).await,
-        Route::AddImage => items::upload(call).await,
-        Route::OrderImages => items::order(call).await,
-        Route::EditOptions => items::options(call).await,
-        other => Err(ApiError::Internal(format!(
-            "{other:?} is no action on a draft"
-        ))),
+/// Runs `action` on one draft.
+async fn act_on_draft(
+    action: DraftAction,
+    call: decide::DraftCall<'_>,
+) -> Result<Response, ApiError> {
+    match action {
+        DraftAction::Edit => edit::handle(call).await,
+        DraftAction::Approve => approve::approve(call).await,
+        DraftAction::Reapprove => approve::reapprove(call).await,
+        DraftAction::Schedule => approve::reschedule(call).await,
+        DraftAction::Withdraw => approve::withdraw(call).await,
+        DraftAction::Comment => actions::comment(call).await,
+        DraftAction::Discard => actions::discard(call).await,
+        DraftAction::Regenerate => actions::regenerate(call).await,
+        DraftAction::Describe => describe::handle(call).await,
+        DraftAction::AddImage => items::upload(call).await,
+        DraftAction::OrderImages => items::order(call).await,
+        DraftAction::EditOptions => items::options(call).await,
     }
 }
 
-/// For a route about one draft: whether it acts on it (`true`) or reads it.
+/// For a route about one draft: whether it acts on it (`true`) or reads it. Every route is
+/// named, so a new one cannot skip the check of the caller's accounts unnoticed.
 fn draft_route(route: Route) -> Option<bool> {
     match route {
+        Route::Act(_) => Some(true),
         Route::GetDraft | Route::DraftHistory | Route::ReviewDraft => Some(false),
-        Route::EditDraft
-        | Route::ApproveDraft
-        | Route::ReapproveDraft
-        | Route::ScheduleDraft
-        | Route::WithdrawDraft
-        | Route::CommentDraft
-        | Route::DiscardDraft
-        | Route::RegenerateDraft
-        | Route::DescribeDraft => Some(true),
-        Route::AddImage | Route::OrderImages | Route::EditOptions => Some(true),
-        _ => None,
+        Route::Healthz
+        | Route::OpenApi
+        | Route::Generate
+        | Route::ListDrafts
+        | Route::CheckText
+        | Route::GetVoice
+        | Route::PutVoice
+        | Route::ReviewVoice
+        | Route::ReviewList
+        | Route::ReviewFailures
+        | Route::ReviewLoginPage
+        | Route::ReviewLogin
+        | Route::ReviewLogout
+        | Route::ReviewLogoutEverywhere
+        | Route::ReviewAsset
+        | Route::ReviewAccounts
+        | Route::ConnectAccount
+        | Route::AccountCallback
+        | Route::PasteToken
+        | Route::DisconnectAccount
+        | Route::PendingImage
+        | Route::Media
+        | Route::CreateClientLink
+        | Route::ListClientLinks
+        | Route::RevokeClientLink
+        | Route::ReviewLinks
+        | Route::ReviewCharts
+        | Route::ClientPage
+        | Route::ClientApprove
+        | Route::ClientComment
+        | Route::SearchDrafts
+        | Route::UpNext
+        | Route::Calendar
+        | Route::ReviewUpNext
+        | Route::ReviewCalendar => None,
     }
 }
 

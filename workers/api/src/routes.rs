@@ -3,20 +3,14 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// An action on one draft, whose id is the path's first parameter.
+    Act(DraftAction),
     Healthz,
     OpenApi,
     Generate,
     ListDrafts,
     GetDraft,
-    EditDraft,
-    ApproveDraft,
-    ReapproveDraft,
-    ScheduleDraft,
-    WithdrawDraft,
     DraftHistory,
-    CommentDraft,
-    DiscardDraft,
-    RegenerateDraft,
     CheckText,
     GetVoice,
     PutVoice,
@@ -36,7 +30,6 @@ pub enum Route {
     DisconnectAccount,
     PendingImage,
     Media,
-    DescribeDraft,
     CreateClientLink,
     ListClientLinks,
     RevokeClientLink,
@@ -50,6 +43,21 @@ pub enum Route {
     Calendar,
     ReviewUpNext,
     ReviewCalendar,
+}
+
+/// The actions on one draft: each goes through `decide::DraftCall`, after the caller's
+/// access to the draft's account is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftAction {
+    Edit,
+    Approve,
+    Reapprove,
+    Schedule,
+    Withdraw,
+    Comment,
+    Discard,
+    Regenerate,
+    Describe,
     AddImage,
     OrderImages,
     EditOptions,
@@ -114,31 +122,31 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef {
         method: "PATCH",
         pattern: "/api/v1/drafts/{id}",
-        route: Route::EditDraft,
+        route: Route::Act(DraftAction::Edit),
         access: Access::TokenOrSession,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/approve",
-        route: Route::ApproveDraft,
+        route: Route::Act(DraftAction::Approve),
         access: Access::Reviewer,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/reapprove",
-        route: Route::ReapproveDraft,
+        route: Route::Act(DraftAction::Reapprove),
         access: Access::Reviewer,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/schedule",
-        route: Route::ScheduleDraft,
+        route: Route::Act(DraftAction::Schedule),
         access: Access::Reviewer,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/withdraw",
-        route: Route::WithdrawDraft,
+        route: Route::Act(DraftAction::Withdraw),
         access: Access::Reviewer,
     },
     RouteDef {
@@ -150,19 +158,19 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/comments",
-        route: Route::CommentDraft,
+        route: Route::Act(DraftAction::Comment),
         access: Access::TokenOrSession,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/discard",
-        route: Route::DiscardDraft,
+        route: Route::Act(DraftAction::Discard),
         access: Access::TokenOrSession,
     },
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/regenerate",
-        route: Route::RegenerateDraft,
+        route: Route::Act(DraftAction::Regenerate),
         access: Access::TokenOrSession,
     },
     RouteDef {
@@ -344,7 +352,7 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/describe",
-        route: Route::DescribeDraft,
+        route: Route::Act(DraftAction::Describe),
         access: Access::TokenOrSession,
     },
     RouteDef {
@@ -368,19 +376,19 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef {
         method: "POST",
         pattern: "/api/v1/drafts/{id}/images",
-        route: Route::AddImage,
+        route: Route::Act(DraftAction::AddImage),
         access: Access::TokenOrSession,
     },
     RouteDef {
         method: "PUT",
         pattern: "/api/v1/drafts/{id}/images",
-        route: Route::OrderImages,
+        route: Route::Act(DraftAction::OrderImages),
         access: Access::TokenOrSession,
     },
     RouteDef {
         method: "PATCH",
         pattern: "/api/v1/drafts/{id}/options",
-        route: Route::EditOptions,
+        route: Route::Act(DraftAction::EditOptions),
         access: Access::TokenOrSession,
     },
 ];

@@ -22,17 +22,17 @@ fn matches_paths_to_routes() {
     check(
         "PATCH",
         "/api/v1/drafts/abc",
-        Some((Route::EditDraft, &["abc"])),
+        Some((Route::Act(DraftAction::Edit), &["abc"])),
     );
     check(
         "POST",
         "/api/v1/drafts/abc/approve",
-        Some((Route::ApproveDraft, &["abc"])),
+        Some((Route::Act(DraftAction::Approve), &["abc"])),
     );
     check(
         "POST",
         "/api/v1/drafts/abc/schedule",
-        Some((Route::ScheduleDraft, &["abc"])),
+        Some((Route::Act(DraftAction::Schedule), &["abc"])),
     );
     check("GET", "/api/v1/drafts/", None);
     check("GET", "/api/v1/drafts/abc/extra", None);
