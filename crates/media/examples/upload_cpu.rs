@@ -6,6 +6,10 @@ use std::time::Instant;
 
 use media::fit_upload;
 
+#[allow(dead_code)]
+#[path = "../src/samples.rs"]
+mod samples;
+
 fn noise(width: usize, height: usize) -> Vec<u8> {
     // A smooth picture with some grain, as a photo has: not all flat, not all noise.
     let mut seed = 0x2545_f491_u32;
@@ -28,37 +32,14 @@ fn noise(width: usize, height: usize) -> Vec<u8> {
 
 fn phone_jpeg() -> Vec<u8> {
     let (w, h) = (4032, 3024);
-    let mut jpeg = Vec::new();
-    jpeg_encoder::Encoder::new(&mut jpeg, 90)
-        .encode(
-            &noise(w, h),
-            w as u16,
-            h as u16,
-            jpeg_encoder::ColorType::Rgb,
-        )
-        .expect("JPEG encodes");
+    let jpeg = samples::jpeg_rgb(w, h, &noise(w, h), false);
     // EXIF orientation 6 after the start of image, as a phone writes it.
-    let tiff: &[u8] = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0";
-    let mut out = jpeg[..2].to_vec();
-    out.extend([0xff, 0xe1]);
-    out.extend(((tiff.len() + 2) as u16).to_be_bytes());
-    out.extend(tiff);
-    out.extend(&jpeg[2..]);
-    out
+    samples::with_segments(&jpeg, &[(0xe1, &samples::exif(&[(0x0112, 3, 1, 6)]))])
 }
 
 fn square_png() -> Vec<u8> {
-    let side = 4096u32;
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, side, side);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().expect("PNG header");
-    writer
-        .write_image_data(&noise(side as usize, side as usize))
-        .expect("PNG data");
-    writer.finish().expect("PNG end");
-    out
+    let side = 4096;
+    samples::png_rgb(side, side, &noise(side, side))
 }
 
 fn main() {

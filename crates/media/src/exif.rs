@@ -177,4 +177,4 @@ fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -488,4 +488,4 @@ pub(crate) fn resample(
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

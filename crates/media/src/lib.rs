@@ -14,6 +14,9 @@ pub mod placeholder;
 pub mod provider;
 pub mod upload;
 
+#[cfg(test)]
+mod samples;
+
 pub use fit::{FitError, Fitted, Format, MAX_SOURCE_PIXELS, fit_for_instagram};
 pub use inspect::{
     ImageInfo, MAX_ASPECT, MAX_BYTES, MAX_WIDTH, MIN_ASPECT, MIN_WIDTH, MediaError,

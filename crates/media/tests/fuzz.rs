@@ -9,17 +9,13 @@ use media::{Format, check_instagram_image, fit_for_instagram, inspect_jpeg, plac
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+#[allow(dead_code)]
+#[path = "../src/samples.rs"]
+mod samples;
+
 fn small_png() -> Vec<u8> {
-    let mut bytes = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut bytes, 12, 10);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().expect("png header");
-        let pixels: Vec<u8> = (0..12 * 10 * 3).map(|i| (i * 7 % 251) as u8).collect();
-        writer.write_image_data(&pixels).expect("png data");
-    }
-    bytes
+    let pixels: Vec<u8> = (0..12 * 10 * 3).map(|i| (i * 7 % 251) as u8).collect();
+    samples::png_rgb(12, 10, &pixels)
 }
 
 /// Seeds worth damaging: a JPEG Instagram takes as it is, a tiny one, a tiny PNG, and the

@@ -122,20 +122,31 @@ pub fn object(body: &[u8], allowed: &[&str]) -> Result<Fields, Vec<FieldError>> 
 
 /// The required `revision`: the draft revision the person looked at.
 pub fn revision(fields: &Map<String, Value>, problems: &mut Vec<FieldError>) -> Option<i64> {
+    counted_revision(fields, problems, 1, "the draft you looked at")
+}
+
+/// The required `revision`, a whole number from `first`: the revision of `what` the person
+/// looked at.
+pub fn counted_revision(
+    fields: &Map<String, Value>,
+    problems: &mut Vec<FieldError>,
+    first: i64,
+    what: &str,
+) -> Option<i64> {
     match fields.get("revision") {
         None | Some(Value::Null) => {
             problems.push(problem(
                 "revision",
-                "required: the revision of the draft you looked at",
+                format!("required: the revision of {what}"),
             ));
             None
         }
         Some(value) => {
-            let revision = value.as_i64().filter(|n| *n >= 1);
+            let revision = value.as_i64().filter(|n| *n >= first);
             if revision.is_none() {
                 problems.push(problem(
                     "revision",
-                    format!("expected a whole number from 1, got {value}"),
+                    format!("expected a whole number from {first}, got {value}"),
                 ));
             }
             revision

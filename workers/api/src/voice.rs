@@ -122,25 +122,12 @@ pub(crate) fn view(stored: &StoredVoice) -> Value {
 /// The body's shape, then the voice's own bounds, every problem by field path.
 pub(crate) fn parse_put(body: &[u8]) -> Result<(i64, Voice), Vec<FieldError>> {
     let (fields, mut problems) = body::object(body, &FIELDS)?;
-    let revision = match fields.get("revision") {
-        None | Some(Value::Null) => {
-            problems.push(body::problem(
-                "revision",
-                "required: the revision of the voice you looked at (0 before the first)",
-            ));
-            None
-        }
-        Some(value) => {
-            let revision = value.as_i64().filter(|n| *n >= 0);
-            if revision.is_none() {
-                problems.push(body::problem(
-                    "revision",
-                    format!("expected a whole number from 0, got {value}"),
-                ));
-            }
-            revision
-        }
-    };
+    let revision = body::counted_revision(
+        &fields,
+        &mut problems,
+        0,
+        "the voice you looked at (0 before the first)",
+    );
     let list = |name: &str, problems: &mut Vec<FieldError>| -> Vec<String> {
         match fields.get(name) {
             None | Some(Value::Null) => Vec::new(),

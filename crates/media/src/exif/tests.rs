@@ -2,41 +2,7 @@
 //! eight turns checked corner by corner.
 
 use super::{Orientation, jpeg_orientation};
-
-/// A TIFF body (after `Exif\0\0`) whose IFD0 holds `entries` (tag, type, count, value).
-pub(crate) fn tiff(big_endian: bool, entries: &[(u16, u16, u32, u32)]) -> Vec<u8> {
-    let u16b = |v: u16| {
-        if big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let u32b = |v: u32| {
-        if big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let mut out = Vec::new();
-    out.extend(if big_endian { *b"MM\0*" } else { *b"II*\0" });
-    out.extend(u32b(8));
-    out.extend(u16b(entries.len() as u16));
-    for &(tag, kind, count, value) in entries {
-        out.extend(u16b(tag));
-        out.extend(u16b(kind));
-        out.extend(u32b(count));
-        if kind == 3 {
-            out.extend(u16b(value as u16));
-            out.extend([0, 0]);
-        } else {
-            out.extend(u32b(value));
-        }
-    }
-    out.extend(u32b(0));
-    out
-}
+use crate::samples::tiff;
 
 /// A JPEG start with one APP1 Exif segment of `tiff`, and a frame header after it.
 fn jpeg_with(tiff: &[u8]) -> Vec<u8> {

@@ -7,6 +7,7 @@ use super::{
     target_size,
 };
 use crate::inspect::{MAX_BYTES, check_instagram_image};
+use crate::samples::{self, png_with};
 use jpeg_decoder::{Decoder, PixelFormat};
 
 /// A colour at (x, y) of a `width` x `height` picture.
@@ -47,44 +48,12 @@ fn pixels(w: usize, h: usize, pattern: Pattern, channels: usize) -> Vec<u8> {
     out
 }
 
-/// A PNG of `data` as pixels of `colour` and `depth`.
-pub(crate) fn png_with(
-    w: u32,
-    h: u32,
-    colour: png::ColorType,
-    depth: png::BitDepth,
-    data: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, w, h);
-    encoder.set_color(colour);
-    encoder.set_depth(depth);
-    let mut writer = encoder.write_header().expect("PNG header");
-    writer.write_image_data(data).expect("PNG data");
-    writer.finish().expect("PNG end");
-    out
-}
-
 fn png_rgb(w: usize, h: usize, pattern: Pattern) -> Vec<u8> {
-    let data = pixels(w, h, pattern, 3);
-    png_with(
-        w as u32,
-        h as u32,
-        png::ColorType::Rgb,
-        png::BitDepth::Eight,
-        &data,
-    )
+    samples::png_rgb(w, h, &pixels(w, h, pattern, 3))
 }
 
 fn jpeg(w: usize, h: usize, pattern: Pattern, progressive: bool) -> Vec<u8> {
-    let data = pixels(w, h, pattern, 3);
-    let mut out = Vec::new();
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
-    encoder.set_progressive(progressive);
-    encoder
-        .encode(&data, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
-        .expect("JPEG encodes");
-    out
+    samples::jpeg_rgb(w, h, &pixels(w, h, pattern, 3), progressive)
 }
 
 /// What a fitted image must be, besides its size.

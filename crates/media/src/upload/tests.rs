@@ -2,10 +2,9 @@
 //! upright, every metadata segment left behind), decoded by an independent decoder.
 
 use super::{MAX_UPLOAD_PIXELS, MIN_UPLOAD_SIDE, UploadError, fit_upload, inspect_upload};
-use crate::exif::tests::tiff;
 use crate::fit::Format;
-use crate::fit::tests::png_with;
 use crate::inspect::check_instagram_image;
+use crate::samples;
 use jpeg_decoder::Decoder;
 
 /// Red on the left quarter, green in the middle, blue on the right quarter.
@@ -24,47 +23,25 @@ fn stripes(w: usize, h: usize) -> Vec<u8> {
 }
 
 fn jpeg(w: usize, h: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 90)
-        .encode(
-            &stripes(w, h),
-            w as u16,
-            h as u16,
-            jpeg_encoder::ColorType::Rgb,
-        )
-        .expect("JPEG encodes");
-    out
+    samples::jpeg_rgb(w, h, &stripes(w, h), false)
 }
 
 fn png(w: u32, h: u32) -> Vec<u8> {
-    let stripes = stripes(w as usize, h as usize);
-    png_with(w, h, png::ColorType::Rgb, png::BitDepth::Eight, &stripes)
+    samples::png_rgb(w as usize, h as usize, &stripes(w as usize, h as usize))
 }
 
 /// `jpeg` with segments inserted after its start: a phone's EXIF (orientation, a GPS IFD with
 /// a latitude), XMP, and a Photoshop APP13.
 fn phone_photo(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut exif = b"Exif\0\0".to_vec();
-    let mut body = tiff(
-        false,
-        &[(0x0112, 3, 1, u32::from(orientation)), (0x8825, 4, 1, 38)],
-    );
+    let mut exif = samples::exif(&[(0x0112, 3, 1, u32::from(orientation)), (0x8825, 4, 1, 38)]);
     // The GPS IFD at offset 38: GPSLatitudeRef "N", and a marker text to look for.
-    body.extend(1u16.to_le_bytes());
-    body.extend([1, 0, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0]);
-    body.extend(0u32.to_le_bytes());
-    body.extend(b"GPS-LATITUDE-35.6586");
-    exif.extend(body);
-    let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>GPS-XMP</x:xmpmeta>".to_vec();
-    let app13 = b"Photoshop 3.0\0GPS-IPTC".to_vec();
-    let mut out = jpeg[..2].to_vec();
-    for (marker, data) in [(0xe1, exif), (0xe1, xmp), (0xed, app13)] {
-        out.extend([0xff, marker]);
-        out.extend(((data.len() + 2) as u16).to_be_bytes());
-        out.extend(data);
-    }
-    out.extend(&jpeg[2..]);
-    out
+    exif.extend(1u16.to_le_bytes());
+    exif.extend([1, 0, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0]);
+    exif.extend(0u32.to_le_bytes());
+    exif.extend(b"GPS-LATITUDE-35.6586");
+    let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>GPS-XMP</x:xmpmeta>";
+    let app13 = b"Photoshop 3.0\0GPS-IPTC";
+    samples::with_segments(jpeg, &[(0xe1, &exif), (0xe1, xmp), (0xed, app13)])
 }
 
 /// The markers of a JPEG's segments before its first scan.
