@@ -855,7 +855,7 @@ test("a caption with markup stays text: nothing runs, it shows literally", async
     bold: document.querySelectorAll("main b").length,
     scripts: [...document.scripts].map((s) => s.src || s.type),
   }));
-  assert.deepEqual(injected, { handlers: 0, images: [], bold: 0, scripts: [`${review.url}/review/assets/app.js`, `${review.url}/review/assets/media.js`, "application/json"] });
+  assert.deepEqual(injected, { handlers: 0, images: [], bold: 0, scripts: [`${review.url}/review/assets/api.js`, `${review.url}/review/assets/app.js`, `${review.url}/review/assets/media.js`, "application/json"] });
   assert.deepEqual(dialogs, [], "a dialog opened: the caption ran as script");
 });
 
@@ -877,6 +877,7 @@ test("security headers and the CSP on every page; no token or secret in any page
     ["/review?status=all&q=soup", 200, cookie],
     ["/review/not-a-draft-id", 400, cookie],
     [`/review/${"0".repeat(8)}-0000-4000-8000-000000000000`, 404, cookie],
+    ["/review/assets/api.js", 200, null],
     ["/review/assets/app.js", 200, null],
     ["/review/assets/app.css", 200, null],
     ["/review/assets/views.js", 200, null],

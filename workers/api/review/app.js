@@ -8,6 +8,7 @@
 
 (() => {
   const $ = (selector) => document.querySelector(selector);
+  const { call, say } = window.reviewApi;
 
   // Times in the reader's own zone, with the zone spelled out.
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -306,38 +307,11 @@
   for (const field of Object.values(checked)) field?.addEventListener("input", checkLater);
   if (Object.values(checked).some((field) => field && field.value)) check();
 
-  async function call(method, path, body) {
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let json = null;
-    try {
-      json = await response.json();
-    } catch {
-      json = null;
-    }
-    return { status: response.status, json };
-  }
-
-  const SIGNED_OUT = "Your session has ended: sign in again in another tab (your text stays here), then try again.";
-
-  function failure(status, json) {
-    return status === 401 ? SIGNED_OUT : json?.error?.message ?? `HTTP ${status}`;
-  }
+  const failure = (status, json) => window.reviewApi.failure(status, json, "(your text stays here), then try again");
 
   // Actions that reload the page must not drop what the person typed and did not save.
   function unsavedEdits() {
     return fields.caption && !fields.caption.disabled && !sameText(current(), base);
-  }
-
-  function say(selector, text, kind = "") {
-    const element = $(selector);
-    if (!element) return;
-    element.textContent = text;
-    element.className = kind;
   }
 
   function showProblems(problems) {

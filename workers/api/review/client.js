@@ -4,23 +4,9 @@
 "use strict";
 
 (() => {
-  async function post(path, body) {
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-    });
-    let json = {};
-    try {
-      json = await response.json();
-    } catch {
-      // An answer without a body: the status says enough.
-    }
-    return { status: response.status, json };
-  }
+  const post = (path, body) => window.reviewApi.call("POST", path, body);
   const problemText = (json, fallback) =>
-    json.error
+    json?.error
       ? [json.error.message, ...(json.error.problems ?? []).map((p) => `${p.path}: ${p.reason}`)].join(" ")
       : fallback;
 

@@ -8,6 +8,7 @@
 
 (() => {
   const $ = (selector) => document.querySelector(selector);
+  const { call, say, failure } = window.reviewApi;
   const section = $("#photos");
   const dataElement = document.getElementById("draft-data");
   if (!section || !dataElement) return;
@@ -15,34 +16,6 @@
   const id = draft.draftId;
   const editable = Boolean($("#photo-files"));
   const revision = () => Number($("#revision")?.textContent ?? draft.revision);
-
-  async function call(method, path, body, headers = { "content-type": "application/json" }) {
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers: body === undefined ? {} : headers,
-      body: body === undefined ? undefined : headers["content-type"] === "application/json" ? JSON.stringify(body) : body,
-    });
-    let json = null;
-    try {
-      json = await response.json();
-    } catch {
-      json = null;
-    }
-    return { status: response.status, json };
-  }
-
-  function failure(status, json) {
-    if (status === 401) return "Your session has ended: sign in again in another tab, then try again.";
-    return json?.error?.message ?? `HTTP ${status}`;
-  }
-
-  function say(selector, text, kind = "") {
-    const element = $(selector);
-    if (!element) return;
-    element.textContent = text;
-    element.className = kind;
-  }
 
   /** The images as the post has them: its items, or its one generated image. */
   function itemsOf(d) {
@@ -218,9 +191,7 @@
     let added = 0;
     for (const file of files) {
       say("#photos-status", `Uploading ${file.name}…`);
-      const { status, json } = await call("POST", `/api/v1/drafts/${id}/images?name=${encodeURIComponent(file.name)}`, file, {
-        "content-type": file.type || "application/octet-stream",
-      });
+      const { status, json } = await call("POST", `/api/v1/drafts/${id}/images?name=${encodeURIComponent(file.name)}`, file, file.type || "application/octet-stream");
       if (status === 201) {
         added += 1;
         adopt(json);

@@ -5,19 +5,7 @@
 (() => {
   "use strict";
 
-  async function call(method, path, body) {
-    try {
-      const response = await fetch(path, {
-        method,
-        credentials: "same-origin",
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, json: await response.json().catch(() => null) };
-    } catch {
-      return { status: 0, json: { error: { message: "no connection" } } };
-    }
-  }
+  const { call } = window.reviewApi;
   const reason = (json) => json?.error?.problems?.map((p) => p.reason).join("; ") || json?.error?.message || "refused";
   const el = (tag, props = {}, ...children) => {
     const node = Object.assign(document.createElement(tag), props);

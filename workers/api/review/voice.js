@@ -42,22 +42,17 @@
         sampleCaptions: samples,
       };
       saved.textContent = "Saving…";
-      let response;
-      let json = null;
-      try {
-        response = await fetch(`/api/v1/accounts/${encodeURIComponent(form.dataset.account)}/voice`, {
-          method: "PUT",
-          credentials: "same-origin",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-        });
-        json = await response.json().catch(() => null);
-      } catch {
+      const { status, json } = await window.reviewApi.call(
+        "PUT",
+        `/api/v1/accounts/${encodeURIComponent(form.dataset.account)}/voice`,
+        body,
+      );
+      if (status === 0) {
         saved.textContent = "";
         show([{ path: "", reason: "The voice could not be sent; check the connection and save again." }]);
         return;
       }
-      if (response.ok) {
+      if (status === 200) {
         form.dataset.revision = String(json.revision);
         show([]);
         saved.textContent = `Saved (revision ${json.revision}).`;
@@ -65,13 +60,13 @@
       }
       saved.textContent = "";
       const error = json?.error ?? {};
-      if (response.status === 409 && error.current) {
+      if (status === 409 && error.current) {
         const by = error.current.updatedBy ? ` by ${error.current.updatedBy}` : "";
         show([{ path: "", reason: `Someone saved this voice meanwhile${by}. Reload the page to see it, then make your change again.` }]);
-      } else if (response.status === 401) {
-        show([{ path: "", reason: "Your session has ended: sign in again in another tab, then save again." }]);
+      } else if (status === 401) {
+        show([{ path: "", reason: window.reviewApi.failure(status, json, "then save again") }]);
       } else {
-        show(error.problems ?? [{ path: "", reason: error.message ?? `The voice was not saved (HTTP ${response.status}).` }]);
+        show(error.problems ?? [{ path: "", reason: error.message ?? `The voice was not saved (HTTP ${status}).` }]);
       }
     });
   }

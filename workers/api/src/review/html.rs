@@ -91,6 +91,8 @@ pub fn layout(title: &str, reviewer: Option<&str>, body: Markup) -> String {
                 title { (title) " · Review" }
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href="/review/assets/app.css";
+                // `api.js` first: the scripts after it use what it defines.
+                script src="/review/assets/api.js" defer {}
                 script src="/review/assets/app.js" defer {}
             }
             body {

@@ -35,6 +35,7 @@ pub fn calendar(_env: &worker::Env, actor: &Actor) -> Result<Response, ApiError>
 }
 const LOGIN_BODY_BYTES: usize = 4 * 1024;
 
+const API_JS: &str = include_str!("../../review/api.js");
 const APP_JS: &str = include_str!("../../review/app.js");
 const APP_CSS: &str = include_str!("../../review/app.css");
 const VOICE_JS: &str = include_str!("../../review/voice.js");
@@ -59,6 +60,7 @@ pub fn sign_in_first(req: &Request) -> Result<Response, ApiError> {
 
 pub fn asset(name: &str) -> Result<Response, ApiError> {
     let (body, content_type) = match name {
+        "api.js" => (API_JS, "text/javascript; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "voice.js" => (VOICE_JS, "text/javascript; charset=utf-8"),
