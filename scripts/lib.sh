@@ -1,9 +1,12 @@
 # Shared settings for the scripts; sourced, not run.
 # Every tool the project needs is installed under .tools/ (ignored by git), keyed by version,
-# so a change of version installs the new one and never uses a stale one.
+# so a change of version installs the new one and never uses a stale one. A new checkout's
+# .tools/ links to the user's cache, so the tools cargo builds (minutes each) are built once
+# per machine, not once per clone.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS="$ROOT/.tools"
+TOOL_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/instagram-pipeline/tools"
 STATE="$ROOT/.state"
 WORKERS=(api publish-consumer image-consumer)
 
