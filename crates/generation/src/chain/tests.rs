@@ -412,21 +412,8 @@ fn prompt_template() {
     assert_eq!(prompt.messages[0].role, Role::System);
     assert_eq!(
         prompt.messages[0].content,
-        "You write Instagram posts. From the brief you are given, write the caption, the \
-hashtags and the alt text of the post's image.
-
-Answer with one JSON object and nothing else. It has exactly these fields:
-- \"caption\": a string, the caption. Do not put any hashtags in it.
-- \"hashtags\": an array of strings, each one hashtag without the leading '#', made of \
-letters, digits and _ only.
-- \"altText\": a string describing the image for people who use screen readers.
-
-Limits:
-- The caption and the hashtags together have at most 2200 characters.
-- Exactly 2 hashtags, all different.
-- The alt text has at most 1000 characters.
-
-Write the caption, the hashtags and the alt text in the language whose BCP 47 tag is \"en-US\"."
+        // The whole system message, as the model reads it, for two hashtags in en-US.
+        include_str!("system_prompt.txt").trim_end()
     );
     assert_eq!(
         prompt.messages[1],
