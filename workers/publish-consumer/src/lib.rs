@@ -18,8 +18,6 @@ mod publish;
 mod scheduler;
 mod settings;
 
-#[cfg(test)]
-mod layering;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
