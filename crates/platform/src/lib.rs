@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod ai;
+pub mod alerts;
 pub mod analytics;
 pub mod client_links;
 pub mod clock;

@@ -6,23 +6,15 @@
 //! indexes (migration 0009), whose conditions name it.
 
 use domain::draft::{ImageStatus, Status};
-use domain::message::{format_rfc3339, format_rfc3339_millis};
+use domain::message::format_rfc3339_millis;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use crate::d1;
+use crate::d1::{self, text, time};
 use crate::publish_log::{Outcome, Step};
 use crate::store::{DB_BINDING, DraftRow};
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-fn time(value: OffsetDateTime) -> JsValue {
-    text(&format_rfc3339(value))
-}
 
 fn number(value: f64) -> JsValue {
     JsValue::from_f64(value)

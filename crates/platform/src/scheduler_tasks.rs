@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use crate::d1;
+use crate::d1::{self, text, time};
 use crate::store::DB_BINDING;
 
 pub const REMINDERS: &str = "reminders";
@@ -21,14 +21,6 @@ pub const ORPHAN_IMAGES: &str = "orphan_images";
 
 pub struct Tasks {
     db: D1Database,
-}
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
-}
-
-fn time(value: OffsetDateTime) -> JsValue {
-    text(&format_rfc3339(value))
 }
 
 impl Tasks {

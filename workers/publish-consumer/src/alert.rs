@@ -6,15 +6,13 @@
 //! the claim and is an error, so the caller's queue message is retried and the alert is
 //! never lost silently. Without a webhook the alert goes to the Worker's error log.
 
-use domain::message::format_rfc3339;
+use platform::alerts::AlertStore;
 use platform::clock::{now, random_hex};
 use platform::config::optional;
 use platform::http::{Call, HttpError, fetch_text};
-use platform::store::{DB_BINDING, DraftRow};
-use serde::Deserialize;
+use platform::store::DraftRow;
 use time::Duration;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1PreparedStatement, Env};
 
 /// The kind of an account's expired or invalid token: one alert for every draft it fails,
 /// again after a day.
@@ -73,9 +71,6 @@ pub async fn draft_failed(
 /// Why an alert was not raised: it is unsent, and the next raise tries again.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
-    /// The statement could not be made.
-    #[error(transparent)]
-    Statement(worker::Error),
     #[error("claiming the alert {kind}: {error}")]
     Claim { kind: String, error: worker::Error },
     #[error("claiming the alert {kind} wrote no row")]
@@ -107,18 +102,14 @@ pub enum Raised {
 }
 
 pub struct Alerts {
-    db: D1Database,
+    store: AlertStore,
     webhook: Option<String>,
-}
-
-fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
 }
 
 impl Alerts {
     pub fn from_env(env: &Env) -> worker::Result<Self> {
         Ok(Self {
-            db: env.d1(DB_BINDING)?,
+            store: AlertStore::from_env(env)?,
             webhook: optional(env, "ALERT_WEBHOOK_URL"),
         })
     }
@@ -137,40 +128,12 @@ impl Alerts {
         message: &str,
         repeat_after: Option<Duration>,
     ) -> Result<Raised, AlertError> {
-        #[derive(Deserialize)]
-        struct Claimed {
-            claim: Option<String>,
-            count: u32,
-        }
         let at = now();
         let claim = random_hex::<12>();
-        let quiet_since = repeat_after.map(|d| format_rfc3339(at - d));
-        let statement = self
-            .db
-            .prepare(
-                "INSERT INTO operator_alerts (kind, first_at, last_at, count, claim, sent_at)
-                 VALUES (?1, ?2, ?2, 1, ?3, ?2)
-                 ON CONFLICT (kind) DO UPDATE SET
-                     last_at = excluded.last_at,
-                     count = operator_alerts.count + 1,
-                     claim = CASE WHEN operator_alerts.sent_at IS NULL
-                                    OR (?4 IS NOT NULL AND operator_alerts.sent_at <= ?4)
-                                  THEN excluded.claim ELSE operator_alerts.claim END,
-                     sent_at = CASE WHEN operator_alerts.sent_at IS NULL
-                                      OR (?4 IS NOT NULL AND operator_alerts.sent_at <= ?4)
-                                    THEN excluded.sent_at ELSE operator_alerts.sent_at END
-                 RETURNING claim, count",
-            )
-            .bind(&[
-                text(kind),
-                text(&format_rfc3339(at)),
-                text(&claim),
-                quiet_since.as_deref().map_or(JsValue::NULL, text),
-            ])
-            .map_err(AlertError::Statement)?;
-        let claimed = platform::d1::all(statement)
+        let claimed = self
+            .store
+            .claim(kind, at, &claim, repeat_after.map(|quiet| at - quiet))
             .await
-            .and_then(|result| result.checked()?.first::<Claimed>())
             .map_err(|error| AlertError::Claim {
                 kind: kind.to_owned(),
                 error,
@@ -178,7 +141,7 @@ impl Alerts {
             .ok_or_else(|| AlertError::NoRow {
                 kind: kind.to_owned(),
             })?;
-        if claimed.claim.as_deref() != Some(claim.as_str()) {
+        if !claimed.won_by(&claim) {
             return Ok(Raised::AlreadySent {
                 count: claimed.count,
             });
@@ -186,17 +149,7 @@ impl Alerts {
         match self.send(message).await {
             Ok(()) => Ok(Raised::Sent),
             Err(error) => {
-                let statement = self
-                    .db
-                    .prepare(
-                        "UPDATE operator_alerts SET claim = NULL, sent_at = NULL
-                         WHERE kind = ?1 AND claim = ?2",
-                    )
-                    .bind(&[text(kind), text(&claim)])
-                    .map_err(AlertError::Statement)?;
-                let released = platform::d1::all(statement)
-                    .await
-                    .and_then(|result| result.checked().map(|_| ()));
+                let released = self.store.release(kind, &claim).await;
                 if let Err(e) = released {
                     // The claim stays; the alert is still not lost, as the caller retries.
                     worker::console_error!("releasing the alert {kind}: {e}");
@@ -214,9 +167,7 @@ impl Alerts {
 
     /// The statement that clears `kind`, so it alerts at once when it comes back.
     pub fn clear_statement(&self, kind: &str) -> worker::Result<D1PreparedStatement> {
-        self.db
-            .prepare("DELETE FROM operator_alerts WHERE kind = ?1")
-            .bind(&[text(kind)])
+        self.store.clear_statement(kind)
     }
 
     async fn send(&self, message: &str) -> Result<(), WebhookError> {

@@ -18,7 +18,6 @@ mod publish;
 mod scheduler;
 mod settings;
 
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
