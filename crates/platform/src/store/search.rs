@@ -47,6 +47,13 @@ pub struct Filter {
     pub text: Option<String>,
 }
 
+impl Filter {
+    /// The search words of `text` (see [`terms`]); none without it.
+    pub fn words(&self) -> Vec<String> {
+        self.text.as_deref().map(terms).unwrap_or_default()
+    }
+}
+
 /// Which way a page goes from its cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Towards {
@@ -118,7 +125,7 @@ fn is_short(word: &str) -> bool {
 
 /// The search's short words, as the trigram index folds them.
 pub fn short_words(filter: &Filter) -> Vec<String> {
-    let words = filter.text.as_deref().map(terms).unwrap_or_default();
+    let words = filter.words();
     words
         .iter()
         .filter(|w| is_short(w))
@@ -169,7 +176,7 @@ pub fn page_sql(
     limit: u32,
     trigrams: Option<&[Vec<String>]>,
 ) -> (String, Vec<Value>) {
-    let words = filter.text.as_deref().map(terms).unwrap_or_default();
+    let words = filter.words();
     let (long, short): (Vec<&String>, Vec<&String>) = words.iter().partition(|t| !is_short(t));
     let trigrams = trigrams.filter(|t| !short.is_empty() && t.len() == short.len());
     let mode = if !long.is_empty() || trigrams.is_some() {
@@ -295,7 +302,7 @@ fn filter_clauses(sql: &mut Clauses, filter: &Filter) {
 /// Whether a filter's search reads a window rather than an index: only short words, not all
 /// of them found in the index's vocabulary.
 fn windowed(filter: &Filter, trigrams: Option<&[Vec<String>]>) -> bool {
-    let words = filter.text.as_deref().map(terms).unwrap_or_default();
+    let words = filter.words();
     !words.is_empty() && words.iter().all(|t| is_short(t)) && trigrams.is_none()
 }
 
