@@ -38,7 +38,7 @@ function routeTable() {
   const start = source.indexOf("pub const ROUTES");
   const table = source.slice(start, source.indexOf("];", start));
   const routes = [
-    ...table.matchAll(/method:\s*"(\w+)",\s*pattern:\s*"([^"]+)",\s*route:\s*Route::\w+,\s*access:\s*Access::(\w+)/g),
+    ...table.matchAll(/method:\s*"(\w+)",\s*pattern:\s*"([^"]+)",\s*route:\s*Route::(?:\w+|Act\(DraftAction::\w+\)),\s*access:\s*Access::(\w+)/g),
   ].map(([, method, pattern, access]) => ({ method, pattern, access }));
   assert.equal(routes.length, (table.match(/RouteDef \{/g) ?? []).length, "a RouteDef the reader could not parse");
   assert.ok(routes.length > 0, "no routes found in routes.rs");
