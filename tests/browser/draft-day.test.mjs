@@ -15,7 +15,8 @@ let browser;
 const pages = trackPages();
 
 before(async () => {
-  [review, browser] = await Promise.all([startReview(), launchChromium()]);
+  // Retries a few seconds apart, not Instagram's 30 s: the attempts test waits for two.
+  [review, browser] = await Promise.all([startReview({ publish: { PUBLISH_RETRY_BASE_SECONDS: "4" } }), launchChromium()]);
 });
 after(async () => {
   await browser?.close();

@@ -59,13 +59,13 @@ export async function launchChromium() {
  * variables (`review.pipeline.variant(name)`); `sim` are the simulator's options; `logs`
  * keeps the Workers' log lines in `review.pipeline.logs`.
  */
-export async function startReview({ record = false, api = {}, variants = {}, sim = {}, logs = false } = {}) {
+export async function startReview({ record = false, api = {}, publish = {}, variants = {}, sim = {}, logs = false } = {}) {
   const started = await startWithGraph({
     sim,
     // `api` may be a function of the simulator, for settings that name its URL.
     vars: (simulator) => ({
       api: { REVIEWERS, ...(typeof api === "function" ? api(simulator) : api) },
-      "publish-consumer": { GRAPH_TIMEOUT_MS: "5000" },
+      "publish-consumer": { GRAPH_TIMEOUT_MS: "5000", ...publish },
     }),
     options: { record, variants, logs },
   });

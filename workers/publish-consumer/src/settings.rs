@@ -82,7 +82,8 @@ pub struct Settings {
     /// The public origin of the api Worker, whose `/media/{key}` Meta downloads.
     pub public_media_base_url: String,
     /// The rules of the publish machine, from `PUBLISH_MAX_ATTEMPTS` (attempts in all, the
-    /// first included), `PUBLISH_POLL_SECONDS`, `PUBLISH_MAX_POLLS`,
+    /// first included), `PUBLISH_RETRY_BASE_SECONDS` (the delay before the second attempt,
+    /// before jitter; it doubles with each), `PUBLISH_POLL_SECONDS`, `PUBLISH_MAX_POLLS`,
     /// `PUBLISH_QUOTA_WAIT_SECONDS`, `PUBLISH_SETTLE_SECONDS`, `PUBLISH_THROTTLE_LIMIT_SECONDS`
     /// and `PUBLISH_UNRESOLVED_ALERT_SECONDS`.
     pub policy: Policy,
@@ -150,6 +151,11 @@ impl Settings {
             policy: Policy {
                 backoff: Backoff {
                     max_attempts,
+                    base_seconds: seconds(
+                        "PUBLISH_RETRY_BASE_SECONDS",
+                        Backoff::PUBLISH.base_seconds,
+                    )?
+                    .max(1),
                     ..Backoff::PUBLISH
                 },
                 poll_seconds: seconds("PUBLISH_POLL_SECONDS", 10)?.max(1),
