@@ -3,23 +3,14 @@
 // equal a count of the table.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Miniflare } from "miniflare";
-import { migrationStatements } from "../e2e/harness.mjs";
-import { draftId, fillHistory } from "./history.mjs";
+import { draftId, filledDatabase, fillHistory } from "./history.mjs";
 
 let mf;
 let db;
 
 before(async () => {
-  mf = new Miniflare({ modules: true, script: "export default { fetch() { return new Response(null) } }", d1Databases: { DB: "counts" } });
-  db = await mf.getD1Database("DB");
-  const statements = migrationStatements();
-  const at = statements.findIndex((s) => s.includes("CREATE TABLE draft_counts"));
-  assert.ok(at > 0, "no migration creates draft_counts");
   // Drafts from before the migration are counted by its backfill.
-  for (const statement of statements.slice(0, at)) await db.prepare(statement).run();
-  await fillHistory(db, { drafts: 3000, due: 3 });
-  for (const statement of statements.slice(at)) await db.prepare(statement).run();
+  ({ mf, db } = await filledDatabase("counts", (db) => fillHistory(db, { drafts: 3000, due: 3 }), { backfilledBy: "CREATE TABLE draft_counts" }));
 });
 
 after(async () => {

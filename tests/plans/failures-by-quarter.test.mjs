@@ -4,23 +4,14 @@
 // in the quarter hour of its first failed step.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Miniflare } from "miniflare";
-import { migrationStatements } from "../e2e/harness.mjs";
-import { draftId, fillHistory } from "./history.mjs";
+import { draftId, filledDatabase, fillHistory } from "./history.mjs";
 
 let mf;
 let db;
 
 before(async () => {
-  mf = new Miniflare({ modules: true, script: "export default { fetch() { return new Response(null) } }", d1Databases: { DB: "failures" } });
-  db = await mf.getD1Database("DB");
-  const statements = migrationStatements();
-  const at = statements.findIndex((s) => s.includes("CREATE TABLE failures_by_quarter"));
-  assert.ok(at > 0, "no migration creates failures_by_quarter");
   // Log rows from before the migration are counted by its backfill.
-  for (const statement of statements.slice(0, at)) await db.prepare(statement).run();
-  await fillHistory(db, { drafts: 500, logs: 4000 });
-  for (const statement of statements.slice(at)) await db.prepare(statement).run();
+  ({ mf, db } = await filledDatabase("failures", (db) => fillHistory(db, { drafts: 500, logs: 4000 }), { backfilledBy: "CREATE TABLE failures_by_quarter" }));
 });
 
 after(async () => {

@@ -10,6 +10,26 @@
 // drafts stay the default account's. Used by the query-plan test (for realistic statistics)
 // and by scripts/bench-scale.
 
+import { Miniflare } from "miniflare";
+import { migrationStatements } from "../e2e/harness.mjs";
+
+/**
+ * A D1 database of its own (`{ mf, db }`), the migrations applied and `fill(db)` run among
+ * them: after those before the first statement that contains `backfilledBy` (so its backfill
+ * reads what `fill` wrote), or after all of them when none is named.
+ */
+export async function filledDatabase(name, fill, { backfilledBy } = {}) {
+  const mf = new Miniflare({ modules: true, script: "export default { fetch() { return new Response(null) } }", d1Databases: { DB: name } });
+  const db = await mf.getD1Database("DB");
+  const statements = migrationStatements();
+  const at = backfilledBy === undefined ? statements.length : statements.findIndex((s) => s.includes(backfilledBy));
+  if (at <= 0) throw new Error(`no migration contains ${backfilledBy}`);
+  for (const statement of statements.slice(0, at)) await db.prepare(statement).run();
+  await fill(db);
+  for (const statement of statements.slice(at)) await db.prepare(statement).run();
+  return { mf, db };
+}
+
 /**
  * `count` more visible drafts of `status` made in the minutes before `now`, ids from `first`
  * on (see draftId): the newest page of a status, the same at any size of history.

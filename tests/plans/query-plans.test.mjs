@@ -7,9 +7,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { Miniflare } from "miniflare";
-import { migrationStatements } from "../e2e/harness.mjs";
-import { fillHistory } from "./history.mjs";
+import { filledDatabase, fillHistory } from "./history.mjs";
 
 const WATCHED = ["drafts", "publish_logs", "review_comments", "dead_letters"];
 
@@ -66,10 +64,7 @@ let mf;
 let db;
 
 before(async () => {
-  mf = new Miniflare({ modules: true, script: "export default { fetch() { return new Response(null) } }", d1Databases: { DB: "plans" } });
-  db = await mf.getD1Database("DB");
-  for (const statement of migrationStatements()) await db.prepare(statement).run();
-  await fillHistory(db, { drafts: 20_000, logs: 200_000, due: 10, deadLetters: 200 });
+  ({ mf, db } = await filledDatabase("plans", (db) => fillHistory(db, { drafts: 20_000, logs: 200_000, due: 10, deadLetters: 200 })));
   await db.prepare("ANALYZE").run();
 });
 
