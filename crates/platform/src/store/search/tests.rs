@@ -1,5 +1,13 @@
 use super::*;
 
+/// A search for `text` and nothing else.
+fn searching(text: &str) -> Filter {
+    Filter {
+        text: Some(text.into()),
+        ..Filter::default()
+    }
+}
+
 #[test]
 fn words_lose_their_hash_and_are_bounded() {
     assert_eq!(terms("  #花見  soup "), vec!["花見", "soup"]);
@@ -10,9 +18,8 @@ fn words_lose_their_hash_and_are_bounded() {
 #[test]
 fn three_characters_or_more_use_the_index() {
     let filter = Filter {
-        text: Some("満開の 桜".into()),
         status: Some(Status::Draft),
-        ..Filter::default()
+        ..searching("満開の 桜")
     };
     let (sql, binds) = page_sql(&filter, None, Towards::Older, 21, None);
     assert!(sql.contains("drafts_search MATCH ?1"), "{sql}");
@@ -23,20 +30,14 @@ fn three_characters_or_more_use_the_index() {
 
 #[test]
 fn a_quote_in_a_word_stays_inside_its_phrase() {
-    let filter = Filter {
-        text: Some("say\"OR\"x".into()),
-        ..Filter::default()
-    };
+    let filter = searching("say\"OR\"x");
     let (_, binds) = page_sql(&filter, None, Towards::Older, 21, None);
     assert_eq!(binds[0], Value::Text("\"say\"\"OR\"\"x\"".into()));
 }
 
 #[test]
 fn short_words_read_the_index_by_the_trigrams_they_begin() {
-    let filter = Filter {
-        text: Some("東京 タワー #OK".into()),
-        ..Filter::default()
-    };
+    let filter = searching("東京 タワー #OK");
     assert_eq!(short_words(&filter), vec!["東京", "ok"]);
     let (sql, binds) = trigrams_sql("東京");
     assert!(
@@ -65,10 +66,7 @@ fn short_words_read_the_index_by_the_trigrams_they_begin() {
 
 #[test]
 fn short_words_read_a_bounded_window() {
-    let filter = Filter {
-        text: Some("桜".into()),
-        ..Filter::default()
-    };
+    let filter = searching("桜");
     let (sql, _) = page_sql(&filter, None, Towards::Older, 21, None);
     assert!(!sql.contains("MATCH"), "{sql}");
     assert!(sql.contains(&format!("- {SHORT_WINDOW}")), "{sql}");
