@@ -177,15 +177,8 @@ pub fn page_sql(
     trigrams: Option<&[Vec<String>]>,
 ) -> (String, Vec<Value>) {
     let words = filter.words();
+    let (mode, trigrams) = reading(&words, trigrams);
     let (long, short): (Vec<&String>, Vec<&String>) = words.iter().partition(|t| !is_short(t));
-    let trigrams = trigrams.filter(|t| !short.is_empty() && t.len() == short.len());
-    let mode = if !long.is_empty() || trigrams.is_some() {
-        Mode::Indexed
-    } else if !short.is_empty() {
-        Mode::Window
-    } else {
-        Mode::Created
-    };
     let mut sql = Clauses::default();
     sql.push("d.caption IS NOT NULL".to_owned());
     let from = if mode == Mode::Indexed {
@@ -299,11 +292,23 @@ fn filter_clauses(sql: &mut Clauses, filter: &Filter) {
     }
 }
 
-/// Whether a filter's search reads a window rather than an index: only short words, not all
-/// of them found in the index's vocabulary.
-fn windowed(filter: &Filter, trigrams: Option<&[Vec<String>]>) -> bool {
-    let words = filter.words();
-    !words.is_empty() && words.iter().all(|t| is_short(t)) && trigrams.is_none()
+/// How a search for `words` reads rows, and the trigram groups it reads the index by: the
+/// groups count only when there is one for each short word. Only short words without them
+/// read a window rather than an index.
+fn reading<'t>(
+    words: &[String],
+    trigrams: Option<&'t [Vec<String>]>,
+) -> (Mode, Option<&'t [Vec<String>]>) {
+    let short = words.iter().filter(|w| is_short(w)).count();
+    let trigrams = trigrams.filter(|t| short > 0 && t.len() == short);
+    let mode = if short < words.len() || trigrams.is_some() {
+        Mode::Indexed
+    } else if short > 0 {
+        Mode::Window
+    } else {
+        Mode::Created
+    };
+    (mode, trigrams)
 }
 
 /// The accounts a view is limited to, as a clause on `drafts` and the value it binds as
@@ -402,7 +407,7 @@ impl DraftStore {
         };
         let trigrams = trigrams.as_deref();
         // A short-word search reads a window from the newest draft, or from its cursor.
-        let top = if windowed(filter, trigrams) {
+        let top = if reading(&filter.words(), trigrams).0 == Mode::Window {
             Some(self.next_rowid().await?)
         } else {
             None
