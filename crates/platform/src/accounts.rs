@@ -278,7 +278,7 @@ impl AccountStore {
             ])?;
         let results = d1::batch(&self.db, vec![action, update]).await?;
         Ok(match results.get(1) {
-            Some(rows) => rows.checked()?.count()? > 0,
+            Some(rows) => rows.count()? > 0,
             None => false,
         })
     }
@@ -294,11 +294,11 @@ impl AccountStore {
             .bind(&[JsValue::from_f64(f64::from(RECENT_ACTIONS))])?;
         let results = d1::batch(&self.db, vec![self.all_statement()?, actions]).await?;
         let rows = match results.first() {
-            Some(rows) => rows.checked()?.all()?,
+            Some(rows) => rows.all()?,
             None => Vec::new(),
         };
         let actions = match results.get(1) {
-            Some(rows) => rows.checked()?.all()?,
+            Some(rows) => rows.all()?,
             None => Vec::new(),
         };
         Ok((rows, actions))
@@ -306,7 +306,7 @@ impl AccountStore {
 
     /// Every account, the default first.
     pub async fn all(&self) -> worker::Result<Vec<AccountRow>> {
-        d1::all(self.all_statement()?).await?.checked()?.all()
+        d1::all(self.all_statement()?).await?.all()
     }
 
     /// Starts an Instagram Login: its `state` (by SHA-256) bound to the reviewer and the
@@ -353,7 +353,7 @@ impl AccountStore {
                  RETURNING reviewer, session_sha256, expires_at",
             )
             .bind(&[text(state_sha256)])?;
-        d1::all(statement).await?.checked()?.first()
+        d1::all(statement).await?.first()
     }
 
     /// Every account, the default (oldest) first.
@@ -385,7 +385,7 @@ impl AccountStore {
                  ORDER BY id LIMIT ?2",
             )
             .bind(&[text(current_key_id), JsValue::from_f64(f64::from(limit))])?;
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     /// Replaces a token by the same token sealed with another key, unless the stored one

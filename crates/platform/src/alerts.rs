@@ -67,7 +67,7 @@ impl AlertStore {
                 text(claim),
                 quiet_since.map_or(JsValue::NULL, time),
             ])?;
-        d1::all(statement).await?.checked()?.first::<Claimed>()
+        d1::all(statement).await?.first::<Claimed>()
     }
 
     /// The send under `claim` failed: the kind is unsent again.

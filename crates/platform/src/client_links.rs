@@ -78,7 +78,7 @@ impl ClientLinkStore {
                 "SELECT {COLUMNS} FROM client_links WHERE token_hash = ?1"
             ))
             .bind(&[text(token_hash)])?;
-        d1::all(statement).await?.checked()?.first()
+        d1::all(statement).await?.first()
     }
 
     /// The newest links, at most [`LIST_LIMIT`].
@@ -86,7 +86,7 @@ impl ClientLinkStore {
         let statement = self.db.prepare(format!(
             "SELECT {COLUMNS} FROM client_links ORDER BY created_at DESC LIMIT {LIST_LIMIT}"
         ));
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     /// Revokes a live link; `false` when there is none by that id or it was revoked already.

@@ -200,7 +200,7 @@ impl PublishLog {
                 text(&id.to_string()),
                 JsValue::from_f64(f64::from(MAX_ROWS)),
             ])?;
-        let mut rows = d1::all(statement).await?.checked()?.all::<LogRow>()?;
+        let mut rows = d1::all(statement).await?.all::<LogRow>()?;
         rows.reverse();
         Ok(rows)
     }
@@ -216,6 +216,6 @@ impl PublishLog {
                  ORDER BY step = 'give_up' DESC, id DESC LIMIT 1",
             )
             .bind(&[text(&id.to_string())])?;
-        d1::all(statement).await?.checked()?.first()
+        d1::all(statement).await?.first()
     }
 }

@@ -162,7 +162,7 @@ impl ScheduleStore {
 
     async fn drafts(&self, sql: &str, binds: &[JsValue]) -> worker::Result<Vec<DraftRow>> {
         let statement = self.db.prepare(sql).bind(binds)?;
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     /// Timed posts due at `now` and untimed ones with nothing queued, at most `limit` of
@@ -236,7 +236,7 @@ impl ScheduleStore {
             .db
             .prepare(in_flight_sql())
             .bind(&[text(account_id), text(default_id)])?;
-        let count = d1::all(statement).await?.checked()?.first::<Count>()?;
+        let count = d1::all(statement).await?.first::<Count>()?;
         Ok(count.map_or(0, |c| c.n))
     }
 
@@ -259,7 +259,7 @@ impl ScheduleStore {
             text(default_id),
             number(limit as f64),
         ])?;
-        let rows = d1::all(statement).await?.checked()?.all::<At>()?;
+        let rows = d1::all(statement).await?.all::<At>()?;
         Ok(rows
             .iter()
             .filter_map(|row| crate::d1::read_time(&row.at))
@@ -285,7 +285,7 @@ impl ScheduleStore {
             optional(caption),
             optional(hashtags),
         ])?;
-        let count = d1::all(statement).await?.checked()?.first::<Count>()?;
+        let count = d1::all(statement).await?.first::<Count>()?;
         Ok(count.map_or(0, |c| c.n as usize))
     }
 
@@ -295,10 +295,7 @@ impl ScheduleStore {
             .db
             .prepare("SELECT id FROM drafts WHERE media_id = ?1 AND id != ?2 LIMIT 1")
             .bind(&[text(media_id), text(draft_id)])?;
-        let row = d1::all(statement)
-            .await?
-            .checked()?
-            .first::<serde_json::Value>()?;
+        let row = d1::all(statement).await?.first::<serde_json::Value>()?;
         Ok(row.is_some())
     }
 }

@@ -62,7 +62,7 @@ impl Tasks {
                 time(now),
                 done_since.as_deref().map_or(JsValue::NULL, text),
             ])?;
-        let claimed = d1::all(statement).await?.checked()?.first::<Claimed>()?;
+        let claimed = d1::all(statement).await?.first::<Claimed>()?;
         Ok(claimed.is_some_and(|c| c.claim.as_deref() == Some(claim)))
     }
 
@@ -101,7 +101,6 @@ impl Tasks {
             .bind(&[text(task)])?;
         Ok(d1::all(statement)
             .await?
-            .checked()?
             .first::<Row>()?
             .and_then(|row| row.cursor))
     }

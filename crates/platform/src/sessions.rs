@@ -62,7 +62,7 @@ impl SessionStore {
                  WHERE id_hash = ?1 AND expires_at > ?2 LIMIT 1",
             )
             .bind(&[text(id_hash), time(now)])?;
-        d1::all(statement).await?.checked()?.first()
+        d1::all(statement).await?.first()
     }
 
     /// Ends every session of `reviewer` ("sign out everywhere"); returns how many.
@@ -71,7 +71,7 @@ impl SessionStore {
             .db
             .prepare("DELETE FROM review_sessions WHERE reviewer = ?1 RETURNING id_hash")
             .bind(&[text(reviewer)])?;
-        d1::all(statement).await?.checked()?.count()
+        d1::all(statement).await?.count()
     }
 
     pub async fn delete(&self, id_hash: &str) -> worker::Result<()> {
@@ -88,6 +88,6 @@ impl SessionStore {
             .db
             .prepare("DELETE FROM review_sessions WHERE expires_at <= ?1 RETURNING id_hash")
             .bind(&[time(now)])?;
-        d1::all(statement).await?.checked()?.count()
+        d1::all(statement).await?.count()
     }
 }

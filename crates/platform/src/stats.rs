@@ -53,7 +53,7 @@ impl StatsStore {
                  FROM daily_posts WHERE day >= ?1 ORDER BY day",
             )
             .bind(&[text(since_day)])?;
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     /// How long the drafts under review have waited at `now`, counted on the index by status
@@ -77,11 +77,7 @@ impl StatsStore {
                 time(now - Duration::days(7)),
                 text(Status::Draft.as_str()),
             ])?;
-        Ok(d1::all(statement)
-            .await?
-            .checked()?
-            .first()?
-            .unwrap_or_default())
+        Ok(d1::all(statement).await?.first()?.unwrap_or_default())
     }
 
     /// Failed or retried publish attempts per error class from `since` (RFC 3339, its day)
@@ -100,7 +96,7 @@ impl StatsStore {
                  WHERE day >= substr(?1, 1, 10) GROUP BY error_class ORDER BY error_class",
             )
             .bind(&[text(since)])?;
-        let rows: Vec<Row> = d1::all(statement).await?.checked()?.all()?;
+        let rows: Vec<Row> = d1::all(statement).await?.all()?;
         Ok(rows.into_iter().map(|r| (r.class, r.attempts)).collect())
     }
 
@@ -125,7 +121,7 @@ impl StatsStore {
                  WHERE day >= substr(?1, 1, 10) ORDER BY day",
             )
             .bind(&[text(since)])?;
-        let rows: Vec<Row> = d1::all(statement).await?.checked()?.all()?;
+        let rows: Vec<Row> = d1::all(statement).await?.all()?;
         Ok(rows
             .into_iter()
             .filter(|r| r.attempts > 0.0)

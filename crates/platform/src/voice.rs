@@ -95,7 +95,7 @@ impl VoiceStore {
             .db
             .prepare(sql)
             .bind(&[account_id.map_or(JsValue::NULL, JsValue::from_str)])?;
-        d1::all(statement).await?.checked()?.first()
+        d1::all(statement).await?.first()
     }
 
     /// Every account with its voice, the default (oldest) first.
@@ -105,7 +105,7 @@ impl VoiceStore {
             .db
             .prepare(sql)
             .bind(&[JsValue::from_f64(f64::from(MAX_ACCOUNTS))])?;
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     /// Writes `voice` for `account_id` if its stored revision is still `revision` (0: none
@@ -147,7 +147,6 @@ impl VoiceStore {
         }
         Ok(d1::all(statement)
             .await?
-            .checked()?
             .first::<Written>()?
             .map(|w| w.revision))
     }

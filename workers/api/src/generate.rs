@@ -222,7 +222,7 @@ async fn create_draft(
     // A post of photos: no image to make, and the text is written from the photos once they
     // are there (the page asks for it); until then it is empty.
     if request.photos {
-        insert_row(insert)
+        platform::d1::run(insert)
             .await
             .map_err(|e| ApiError::Internal(format!("inserting draft {id}: {e}")))?;
         return store_text(store, id, &RawPostText::default(), owned).await;
@@ -230,7 +230,7 @@ async fn create_draft(
     // The row must exist before the image message: the consumer reads its prompt there.
     let image_message = QueueMessage::new(id, Action::GenerateImage, 1, started);
     let stored_and_queued = async {
-        insert_row(insert).await.map_err(Stage::Insert)?;
+        platform::d1::run(insert).await.map_err(Stage::Insert)?;
         send(env, IMAGE_QUEUE, &image_message, 0)
             .await
             .map_err(Stage::Queue)
@@ -270,13 +270,6 @@ async fn create_draft(
         send_trace(env, ctx, tracer, Ok(outputs), writer);
     }
     Ok(row)
-}
-
-/// Runs the insert of the draft's row.
-async fn insert_row(insert: D1PreparedStatement) -> worker::Result<()> {
-    platform::d1::all(insert)
-        .await
-        .and_then(|result| result.checked().map(|_| ()))
 }
 
 /// The insert of the draft's row (without text), and the request as stored.

@@ -132,10 +132,7 @@ impl Accounts {
         ];
         let results = store.batch(statements).await.map_err(AccountsError::Read)?;
         let rows: Vec<AccountRow> = match results.get(1) {
-            Some(rows) => rows
-                .checked()
-                .and_then(|r| r.all())
-                .map_err(AccountsError::Read)?,
+            Some(rows) => rows.all().map_err(AccountsError::Read)?,
             None => return Err(AccountsError::NoRows),
         };
         let list = rows

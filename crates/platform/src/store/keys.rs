@@ -44,7 +44,7 @@ impl DraftStore {
                 time(claim.now),
                 time(claim.expires_at),
             ])?;
-        let owner = d1::all(statement).await?.checked()?.first::<Owner>()?;
+        let owner = d1::all(statement).await?.first::<Owner>()?;
         Ok(owner.is_some_and(|o| o.owner == claim.owner))
     }
 
@@ -68,7 +68,7 @@ impl DraftStore {
                  WHERE key = ?1 AND expires_at > ?2 LIMIT 1",
             )
             .bind(&[text(key), time(now)])?;
-        let row = d1::all(statement).await?.checked()?.first::<Row>()?;
+        let row = d1::all(statement).await?.first::<Row>()?;
         Ok(row.map(|row| HeldKey {
             fingerprint: row.fingerprint,
             done: row.state == "done",
@@ -112,7 +112,7 @@ impl DraftStore {
             .db
             .prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1 RETURNING key")
             .bind(&[time(now)])?;
-        d1::all(statement).await?.checked()?.count()
+        d1::all(statement).await?.count()
     }
 }
 

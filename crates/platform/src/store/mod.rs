@@ -108,7 +108,7 @@ impl DraftStore {
             .db
             .prepare("SELECT * FROM drafts WHERE id IN (SELECT value FROM json_each(?1))")
             .bind(&[text(&ids)])?;
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     /// A page of visible drafts (with text), newest first, optionally of one status,
@@ -314,7 +314,6 @@ impl DraftStore {
         }
         let result = d1::all(self.discard_textless_statement(id)?).await?;
         Ok(result
-            .checked()?
             .all::<Discarded>()?
             .into_iter()
             .next()
@@ -367,7 +366,6 @@ impl DraftStore {
             .bind(&[text(&list)])?;
         Ok(d1::all(statement)
             .await?
-            .checked()?
             .all::<Key>()?
             .into_iter()
             .map(|k| k.key)
@@ -444,5 +442,5 @@ pub(super) fn counts_of(result: &Rows) -> worker::Result<Vec<(String, i64)>> {
 /// The row an applied change returned; `None` when its conditions no longer held. A result
 /// that is not a success is an error, never "nothing changed".
 pub fn applied_row(result: &Rows) -> worker::Result<Option<DraftRow>> {
-    result.checked()?.first()
+    result.first()
 }

@@ -50,7 +50,7 @@ impl DraftStore {
                 JsValue::from_f64(MAX_COMMENTS_PER_DRAFT as f64),
             ))?;
         let inserted = d1::all(statement).await?;
-        Ok(inserted.checked()?.count()? == 1)
+        Ok(inserted.count()? == 1)
     }
 
     /// The draft's newest [`HISTORY_LIMIT`] review comments and decisions, and its newest
@@ -85,9 +85,8 @@ impl DraftStore {
             .bind(&[id, limit])?;
         let results = d1::batch(&self.db, vec![comments, steps]).await?;
         let rows = |i: usize| -> worker::Result<Vec<serde_json::Value>> {
-            let mut rows: Vec<serde_json::Value> = results
-                .get(i)
-                .map_or(Ok(Vec::new()), |r| r.checked()?.all())?;
+            let mut rows: Vec<serde_json::Value> =
+                results.get(i).map_or(Ok(Vec::new()), |r| r.all())?;
             for row in &mut rows {
                 if let Some(object) = row.as_object_mut() {
                     object.remove("id");
@@ -113,7 +112,7 @@ impl DraftStore {
                  ORDER BY quarter DESC, class",
             )
             .bind(&[text(&format!("-{days} days"))])?;
-        d1::all(statement).await?.checked()?.all::<FailureCount>()
+        d1::all(statement).await?.all::<FailureCount>()
     }
 
     /// The drafts (at most `limit`) with a failed or retried publish step of `class` in
@@ -143,7 +142,7 @@ impl DraftStore {
                 text(class),
                 JsValue::from_f64(f64::from(limit)),
             ])?;
-        let rows = d1::all(statement).await?.checked()?.all::<Row>()?;
+        let rows = d1::all(statement).await?.all::<Row>()?;
         Ok(rows.into_iter().map(|r| r.draft_id).collect())
     }
 
@@ -177,7 +176,7 @@ impl DraftStore {
                  ORDER BY COALESCE(publish_due_at, '') LIMIT ?1"
             ))
             .bind(&binds)?;
-        d1::all(statement).await?.checked()?.all()
+        d1::all(statement).await?.all()
     }
 
     // --- dead letters ----------------------------------------------------------------------
@@ -205,7 +204,7 @@ impl DraftStore {
                 time(now),
             ])?;
         let result = d1::all(statement).await?;
-        if result.checked()?.count()? == 1 {
+        if result.count()? == 1 {
             Ok(())
         } else {
             Err(worker::Error::RustError(
